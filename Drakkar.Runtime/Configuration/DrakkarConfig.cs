@@ -1,0 +1,191 @@
+namespace Drakkar;
+
+// The configuration model. Keys (snake_case in YAML) and defaults follow Python Drakkar; see docs/configuration.md.
+
+/// <summary>The whole worker configuration (<c>drakkar.yaml</c>).</summary>
+public sealed class DrakkarConfig
+{
+    /// <summary>Environment variable holding the worker id (<c>WORKER_ID</c>); a generated id is used when unset.</summary>
+    public string WorkerNameEnv { get; set; } = "WORKER_ID";
+    /// <summary>Cluster name; when empty, read from the variable named by <see cref="ClusterNameEnv"/>.</summary>
+    public string ClusterName { get; set; } = "";
+    public string ClusterNameEnv { get; set; } = "DRAKKAR_CLUSTER_NAME";
+    public KafkaConfig Kafka { get; set; } = new();
+    public ExecutorConfig Executor { get; set; } = new();
+    public SinksConfig Sinks { get; set; } = new();
+    public DlqConfig Dlq { get; set; } = new();
+    public MetricsConfig Metrics { get; set; } = new();
+    public LoggingConfig Logging { get; set; } = new();
+    public DebugConfig Debug { get; set; } = new();
+    public CacheConfig Cache { get; set; } = new();
+}
+
+public sealed class KafkaConfig
+{
+    public string Brokers { get; set; } = "localhost:9092";
+    public string SourceTopic { get; set; } = "input-events";
+    public string ConsumerGroup { get; set; } = "drakkar-workers";
+    public int MaxPollRecords { get; set; } = 100;
+    public int MaxPollIntervalMs { get; set; } = 300_000;
+    public int SessionTimeoutMs { get; set; } = 45_000;
+    public int HeartbeatIntervalMs { get; set; } = 3_000;
+    /// <summary>Minimum spacing of offset commits per partition (revoke and shutdown always commit).</summary>
+    public int CommitIntervalMs { get; set; } = 1_000;
+    public string UiUrl { get; set; } = "";
+    public string UiClusterName { get; set; } = "";
+    public bool StartupAlignEnabled { get; set; } = true;
+    public double StartupMinWaitSeconds { get; set; } = 4.0;
+    public int StartupAlignIntervalSeconds { get; set; } = 10;
+}
+
+public sealed class ExecutorConfig
+{
+    /// <summary>The binary tasks run; a task's own BinaryPath wins. Null means every task must name one.</summary>
+    public string? BinaryPath { get; set; }
+    public Dictionary<string, string> Env { get; set; } = new(StringComparer.Ordinal);
+    public bool EnvInheritParent { get; set; } = true;
+    public List<string> EnvInheritDeny { get; set; } =
+        ["DK_*", "*PASSWORD*", "*SECRET*", "*TOKEN*", "*_KEY", "*_DSN", "*CREDENTIAL*"];
+    public int MaxExecutors { get; set; } = 4;
+    public int TaskTimeoutSeconds { get; set; } = 120;
+    public int WindowSize { get; set; } = 100;
+    public int MaxRetries { get; set; } = 3;
+    public int DrainTimeoutSeconds { get; set; } = 30;
+    public int BackpressureHighMultiplier { get; set; } = 32;
+    public int BackpressureLowMultiplier { get; set; } = 4;
+    /// <summary>Per-stream capture limit; output beyond it is truncated and the result says so.</summary>
+    public int MaxOutputBytes { get; set; } = 16 * 1024 * 1024;
+}
+
+public sealed class SinksConfig
+{
+    public Dictionary<string, KafkaSinkConfig> Kafka { get; set; } = new(StringComparer.Ordinal);
+    public Dictionary<string, PostgresSinkConfig> Postgres { get; set; } = new(StringComparer.Ordinal);
+    public Dictionary<string, MongoSinkConfig> Mongo { get; set; } = new(StringComparer.Ordinal);
+    public Dictionary<string, HttpSinkConfig> Http { get; set; } = new(StringComparer.Ordinal);
+    public Dictionary<string, RedisSinkConfig> Redis { get; set; } = new(StringComparer.Ordinal);
+    public Dictionary<string, FileSinkConfig> Filesystem { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>Plugin sinks: <c>custom.{kind}.{instance}</c> → the instance's settings, handed to the plugin.</summary>
+    public Dictionary<string, Dictionary<string, CustomSinkConfig>> Custom { get; set; } = new(StringComparer.Ordinal);
+    public CircuitBreakerConfig CircuitBreaker { get; set; } = new();
+}
+
+public sealed class KafkaSinkConfig
+{
+    public string Topic { get; set; } = "";
+    /// <summary>Empty inherits <c>kafka.brokers</c>.</summary>
+    public string Brokers { get; set; } = "";
+    /// <summary>Broker idempotence (enable.idempotence); makes the sink idempotent for the retry contract.</summary>
+    public bool Idempotent { get; set; }
+    public string UiUrl { get; set; } = "";
+}
+
+public enum PostgresWriteMode
+{
+    /// <summary>Multi-row INSERT in one transaction per batch.</summary>
+    Insert,
+    /// <summary>Binary COPY per table in one transaction per batch.</summary>
+    Bulk,
+    /// <summary>INSERT … ON CONFLICT (on_conflict keys) DO UPDATE; idempotent.</summary>
+    Upsert,
+}
+
+public sealed class PostgresSinkConfig
+{
+    public string Dsn { get; set; } = "";
+    public int PoolMin { get; set; } = 2;
+    public int PoolMax { get; set; } = 10;
+    public PostgresWriteMode Mode { get; set; } = PostgresWriteMode.Insert;
+    /// <summary>Conflict key columns for <see cref="PostgresWriteMode.Upsert"/>.</summary>
+    public List<string> OnConflict { get; set; } = [];
+    public string UiUrl { get; set; } = "";
+}
+
+public sealed class MongoSinkConfig
+{
+    public string Uri { get; set; } = "";
+    public string Database { get; set; } = "";
+    public string UiUrl { get; set; } = "";
+}
+
+public sealed class HttpSinkConfig
+{
+    public string Url { get; set; } = "";
+    public string Method { get; set; } = "POST";
+    public int TimeoutSeconds { get; set; } = 30;
+    public Dictionary<string, string> Headers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    public int MaxRetries { get; set; } = 3;
+    public string UiUrl { get; set; } = "";
+}
+
+public sealed class RedisSinkConfig
+{
+    public string Url { get; set; } = "redis://localhost:6379/0";
+    public string KeyPrefix { get; set; } = "";
+    public string UiUrl { get; set; } = "";
+}
+
+public sealed class FileSinkConfig
+{
+    public string BasePath { get; set; } = "";
+    public string UiUrl { get; set; } = "";
+}
+
+/// <summary>A plugin sink instance's settings: the keys under <c>sinks.custom.{kind}.{instance}</c>, as strings.</summary>
+public sealed class CustomSinkConfig
+{
+    public Dictionary<string, string> Settings { get; set; } = new(StringComparer.Ordinal);
+}
+
+public sealed class CircuitBreakerConfig
+{
+    public int FailureThreshold { get; set; } = 5;
+    public double CooldownSeconds { get; set; } = 30.0;
+}
+
+public sealed class DlqConfig
+{
+    /// <summary>Empty means <c>{kafka.source_topic}_dlq</c>.</summary>
+    public string Topic { get; set; } = "";
+    /// <summary>Empty inherits <c>kafka.brokers</c>.</summary>
+    public string Brokers { get; set; } = "";
+}
+
+public sealed class MetricsConfig
+{
+    public bool Enabled { get; set; } = true;
+    public int Port { get; set; } = 9090;
+}
+
+public enum LogFormat
+{
+    Json,
+    Console,
+}
+
+public sealed class LoggingConfig
+{
+    public string Level { get; set; } = "INFO";
+    public LogFormat Format { get; set; } = LogFormat.Json;
+    /// <summary><c>stderr</c>, <c>stdout</c> or a file path (may use <c>{worker_id}</c>, <c>{cluster_name}</c>).</summary>
+    public string Output { get; set; } = "stderr";
+}
+
+/// <summary>Drakkar's debug UI settings (the UI itself is planned; the keys are accepted and validated).</summary>
+public sealed class DebugConfig
+{
+    public bool Enabled { get; set; } = true;
+    public string Host { get; set; } = "127.0.0.1";
+    public int Port { get; set; } = 8080;
+    public string AuthToken { get; set; } = "";
+    public string DbDir { get; set; } = "/tmp";
+}
+
+/// <summary>Drakkar's handler cache settings (the cache itself is planned; the keys are accepted and validated).</summary>
+public sealed class CacheConfig
+{
+    public bool Enabled { get; set; }
+    public string DbDir { get; set; } = "";
+    public double FlushIntervalSeconds { get; set; } = 3.0;
+    public double CleanupIntervalSeconds { get; set; } = 60.0;
+}

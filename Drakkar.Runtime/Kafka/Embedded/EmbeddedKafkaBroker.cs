@@ -1,0 +1,124 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Confluent.Kafka;
+
+namespace Drakkar.Kafka.Embedded;
+
+/// <summary>
+/// An in-process Kafka-protocol broker (librdkafka's mock cluster). It serves produce, fetch, consumer groups and
+/// offset commits to any Kafka client on a loopback port. It keeps data in memory (roughly the last 5 MB per
+/// partition), so it suits demos, tests and benchmarks that stream rather than hoard.
+/// </summary>
+public sealed class EmbeddedKafkaBroker : IDisposable
+{
+    private readonly Lock _gate = new();
+    private nint _client;
+    private nint _cluster;
+
+    private EmbeddedKafkaBroker(nint client, nint cluster, string bootstrapServers, int brokerCount)
+    {
+        _client = client;
+        _cluster = cluster;
+        BootstrapServers = bootstrapServers;
+        BrokerCount = brokerCount;
+    }
+
+    /// <summary>The comma-separated <c>host:port</c> list clients connect to.</summary>
+    public string BootstrapServers { get; }
+
+    /// <summary>How many brokers the cluster has; broker ids run from 1 to this number.</summary>
+    public int BrokerCount { get; }
+
+    /// <summary>Starts a cluster of <paramref name="brokerCount"/> brokers on loopback ports.</summary>
+    public static unsafe EmbeddedKafkaBroker Start(int brokerCount = 1)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(brokerCount, 1);
+        KafkaNativeLibrary.EnsureLoaded();
+        var errorText = stackalloc byte[512];
+        var conf = MockClusterNative.ConfNew();
+        // The handle only hosts the mock cluster's thread; it never connects anywhere itself.
+        if (MockClusterNative.ConfSet(conf, "log_level", "0", errorText, 512) != 0)
+        {
+            MockClusterNative.ConfDestroy(conf);
+            throw new InvalidOperationException($"librdkafka rejected the embedded broker's configuration: {Text(errorText)}");
+        }
+        var client = MockClusterNative.KafkaNew(MockClusterNative.ProducerType, conf, errorText, 512);
+        if (client == 0)
+        {
+            MockClusterNative.ConfDestroy(conf);
+            throw new InvalidOperationException($"librdkafka could not create the embedded broker's host handle: {Text(errorText)}");
+        }
+        var cluster = MockClusterNative.ClusterNew(client, brokerCount);
+        if (cluster == 0)
+        {
+            MockClusterNative.KafkaDestroy(client);
+            throw new InvalidOperationException("librdkafka could not start its mock cluster (rd_kafka_mock_cluster_new returned null).");
+        }
+        var bootstraps = Marshal.PtrToStringUTF8(MockClusterNative.ClusterBootstraps(cluster)) ?? "";
+        return new EmbeddedKafkaBroker(client, cluster, bootstraps, brokerCount);
+    }
+
+    /// <summary>Creates <paramref name="topic"/> with <paramref name="partitions"/> partitions.</summary>
+    public void CreateTopic(string topic, int partitions = 1, int replicationFactor = 1)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(topic);
+        ArgumentOutOfRangeException.ThrowIfLessThan(partitions, 1);
+        Check(MockClusterNative.TopicCreate(Cluster, topic, partitions, Math.Min(replicationFactor, BrokerCount)),
+            $"create topic '{topic}'");
+    }
+
+    /// <summary>Takes broker <paramref name="brokerId"/> down: its connections close and new ones are refused.</summary>
+    public void SetBrokerDown(int brokerId = 1) => Check(MockClusterNative.BrokerSetDown(Cluster, brokerId), $"take broker {brokerId} down");
+
+    /// <summary>Brings broker <paramref name="brokerId"/> back up.</summary>
+    public void SetBrokerUp(int brokerId = 1) => Check(MockClusterNative.BrokerSetUp(Cluster, brokerId), $"bring broker {brokerId} up");
+
+    /// <summary>Delays every response of broker <paramref name="brokerId"/> by <paramref name="roundTrip"/>.</summary>
+    public void SetRoundTripTime(TimeSpan roundTrip, int brokerId = 1) =>
+        Check(MockClusterNative.BrokerSetRtt(Cluster, brokerId, (int)roundTrip.TotalMilliseconds), $"set broker {brokerId} round-trip time");
+
+    /// <summary>
+    /// Makes the next requests of Kafka API <paramref name="apiKey"/> (for example 0 = Produce, 8 = OffsetCommit)
+    /// fail with <paramref name="errors"/>, one error per request, in order.
+    /// </summary>
+    public unsafe void PushRequestErrors(short apiKey, params ErrorCode[] errors)
+    {
+        var codes = errors.Select(e => (int)e).ToArray();
+        fixed (int* p = codes)
+        {
+            MockClusterNative.PushRequestErrors(Cluster, apiKey, (nuint)codes.Length, p);
+        }
+    }
+
+    /// <summary>Drops any injected errors still queued for <paramref name="apiKey"/>.</summary>
+    public void ClearRequestErrors(short apiKey) => MockClusterNative.ClearRequestErrors(Cluster, apiKey);
+
+    private nint Cluster
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_cluster == 0, this);
+            return _cluster;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_cluster != 0) MockClusterNative.ClusterDestroy(_cluster);
+            if (_client != 0) MockClusterNative.KafkaDestroy(_client);
+            _cluster = 0;
+            _client = 0;
+        }
+    }
+
+    private static void Check(int error, string what)
+    {
+        if (error != 0)
+            throw new InvalidOperationException(
+                $"Embedded broker could not {what}: {Marshal.PtrToStringUTF8(MockClusterNative.ErrorToString(error))} ({error}).");
+    }
+
+    private static unsafe string Text(byte* nulTerminated) => Marshal.PtrToStringUTF8((nint)nulTerminated) ?? "";
+}

@@ -1,0 +1,59 @@
+using System.Runtime.InteropServices;
+
+namespace Drakkar.Kafka.Embedded;
+
+/// <summary>
+/// The slice of librdkafka's C API that runs its in-process Kafka-protocol mock cluster. Bound to the same
+/// "librdkafka" that Confluent.Kafka loads (the OS library through the compatibility shim, or a real redist).
+/// </summary>
+internal static partial class MockClusterNative
+{
+    private const string Library = "librdkafka";
+
+    public const int ProducerType = 0;
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_conf_new")]
+    public static partial nint ConfNew();
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_conf_set", StringMarshalling = StringMarshalling.Utf8)]
+    public static unsafe partial int ConfSet(nint conf, string name, string value, byte* errorText, nuint errorTextSize);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_conf_destroy")]
+    public static partial void ConfDestroy(nint conf);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_new")]
+    public static unsafe partial nint KafkaNew(int type, nint conf, byte* errorText, nuint errorTextSize);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_destroy")]
+    public static partial void KafkaDestroy(nint handle);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_cluster_new")]
+    public static partial nint ClusterNew(nint handle, int brokerCount);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_cluster_destroy")]
+    public static partial void ClusterDestroy(nint cluster);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_cluster_bootstraps")]
+    public static partial nint ClusterBootstraps(nint cluster);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_topic_create", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int TopicCreate(nint cluster, string topic, int partitionCount, int replicationFactor);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_broker_set_down")]
+    public static partial int BrokerSetDown(nint cluster, int brokerId);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_broker_set_up")]
+    public static partial int BrokerSetUp(nint cluster, int brokerId);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_broker_set_rtt")]
+    public static partial int BrokerSetRtt(nint cluster, int brokerId, int rttMs);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_push_request_errors_array")]
+    public static unsafe partial void PushRequestErrors(nint cluster, short apiKey, nuint count, int* errors);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_clear_request_errors")]
+    public static partial void ClearRequestErrors(nint cluster, short apiKey);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_err2str")]
+    public static partial nint ErrorToString(int error);
+}

@@ -1,0 +1,56 @@
+namespace Drakkar;
+
+/// <summary>A task that ran (or was precomputed) and exited with code 0.</summary>
+public sealed record ExecutorResult(
+    ExecutorTask Task,
+    int ExitCode,
+    string Stdout,
+    string Stderr,
+    TimeSpan Duration,
+    int? Pid)
+{
+    /// <summary>True when stdout exceeded <c>executor.max_output_bytes</c> and was cut.</summary>
+    public bool StdoutTruncated { get; init; }
+
+    /// <summary>True when stderr exceeded <c>executor.max_output_bytes</c> and was cut.</summary>
+    public bool StderrTruncated { get; init; }
+}
+
+/// <summary>Why a task failed.</summary>
+public enum ExecutorFailure
+{
+    /// <summary>The process exited with a non-zero code.</summary>
+    NonZeroExit,
+    /// <summary>The process ran past <c>executor.task_timeout_seconds</c> and was killed.</summary>
+    Timeout,
+    /// <summary>The process could not be started (missing binary, not executable).</summary>
+    SpawnFailed,
+    /// <summary>Neither the task nor <c>executor.binary_path</c> names a binary.</summary>
+    NoBinary,
+    /// <summary>A hook failed while handling the task's result.</summary>
+    HookFailed,
+}
+
+/// <summary>A failed task attempt.</summary>
+public sealed record ExecutorError(
+    ExecutorTask Task,
+    ExecutorFailure Failure,
+    int? ExitCode,
+    string Stderr,
+    string? Exception,
+    int? Pid)
+{
+    /// <summary>Which attempt failed (1 for the first run).</summary>
+    public int Attempt { get; init; } = 1;
+
+    /// <summary>A one-line description for logs and the DLQ.</summary>
+    public string Message => Failure switch
+    {
+        ExecutorFailure.NonZeroExit => $"task {Task.TaskId} exited with code {ExitCode}",
+        ExecutorFailure.Timeout => $"task {Task.TaskId} timed out",
+        ExecutorFailure.SpawnFailed => $"task {Task.TaskId} could not start: {Exception}",
+        ExecutorFailure.NoBinary => $"task {Task.TaskId} has no binary: set executor.binary_path or the task's BinaryPath",
+        ExecutorFailure.HookFailed => $"task {Task.TaskId}: a hook failed: {Exception}",
+        _ => $"task {Task.TaskId} failed",
+    };
+}

@@ -1,0 +1,46 @@
+namespace Drakkar;
+
+/// <summary>One unit of work for the executor pool: usually one run of an external binary.</summary>
+public sealed class ExecutorTask
+{
+    public ExecutorTask(string taskId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(taskId);
+        TaskId = taskId;
+    }
+
+    /// <summary>Unique id (see <see cref="Drakkar.TaskId.New"/>); a retried task keeps it.</summary>
+    public string TaskId { get; }
+
+    /// <summary>Arguments passed to the binary (no shell is involved).</summary>
+    public IReadOnlyList<string> Args { get; init; } = [];
+
+    /// <summary>Text written to the child's stdin, which is then closed; null gives the child an empty stdin.</summary>
+    public string? Stdin { get; init; }
+
+    /// <summary>Environment variables for this task; they win over inherited and configured ones.</summary>
+    public Dictionary<string, string> Env { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>The source offsets (in the arranged partition) this task serves. A message completes when every task listing it is final.</summary>
+    public IReadOnlyList<long> SourceOffsets { get; init; } = [];
+
+    /// <summary>Free-form values for the hooks (not given to the process).</summary>
+    public Dictionary<string, string> Metadata { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>Labels for logs and metrics.</summary>
+    public Dictionary<string, string> Labels { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>A binary for this task only; overrides <c>executor.binary_path</c>.</summary>
+    public string? BinaryPath { get; init; }
+
+    /// <summary>When set, the task is not run: this result flows through the hooks as if it had been.</summary>
+    public PrecomputedResult? Precomputed { get; init; }
+
+    /// <summary>For a replacement task, the id of the task it replaces.</summary>
+    public string? ParentTaskId { get; init; }
+
+    public override string ToString() => TaskId;
+}
+
+/// <summary>The outcome of a task that does not need to run.</summary>
+public sealed record PrecomputedResult(string Stdout = "", string Stderr = "", int ExitCode = 0, TimeSpan Duration = default);

@@ -1,0 +1,30 @@
+using System.Security.Cryptography;
+
+namespace Drakkar;
+
+/// <summary>Task ids of the form <c>prefix-{16 hex time}-{8 hex random}</c>, sortable by creation time.</summary>
+public static class TaskId
+{
+    private static long _lastTicks;
+
+    public static string New(string prefix = "task")
+    {
+        // Strictly increasing ticks so ids made in the same tick still sort by creation order.
+        long ticks, last;
+        do
+        {
+            last = Volatile.Read(ref _lastTicks);
+            ticks = Math.Max(DateTime.UtcNow.Ticks, last + 1);
+        }
+        while (Interlocked.CompareExchange(ref _lastTicks, ticks, last) != last);
+        return string.Create(prefix.Length + 26, (prefix, ticks), static (span, state) =>
+        {
+            state.prefix.AsSpan().CopyTo(span);
+            var rest = span[state.prefix.Length..];
+            rest[0] = '-';
+            state.ticks.TryFormat(rest[1..17], out _, "x16");
+            rest[17] = '-';
+            RandomNumberGenerator.GetHexString(rest[18..26], lowercase: true);
+        });
+    }
+}

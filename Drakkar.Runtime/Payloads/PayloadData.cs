@@ -1,0 +1,45 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace Drakkar;
+
+/// <summary>A payload's data with its generated writers, erased to one type so sinks handle any payload.</summary>
+public abstract class PayloadData
+{
+    /// <summary>The user's data object.</summary>
+    public abstract object Value { get; }
+
+    /// <summary>The data type's name, for errors and logs.</summary>
+    public abstract string TypeName { get; }
+
+    public abstract void WriteJson(Utf8JsonWriter writer);
+    public abstract void WriteBson(BsonWriter writer);
+    public abstract IReadOnlyList<PayloadColumn> Columns { get; }
+    public abstract void WriteRow(IRowWriter writer);
+
+    /// <summary>The data as compact UTF-8 JSON.</summary>
+    public byte[] ToJsonBytes()
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            WriteJson(writer);
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>The data as compact JSON text.</summary>
+    public string ToJson() => System.Text.Encoding.UTF8.GetString(ToJsonBytes());
+
+    public static PayloadData Of<T>(T value) where T : IPayload<T> => new PayloadData<T>(value);
+}
+
+internal sealed class PayloadData<T>(T value) : PayloadData where T : IPayload<T>
+{
+    public override object Value => value!;
+    public override string TypeName => typeof(T).Name;
+    public override void WriteJson(Utf8JsonWriter writer) => T.WriteJson(writer, value);
+    public override void WriteBson(BsonWriter writer) => T.WriteBson(writer, value);
+    public override IReadOnlyList<PayloadColumn> Columns => T.Columns;
+    public override void WriteRow(IRowWriter writer) => T.WriteRow(writer, value);
+}
