@@ -1,0 +1,70 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text;
+
+namespace Drakkar.IntegrationTests.Fixtures;
+
+/// <summary>A request the <see cref="HttpReceiver"/> saw.</summary>
+public sealed record ReceivedRequest(string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body);
+
+/// <summary>A local HTTP server that records every request and answers with a configurable status.</summary>
+public sealed class HttpReceiver : IDisposable
+{
+    private readonly HttpListener _listener = new();
+    private readonly ConcurrentQueue<ReceivedRequest> _requests = new();
+    private readonly Task _loop;
+    private volatile int _status = 200;
+
+    public HttpReceiver()
+    {
+        Port = FreePort.Next();
+        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+        _listener.Start();
+        _loop = Task.Run(ServeAsync);
+    }
+
+    public int Port { get; }
+
+    public string Url => $"http://127.0.0.1:{Port}/";
+
+    public IReadOnlyCollection<ReceivedRequest> Requests => _requests;
+
+    /// <summary>The status code every following request is answered with.</summary>
+    public void RespondWith(int status) => _status = status;
+
+    public void Clear() => _requests.Clear();
+
+    public void Dispose()
+    {
+        _listener.Stop();
+        _listener.Close();
+        try { _loop.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
+    }
+
+    private async Task ServeAsync()
+    {
+        while (_listener.IsListening)
+        {
+            HttpListenerContext context;
+            try { context = await _listener.GetContextAsync(); }
+            catch (HttpListenerException) { return; }
+            catch (ObjectDisposedException) { return; }
+            using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
+            var body = await reader.ReadToEndAsync();
+            var headers = context.Request.Headers.AllKeys.Where(k => k is not null)
+                .ToDictionary(k => k!, k => context.Request.Headers[k] ?? "", StringComparer.OrdinalIgnoreCase);
+            _requests.Enqueue(new ReceivedRequest(context.Request.HttpMethod, context.Request.Url?.AbsolutePath ?? "/", headers, body));
+            var status = _status;
+            context.Response.StatusCode = status;
+            var answer = Encoding.UTF8.GetBytes(status < 300 ? "{\"ok\":true}" : "{\"error\":\"receiver told to fail\"}");
+            await context.Response.OutputStream.WriteAsync(answer);
+            context.Response.Close();
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class HttpCollection : ICollectionFixture<HttpReceiver>
+{
+    public const string Name = "http";
+}

@@ -1,0 +1,97 @@
+using Npgsql;
+
+namespace Drakkar.IntegrationTests.Fixtures;
+
+/// <summary>A throwaway PostgreSQL cluster (initdb) on a free loopback port, trust auth, removed at dispose.</summary>
+public sealed class PostgresServer : IDisposable
+{
+    private const string Install = "apt-get install -y postgresql";
+    private readonly ServerProcess _server;
+    private readonly string _dataDir;
+
+    public PostgresServer()
+    {
+        var bin = FindBinaries();
+        _dataDir = Directory.CreateTempSubdirectory("drakkar-pg-").FullName;
+        var asRoot = Environment.UserName == "root";
+        var user = asRoot ? "postgres" : null;
+        if (asRoot) ServerProcess.Run("chown", ["postgres:postgres", _dataDir]);
+        var data = Path.Combine(_dataDir, "data");
+        ServerProcess.Run(Path.Combine(bin, "initdb"), ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"], user);
+        Port = FreePort.Next();
+        _server = ServerProcess.Start(Path.Combine(bin, "postgres"),
+        [
+            "-D", data, "-p", Port.ToString(), "-k", _dataDir, "-c", "listen_addresses=127.0.0.1",
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+        ], user);
+        _server.WaitForPort(Port, "PostgreSQL", TimeSpan.FromSeconds(30));
+        ConnectionString = $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Pooling=true";
+        WaitUntilAcceptingQueries();
+    }
+
+    public int Port { get; }
+
+    public string ConnectionString { get; }
+
+    /// <summary>Creates a fresh database and returns its connection string (tests stay independent).</summary>
+    public string CreateDatabase(string name)
+    {
+        using var connection = new NpgsqlConnection(ConnectionString);
+        connection.Open();
+        using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+        command.ExecuteNonQuery();
+        return new NpgsqlConnectionStringBuilder(ConnectionString) { Database = name }.ConnectionString;
+    }
+
+    public void Dispose()
+    {
+        _server.Dispose();
+        try { Directory.Delete(_dataDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>The server binaries: <c>DRAKKAR_PG_BIN</c>, else the newest <c>/usr/lib/postgresql/*/bin</c>.</summary>
+    internal static string FindBinaries(string? configured = null)
+    {
+        configured ??= Environment.GetEnvironmentVariable("DRAKKAR_PG_BIN");
+        var bin = !string.IsNullOrEmpty(configured)
+            ? configured
+            : Directory.Exists("/usr/lib/postgresql")
+                ? Directory.GetDirectories("/usr/lib/postgresql").Select(d => Path.Combine(d, "bin"))
+                    .Where(d => File.Exists(Path.Combine(d, "initdb")))
+                    .OrderByDescending(d => int.TryParse(Path.GetFileName(Path.GetDirectoryName(d)), out var v) ? v : 0)
+                    .FirstOrDefault()
+                : null;
+        if (bin is null) throw new MissingToolException("PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb)", Install);
+        Tools.Require(Path.Combine(bin, "initdb"), "PostgreSQL initdb", Install);
+        Tools.Require(Path.Combine(bin, "postgres"), "PostgreSQL server", Install);
+        return bin;
+    }
+
+    private void WaitUntilAcceptingQueries()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                using var connection = new NpgsqlConnection(ConnectionString);
+                connection.Open();
+                return;
+            }
+            catch (NpgsqlException) when (DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(50);
+            }
+            catch (NpgsqlException e)
+            {
+                throw new TimeoutException($"PostgreSQL did not accept queries within 30s: {e.Message}\n{_server.Output}", e);
+            }
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class PostgresCollection : ICollectionFixture<PostgresServer>
+{
+    public const string Name = "postgres";
+}
