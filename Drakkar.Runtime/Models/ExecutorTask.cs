@@ -36,8 +36,16 @@ public sealed class ExecutorTask
     /// <summary>When set, the task is not run: this result flows through the hooks as if it had been.</summary>
     public PrecomputedResult? Precomputed { get; init; }
 
-    /// <summary>For a replacement task, the id of the task it replaces.</summary>
-    public string? ParentTaskId { get; init; }
+    /// <summary>For a replacement task, the id of the task it replaces (set by the framework when <c>OnError</c> replaces a task).</summary>
+    public string? ParentTaskId
+    {
+        get => _parentTaskId;
+        init => _parentTaskId = value;
+    }
+
+    private string? _parentTaskId;
+
+    internal void InheritParent(string parentTaskId) => _parentTaskId ??= parentTaskId;
 
     public override string ToString() => TaskId;
 }

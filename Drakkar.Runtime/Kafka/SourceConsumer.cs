@@ -1,0 +1,356 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Confluent.Kafka;
+using Drakkar.Observability.Metrics;
+using Drakkar.Pipeline;
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar.Kafka;
+
+/// <summary>
+/// Consumes the source topic: one poll thread feeds one <see cref="PartitionPipeline"/> per assigned partition,
+/// applies global backpressure by pausing and resuming the assignment, drains partitions on revoke
+/// (cooperative-sticky), and commits each partition's watermark, serialized and coalesced.
+/// </summary>
+internal sealed partial class SourceConsumer : IAsyncDisposable
+{
+    private readonly DrakkarConfig _config;
+    private readonly DrakkarHandlerBase _handler;
+    private readonly ITaskExecutor _executor;
+    private readonly IPayloadDelivery _delivery;
+    private readonly DrakkarMetrics _metrics;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _logger;
+    private readonly WorkerLoad _load;
+    private readonly PipelineSettings _settings;
+    private readonly ConcurrentDictionary<int, PartitionPipeline> _pipelines = new();
+    private readonly SemaphoreSlim _commitGate = new(1, 1);
+    private readonly CancellationTokenSource _stopPolling = new();
+    private readonly TaskCompletionSource _firstPoll = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly IConsumer<byte[]?, byte[]?> _consumer;
+    private Thread? _pollThread;
+    private Task? _commitLoop;
+    private readonly TaskCompletionSource _pollStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _paused;
+
+    public SourceConsumer(DrakkarConfig config, string clientId, DrakkarHandlerBase handler, ITaskExecutor executor,
+        IPayloadDelivery delivery, DrakkarMetrics metrics, ILoggerFactory loggers)
+    {
+        _config = config;
+        _handler = handler;
+        _executor = executor;
+        _delivery = delivery;
+        _metrics = metrics;
+        _loggers = loggers;
+        _logger = loggers.CreateLogger("Drakkar.Kafka.SourceConsumer");
+        _load = WorkerLoad.From(config.Executor);
+        _settings = PipelineSettings.From(config.Executor);
+        KafkaNativeLibrary.EnsureLoaded();
+        var kafka = config.Kafka;
+        var consumerConfig = new ConsumerConfig
+        {
+            BootstrapServers = kafka.Brokers,
+            GroupId = kafka.ConsumerGroup,
+            ClientId = clientId,
+            EnableAutoCommit = false,
+            EnableAutoOffsetStore = false,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
+            SessionTimeoutMs = kafka.SessionTimeoutMs,
+            HeartbeatIntervalMs = kafka.HeartbeatIntervalMs,
+            MaxPollIntervalMs = kafka.MaxPollIntervalMs,
+            // Bounds what librdkafka prefetches per partition, so memory stays bounded under any lag.
+            QueuedMaxMessagesKbytes = 8 * 1024,
+            LogConnectionClose = false,
+        };
+        _consumer = new ConsumerBuilder<byte[]?, byte[]?>(consumerConfig)
+            .SetPartitionsAssignedHandler((_, partitions) => OnAssigned(partitions))
+            .SetPartitionsRevokedHandler((_, partitions) => OnRevoked(partitions))
+            .SetPartitionsLostHandler((_, partitions) => OnLost(partitions))
+            .SetErrorHandler((_, error) => OnError(error))
+            .SetLogHandler((_, message) => LogLibrdkafka(message.Level.ToString(), message.Facility, message.Message))
+            .Build();
+    }
+
+    /// <summary>Completes after the first poll returned (the worker is consuming).</summary>
+    public Task FirstPoll => _firstPoll.Task;
+
+    /// <summary>Partitions currently assigned.</summary>
+    public IReadOnlyCollection<int> AssignedPartitions => [.. _pipelines.Keys];
+
+    public WorkerLoad Load => _load;
+
+    public void Start()
+    {
+        _consumer.Subscribe(_config.Kafka.SourceTopic);
+        _pollThread = new Thread(PollLoop) { IsBackground = true, Name = "drakkar-poll" };
+        _pollThread.Start();
+        _commitLoop = Task.Run(CommitLoopAsync);
+        LogSubscribed(_config.Kafka.SourceTopic, _config.Kafka.ConsumerGroup, _config.Kafka.Brokers);
+    }
+
+    /// <summary>
+    /// Graceful stop (SPEC O8): stop polling, drain every partition within <c>drain_timeout_seconds</c>, commit,
+    /// and leave the group.
+    /// </summary>
+    public async Task StopAsync()
+    {
+        await _stopPolling.CancelAsync().ConfigureAwait(false);
+        if (_pollThread is not null) await _pollStopped.Task.ConfigureAwait(false);
+        var timeout = TimeSpan.FromSeconds(_config.Executor.DrainTimeoutSeconds);
+        var pipelines = _pipelines.Values.ToArray();
+        await Task.WhenAll(pipelines.Select(p => p.DrainAsync(timeout))).ConfigureAwait(false);
+        await CommitAsync(pipelines, final: true).ConfigureAwait(false);
+        if (_commitLoop is not null) await _commitLoop.ConfigureAwait(false);
+        _pipelines.Clear();
+        try
+        {
+            // Leaving the group runs the revoke handler, which finds nothing left to drain.
+            _consumer.Close();
+        }
+        catch (KafkaException e)
+        {
+            LogCloseFailed(e);
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _consumer.Dispose();
+        _stopPolling.Dispose();
+        _commitGate.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private void PollLoop()
+    {
+        var stop = _stopPolling.Token;
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                ApplyBackpressure();
+                ConsumeResult<byte[]?, byte[]?>? record;
+                try
+                {
+                    record = _consumer.Consume(100);
+                }
+                catch (ConsumeException e)
+                {
+                    _metrics.ConsumerErrors.Increment();
+                    LogConsumeFailed(e, e.Error.Reason);
+                    continue;
+                }
+                _firstPoll.TrySetResult();
+                if (record is null || record.IsPartitionEOF) continue;
+                Dispatch(record);
+            }
+        }
+        catch (Exception e)
+        {
+            LogPollLoopFailed(e);
+        }
+        finally
+        {
+            _firstPoll.TrySetResult();
+            _pollStopped.TrySetResult();
+        }
+    }
+
+    private void Dispatch(ConsumeResult<byte[]?, byte[]?> record)
+    {
+        var partition = record.Partition.Value;
+        if (!_pipelines.TryGetValue(partition, out var pipeline))
+        {
+            // Only possible for a record fetched just before its partition was revoked; it will be redelivered.
+            return;
+        }
+        var message = record.Message;
+        IReadOnlyList<KeyValuePair<string, byte[]>> headers = message.Headers is { Count: > 0 } h
+            ? [.. h.Select(x => new KeyValuePair<string, byte[]>(x.Key, x.GetValueBytes()))]
+            : [];
+        pipeline.Enqueue(_handler.CreateMessage(record.Topic, partition, record.Offset.Value, message.Key, message.Value,
+            message.Timestamp.UtcDateTime, headers));
+    }
+
+    private void ApplyBackpressure()
+    {
+        _metrics.TotalQueued.Set(_load.Current);
+        if (!_load.Update()) return;
+        _paused = _load.Paused;
+        var assignment = _consumer.Assignment;
+        if (_paused)
+        {
+            _consumer.Pause(assignment);
+            LogPaused(_load.Current, _load.High);
+        }
+        else
+        {
+            _consumer.Resume(assignment);
+            LogResumed(_load.Current, _load.Low);
+        }
+        _metrics.BackpressureActive.Set(_paused ? 1 : 0);
+    }
+
+    private void OnAssigned(List<TopicPartition> partitions)
+    {
+        _metrics.RebalanceEvents.Increment("assign");
+        foreach (var tp in partitions)
+        {
+            var pipeline = new PartitionPipeline(tp.Topic, tp.Partition.Value, _handler, _executor, _delivery, _settings, _load,
+                _metrics, _loggers.CreateLogger("Drakkar.Pipeline.PartitionPipeline"));
+            _pipelines[tp.Partition.Value] = pipeline;
+            pipeline.Start();
+        }
+        _metrics.AssignedPartitions.Set(_pipelines.Count);
+        LogAssigned(string.Join(", ", partitions.Select(p => p.Partition.Value)));
+        // Newly assigned partitions must respect a pause already in force.
+        if (_paused) _consumer.Pause(partitions);
+        RunHook(_handler.OnAssign([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_assign");
+    }
+
+    /// <summary>Drains each revoked partition, commits its watermark, then lets it go (SPEC O7).</summary>
+    private void OnRevoked(List<TopicPartitionOffset> partitions)
+    {
+        _metrics.RebalanceEvents.Increment("revoke");
+        var revoked = partitions.Select(p => _pipelines.TryGetValue(p.Partition.Value, out var pipeline) ? pipeline : null)
+            .OfType<PartitionPipeline>().ToArray();
+        if (revoked.Length > 0)
+        {
+            LogRevoking(string.Join(", ", revoked.Select(p => p.Partition)));
+            var timeout = TimeSpan.FromSeconds(_config.Executor.DrainTimeoutSeconds);
+            Task.WhenAll(revoked.Select(p => p.DrainAsync(timeout))).GetAwaiter().GetResult();
+            CommitAsync(revoked, final: true).GetAwaiter().GetResult();
+        }
+        foreach (var p in partitions) _pipelines.TryRemove(p.Partition.Value, out _);
+        _metrics.AssignedPartitions.Set(_pipelines.Count);
+        RunHook(_handler.OnRevoke([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_revoke");
+    }
+
+    /// <summary>Partitions lost without a clean revoke: their work is abandoned uncommitted (someone else owns them now).</summary>
+    private void OnLost(List<TopicPartitionOffset> partitions)
+    {
+        _metrics.RebalanceEvents.Increment("lost");
+        foreach (var p in partitions)
+        {
+            if (_pipelines.TryRemove(p.Partition.Value, out var pipeline)) pipeline.Abort();
+        }
+        _metrics.AssignedPartitions.Set(_pipelines.Count);
+        LogLost(string.Join(", ", partitions.Select(p => p.Partition.Value)));
+        RunHook(_handler.OnRevoke([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_revoke");
+    }
+
+    private void OnError(Error error)
+    {
+        _metrics.ConsumerErrors.Increment();
+        LogKafkaError(error.Code.ToString(), error.Reason, error.IsFatal);
+    }
+
+    private async Task CommitLoopAsync()
+    {
+        var interval = TimeSpan.FromMilliseconds(Math.Max(_config.Kafka.CommitIntervalMs, 1));
+        var stop = _stopPolling.Token;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(interval, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            await CommitAsync(_pipelines.Values, final: false).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Commits every pipeline whose watermark moved. Serialized, so an older offset never lands after a newer one.</summary>
+    private async Task CommitAsync(IEnumerable<PartitionPipeline> pipelines, bool final)
+    {
+        await _commitGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            var offsets = new List<(PartitionPipeline Pipeline, TopicPartitionOffset Offset)>();
+            foreach (var pipeline in pipelines)
+            {
+                _metrics.OffsetLag.Set(pipeline.Lag, pipeline.Partition.ToString(CultureInfo.InvariantCulture));
+                if (pipeline.CommitCandidate() is { } offset)
+                    offsets.Add((pipeline, new TopicPartitionOffset(pipeline.Topic, pipeline.Partition, offset)));
+            }
+            if (offsets.Count == 0) return;
+            try
+            {
+                _consumer.Commit(offsets.Select(o => o.Offset));
+                foreach (var (pipeline, offset) in offsets)
+                {
+                    pipeline.ConfirmCommitted(offset.Offset.Value);
+                    _metrics.OffsetsCommitted.Increment(pipeline.Partition.ToString(CultureInfo.InvariantCulture));
+                }
+                if (final) LogCommitted(string.Join(", ", offsets.Select(o => $"{o.Offset.Partition.Value}@{o.Offset.Offset.Value}")));
+            }
+            catch (KafkaException e)
+            {
+                // The watermark is kept; the next tick (or the final commit) tries again.
+                LogCommitFailed(e, e.Error.Reason);
+            }
+        }
+        finally
+        {
+            _commitGate.Release();
+        }
+    }
+
+    private void RunHook(ValueTask hook, string name)
+    {
+        try
+        {
+            hook.AsTask().GetAwaiter().GetResult();
+        }
+        catch (Exception e)
+        {
+            LogHookFailed(e, name);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Subscribed to {Topic} as group {Group} on {Brokers}")]
+    private partial void LogSubscribed(string topic, string group, string brokers);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Partitions assigned: {Partitions}")]
+    private partial void LogAssigned(string partitions);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Partitions revoked, draining: {Partitions}")]
+    private partial void LogRevoking(string partitions);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Partitions lost, work abandoned uncommitted: {Partitions}")]
+    private partial void LogLost(string partitions);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Committed offsets {Offsets}")]
+    private partial void LogCommitted(string offsets);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Offset commit failed ({Reason}); will retry")]
+    private partial void LogCommitFailed(Exception error, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Backpressure: pausing consumption at load {Load} (high {High})")]
+    private partial void LogPaused(long load, long high);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backpressure released: resuming consumption at load {Load} (low {Low})")]
+    private partial void LogResumed(long load, long low);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Consume failed: {Reason}")]
+    private partial void LogConsumeFailed(Exception error, string reason);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "The poll loop stopped unexpectedly")]
+    private partial void LogPollLoopFailed(Exception error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka error {Code}: {Reason} (fatal: {Fatal})")]
+    private partial void LogKafkaError(string code, string reason, bool fatal);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "librdkafka {Level} {Facility}: {Text}")]
+    private partial void LogLibrdkafka(string level, string facility, string text);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Hook {Hook} failed")]
+    private partial void LogHookFailed(Exception error, string hook);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Closing the consumer failed")]
+    private partial void LogCloseFailed(Exception error);
+}

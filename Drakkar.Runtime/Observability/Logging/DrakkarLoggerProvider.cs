@@ -1,0 +1,163 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar.Observability.Logging;
+
+/// <summary>
+/// Structured logs (SPEC X3): one JSON object per line with timestamp, level, message, worker id, consumer group
+/// and every scope value in force (partition, offset, task, sink), or a compact human format.
+/// </summary>
+public sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalScope
+{
+    private readonly LogSink _sink;
+    private readonly LogContext _context;
+    private readonly LogFormat _format;
+    private readonly LogLevel _minimum;
+    private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
+
+    internal DrakkarLoggerProvider(LogSink sink, LogContext context, LogFormat format, LogLevel minimum)
+    {
+        _sink = sink;
+        _context = context;
+        _format = format;
+        _minimum = minimum;
+    }
+
+    /// <summary>Creates a logger factory writing where <paramref name="config"/> says.</summary>
+    public static ILoggerFactory CreateFactory(LoggingConfig config, LogContext context)
+    {
+        var minimum = LogSink.ParseLevel(config.Level);
+        var provider = new DrakkarLoggerProvider(LogSink.Open(config.Output, context), context, config.Format, minimum);
+        return LoggerFactory.Create(builder =>
+        {
+            builder.ClearProviders();
+            builder.SetMinimumLevel(minimum);
+            builder.AddProvider(provider);
+        });
+    }
+
+    public ILogger CreateLogger(string categoryName) => new DrakkarLogger(this, categoryName);
+
+    public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
+
+    public void Dispose() => _sink.Dispose();
+
+    private void Write<TState>(string category, LogLevel level, EventId eventId, TState state, Exception? exception,
+        Func<TState, Exception?, string> formatter)
+    {
+        var message = formatter(state, exception);
+        var line = _format == LogFormat.Json
+            ? JsonLine(category, level, message, state, exception)
+            : ConsoleLine(category, level, message, state, exception);
+        _sink.WriteLine(line);
+    }
+
+    private string JsonLine<TState>(string category, LogLevel level, string message, TState state, Exception? exception)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("timestamp", DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
+            json.WriteString("level", LevelName(level));
+            json.WriteString("message", message);
+            json.WriteString("logger", category);
+            json.WriteString("worker_id", _context.WorkerId);
+            json.WriteString("consumer_group", _context.ConsumerGroup);
+            var written = new HashSet<string>(StringComparer.Ordinal) { "timestamp", "level", "message", "logger", "worker_id", "consumer_group" };
+            ForEachField(state, (key, value) =>
+            {
+                if (!written.Add(key)) return;
+                WriteValue(json, key, value);
+            });
+            if (exception is not null) json.WriteString("exception", exception.ToString());
+            json.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private string ConsoleLine<TState>(string category, LogLevel level, string message, TState state, Exception? exception)
+    {
+        var text = new StringBuilder(128)
+            .Append(DateTimeOffset.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)).Append(' ')
+            .Append(LevelName(level).ToUpperInvariant().PadRight(8))
+            .Append(message);
+        ForEachField(state, (key, value) => text.Append(' ').Append(key).Append('=').Append(Convert.ToString(value, CultureInfo.InvariantCulture)));
+        if (exception is not null) text.AppendLine().Append(exception);
+        return text.ToString();
+    }
+
+    /// <summary>Scope values first (outer to inner), then the message's own template values.</summary>
+    private void ForEachField<TState>(TState state, Action<string, object?> visit)
+    {
+        _scopes.ForEachScope(static (scope, visit) =>
+        {
+            if (scope is IEnumerable<KeyValuePair<string, object?>> pairs)
+            {
+                foreach (var (key, value) in pairs)
+                    if (key != "{OriginalFormat}") visit(key, value);
+            }
+        }, visit);
+        if (state is IEnumerable<KeyValuePair<string, object?>> fields)
+        {
+            foreach (var (key, value) in fields)
+                if (key != "{OriginalFormat}") visit(SnakeCase(key), value);
+        }
+    }
+
+    private static void WriteValue(Utf8JsonWriter json, string key, object? value)
+    {
+        switch (value)
+        {
+            case null: json.WriteNull(key); break;
+            case bool b: json.WriteBoolean(key, b); break;
+            case int i: json.WriteNumber(key, i); break;
+            case long l: json.WriteNumber(key, l); break;
+            case double d: json.WriteNumber(key, d); break;
+            default: json.WriteString(key, Convert.ToString(value, CultureInfo.InvariantCulture)); break;
+        }
+    }
+
+    private static string SnakeCase(string name)
+    {
+        if (name.All(c => !char.IsUpper(c))) return name;
+        var text = new StringBuilder(name.Length + 4);
+        for (var i = 0; i < name.Length; i++)
+        {
+            var c = name[i];
+            if (char.IsUpper(c))
+            {
+                if (i > 0 && (char.IsLower(name[i - 1]) || (i + 1 < name.Length && char.IsLower(name[i + 1])))) text.Append('_');
+                text.Append(char.ToLowerInvariant(c));
+            }
+            else text.Append(c);
+        }
+        return text.ToString();
+    }
+
+    private static string LevelName(LogLevel level) => level switch
+    {
+        LogLevel.Trace => "trace",
+        LogLevel.Debug => "debug",
+        LogLevel.Information => "info",
+        LogLevel.Warning => "warning",
+        LogLevel.Error => "error",
+        LogLevel.Critical => "critical",
+        _ => "none",
+    };
+
+    private sealed class DrakkarLogger(DrakkarLoggerProvider provider, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => provider._scopes.Push(state);
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= provider._minimum && logLevel != LogLevel.None;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel)) provider.Write(category, logLevel, eventId, state, exception, formatter);
+        }
+    }
+}

@@ -1,0 +1,76 @@
+namespace Drakkar.Observability.Metrics;
+
+/// <summary>The worker's metrics, with Python Drakkar's names and labels.</summary>
+public sealed class DrakkarMetrics
+{
+    private static readonly double[] DurationBuckets = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
+    private static readonly double[] FastBuckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30];
+
+    public DrakkarMetrics()
+    {
+        var r = Registry;
+        Worker = r.Gauge("drakkar_worker", "Worker identity (value is always 1)", "worker_id", "version", "consumer_group");
+        MessagesConsumed = r.Counter("drakkar_messages_consumed_total", "Messages consumed from the source topic", "partition");
+        DecodeErrors = r.Counter("drakkar_message_decode_errors_total", "Message values that failed to decode as the handler's input type");
+        ExecutorTasks = r.Counter("drakkar_executor_tasks_total", "Executor task attempts by outcome", "status");
+        ExecutorDuration = r.Histogram("drakkar_executor_duration_seconds", "Executor task duration in seconds", DurationBuckets);
+        PoolActive = r.Gauge("drakkar_executor_pool_active", "Executor slots running a process");
+        Timeouts = r.Counter("drakkar_executor_timeouts_total", "Executor tasks killed for running past the timeout");
+        TaskRetries = r.Counter("drakkar_task_retries_total", "Task retries requested by OnError");
+        TasksPrecomputed = r.Counter("drakkar_tasks_precomputed_total", "Tasks completed without running a process");
+        BatchDuration = r.Histogram("drakkar_batch_duration_seconds", "Window duration from arrange to the last task final", DurationBuckets);
+        PartitionQueueSize = r.Gauge("drakkar_partition_queue_size", "Messages queued in a partition pipeline, not yet arranged", "partition");
+        OffsetLag = r.Gauge("drakkar_offset_lag", "Consumed offset minus committed offset", "partition");
+        BackpressureActive = r.Gauge("drakkar_backpressure_active", "1 while consumption is paused for backpressure");
+        TotalQueued = r.Gauge("drakkar_total_queued", "Queued messages plus unfinished tasks across partitions");
+        AssignedPartitions = r.Gauge("drakkar_assigned_partitions", "Partitions assigned to this worker");
+        ConsumerErrors = r.Counter("drakkar_consumer_errors_total", "Errors reported by the Kafka consumer");
+        OffsetsCommitted = r.Counter("drakkar_offsets_committed_total", "Offset commits", "partition");
+        RebalanceEvents = r.Counter("drakkar_rebalance_events_total", "Rebalance events", "type");
+        SinkDeliverDuration = r.Histogram("drakkar_sink_deliver_duration_seconds", "Sink delivery duration", FastBuckets, "sink_type", "sink_name");
+        SinkDeliverErrors = r.Counter("drakkar_sink_deliver_errors_total", "Sink delivery failures", "sink_type", "sink_name");
+        SinkPayloadsDelivered = r.Counter("drakkar_sink_payloads_delivered_total", "Payloads delivered", "sink_type", "sink_name");
+        SinkDeliveryRetries = r.Counter("drakkar_sink_delivery_retries_total", "Delivery retries", "sink_type", "sink_name");
+        SinkDeliveriesSkipped = r.Counter("drakkar_sink_deliveries_skipped_total", "Payloads skipped by OnDeliveryError", "sink_type", "sink_name");
+        SinkDlqMessages = r.Counter("drakkar_sink_dlq_messages_total", "Payloads written to the DLQ", "sink_type", "sink_name");
+        DlqSendFailures = r.Counter("drakkar_dlq_send_failures_total", "Failed DLQ writes (retried, never dropped)");
+        SinkCircuitOpen = r.Gauge("drakkar_sink_circuit_open", "Circuit state: 0 closed, 0.5 half-open, 1 open", "sink_type", "sink_name");
+        SinkCircuitTrips = r.Counter("drakkar_sink_circuit_trips_total", "Times the circuit opened", "sink_type", "sink_name");
+        HandlerDuration = r.Histogram("drakkar_handler_duration_seconds", "Handler hook duration", FastBuckets, "hook");
+        PeriodicRuns = r.Counter("drakkar_periodic_task_runs_total", "Periodic method runs", "name", "status");
+        PeriodicDuration = r.Histogram("drakkar_periodic_task_duration_seconds", "Periodic method duration", FastBuckets, "name");
+    }
+
+    public MetricRegistry Registry { get; } = new();
+
+    public Gauge Worker { get; }
+    public Counter MessagesConsumed { get; }
+    public Counter DecodeErrors { get; }
+    public Counter ExecutorTasks { get; }
+    public Histogram ExecutorDuration { get; }
+    public Gauge PoolActive { get; }
+    public Counter Timeouts { get; }
+    public Counter TaskRetries { get; }
+    public Counter TasksPrecomputed { get; }
+    public Histogram BatchDuration { get; }
+    public Gauge PartitionQueueSize { get; }
+    public Gauge OffsetLag { get; }
+    public Gauge BackpressureActive { get; }
+    public Gauge TotalQueued { get; }
+    public Gauge AssignedPartitions { get; }
+    public Counter ConsumerErrors { get; }
+    public Counter OffsetsCommitted { get; }
+    public Counter RebalanceEvents { get; }
+    public Histogram SinkDeliverDuration { get; }
+    public Counter SinkDeliverErrors { get; }
+    public Counter SinkPayloadsDelivered { get; }
+    public Counter SinkDeliveryRetries { get; }
+    public Counter SinkDeliveriesSkipped { get; }
+    public Counter SinkDlqMessages { get; }
+    public Counter DlqSendFailures { get; }
+    public Gauge SinkCircuitOpen { get; }
+    public Counter SinkCircuitTrips { get; }
+    public Histogram HandlerDuration { get; }
+    public Counter PeriodicRuns { get; }
+    public Histogram PeriodicDuration { get; }
+}

@@ -1,0 +1,30 @@
+namespace Drakkar.Pipeline;
+
+/// <summary>One attempt's outcome: a result (exit 0) or an error.</summary>
+internal readonly record struct TaskOutcome(ExecutorResult? Result, ExecutorError? Error)
+{
+    public static TaskOutcome Success(ExecutorResult result) => new(result, null);
+    public static TaskOutcome Failure(ExecutorError error) => new(null, error);
+}
+
+/// <summary>Runs one attempt of a task (the executor pool, or a stand-in in tests).</summary>
+internal interface ITaskExecutor
+{
+    /// <summary>Runs <paramref name="task"/> once; lower <paramref name="priority"/> starts first.</summary>
+    ValueTask<TaskOutcome> ExecuteAsync(ExecutorTask task, long priority, int attempt, CancellationToken cancellationToken);
+}
+
+/// <summary>Where payloads came from: the source messages they must be traceable (and replayable) to.</summary>
+internal sealed record DeliveryOrigin(string Topic, int Partition, IReadOnlyList<SourceMessage> Messages)
+{
+    public IEnumerable<long> Offsets => Messages.Select(m => m.Offset);
+}
+
+/// <summary>Delivers a hook's payloads and returns only once every payload is settled (delivered, dead-lettered or skipped).</summary>
+internal interface IPayloadDelivery
+{
+    ValueTask DeliverAsync(CollectResult result, DeliveryOrigin origin, CancellationToken cancellationToken);
+
+    /// <summary>Sends source messages whose processing failed (for example <c>Arrange</c> threw) to the DLQ.</summary>
+    ValueTask DeadLetterAsync(DeliveryOrigin origin, string error, CancellationToken cancellationToken);
+}

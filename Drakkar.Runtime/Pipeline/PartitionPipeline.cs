@@ -1,0 +1,529 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Drakkar.Observability.Metrics;
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar.Pipeline;
+
+/// <summary>Settings one partition pipeline needs, taken from <see cref="ExecutorConfig"/>.</summary>
+internal sealed record PipelineSettings(int WindowSize, int MaxRetries)
+{
+    public static PipelineSettings From(ExecutorConfig executor) => new(executor.WindowSize, executor.MaxRetries);
+}
+
+/// <summary>
+/// The pipeline of one assigned partition (SPEC O1–O5): queued messages are taken in windows of up to
+/// <c>window_size</c>, arranged into tasks, run on the shared executor, passed through the hooks and delivered.
+/// A message is done once every task that lists it is final and every payload from its task, message and window
+/// hooks is settled; only then does the offset tracker let the watermark pass it.
+/// </summary>
+internal sealed partial class PartitionPipeline
+{
+    private readonly DrakkarHandlerBase _handler;
+    private readonly ITaskExecutor _executor;
+    private readonly IPayloadDelivery _delivery;
+    private readonly PipelineSettings _settings;
+    private readonly WorkerLoad _load;
+    private readonly DrakkarMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly Channel<SourceMessage> _queue = Channel.CreateUnbounded<SourceMessage>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _abort = new();
+    private readonly Lock _gate = new();
+    private readonly OffsetTracker _offsets = new();
+    private readonly Dictionary<long, MessageState> _open = [];
+    private readonly HashSet<ExecutorTask> _pendingTasks = [];
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly MetricCell _queueSize;
+    private readonly MetricCell _consumed;
+    private Task? _loop;
+    private long _committed = -1;
+    private int _queued;
+    private bool _loopFinished;
+
+    public PartitionPipeline(string topic, int partition, DrakkarHandlerBase handler, ITaskExecutor executor,
+        IPayloadDelivery delivery, PipelineSettings settings, WorkerLoad load, DrakkarMetrics metrics, ILogger logger)
+    {
+        Topic = topic;
+        Partition = partition;
+        _handler = handler;
+        _executor = executor;
+        _delivery = delivery;
+        _settings = settings;
+        _load = load;
+        _metrics = metrics;
+        _logger = logger;
+        var label = partition.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        _queueSize = metrics.PartitionQueueSize.WithLabels(label);
+        _consumed = metrics.MessagesConsumed.WithLabels(label);
+    }
+
+    public string Topic { get; }
+    public int Partition { get; }
+
+    /// <summary>Messages not yet done (queued, arranged or delivering).</summary>
+    public int OpenMessages
+    {
+        get { lock (_gate) return _offsets.Outstanding; }
+    }
+
+    public void Start() => _loop = Task.Run(RunWindowsAsync);
+
+    /// <summary>Queues a consumed message. Called from the poll thread, in offset order.</summary>
+    public void Enqueue(SourceMessage message)
+    {
+        lock (_gate) _offsets.Register(message.Offset);
+        Interlocked.Increment(ref _queued);
+        _load.Add(1);
+        _consumed.Increment();
+        _queueSize.Add(1);
+        if (!_queue.Writer.TryWrite(message))
+            throw new InvalidOperationException($"{Topic}[{Partition}] is draining and takes no new messages");
+    }
+
+    /// <summary>
+    /// The offset to commit if it moved since the last call that was confirmed with <see cref="ConfirmCommitted"/>,
+    /// else null.
+    /// </summary>
+    public long? CommitCandidate()
+    {
+        lock (_gate)
+        {
+            var candidate = _offsets.Committable;
+            return candidate > _committed ? candidate : null;
+        }
+    }
+
+    public void ConfirmCommitted(long offset)
+    {
+        lock (_gate)
+        {
+            if (offset > _committed) _committed = offset;
+        }
+    }
+
+    /// <summary>The consumed-minus-committed distance for the lag metric.</summary>
+    public long Lag
+    {
+        get
+        {
+            lock (_gate) return _offsets.LastRegistered < 0 ? 0 : _offsets.LastRegistered + 1 - Math.Max(_committed, 0);
+        }
+    }
+
+    /// <summary>
+    /// Stops taking messages and finishes everything queued and in flight. Returns false when
+    /// <paramref name="timeout"/> passed first; the remaining work is then cancelled and stays uncommitted.
+    /// </summary>
+    public async Task<bool> DrainAsync(TimeSpan timeout)
+    {
+        _queue.Writer.TryComplete();
+        var finished = await Task.WhenAny(_drained.Task, Task.Delay(timeout)).ConfigureAwait(false) == _drained.Task;
+        if (!finished)
+        {
+            LogDrainTimedOut(Topic, Partition, timeout.TotalSeconds, OpenMessages);
+            await _abort.CancelAsync().ConfigureAwait(false);
+        }
+        return finished;
+    }
+
+    /// <summary>Abandons all work at once (partition lost): nothing further is committed.</summary>
+    public void Abort()
+    {
+        _queue.Writer.TryComplete();
+        _abort.Cancel();
+    }
+
+    private async Task RunWindowsAsync()
+    {
+        var reader = _queue.Reader;
+        var window = new List<SourceMessage>(_settings.WindowSize);
+        try
+        {
+            while (await reader.WaitToReadAsync(_abort.Token).ConfigureAwait(false))
+            {
+                window.Clear();
+                while (window.Count < _settings.WindowSize && reader.TryRead(out var message)) window.Add(message);
+                Interlocked.Add(ref _queued, -window.Count);
+                _queueSize.Add(-window.Count);
+                _load.Add(-window.Count);
+                await ProcessWindowAsync([.. window]).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (_abort.IsCancellationRequested)
+        {
+            // Abandoned: what is not done stays uncommitted and is redone by whoever consumes next.
+        }
+        catch (Exception e)
+        {
+            LogPipelineFailed(e, Topic, Partition);
+        }
+        finally
+        {
+            lock (_gate) _loopFinished = true;
+            CheckDrained();
+        }
+    }
+
+    private async Task ProcessWindowAsync(SourceMessage[] messages)
+    {
+        var states = new MessageState[messages.Length];
+        ExecutorTask[] pendingSnapshot;
+        lock (_gate)
+        {
+            for (var i = 0; i < messages.Length; i++)
+            {
+                states[i] = new MessageState(messages[i], DateTimeOffset.UtcNow);
+                _open[messages[i].Offset] = states[i];
+            }
+            pendingSnapshot = [.. _pendingTasks];
+        }
+
+        IReadOnlyList<ExecutorTask> tasks;
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            tasks = await _handler.ArrangeCore(messages, new PendingContext(pendingSnapshot)).ConfigureAwait(false) ?? [];
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !_abort.IsCancellationRequested)
+        {
+            LogArrangeFailed(e, Topic, Partition, messages[0].Offset, messages[^1].Offset);
+            await _delivery.DeadLetterAsync(new DeliveryOrigin(Topic, Partition, messages), $"arrange failed: {e.GetType().Name}: {e.Message}", _abort.Token)
+                .ConfigureAwait(false);
+            foreach (var state in states) Done(state);
+            return;
+        }
+        finally
+        {
+            _metrics.HandlerDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, "arrange");
+        }
+
+        var window = new WindowState(messages, states, tasks.Count, started);
+        var untouched = new List<MessageState>();
+        lock (_gate)
+        {
+            foreach (var task in tasks) Join(task, window);
+            foreach (var state in states)
+            {
+                // Messages no task serves complete right after Arrange; the window hook does not hold them back
+                // when the window produced no tasks.
+                state.Holds = tasks.Count > 0 ? 2 : 1;
+                if (state.RemainingTasks == 0)
+                {
+                    state.TasksFinished = true;
+                    untouched.Add(state);
+                }
+            }
+        }
+
+        foreach (var state in untouched) _ = CompleteMessageAsync(state);
+        foreach (var task in tasks) _ = RunTaskAsync(task, window);
+    }
+
+    /// <summary>Registers <paramref name="task"/> with the window and every open message it lists. Caller holds the gate.</summary>
+    private void Join(ExecutorTask task, WindowState window)
+    {
+        var joined = new List<MessageState>(task.SourceOffsets.Count);
+        foreach (var offset in task.SourceOffsets)
+        {
+            if (_open.TryGetValue(offset, out var state) && !state.TasksFinished)
+            {
+                if (joined.Contains(state)) continue;
+                state.RemainingTasks++;
+                state.Tasks.Add(task);
+                joined.Add(state);
+            }
+            else
+            {
+                LogUnknownOffset(Topic, Partition, task.TaskId, offset);
+            }
+        }
+        window.Joined[task] = joined;
+        _pendingTasks.Add(task);
+        _load.Add(1);
+    }
+
+    private async Task RunTaskAsync(ExecutorTask task, WindowState window)
+    {
+        var attempt = 1;
+        try
+        {
+            while (true)
+            {
+                var outcome = await _executor.ExecuteAsync(task, SafePriority(task), attempt, _abort.Token).ConfigureAwait(false);
+                if (outcome.Result is { } result)
+                {
+                    var failure = await OnSuccessAsync(task, result, window).ConfigureAwait(false);
+                    if (failure is null)
+                    {
+                        Finish(task, window, result, null);
+                        return;
+                    }
+                    Finish(task, window, null, failure);
+                    return;
+                }
+
+                var error = outcome.Error! with { Attempt = attempt };
+                var decision = await DecideAsync(task, error).ConfigureAwait(false);
+                switch (decision.Kind)
+                {
+                    case ErrorDecisionKind.Retry when attempt <= _settings.MaxRetries:
+                        attempt++;
+                        _metrics.TaskRetries.Increment();
+                        continue;
+                    case ErrorDecisionKind.Replace:
+                        Replace(task, decision.Replacements, window);
+                        return;
+                    default:
+                        Finish(task, window, null, error);
+                        return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_abort.IsCancellationRequested)
+        {
+            // Abandoned with the partition; the message stays open and uncommitted.
+        }
+        catch (Exception e)
+        {
+            LogTaskPipelineFailed(e, Topic, Partition, task.TaskId);
+            Finish(task, window, null, new ExecutorError(task, ExecutorFailure.HookFailed, null, "", e.ToString(), null) { Attempt = attempt });
+        }
+    }
+
+    /// <summary>Runs <c>OnTaskComplete</c> and delivers its payloads; returns an error when the hook threw.</summary>
+    private async Task<ExecutorError?> OnSuccessAsync(ExecutorTask task, ExecutorResult result, WindowState window)
+    {
+        CollectResult? collect;
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            collect = await _handler.OnTaskComplete(result).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            LogHookFailed(e, "on_task_complete", Topic, Partition, task.TaskId);
+            return new ExecutorError(task, ExecutorFailure.HookFailed, result.ExitCode, result.Stderr, e.ToString(), result.Pid);
+        }
+        finally
+        {
+            _metrics.HandlerDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, "on_task_complete");
+        }
+        if (collect is { Count: > 0 })
+        {
+            List<MessageState> joined;
+            lock (_gate) joined = window.Joined[task];
+            await _delivery.DeliverAsync(collect, Origin(joined.Select(s => s.Message)), _abort.Token).ConfigureAwait(false);
+        }
+        return null;
+    }
+
+    private async Task<ErrorDecision> DecideAsync(ExecutorTask task, ExecutorError error)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            return await _handler.OnError(task, error).ConfigureAwait(false) ?? ErrorDecision.Skip;
+        }
+        catch (Exception e)
+        {
+            // A throwing OnError must never wedge the partition: the failure becomes final.
+            LogHookFailed(e, "on_error", Topic, Partition, task.TaskId);
+            return ErrorDecision.Skip;
+        }
+        finally
+        {
+            _metrics.HandlerDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, "on_error");
+        }
+    }
+
+    /// <summary>
+    /// Replacement tasks join every message they list before the failed task leaves its messages, so no message
+    /// can complete between the two.
+    /// </summary>
+    private void Replace(ExecutorTask failed, IReadOnlyList<ExecutorTask> replacements, WindowState window)
+    {
+        lock (_gate)
+        {
+            window.RemainingTasks += replacements.Count;
+            foreach (var replacement in replacements)
+            {
+                replacement.InheritParent(failed.TaskId);
+                Join(replacement, window);
+            }
+            foreach (var state in window.Joined[failed]) state.ReplacedTaskIds.Add(failed.TaskId);
+        }
+        foreach (var replacement in replacements) _ = RunTaskAsync(replacement, window);
+        Finish(failed, window, null, null);
+    }
+
+    /// <summary>Marks a task final (with its result, its error, or neither when replaced) and completes what that finishes.</summary>
+    private void Finish(ExecutorTask task, WindowState window, ExecutorResult? result, ExecutorError? error)
+    {
+        var completedMessages = new List<MessageState>();
+        var windowDone = false;
+        lock (_gate)
+        {
+            if (!_pendingTasks.Remove(task)) return;
+            _load.Add(-1);
+            if (result is not null) window.Results.Add(result);
+            foreach (var state in window.Joined[task])
+            {
+                if (result is not null) state.Results.Add(result);
+                if (error is not null) state.Errors.Add(error);
+                if (--state.RemainingTasks == 0)
+                {
+                    state.TasksFinished = true;
+                    completedMessages.Add(state);
+                }
+            }
+            windowDone = --window.RemainingTasks == 0;
+        }
+        foreach (var state in completedMessages) _ = CompleteMessageAsync(state);
+        if (windowDone) _ = CompleteWindowAsync(window);
+    }
+
+    private async Task CompleteMessageAsync(MessageState state)
+    {
+        try
+        {
+            MessageGroup group;
+            lock (_gate)
+            {
+                group = new MessageGroup(state.Message, [.. state.Tasks], [.. state.Results], [.. state.Errors],
+                    [.. state.ReplacedTaskIds], state.StartedAt, DateTimeOffset.UtcNow);
+            }
+            CollectResult? collect = null;
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                collect = await _handler.OnMessageComplete(group).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                LogHookFailed(e, "on_message_complete", Topic, Partition, _handler.MessageLabel(state.Message));
+            }
+            finally
+            {
+                _metrics.HandlerDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, "on_message_complete");
+            }
+            if (collect is { Count: > 0 })
+                await _delivery.DeliverAsync(collect, Origin([state.Message]), _abort.Token).ConfigureAwait(false);
+            Release(state);
+        }
+        catch (OperationCanceledException) when (_abort.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task CompleteWindowAsync(WindowState window)
+    {
+        try
+        {
+            ExecutorResult[] results;
+            lock (_gate) results = [.. window.Results];
+            _metrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(window.StartedAt).TotalSeconds);
+            CollectResult? collect = null;
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                collect = await _handler.OnWindowComplete(results, window.Messages).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                LogHookFailed(e, "on_window_complete", Topic, Partition, $"{window.Messages[0].Offset}-{window.Messages[^1].Offset}");
+            }
+            finally
+            {
+                _metrics.HandlerDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, "on_window_complete");
+            }
+            if (collect is { Count: > 0 })
+                await _delivery.DeliverAsync(collect, Origin(window.Messages), _abort.Token).ConfigureAwait(false);
+            foreach (var state in window.States) Release(state);
+        }
+        catch (OperationCanceledException) when (_abort.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>One hold on the message is settled (its own hook's payloads, or its window's).</summary>
+    private void Release(MessageState state)
+    {
+        bool done;
+        lock (_gate) done = --state.Holds == 0;
+        if (done) Done(state);
+    }
+
+    private void Done(MessageState state)
+    {
+        lock (_gate)
+        {
+            _open.Remove(state.Message.Offset);
+            _offsets.MarkDone(state.Message.Offset);
+        }
+        CheckDrained();
+    }
+
+    private void CheckDrained()
+    {
+        bool drained;
+        lock (_gate) drained = _loopFinished && _offsets.Outstanding == 0 && _pendingTasks.Count == 0;
+        if (drained) _drained.TrySetResult();
+    }
+
+    private long SafePriority(ExecutorTask task)
+    {
+        try
+        {
+            return _handler.TaskPriority(task);
+        }
+        catch (Exception e)
+        {
+            LogHookFailed(e, "task_priority", Topic, Partition, task.TaskId);
+            return long.MaxValue;
+        }
+    }
+
+    private DeliveryOrigin Origin(IEnumerable<SourceMessage> messages) => new(Topic, Partition, [.. messages]);
+
+    private sealed class MessageState(SourceMessage message, DateTimeOffset startedAt)
+    {
+        public SourceMessage Message { get; } = message;
+        public DateTimeOffset StartedAt { get; } = startedAt;
+        public List<ExecutorTask> Tasks { get; } = [];
+        public List<ExecutorResult> Results { get; } = [];
+        public List<ExecutorError> Errors { get; } = [];
+        public List<string> ReplacedTaskIds { get; } = [];
+        public int RemainingTasks { get; set; }
+        public bool TasksFinished { get; set; }
+        /// <summary>Settlements still owed: the message hook's delivery, plus the window hook's when the window has tasks.</summary>
+        public int Holds { get; set; }
+    }
+
+    private sealed class WindowState(SourceMessage[] messages, MessageState[] states, int taskCount, long startedAt)
+    {
+        public SourceMessage[] Messages { get; } = messages;
+        public MessageState[] States { get; } = states;
+        public int RemainingTasks { get; set; } = taskCount;
+        public long StartedAt { get; } = startedAt;
+        public List<ExecutorResult> Results { get; } = [];
+        public Dictionary<ExecutorTask, List<MessageState>> Joined { get; } = new(ReferenceEqualityComparer.Instance);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Arrange failed for {Topic}[{Partition}] offsets {FirstOffset}-{LastOffset}; the window goes to the DLQ")]
+    private partial void LogArrangeFailed(Exception error, string topic, int partition, long firstOffset, long lastOffset);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Hook {Hook} failed for {Topic}[{Partition}] ({Subject})")]
+    private partial void LogHookFailed(Exception error, string hook, string topic, int partition, string subject);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Task {TaskId} lists offset {Offset}, which is not an open message of {Topic}[{Partition}]; ignored")]
+    private partial void LogUnknownOffset(string topic, int partition, string taskId, long offset);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Task {TaskId} of {Topic}[{Partition}] failed in the pipeline; it is final")]
+    private partial void LogTaskPipelineFailed(Exception error, string topic, int partition, string taskId);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Pipeline of {Topic}[{Partition}] stopped unexpectedly")]
+    private partial void LogPipelineFailed(Exception error, string topic, int partition);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Drain of {Topic}[{Partition}] timed out after {Seconds}s with {Open} messages open; they stay uncommitted")]
+    private partial void LogDrainTimedOut(string topic, int partition, double seconds, int open);
+}
