@@ -1,0 +1,171 @@
+using Drakkar.Kafka;
+using Drakkar.Kafka.Embedded;
+using Drakkar.Observability.Logging;
+using Drakkar.Observability.Metrics;
+using Drakkar.Pipeline;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Drakkar.Hosting;
+
+/// <summary>The parts a worker is composed of, chosen by the application (or by a test).</summary>
+internal sealed class WorkerParts
+{
+    /// <summary>Runs task attempts; disposed at shutdown (which must leave no child process running).</summary>
+    public required Func<DrakkarConfig, DrakkarMetrics, ILoggerFactory, ITaskExecutor> Executor { get; init; }
+
+    /// <summary>Connects the sinks and returns the delivery service (and the first PostgreSQL data source, if any).</summary>
+    public required Func<DrakkarConfig, DrakkarHandlerBase, DrakkarMetrics, ILoggerFactory, CancellationToken, Task<(IPayloadDelivery Delivery, NpgsqlDataSource? Postgres)>> Delivery { get; init; }
+
+    /// <summary>Log destination; null builds one from <c>logging</c> config.</summary>
+    public ILoggerFactory? Loggers { get; init; }
+}
+
+/// <summary>
+/// A running worker: <c>OnStartup</c> → (embedded broker) → sinks connect → <c>OnReady</c> → periodic methods →
+/// consume. <see cref="StopAsync"/> is the graceful shutdown of SPEC O8.
+/// </summary>
+public sealed partial class WorkerHost : IAsyncDisposable
+{
+    /// <summary>The <c>kafka.brokers</c> value that starts the in-process broker instead of connecting out.</summary>
+    public const string EmbeddedBrokers = "embedded";
+
+    /// <summary>Partitions the embedded broker gives the source topic.</summary>
+    public const int EmbeddedPartitions = 4;
+
+    private readonly DrakkarHandlerBase _handler;
+    private readonly ILoggerFactory _loggers;
+    private readonly bool _ownsLoggers;
+    private readonly ILogger _logger;
+    private SourceConsumer? _consumer;
+    private PeriodicRunner? _periodic;
+    private ITaskExecutor? _executor;
+    private IPayloadDelivery? _delivery;
+    private int _stopped;
+
+    private WorkerHost(DrakkarHandlerBase handler, DrakkarConfig config, string workerId, ILoggerFactory loggers, bool ownsLoggers)
+    {
+        _handler = handler;
+        Config = config;
+        WorkerId = workerId;
+        _loggers = loggers;
+        _ownsLoggers = ownsLoggers;
+        _logger = loggers.CreateLogger("Drakkar.Worker");
+    }
+
+    public DrakkarConfig Config { get; }
+    public string WorkerId { get; }
+    public DrakkarMetrics Metrics { get; } = new();
+
+    /// <summary>The in-process broker when <c>kafka.brokers</c> is <c>embedded</c>.</summary>
+    public EmbeddedKafkaBroker? EmbeddedBroker { get; private set; }
+
+    /// <summary>Completes once the consumer has polled for the first time.</summary>
+    public Task Ready => _consumer?.FirstPoll ?? Task.CompletedTask;
+
+    public IReadOnlyCollection<int> AssignedPartitions => _consumer?.AssignedPartitions ?? [];
+
+    internal static async Task<WorkerHost> StartAsync(DrakkarHandlerBase handler, DrakkarConfig config, string workerId,
+        WorkerParts parts, CancellationToken cancellationToken)
+    {
+        config = await handler.OnStartup(config).ConfigureAwait(false);
+        var ownsLoggers = parts.Loggers is null;
+        var loggers = parts.Loggers ?? DrakkarLoggerProvider.CreateFactory(config.Logging, new LogContext(workerId, config.Kafka.ConsumerGroup, config.ClusterName));
+        var host = new WorkerHost(handler, config, workerId, loggers, ownsLoggers);
+        try
+        {
+            await host.StartPartsAsync(parts, cancellationToken).ConfigureAwait(false);
+            return host;
+        }
+        catch
+        {
+            await host.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task StartPartsAsync(WorkerParts parts, CancellationToken cancellationToken)
+    {
+        Metrics.Worker.Set(1, WorkerId, typeof(WorkerHost).Assembly.GetName().Version?.ToString() ?? "0", Config.Kafka.ConsumerGroup);
+        if (string.Equals(Config.Kafka.Brokers, EmbeddedBrokers, StringComparison.OrdinalIgnoreCase))
+        {
+            EmbeddedBroker = EmbeddedKafkaBroker.Start();
+            EmbeddedBroker.CreateTopic(Config.Kafka.SourceTopic, EmbeddedPartitions);
+            Config.Kafka.Brokers = EmbeddedBroker.BootstrapServers;
+            LogEmbeddedBroker(EmbeddedBroker.BootstrapServers, Config.Kafka.SourceTopic, EmbeddedPartitions);
+        }
+        var (delivery, postgres) = await parts.Delivery(Config, _handler, Metrics, _loggers, cancellationToken).ConfigureAwait(false);
+        _delivery = delivery;
+        _executor = parts.Executor(Config, Metrics, _loggers);
+        await _handler.OnReady(Config, postgres).ConfigureAwait(false);
+        _periodic = new PeriodicRunner(_handler.PeriodicMethods, Metrics, _loggers.CreateLogger("Drakkar.Periodic"), TimeProvider.System);
+        _periodic.Start();
+        _consumer = new SourceConsumer(Config, WorkerId, _handler, _executor, _delivery, Metrics, _loggers);
+        _consumer.Start();
+        _ = _consumer.FirstPoll.ContinueWith(_ => LogReady(WorkerId, Config.Kafka.SourceTopic), TaskScheduler.Default);
+    }
+
+    /// <summary>Graceful shutdown: periodic methods first, then drain and commit, then close executors and sinks.</summary>
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) == 1) return;
+        LogStopping(Config.Executor.DrainTimeoutSeconds);
+        await StopPeriodicAsync().ConfigureAwait(false);
+        if (_consumer is not null) await _consumer.StopAsync().ConfigureAwait(false);
+        await DisposeAsync().ConfigureAwait(false);
+        LogStopped();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopPeriodicAsync().ConfigureAwait(false);
+        if (_consumer is not null) await _consumer.DisposeAsync().ConfigureAwait(false);
+        _consumer = null;
+        await DisposePartAsync(_executor).ConfigureAwait(false);
+        _executor = null;
+        await DisposePartAsync(_delivery).ConfigureAwait(false);
+        _delivery = null;
+        EmbeddedBroker?.Dispose();
+        EmbeddedBroker = null;
+        if (_ownsLoggers) _loggers.Dispose();
+    }
+
+    private async ValueTask StopPeriodicAsync()
+    {
+        if (_periodic is null) return;
+        await _periodic.DisposeAsync().ConfigureAwait(false);
+        _periodic = null;
+    }
+
+    private async ValueTask DisposePartAsync(object? part)
+    {
+        try
+        {
+            switch (part)
+            {
+                case IAsyncDisposable asyncDisposable: await asyncDisposable.DisposeAsync().ConfigureAwait(false); break;
+                case IDisposable disposable: disposable.Dispose(); break;
+            }
+        }
+        catch (Exception e)
+        {
+            // Close errors are logged, never thrown: shutdown must finish.
+            LogCloseFailed(e, part!.GetType().Name);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Embedded Kafka broker at {Bootstrap}; topic {Topic} with {Partitions} partitions")]
+    private partial void LogEmbeddedBroker(string bootstrap, string topic, int partitions);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker {WorkerId} is ready: consuming {Topic}")]
+    private partial void LogReady(string workerId, string topic);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Stopping: draining partitions (up to {Seconds}s)")]
+    private partial void LogStopping(int seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Stopped")]
+    private partial void LogStopped();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Closing {Part} failed")]
+    private partial void LogCloseFailed(Exception error, string part);
+}

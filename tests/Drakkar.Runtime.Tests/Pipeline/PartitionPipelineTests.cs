@@ -1,0 +1,257 @@
+using Drakkar.Pipeline;
+
+namespace Drakkar.Runtime.Tests.Pipeline;
+
+public sealed class PartitionPipelineTests
+{
+    private static ExecutorError Failed(ExecutorTask task) => new(task, ExecutorFailure.NonZeroExit, 1, "boom", null, 1);
+
+    [Fact]
+    public async Task Out_of_order_completion_never_moves_the_watermark_past_an_unfinished_message()
+    {
+        // One message per window: a window's messages also wait for its window hook, which would hide the order.
+        var h = new PipelineHarness(windowSize: 1);
+        h.Handler.ArrangeWith = (messages, _) => [.. messages.Select(m => new ExecutorTask($"task-{m.Offset}") { SourceOffsets = [m.Offset] })];
+        for (var i = 0; i < 5; i++) h.Executor.Hold($"task-{i}");
+        h.Feed(5);
+        await PipelineHarness.Until(() => h.Executor.Attempts.Count == 5, "all five tasks started");
+
+        foreach (var offset in new[] { 4, 3, 1 })
+        {
+            h.Executor.Release($"task-{offset}");
+            await PipelineHarness.Until(() => h.Handler.MessageCompletions.ContainsKey(offset), $"message {offset} completed");
+            Assert.Equal(-1, h.Watermark);
+        }
+        h.Executor.Release("task-0");
+        await h.WaitForWatermark(2, "offsets 0 and 1 done, 2 still running");
+        h.Executor.Release("task-2");
+        await h.WaitForWatermark(5, "every message done");
+    }
+
+    [Fact]
+    public async Task Messages_of_a_window_wait_for_the_window_hook_before_they_commit()
+    {
+        var h = new PipelineHarness();
+        h.Handler.ArrangeWith = (messages, _) => [.. messages.Select(m => new ExecutorTask($"task-{m.Offset}") { SourceOffsets = [m.Offset] })];
+        h.Executor.Hold("task-2");
+        h.Feed(3);
+        await PipelineHarness.Until(() => h.Handler.MessageCompletions.Count == 2, "two messages completed");
+        Assert.Equal(-1, h.Watermark);
+        h.Executor.Release("task-2");
+        await h.WaitForWatermark(3, "window hook settled");
+        Assert.Single(h.Handler.CompletedWindows);
+    }
+
+    [Fact]
+    public async Task A_task_serving_three_messages_completes_each_exactly_once()
+    {
+        var h = new PipelineHarness();
+        h.Handler.ArrangeWith = (messages, _) => [new ExecutorTask("fan-in") { SourceOffsets = [.. messages.Select(m => m.Offset)] }];
+        h.Feed(3);
+        await h.WaitForWatermark(3, "fan-in window done");
+        Assert.Equal([0L, 1L, 2L], h.Handler.MessageCompletions.Keys.Order());
+        Assert.All(h.Handler.MessageCompletions.Values, n => Assert.Equal(1, n));
+        Assert.All(h.Handler.Groups, g => Assert.Equal("fan-in", Assert.Single(g.Results).Task.TaskId));
+        Assert.Single(h.Handler.CompletedWindows);
+    }
+
+    [Fact]
+    public async Task A_message_served_by_three_tasks_completes_once_after_the_last_of_them()
+    {
+        var h = new PipelineHarness();
+        h.Handler.ArrangeWith = (messages, _) => [.. Enumerable.Range(0, 3).Select(i => new ExecutorTask($"fan-out-{i}") { SourceOffsets = [0] })];
+        h.Executor.Hold("fan-out-2");
+        h.Feed(1);
+        await PipelineHarness.Until(() => h.Executor.Attempts.Count == 3, "three tasks started");
+        Assert.Empty(h.Handler.MessageCompletions);
+        h.Executor.Release("fan-out-2");
+        await h.WaitForWatermark(1, "message done");
+        Assert.Equal(1, h.Handler.MessageCompletions[0]);
+        var group = Assert.Single(h.Handler.Groups);
+        Assert.Equal(3, group.Succeeded);
+        Assert.Equal(3, group.Total);
+        Assert.True(group.AllSucceeded);
+    }
+
+    [Fact]
+    public async Task Retry_reruns_the_same_task_up_to_max_retries_then_the_failure_is_final()
+    {
+        var h = new PipelineHarness(maxRetries: 2);
+        h.Handler.ArrangeWith = (_, _) => [new ExecutorTask("flaky") { SourceOffsets = [0] }];
+        h.Executor.Script = (task, _) => Failed(task);
+        h.Handler.OnErrorWith = (_, _) => ErrorDecision.Retry;
+        h.Feed(1);
+        await h.WaitForWatermark(1, "final failure settles the message");
+        Assert.Equal([1, 2, 3], h.Executor.Attempts.Where(a => a.TaskId == "flaky").Select(a => a.Attempt));
+        var error = Assert.Single(Assert.Single(h.Handler.Groups).Errors);
+        Assert.Equal(3, error.Attempt);
+        Assert.Equal(2, h.Metrics.TaskRetries.Value());
+    }
+
+    [Fact]
+    public async Task Replacement_tasks_keep_their_parents_messages_open_until_they_finish()
+    {
+        var h = new PipelineHarness();
+        h.Handler.ArrangeWith = (messages, _) => [new ExecutorTask("parent") { SourceOffsets = [0, 1] }];
+        h.Executor.Script = (task, _) => task.TaskId == "parent" ? Failed(task) : null;
+        h.Handler.OnErrorWith = (task, _) => ErrorDecision.Replace(
+        [
+            new ExecutorTask("child-a") { SourceOffsets = [0] },
+            new ExecutorTask("child-b") { SourceOffsets = [0, 1] },
+        ]);
+        h.Executor.Hold("child-b");
+        h.Feed(2);
+        await PipelineHarness.Until(() => h.Executor.Attempts.Any(a => a.TaskId == "child-b"), "replacements started");
+        await PipelineHarness.Until(() => h.Executor.Attempts.Any(a => a.TaskId == "child-a"), "child-a ran");
+        Assert.Empty(h.Handler.MessageCompletions);
+        Assert.Equal(-1, h.Watermark);
+
+        h.Executor.Release("child-b");
+        await h.WaitForWatermark(2, "both messages done");
+        var first = h.Handler.Groups.Single(g => g.Message.Offset == 0);
+        Assert.Equal(["parent"], first.ReplacedTaskIds);
+        Assert.Equal(["child-a", "child-b"], first.Results.Select(r => r.Task.TaskId).Order());
+        Assert.Empty(first.Errors);
+        Assert.All(first.Tasks.Where(t => t.TaskId != "parent"), t => Assert.Equal("parent", t.ParentTaskId));
+    }
+
+    [Fact]
+    public async Task An_empty_replacement_list_drops_the_task_and_settles_its_messages()
+    {
+        var h = new PipelineHarness();
+        h.Handler.ArrangeWith = (_, _) => [new ExecutorTask("doomed") { SourceOffsets = [0] }];
+        h.Executor.Script = (task, _) => Failed(task);
+        h.Handler.OnErrorWith = (_, _) => ErrorDecision.Replace([]);
+        h.Feed(1);
+        await h.WaitForWatermark(1, "dropped task settles");
+        Assert.Equal(["doomed"], Assert.Single(h.Handler.Groups).ReplacedTaskIds);
+    }
+
+    [Fact]
+    public async Task Arrange_returning_no_tasks_completes_the_window_at_once_without_a_window_hook()
+    {
+        var h = new PipelineHarness();
+        h.Handler.ArrangeWith = (_, _) => [];
+        h.Feed(10);
+        await h.WaitForWatermark(10, "filtered window done");
+        Assert.Empty(h.Executor.Attempts);
+        Assert.Equal(10, h.Handler.MessageCompletions.Count);
+        Assert.All(h.Handler.Groups, g => Assert.True(g.IsEmpty));
+        Assert.Empty(h.Handler.CompletedWindows);
+    }
+
+    [Fact]
+    public async Task Arrange_throwing_dead_letters_the_window_and_the_partition_keeps_going()
+    {
+        var h = new PipelineHarness(windowSize: 3);
+        var calls = 0;
+        h.Handler.ArrangeWith = (messages, _) => Interlocked.Increment(ref calls) == 1
+            ? throw new InvalidOperationException("bad window")
+            : [.. messages.Select(m => new ExecutorTask($"ok-{m.Offset}") { SourceOffsets = [m.Offset] })];
+        h.Feed(3);
+        await h.WaitForWatermark(3, "failed window settled through the DLQ");
+        h.Feed(3);
+        await h.WaitForWatermark(6, "next window processed");
+        var (origin, error) = Assert.Single(h.Delivery.DeadLetters);
+        Assert.Equal([0L, 1L, 2L], origin.Offsets);
+        Assert.Contains("bad window", error);
+        Assert.Equal(3, h.Executor.Attempts.Count);
+    }
+
+    [Fact]
+    public async Task OnError_throwing_makes_the_failure_final_and_never_wedges_the_partition()
+    {
+        var h = new PipelineHarness();
+        h.Executor.Script = (task, _) => Failed(task);
+        h.Handler.OnErrorWith = (_, _) => throw new InvalidOperationException("handler bug");
+        h.Feed(4);
+        await h.WaitForWatermark(4, "all settled despite the throwing hook");
+        Assert.All(h.Handler.Groups, g => Assert.Equal(1, g.Failed));
+    }
+
+    [Fact]
+    public async Task OnTaskComplete_throwing_makes_that_task_a_final_failure()
+    {
+        var h = new PipelineHarness();
+        h.Handler.OnTaskCompleteWith = _ => throw new InvalidOperationException("collect bug");
+        h.Feed(1);
+        await h.WaitForWatermark(1, "settled");
+        var error = Assert.Single(Assert.Single(h.Handler.Groups).Errors);
+        Assert.Equal(ExecutorFailure.HookFailed, error.Failure);
+        Assert.Contains("collect bug", error.Exception);
+    }
+
+    [Fact]
+    public async Task Payloads_from_every_hook_are_delivered_with_their_source_messages()
+    {
+        var h = new PipelineHarness();
+        h.Handler.OnTaskCompleteWith = r => new CollectResult { Kafka = { KafkaPayload.Of(new Note(r.Stdout)) } };
+        h.Handler.OnMessageCompleteWith = g => new CollectResult { Files = { FilePayload.Of("out.jsonl", new Note($"msg-{g.Message.Offset}")) } };
+        h.Feed(2);
+        await h.WaitForWatermark(2, "done");
+        Assert.Equal(4, h.Delivery.Delivered.Count);
+        var fileDelivery = h.Delivery.Delivered.Where(d => d.Result.Files.Count == 1).Select(d => d.Origin.Offsets.Single()).Order();
+        Assert.Equal([0L, 1L], fileDelivery);
+        Assert.Contains(h.Delivery.Delivered, d => d.Result.Kafka.Count == 1 && d.Result.Kafka[0].Data.ToJson().StartsWith("{\"text\":\"t-", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Pending_tasks_of_earlier_windows_are_visible_to_arrange()
+    {
+        var h = new PipelineHarness(windowSize: 1);
+        var seen = new List<string[]>();
+        h.Handler.ArrangeWith = (messages, pending) =>
+        {
+            lock (seen) seen.Add([.. pending.PendingTaskIds]);
+            return [new ExecutorTask($"w-{messages[0].Offset}") { SourceOffsets = [messages[0].Offset] }];
+        };
+        h.Executor.Hold("w-0");
+        h.Feed(1);
+        await PipelineHarness.Until(() => h.Executor.Attempts.Count == 1, "first task running");
+        h.Feed(1);
+        await PipelineHarness.Until(() => h.Executor.Attempts.Count == 2, "second window arranged");
+        h.Executor.Release("w-0");
+        await h.WaitForWatermark(2, "done");
+        Assert.Equal(["w-0"], seen[1]);
+    }
+
+    [Fact]
+    public async Task Drain_finishes_queued_and_in_flight_work()
+    {
+        var h = new PipelineHarness(windowSize: 2);
+        h.Executor.Hold("slow");
+        h.Handler.ArrangeWith = (messages, _) => [.. messages.Select(m => new ExecutorTask(m.Offset == 0 ? "slow" : $"t-{m.Offset}") { SourceOffsets = [m.Offset] })];
+        h.Feed(6);
+        var drain = h.Pipeline.DrainAsync(TimeSpan.FromSeconds(10));
+        Assert.False(drain.IsCompleted);
+        h.Executor.Release("slow");
+        Assert.True(await drain);
+        Assert.Equal(6, h.Watermark);
+    }
+
+    [Fact]
+    public async Task Drain_timeout_cancels_what_is_left_and_keeps_it_uncommitted()
+    {
+        var h = new PipelineHarness(windowSize: 1);
+        h.Handler.ArrangeWith = (messages, _) => [.. messages.Select(m => new ExecutorTask($"t-{m.Offset}") { SourceOffsets = [m.Offset] })];
+        h.Executor.Hold("t-1");
+        h.Feed(3);
+        await PipelineHarness.Until(() => h.Handler.MessageCompletions.ContainsKey(2), "others finished");
+        Assert.False(await h.Pipeline.DrainAsync(TimeSpan.FromMilliseconds(200)));
+        Assert.Equal(1, h.Watermark);
+    }
+
+    [Fact]
+    public async Task Load_counts_queued_messages_and_unfinished_tasks()
+    {
+        var h = new PipelineHarness();
+        h.Handler.ArrangeWith = (messages, _) => [.. messages.Select(m => new ExecutorTask($"t-{m.Offset}") { SourceOffsets = [m.Offset] })];
+        for (var i = 0; i < 4; i++) h.Executor.Hold($"t-{i}");
+        h.Feed(4);
+        await PipelineHarness.Until(() => h.Executor.Attempts.Count == 4, "tasks running");
+        Assert.Equal(4, h.Load.Current);
+        for (var i = 0; i < 4; i++) h.Executor.Release($"t-{i}");
+        await h.WaitForWatermark(4, "done");
+        Assert.Equal(0, h.Load.Current);
+    }
+}

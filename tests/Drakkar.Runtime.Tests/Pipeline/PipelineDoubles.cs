@@ -1,0 +1,122 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Drakkar.Pipeline;
+
+namespace Drakkar.Runtime.Tests.Pipeline;
+
+/// <summary>A small payload type, written out the way the generator would for <c>[Payload] record Note(string Text)</c>.</summary>
+public sealed record Note(string Text) : IPayload<Note>
+{
+    public static IReadOnlyList<PayloadColumn> Columns { get; } = [new("text", "text")];
+    public static void WriteJson(Utf8JsonWriter writer, Note value)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("text", value.Text);
+        writer.WriteEndObject();
+    }
+    public static Note ReadJson(ref Utf8JsonReader reader)
+    {
+        string? text = null;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            var name = reader.GetString();
+            reader.Read();
+            if (name == "text") text = reader.GetString();
+            else reader.Skip();
+        }
+        return new Note(text ?? throw new JsonException("Note.text is required"));
+    }
+    public static void WriteBson(BsonWriter writer, Note value)
+    {
+        writer.WriteStartDocument();
+        writer.WriteString("text", value.Text);
+        writer.WriteEnd();
+    }
+    public static void WriteRow(IRowWriter writer, Note value) => writer.Write(value.Text);
+}
+
+/// <summary>
+/// Stands in for the executor pool in pipeline-logic tests: tasks succeed at once (stdout = task id) unless a
+/// script says otherwise or the test holds them to force a completion order.
+/// </summary>
+internal sealed class ScriptedExecutor : ITaskExecutor
+{
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _holds = new();
+
+    public ConcurrentQueue<(string TaskId, int Attempt)> Attempts { get; } = new();
+
+    /// <summary>Decides an attempt's outcome; null means success.</summary>
+    public Func<ExecutorTask, int, ExecutorError?> Script { get; set; } = (_, _) => null;
+
+    public void Hold(string taskId) => _holds[taskId] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Release(string taskId) => _holds[taskId].TrySetResult();
+
+    public async ValueTask<TaskOutcome> ExecuteAsync(ExecutorTask task, long priority, int attempt, CancellationToken cancellationToken)
+    {
+        Attempts.Enqueue((task.TaskId, attempt));
+        if (_holds.TryGetValue(task.TaskId, out var hold)) await hold.Task.WaitAsync(cancellationToken);
+        var error = Script(task, attempt);
+        return error is null
+            ? TaskOutcome.Success(new ExecutorResult(task, 0, task.TaskId, "", TimeSpan.Zero, 4242))
+            : TaskOutcome.Failure(error);
+    }
+}
+
+/// <summary>Records every settled delivery and dead letter.</summary>
+internal sealed class RecordingDelivery : IPayloadDelivery
+{
+    public ConcurrentQueue<(CollectResult Result, DeliveryOrigin Origin)> Delivered { get; } = new();
+    public ConcurrentQueue<(DeliveryOrigin Origin, string Error)> DeadLetters { get; } = new();
+
+    public ValueTask DeliverAsync(CollectResult result, DeliveryOrigin origin, CancellationToken cancellationToken)
+    {
+        Delivered.Enqueue((result, origin));
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DeadLetterAsync(DeliveryOrigin origin, string error, CancellationToken cancellationToken)
+    {
+        DeadLetters.Enqueue((origin, error));
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>A raw-message handler whose hooks are delegates, counting every hook call.</summary>
+internal sealed class ScriptedHandler : DrakkarHandler
+{
+    public Func<IReadOnlyList<SourceMessage>, PendingContext, IReadOnlyList<ExecutorTask>> ArrangeWith { get; set; } =
+        (messages, _) => [.. messages.Select(m => new ExecutorTask(TaskId.New("t")) { SourceOffsets = [m.Offset] })];
+
+    public Func<ExecutorTask, ExecutorError, ErrorDecision> OnErrorWith { get; set; } = (_, _) => ErrorDecision.Skip;
+    public Func<ExecutorResult, CollectResult?> OnTaskCompleteWith { get; set; } = _ => null;
+    public Func<MessageGroup, CollectResult?> OnMessageCompleteWith { get; set; } = _ => null;
+
+    public ConcurrentDictionary<long, int> MessageCompletions { get; } = new();
+    public ConcurrentQueue<MessageGroup> Groups { get; } = new();
+    public ConcurrentQueue<IReadOnlyList<SourceMessage>> CompletedWindows { get; } = new();
+    public ConcurrentQueue<IReadOnlyList<SourceMessage>> ArrangedWindows { get; } = new();
+
+    public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending)
+    {
+        ArrangedWindows.Enqueue(messages);
+        return ValueTask.FromResult(ArrangeWith(messages, pending));
+    }
+
+    public override ValueTask<ErrorDecision> OnError(ExecutorTask task, ExecutorError error) => ValueTask.FromResult(OnErrorWith(task, error));
+
+    public override ValueTask<CollectResult?> OnTaskComplete(ExecutorResult result) => ValueTask.FromResult(OnTaskCompleteWith(result));
+
+    public override ValueTask<CollectResult?> OnMessageComplete(MessageGroup group)
+    {
+        MessageCompletions.AddOrUpdate(group.Message.Offset, 1, (_, n) => n + 1);
+        Groups.Enqueue(group);
+        return ValueTask.FromResult(OnMessageCompleteWith(group));
+    }
+
+    public override ValueTask<CollectResult?> OnWindowComplete(IReadOnlyList<ExecutorResult> results, IReadOnlyList<SourceMessage> messages)
+    {
+        CompletedWindows.Enqueue(messages);
+        return ValueTask.FromResult<CollectResult?>(null);
+    }
+}
