@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test project against real servers (PostgreSQL, Redis, the embedded Kafka broker, HTTP, processes).
+# Installs what is missing first (build/setup.sh), publishes the Native AOT sample for the smoke tests, and ends
+# with one line: "N passed, N failed[, N skipped]" summed over all test projects. Exits non-zero on any failure.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash build/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+echo "[test] publishing the Native AOT sample" >&2
+aot_out="$root/.artifacts/sample-aot"
+if dotnet publish Drakkar.Sample -c Release -p:PublishAot=true -o "$aot_out" --nologo -v quiet > "$root/.artifacts/aot-publish.log" 2>&1; then
+  export DRAKKAR_SAMPLE_AOT="$aot_out/drakkar-sample"
+else
+  cat "$root/.artifacts/aot-publish.log" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+log="$root/.artifacts/test-output.log"
+dotnet test Drakkar.sln --nologo 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+# Sum the per-project summaries ("Passed!  - Failed: 0, Passed: 19, Skipped: 0, Total: 19, ...").
+read -r passed failed skipped projects < <(grep -E '^(Passed|Failed)! +- +Failed:' "$log" | awk -F'[:,]' '
+  { f += $2; p += $3; s += $4; n++ } END { printf "%d %d %d %d\n", p, f, s, n }')
+expected=$(ls tests/*/*.Tests.csproj tests/*/*Tests.csproj 2>/dev/null | sort -u | wc -l)
+if [ "$projects" -lt "$expected" ]; then
+  echo "[test] only $projects of $expected test projects reported a summary (a test host crashed or a build failed)" >&2
+  failed=$((failed + expected - projects))
+fi
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+line="$passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
+echo "$line"
+[ "$failed" -eq 0 ]
