@@ -1,0 +1,74 @@
+namespace Drakkar.Cli;
+
+/// <summary>A parsed command line: the command, its options (<c>--name value</c> or flags) and what was wrong.</summary>
+internal sealed class CommandLine
+{
+    private readonly Dictionary<string, string?> _options = new(StringComparer.Ordinal);
+
+    private CommandLine(string command) => Command = command;
+
+    public string Command { get; }
+    public bool Help { get; private set; }
+    public List<string> Errors { get; } = [];
+
+    /// <summary>
+    /// Parses <paramref name="args"/>. The first word that is not an option is the command (default <c>run</c>);
+    /// <paramref name="valueOptions"/> take a value, <paramref name="flags"/> don't; anything else is an error.
+    /// </summary>
+    public static CommandLine Parse(string[] args, IReadOnlyDictionary<string, (string[] ValueOptions, string[] Flags)> commands)
+    {
+        var index = 0;
+        var command = "run";
+        if (args.Length > 0 && !args[0].StartsWith('-'))
+        {
+            command = args[0];
+            index = 1;
+        }
+        var line = new CommandLine(command);
+        if (!commands.TryGetValue(command, out var known))
+        {
+            line.Errors.Add($"unknown command '{command}' (commands: {string.Join(", ", commands.Keys)})");
+            return line;
+        }
+        for (; index < args.Length; index++)
+        {
+            var arg = args[index];
+            if (arg is "-h" or "--help")
+            {
+                line.Help = true;
+                continue;
+            }
+            var (name, inlineValue) = arg.Split('=', 2) is [var n, var v] && n.StartsWith("--", StringComparison.Ordinal) ? (n, v) : (arg, null);
+            if (known.ValueOptions.Contains(name))
+            {
+                var value = inlineValue ?? (index + 1 < args.Length ? args[++index] : null);
+                if (value is null) line.Errors.Add($"{name} needs a value");
+                else line._options[name] = value;
+            }
+            else if (known.Flags.Contains(name) && inlineValue is null)
+            {
+                line._options[name] = null;
+            }
+            else
+            {
+                line.Errors.Add($"unknown option '{arg}' for '{command}'");
+            }
+        }
+        return line;
+    }
+
+    public string? Value(string name) => _options.TryGetValue(name, out var value) ? value : null;
+
+    public bool Flag(string name) => _options.ContainsKey(name);
+
+    /// <summary>An integer option, or <paramref name="fallback"/>; a malformed value is recorded as an error.</summary>
+    public int? Integer(string name, int? fallback = null)
+    {
+        var text = Value(name);
+        if (text is null) return fallback;
+        if (int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= 0)
+            return value;
+        Errors.Add($"{name} must be a whole number ≥ 0 (got '{text}')");
+        return fallback;
+    }
+}
