@@ -10,6 +10,8 @@ namespace Drakkar.Execution;
 /// </summary>
 internal sealed class ExecutorPool : IAsyncDisposable
 {
+    private const int MaxTimerSeconds = 4_294_967;
+
     private readonly IProcessRunner _runner;
     private readonly ILogger _logger;
     private readonly PriorityGate _gate;
@@ -41,8 +43,17 @@ internal sealed class ExecutorPool : IAsyncDisposable
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _gate = new PriorityGate(config.MaxExecutors);
         _binaryPath = string.IsNullOrWhiteSpace(config.BinaryPath) ? null : config.BinaryPath;
+        if (config.TaskTimeoutSeconds < 1)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(config), config.TaskTimeoutSeconds, "executor.task_timeout_seconds must be at least 1.");
+        }
+
         _timeoutSeconds = config.TaskTimeoutSeconds;
-        _timeout = TimeSpan.FromSeconds(config.TaskTimeoutSeconds);
+        // Timers cannot run past ~49.7 days (uint milliseconds); any longer limit means "never" in practice.
+        _timeout = config.TaskTimeoutSeconds > MaxTimerSeconds
+            ? Timeout.InfiniteTimeSpan
+            : TimeSpan.FromSeconds(config.TaskTimeoutSeconds);
         _maxOutputBytes = config.MaxOutputBytes;
         _baseEnvironment = ChildEnvironment.Base(
             parentEnvironment ?? ChildEnvironment.CurrentProcess(),
