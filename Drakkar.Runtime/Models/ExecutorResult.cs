@@ -43,6 +43,9 @@ public sealed record ExecutorError(
     /// <summary>Which attempt failed (1 for the first run).</summary>
     public int Attempt { get; init; } = 1;
 
+    /// <summary>How long the attempt ran before it failed (zero when it never started).</summary>
+    public TimeSpan Duration { get; init; }
+
     /// <summary>A one-line description for logs and the DLQ.</summary>
     public string Message => Failure switch
     {

@@ -1,0 +1,18 @@
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar.Execution;
+
+internal static partial class ExecutorLog
+{
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Debug, Message = "Task {TaskId} (pid {Pid}) exited with code 0 after {DurationMs:F1} ms")]
+    public static partial void TaskSucceeded(ILogger logger, string taskId, int? pid, double durationMs);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Task {TaskId} (pid {Pid}) exited with code {ExitCode} on attempt {Attempt}")]
+    public static partial void TaskExitedNonZero(ILogger logger, string taskId, int? pid, int? exitCode, int attempt);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Task {TaskId} (pid {Pid}) timed out after {TimeoutSeconds}s on attempt {Attempt}; its process group was killed")]
+    public static partial void TaskTimedOut(ILogger logger, string taskId, int? pid, int timeoutSeconds, int attempt);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "Task {TaskId} could not start on attempt {Attempt}: {Reason}")]
+    public static partial void TaskSpawnFailed(ILogger logger, string taskId, string reason, int attempt);
+}
