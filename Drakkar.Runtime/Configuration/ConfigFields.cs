@@ -98,11 +98,17 @@ internal readonly struct ObjectCheck
 
     public string Path { get; }
 
-    /// <summary>Reports a problem with <paramref name="key"/>, pointing at its value when it was given.</summary>
+    /// <summary>
+    /// Reports a problem with <paramref name="key"/>, pointing at its value when it was given. A key whose value was
+    /// already refused keeps only that first problem: its model value is still the default, so object rules about it
+    /// ("is required") would only repeat the mistake in other words.
+    /// </summary>
     public void Fail(string key, string message)
     {
+        var path = BindContext.Join(Path, key);
+        if (_context.Problems.Exists(problem => problem.Path == path)) return;
         var valueNode = _map?.Entries.Find(e => string.Equals(e.Key, key, StringComparison.OrdinalIgnoreCase))?.Value;
-        _context.Report(BindContext.Join(Path, key), message, valueNode ?? _node);
+        _context.Report(path, message, valueNode ?? _node);
     }
 
     /// <summary>True when the key was given at all (in the file or the environment).</summary>
@@ -130,7 +136,7 @@ internal sealed class ScalarField<T, TValue> : ConfigField<T>
     /// <summary>The whole value is a secret: the effective YAML shows only <c>***</c>.</summary>
     public bool FullyMasked { get; init; }
 
-    /// <summary>Canonicalizes an accepted value (e.g. trims a token) before it is checked and stored.</summary>
+    /// <summary>Canonicalizes a value that passed the rules (e.g. trims a token) before it is stored.</summary>
     public Func<TValue, TValue>? Normalize { get; init; }
 
     public override void Bind(T target, ConfigNode node, string path, BindContext context)
@@ -151,7 +157,6 @@ internal sealed class ScalarField<T, TValue> : ConfigField<T>
             context.Report(path, $"must be {_type.Expected} (got {scalar.Describe()})", node);
             return;
         }
-        if (Normalize is not null) value = Normalize(value);
         foreach (var rule in _rules)
         {
             if (rule(value) is { } message)
@@ -160,7 +165,7 @@ internal sealed class ScalarField<T, TValue> : ConfigField<T>
                 return;
             }
         }
-        _set(target, value);
+        _set(target, Normalize is null ? value : Normalize(value));
     }
 
     public override void Write(T source, ConfigYamlWriter writer) => _type.Write(writer, _get(source), FullyMasked);

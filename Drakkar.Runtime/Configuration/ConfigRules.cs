@@ -62,15 +62,13 @@ internal static partial class ConfigRules
     {
         if (value.Length == 0) return null;
         if (!Uri.TryCreate(value, UriKind.Absolute, out var uri))
-            return $"must be an absolute http:// or https:// URL (got '{SecretMasker.Mask(value)}')";
+            return $"must be an absolute http:// or https:// URL with a host (got '{SecretMasker.Mask(value)}')";
         if (uri.Scheme is not ("http" or "https"))
             return $"must use http:// or https://, got '{uri.Scheme}://'";
         var host = uri.Host.Trim('[', ']').TrimEnd('.');
         // Uri already canonicalizes odd IPv4 spellings (0xA9FEA9FE, 2852039166); an IPv4-mapped IPv6 address is unwrapped too.
         if (System.Net.IPAddress.TryParse(host, out var address) && address.IsIPv4MappedToIPv6)
             host = address.MapToIPv4().ToString();
-        if (host.Length == 0)
-            return "must include a host";
         if (MetadataHosts.Contains(host))
             return $"host '{host}' is a cloud metadata endpoint; sending data there can leak cloud credentials, so it is refused";
         return null;

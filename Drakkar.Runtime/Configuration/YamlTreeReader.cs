@@ -32,9 +32,10 @@ internal sealed class YamlTreeReader
     public static MapNode? Read(
         string yaml, IReadOnlyDictionary<string, string?> environment, List<ConfigProblem> problems, string? origin)
     {
+        var reader = new YamlTreeReader(yaml, environment, problems);
         try
         {
-            return new YamlTreeReader(yaml, environment, problems).ReadStream(origin);
+            return reader.ReadStream(origin);
         }
         catch (YamlException exception)
         {
@@ -42,6 +43,14 @@ internal sealed class YamlTreeReader
             // the text; the position is what a person needs to find it.
             var problem = new ConfigProblem(
                 "", $"not valid YAML: {exception.Message}", $"line {exception.Start.Line}, column {exception.Start.Column}");
+            throw new ConfigException([problem], origin);
+        }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner throws this instead of a YamlException for some truncated input (an unclosed
+            // flow list running into the end of the text), so it is a syntax error all the same.
+            var near = reader._parser.Current is { } current ? $"near line {current.Start.Line}" : null;
+            var problem = new ConfigProblem("", "not valid YAML: the text ends inside an unclosed list, mapping or quote", near);
             throw new ConfigException([problem], origin);
         }
     }
