@@ -28,7 +28,8 @@ internal sealed class ScalarNode : ConfigNode
 
     public bool IsNull => Value is null;
 
-    public override string Describe() => Value is null ? "null" : $"'{Value}'";
+    /// <summary>The value for an error message, credentials masked: a DSN given where a mapping belongs must not leak.</summary>
+    public override string Describe() => Value is null ? "null" : $"'{SecretMasker.Mask(Value)}'";
 }
 
 internal sealed class MapEntry

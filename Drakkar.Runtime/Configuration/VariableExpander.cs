@@ -42,7 +42,7 @@ internal static class VariableExpander
             var close = text.IndexOf('}', dollar + 2);
             if (close < 0)
             {
-                error = $"unterminated '${{' in '{text}' (write '$${{' for a literal '${{')";
+                error = $"unterminated '${{' in '{SecretMasker.Mask(text)}' (write '$${{' for a literal '${{')";
                 return null;
             }
             var body = text.AsSpan(dollar + 2, close - dollar - 2);

@@ -111,6 +111,15 @@ public sealed class EnvironmentOverrideTests
     }
 
     [Fact]
+    public void A_misplaced_secret_is_masked_in_the_error()
+    {
+        var error = LoadFails("", Env(("DK_SINKS__POSTGRES__MAIN", "postgresql://app:hunter2@db/app")));
+
+        Assert.Equal("must be a mapping of keys, got 'postgresql://app:***@db/app'", ProblemAt(error, "sinks.postgres.main").Message);
+        Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Environment_values_are_taken_literally_not_expanded()
     {
         var config = ConfigLoader.LoadFromYaml("", Env(("DK_KAFKA__CONSUMER_GROUP", "${NOT_EXPANDED}")));
