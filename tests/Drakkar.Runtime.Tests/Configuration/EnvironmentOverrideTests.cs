@@ -66,9 +66,17 @@ public sealed class EnvironmentOverrideTests
     [Fact]
     public void Overrides_alone_configure_a_worker_without_any_file()
     {
-        var config = ConfigLoader.Load(null, Env(("DK_KAFKA__SOURCE_TOPIC", "only-env")), EmptyDirectory());
+        var directory = Directory.CreateTempSubdirectory("drakkar-config-");
+        try
+        {
+            var config = ConfigLoader.Load(null, Env(("DK_KAFKA__SOURCE_TOPIC", "only-env")), directory.FullName);
 
-        Assert.Equal("only-env", config.Kafka.SourceTopic);
+            Assert.Equal("only-env", config.Kafka.SourceTopic);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
     }
 
     [Fact]
@@ -126,6 +134,4 @@ public sealed class EnvironmentOverrideTests
 
         Assert.Equal("${NOT_EXPANDED}", config.Kafka.ConsumerGroup);
     }
-
-    private static string EmptyDirectory() => Directory.CreateTempSubdirectory("drakkar-config-").FullName;
 }
