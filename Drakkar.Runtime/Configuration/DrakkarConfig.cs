@@ -7,9 +7,10 @@ public sealed class DrakkarConfig
 {
     /// <summary>Environment variable holding the worker id (<c>WORKER_ID</c>); a generated id is used when unset.</summary>
     public string WorkerNameEnv { get; set; } = "WORKER_ID";
-    /// <summary>Cluster name; when empty, read from the variable named by <see cref="ClusterNameEnv"/>.</summary>
+    /// <summary>Logical cluster name; the variable named by <see cref="ClusterNameEnv"/> overrides it when set.</summary>
     public string ClusterName { get; set; } = "";
-    public string ClusterNameEnv { get; set; } = "DRAKKAR_CLUSTER_NAME";
+    /// <summary>Environment variable holding the cluster name; when named and set, it wins over <see cref="ClusterName"/>.</summary>
+    public string ClusterNameEnv { get; set; } = "";
     public KafkaConfig Kafka { get; set; } = new();
     public ExecutorConfig Executor { get; set; } = new();
     public SinksConfig Sinks { get; set; } = new();
@@ -171,21 +172,62 @@ public sealed class LoggingConfig
     public string Output { get; set; } = "stderr";
 }
 
-/// <summary>Drakkar's debug UI settings (the UI itself is planned; the keys are accepted and validated).</summary>
+/// <summary>Drakkar's debug UI and flight-recorder settings (the UI itself is planned; the keys are accepted and validated).</summary>
 public sealed class DebugConfig
 {
     public bool Enabled { get; set; } = true;
     public string Host { get; set; } = "127.0.0.1";
     public int Port { get; set; } = 8080;
+    /// <summary>Bearer token for the UI; empty disables auth. Surrounding whitespace is stripped at load.</summary>
     public string AuthToken { get; set; } = "";
+    public List<string> AllowedWsOrigins { get; set; } = [];
+    public string DebugUrl { get; set; } = "";
     public string DbDir { get; set; } = "/tmp";
+    public bool StoreEvents { get; set; } = true;
+    public bool StoreConfig { get; set; } = true;
+    public bool StoreState { get; set; } = true;
+    public int StateSyncIntervalSeconds { get; set; } = 10;
+    public List<string> ExposeEnvVars { get; set; } = [];
+    public int RotationIntervalMinutes { get; set; } = 60;
+    public int RetentionHours { get; set; } = 24;
+    public int RetentionMaxEvents { get; set; } = 100_000;
+    public bool StoreOutput { get; set; } = true;
+    public int FlushIntervalSeconds { get; set; } = 5;
+    public int MaxBuffer { get; set; } = 50_000;
+    public int MaxFlushRetries { get; set; } = 3;
+    public int MaxUiRows { get; set; } = 5_000;
+    public int LogMinDurationMs { get; set; } = 500;
+    public int WsMinDurationMs { get; set; } = 500;
+    public int EventMinDurationMs { get; set; }
+    public int OutputMinDurationMs { get; set; } = 500;
+    public string PrometheusUrl { get; set; } = "";
+    public string PrometheusRateInterval { get; set; } = "5m";
+    public string PrometheusWorkerLabel { get; set; } = "";
+    public string PrometheusClusterLabel { get; set; } = "";
+    /// <summary>Extra links shown in the UI; each entry is a small string map (e.g. <c>name</c>, <c>url</c>).</summary>
+    public List<Dictionary<string, string>> CustomLinks { get; set; } = [];
 }
 
 /// <summary>Drakkar's handler cache settings (the cache itself is planned; the keys are accepted and validated).</summary>
 public sealed class CacheConfig
 {
     public bool Enabled { get; set; }
+    /// <summary>Empty falls back to <c>debug.db_dir</c> when the cache starts.</summary>
     public string DbDir { get; set; } = "";
     public double FlushIntervalSeconds { get; set; } = 3.0;
     public double CleanupIntervalSeconds { get; set; } = 60.0;
+    /// <summary>In-memory LRU cap; null (YAML <c>null</c>) means unbounded.</summary>
+    public int? MaxMemoryEntries { get; set; } = 10_000;
+    public CachePeerSyncConfig PeerSync { get; set; } = new();
+}
+
+/// <summary>How the handler cache pulls entries from sibling workers.</summary>
+public sealed class CachePeerSyncConfig
+{
+    public bool Enabled { get; set; } = true;
+    public double IntervalSeconds { get; set; } = 30.0;
+    public int BatchSize { get; set; } = 500;
+    public double TimeoutSeconds { get; set; } = 5.0;
+    /// <summary>Wall-clock cap on one sync cycle; null means 90% of <see cref="IntervalSeconds"/>.</summary>
+    public double? CycleDeadlineSeconds { get; set; }
 }

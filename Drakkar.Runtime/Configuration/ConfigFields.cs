@@ -1,0 +1,450 @@
+namespace Drakkar.Configuration;
+
+// Table-driven binding: each configuration class is described once as a list of fields (key, getter, setter, type,
+// rules). The same table binds the tree, reports unknown keys with suggestions, and writes the effective YAML, so
+// the three can never disagree about a key. Plain delegates keep it free of reflection for Native AOT.
+
+/// <summary>One key of a configuration object.</summary>
+internal abstract class ConfigField<T>
+    where T : class
+{
+    protected ConfigField(string key) => Key = key;
+
+    /// <summary>The snake_case key, as in Drakkar.</summary>
+    public string Key { get; }
+
+    public abstract void Bind(T target, ConfigNode node, string path, BindContext context);
+
+    public abstract void Write(T source, ConfigYamlWriter writer);
+}
+
+/// <summary>A configuration object: its fields plus rules that span several of them (run after the fields bind).</summary>
+internal sealed class ObjectSpec<T>
+    where T : class
+{
+    private readonly ConfigField<T>[] _fields;
+    private readonly Action<T, ObjectCheck>? _validate;
+
+    public ObjectSpec(ConfigField<T>[] fields, Action<T, ObjectCheck>? validate = null)
+    {
+        _fields = fields;
+        _validate = validate;
+    }
+
+    public void Bind(T target, ConfigNode node, string path, BindContext context)
+    {
+        // A section written with nothing under it (all keys commented out) keeps its defaults.
+        if (node is ScalarNode { IsNull: true })
+        {
+            _validate?.Invoke(target, new ObjectCheck(path, node, null, context));
+            return;
+        }
+        if (context.AsMap(node, path) is not { } map) return;
+
+        foreach (var entry in map.Entries)
+        {
+            var field = Find(entry);
+            if (field is null)
+            {
+                var key = entry.KeyFromEnvironment ? entry.Key.ToLowerInvariant() : entry.Key;
+                context.Report(BindContext.Join(path, key), UnknownKey(key, _fields.Select(f => f.Key)), entry.Value);
+                continue;
+            }
+            field.Bind(target, entry.Value, BindContext.Join(path, field.Key), context);
+        }
+        _validate?.Invoke(target, new ObjectCheck(path, node, map, context));
+    }
+
+    public void Write(T source, ConfigYamlWriter writer)
+    {
+        writer.BeginMap();
+        foreach (var field in _fields)
+        {
+            writer.Key(field.Key);
+            field.Write(source, writer);
+        }
+        writer.EndMap();
+    }
+
+    private ConfigField<T>? Find(MapEntry entry)
+    {
+        var comparison = entry.KeyFromEnvironment ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+        return Array.Find(_fields, field => string.Equals(field.Key, entry.Key, comparison));
+    }
+
+    public static string UnknownKey(string key, IEnumerable<string> known)
+    {
+        var suggestion = KeySuggester.Closest(key, known);
+        return suggestion is null
+            ? $"unknown key (known keys: {string.Join(", ", known)})"
+            : $"unknown key; did you mean '{suggestion}'?";
+    }
+}
+
+/// <summary>What an object-level rule needs to report against the right key path and source line.</summary>
+internal readonly struct ObjectCheck
+{
+    private readonly ConfigNode _node;
+    private readonly MapNode? _map;
+    private readonly BindContext _context;
+
+    public ObjectCheck(string path, ConfigNode node, MapNode? map, BindContext context)
+    {
+        Path = path;
+        _node = node;
+        _map = map;
+        _context = context;
+    }
+
+    public string Path { get; }
+
+    /// <summary>
+    /// Reports a problem with <paramref name="key"/>, pointing at its value when it was given. A key whose value was
+    /// already refused keeps only that first problem: its model value is still the default, so object rules about it
+    /// ("is required") would only repeat the mistake in other words.
+    /// </summary>
+    public void Fail(string key, string message)
+    {
+        var path = BindContext.Join(Path, key);
+        if (_context.Problems.Exists(problem => problem.Path == path)) return;
+        var valueNode = _map?.Entries.Find(e => string.Equals(e.Key, key, StringComparison.OrdinalIgnoreCase))?.Value;
+        _context.Report(path, message, valueNode ?? _node);
+    }
+
+    /// <summary>True when the key was given at all (in the file or the environment).</summary>
+    public bool Has(string key) =>
+        _map?.Entries.Exists(e => string.Equals(e.Key, key, StringComparison.OrdinalIgnoreCase)) ?? false;
+}
+
+internal sealed class ScalarField<T, TValue> : ConfigField<T>
+    where T : class
+{
+    private readonly Func<T, TValue> _get;
+    private readonly Action<T, TValue> _set;
+    private readonly ScalarType<TValue> _type;
+    private readonly Func<TValue, string?>[] _rules;
+
+    public ScalarField(string key, Func<T, TValue> get, Action<T, TValue> set, ScalarType<TValue> type, params Func<TValue, string?>[] rules)
+        : base(key)
+    {
+        _get = get;
+        _set = set;
+        _type = type;
+        _rules = rules;
+    }
+
+    /// <summary>The whole value is a secret: the effective YAML shows only <c>***</c>.</summary>
+    public bool FullyMasked { get; init; }
+
+    /// <summary>Canonicalizes a value that passed the rules (e.g. trims a token) before it is stored.</summary>
+    public Func<TValue, TValue>? Normalize { get; init; }
+
+    public override void Bind(T target, ConfigNode node, string path, BindContext context)
+    {
+        if (node is not ScalarNode scalar)
+        {
+            context.Report(path, $"must be {_type.Expected}, got {node.Describe()}", node);
+            return;
+        }
+        if (scalar.Failed) return;
+        if (scalar.IsNull && !_type.AllowsNull)
+        {
+            context.Report(path, $"must be {_type.Expected}, got null", node);
+            return;
+        }
+        if (!_type.TryParse(scalar.Value, out var value))
+        {
+            context.Report(path, $"must be {_type.Expected} (got {scalar.Describe()})", node);
+            return;
+        }
+        foreach (var rule in _rules)
+        {
+            if (rule(value) is { } message)
+            {
+                context.Report(path, message, node);
+                return;
+            }
+        }
+        _set(target, Normalize is null ? value : Normalize(value));
+    }
+
+    public override void Write(T source, ConfigYamlWriter writer) => _type.Write(writer, _get(source), FullyMasked);
+}
+
+internal sealed class StringListField<T> : ConfigField<T>
+    where T : class
+{
+    private readonly Func<T, List<string>> _get;
+    private readonly Action<T, List<string>> _set;
+
+    public StringListField(string key, Func<T, List<string>> get, Action<T, List<string>> set)
+        : base(key)
+    {
+        _get = get;
+        _set = set;
+    }
+
+    public override void Bind(T target, ConfigNode node, string path, BindContext context)
+    {
+        if (context.AsList(node, path) is not { } items) return;
+        var values = new List<string>(items.Count);
+        var valid = true;
+        for (var i = 0; i < items.Count; i++)
+        {
+            if (items[i] is ScalarNode { IsNull: false } scalar)
+            {
+                valid &= !scalar.Failed;
+                values.Add(scalar.Value!);
+                continue;
+            }
+            context.Report($"{path}[{i}]", $"must be a string, got {items[i].Describe()}", items[i]);
+            valid = false;
+        }
+        if (valid) _set(target, values);
+    }
+
+    public override void Write(T source, ConfigYamlWriter writer)
+    {
+        var values = _get(source);
+        writer.BeginList(values.Count == 0);
+        foreach (var value in values) writer.String(value);
+        writer.EndList();
+    }
+}
+
+/// <summary>A free-form string map (<c>executor.env</c>, HTTP <c>headers</c>); values named like secrets are masked.</summary>
+internal sealed class StringMapField<T> : ConfigField<T>
+    where T : class
+{
+    private readonly Func<T, Dictionary<string, string>> _get;
+
+    public StringMapField(string key, Func<T, Dictionary<string, string>> get)
+        : base(key) => _get = get;
+
+    public override void Bind(T target, ConfigNode node, string path, BindContext context)
+    {
+        if (node is ScalarNode { IsNull: true }) return;
+        if (context.AsMap(node, path) is not { } map) return;
+        // Filled in place so the model's comparer (case-insensitive for HTTP headers) is kept.
+        var values = _get(target);
+        values.Clear();
+        BindStringMap(map, path, values, context);
+    }
+
+    internal static void BindStringMap(MapNode map, string path, Dictionary<string, string> into, BindContext context)
+    {
+        foreach (var entry in map.Entries)
+        {
+            // Keys here are data (variable or header names), so an environment override keeps the case it was given.
+            var entryPath = BindContext.Join(path, entry.Key);
+            if (entry.Value is ScalarNode { IsNull: false } scalar)
+            {
+                if (!scalar.Failed) into[entry.Key] = scalar.Value!;
+                continue;
+            }
+            context.Report(entryPath, $"must be a string, got {entry.Value.Describe()}", entry.Value);
+        }
+    }
+
+    public override void Write(T source, ConfigYamlWriter writer) => writer.StringMap(_get(source));
+}
+
+/// <summary>A list of small string maps (<c>debug.custom_links</c>).</summary>
+internal sealed class StringMapListField<T> : ConfigField<T>
+    where T : class
+{
+    private readonly Func<T, List<Dictionary<string, string>>> _get;
+    private readonly Action<T, List<Dictionary<string, string>>> _set;
+
+    public StringMapListField(
+        string key, Func<T, List<Dictionary<string, string>>> get, Action<T, List<Dictionary<string, string>>> set)
+        : base(key)
+    {
+        _get = get;
+        _set = set;
+    }
+
+    public override void Bind(T target, ConfigNode node, string path, BindContext context)
+    {
+        if (context.AsList(node, path) is not { } items) return;
+        var values = new List<Dictionary<string, string>>(items.Count);
+        for (var i = 0; i < items.Count; i++)
+        {
+            if (context.AsMap(items[i], $"{path}[{i}]") is not { } map) continue;
+            var entry = new Dictionary<string, string>(StringComparer.Ordinal);
+            StringMapField<T>.BindStringMap(map, $"{path}[{i}]", entry, context);
+            values.Add(entry);
+        }
+        _set(target, values);
+    }
+
+    public override void Write(T source, ConfigYamlWriter writer)
+    {
+        var values = _get(source);
+        writer.BeginList(values.Count == 0);
+        foreach (var map in values) writer.StringMap(map);
+        writer.EndList();
+    }
+}
+
+/// <summary>A nested section that always exists (<c>kafka</c>, <c>sinks.circuit_breaker</c>).</summary>
+internal sealed class SectionField<T, TSection> : ConfigField<T>
+    where T : class
+    where TSection : class
+{
+    private readonly Func<T, TSection> _get;
+    private readonly ObjectSpec<TSection> _spec;
+
+    public SectionField(string key, Func<T, TSection> get, ObjectSpec<TSection> spec)
+        : base(key)
+    {
+        _get = get;
+        _spec = spec;
+    }
+
+    public override void Bind(T target, ConfigNode node, string path, BindContext context) =>
+        _spec.Bind(_get(target), node, path, context);
+
+    public override void Write(T source, ConfigYamlWriter writer) => _spec.Write(_get(source), writer);
+}
+
+/// <summary>Named instances of one sink kind (<c>sinks.kafka.results</c>, <c>sinks.kafka.alerts</c>).</summary>
+internal sealed class InstancesField<T, TInstance> : ConfigField<T>
+    where T : class
+    where TInstance : class
+{
+    private readonly Func<T, Dictionary<string, TInstance>> _get;
+    private readonly Func<TInstance> _create;
+    private readonly ObjectSpec<TInstance> _spec;
+
+    public InstancesField(string key, Func<T, Dictionary<string, TInstance>> get, Func<TInstance> create, ObjectSpec<TInstance> spec)
+        : base(key)
+    {
+        _get = get;
+        _create = create;
+        _spec = spec;
+    }
+
+    public override void Bind(T target, ConfigNode node, string path, BindContext context)
+    {
+        if (node is ScalarNode { IsNull: true }) return;
+        if (context.AsMap(node, path) is not { } map) return;
+        var instances = _get(target);
+        foreach (var entry in map.Entries)
+        {
+            var name = InstanceName(entry);
+            var instancePath = BindContext.Join(path, name);
+            if (name.Trim().Length == 0)
+            {
+                context.Report(instancePath, "a sink instance needs a non-empty name", entry.Value);
+                continue;
+            }
+            if (!instances.TryGetValue(name, out var instance))
+            {
+                instance = _create();
+                instances[name] = instance;
+            }
+            _spec.Bind(instance, entry.Value, instancePath, context);
+        }
+    }
+
+    /// <summary>Drakkar lower-cases names that arrive through environment variables; file names are kept as written.</summary>
+    internal static string InstanceName(MapEntry entry) => entry.KeyFromEnvironment ? entry.Key.ToLowerInvariant() : entry.Key;
+
+    public override void Write(T source, ConfigYamlWriter writer)
+    {
+        var instances = _get(source);
+        writer.BeginMap(instances.Count == 0);
+        foreach (var (name, instance) in instances.OrderBy(pair => pair.Key, StringComparer.Ordinal))
+        {
+            writer.Key(name);
+            _spec.Write(instance, writer);
+        }
+        writer.EndMap();
+    }
+}
+
+/// <summary>
+/// <c>sinks.custom.{kind}.{instance}</c>: plugin settings are opaque here, so every scalar is kept as a string and
+/// nested mappings or lists are flattened with '.' (<c>auth.user</c>, <c>hosts.0</c>). The plugin validates them.
+/// </summary>
+internal sealed class CustomSinksField<T> : ConfigField<T>
+    where T : class
+{
+    private readonly Func<T, Dictionary<string, Dictionary<string, CustomSinkConfig>>> _get;
+
+    public CustomSinksField(string key, Func<T, Dictionary<string, Dictionary<string, CustomSinkConfig>>> get)
+        : base(key) => _get = get;
+
+    public override void Bind(T target, ConfigNode node, string path, BindContext context)
+    {
+        if (node is ScalarNode { IsNull: true }) return;
+        if (context.AsMap(node, path) is not { } kinds) return;
+        var all = _get(target);
+        foreach (var kindEntry in kinds.Entries)
+        {
+            var kind = InstancesField<T, CustomSinkConfig>.InstanceName(kindEntry);
+            var kindPath = BindContext.Join(path, kind);
+            if (kindEntry.Value is ScalarNode { IsNull: true }) continue;
+            if (context.AsMap(kindEntry.Value, kindPath) is not { } instances) continue;
+            if (!all.TryGetValue(kind, out var byName))
+            {
+                byName = new Dictionary<string, CustomSinkConfig>(StringComparer.Ordinal);
+                all[kind] = byName;
+            }
+            foreach (var instanceEntry in instances.Entries)
+            {
+                var name = InstancesField<T, CustomSinkConfig>.InstanceName(instanceEntry);
+                var instancePath = BindContext.Join(kindPath, name);
+                if (!byName.TryGetValue(name, out var instance))
+                {
+                    instance = new CustomSinkConfig();
+                    byName[name] = instance;
+                }
+                if (instanceEntry.Value is ScalarNode { IsNull: true }) continue;
+                if (context.AsMap(instanceEntry.Value, instancePath) is { } settings)
+                    Flatten(settings, "", instancePath, instance.Settings, context);
+            }
+        }
+    }
+
+    private static void Flatten(ConfigNode node, string prefix, string path, Dictionary<string, string> into, BindContext context)
+    {
+        switch (node)
+        {
+            case MapNode map:
+                foreach (var entry in map.Entries)
+                {
+                    // Setting names from the environment are lower-cased like every other key Drakkar reads there.
+                    var key = entry.KeyFromEnvironment ? entry.Key.ToLowerInvariant() : entry.Key;
+                    Flatten(entry.Value, prefix.Length == 0 ? key : $"{prefix}.{key}", BindContext.Join(path, key), into, context);
+                }
+                break;
+            case SequenceNode sequence:
+                for (var i = 0; i < sequence.Items.Count; i++)
+                    Flatten(sequence.Items[i], $"{prefix}.{i}", $"{path}[{i}]", into, context);
+                break;
+            case ScalarNode scalar when !scalar.Failed:
+                into[prefix] = scalar.Value ?? "";
+                break;
+        }
+    }
+
+    public override void Write(T source, ConfigYamlWriter writer)
+    {
+        var all = _get(source);
+        writer.BeginMap(all.Count == 0);
+        foreach (var (kind, byName) in all.OrderBy(pair => pair.Key, StringComparer.Ordinal))
+        {
+            writer.Key(kind);
+            writer.BeginMap(byName.Count == 0);
+            foreach (var (name, instance) in byName.OrderBy(pair => pair.Key, StringComparer.Ordinal))
+            {
+                writer.Key(name);
+                writer.StringMap(instance.Settings);
+            }
+            writer.EndMap();
+        }
+        writer.EndMap();
+    }
+}

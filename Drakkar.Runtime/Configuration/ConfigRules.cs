@@ -1,0 +1,84 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Drakkar.Configuration;
+
+/// <summary>Value rules shared by the schema; each returns the problem text, or null when the value is fine.</summary>
+internal static partial class ConfigRules
+{
+    /// <summary>Hosts that hand out cloud credentials; an HTTP sink pointed there could leak them (SSRF).</summary>
+    public static readonly IReadOnlySet<string> MetadataHosts = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+    {
+        "169.254.169.254",
+        "100.100.100.200",
+        "192.0.0.192",
+        "metadata.google.internal",
+        "metadata.packet.net",
+    };
+
+    public static Func<int, string?> AtLeast(int minimum) =>
+        value => value >= minimum ? null : $"must be ≥ {minimum} (got {value})";
+
+    public static Func<int, string?> Between(int minimum, int maximum) =>
+        value => value < minimum ? $"must be ≥ {minimum} (got {value})"
+            : value > maximum ? $"must be ≤ {maximum} (got {value})"
+            : null;
+
+    public static Func<int?, string?> AtLeastOrNull(int minimum) =>
+        value => value is not { } number || number >= minimum ? null : $"must be ≥ {minimum} or null (got {number})";
+
+    public static Func<double, string?> AtLeast(double minimum) =>
+        value => value >= minimum ? null : $"must be ≥ {Show(minimum)} (got {Show(value)})";
+
+    public static Func<double, string?> Above(double minimum) =>
+        value => value > minimum ? null : $"must be > {Show(minimum)} (got {Show(value)})";
+
+    public static Func<double?, string?> AtLeastOrNull(double minimum) =>
+        value => value is not { } number || number >= minimum ? null : $"must be ≥ {Show(minimum)} or null (got {Show(number)})";
+
+    public static string? NotEmpty(string value) => value.Trim().Length > 0 ? null : "must not be empty";
+
+    public static string? NotEmptyOrNull(string? value) =>
+        value is null || value.Trim().Length > 0 ? null : "must not be empty (leave it out, or null, when tasks name their own binary)";
+
+    public static Func<string, string?> OneOf(params string[] allowed) =>
+        value => allowed.Contains(value.Trim(), StringComparer.OrdinalIgnoreCase)
+            ? null
+            : $"must be one of {string.Join(", ", allowed)} (got '{value}')";
+
+    public static Func<string, string?> UrlWithScheme(params string[] schemes) =>
+        value =>
+        {
+            if (value.Length == 0) return null;
+            if (Uri.TryCreate(value, UriKind.Absolute, out var uri)
+                && schemes.Contains(uri.Scheme, StringComparer.OrdinalIgnoreCase)
+                && (uri.Host.Length > 0 || uri.Scheme == "unix"))
+                return null;
+            return $"must be a {string.Join(" or ", schemes.Select(s => s + "://"))} URL with a host (got '{SecretMasker.Mask(value)}')";
+        };
+
+    /// <summary>The HTTP sink's URL: http(s), a host, and never a cloud metadata endpoint.</summary>
+    public static string? HttpSinkUrl(string value)
+    {
+        if (value.Length == 0) return null;
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri))
+            return $"must be an absolute http:// or https:// URL with a host (got '{SecretMasker.Mask(value)}')";
+        if (uri.Scheme is not ("http" or "https"))
+            return $"must use http:// or https://, got '{uri.Scheme}://'";
+        var host = uri.Host.Trim('[', ']').TrimEnd('.');
+        // Uri already canonicalizes odd IPv4 spellings (0xA9FEA9FE, 2852039166); an IPv4-mapped IPv6 address is unwrapped too.
+        if (System.Net.IPAddress.TryParse(host, out var address) && address.IsIPv4MappedToIPv6)
+            host = address.MapToIPv4().ToString();
+        if (MetadataHosts.Contains(host))
+            return $"host '{host}' is a cloud metadata endpoint; sending data there can leak cloud credentials, so it is refused";
+        return null;
+    }
+
+    public static bool IsSqlIdentifier(string value) => SqlIdentifier().IsMatch(value);
+
+    // The same rule the PostgreSQL sink applies to table and column names (S9), so a bad key fails at load.
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*\z", RegexOptions.CultureInvariant)]
+    private static partial Regex SqlIdentifier();
+
+    private static string Show(double value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,181 @@
+namespace Drakkar.Runtime.Tests.Configuration;
+
+using static ConfigTestSupport;
+
+public sealed class ConfigValidationTests
+{
+    [Fact]
+    public void Many_mistakes_are_reported_together_in_one_exception_with_key_paths()
+    {
+        var error = LoadFails("""
+            kafka:
+              brokrs: "localhost:9092"
+              max_poll_records: lots
+            executor:
+              max_executors: 0
+              backpressure_high_multiplier: 2
+              backpressure_low_multiplier: 8
+              max_output_bytes: 100
+            sinks:
+              kafka:
+                results: { brokers: "k:9092" }
+              postgres:
+                main: { dsn: "Host=db", mode: merge }
+                upserts: { dsn: "Host=db", mode: upsert }
+              mongo:
+                docs: { uri: "mongodb://m:27017" }
+              http:
+                hook: { url: "ftp://files.example.com/in" }
+              filesystem:
+                files: {}
+            metrics: { port: 70000 }
+            logging: { format: xml }
+            """);
+
+        var expected = new Dictionary<string, string>
+        {
+            ["kafka.brokrs"] = "unknown key; did you mean 'brokers'?",
+            ["kafka.max_poll_records"] = "must be a whole number (got 'lots')",
+            ["executor.max_executors"] = "must be ≥ 1 (got 0)",
+            ["executor.max_output_bytes"] = "must be ≥ 1024 (got 100)",
+            ["executor.backpressure_low_multiplier"] = "must be ≤ backpressure_high_multiplier (2) (got 8)",
+            ["sinks.kafka.results.topic"] = "is required (the topic this sink produces to)",
+            ["sinks.postgres.main.mode"] = "must be one of insert, bulk, upsert (got 'merge')",
+            ["sinks.postgres.upserts.on_conflict"] = "mode 'upsert' needs the conflict key columns, e.g. on_conflict: [request_id]",
+            ["sinks.mongo.docs.database"] = "is required (the database the collections live in)",
+            ["sinks.http.hook.url"] = "must use http:// or https://, got 'ftp://'",
+            ["sinks.filesystem.files.base_path"] = "is required (the directory every written file must stay inside)",
+            ["metrics.port"] = "must be ≤ 65535 (got 70000)",
+            ["logging.format"] = "must be one of json, console (got 'xml')",
+        };
+        Assert.Equal(expected, error.Problems.ToDictionary(p => p.Path, p => p.Message));
+
+        var lines = error.Message.Split('\n');
+        Assert.Equal("Invalid configuration (13 problems):", lines[0]);
+        Assert.Equal(13, lines.Length - 1);
+        Assert.Contains("  executor.max_executors: must be ≥ 1 (got 0) [line 5]", lines);
+        Assert.Contains("  kafka.brokrs: unknown key; did you mean 'brokers'? [line 2]", lines);
+    }
+
+    [Theory]
+    [InlineData("kafka: { consumer_grop: g }", "kafka.consumer_grop", "unknown key; did you mean 'consumer_group'?")]
+    [InlineData("executor: { max_executor: 3 }", "executor.max_executor", "unknown key; did you mean 'max_executors'?")]
+    [InlineData("sinks: { postgress: {} }", "sinks.postgress", "unknown key; did you mean 'postgres'?")]
+    [InlineData("excutor: {}", "excutor", "unknown key; did you mean 'executor'?")]
+    [InlineData("executor: { timeout: 3 }", "executor.timeout", "unknown key (known keys: binary_path, env, env_inherit_parent, env_inherit_deny, max_executors, task_timeout_seconds, window_size, max_retries, drain_timeout_seconds, backpressure_high_multiplier, backpressure_low_multiplier, max_output_bytes)")]
+    public void Unknown_keys_are_errors_with_a_suggestion_when_one_is_close(string yaml, string path, string message)
+    {
+        var problem = Assert.Single(LoadFails(yaml).Problems);
+
+        Assert.Equal((path, message), (problem.Path, problem.Message));
+    }
+
+    [Theory]
+    [InlineData("http://169.254.169.254/latest/meta-data", "169.254.169.254")]
+    [InlineData("http://100.100.100.200/", "100.100.100.200")]
+    [InlineData("https://192.0.0.192/opc/v2", "192.0.0.192")]
+    [InlineData("http://Metadata.Google.Internal/computeMetadata/v1", "metadata.google.internal")]
+    [InlineData("http://metadata.packet.net./metadata", "metadata.packet.net")]
+    [InlineData("http://2852039166/", "169.254.169.254")]
+    [InlineData("http://[::ffff:169.254.169.254]/", "169.254.169.254")]
+    public void Http_sinks_refuse_cloud_metadata_hosts(string url, string host)
+    {
+        var problem = ProblemAt(LoadFails($"sinks: {{ http: {{ hook: {{ url: \"{url}\" }} }} }}"), "sinks.http.hook.url");
+
+        Assert.StartsWith($"host '{host}' is a cloud metadata endpoint", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("not a url", "must be an absolute http:// or https:// URL with a host (got 'not a url')")]
+    [InlineData("https://user:pw@/path", "must be an absolute http:// or https:// URL with a host (got 'https://user:***@/path')")]
+    [InlineData("https:///path", "must be an absolute http:// or https:// URL with a host (got 'https:///path')")]
+    public void Http_sink_urls_need_a_scheme_and_a_host(string url, string message)
+    {
+        var problem = ProblemAt(LoadFails($"sinks: {{ http: {{ hook: {{ url: \"{url}\" }} }} }}"), "sinks.http.hook.url");
+
+        Assert.Equal(message, problem.Message);
+    }
+
+    [Fact]
+    public void Redis_and_mongo_urls_are_checked_and_shown_masked()
+    {
+        var error = LoadFails("""
+            sinks:
+              redis: { cache: { url: "http://u:hunter2@redis:6379" } }
+              mongo: { docs: { uri: "localhost", database: d } }
+            """);
+
+        Assert.Equal("must be a redis:// or rediss:// or unix:// URL with a host (got 'http://u:***@redis:6379')",
+            ProblemAt(error, "sinks.redis.cache.url").Message);
+        Assert.StartsWith("must be a mongodb:// or mongodb+srv:// URL", ProblemAt(error, "sinks.mongo.docs.uri").Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Cross_key_rules_are_enforced()
+    {
+        var error = LoadFails("""
+            sinks:
+              postgres:
+                main: { dsn: "Host=db", pool_min: 5, pool_max: 2, on_conflict: [id] }
+                bad: { dsn: "Host=db", mode: upsert, on_conflict: ["id; drop table x"] }
+            cache: { peer_sync: { interval_seconds: 5, cycle_deadline_seconds: 5 } }
+            """);
+
+        Assert.Equal("must be ≤ pool_max (2) (got 5)", ProblemAt(error, "sinks.postgres.main.pool_min").Message);
+        Assert.Equal("is only used with mode 'upsert' (mode is 'insert')", ProblemAt(error, "sinks.postgres.main.on_conflict").Message);
+        Assert.StartsWith("'id; drop table x' is not a valid column name", ProblemAt(error, "sinks.postgres.bad.on_conflict").Message, StringComparison.Ordinal);
+        Assert.Equal("must be < interval_seconds (5) (got 5)", ProblemAt(error, "cache.peer_sync.cycle_deadline_seconds").Message);
+    }
+
+    [Theory]
+    [InlineData("kafka: { startup_min_wait_seconds: -1 }", "kafka.startup_min_wait_seconds", "must be ≥ 0 (got -1)")]
+    [InlineData("kafka: { commit_interval_ms: -1 }", "kafka.commit_interval_ms", "must be ≥ 0 (got -1)")]
+    [InlineData("executor: { max_retries: -1 }", "executor.max_retries", "must be ≥ 0 (got -1)")]
+    [InlineData("debug: { retention_max_events: 99 }", "debug.retention_max_events", "must be ≥ 100 (got 99)")]
+    [InlineData("debug: { max_buffer: 999 }", "debug.max_buffer", "must be ≥ 1000 (got 999)")]
+    [InlineData("cache: { flush_interval_seconds: 0 }", "cache.flush_interval_seconds", "must be > 0 (got 0)")]
+    [InlineData("cache: { max_memory_entries: 0 }", "cache.max_memory_entries", "must be ≥ 1 or null (got 0)")]
+    [InlineData("cache: { peer_sync: { cycle_deadline_seconds: 0.05 } }", "cache.peer_sync.cycle_deadline_seconds", "must be ≥ 0.1 or null (got 0.05)")]
+    [InlineData("sinks: { circuit_breaker: { failure_threshold: 0 } }", "sinks.circuit_breaker.failure_threshold", "must be ≥ 1 (got 0)")]
+    [InlineData("executor: { binary_path: '' }", "executor.binary_path", "must not be empty (leave it out, or null, when tasks name their own binary)")]
+    [InlineData("executor: { env_inherit_parent: maybe }", "executor.env_inherit_parent", "must be true or false (got 'maybe')")]
+    [InlineData("executor: { window_size: 1.5 }", "executor.window_size", "must be a whole number (got '1.5')")]
+    [InlineData("executor: { window_size: }", "executor.window_size", "must be a whole number, got null")]
+    [InlineData("executor: { env_inherit_deny: DK_* }", "executor.env_inherit_deny", "must be a list, got 'DK_*'")]
+    [InlineData("kafka: [a, b]", "kafka", "must be a mapping of keys, got a list")]
+    [InlineData("logging: { level: loud }", "logging.level", "must be one of TRACE, DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL (got 'loud')")]
+    [InlineData("sinks: { http: { hook: { url: 'https://h.example', method: FETCH } } }", "sinks.http.hook.method", "must be one of POST, PUT, PATCH, DELETE, GET (got 'FETCH')")]
+    public void Values_out_of_range_or_of_the_wrong_type_are_reported(string yaml, string path, string message)
+    {
+        var problem = Assert.Single(LoadFails(yaml).Problems);
+
+        Assert.Equal((path, message), (problem.Path, problem.Message));
+    }
+
+    [Fact]
+    public void Invalid_yaml_is_one_problem_with_its_position()
+    {
+        var error = LoadFails("kafka:\n  brokers: [unclosed\nexecutor: {}\n");
+
+        var problem = Assert.Single(error.Problems);
+        Assert.StartsWith("not valid YAML", problem.Message, StringComparison.Ordinal);
+        Assert.Contains("line 2", problem.Source, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Duplicate_keys_are_reported()
+    {
+        var error = LoadFails("kafka:\n  brokers: a:1\n  brokers: b:2\n");
+
+        Assert.Equal("duplicate key (the later value would silently win)", ProblemAt(error, "kafka.brokers").Message);
+    }
+
+    [Fact]
+    public void The_top_level_must_be_a_mapping()
+    {
+        var problem = Assert.Single(LoadFails("- kafka\n- executor\n").Problems);
+
+        Assert.StartsWith("the top level must be a mapping", problem.Message, StringComparison.Ordinal);
+    }
+}
