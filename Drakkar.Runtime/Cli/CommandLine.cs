@@ -13,7 +13,7 @@ internal sealed class CommandLine
 
     /// <summary>
     /// Parses <paramref name="args"/>. The first word that is not an option is the command (default <c>run</c>);
-    /// <paramref name="valueOptions"/> take a value, <paramref name="flags"/> don't; anything else is an error.
+    /// each command lists the options that take a value and the flags that don't; anything else is an error.
     /// </summary>
     public static CommandLine Parse(string[] args, IReadOnlyDictionary<string, (string[] ValueOptions, string[] Flags)> commands)
     {

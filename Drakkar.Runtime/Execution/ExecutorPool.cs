@@ -1,3 +1,4 @@
+using Drakkar.Pipeline;
 using Drakkar.Execution.Posix;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -8,7 +9,7 @@ namespace Drakkar.Execution;
 /// The worker's one pool of <c>executor.max_executors</c> process slots, shared by every partition (E1). Each
 /// call runs one attempt of one task; retry, skip and replacement are the caller's decisions.
 /// </summary>
-internal sealed class ExecutorPool : IAsyncDisposable
+internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
 {
     private const int MaxTimerSeconds = 4_294_967;
 

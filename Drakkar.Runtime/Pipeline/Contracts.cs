@@ -1,17 +1,12 @@
-namespace Drakkar.Pipeline;
+using Drakkar.Execution;
 
-/// <summary>One attempt's outcome: a result (exit 0) or an error.</summary>
-internal readonly record struct TaskOutcome(ExecutorResult? Result, ExecutorError? Error)
-{
-    public static TaskOutcome Success(ExecutorResult result) => new(result, null);
-    public static TaskOutcome Failure(ExecutorError error) => new(null, error);
-}
+namespace Drakkar.Pipeline;
 
 /// <summary>Runs one attempt of a task (the executor pool, or a stand-in in tests).</summary>
 internal interface ITaskExecutor
 {
     /// <summary>Runs <paramref name="task"/> once; lower <paramref name="priority"/> starts first.</summary>
-    ValueTask<TaskOutcome> ExecuteAsync(ExecutorTask task, long priority, int attempt, CancellationToken cancellationToken);
+    ValueTask<ExecutorOutcome> ExecuteAsync(ExecutorTask task, long priority, int attempt, CancellationToken cancellationToken);
 }
 
 /// <summary>Where payloads came from: the source messages they must be traceable (and replayable) to.</summary>

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
+using Drakkar.Execution;
 using Drakkar.Pipeline;
 
 namespace Drakkar.Runtime.Tests.Pipeline;
@@ -52,14 +53,14 @@ internal sealed class ScriptedExecutor : ITaskExecutor
 
     public void Release(string taskId) => _holds[taskId].TrySetResult();
 
-    public async ValueTask<TaskOutcome> ExecuteAsync(ExecutorTask task, long priority, int attempt, CancellationToken cancellationToken)
+    public async ValueTask<ExecutorOutcome> ExecuteAsync(ExecutorTask task, long priority, int attempt, CancellationToken cancellationToken)
     {
         Attempts.Enqueue((task.TaskId, attempt));
         if (_holds.TryGetValue(task.TaskId, out var hold)) await hold.Task.WaitAsync(cancellationToken);
         var error = Script(task, attempt);
         return error is null
-            ? TaskOutcome.Success(new ExecutorResult(task, 0, task.TaskId, "", TimeSpan.Zero, 4242))
-            : TaskOutcome.Failure(error);
+            ? ExecutorOutcome.Success(new ExecutorResult(task, 0, task.TaskId, "", TimeSpan.Zero, 4242))
+            : ExecutorOutcome.Failure(error);
     }
 }
 
