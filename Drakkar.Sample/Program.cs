@@ -1,7 +1,7 @@
-using Drakkar.Kafka.Embedded;
+using Drakkar;
+using Drakkar.Sample;
 
-// Toolchain probe for the AOT publish; replaced by the sample worker.
-using var broker = EmbeddedKafkaBroker.Start();
-broker.CreateTopic("probe", 2);
-Console.WriteLine(broker.BootstrapServers);
-return 0;
+return await DrakkarApp.RunAsync<SearchHandler>(args, new DrakkarAppOptions
+{
+    Description = "Drakkar sample: search requests {request_id, pattern, path} become grep/rg runs.",
+});

@@ -1,0 +1,155 @@
+using System.Runtime.InteropServices;
+using Drakkar.Cli;
+using Drakkar.Execution;
+using Drakkar.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar;
+
+/// <summary>How an application customises <see cref="DrakkarApp"/>.</summary>
+public sealed class DrakkarAppOptions
+{
+    /// <summary>A sentence shown at the top of <c>--help</c>.</summary>
+    public string? Description { get; init; }
+
+    /// <summary>
+    /// The configuration used when no file is given or found (no <c>--config</c>, no <c>DK_CONFIG</c>, no
+    /// <c>./drakkar.yaml</c>); for example an embedded demo. Environment overrides still apply on top of defaults
+    /// when this is null.
+    /// </summary>
+    public Func<DrakkarConfig>? DefaultConfig { get; init; }
+
+    /// <summary>
+    /// Runs beside the worker once it has started (for example a demo feeding it input). When it returns, the
+    /// worker shuts down gracefully and the returned value is the exit code.
+    /// </summary>
+    public Func<WorkerHost, CancellationToken, Task<int>>? Companion { get; init; }
+}
+
+/// <summary>
+/// The worker binary's entry point: <c>return await DrakkarApp.RunAsync&lt;MyHandler&gt;(args);</c> gives every
+/// worker the same commands (<c>run</c>, <c>check-config</c>) and <c>--help</c>.
+/// </summary>
+public static class DrakkarApp
+{
+    private const int ExitUsage = 2;
+    private const int ExitFailure = 1;
+
+    private static readonly Dictionary<string, (string[] ValueOptions, string[] Flags)> Commands = new(StringComparer.Ordinal)
+    {
+        ["run"] = (["--config"], []),
+        ["check-config"] = (["--config"], []),
+    };
+
+    public static async Task<int> RunAsync<THandler>(string[] args, DrakkarAppOptions? options = null)
+        where THandler : DrakkarHandlerBase, new()
+    {
+        options ??= new DrakkarAppOptions();
+        var line = CommandLine.Parse(args, Commands);
+        if (line.Errors.Count > 0)
+        {
+            foreach (var error in line.Errors) Console.Error.WriteLine($"error: {error}");
+            Console.Error.WriteLine($"Run '{ProgramName} --help' for usage.");
+            return ExitUsage;
+        }
+        if (line.Help)
+        {
+            Console.Out.Write(HelpText.For(line.Command, ProgramName, options.Description));
+            return 0;
+        }
+        return line.Command switch
+        {
+            "check-config" => CheckConfig(line, options),
+            _ => await RunWorkerAsync<THandler>(line, options).ConfigureAwait(false),
+        };
+    }
+
+    private static string ProgramName => Path.GetFileName(Environment.GetCommandLineArgs()[0]) is { Length: > 0 } name
+        && !name.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? name : "worker";
+
+    /// <summary>Loads the configuration the worker would use, or prints every problem and returns null.</summary>
+    private static DrakkarConfig? LoadConfig(CommandLine line, DrakkarAppOptions options, IReadOnlyDictionary<string, string?> environment)
+    {
+        var path = line.Value("--config");
+        try
+        {
+            if (options.DefaultConfig is { } fallback && ConfigLoader.ResolvePath(path, environment) is null)
+                return fallback();
+            return ConfigLoader.Load(path, environment);
+        }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return null;
+        }
+    }
+
+    private static int CheckConfig(CommandLine line, DrakkarAppOptions options)
+    {
+        var environment = ConfigLoader.ReadProcessEnvironment();
+        var config = LoadConfig(line, options, environment);
+        if (config is null) return ExitUsage;
+        var source = ConfigLoader.ResolvePath(line.Value("--config"), environment) ?? "built-in defaults";
+        Console.Out.WriteLine($"# configuration is valid (source: {source}); effective values, secrets masked:");
+        Console.Out.Write(SecretMasker.ToMaskedYaml(config));
+        return 0;
+    }
+
+    private static async Task<int> RunWorkerAsync<THandler>(CommandLine line, DrakkarAppOptions options)
+        where THandler : DrakkarHandlerBase, new()
+    {
+        var environment = ConfigLoader.ReadProcessEnvironment();
+        var config = LoadConfig(line, options, environment);
+        if (config is null) return ExitUsage;
+        var identity = WorkerIdentity.Resolve(config, environment);
+
+        using var stop = new CancellationTokenSource();
+        var signals = 0;
+        void OnSignal(PosixSignalContext context)
+        {
+            // The first signal asks for a graceful drain; a second one means "now".
+            context.Cancel = true;
+            if (Interlocked.Increment(ref signals) == 1)
+            {
+                stop.Cancel();
+                return;
+            }
+            Console.Error.WriteLine("second signal: exiting without draining");
+            Environment.Exit(130);
+        }
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+
+        WorkerHost host;
+        try
+        {
+            host = await WorkerHost.StartAsync(new THandler(), config, identity.WorkerId, DefaultParts(), stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Console.Error.WriteLine($"error: the worker could not start: {SecretMasker.Mask(e.Message)}");
+            return ExitFailure;
+        }
+
+        var exitCode = 0;
+        var stopped = Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => 0, TaskScheduler.Default);
+        if (options.Companion is { } companion)
+        {
+            var finished = await Task.WhenAny(companion(host, stop.Token), stopped).ConfigureAwait(false);
+            exitCode = finished.IsCompletedSuccessfully ? finished.Result : ExitFailure;
+        }
+        else
+        {
+            await stopped.ConfigureAwait(false);
+        }
+        await host.StopAsync().ConfigureAwait(false);
+        return exitCode;
+    }
+
+    /// <summary>The production parts: the process pool and the configured sinks.</summary>
+    internal static WorkerParts DefaultParts() => new()
+    {
+        Executor = (config, _, loggers) => new ExecutorPool(config.Executor, logger: loggers.CreateLogger<ExecutorPool>()),
+        Delivery = DeliveryStartup.ConnectAsync,
+    };
+}

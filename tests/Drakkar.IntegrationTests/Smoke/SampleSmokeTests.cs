@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using Drakkar.IntegrationTests.Support;
+
+namespace Drakkar.IntegrationTests.Smoke;
+
+/// <summary>The sample binary as an operator runs it: on the embedded broker, ready, then SIGTERM.</summary>
+public sealed class SampleSmokeTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("drakkar-smoke-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    public static TheoryData<bool> Builds()
+    {
+        var builds = new TheoryData<bool> { false };
+        if (SampleBinary.PathOf(aot: true) is not null) builds.Add(true);
+        return builds;
+    }
+
+    [Theory]
+    [MemberData(nameof(Builds))]
+    public async Task On_the_embedded_broker_it_gets_ready_and_exits_0_within_2_seconds_of_SIGTERM(bool aot)
+    {
+        var config = Path.Combine(_dir, "smoke.yaml");
+        await File.WriteAllTextAsync(config, """
+            kafka:
+              brokers: embedded
+              source_topic: smoke-requests
+              consumer_group: smoke
+            executor:
+              binary_path: /bin/grep
+            logging:
+              format: json
+            """);
+        using var sample = SampleBinary.Start(SampleBinary.PathOf(aot)!, ["--config", config], _dir);
+        await Eventually.True(() => sample.Stderr.Contains("is ready", StringComparison.Ordinal), TimeSpan.FromSeconds(30),
+            $"the ready log line (stderr so far: {sample.Stderr})");
+        Assert.Contains("\"worker_id\"", sample.Stderr);
+
+        var clock = Stopwatch.StartNew();
+        sample.Signal(Posix.SigTerm);
+        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(2)), $"still running 2s after SIGTERM; stderr:\n{sample.Stderr}");
+        Assert.Equal(0, sample.ExitCode);
+        Assert.Contains("Stopped", sample.Stderr);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2));
+    }
+
+    [Fact]
+    public void Help_lists_the_commands_and_exits_0()
+    {
+        using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["--help"], _dir);
+        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.Equal(0, sample.ExitCode);
+        Assert.Contains("check-config", sample.Stdout);
+        Assert.Contains("--config", sample.Stdout);
+    }
+
+    [Fact]
+    public void A_bad_configuration_lists_every_problem_and_exits_2()
+    {
+        var config = Path.Combine(_dir, "bad.yaml");
+        File.WriteAllText(config, """
+            kafka:
+              brokrs: localhost:9092
+            executor:
+              max_executors: 0
+              window_size: -1
+            """);
+        using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", config], _dir);
+        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.Equal(2, sample.ExitCode);
+        Assert.Contains("kafka.brokrs", sample.Stderr);
+        Assert.Contains("brokers", sample.Stderr);
+        Assert.Contains("executor.max_executors", sample.Stderr);
+        Assert.Contains("executor.window_size", sample.Stderr);
+    }
+}

@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Drakkar.IntegrationTests.Support;
+
+/// <summary>The sample worker as a separate process: the Native AOT binary (DRAKKAR_SAMPLE_AOT) or the JIT build.</summary>
+public sealed class SampleBinary : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+
+    private SampleBinary(Process process)
+    {
+        _process = process;
+        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_stdout) _stdout.AppendLine(e.Data); };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.AppendLine(e.Data); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public string Stdout { get { lock (_stdout) return _stdout.ToString(); } }
+    public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
+    public int Pid => _process.Id;
+    public Process Process => _process;
+
+    /// <summary>The JIT build next to the tests (always built), or the AOT binary when <paramref name="aot"/>.</summary>
+    public static string? PathOf(bool aot)
+    {
+        if (aot) return Environment.GetEnvironmentVariable("DRAKKAR_SAMPLE_AOT") is { Length: > 0 } p ? p : null;
+        var root = RepoRoot();
+#if RELEASE_BUILD
+        const string configuration = "Release";
+#else
+        const string configuration = "Debug";
+#endif
+        return Path.Combine(root, "Drakkar.Sample", "bin", configuration, "net9.0", "drakkar-sample");
+    }
+
+    public static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Drakkar.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("Drakkar.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    public static SampleBinary Start(string path, IEnumerable<string> args, string workingDirectory, IDictionary<string, string>? environment = null)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"sample binary not found at {path}", path);
+        var info = new ProcessStartInfo(path)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory,
+        };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        if (environment is not null) foreach (var (k, v) in environment) info.Environment[k] = v;
+        var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {path}");
+        process.StandardInput.Close();
+        return new SampleBinary(process);
+    }
+
+    public void Signal(int signal) => Posix.Kill(_process.Id, signal);
+
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout)) return false;
+        _process.WaitForExit();
+        return true;
+    }
+
+    public int ExitCode => _process.ExitCode;
+
+    public void Dispose()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.Dispose();
+    }
+}
+
+internal static partial class Posix
+{
+    public const int SigTerm = 15;
+    public const int SigInt = 2;
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int KillNative(int pid, int signal);
+
+    public static void Kill(int pid, int signal)
+    {
+        if (KillNative(pid, signal) != 0) throw new InvalidOperationException($"kill({pid}, {signal}) failed");
+    }
+}
