@@ -65,6 +65,9 @@ public sealed partial class WorkerHost : IAsyncDisposable
 
     public IReadOnlyCollection<int> AssignedPartitions => _consumer?.AssignedPartitions ?? [];
 
+    /// <summary>The backpressure load (queued messages plus unfinished tasks).</summary>
+    internal WorkerLoad? Load => _consumer?.Load;
+
     internal static async Task<WorkerHost> StartAsync(DrakkarHandlerBase handler, DrakkarConfig config, string workerId,
         WorkerParts parts, CancellationToken cancellationToken)
     {

@@ -61,7 +61,12 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             MaxPollIntervalMs = kafka.MaxPollIntervalMs,
             // Bounds what librdkafka prefetches per partition, so memory stays bounded under any lag.
             QueuedMaxMessagesKbytes = 8 * 1024,
+            // librdkafka keeps up to 100k messages per partition prefetched by default; a pause discards them and a
+            // resume fetches them again, so a small prefetch keeps pause/resume cycles cheap.
+            QueuedMinMessages = Math.Max(1_000, config.Executor.WindowSize * 4),
             LogConnectionClose = false,
+            FetchWaitMaxMs = 50,
+            FetchErrorBackoffMs = 50,
         };
         _consumer = new ConsumerBuilder<byte[]?, byte[]?>(consumerConfig)
             .SetPartitionsAssignedHandler((_, partitions) => OnAssigned(partitions))
@@ -133,7 +138,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
                 ConsumeResult<byte[]?, byte[]?>? record;
                 try
                 {
-                    record = _consumer.Consume(100);
+                    // Short waits while paused, so a resume is not held back by an idle poll.
+                    record = _consumer.Consume(_paused ? 5 : 100);
                 }
                 catch (ConsumeException e)
                 {

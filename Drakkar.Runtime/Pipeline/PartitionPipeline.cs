@@ -37,7 +37,8 @@ internal sealed partial class PartitionPipeline
     private readonly MetricCell _consumed;
     private Task? _loop;
     private long _committed = -1;
-    private int _queued;
+    private long _ownLoad;
+    private int _loadReleased;
     private bool _loopFinished;
 
     public PartitionPipeline(string topic, int partition, DrakkarHandlerBase handler, ITaskExecutor executor,
@@ -72,8 +73,7 @@ internal sealed partial class PartitionPipeline
     public void Enqueue(SourceMessage message)
     {
         lock (_gate) _offsets.Register(message.Offset);
-        Interlocked.Increment(ref _queued);
-        _load.Add(1);
+        AddLoad(1);
         _consumed.Increment();
         _queueSize.Add(1);
         if (!_queue.Writer.TryWrite(message))
@@ -123,6 +123,7 @@ internal sealed partial class PartitionPipeline
             LogDrainTimedOut(Topic, Partition, timeout.TotalSeconds, OpenMessages);
             await _abort.CancelAsync().ConfigureAwait(false);
         }
+        ReleaseLoad();
         return finished;
     }
 
@@ -131,6 +132,22 @@ internal sealed partial class PartitionPipeline
     {
         _queue.Writer.TryComplete();
         _abort.Cancel();
+        ReleaseLoad();
+    }
+
+    /// <summary>Counts work in the global load, until this pipeline is gone.</summary>
+    private void AddLoad(long amount)
+    {
+        if (Volatile.Read(ref _loadReleased) == 1) return;
+        Interlocked.Add(ref _ownLoad, amount);
+        _load.Add(amount);
+    }
+
+    /// <summary>A finished or abandoned pipeline takes whatever it still counted out of the global load.</summary>
+    private void ReleaseLoad()
+    {
+        if (Interlocked.Exchange(ref _loadReleased, 1) == 1) return;
+        _load.Add(-Interlocked.Exchange(ref _ownLoad, 0));
     }
 
     private async Task RunWindowsAsync()
@@ -143,9 +160,7 @@ internal sealed partial class PartitionPipeline
             {
                 window.Clear();
                 while (window.Count < _settings.WindowSize && reader.TryRead(out var message)) window.Add(message);
-                Interlocked.Add(ref _queued, -window.Count);
                 _queueSize.Add(-window.Count);
-                _load.Add(-window.Count);
                 await ProcessWindowAsync([.. window]).ConfigureAwait(false);
             }
         }
@@ -186,6 +201,7 @@ internal sealed partial class PartitionPipeline
         }
         catch (Exception e) when (e is not OperationCanceledException || !_abort.IsCancellationRequested)
         {
+            AddLoad(-messages.Length);
             LogArrangeFailed(e, Topic, Partition, messages[0].Offset, messages[^1].Offset);
             await _delivery.DeadLetterAsync(new DeliveryOrigin(Topic, Partition, messages), $"arrange failed: {e.GetType().Name}: {e.Message}", _abort.Token)
                 .ConfigureAwait(false);
@@ -197,6 +213,8 @@ internal sealed partial class PartitionPipeline
             _metrics.HandlerDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, "arrange");
         }
 
+        // The messages leave the load only now: while being arranged they are still held in memory.
+        AddLoad(-messages.Length);
         var window = new WindowState(messages, states, tasks.Count, started);
         var untouched = new List<MessageState>();
         lock (_gate)
@@ -239,7 +257,7 @@ internal sealed partial class PartitionPipeline
         }
         window.Joined[task] = joined;
         _pendingTasks.Add(task);
-        _load.Add(1);
+        AddLoad(1);
     }
 
     private async Task RunTaskAsync(ExecutorTask task, WindowState window)
@@ -364,7 +382,7 @@ internal sealed partial class PartitionPipeline
         lock (_gate)
         {
             if (!_pendingTasks.Remove(task)) return;
-            _load.Add(-1);
+            AddLoad(-1);
             if (result is not null) window.Results.Add(result);
             foreach (var state in window.Joined[task])
             {

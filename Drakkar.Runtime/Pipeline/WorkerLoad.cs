@@ -16,6 +16,10 @@ internal sealed class WorkerLoad(long high, long low)
     /// <summary>True while consumption should stay paused; flips at the thresholds (hysteresis).</summary>
     public bool Paused { get; private set; }
 
+    /// <summary>How many times consumption paused, and resumed, since start.</summary>
+    public int Pauses { get; private set; }
+    public int Resumes { get; private set; }
+
     public void Add(long amount) => Interlocked.Add(ref _load, amount);
 
     /// <summary>Re-evaluates the pause state; returns true when it changed.</summary>
@@ -25,11 +29,13 @@ internal sealed class WorkerLoad(long high, long low)
         if (!Paused && load >= High)
         {
             Paused = true;
+            Pauses++;
             return true;
         }
         if (Paused && load <= Low)
         {
             Paused = false;
+            Resumes++;
             return true;
         }
         return false;

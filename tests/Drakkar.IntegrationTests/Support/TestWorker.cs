@@ -1,0 +1,49 @@
+using Confluent.Kafka;
+using Drakkar.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Drakkar.IntegrationTests.Support;
+
+/// <summary>Starts in-process workers on the test broker and looks at what the group committed.</summary>
+internal static class TestWorker
+{
+    public static DrakkarConfig Config(string brokers, string topic, string group, Action<DrakkarConfig>? adjust = null)
+    {
+        var config = new DrakkarConfig
+        {
+            Kafka = { Brokers = brokers, SourceTopic = topic, ConsumerGroup = group, CommitIntervalMs = 50, SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500 },
+            Executor = { MaxExecutors = 2, DrainTimeoutSeconds = 20, TaskTimeoutSeconds = 30 },
+            Metrics = { Enabled = false },
+        };
+        adjust?.Invoke(config);
+        return config;
+    }
+
+    public static Task<WorkerHost> StartAsync(DrakkarHandlerBase handler, DrakkarConfig config, string workerId = "test-worker")
+    {
+        var parts = DrakkarApp.DefaultParts();
+        return WorkerHost.StartAsync(handler, config, workerId,
+            new WorkerParts { Executor = parts.Executor, Delivery = parts.Delivery, Loggers = NullLoggerFactory.Instance }, CancellationToken.None);
+    }
+
+    /// <summary>Produces <paramref name="count"/> records round-robin over the partitions; values are "m-{i}".</summary>
+    public static async Task ProduceAsync(string brokers, string topic, int partitions, int count, Func<int, string>? value = null)
+    {
+        using var producer = new ProducerBuilder<string?, string>(new ProducerConfig { BootstrapServers = brokers, LingerMs = 5 }).Build();
+        for (var i = 0; i < count; i++)
+        {
+            producer.Produce(new TopicPartition(topic, i % partitions), new Message<string?, string> { Key = $"k{i}", Value = value?.Invoke(i) ?? $"m-{i}" });
+            if (i % 10_000 == 9_999) producer.Flush(TimeSpan.FromSeconds(30));
+        }
+        producer.Flush(TimeSpan.FromSeconds(30));
+        await Task.CompletedTask;
+    }
+
+    /// <summary>The group's committed offset per partition (-1 when none).</summary>
+    public static long[] Committed(string brokers, string topic, string group, int partitions)
+    {
+        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = brokers, GroupId = group }).Build();
+        var committed = consumer.Committed(Enumerable.Range(0, partitions).Select(p => new TopicPartition(topic, p)), TimeSpan.FromSeconds(10));
+        return [.. committed.OrderBy(c => c.Partition.Value).Select(c => c.Offset.Value < 0 ? -1L : c.Offset.Value)];
+    }
+}
