@@ -167,7 +167,8 @@ internal sealed class PayloadEmitter
             default:
                 if (NumberWriterType(shape.Kind) is { } numberType)
                 {
-                    _writer.Line(writer + ".WriteNumber(" + name + ", (" + numberType + ")" + value + ");");
+                    var cast = numberType == shape.TypeName ? "" : "(" + numberType + ")";
+                    _writer.Line(writer + ".WriteNumber(" + name + ", " + cast + value + ");");
                     return;
                 }
                 _writer.Line(writer + ".WritePropertyName(" + name + ");");
@@ -290,9 +291,9 @@ internal sealed class PayloadEmitter
         for (var i = 0; i < members.Count; i++)
         {
             if (members[i].Binding == ReadBinding.None) continue;
-            var initial = defaults.TryGetValue(i, out var value) ? value : "default!";
+            var initial = defaults.TryGetValue(i, out var value) ? value : DefaultOf(members[i].Shape);
             _writer.Line(members[i].Shape.DeclaredTypeName + " __m" + Index(i) + " = " + initial + ";");
-            _writer.Line("var __has" + Index(i) + " = false;");
+            if (TracksPresence(members[i])) _writer.Line("var __has" + Index(i) + " = false;");
         }
         _writer.Open("while (true)");
         _writer.Line("__DrakkarRead(ref reader);");
@@ -306,7 +307,7 @@ internal sealed class PayloadEmitter
             first = false;
             _writer.Line("__DrakkarRead(ref reader);");
             ReadJsonValue("__m" + Index(i), member.Shape, member.JsonName);
-            _writer.Line("__has" + Index(i) + " = true;");
+            if (TracksPresence(member)) _writer.Line("__has" + Index(i) + " = true;");
             _writer.Close();
         }
         if (first)
@@ -331,7 +332,7 @@ internal sealed class PayloadEmitter
         }
 
         var arguments = _model.ConstructorParameters.Select(p =>
-            p.Name + ": " + (p.MemberIndex >= 0 ? "__m" + Index(p.MemberIndex) + "!" : p.DefaultValue ?? "default!"));
+            p.Name + ": " + (p.MemberIndex >= 0 ? Local(p.MemberIndex) : p.DefaultValue ?? "default!"));
         var construction = "var __result = new " + _type + "(" + string.Join(", ", arguments) + ")";
         var required = Enumerable.Range(0, members.Count).Where(i => members[i].Binding == ReadBinding.RequiredInitializer).ToList();
         if (required.Count == 0)
@@ -342,7 +343,7 @@ internal sealed class PayloadEmitter
         {
             _writer.Line(construction);
             _writer.Line("{");
-            foreach (var i in required) _writer.Line("    " + members[i].PropertyName + " = __m" + Index(i) + "!,");
+            foreach (var i in required) _writer.Line("    " + members[i].PropertyName + " = " + Local(i) + ",");
             _writer.Line("};");
         }
         for (var i = 0; i < members.Count; i++)
@@ -350,16 +351,26 @@ internal sealed class PayloadEmitter
             switch (members[i].Binding)
             {
                 case ReadBinding.Setter:
-                    _writer.Line("if (__has" + Index(i) + ") __result." + members[i].PropertyName + " = __m" + Index(i) + "!;");
+                    _writer.Line("if (__has" + Index(i) + ") __result." + members[i].PropertyName + " = " + Local(i) + ";");
                     break;
                 case ReadBinding.InitAccessor:
-                    _writer.Line("if (__has" + Index(i) + ") __DrakkarInit" + Index(i) + "(__result, __m" + Index(i) + "!);");
+                    _writer.Line("if (__has" + Index(i) + ") __DrakkarInit" + Index(i) + "(__result, " + Local(i) + ");");
                     break;
             }
         }
         _writer.Line("return __result;");
         _writer.Close();
     }
+
+    private static string DefaultOf(TypeShape shape) => shape.IsValueType || shape.AllowsNull ? "default" : "default!";
+
+    /// <summary>A member's reading local as an argument: reference locals start as <c>default!</c>, so assert them.</summary>
+    private string Local(int index) =>
+        "__m" + Index(index) + (_model.Members[index].Shape is { IsValueType: false, AllowsNull: false } ? "!" : "");
+
+    /// <summary>Whether reading needs to know the member was present: to reject its absence, or to leave a default alone.</summary>
+    private static bool TracksPresence(PayloadMemberModel member) =>
+        member.RequiredOnRead || member.Binding is ReadBinding.Setter or ReadBinding.InitAccessor;
 
     private void ReadJsonValue(string target, TypeShape shape, string member)
     {
@@ -436,7 +447,7 @@ internal sealed class PayloadEmitter
                 _writer.Open("while (true)");
                 _writer.Line("__DrakkarRead(ref reader);");
                 _writer.Line("if (reader.TokenType == " + TokenType + ".EndArray) break;");
-                _writer.Line(element.DeclaredTypeName + " " + item + " = default!;");
+                _writer.Line(element.DeclaredTypeName + " " + item + " = " + DefaultOf(element) + ";");
                 ReadJsonValue(item, element, member);
                 _writer.Line(list + ".Add(" + item + ");");
                 _writer.Close();
@@ -456,7 +467,7 @@ internal sealed class PayloadEmitter
                 _writer.Line("if (reader.TokenType == " + TokenType + ".EndObject) break;");
                 _writer.Line("var " + key + " = reader.GetString()!;");
                 _writer.Line("__DrakkarRead(ref reader);");
-                _writer.Line(element.DeclaredTypeName + " " + item + " = default!;");
+                _writer.Line(element.DeclaredTypeName + " " + item + " = " + DefaultOf(element) + ";");
                 ReadJsonValue(item, element, member);
                 _writer.Line(map + "[" + key + "] = " + item + ";");
                 _writer.Close();
@@ -633,7 +644,7 @@ internal sealed class PayloadEmitter
             {
                 _writer.Line("if (" + access + " is null) writer.Write<string>(null);");
                 _writer.Open("else writer.WriteJson(" + access + ", static (json, state) =>");
-                WriteJsonValue("json", "state", shape with { AllowsNull = false });
+                WriteJsonNonNull("json", "state", shape);
                 _writer.Close(");");
                 continue;
             }
