@@ -263,8 +263,19 @@ internal sealed class PayloadEmitter
         }
         var name = Fresh("n");
         _writer.Line("if (__DrakkarEnumName(" + value + ") is { } " + name + ") " + writer + ".WriteStringValue(" + name + ");");
-        // System.Text.Json writes flag combinations as "A, B" and other undefined values as numbers.
-        _writer.Line("else " + (enumShape.IsFlags ? writer + ".WriteStringValue(" + value + ".ToString());" : number));
+        if (!enumShape.IsFlags)
+        {
+            _writer.Line("else " + number);
+            return;
+        }
+        // System.Text.Json writes a combination of defined flags as "A, B" and anything else as a number;
+        // Enum.ToString formats exactly those cases as names and the rest as digits.
+        var text = Fresh("f");
+        _writer.Open("else");
+        _writer.Line("var " + text + " = " + value + ".ToString();");
+        _writer.Line("if (" + text + "[0] is (>= '0' and <= '9') or '-') " + number);
+        _writer.Line("else " + writer + ".WriteStringValue(" + text + ");");
+        _writer.Close();
     }
 
     // ---- JSON reader -------------------------------------------------------------------------------------------
@@ -502,6 +513,12 @@ internal sealed class PayloadEmitter
         foreach (var enumMember in enumShape.Members)
         {
             _writer.Line(DeclarationEmitter.Literal(enumMember.JsonName) + " => " + shape.TypeName + "." + enumMember.Name + ",");
+        }
+        if (enumShape.IsFlags)
+        {
+            var text = Fresh("s");
+            var parsed = Fresh("p");
+            _writer.Line("{ } " + text + " when global::System.Enum.TryParse<" + shape.TypeName + ">(" + text + ", out var " + parsed + ") => " + parsed + ",");
         }
         _writer.Line("_ => throw new " + JsonException + "(" + DeclarationEmitter.Literal("Payload '" + _displayName + "' member '" + member
             + "': '") + " + reader.GetString() + " + DeclarationEmitter.Literal("' is not a " + shape.TypeName.Replace("global::", "") + " name.") + "),");
