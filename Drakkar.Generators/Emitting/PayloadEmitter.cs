@@ -164,6 +164,9 @@ internal sealed class PayloadEmitter
             case ShapeKind.ByteArray:
                 _writer.Line(writer + ".WriteBase64String(" + name + ", " + value + ");");
                 return;
+            case ShapeKind.Enum when !shape.Enum!.AsString:
+                _writer.Line(writer + ".WriteNumber(" + name + ", (" + NumberWriterType(shape.Enum.Underlying) + ")" + value + ");");
+                return;
             default:
                 if (NumberWriterType(shape.Kind) is { } numberType)
                 {
