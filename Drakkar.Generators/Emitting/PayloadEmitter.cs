@@ -218,6 +218,7 @@ internal sealed class PayloadEmitter
                 return;
             case ShapeKind.Array:
             case ShapeKind.List:
+            case ShapeKind.IndexableSequence:
             {
                 var index = Fresh("i");
                 _writer.Line(writer + ".WriteStartArray();");
@@ -451,6 +452,7 @@ internal sealed class PayloadEmitter
                 return;
             case ShapeKind.Array:
             case ShapeKind.List:
+            case ShapeKind.IndexableSequence:
             case ShapeKind.Sequence:
             {
                 var element = shape.Element!;
@@ -625,6 +627,7 @@ internal sealed class PayloadEmitter
                 return;
             case ShapeKind.Array:
             case ShapeKind.List:
+            case ShapeKind.IndexableSequence:
             case ShapeKind.Sequence:
             {
                 var item = Fresh("e");

@@ -27,7 +27,9 @@ internal enum ShapeKind
     Array,
     /// <summary><c>List&lt;T&gt;</c> (indexable without an enumerator).</summary>
     List,
-    /// <summary><c>IEnumerable&lt;T&gt;</c>, <c>IReadOnlyList&lt;T&gt;</c> and friends: read back as a list.</summary>
+    /// <summary><c>IReadOnlyList&lt;T&gt;</c> or <c>IList&lt;T&gt;</c>: indexable, so written without an enumerator; read back as a list.</summary>
+    IndexableSequence,
+    /// <summary><c>IEnumerable&lt;T&gt;</c>, <c>IReadOnlyCollection&lt;T&gt;</c>, <c>ICollection&lt;T&gt;</c>: read back as a list.</summary>
     Sequence,
     /// <summary>A string-keyed dictionary (concrete or interface): read back as a <c>Dictionary</c>.</summary>
     Dictionary,
@@ -46,10 +48,10 @@ internal sealed record TypeShape(
     EnumShape? Enum)
 {
     public bool IsValueType => Kind is not (ShapeKind.String or ShapeKind.ByteArray or ShapeKind.Payload or ShapeKind.Array
-        or ShapeKind.List or ShapeKind.Sequence or ShapeKind.Dictionary);
+        or ShapeKind.List or ShapeKind.IndexableSequence or ShapeKind.Sequence or ShapeKind.Dictionary);
 
-    public bool IsJsonDocument => Kind is ShapeKind.Payload or ShapeKind.Array or ShapeKind.List or ShapeKind.Sequence
-        or ShapeKind.Dictionary;
+    public bool IsJsonDocument => Kind is ShapeKind.Payload or ShapeKind.Array or ShapeKind.List or ShapeKind.IndexableSequence
+        or ShapeKind.Sequence or ShapeKind.Dictionary;
 
     /// <summary>The declared type as written in a local or parameter, nullable where the value may be null.</summary>
     public string DeclaredTypeName => IsNullableValueType || (AllowsNull && !IsValueType) ? TypeName + "?" : TypeName;

@@ -179,10 +179,11 @@ internal static class PayloadTypes
             case "System.Guid": return Simple(ShapeKind.Guid);
             case "System.Collections.Generic.List`1":
                 return Collection(ShapeKind.List, named.TypeArguments[0], ref reason);
-            case "System.Collections.Generic.IEnumerable`1":
             case "System.Collections.Generic.IReadOnlyList`1":
-            case "System.Collections.Generic.IReadOnlyCollection`1":
             case "System.Collections.Generic.IList`1":
+                return Collection(ShapeKind.IndexableSequence, named.TypeArguments[0], ref reason);
+            case "System.Collections.Generic.IEnumerable`1":
+            case "System.Collections.Generic.IReadOnlyCollection`1":
             case "System.Collections.Generic.ICollection`1":
                 return Collection(ShapeKind.Sequence, named.TypeArguments[0], ref reason);
             case "System.Collections.Generic.Dictionary`2":
