@@ -42,6 +42,10 @@ internal sealed class PayloadEmitter
         return DeclarationEmitter.End(writer, declaration);
     }
 
+    /// <summary>
+    /// A base payload's <c>Columns</c> and <c>ReadJson</c> have the same signatures and must be hidden explicitly;
+    /// the writers take the derived type and are overloads instead.
+    /// </summary>
     private string New => _model.HidesBasePayload ? "new " : "";
 
     /// <summary>
@@ -54,10 +58,10 @@ internal sealed class PayloadEmitter
             "Payload '" + _displayName + "' has build errors (see its DRK diagnostics); its generated members are unavailable.");
         var fail = "throw new global::System.InvalidOperationException(" + message + ");";
         _writer.Line("public static " + New + ColumnList + " Columns => " + fail.TrimEnd(';') + ";");
-        _writer.Line("public static " + New + "void WriteJson(" + JsonWriter + " writer, " + _type + " value) => " + fail.TrimEnd(';') + ";");
+        _writer.Line("public static " + "void WriteJson(" + JsonWriter + " writer, " + _type + " value) => " + fail.TrimEnd(';') + ";");
         _writer.Line("public static " + New + _type + " ReadJson(ref " + JsonReader + " reader) => " + fail.TrimEnd(';') + ";");
-        _writer.Line("public static " + New + "void WriteBson(global::Drakkar.BsonWriter writer, " + _type + " value) => " + fail.TrimEnd(';') + ";");
-        _writer.Line("public static " + New + "void WriteRow(global::Drakkar.IRowWriter writer, " + _type + " value) => " + fail.TrimEnd(';') + ";");
+        _writer.Line("public static " + "void WriteBson(global::Drakkar.BsonWriter writer, " + _type + " value) => " + fail.TrimEnd(';') + ";");
+        _writer.Line("public static " + "void WriteRow(global::Drakkar.IRowWriter writer, " + _type + " value) => " + fail.TrimEnd(';') + ";");
     }
 
     private void EmitMembers()
@@ -95,7 +99,7 @@ internal sealed class PayloadEmitter
     private void EmitWriteJson()
     {
         _writer.Line("/// <summary>Writes <paramref name=\"value\"/> as one JSON object.</summary>");
-        _writer.Open("public static " + New + "void WriteJson(" + JsonWriter + " writer, " + _type + " value)");
+        _writer.Open("public static " + "void WriteJson(" + JsonWriter + " writer, " + _type + " value)");
         _writer.Open("if (value is null)");
         _writer.Line("writer.WriteNullValue();");
         _writer.Line("return;");
@@ -537,7 +541,7 @@ internal sealed class PayloadEmitter
     private void EmitWriteBson()
     {
         _writer.Line("/// <summary>Writes <paramref name=\"value\"/> as one BSON document.</summary>");
-        _writer.Open("public static " + New + "void WriteBson(global::Drakkar.BsonWriter writer, " + _type + " value)");
+        _writer.Open("public static " + "void WriteBson(global::Drakkar.BsonWriter writer, " + _type + " value)");
         _writer.Line("global::System.ArgumentNullException.ThrowIfNull(value);");
         _writer.Line("writer.WriteStartDocument();");
         foreach (var member in _model.Members)
@@ -658,7 +662,7 @@ internal sealed class PayloadEmitter
     private void EmitWriteRow()
     {
         _writer.Line("/// <summary>Writes one value per column, in <see cref=\"Columns\"/> order.</summary>");
-        _writer.Open("public static " + New + "void WriteRow(global::Drakkar.IRowWriter writer, " + _type + " value)");
+        _writer.Open("public static " + "void WriteRow(global::Drakkar.IRowWriter writer, " + _type + " value)");
         foreach (var member in _model.Members)
         {
             var access = "value." + member.PropertyName;

@@ -44,6 +44,18 @@ public sealed class JsonWriterTests
     }
 
     [Fact]
+    public void Derived_payloads_ignore_conditions_and_ordering_match_System_Text_Json()
+    {
+        AssertSameBytes(new Dog { Name = "rex" });
+        AssertSameBytes(new Dog { Name = "rex", Nickname = "r", Tricks = 2, Legs = 3, Event = "e" });
+        AssertSameBytes(new Animal { Name = "generic" });
+
+        var dog = Json.Read<Dog>("""{"legs":3,"name":"n","event":"howl"}""");
+        Assert.Equal((3, "n", "howl", 0, null), (dog.Legs, dog.Name, dog.Event, dog.Tricks, dog.Nickname));
+        Assert.Equal(4, Json.Read<Dog>("""{"name":"n"}""").Legs);
+    }
+
+    [Fact]
     public void A_null_payload_writes_null()
     {
         Assert.Equal("null"u8.ToArray(), Json.Generated<Address>(null!));

@@ -128,3 +128,25 @@ public sealed partial record RowSample(
     Address Nested,
     IReadOnlyList<string> Tags,
     Dictionary<string, int>? NoMap);
+
+/// <summary>Inheritance between payloads, ignore conditions and explicit ordering.</summary>
+[Payload]
+public partial class Animal
+{
+    public string Name { get; set; } = "";
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Nickname { get; set; }
+}
+
+[Payload]
+public sealed partial class Dog : Animal
+{
+    [JsonPropertyOrder(-1)]
+    public int Legs { get; init; } = 4;
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int Tricks { get; set; }
+
+    public string @Event { get; set; } = "bark";
+}
