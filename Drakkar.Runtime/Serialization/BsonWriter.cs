@@ -39,6 +39,13 @@ public sealed class BsonWriter
         Open();
     }
 
+    /// <summary>
+    /// Writes the element header of an embedded document under <paramref name="name"/> (null inside an array) whose
+    /// body the next <see cref="WriteStartDocument()"/> opens. Generated code nests a payload this way, so each
+    /// payload type has a single BSON writer for both top-level and embedded use.
+    /// </summary>
+    public void WriteDocumentName(string? name) => Element(0x03, name);
+
     /// <summary>Starts an array under <paramref name="name"/> (null inside an array); items need no names.</summary>
     public void WriteStartArray(string? name)
     {

@@ -1,0 +1,156 @@
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Threading;
+using Drakkar.Generators.Diagnostics;
+using Drakkar.Generators.Model;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace Drakkar.Generators.Parsing;
+
+/// <summary>Turns a handler class (one with <c>[Sink]</c> or <c>[Periodic]</c>) into a <see cref="HandlerModel"/>.</summary>
+internal static class HandlerParser
+{
+    public const string SinkAttribute = "Drakkar.SinkAttribute";
+    public const string PeriodicAttribute = "Drakkar.PeriodicAttribute";
+    public const string HandlerBase = "Drakkar.DrakkarHandlerBase";
+
+    public static HandlerModel? Parse(INamedTypeSymbol type, CancellationToken cancellationToken)
+    {
+        if (type.TypeKind != TypeKind.Class || !IsHandler(type)) return null;
+        var declaration = TypeDeclarations.Describe(type, "Handler");
+        var diagnostics = new List<DiagnosticInfo>();
+
+        if (TypeDeclarations.FirstNonPartial(type) is not null)
+        {
+            var location = type.DeclaringSyntaxReferences.Select(r => r.GetSyntax(cancellationToken)).OfType<TypeDeclarationSyntax>()
+                .Select(s => s.Identifier.GetLocation()).FirstOrDefault();
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.HandlerNotPartial, location, type.Name));
+            return new HandlerModel(declaration, "", EquatableArray<SinkModel>.Empty, EquatableArray<PeriodicModel>.Empty, false,
+                diagnostics.ToEquatableArray());
+        }
+
+        var sinks = new List<SinkModel>();
+        foreach (var attribute in type.GetAttributes())
+        {
+            if (ReadSink(attribute) is not { } sink) continue;
+            if (sinks.Contains(sink))
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DuplicateSink, AttributeLocation(attribute, cancellationToken),
+                    type.Name, sink.CustomKind ?? sink.Kind.ToLowerInvariant(), sink.Name));
+                continue;
+            }
+            sinks.Add(sink);
+        }
+        // Sinks a base handler declares are routes of this handler too; the derived list replaces the base one.
+        for (var baseType = type.BaseType; baseType is not null; baseType = baseType.BaseType)
+        {
+            foreach (var attribute in baseType.GetAttributes())
+            {
+                if (ReadSink(attribute) is { } sink && !sinks.Contains(sink)) sinks.Add(sink);
+            }
+        }
+
+        var periodics = new List<PeriodicModel>();
+        foreach (var method in type.GetMembers().OfType<IMethodSymbol>())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var attribute = method.GetAttributes().FirstOrDefault(a => PayloadTypes.IsAttribute(a, PeriodicAttribute));
+            if (attribute is null) continue;
+            var valid = true;
+            var seconds = attribute.ConstructorArguments.Length == 1 && attribute.ConstructorArguments[0].Value is double value ? value : 0;
+            if (!(seconds > 0) || double.IsInfinity(seconds))
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NonPositiveInterval, AttributeLocation(attribute, cancellationToken),
+                    method.Name, seconds.ToString("R", CultureInfo.InvariantCulture)));
+                valid = false;
+            }
+            var returnsTask = false;
+            if (!HasPeriodicSignature(method, ref returnsTask))
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidPeriodicSignature, method.Locations.FirstOrDefault(), method.Name));
+                valid = false;
+            }
+            if (!valid) continue;
+            var onError = "Continue";
+            foreach (var named in attribute.NamedArguments)
+            {
+                if (named.Key == "OnError" && named.Value.Type is INamedTypeSymbol enumType && named.Value.Value is { } raw)
+                {
+                    onError = EnumMemberName(enumType, raw) ?? onError;
+                }
+            }
+            periodics.Add(new PeriodicModel(method.Name, seconds.ToString("R", CultureInfo.InvariantCulture), onError, returnsTask));
+        }
+
+        return new HandlerModel(declaration, OverrideModifiers(type), sinks.ToEquatableArray(), periodics.ToEquatableArray(), true,
+            diagnostics.ToEquatableArray());
+    }
+
+    public static bool IsHandler(INamedTypeSymbol type)
+    {
+        for (var current = type.BaseType; current is not null; current = current.BaseType)
+        {
+            if (PayloadTypes.FullName(current) == HandlerBase) return true;
+        }
+        return false;
+    }
+
+    /// <summary>The declared sink of a <c>[Sink]</c> attribute, or null for any other attribute.</summary>
+    public static SinkModel? ReadSink(AttributeData attribute)
+    {
+        if (!PayloadTypes.IsAttribute(attribute, SinkAttribute) || attribute.ConstructorArguments.Length != 2) return null;
+        var first = attribute.ConstructorArguments[0];
+        if (attribute.ConstructorArguments[1].Value is not string name) return null;
+        if (first.Value is string customKind) return new SinkModel("Custom", name, customKind);
+        if (first.Type is INamedTypeSymbol kindType && first.Value is { } raw && EnumMemberName(kindType, raw) is { } kind)
+        {
+            return new SinkModel(kind, name, null);
+        }
+        return null;
+    }
+
+    private static bool HasPeriodicSignature(IMethodSymbol method, ref bool returnsTask)
+    {
+        if (method.IsStatic || method.IsGenericMethod || method.Parameters.Length != 1) return false;
+        if (method.Parameters[0].Type is not INamedTypeSymbol parameter || PayloadTypes.FullName(parameter) != "System.Threading.CancellationToken"
+            || method.Parameters[0].RefKind != RefKind.None)
+        {
+            return false;
+        }
+        if (method.ReturnType is not INamedTypeSymbol returnType) return false;
+        switch (PayloadTypes.FullName(returnType))
+        {
+            case "System.Threading.Tasks.ValueTask":
+                return true;
+            case "System.Threading.Tasks.Task":
+                returnsTask = true;
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>
+    /// Overriding a <c>protected internal</c> member from another assembly must say <c>protected</c> only;
+    /// from the runtime's own assembly (its tests' handlers included) it keeps <c>protected internal</c>.
+    /// </summary>
+    private static string OverrideModifiers(INamedTypeSymbol type)
+    {
+        for (var current = type.BaseType; current is not null; current = current.BaseType)
+        {
+            if (PayloadTypes.FullName(current) != HandlerBase) continue;
+            return SymbolEqualityComparer.Default.Equals(current.ContainingAssembly, type.ContainingAssembly)
+                ? "protected internal override"
+                : "protected override";
+        }
+        return "protected override";
+    }
+
+    private static string? EnumMemberName(INamedTypeSymbol enumType, object value) =>
+        enumType.GetMembers().OfType<IFieldSymbol>().FirstOrDefault(f => f.HasConstantValue && Equals(f.ConstantValue, value))?.Name;
+
+    private static Location? AttributeLocation(AttributeData attribute, CancellationToken cancellationToken) =>
+        attribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken).GetLocation();
+}
