@@ -133,8 +133,9 @@ internal static class HandlerParser
     }
 
     /// <summary>
-    /// Overriding a <c>protected internal</c> member from another assembly must say <c>protected</c> only;
-    /// from the runtime's own assembly (its tests' handlers included) it keeps <c>protected internal</c>.
+    /// Overriding a <c>protected internal</c> member from an assembly that cannot see the runtime's internals must
+    /// say <c>protected</c> only; from the runtime itself, or an assembly it grants InternalsVisibleTo (its tests),
+    /// it must keep <c>protected internal</c>.
     /// </summary>
     private static string OverrideModifiers(INamedTypeSymbol type)
     {
@@ -142,6 +143,7 @@ internal static class HandlerParser
         {
             if (PayloadTypes.FullName(current) != HandlerBase) continue;
             return SymbolEqualityComparer.Default.Equals(current.ContainingAssembly, type.ContainingAssembly)
+                   || current.ContainingAssembly.GivesAccessTo(type.ContainingAssembly)
                 ? "protected internal override"
                 : "protected override";
         }

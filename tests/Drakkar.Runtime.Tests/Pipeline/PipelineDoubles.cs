@@ -1,40 +1,12 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using Drakkar.Execution;
 using Drakkar.Pipeline;
 
 namespace Drakkar.Runtime.Tests.Pipeline;
 
-/// <summary>A small payload type, written out the way the generator would for <c>[Payload] record Note(string Text)</c>.</summary>
-public sealed record Note(string Text) : IPayload<Note>
-{
-    public static IReadOnlyList<PayloadColumn> Columns { get; } = [new("text", "text")];
-    public static void WriteJson(Utf8JsonWriter writer, Note value)
-    {
-        writer.WriteStartObject();
-        writer.WriteString("text", value.Text);
-        writer.WriteEndObject();
-    }
-    public static Note ReadJson(ref Utf8JsonReader reader)
-    {
-        string? text = null;
-        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
-        {
-            var name = reader.GetString();
-            reader.Read();
-            if (name == "text") text = reader.GetString();
-            else reader.Skip();
-        }
-        return new Note(text ?? throw new JsonException("Note.text is required"));
-    }
-    public static void WriteBson(BsonWriter writer, Note value)
-    {
-        writer.WriteStartDocument();
-        writer.WriteString("text", value.Text);
-        writer.WriteEnd();
-    }
-    public static void WriteRow(IRowWriter writer, Note value) => writer.Write(value.Text);
-}
+/// <summary>A small payload type for hooks to return.</summary>
+[Payload]
+public sealed partial record Note(string Text);
 
 /// <summary>
 /// Stands in for the executor pool in pipeline-logic tests: tasks succeed at once (stdout = task id) unless a
