@@ -168,7 +168,7 @@ public sealed partial class SinkManager : IPayloadDelivery
     {
         var batching = _slots.Where(s => s.Sink is IBatchingSink).ToArray();
         if (batching.Length == 0) return;
-        var flushes = batching.Select(s => ((IBatchingSink)s.Sink).FlushAsync(topic, partition, cancellationToken).AsTask()).ToArray();
+        var flushes = batching.Select(s => FlushOneAsync((IBatchingSink)s.Sink, topic, partition, cancellationToken)).ToArray();
         try
         {
             await Task.WhenAll(flushes).ConfigureAwait(false);
@@ -203,6 +203,10 @@ public sealed partial class SinkManager : IPayloadDelivery
             throw new SinkTransientException($"Flush of {topic}[{partition}] failed; do not commit, reprocess from the committed offset: {string.Join("; ", failures)}");
         throw new SinkBackpressureException(retryAfter!.Value, $"Flush of {topic}[{partition}] hit backpressure; pause and retry after {retryAfter.Value.TotalSeconds:0.###}s");
     }
+
+    // Async wrapper so a flush that throws before its first await still lands in its task, not in the caller.
+    private static async Task FlushOneAsync(IBatchingSink sink, string topic, int partition, CancellationToken cancellationToken) =>
+        await sink.FlushAsync(topic, partition, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Drops what batching sinks buffered for a partition that was revoked or rewound.</summary>
     public void Discard(string topic, int partition)
