@@ -122,9 +122,14 @@ public sealed partial class SinkManager : IPayloadDelivery
             await Task.WhenAll([.. connects, dlq]).ConfigureAwait(false);
             return;
         }
-        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception)
         {
             // Every connect finished (WhenAll waits for all); collect each failure below.
+        }
+        if (cancellationToken.IsCancellationRequested)
+        {
+            await CloseConnectedAsync().ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
         }
 
         var failures = new List<string>();

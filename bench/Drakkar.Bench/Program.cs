@@ -1,3 +1,12 @@
 // Scenarios are added by the benchmark issue; each runs against its baseline in the same process run.
-Console.Error.WriteLine("usage: Drakkar.Bench <scenario>  (no scenarios yet)");
-return 2;
+return args switch
+{
+    ["sinks", .. var rest] => await Drakkar.Bench.Sinks.SinkThroughput.RunAsync(rest),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: Drakkar.Bench <scenario>\n  sinks [seconds]   delivered payloads/s per sink kind against local servers");
+    return 2;
+}

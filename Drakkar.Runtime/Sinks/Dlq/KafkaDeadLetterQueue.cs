@@ -21,6 +21,7 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
     private readonly ILogger _logger;
     private readonly SinkSecretMasker _masker;
     private readonly Func<TimeSpan, CancellationToken, Task> _delay;
+    private readonly Lock _gate = new();
     private IProducer<byte[]?, byte[]>? _producer;
 
     // messageTimeoutMs: how long one write may take before it counts as failed and is retried.
@@ -50,20 +51,28 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
 
     public ValueTask ConnectAsync(CancellationToken cancellationToken)
     {
-        _producer ??= KafkaProducers.Build(new ProducerConfig
-        {
-            BootstrapServers = _brokers,
-            Acks = Acks.All,
-            MessageTimeoutMs = _messageTimeoutMs,
-            LingerMs = 5,
-        }, _logger, _masker, "dlq");
+        Producer();
         LogConnected(_logger, Destination, SinkSecretMasker.Url(_brokers));
         return ValueTask.CompletedTask;
     }
 
+    // Created on first use as well, so a dead letter is never refused because startup order went wrong.
+    private IProducer<byte[]?, byte[]> Producer()
+    {
+        lock (_gate)
+        {
+            return _producer ??= KafkaProducers.Build(new ProducerConfig
+            {
+                BootstrapServers = _brokers,
+                Acks = Acks.All,
+                MessageTimeoutMs = _messageTimeoutMs,
+            }, _logger, _masker, "dlq");
+        }
+    }
+
     public async ValueTask WriteAsync(DeadLetter letter, CancellationToken cancellationToken)
     {
-        var producer = _producer ?? throw new InvalidOperationException("The DLQ is not connected; SinkManager.StartAsync connects it.");
+        var producer = Producer();
         var message = new Message<byte[]?, byte[]>
         {
             Key = letter.RecordKey,
@@ -100,9 +109,14 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
 
     public ValueTask CloseAsync(CancellationToken cancellationToken)
     {
-        if (_producer is { } producer)
+        IProducer<byte[]?, byte[]>? producer;
+        lock (_gate)
         {
+            producer = _producer;
             _producer = null;
+        }
+        if (producer is not null)
+        {
             try
             {
                 producer.Flush(TimeSpan.FromSeconds(10));

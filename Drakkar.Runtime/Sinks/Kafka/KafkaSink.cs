@@ -46,7 +46,8 @@ public sealed class KafkaSink : ISink
             // A delivery that cannot finish within this surfaces as a failure the breaker and DLQ can act on,
             // instead of librdkafka's five-minute default.
             MessageTimeoutMs = 30_000,
-            LingerMs = 5,
+            // A sink call already hands over a whole batch, so waiting to accumulate more only adds latency.
+            LingerMs = 0,
         };
         _producer = KafkaProducers.Build(config, _logger, _masker, $"kafka sink {Name}");
         return ValueTask.CompletedTask;

@@ -133,6 +133,16 @@ public sealed class KafkaSinkTests(KafkaBroker kafka)
     }
 
     [Fact]
+    public void The_kafka_sink_is_idempotent_only_with_broker_idempotence_and_needs_a_topic()
+    {
+        var masker = new SinkSecretMasker();
+        Assert.False(new Drakkar.Sinks.Kafka.KafkaSink("r", new KafkaSinkConfig { Topic = "t" }, "b:9092", NullLogger.Instance, masker).IsIdempotent);
+        Assert.True(new Drakkar.Sinks.Kafka.KafkaSink("r", new KafkaSinkConfig { Topic = "t", Idempotent = true }, "b:9092", NullLogger.Instance, masker).IsIdempotent);
+        Assert.Contains("sinks.kafka.r.topic is required", Assert.Throws<SinkConfigurationException>(() =>
+            new Drakkar.Sinks.Kafka.KafkaSink("r", new KafkaSinkConfig(), "b:9092", NullLogger.Instance, masker)).Message);
+    }
+
+    [Fact]
     public void The_dlq_topic_defaults_to_the_source_topic_with_a_dlq_suffix_and_brokers_inherit()
     {
         var kafkaConfig = new KafkaConfig { Brokers = "k1:9092" };

@@ -40,7 +40,8 @@ internal sealed class ScriptedSink(string kind, string name, bool idempotent = f
     public Func<ValueTask> OnClose { get; set; } = () => ValueTask.CompletedTask;
 
     public ConcurrentQueue<SinkBatch> Delivered { get; } = new();
-    public ConcurrentQueue<DateTime> CallTimes { get; } = new();
+    /// <summary>Monotonic <see cref="System.Diagnostics.Stopwatch"/> timestamps of each call.</summary>
+    public ConcurrentQueue<long> CallTimes { get; } = new();
     public int Calls => Volatile.Read(ref _calls);
 
     public async ValueTask ConnectAsync(CancellationToken cancellationToken)
@@ -52,7 +53,7 @@ internal sealed class ScriptedSink(string kind, string name, bool idempotent = f
     public async ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
         var call = Interlocked.Increment(ref _calls);
-        CallTimes.Enqueue(DateTime.UtcNow);
+        CallTimes.Enqueue(System.Diagnostics.Stopwatch.GetTimestamp());
         await Behavior(batch, call);
         Delivered.Enqueue(batch);
     }
