@@ -1,20 +1,41 @@
+using System.Globalization;
 using BenchmarkDotNet.Running;
+using Drakkar.Bench.Execution;
 using Drakkar.Bench.Scenarios;
+using Drakkar.Bench.Sinks;
 
-// Each scenario is one benchmark class measured against its baseline in the same run, so results read as ratios.
-// Add a scenario by adding its class here.
-var scenarios = new Dictionary<string, (Type Benchmarks, string Description)>(StringComparer.OrdinalIgnoreCase)
+// Each scenario measures Drakkar against its baseline in the same run, so results read as ratios.
+return args switch
 {
-    ["json"] = (typeof(JsonWriterBenchmarks), "generated payload JSON writer vs System.Text.Json source generation"),
+    ["json", .. var rest] => RunBenchmarks(typeof(JsonWriterBenchmarks), rest),
+    ["sinks", .. var rest] => await SinkThroughput.RunAsync(rest),
+    ["executor", .. var rest] => await RunExecutor(rest),
+    _ => Usage(),
 };
 
-if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))
+static int RunBenchmarks(Type benchmarks, string[] options)
 {
-    Console.Error.WriteLine("usage: Drakkar.Bench <scenario> [BenchmarkDotNet options, e.g. --job short]");
-    Console.Error.WriteLine("scenarios:");
-    foreach (var (name, (_, description)) in scenarios) Console.Error.WriteLine($"  {name,-8} {description}");
-    return 2;
+    BenchmarkRunner.Run(benchmarks, args: options);
+    return 0;
 }
 
-BenchmarkRunner.Run(scenario.Benchmarks, args: args[1..]);
-return 0;
+static async Task<int> RunExecutor(string[] options)
+{
+    var tasks = options.Length > 0 ? int.Parse(options[0], CultureInfo.InvariantCulture) : 2000;
+    var parallelism = options.Length > 1 ? int.Parse(options[1], CultureInfo.InvariantCulture) : 2;
+    var rounds = options.Length > 2 ? int.Parse(options[2], CultureInfo.InvariantCulture) : 5;
+    await ExecutorThroughput.RunAsync(tasks, parallelism, rounds);
+    return 0;
+}
+
+static int Usage()
+{
+    Console.Error.WriteLine("""
+        usage: Drakkar.Bench <scenario> [options]
+        scenarios:
+          json [BenchmarkDotNet options]       generated payload JSON writer vs System.Text.Json source generation
+          sinks [seconds]                      delivered payloads/s per sink kind against local servers
+          executor [tasks] [parallel] [rounds] /bin/true through the executor pool vs xargs -P
+        """);
+    return 2;
+}

@@ -1,0 +1,118 @@
+using Drakkar.Observability.Metrics;
+
+namespace Drakkar.Sinks;
+
+public enum CircuitState
+{
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+/// <summary>What the breaker lets a batch do.</summary>
+internal enum CircuitAdmission
+{
+    /// <summary>Closed: deliver normally.</summary>
+    Deliver,
+    /// <summary>This batch is the single half-open probe; its outcome closes or re-opens the circuit.</summary>
+    Probe,
+    /// <summary>Open (or a probe is in flight): route straight to the DLQ without calling the sink.</summary>
+    Reject,
+}
+
+/// <summary>
+/// The per-instance circuit breaker (SPEC S6). It counts terminal outcomes only — a batch's fast retries and
+/// handler-requested retries are one outcome — so a blip never trips it, while a persistent outage stops the
+/// worker from hammering the destination. Thread-safe; the clock is injected.
+/// </summary>
+internal sealed class CircuitBreaker
+{
+    private readonly Lock _gate = new();
+    private readonly int _threshold;
+    private readonly TimeSpan _cooldown;
+    private readonly TimeProvider _time;
+    private readonly MetricCell _stateGauge;
+    private readonly MetricCell _trips;
+    private int _consecutiveFailures;
+    private long _openedAt;
+    private bool _probeInFlight;
+
+    public CircuitBreaker(CircuitBreakerConfig config, TimeProvider time, MetricCell stateGauge, MetricCell trips)
+    {
+        _threshold = Math.Max(1, config.FailureThreshold);
+        _cooldown = TimeSpan.FromSeconds(Math.Max(0, config.CooldownSeconds));
+        _time = time;
+        _stateGauge = stateGauge;
+        _trips = trips;
+        // Present from the start so a never-tripped sink still shows up in a scrape.
+        _stateGauge.Set(0);
+    }
+
+    public CircuitState State
+    {
+        get { lock (_gate) return _state; }
+    }
+
+    private CircuitState _state = CircuitState.Closed;
+
+    public CircuitAdmission Admit()
+    {
+        lock (_gate)
+        {
+            switch (_state)
+            {
+                case CircuitState.Closed:
+                    return CircuitAdmission.Deliver;
+                case CircuitState.HalfOpen:
+                    if (_probeInFlight) return CircuitAdmission.Reject;
+                    _probeInFlight = true;
+                    return CircuitAdmission.Probe;
+                default:
+                    if (_time.GetElapsedTime(_openedAt) < _cooldown) return CircuitAdmission.Reject;
+                    SetState(CircuitState.HalfOpen);
+                    _probeInFlight = true;
+                    return CircuitAdmission.Probe;
+            }
+        }
+    }
+
+    public void RecordSuccess()
+    {
+        lock (_gate)
+        {
+            _consecutiveFailures = 0;
+            _probeInFlight = false;
+            if (_state != CircuitState.Closed) SetState(CircuitState.Closed);
+        }
+    }
+
+    public void RecordFailure()
+    {
+        lock (_gate)
+        {
+            _consecutiveFailures++;
+            _probeInFlight = false;
+            if (_state == CircuitState.HalfOpen || (_state == CircuitState.Closed && _consecutiveFailures >= _threshold))
+                Trip();
+        }
+    }
+
+    /// <summary>Frees the probe slot without a verdict (the handler skipped the batch, or delivery was cancelled).</summary>
+    public void ReleaseProbe()
+    {
+        lock (_gate) _probeInFlight = false;
+    }
+
+    private void Trip()
+    {
+        _openedAt = _time.GetTimestamp();
+        SetState(CircuitState.Open);
+        _trips.Increment();
+    }
+
+    private void SetState(CircuitState state)
+    {
+        _state = state;
+        _stateGauge.Set(state switch { CircuitState.Open => 1.0, CircuitState.HalfOpen => 0.5, _ => 0.0 });
+    }
+}

@@ -1,0 +1,60 @@
+using System.Text.RegularExpressions;
+
+namespace Drakkar.Sinks;
+
+/// <summary>
+/// Keeps credentials out of every error, log line and DLQ record the sinks produce (SPEC S17): passwords inside
+/// URLs and DSNs are masked by shape, and values the configuration marks as secret (passwords, header values such as
+/// <c>Authorization</c>) are masked wherever they appear verbatim, since driver messages sometimes echo them.
+/// </summary>
+/// <remarks>Local to the sinks until the configuration's masker is shared; both mask the same shapes.</remarks>
+internal sealed partial class SinkSecretMasker
+{
+    private const string Mask = "***";
+    private volatile string[] _secrets = [];
+    private readonly Lock _gate = new();
+
+    /// <summary>Masks <paramref name="secret"/> wherever it appears from now on. Very short values are ignored: masking "a" would garble every message.</summary>
+    public void Add(string? secret)
+    {
+        if (string.IsNullOrEmpty(secret) || secret.Length < 4) return;
+        lock (_gate)
+        {
+            if (Array.IndexOf(_secrets, secret) >= 0) return;
+            // Longest first, so a secret that contains another is masked whole.
+            _secrets = [.. _secrets.Append(secret).OrderByDescending(s => s.Length)];
+        }
+    }
+
+    /// <summary>Adds the password of a URL (<c>scheme://user:password@host</c>) or DSN (<c>Password=…</c>).</summary>
+    public void AddCredentialsOf(string? urlOrDsn)
+    {
+        if (string.IsNullOrEmpty(urlOrDsn)) return;
+        foreach (Match m in UrlCredentials().Matches(urlOrDsn)) Add(Uri.UnescapeDataString(m.Groups["password"].Value));
+        foreach (Match m in DsnPassword().Matches(urlOrDsn)) Add(m.Groups["password"].Value.Trim());
+    }
+
+    public string Apply(string? text)
+    {
+        if (string.IsNullOrEmpty(text)) return text ?? "";
+        var masked = UrlCredentials().Replace(text, m => $"{m.Groups["scheme"].Value}{m.Groups["user"].Value}:{Mask}@");
+        masked = DsnPassword().Replace(masked, m => $"{m.Groups["key"].Value}={Mask}");
+        foreach (var secret in _secrets)
+            masked = masked.Replace(secret, Mask, StringComparison.Ordinal);
+        return masked;
+    }
+
+    /// <summary>Masks credentials in a URL or DSN by shape only (for one-off log fields).</summary>
+    public static string Url(string? urlOrDsn)
+    {
+        if (string.IsNullOrEmpty(urlOrDsn)) return "";
+        var masked = UrlCredentials().Replace(urlOrDsn, m => $"{m.Groups["scheme"].Value}{m.Groups["user"].Value}:{Mask}@");
+        return DsnPassword().Replace(masked, m => $"{m.Groups["key"].Value}={Mask}");
+    }
+
+    [GeneratedRegex(@"(?<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?<user>[^:/@\s]*):(?<password>[^@/\s]*)@")]
+    private static partial Regex UrlCredentials();
+
+    [GeneratedRegex(@"(?<key>\b(?:password|pwd))\s*=\s*(?<password>[^;]*)", RegexOptions.IgnoreCase)]
+    private static partial Regex DsnPassword();
+}

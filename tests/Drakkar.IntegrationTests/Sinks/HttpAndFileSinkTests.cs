@@ -1,0 +1,220 @@
+using System.Text;
+using Drakkar.IntegrationTests.Fixtures;
+using Drakkar.Observability.Metrics;
+using Drakkar.Sinks;
+using Drakkar.Sinks.Filesystem;
+using Drakkar.Sinks.Http;
+using Microsoft.Extensions.Logging.Abstractions;
+using static Drakkar.IntegrationTests.Sinks.SinkTestKit;
+
+namespace Drakkar.IntegrationTests.Sinks;
+
+[Collection(SinksCollection.Name)]
+public sealed class HttpSinkTests(HttpReceiver receiver)
+{
+    private (SinkManager Manager, RecordingDlq Dlq, List<DeliveryError> Errors) Start(HttpSinkConfig config, Func<string, string?>? environment = null)
+    {
+        var masker = new SinkSecretMasker();
+        var dlq = new RecordingDlq();
+        var errors = new List<DeliveryError>();
+        var manager = new SinkManager([new HttpSink("hook", config, masker, environment)], dlq, new SinkManagerOptions
+        {
+            OnDeliveryError = e => { errors.Add(e); return ValueTask.FromResult(DeliveryAction.Dlq); },
+        }, new DrakkarMetrics(), NullLoggerFactory.Instance, masker);
+        manager.StartAsync(default).GetAwaiter().GetResult();
+        return (manager, dlq, errors);
+    }
+
+    [Fact]
+    public async Task Each_payload_is_one_json_request_with_the_configured_method_and_expanded_headers()
+    {
+        receiver.RespondWith(200);
+        var path = $"/notify-{Guid.NewGuid():N}";
+        var (manager, dlq, _) = Start(new HttpSinkConfig
+        {
+            Url = receiver.Url.TrimEnd('/') + path,
+            Method = "put",
+            Headers = { ["Authorization"] = "Bearer ${HOOK_TOKEN}", ["X-Team"] = "${HOOK_TEAM:-search}" },
+        }, name => name == "HOOK_TOKEN" ? "tok-123456" : null);
+
+        await manager.DeliverAsync(Http(3), Origin(), default);
+
+        var requests = receiver.Requests.Where(r => r.Path == path).ToArray();
+        Assert.Equal(3, requests.Length);
+        Assert.All(requests, r =>
+        {
+            Assert.Equal("PUT", r.Method);
+            Assert.Equal("Bearer tok-123456", r.Headers["Authorization"]);
+            Assert.Equal("search", r.Headers["X-Team"]);
+            Assert.StartsWith("application/json", r.Headers["Content-Type"]);
+        });
+        Assert.Equal(Enumerable.Range(0, 3).Select(i => PayloadData.Of(Reading.Sample(i)).ToJson()), requests.Select(r => r.Body));
+        Assert.Empty(dlq.Letters);
+        await manager.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_500_is_a_failure_with_status_and_body_excerpt_that_reaches_the_hook_and_the_dlq_without_the_token()
+    {
+        receiver.RespondWith(500);
+        try
+        {
+            var (manager, dlq, errors) = Start(new HttpSinkConfig
+            {
+                Url = receiver.Url + "fail",
+                Headers = { ["Authorization"] = "Bearer ${HOOK_TOKEN}" },
+            }, _ => "tok-should-not-leak");
+
+            await manager.DeliverAsync(Http(2), Origin(), default);
+
+            var error = Assert.Single(errors);
+            Assert.Equal(SinkKind.Http, error.SinkKind);
+            Assert.Contains("HTTP 500", error.Error);
+            Assert.Contains("receiver told to fail", error.Error);
+            Assert.Equal(2, error.Payloads.Count);
+            Assert.Contains("HTTP 500", Assert.Single(dlq.Letters).Error);
+            Assert.DoesNotContain("tok-should-not-leak", error.Error);
+            await manager.CloseAsync();
+        }
+        finally
+        {
+            receiver.RespondWith(200);
+        }
+    }
+
+    [Theory]
+    [InlineData("http://169.254.169.254/latest/meta-data/")]
+    [InlineData("http://metadata.google.internal/computeMetadata/v1/")]
+    [InlineData("http://100.100.100.200/")]
+    [InlineData("http://[::ffff:169.254.169.254]/")]
+    [InlineData("ftp://example.com/")]
+    [InlineData("not a url")]
+    public void Metadata_hosts_and_non_http_urls_are_refused(string url)
+    {
+        var error = Assert.Throws<SinkConfigurationException>(() => new HttpSink("hook", new HttpSinkConfig { Url = url }, new SinkSecretMasker()));
+        Assert.Contains("sinks.http.hook.url", error.Message);
+    }
+
+    [Fact]
+    public void An_unset_header_variable_is_an_error_naming_it()
+    {
+        var error = Assert.Throws<SinkConfigurationException>(() => new HttpSink("hook",
+            new HttpSinkConfig { Url = "http://127.0.0.1/", Headers = { ["Authorization"] = "Bearer ${MISSING_TOKEN}" } }, new SinkSecretMasker(), _ => null));
+        Assert.Contains("MISSING_TOKEN", error.Message);
+        Assert.Contains("sinks.http.hook.headers.Authorization", error.Message);
+    }
+}
+
+public sealed class FileSinkTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("drakkar-files-").FullName;
+    private readonly string _base;
+    private readonly string _outside;
+
+    public FileSinkTests()
+    {
+        _base = Path.Combine(_root, "base");
+        _outside = Path.Combine(_root, "base-evil");
+        Directory.CreateDirectory(Path.Combine(_base, "logs"));
+        Directory.CreateDirectory(_outside);
+        File.CreateSymbolicLink(Path.Combine(_base, "escape"), _outside);
+        File.CreateSymbolicLink(Path.Combine(_base, "secret.jsonl"), Path.Combine(_outside, "stolen.jsonl"));
+        File.CreateSymbolicLink(Path.Combine(_base, "inside"), Path.Combine(_base, "logs"));
+    }
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    private (SinkManager Manager, RecordingDlq Dlq) Start(string? basePath = null)
+    {
+        var dlq = new RecordingDlq();
+        var manager = Manager([new FileSink("files", new FileSinkConfig { BasePath = basePath ?? _base })], dlq);
+        manager.StartAsync(default).GetAwaiter().GetResult();
+        return (manager, dlq);
+    }
+
+    private static CollectResult Files(string path, int count, int start = 0)
+    {
+        var result = new CollectResult();
+        for (var i = start; i < start + count; i++) result.Files.Add(FilePayload.Of(path, Reading.Sample(i)));
+        return result;
+    }
+
+    [Fact]
+    public async Task Payloads_are_appended_as_json_lines_and_the_file_is_created()
+    {
+        var (manager, dlq) = Start();
+        await manager.DeliverAsync(Files("logs/out.jsonl", 2), Origin(), default);
+        await manager.DeliverAsync(Files("logs/out.jsonl", 1, 2), Origin(), default);
+        await manager.DeliverAsync(Files("inside/via-link.jsonl", 1), Origin(), default);
+
+        Assert.Empty(dlq.Letters);
+        var lines = await File.ReadAllLinesAsync(Path.Combine(_base, "logs", "out.jsonl"));
+        Assert.Equal(Enumerable.Range(0, 3).Select(i => PayloadData.Of(Reading.Sample(i)).ToJson()), lines);
+        Assert.EndsWith("\n", await File.ReadAllTextAsync(Path.Combine(_base, "logs", "out.jsonl")));
+        Assert.True(File.Exists(Path.Combine(_base, "logs", "via-link.jsonl")));
+    }
+
+    [Theory]
+    [InlineData("../x.jsonl")]
+    [InlineData("logs/../../x.jsonl")]
+    [InlineData("/tmp/absolute.jsonl")]
+    [InlineData("escape/x.jsonl")]
+    [InlineData("secret.jsonl")]
+    [InlineData("../base-evil/x.jsonl")]
+    [InlineData("inside/../../base-evil/x.jsonl")]
+    public async Task Paths_that_escape_base_path_are_refused_as_traversal(string path)
+    {
+        var (manager, dlq) = Start();
+        await manager.DeliverAsync(Files(path, 1), Origin(), default);
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Contains("Path traversal refused", letter.Error);
+        Assert.Empty(Directory.GetFiles(_outside));
+        Assert.False(File.Exists("/tmp/absolute.jsonl") && path.StartsWith('/'));
+    }
+
+    [Fact]
+    public async Task A_missing_parent_directory_fails_and_a_missing_base_path_fails_at_connect()
+    {
+        var (manager, dlq) = Start();
+        await manager.DeliverAsync(Files("nope/x.jsonl", 1), Origin(), default);
+        Assert.Contains("parent directory", Assert.Single(dlq.Letters).Error);
+        Assert.False(Directory.Exists(Path.Combine(_base, "nope")));
+
+        var missing = Manager([new FileSink("files", new FileSinkConfig { BasePath = Path.Combine(_root, "absent") })], new RecordingDlq());
+        var error = await Assert.ThrowsAsync<SinkStartupException>(() => missing.StartAsync(default));
+        Assert.Contains("base_path", error.Message);
+    }
+
+    [Fact]
+    public async Task A_sibling_directory_sharing_the_prefix_is_outside()
+    {
+        // base_path "/…/base" must not accept "/…/base-evil/…" just because the string starts the same.
+        var (manager, dlq) = Start(_base + "/");
+        await manager.DeliverAsync(Files("../base-evil/x.jsonl", 1), Origin(), default);
+        Assert.Contains("Path traversal refused", Assert.Single(dlq.Letters).Error);
+        Assert.Empty(Directory.GetFiles(_outside));
+    }
+
+    [Fact]
+    public async Task Concurrent_appends_to_one_file_never_interleave_within_a_line()
+    {
+        var (manager, dlq) = Start();
+        var big = new string('x', 20_000);
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(t => Task.Run(async () =>
+        {
+            for (var b = 0; b < 10; b++)
+            {
+                var result = new CollectResult();
+                for (var i = 0; i < 5; i++)
+                    result.Files.Add(FilePayload.Of("logs/shared.jsonl", new Reading($"t{t}-b{b}-i{i}", i, 0, big, [])));
+                await manager.DeliverAsync(result, Origin(), default);
+            }
+        })));
+
+        Assert.Empty(dlq.Letters);
+        var lines = await File.ReadAllLinesAsync(Path.Combine(_base, "logs", "shared.jsonl"), Encoding.UTF8);
+        Assert.Equal(16 * 10 * 5, lines.Length);
+        Assert.All(lines, line => Assert.Equal(big, Json(Encoding.UTF8.GetBytes(line)).GetProperty("note").GetString()));
+        Assert.Equal(800, lines.Distinct().Count());
+    }
+}

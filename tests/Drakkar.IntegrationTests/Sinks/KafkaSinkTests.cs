@@ -1,0 +1,154 @@
+using System.Text;
+using Drakkar.IntegrationTests.Fixtures;
+using Drakkar.IntegrationTests.Support;
+using Drakkar.Observability.Metrics;
+using Drakkar.Sinks;
+using Drakkar.Sinks.Dlq;
+using Microsoft.Extensions.Logging.Abstractions;
+using static Drakkar.IntegrationTests.Sinks.SinkTestKit;
+
+namespace Drakkar.IntegrationTests.Sinks;
+
+[Collection(SinksCollection.Name)]
+public sealed class KafkaSinkTests(KafkaBroker kafka)
+{
+    private KafkaDeadLetterQueue Dlq(string topic, DrakkarMetrics metrics, int messageTimeoutMs = 30_000) =>
+        new(topic, kafka.BootstrapServers, metrics, NullLogger.Instance, new(), messageTimeoutMs: messageTimeoutMs);
+
+    [Fact]
+    public async Task Records_carry_the_compact_json_of_the_data_and_the_given_key()
+    {
+        var topic = kafka.CreateTopic("results");
+        var config = new DrakkarConfig();
+        config.Kafka.Brokers = kafka.BootstrapServers;
+        config.Sinks.Kafka["results"] = new KafkaSinkConfig { Topic = topic };
+        var manager = SinkManager.Create(config, [new(SinkKind.Kafka, "results")], new SinkManagerOptions(), new DrakkarMetrics(),
+            NullLoggerFactory.Instance, sourceTopic: kafka.CreateTopic("src"));
+        await manager.StartAsync(default);
+        var result = new CollectResult();
+        for (var i = 0; i < 5; i++) result.Kafka.Add(KafkaPayload.Of(Reading.Sample(i), Encoding.UTF8.GetBytes($"id-{i}")));
+        result.Kafka.Add(KafkaPayload.Of(Reading.Sample(5)));
+
+        await manager.DeliverAsync(result, Origin(), default);
+        await manager.CloseAsync();
+
+        var records = Consume(kafka.BootstrapServers, topic, 6);
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal($"id-{i}", Encoding.UTF8.GetString(records[i].Message.Key!));
+            Assert.Equal(PayloadData.Of(Reading.Sample(i)).ToJson(), Encoding.UTF8.GetString(records[i].Message.Value));
+        }
+        Assert.Null(records[5].Message.Key);
+        Assert.Equal("{\"id\":\"r-3\",\"count\":3,\"score\":1.5,\"note\":null,\"tags\":[\"t3\",\"x\"]}",
+            Encoding.UTF8.GetString(records[3].Message.Value));
+        Assert.Equal(6, manager.StatsOf("kafka", "results").Delivered);
+    }
+
+    [Fact]
+    public async Task Retry_exhaustion_lands_in_the_dlq_with_the_payload_data_and_source_identity_intact()
+    {
+        var dlqTopic = kafka.CreateTopic("source_dlq");
+        var metrics = new DrakkarMetrics();
+        var sink = new ScriptedSink("http", "webhook") { Behavior = (_, _) => throw new InvalidOperationException("HTTP 500 Internal Server Error") };
+        var manager = new SinkManager([sink], Dlq(dlqTopic, metrics), new SinkManagerOptions
+        {
+            MaxRetries = 2,
+            OnDeliveryError = _ => ValueTask.FromResult(DeliveryAction.Retry),
+        }, metrics, NullLoggerFactory.Instance);
+        await manager.StartAsync(default);
+
+        await manager.DeliverAsync(Http(2), Origin("orders", 4, 17), default);
+        await manager.CloseAsync();
+
+        var record = Assert.Single(Consume(kafka.BootstrapServers, dlqTopic, 1));
+        Assert.Equal("key-17", Encoding.UTF8.GetString(record.Message.Key!));
+        Assert.Equal("trace-17", Encoding.UTF8.GetString(record.Message.Headers.GetLastBytes("trace-id")));
+        var letter = Json(record.Message.Value);
+        Assert.Equal("webhook", letter.GetProperty("sink_name").GetString());
+        Assert.Equal("http", letter.GetProperty("sink_type").GetString());
+        Assert.Equal(3, letter.GetProperty("attempt_count").GetInt32());
+        Assert.Equal("orders", letter.GetProperty("source_topic").GetString());
+        Assert.Equal(4, letter.GetProperty("partition").GetInt32());
+        Assert.Equal([17L], letter.GetProperty("offsets").EnumerateArray().Select(o => o.GetInt64()));
+        Assert.Contains("HTTP 500", letter.GetProperty("error").GetString());
+        Assert.True(letter.GetProperty("timestamp").GetDouble() > 1.7e9);
+        var originals = letter.GetProperty("original_payloads").EnumerateArray().Select(p => p.GetString()!).ToArray();
+        Assert.Equal(2, originals.Length);
+        var first = Json(Encoding.UTF8.GetBytes(originals[0]));
+        Assert.Equal("r-0", first.GetProperty("id").GetString());
+        var second = PayloadDecoder.Decode<Reading>(Encoding.UTF8.GetBytes(originals[1])).Payload!;
+        Assert.Equal(Reading.Sample(1) with { Tags = second.Tags }, second);
+        Assert.Equal(Reading.Sample(1).Tags, second.Tags);
+        var source = Assert.Single(letter.GetProperty("source_messages").EnumerateArray());
+        Assert.Equal("key-17", Encoding.UTF8.GetString(source.GetProperty("key").GetBytesFromBase64()));
+        var binary = source.GetProperty("headers").EnumerateArray().Single(h => h.GetProperty("key").GetString() == "binary");
+        Assert.Equal(new byte[] { 0, 1, 255 }, binary.GetProperty("value").GetBytesFromBase64());
+        Assert.Equal(2, metrics.SinkDlqMessages.Value("http", "webhook"));
+    }
+
+    [Fact]
+    public async Task A_source_failure_dead_letters_the_source_messages_themselves()
+    {
+        var dlqTopic = kafka.CreateTopic("arrange_dlq");
+        var metrics = new DrakkarMetrics();
+        var manager = new SinkManager([], Dlq(dlqTopic, metrics), new SinkManagerOptions(), metrics, NullLoggerFactory.Instance);
+        await manager.StartAsync(default);
+        await manager.DeadLetterAsync(Origin("orders", 0, 5, 6), "arrange failed: boom", default);
+        await manager.CloseAsync();
+
+        var letter = Json(Assert.Single(Consume(kafka.BootstrapServers, dlqTopic, 1)).Message.Value);
+        Assert.Equal(["{\"request\":5}", "{\"request\":6}"], letter.GetProperty("original_payloads").EnumerateArray().Select(p => p.GetString()));
+        Assert.Equal("arrange failed: boom", letter.GetProperty("error").GetString());
+        Assert.Equal("{\"request\":6}", Encoding.UTF8.GetString(letter.GetProperty("source_messages")[1].GetProperty("value").GetBytesFromBase64()));
+    }
+
+    [Fact]
+    public async Task While_the_dlq_broker_is_down_delivery_does_not_settle_and_nothing_is_lost_once_it_is_back()
+    {
+        var dlqTopic = kafka.CreateTopic("outage_dlq");
+        var metrics = new DrakkarMetrics();
+        var sink = new ScriptedSink("http", "webhook") { Behavior = (_, _) => throw new InvalidOperationException("HTTP 503") };
+        var manager = new SinkManager([sink], Dlq(dlqTopic, metrics, messageTimeoutMs: 1000), new SinkManagerOptions(), metrics, NullLoggerFactory.Instance);
+        await manager.StartAsync(default);
+
+        Task delivery;
+        kafka.Broker.SetBrokerDown();
+        try
+        {
+            delivery = manager.DeliverAsync(Http(3), Origin("orders", 0, 1, 2, 3), default).AsTask();
+            await Eventually.True(() => metrics.DlqSendFailures.Value() >= 2, TimeSpan.FromSeconds(30), "two failed DLQ writes to be counted");
+            Assert.False(delivery.IsCompleted, "DeliverAsync settled while the DLQ could not be written");
+        }
+        finally
+        {
+            kafka.Broker.SetBrokerUp();
+        }
+
+        await delivery.WaitAsync(TimeSpan.FromSeconds(60));
+        await manager.CloseAsync();
+        var records = Consume(kafka.BootstrapServers, dlqTopic, 1);
+        var letter = Json(Assert.Single(records).Message.Value);
+        Assert.Equal(3, letter.GetProperty("original_payloads").GetArrayLength());
+        Assert.Equal([1L, 2L, 3L], letter.GetProperty("offsets").EnumerateArray().Select(o => o.GetInt64()));
+    }
+
+    [Fact]
+    public void The_kafka_sink_is_idempotent_only_with_broker_idempotence_and_needs_a_topic()
+    {
+        var masker = new SinkSecretMasker();
+        Assert.False(new Drakkar.Sinks.Kafka.KafkaSink("r", new KafkaSinkConfig { Topic = "t" }, "b:9092", NullLogger.Instance, masker).IsIdempotent);
+        Assert.True(new Drakkar.Sinks.Kafka.KafkaSink("r", new KafkaSinkConfig { Topic = "t", Idempotent = true }, "b:9092", NullLogger.Instance, masker).IsIdempotent);
+        Assert.Contains("sinks.kafka.r.topic is required", Assert.Throws<SinkConfigurationException>(() =>
+            new Drakkar.Sinks.Kafka.KafkaSink("r", new KafkaSinkConfig(), "b:9092", NullLogger.Instance, masker)).Message);
+    }
+
+    [Fact]
+    public void The_dlq_topic_defaults_to_the_source_topic_with_a_dlq_suffix_and_brokers_inherit()
+    {
+        var kafkaConfig = new KafkaConfig { Brokers = "k1:9092" };
+        Assert.Equal("search-requests_dlq", KafkaDeadLetterQueue.TopicFor(new DlqConfig(), "search-requests"));
+        Assert.Equal("failures", KafkaDeadLetterQueue.TopicFor(new DlqConfig { Topic = "failures" }, "search-requests"));
+        Assert.Equal("k1:9092", KafkaDeadLetterQueue.BrokersFor(new DlqConfig(), kafkaConfig));
+        Assert.Equal("k2:9092", KafkaDeadLetterQueue.BrokersFor(new DlqConfig { Brokers = "k2:9092" }, kafkaConfig));
+    }
+}

@@ -1,0 +1,209 @@
+using Drakkar.IntegrationTests.Fixtures;
+using Drakkar.Observability.Metrics;
+using Drakkar.Sinks;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using static Drakkar.IntegrationTests.Sinks.SinkTestKit;
+
+namespace Drakkar.IntegrationTests.Sinks;
+
+[Collection(SinksCollection.Name)]
+public sealed class PostgresSinkTests(PostgresServer postgres)
+{
+    private static int _databases;
+
+    private async Task<(SinkManager Manager, RecordingDlq Dlq, string ConnectionString)> StartAsync(PostgresWriteMode mode = PostgresWriteMode.Insert,
+        List<string>? onConflict = null)
+    {
+        var connectionString = postgres.CreateDatabase($"sinks_{Interlocked.Increment(ref _databases)}_{Environment.ProcessId}");
+        await Execute(connectionString, """
+            CREATE TABLE search_results (id text, count integer, score double precision, note text, tags jsonb);
+            CREATE TABLE audit (id text NOT NULL, count integer, score double precision, note text, tags jsonb);
+            CREATE TABLE stamps (key text PRIMARY KEY, sequence bigint NOT NULL, at timestamptz NOT NULL);
+            CREATE TABLE "Mixed" (value text);
+            """);
+        var config = new DrakkarConfig();
+        config.Sinks.Postgres["main"] = new PostgresSinkConfig { Dsn = connectionString, Mode = mode, OnConflict = onConflict ?? [] };
+        var dlq = new RecordingDlq();
+        var masker = new SinkSecretMasker();
+        var manager = new SinkManager([new Drakkar.Sinks.Postgres.PostgresSink("main", config.Sinks.Postgres["main"], masker)], dlq,
+            new SinkManagerOptions(), new DrakkarMetrics(), NullLoggerFactory.Instance, masker);
+        await manager.StartAsync(default);
+        return (manager, dlq, connectionString);
+    }
+
+    private static async Task Execute(string connectionString, string sql)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private static async Task<List<object?[]>> Rows(string connectionString, string sql)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<object?[]>();
+        while (await reader.ReadAsync())
+        {
+            var row = new object?[reader.FieldCount];
+            for (var i = 0; i < row.Length; i++) row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+            rows.Add(row);
+        }
+        return rows;
+    }
+
+    private static CollectResult Readings(string table, int count, int start = 0)
+    {
+        var result = new CollectResult();
+        for (var i = start; i < start + count; i++) result.Postgres.Add(PostgresPayload.Of(table, Reading.Sample(i)));
+        return result;
+    }
+
+    [Fact]
+    public async Task Rows_land_with_one_column_per_member_including_nulls_and_jsonb()
+    {
+        var (manager, dlq, db) = await StartAsync();
+        await manager.DeliverAsync(Readings("search_results", 4), Origin(), default);
+
+        Assert.Empty(dlq.Letters);
+        var rows = await Rows(db, "SELECT id, count, score, note, tags::text FROM search_results ORDER BY count");
+        Assert.Equal(4, rows.Count);
+        Assert.Equal(["r-0", 0, 0.0, null, "[\"t0\", \"x\"]"], rows[0]);
+        Assert.Equal(["r-2", 2, 1.0, "note 2 ✓", "[\"t2\", \"x\"]"], rows[2]);
+        Assert.NotNull(manager.PostgresDataSource);
+        await using var lookup = manager.PostgresDataSource!.CreateCommand("SELECT count(*) FROM search_results");
+        Assert.Equal(4L, await lookup.ExecuteScalarAsync());
+        await manager.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_batch_is_one_transaction_all_rows_or_none()
+    {
+        var (manager, dlq, db) = await StartAsync();
+        var result = Readings("search_results", 3);
+        // audit.id is NOT NULL; the generated writer for this payload sends null, so the second statement fails.
+        result.Postgres.Add(PostgresPayload.Of("audit", new Oddly("id", "x")));
+        Oddly.ColumnName = "id";
+        result.Postgres.Add(PostgresPayload.Of("audit", new Oddly("id", null!)));
+
+        await manager.DeliverAsync(result, Origin(), default);
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Contains("23502", letter.Error);
+        Assert.Equal(0L, (await Rows(db, "SELECT count(*) FROM search_results"))[0][0]);
+        Assert.Equal(0L, (await Rows(db, "SELECT count(*) FROM audit"))[0][0]);
+        await manager.CloseAsync();
+    }
+
+    [Theory]
+    [InlineData("bad\"name")]
+    [InlineData("results; DROP TABLE stamps")]
+    [InlineData("public.search_results")]
+    [InlineData("tåble")]
+    [InlineData("1results")]
+    [InlineData("")]
+    public async Task Invalid_table_identifiers_are_refused_with_nothing_executed(string table)
+    {
+        var (manager, dlq, db) = await StartAsync();
+        var result = Readings("search_results", 2);
+        result.Postgres.Add(new PostgresPayload("", PayloadData.Of(Reading.Sample(9)), table));
+
+        await manager.DeliverAsync(result, Origin(), default);
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Contains("Invalid SQL identifier", letter.Error);
+        Assert.Contains("nothing was executed", letter.Error);
+        Assert.Equal(0L, (await Rows(db, "SELECT count(*) FROM search_results"))[0][0]);
+        Assert.Single(await Rows(db, "SELECT 1 FROM pg_tables WHERE tablename = 'stamps'"));
+        await manager.CloseAsync();
+    }
+
+    [Theory]
+    [InlineData("va\"lue")]
+    [InlineData("value;--")]
+    [InlineData("t.value")]
+    [InlineData("välue")]
+    public async Task Invalid_column_identifiers_are_refused_with_nothing_executed(string column)
+    {
+        var (manager, dlq, db) = await StartAsync();
+        Oddly.ColumnName = column;
+        var result = new CollectResult();
+        result.Postgres.Add(PostgresPayload.Of("Mixed", new Oddly(column, "v")));
+        await manager.DeliverAsync(result, Origin(), default);
+        Assert.Contains("Invalid SQL identifier", Assert.Single(dlq.Letters).Error);
+        Assert.Equal(0L, (await Rows(db, "SELECT count(*) FROM \"Mixed\""))[0][0]);
+        await manager.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Identifiers_are_quoted_so_case_is_kept()
+    {
+        var (manager, dlq, db) = await StartAsync();
+        Oddly.ColumnName = "value";
+        var result = new CollectResult();
+        result.Postgres.Add(PostgresPayload.Of("Mixed", new Oddly("value", "kept")));
+        await manager.DeliverAsync(result, Origin(), default);
+        Assert.Empty(dlq.Letters);
+        Assert.Equal("kept", (await Rows(db, "SELECT value FROM \"Mixed\""))[0][0]);
+        await manager.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Bulk_mode_copies_rows_in_binary()
+    {
+        var (manager, dlq, db) = await StartAsync(PostgresWriteMode.Bulk);
+        await manager.DeliverAsync(Readings("search_results", 1000), Origin(), default);
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(1000L, (await Rows(db, "SELECT count(*) FROM search_results"))[0][0]);
+        Assert.Equal(["r-998", 998, 499.0, "note 998 ✓", "[\"t998\", \"x\"]"],
+            (await Rows(db, "SELECT id, count, score, note, tags::text FROM search_results WHERE id = 'r-998'"))[0]);
+        await manager.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Upsert_mode_replaces_rows_by_the_conflict_keys_and_is_idempotent()
+    {
+        var (manager, dlq, db) = await StartAsync(PostgresWriteMode.Upsert, ["key"]);
+        Assert.True(manager.Sinks[0].IsIdempotent);
+        var at = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.FromHours(2));
+        var result = new CollectResult();
+        result.Postgres.Add(PostgresPayload.Of("stamps", new Stamp("a", 1, at)));
+        result.Postgres.Add(PostgresPayload.Of("stamps", new Stamp("a", 2, at)));
+        result.Postgres.Add(PostgresPayload.Of("stamps", new Stamp("b", 1, at)));
+
+        await manager.DeliverAsync(result, Origin(), default);
+        await manager.DeliverAsync(result, Origin(), default);
+
+        Assert.Empty(dlq.Letters);
+        var rows = await Rows(db, "SELECT key, sequence, at FROM stamps ORDER BY key");
+        Assert.Equal(2, rows.Count);
+        Assert.Equal(2L, rows[0][1]);
+        Assert.Equal(at.UtcDateTime, ((DateTime)rows[0][2]!).ToUniversalTime());
+        await manager.CloseAsync();
+    }
+
+    [Fact]
+    public void Upsert_mode_needs_valid_conflict_keys()
+    {
+        var masker = new SinkSecretMasker();
+        Assert.Contains("on_conflict must list", Assert.Throws<SinkConfigurationException>(() =>
+            new Drakkar.Sinks.Postgres.PostgresSink("main", new PostgresSinkConfig { Dsn = "Host=x", Mode = PostgresWriteMode.Upsert }, masker)).Message);
+        Assert.Contains("'key;--' is not a valid column name", Assert.Throws<SinkConfigurationException>(() =>
+            new Drakkar.Sinks.Postgres.PostgresSink("main", new PostgresSinkConfig { Dsn = "Host=x", Mode = PostgresWriteMode.Upsert, OnConflict = ["key;--"] }, masker)).Message);
+    }
+
+    [Fact]
+    public async Task A_connect_failure_names_the_sink_and_masks_the_password()
+    {
+        var config = new DrakkarConfig();
+        config.Sinks.Postgres["main"] = new PostgresSinkConfig { Dsn = $"Host=127.0.0.1;Port={FreePort.Next()};Username=app;Password=pg-Secret-77;Timeout=2" };
+        var manager = SinkManager.Create(config, [], new SinkManagerOptions(), new DrakkarMetrics(), NullLoggerFactory.Instance);
+        var error = await Assert.ThrowsAsync<SinkStartupException>(() => manager.StartAsync(default));
+        Assert.Contains("sinks.postgres.main", error.Message);
+        Assert.DoesNotContain("pg-Secret-77", error.Message);
+    }
+}

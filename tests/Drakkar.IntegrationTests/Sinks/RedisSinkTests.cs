@@ -1,0 +1,173 @@
+using Drakkar.IntegrationTests.Fixtures;
+using Drakkar.IntegrationTests.Support;
+using Drakkar.Observability.Metrics;
+using Drakkar.Sinks;
+using Drakkar.Sinks.Dlq;
+using Drakkar.Sinks.Redis;
+using Microsoft.Extensions.Logging.Abstractions;
+using static Drakkar.IntegrationTests.Sinks.SinkTestKit;
+
+namespace Drakkar.IntegrationTests.Sinks;
+
+[Collection(SinksCollection.Name)]
+public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
+{
+    private static SinkManager Manager(string url, IDeadLetterQueue dlq, SinkManagerOptions? options = null, DrakkarMetrics? metrics = null, string prefix = "drk:")
+    {
+        var masker = new SinkSecretMasker();
+        return new SinkManager([new RedisSink("cache", new RedisSinkConfig { Url = url, KeyPrefix = prefix }, masker)], dlq,
+            options ?? new SinkManagerOptions(), metrics ?? new DrakkarMetrics(), NullLoggerFactory.Instance, masker);
+    }
+
+    private static CollectResult Batch(int from, int count, TimeSpan? ttl = null)
+    {
+        var result = new CollectResult();
+        for (var i = from; i < from + count; i++) result.Redis.Add(RedisPayload.Of($"reading:{i}", Reading.Sample(i), ttl));
+        return result;
+    }
+
+    [Fact]
+    public async Task Set_writes_prefixed_keys_with_the_json_value_and_the_ttl()
+    {
+        var manager = Manager(redis.Url, new RecordingDlq());
+        await manager.StartAsync(default);
+        var result = Batch(100, 3, TimeSpan.FromHours(1));
+        result.Redis.Add(RedisPayload.Of("reading:forever", Reading.Sample(7)));
+
+        await manager.DeliverAsync(result, Origin(), default);
+
+        using var client = new Resp(redis.Port);
+        Assert.Equal(PayloadData.Of(Reading.Sample(101)).ToJson(), client.Call("GET", "drk:reading:101"));
+        var ttl = int.Parse(client.Call("TTL", "drk:reading:101")!);
+        Assert.InRange(ttl, 3590, 3600);
+        Assert.Equal("-1", client.Call("TTL", "drk:reading:forever"));
+        Assert.Equal(4, manager.StatsOf("redis", "cache").Delivered);
+        await manager.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_database_comes_from_the_url()
+    {
+        var manager = Manager($"redis://127.0.0.1:{redis.Port}/3", new RecordingDlq(), prefix: "db3:");
+        await manager.StartAsync(default);
+        await manager.DeliverAsync(Batch(1, 1), Origin(), default);
+        using var client = new Resp(redis.Port);
+        Assert.Null(client.Call("GET", "db3:reading:1"));
+        Assert.Equal("OK", client.Call("SELECT", "3"));
+        Assert.NotNull(client.Call("GET", "db3:reading:1"));
+        await manager.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Credentials_from_the_url_authenticate_and_a_wrong_password_fails_startup_masked()
+    {
+        using var admin = new Resp(redis.Port);
+        admin.Call("ACL", "SETUSER", "writer", "on", ">writer-pass-1", "~*", "+@all");
+        admin.Call("CONFIG", "SET", "requirepass", "default-pass-1");
+        try
+        {
+            var asDefault = Manager($"redis://:default-pass-1@127.0.0.1:{redis.Port}/0", new RecordingDlq(), prefix: "auth-default:");
+            await asDefault.StartAsync(default);
+            await asDefault.DeliverAsync(Batch(1, 1), Origin(), default);
+            await asDefault.CloseAsync();
+
+            var asUser = Manager($"redis://writer:writer-pass-1@127.0.0.1:{redis.Port}/0", new RecordingDlq(), prefix: "auth-user:");
+            await asUser.StartAsync(default);
+            await asUser.DeliverAsync(Batch(1, 1), Origin(), default);
+            await asUser.CloseAsync();
+
+            var wrong = Manager($"redis://writer:not-the-pass-9@127.0.0.1:{redis.Port}/0", new RecordingDlq());
+            var error = await Assert.ThrowsAsync<SinkStartupException>(() => wrong.StartAsync(default));
+            Assert.Contains("sinks.redis.cache", error.Message);
+            Assert.DoesNotContain("not-the-pass-9", error.Message);
+
+            using var check = new Resp(redis.Port);
+            check.Call("AUTH", "default-pass-1");
+            Assert.NotNull(check.Call("GET", "auth-default:reading:1"));
+            Assert.NotNull(check.Call("GET", "auth-user:reading:1"));
+        }
+        finally
+        {
+            using var reset = new Resp(redis.Port);
+            reset.Call("AUTH", "default-pass-1");
+            reset.Call("CONFIG", "SET", "requirepass", "");
+            reset.Call("ACL", "DELUSER", "writer");
+        }
+    }
+
+    [Fact]
+    public async Task A_dropped_connection_is_reconnected_by_the_fast_retry()
+    {
+        var manager = Manager(redis.Url, new RecordingDlq());
+        await manager.StartAsync(default);
+        await manager.DeliverAsync(Batch(1, 1), Origin(), default);
+        redis.Stop();
+        redis.Start();
+
+        await manager.DeliverAsync(Batch(2, 5), Origin(), default);
+
+        var stats = manager.StatsOf("redis", "cache");
+        Assert.Equal(6, stats.Delivered);
+        Assert.True(stats.Retries >= 1, "the first write after the restart should have failed and been retried");
+        using var client = new Resp(redis.Port);
+        Assert.NotNull(client.Call("GET", "drk:reading:6"));
+        await manager.CloseAsync();
+    }
+
+    [Fact]
+    public async Task An_outage_opens_the_breaker_sends_payloads_to_the_dlq_and_recovery_closes_it_with_every_input_accounted_for()
+    {
+        var dlqTopic = kafka.CreateTopic("redis_outage_dlq");
+        var metrics = new DrakkarMetrics();
+        var dlq = new KafkaDeadLetterQueue(dlqTopic, kafka.BootstrapServers, metrics, NullLogger.Instance, new SinkSecretMasker());
+        var manager = Manager(redis.Url, dlq, new SinkManagerOptions
+        {
+            CircuitBreaker = new CircuitBreakerConfig { FailureThreshold = 2, CooldownSeconds = 0.3 },
+        }, metrics, prefix: "outage:");
+        await manager.StartAsync(default);
+        const int perBatch = 10;
+        var sent = 0;
+        async Task SendAsync()
+        {
+            await manager.DeliverAsync(Batch(sent, perBatch), Origin("orders", 0, sent), default);
+            sent += perBatch;
+        }
+
+        for (var i = 0; i < 5; i++) await SendAsync();
+        redis.Stop();
+        try
+        {
+            await Eventually.True(() =>
+            {
+                SendAsync().GetAwaiter().GetResult();
+                return manager.StatsOf("redis", "cache").Circuit == CircuitState.Open;
+            }, TimeSpan.FromSeconds(30), "the breaker to open during the outage");
+            for (var i = 0; i < 3; i++) await SendAsync();
+            Assert.Equal(1.0, metrics.SinkCircuitOpen.Value("redis", "cache"));
+        }
+        finally
+        {
+            redis.Start();
+        }
+
+        await Eventually.True(() =>
+        {
+            SendAsync().GetAwaiter().GetResult();
+            return manager.StatsOf("redis", "cache").Circuit == CircuitState.Closed;
+        }, TimeSpan.FromSeconds(30), "the breaker to close after recovery");
+        var lastBatchStart = sent;
+        await SendAsync();
+        await manager.CloseAsync();
+
+        var stats = manager.StatsOf("redis", "cache");
+        Assert.Equal(sent, stats.Delivered + stats.DeadLettered);
+        Assert.True(stats.DeadLettered > 0);
+        Assert.True(metrics.SinkCircuitTrips.Value("redis", "cache") >= 1);
+        Assert.Equal(0.0, metrics.SinkCircuitOpen.Value("redis", "cache"));
+        var letters = Consume(kafka.BootstrapServers, dlqTopic, (int)stats.DeadLettered / perBatch);
+        Assert.Equal(stats.DeadLettered, letters.Sum(l => Json(l.Message.Value).GetProperty("original_payloads").GetArrayLength()));
+        Assert.Contains(letters, l => Json(l.Message.Value).GetProperty("error").GetString() == "circuit open");
+        using var client = new Resp(redis.Port);
+        Assert.Equal(PayloadData.Of(Reading.Sample(lastBatchStart)).ToJson(), client.Call("GET", $"outage:reading:{lastBatchStart}"));
+    }
+}

@@ -1,0 +1,437 @@
+using System.Net.Sockets;
+using Drakkar.Observability.Metrics;
+using Drakkar.Sinks;
+using Microsoft.Extensions.Logging.Abstractions;
+using static Drakkar.IntegrationTests.Sinks.SinkTestKit;
+
+namespace Drakkar.IntegrationTests.Sinks;
+
+public sealed class SinkRoutingTests
+{
+    [Fact]
+    public async Task A_payload_without_a_name_goes_to_the_only_instance_of_its_kind()
+    {
+        var sink = new ScriptedSink("http", "hook");
+        var manager = Manager([sink], new RecordingDlq());
+        await manager.DeliverAsync(Http(3), Origin(), default);
+        var batch = Assert.Single(sink.Delivered);
+        Assert.Equal(3, batch.Count);
+        Assert.Equal("source", batch.Topic);
+        Assert.Equal(3, manager.StatsOf("http", "hook").Delivered);
+    }
+
+    [Fact]
+    public async Task Groups_deliver_concurrently_so_a_slow_sink_does_not_block_another()
+    {
+        var fastDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var slow = new ScriptedSink("http", "slow") { Behavior = async (_, _) => await fastDone.Task.WaitAsync(TimeSpan.FromSeconds(10)) };
+        var fast = new ScriptedSink("http", "fast") { Behavior = (_, _) => { fastDone.TrySetResult(); return ValueTask.CompletedTask; } };
+        var manager = Manager([slow, fast], new RecordingDlq());
+        var result = Http(1, "slow");
+        result.Http.Add(HttpPayload.Of(Reading.Sample(9), "fast"));
+
+        // If groups ran one after the other, the slow sink would wait for a fast delivery that never starts.
+        await manager.DeliverAsync(result, Origin(), default);
+        Assert.Single(slow.Delivered);
+        Assert.Single(fast.Delivered);
+    }
+
+    [Fact]
+    public async Task An_unknown_name_fails_only_that_payload_and_sends_it_to_the_dlq_with_a_clear_error()
+    {
+        var sink = new ScriptedSink("http", "hook");
+        var dlq = new RecordingDlq();
+        var manager = Manager([sink], dlq);
+        var result = Http(2);
+        result.Http.Add(HttpPayload.Of(Reading.Sample(7), "nope"));
+
+        await manager.DeliverAsync(result, Origin(), default);
+
+        Assert.Equal(2, Assert.Single(sink.Delivered).Count);
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Equal("http", letter.SinkKind);
+        Assert.Equal("nope", letter.SinkName);
+        Assert.Contains("no http sink named 'nope'", letter.Error);
+        Assert.Contains("hook", letter.Error);
+        Assert.Equal("r-7", ((Reading)Assert.Single(letter.Payloads).Data.Value).Id);
+    }
+
+    [Fact]
+    public async Task An_empty_name_with_two_instances_is_ambiguous_and_goes_to_the_dlq()
+    {
+        var dlq = new RecordingDlq();
+        var a = new ScriptedSink("http", "a");
+        var b = new ScriptedSink("http", "b");
+        var manager = Manager([a, b], dlq);
+        await manager.DeliverAsync(Http(1), Origin(), default);
+        Assert.Empty(a.Delivered);
+        Assert.Empty(b.Delivered);
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Contains("2 http sinks are configured (a, b)", letter.Error);
+    }
+
+    [Fact]
+    public async Task A_payload_for_a_kind_with_no_instance_goes_to_the_dlq_naming_the_config_key()
+    {
+        var dlq = new RecordingDlq();
+        var manager = Manager([new ScriptedSink("http", "hook")], dlq);
+        var result = new CollectResult();
+        result.Redis.Add(RedisPayload.Of("k", Reading.Sample(1)));
+        await manager.DeliverAsync(result, Origin(), default);
+        Assert.Contains("sinks.redis", Assert.Single(dlq.Letters).Error);
+    }
+
+    [Fact]
+    public void Startup_refuses_declared_sinks_missing_from_config_and_unknown_plugin_kinds_listing_every_problem()
+    {
+        var config = new DrakkarConfig();
+        config.Sinks.Kafka["results"] = new KafkaSinkConfig { Topic = "out" };
+        config.Sinks.Custom["warehouse"] = new() { ["main"] = new CustomSinkConfig() };
+        var plugins = new SinkRegistry().Register("ledger", c => new ScriptedSink(c.Kind, c.Name));
+        SinkDeclaration[] declared = [new(SinkKind.Kafka, "results"), new(SinkKind.Kafka, "alerts"), new(SinkKind.Postgres, "main")];
+
+        var error = Assert.Throws<SinkConfigurationException>(() =>
+            SinkManager.Create(config, declared, new SinkManagerOptions(), new DrakkarMetrics(), NullLoggerFactory.Instance, plugins));
+
+        Assert.Contains("sinks.kafka.alerts", error.Message);
+        Assert.Contains("sinks.postgres.main", error.Message);
+        Assert.DoesNotContain("sinks.kafka.results", error.Message);
+        Assert.Contains("unknown plugin sink kind 'warehouse'", error.Message);
+        Assert.Contains("Known plugin kinds: ledger", error.Message);
+    }
+
+    [Fact]
+    public void Invalid_sink_settings_are_reported_with_their_key_path_and_without_secrets()
+    {
+        var config = new DrakkarConfig();
+        config.Sinks.Http["meta"] = new HttpSinkConfig { Url = "http://169.254.169.254/latest/meta-data" };
+        config.Sinks.Redis["cache"] = new RedisSinkConfig { Url = "rediss://u:topsecret@cache:6380/0" };
+        config.Sinks.Filesystem["files"] = new FileSinkConfig();
+
+        var error = Assert.Throws<SinkConfigurationException>(() =>
+            SinkManager.Create(config, [], new SinkManagerOptions(), new DrakkarMetrics(), NullLoggerFactory.Instance));
+
+        Assert.Contains("sinks.http.meta.url points at the cloud metadata endpoint 169.254.169.254", error.Message);
+        Assert.Contains("sinks.redis.cache.url", error.Message);
+        Assert.Contains("sinks.filesystem.files.base_path is required", error.Message);
+        Assert.DoesNotContain("topsecret", error.Message);
+    }
+
+    [Fact]
+    public async Task A_connect_failure_stops_startup_closes_the_connected_sinks_and_masks_credentials()
+    {
+        var good = new ScriptedSink("http", "good");
+        var bad = new ScriptedSink("redis", "bad") { OnConnect = () => throw new IOException("cannot reach redis://app:hunter22@cache:6379/0") };
+        var manager = Manager([good, bad], new RecordingDlq());
+
+        var error = await Assert.ThrowsAsync<SinkStartupException>(() => manager.StartAsync(default));
+
+        Assert.Contains("sinks.redis.bad", error.Message);
+        Assert.Contains("redis://app:***@cache", error.Message);
+        Assert.DoesNotContain("hunter22", error.Message);
+        Assert.True(good.Closed);
+        Assert.False(manager.IsReady);
+    }
+
+    [Fact]
+    public async Task Sinks_connect_concurrently()
+    {
+        // Each connect waits for the other to have started: connecting one after the other would never finish.
+        var aStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var bStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var a = new ScriptedSink("http", "a") { OnConnect = async () => { aStarted.SetResult(); await bStarted.Task; } };
+        var b = new ScriptedSink("redis", "b") { OnConnect = async () => { bStarted.SetResult(); await aStarted.Task; } };
+        var manager = Manager([a, b], new RecordingDlq());
+        await manager.StartAsync(default).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(manager.IsReady);
+    }
+
+    [Fact]
+    public async Task Close_errors_are_logged_not_thrown_and_readiness_follows_every_sink()
+    {
+        var a = new ScriptedSink("http", "a") { OnClose = () => throw new InvalidOperationException("boom") };
+        var b = new ScriptedSink("filesystem", "b");
+        var manager = Manager([a, b], new RecordingDlq());
+        Assert.False(manager.IsReady);
+        await manager.StartAsync(default);
+        Assert.True(manager.IsReady);
+        Assert.Empty(manager.NotReadyReasons);
+
+        await manager.CloseAsync();
+
+        Assert.True(a.Closed);
+        Assert.True(b.Closed);
+        Assert.False(manager.IsReady);
+        Assert.Equal(["http:a", "filesystem:b"], manager.NotReadyReasons);
+    }
+
+    [Fact]
+    public async Task Credentials_in_sink_errors_never_reach_the_dlq_or_stats()
+    {
+        var dlq = new RecordingDlq();
+        var sink = new ScriptedSink("http", "hook")
+        {
+            Behavior = (_, _) => throw new InvalidOperationException("login failed for postgresql://writer:s3cr3tpass@db:5432/app; Password=s3cr3tpass"),
+        };
+        var manager = Manager([sink], dlq);
+        await manager.DeliverAsync(Http(1), Origin(), default);
+        var letter = Assert.Single(dlq.Letters);
+        Assert.DoesNotContain("s3cr3tpass", letter.Error);
+        Assert.Contains("writer:***@db", letter.Error);
+        Assert.DoesNotContain("s3cr3tpass", manager.StatsOf("http", "hook").LastError);
+    }
+}
+
+public sealed class DeliveryDecisionTests
+{
+    [Fact]
+    public async Task An_idempotent_sink_retries_transient_errors_three_times_spaced_50_100_200_ms()
+    {
+        var delays = new RecordedDelays();
+        var sink = new ScriptedSink("redis", "cache", idempotent: true)
+        {
+            Behavior = (_, call) => call <= 3 ? throw new SocketException((int)SocketError.ConnectionReset) : ValueTask.CompletedTask,
+        };
+        var hookCalls = 0;
+        var manager = Manager([sink], new RecordingDlq(), new SinkManagerOptions
+        {
+            Delay = delays.Delay,
+            OnDeliveryError = _ => { hookCalls++; return ValueTask.FromResult(DeliveryAction.Dlq); },
+        });
+
+        await manager.DeliverAsync(Http(0).WithRedis(2), Origin(), default);
+
+        Assert.Equal(4, sink.Calls);
+        Assert.Equal([TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)], delays.Requested);
+        Assert.Equal(0, hookCalls);
+        Assert.Equal(2, manager.StatsOf("redis", "cache").Delivered);
+        Assert.Equal(3, manager.StatsOf("redis", "cache").Retries);
+    }
+
+    [Fact]
+    public async Task Fast_retries_really_wait_at_least_their_backoff()
+    {
+        var sink = new ScriptedSink("redis", "cache", idempotent: true) { Behavior = (_, _) => throw new TimeoutException("slow") };
+        var dlq = new RecordingDlq();
+        var manager = Manager([sink], dlq, new SinkManagerOptions());
+
+        await manager.DeliverAsync(new CollectResult().WithRedis(1), Origin(), default);
+
+        var times = sink.CallTimes.ToArray();
+        Assert.Equal(4, times.Length);
+        // .NET timers count whole milliseconds of a coarser clock and may fire up to ~2 ms early against Stopwatch.
+        var gaps = times.Zip(times.Skip(1), (a, b) => System.Diagnostics.Stopwatch.GetElapsedTime(a, b).TotalMilliseconds).ToArray();
+        Assert.True(gaps[0] >= 48, $"first gap {gaps[0]} ms");
+        Assert.True(gaps[1] >= 98, $"second gap {gaps[1]} ms");
+        Assert.True(gaps[2] >= 198, $"third gap {gaps[2]} ms");
+        Assert.Single(dlq.Letters);
+    }
+
+    [Fact]
+    public async Task A_non_idempotent_sink_gets_one_try_and_non_transient_errors_are_not_fast_retried()
+    {
+        var delays = new RecordedDelays();
+        var plain = new ScriptedSink("http", "hook") { Behavior = (_, _) => throw new IOException("reset") };
+        var idempotentButBadData = new ScriptedSink("redis", "cache", idempotent: true) { Behavior = (_, _) => throw new FormatException("bad payload") };
+        var dlq = new RecordingDlq();
+        var manager = Manager([plain, idempotentButBadData], dlq, new SinkManagerOptions { Delay = delays.Delay });
+
+        await manager.DeliverAsync(Http(1).WithRedis(1), Origin(), default);
+
+        Assert.Equal(1, plain.Calls);
+        Assert.Equal(1, idempotentButBadData.Calls);
+        Assert.Empty(delays.Requested);
+        Assert.Equal(2, dlq.Letters.Count);
+    }
+
+    [Fact]
+    public async Task Retry_redelivers_up_to_max_retries_then_falls_through_to_the_dlq()
+    {
+        var sink = new ScriptedSink("http", "hook") { Behavior = (_, _) => throw new InvalidOperationException("HTTP 500") };
+        var dlq = new RecordingDlq();
+        var attempts = new List<int>();
+        var manager = Manager([sink], dlq, new SinkManagerOptions
+        {
+            MaxRetries = 2,
+            OnDeliveryError = e => { attempts.Add(e.Attempt); return ValueTask.FromResult(DeliveryAction.Retry); },
+            Delay = (_, _) => Task.CompletedTask,
+        });
+
+        await manager.DeliverAsync(Http(2), Origin(), default);
+
+        Assert.Equal(3, sink.Calls);
+        Assert.Equal([1, 2, 3], attempts);
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Equal(3, letter.AttemptCount);
+        Assert.Equal(2, letter.Payloads.Count);
+        var stats = manager.StatsOf("http", "hook");
+        Assert.Equal(2, stats.Retries);
+        Assert.Equal(3, stats.Errors);
+        Assert.Equal(2, stats.DeadLettered);
+    }
+
+    [Fact]
+    public async Task Skip_drops_the_payloads_counts_them_and_tells_the_breaker_nothing()
+    {
+        var sink = new ScriptedSink("http", "hook") { Behavior = (_, _) => throw new InvalidOperationException("nope") };
+        var dlq = new RecordingDlq();
+        var metrics = new DrakkarMetrics();
+        var manager = Manager([sink], dlq, new SinkManagerOptions
+        {
+            OnDeliveryError = _ => ValueTask.FromResult(DeliveryAction.Skip),
+            CircuitBreaker = new CircuitBreakerConfig { FailureThreshold = 1 },
+        }, metrics);
+
+        await manager.DeliverAsync(Http(3), Origin(), default);
+        await manager.DeliverAsync(Http(3), Origin(), default);
+
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(2, sink.Calls);
+        Assert.Equal(6, manager.StatsOf("http", "hook").Skipped);
+        Assert.Equal(6, metrics.SinkDeliveriesSkipped.Value("http", "hook"));
+        Assert.Equal(CircuitState.Closed, manager.StatsOf("http", "hook").Circuit);
+    }
+
+    [Fact]
+    public async Task A_throwing_hook_falls_back_to_the_dlq()
+    {
+        var sink = new ScriptedSink("http", "hook") { Behavior = (_, _) => throw new InvalidOperationException("down") };
+        var dlq = new RecordingDlq();
+        var manager = Manager([sink], dlq, new SinkManagerOptions { OnDeliveryError = _ => throw new ArgumentException("hook bug") });
+        await manager.DeliverAsync(Http(1), Origin(), default);
+        Assert.Single(dlq.Letters);
+    }
+
+    [Fact]
+    public async Task Backpressure_is_reported_for_the_partition_is_not_a_failure_and_delivery_resumes_after_the_delay()
+    {
+        var delays = new RecordedDelays();
+        var listener = new RecordingBackpressure();
+        var sink = new ScriptedSink("http", "hook")
+        {
+            Behavior = (_, call) => call == 1 ? throw new SinkBackpressureException(TimeSpan.FromSeconds(7)) : ValueTask.CompletedTask,
+        };
+        var dlq = new RecordingDlq();
+        var hookCalls = 0;
+        var manager = Manager([sink], dlq, new SinkManagerOptions
+        {
+            Delay = delays.Delay,
+            Backpressure = listener,
+            OnDeliveryError = _ => { hookCalls++; return ValueTask.FromResult(DeliveryAction.Dlq); },
+            CircuitBreaker = new CircuitBreakerConfig { FailureThreshold = 1 },
+        });
+
+        await manager.DeliverAsync(Http(2), Origin("orders", 3), default);
+
+        var signal = Assert.Single(listener.Signals);
+        Assert.Equal(new SinkBackpressure("orders", 3, TimeSpan.FromSeconds(7), "http", "hook"), signal);
+        Assert.Equal([TimeSpan.FromSeconds(7)], delays.Requested);
+        Assert.Equal(0, hookCalls);
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(2, manager.StatsOf("http", "hook").Delivered);
+        Assert.Equal(CircuitState.Closed, manager.StatsOf("http", "hook").Circuit);
+    }
+
+    [Fact]
+    public async Task A_host_that_abandons_the_partition_cancels_the_waiting_delivery_without_settling_it()
+    {
+        using var abandon = new CancellationTokenSource();
+        var listener = new RecordingBackpressure { OnSignal = _ => abandon.Cancel() };
+        var sink = new ScriptedSink("http", "hook") { Behavior = (_, _) => throw new SinkBackpressureException(TimeSpan.FromMinutes(5)) };
+        var dlq = new RecordingDlq();
+        var manager = Manager([sink], dlq, new SinkManagerOptions { Backpressure = listener });
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await manager.DeliverAsync(Http(1), Origin(), abandon.Token));
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(0, manager.StatsOf("http", "hook").Delivered);
+    }
+
+    [Fact]
+    public async Task A_batching_sink_buffers_until_flush_and_a_failed_flush_tells_the_host_not_to_commit()
+    {
+        var sink = new BufferingSink();
+        var listener = new RecordingBackpressure();
+        var manager = Manager([sink], new RecordingDlq(), new SinkManagerOptions { Backpressure = listener });
+        await manager.DeliverAsync(Http(2), Origin("orders", 1), default);
+        await manager.DeliverAsync(Http(1), Origin("orders", 2), default);
+        Assert.Empty(sink.Written);
+
+        await manager.FlushAsync("orders", 1, default);
+        Assert.Equal(2, sink.Written.Count);
+
+        sink.RefuseNextFlush = TimeSpan.FromSeconds(3);
+        var pressure = await Assert.ThrowsAsync<SinkBackpressureException>(() => manager.FlushAsync("orders", 2, default));
+        Assert.Equal(TimeSpan.FromSeconds(3), pressure.RetryAfter);
+        Assert.Equal(new SinkBackpressure("orders", 2, TimeSpan.FromSeconds(3), "http", "buffered"), Assert.Single(listener.Signals));
+
+        manager.Discard("orders", 2);
+        await manager.FlushAsync("orders", 2, default);
+        Assert.Equal(2, sink.Written.Count);
+    }
+}
+
+internal sealed class RecordingBackpressure : ISinkBackpressureListener
+{
+    public List<SinkBackpressure> Signals { get; } = [];
+    public Action<SinkBackpressure>? OnSignal { get; init; }
+
+    public void OnBackpressure(SinkBackpressure signal)
+    {
+        lock (Signals) Signals.Add(signal);
+        OnSignal?.Invoke(signal);
+    }
+}
+
+/// <summary>A batching sink in the Quix style: buffers per partition, writes on flush, can refuse a flush with backpressure.</summary>
+internal sealed class BufferingSink : IBatchingSink
+{
+    private readonly Dictionary<(string, int), List<SinkPayload>> _buffers = [];
+
+    public string Kind => "http";
+    public string Name => "buffered";
+    public bool IsIdempotent => false;
+    public bool IsConnected => true;
+    public List<SinkPayload> Written { get; } = [];
+    public TimeSpan? RefuseNextFlush { get; set; }
+
+    public ValueTask ConnectAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    public ValueTask CloseAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    public ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        lock (_buffers)
+        {
+            if (!_buffers.TryGetValue((batch.Topic, batch.Partition), out var buffer)) _buffers[(batch.Topic, batch.Partition)] = buffer = [];
+            buffer.AddRange(batch.Payloads);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask FlushAsync(string topic, int partition, CancellationToken cancellationToken)
+    {
+        if (RefuseNextFlush is { } retryAfter)
+        {
+            RefuseNextFlush = null;
+            throw new SinkBackpressureException(retryAfter);
+        }
+        lock (_buffers)
+        {
+            if (_buffers.Remove((topic, partition), out var buffer)) Written.AddRange(buffer);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public void Discard(string topic, int partition)
+    {
+        lock (_buffers) _buffers.Remove((topic, partition));
+    }
+}
+
+internal static class CollectResultTestExtensions
+{
+    public static CollectResult WithRedis(this CollectResult result, int count)
+    {
+        for (var i = 0; i < count; i++) result.Redis.Add(RedisPayload.Of($"k{i}", Reading.Sample(i)));
+        return result;
+    }
+}
