@@ -1,28 +1,31 @@
 using Drakkar.Observability.Metrics;
 using Drakkar.Pipeline;
+using Drakkar.Sinks;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Drakkar.Hosting;
 
-/// <summary>Connects the configured sinks and returns the delivery service the pipeline uses.</summary>
+/// <summary>Connects the configured sinks (all at once; any failure stops startup) and returns the delivery service.</summary>
 internal static class DeliveryStartup
 {
-    public static Task<(IPayloadDelivery Delivery, NpgsqlDataSource? Postgres)> ConnectAsync(DrakkarConfig config,
-        DrakkarHandlerBase handler, DrakkarMetrics metrics, ILoggerFactory loggers, CancellationToken cancellationToken)
+    public static async Task<(IPayloadDelivery Delivery, NpgsqlDataSource? Postgres)> ConnectAsync(DrakkarConfig config,
+        DrakkarHandlerBase handler, DrakkarMetrics metrics, ILoggerFactory loggers, SinkRegistry plugins,
+        ISinkBackpressureListener backpressure, CancellationToken cancellationToken)
     {
-        if (handler.DeclaredSinks.Count > 0)
-            throw new InvalidOperationException(
-                $"the handler declares sinks ({string.Join(", ", handler.DeclaredSinks.Select(s => s.ConfigPath))}) but this build has no sink delivery yet");
-        return Task.FromResult<(IPayloadDelivery, NpgsqlDataSource?)>((new NoSinks(), null));
+        var manager = SinkManager.ForHandler(handler, config, metrics, loggers, plugins, backpressure);
+        await manager.StartAsync(cancellationToken).ConfigureAwait(false);
+        return (manager, manager.PostgresDataSource);
     }
+}
 
-    private sealed class NoSinks : IPayloadDelivery
-    {
-        public ValueTask DeliverAsync(CollectResult result, DeliveryOrigin origin, CancellationToken cancellationToken) =>
-            throw new InvalidOperationException("a hook returned payloads but no sinks are configured");
+/// <summary>
+/// Hands sink backpressure signals to the consumer, which exists only after the sinks are connected.
+/// Signals that arrive before then are dropped: nothing is consumed yet, so there is nothing to rewind.
+/// </summary>
+internal sealed class BackpressureRelay : ISinkBackpressureListener
+{
+    public ISinkBackpressureListener? Target { get; set; }
 
-        public ValueTask DeadLetterAsync(DeliveryOrigin origin, string error, CancellationToken cancellationToken) =>
-            throw new InvalidOperationException($"no dead letter queue is configured for: {error}");
-    }
+    public void OnBackpressure(SinkBackpressure signal) => Target?.OnBackpressure(signal);
 }

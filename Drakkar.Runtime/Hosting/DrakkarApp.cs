@@ -24,6 +24,9 @@ public sealed class DrakkarAppOptions
     /// worker shuts down gracefully and the returned value is the exit code.
     /// </summary>
     public Func<WorkerHost, CancellationToken, Task<int>>? Companion { get; init; }
+
+    /// <summary>Plugin sink kinds, registered at compile time: <c>new SinkRegistry().Register("kind", factory)</c>.</summary>
+    public Sinks.SinkRegistry Sinks { get; init; } = new();
 }
 
 /// <summary>
@@ -123,7 +126,7 @@ public static class DrakkarApp
         WorkerHost host;
         try
         {
-            host = await WorkerHost.StartAsync(new THandler(), config, identity.WorkerId, DefaultParts(), stop.Token).ConfigureAwait(false);
+            host = await WorkerHost.StartAsync(new THandler(), config, identity.WorkerId, DefaultParts(options.Sinks), stop.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -147,9 +150,10 @@ public static class DrakkarApp
     }
 
     /// <summary>The production parts: the process pool and the configured sinks.</summary>
-    internal static WorkerParts DefaultParts() => new()
+    internal static WorkerParts DefaultParts(Sinks.SinkRegistry? plugins = null) => new()
     {
         Executor = (config, _, loggers) => new ExecutorPool(config.Executor, logger: loggers.CreateLogger<ExecutorPool>()),
-        Delivery = DeliveryStartup.ConnectAsync,
+        Delivery = (config, handler, metrics, loggers, backpressure, cancellationToken) =>
+            DeliveryStartup.ConnectAsync(config, handler, metrics, loggers, plugins ?? new Sinks.SinkRegistry(), backpressure, cancellationToken),
     };
 }

@@ -3,6 +3,7 @@ using Drakkar.Kafka.Embedded;
 using Drakkar.Observability.Logging;
 using Drakkar.Observability.Metrics;
 using Drakkar.Pipeline;
+using Drakkar.Sinks;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -15,7 +16,8 @@ internal sealed class WorkerParts
     public required Func<DrakkarConfig, DrakkarMetrics, ILoggerFactory, ITaskExecutor> Executor { get; init; }
 
     /// <summary>Connects the sinks and returns the delivery service (and the first PostgreSQL data source, if any).</summary>
-    public required Func<DrakkarConfig, DrakkarHandlerBase, DrakkarMetrics, ILoggerFactory, CancellationToken, Task<(IPayloadDelivery Delivery, NpgsqlDataSource? Postgres)>> Delivery { get; init; }
+    public required Func<DrakkarConfig, DrakkarHandlerBase, DrakkarMetrics, ILoggerFactory, ISinkBackpressureListener, CancellationToken,
+        Task<(IPayloadDelivery Delivery, NpgsqlDataSource? Postgres)>> Delivery { get; init; }
 
     /// <summary>Log destination; null builds one from <c>logging</c> config.</summary>
     public ILoggerFactory? Loggers { get; init; }
@@ -65,6 +67,9 @@ public sealed partial class WorkerHost : IAsyncDisposable
 
     public IReadOnlyCollection<int> AssignedPartitions => _consumer?.AssignedPartitions ?? [];
 
+    /// <summary>The sink delivery service (a <see cref="SinkManager"/> in production).</summary>
+    internal IPayloadDelivery? Delivery => _delivery;
+
     /// <summary>The backpressure load (queued messages plus unfinished tasks).</summary>
     internal WorkerLoad? Load => _consumer?.Load;
 
@@ -97,13 +102,15 @@ public sealed partial class WorkerHost : IAsyncDisposable
             Config.Kafka.Brokers = EmbeddedBroker.BootstrapServers;
             LogEmbeddedBroker(EmbeddedBroker.BootstrapServers, Config.Kafka.SourceTopic, EmbeddedPartitions);
         }
-        var (delivery, postgres) = await parts.Delivery(Config, _handler, Metrics, _loggers, cancellationToken).ConfigureAwait(false);
+        var relay = new BackpressureRelay();
+        var (delivery, postgres) = await parts.Delivery(Config, _handler, Metrics, _loggers, relay, cancellationToken).ConfigureAwait(false);
         _delivery = delivery;
         _executor = parts.Executor(Config, Metrics, _loggers);
         await _handler.OnReady(Config, postgres).ConfigureAwait(false);
         _periodic = new PeriodicRunner(_handler.PeriodicMethods, Metrics, _loggers.CreateLogger("Drakkar.Periodic"), TimeProvider.System);
         _periodic.Start();
         _consumer = new SourceConsumer(Config, WorkerId, _handler, _executor, _delivery, Metrics, _loggers);
+        relay.Target = _consumer;
         _consumer.Start();
         _ = _consumer.FirstPoll.ContinueWith(_ => LogReady(WorkerId, Config.Kafka.SourceTopic), TaskScheduler.Default);
     }

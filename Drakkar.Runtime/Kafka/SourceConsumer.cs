@@ -3,6 +3,7 @@ using System.Globalization;
 using Confluent.Kafka;
 using Drakkar.Observability.Metrics;
 using Drakkar.Pipeline;
+using Drakkar.Sinks;
 using Microsoft.Extensions.Logging;
 
 namespace Drakkar.Kafka;
@@ -12,7 +13,7 @@ namespace Drakkar.Kafka;
 /// applies global backpressure by pausing and resuming the assignment, drains partitions on revoke
 /// (cooperative-sticky), and commits each partition's watermark, serialized and coalesced.
 /// </summary>
-internal sealed partial class SourceConsumer : IAsyncDisposable
+internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsyncDisposable
 {
     private readonly DrakkarConfig _config;
     private readonly DrakkarHandlerBase _handler;
@@ -32,6 +33,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private Task? _commitLoop;
     private readonly TaskCompletionSource _pollStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _paused;
+    private readonly ConcurrentQueue<(int Partition, TimeSpan Delay)> _rewinds = new();
+    // Poll thread only: partitions a sink paused, and when they may resume.
+    private readonly Dictionary<int, DateTime> _resumeAt = [];
 
     public SourceConsumer(DrakkarConfig config, string clientId, DrakkarHandlerBase handler, ITaskExecutor executor,
         IPayloadDelivery delivery, DrakkarMetrics metrics, ILoggerFactory loggers)
@@ -134,6 +138,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         {
             while (!stop.IsCancellationRequested)
             {
+                ServeSinkBackpressure();
                 ApplyBackpressure();
                 ConsumeResult<byte[]?, byte[]?>? record;
                 try
@@ -192,19 +197,65 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         }
         else
         {
-            _consumer.Resume(assignment);
+            // Partitions a sink paused stay paused until their own delay is over.
+            var resumed = assignment.Where(tp => !_resumeAt.ContainsKey(tp.Partition.Value)).ToList();
+            _consumer.Resume(resumed);
+            foreach (var tp in resumed)
+            {
+                var position = _consumer.Position(tp);
+                if (position.Value >= 0) _consumer.Seek(new TopicPartitionOffset(tp, position));
+            }
             LogResumed(_load.Current, _load.Low);
         }
         _metrics.BackpressureActive.Set(_paused ? 1 : 0);
     }
+
+    /// <summary>A sink asked to leave a partition alone for a while (SPEC O9); acted on by the poll thread.</summary>
+    public void OnBackpressure(SinkBackpressure signal) => _rewinds.Enqueue((signal.Partition, signal.RetryAfter));
+
+    private void ServeSinkBackpressure()
+    {
+        while (_rewinds.TryDequeue(out var rewind)) Rewind(rewind.Partition, rewind.Delay);
+        if (_resumeAt.Count == 0) return;
+        var now = DateTime.UtcNow;
+        foreach (var (partition, at) in _resumeAt.Where(r => r.Value <= now).ToArray())
+        {
+            _resumeAt.Remove(partition);
+            if (!_paused && _pipelines.ContainsKey(partition))
+                _consumer.Resume([new TopicPartition(_config.Kafka.SourceTopic, partition)]);
+            LogSinkPauseOver(partition);
+        }
+    }
+
+    /// <summary>
+    /// Pauses the partition, abandons its uncommitted work, and seeks back to its committed offset so that work is
+    /// redone once the pause is over. Nothing uncommitted is lost: it is consumed again.
+    /// </summary>
+    private void Rewind(int partition, TimeSpan delay)
+    {
+        if (!_pipelines.TryGetValue(partition, out var abandoned)) return;
+        var tp = new TopicPartition(abandoned.Topic, partition);
+        _consumer.Pause([tp]);
+        abandoned.Abort();
+        _delivery.Discard(abandoned.Topic, partition);
+        var restart = abandoned.RestartOffset;
+        var fresh = NewPipeline(abandoned.Topic, partition);
+        _pipelines[partition] = fresh;
+        fresh.Start();
+        if (restart >= 0) _consumer.Seek(new TopicPartitionOffset(tp, restart));
+        _resumeAt[partition] = DateTime.UtcNow + delay;
+        LogRewound(abandoned.Topic, partition, restart, delay.TotalSeconds);
+    }
+
+    private PartitionPipeline NewPipeline(string topic, int partition) =>
+        new(topic, partition, _handler, _executor, _delivery, _settings, _load, _metrics, _loggers.CreateLogger("Drakkar.Pipeline.PartitionPipeline"));
 
     private void OnAssigned(List<TopicPartition> partitions)
     {
         _metrics.RebalanceEvents.Increment("assign");
         foreach (var tp in partitions)
         {
-            var pipeline = new PartitionPipeline(tp.Topic, tp.Partition.Value, _handler, _executor, _delivery, _settings, _load,
-                _metrics, _loggers.CreateLogger("Drakkar.Pipeline.PartitionPipeline"));
+            var pipeline = NewPipeline(tp.Topic, tp.Partition.Value);
             _pipelines[tp.Partition.Value] = pipeline;
             pipeline.Start();
         }
@@ -228,7 +279,12 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             Task.WhenAll(revoked.Select(p => p.DrainAsync(timeout))).GetAwaiter().GetResult();
             CommitAsync(revoked, final: true).GetAwaiter().GetResult();
         }
-        foreach (var p in partitions) _pipelines.TryRemove(p.Partition.Value, out _);
+        foreach (var p in partitions)
+        {
+            _pipelines.TryRemove(p.Partition.Value, out _);
+            _resumeAt.Remove(p.Partition.Value);
+            _delivery.Discard(p.Topic, p.Partition.Value);
+        }
         _metrics.AssignedPartitions.Set(_pipelines.Count);
         RunHook(_handler.OnRevoke([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_revoke");
     }
@@ -280,8 +336,24 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             foreach (var pipeline in pipelines)
             {
                 _metrics.OffsetLag.Set(pipeline.Lag, pipeline.Partition.ToString(CultureInfo.InvariantCulture));
-                if (pipeline.CommitCandidate() is { } offset)
-                    offsets.Add((pipeline, new TopicPartitionOffset(pipeline.Topic, pipeline.Partition, offset)));
+                if (pipeline.CommitCandidate() is not { } offset) continue;
+                try
+                {
+                    // Batching sinks write what they buffered first; a failed flush abandons this checkpoint (SPEC O9).
+                    await _delivery.FlushAsync(pipeline.Topic, pipeline.Partition, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (SinkBackpressureException e)
+                {
+                    _rewinds.Enqueue((pipeline.Partition, e.RetryAfter));
+                    continue;
+                }
+                catch (Exception e)
+                {
+                    LogFlushFailed(e, pipeline.Topic, pipeline.Partition);
+                    _rewinds.Enqueue((pipeline.Partition, TimeSpan.FromSeconds(1)));
+                    continue;
+                }
+                offsets.Add((pipeline, new TopicPartitionOffset(pipeline.Topic, pipeline.Partition, offset)));
             }
             if (offsets.Count == 0) return;
             try
@@ -318,6 +390,15 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         }
     }
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink backpressure: {Topic}[{Partition}] rewound to offset {Offset}, paused for {Seconds}s")]
+    private partial void LogRewound(string topic, int partition, long offset, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sink backpressure over: partition {Partition} resumes")]
+    private partial void LogSinkPauseOver(int partition);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Flush before committing {Topic}[{Partition}] failed; the partition is reprocessed from its committed offset")]
+    private partial void LogFlushFailed(Exception error, string topic, int partition);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Subscribed to {Topic} as group {Group} on {Brokers}")]
     private partial void LogSubscribed(string topic, string group, string brokers);
 
@@ -336,7 +417,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Offset commit failed ({Reason}); will retry")]
     private partial void LogCommitFailed(Exception error, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Backpressure: pausing consumption at load {Load} (high {High})")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backpressure: pausing consumption at load {Load} (high {High})")]
     private partial void LogPaused(long load, long high);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Backpressure released: resuming consumption at load {Load} (low {Low})")]

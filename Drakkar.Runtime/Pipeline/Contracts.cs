@@ -22,4 +22,13 @@ internal interface IPayloadDelivery
 
     /// <summary>Sends source messages whose processing failed (for example <c>Arrange</c> threw) to the DLQ.</summary>
     ValueTask DeadLetterAsync(DeliveryOrigin origin, string error, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes what batching sinks buffered for a partition; called before its offsets are committed. Throws when
+    /// the data did not land (the checkpoint is then abandoned and the partition reprocessed).
+    /// </summary>
+    Task FlushAsync(string topic, int partition, CancellationToken cancellationToken);
+
+    /// <summary>Drops what batching sinks buffered for a partition that is rewound or gone.</summary>
+    void Discard(string topic, int partition);
 }

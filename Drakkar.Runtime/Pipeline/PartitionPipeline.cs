@@ -37,6 +37,7 @@ internal sealed partial class PartitionPipeline
     private readonly MetricCell _consumed;
     private Task? _loop;
     private long _committed = -1;
+    private long _firstOffset = -1;
     private long _ownLoad;
     private int _loadReleased;
     private bool _loopFinished;
@@ -72,7 +73,11 @@ internal sealed partial class PartitionPipeline
     /// <summary>Queues a consumed message. Called from the poll thread, in offset order.</summary>
     public void Enqueue(SourceMessage message)
     {
-        lock (_gate) _offsets.Register(message.Offset);
+        lock (_gate)
+        {
+            _offsets.Register(message.Offset);
+            if (_firstOffset < 0) _firstOffset = message.Offset;
+        }
         AddLoad(1);
         _consumed.Increment();
         _queueSize.Add(1);
@@ -99,6 +104,12 @@ internal sealed partial class PartitionPipeline
         {
             if (offset > _committed) _committed = offset;
         }
+    }
+
+    /// <summary>Where consumption restarts when this pipeline's uncommitted work is abandoned: the last committed offset, else the first one it saw.</summary>
+    public long RestartOffset
+    {
+        get { lock (_gate) return _committed >= 0 ? _committed : _firstOffset; }
     }
 
     /// <summary>The consumed-minus-committed distance for the lag metric.</summary>

@@ -18,7 +18,7 @@ namespace Drakkar.Sinks;
 /// <see cref="StartAsync"/> (connects everything concurrently, fails fast) → deliveries →
 /// <see cref="FlushAsync"/> per partition before each commit when batching sinks exist → <see cref="CloseAsync"/>.
 /// </remarks>
-public sealed partial class SinkManager : IPayloadDelivery
+public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
 {
     /// <summary>The <see cref="SinkStats.LastError"/> and DLQ error text when the breaker turned a batch away.</summary>
     public const string CircuitOpenError = "circuit open";
@@ -149,6 +149,8 @@ public sealed partial class SinkManager : IPayloadDelivery
         throw new SinkStartupException(
             $"The worker cannot start: {failures.Count} sink(s) failed to connect.\n  " + string.Join("\n  ", failures), first!);
     }
+
+    ValueTask IAsyncDisposable.DisposeAsync() => new(CloseAsync());
 
     /// <summary>Closes every sink and the DLQ. Errors are logged, never thrown (SPEC S7).</summary>
     public async Task CloseAsync()

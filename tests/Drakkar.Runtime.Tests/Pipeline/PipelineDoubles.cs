@@ -53,6 +53,12 @@ internal sealed class RecordingDelivery : IPayloadDelivery
         DeadLetters.Enqueue((origin, error));
         return ValueTask.CompletedTask;
     }
+
+    public Task FlushAsync(string topic, int partition, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public void Discard(string topic, int partition)
+    {
+    }
 }
 
 /// <summary>A raw-message handler whose hooks are delegates, counting every hook call.</summary>
