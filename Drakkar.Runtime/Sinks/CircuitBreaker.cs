@@ -36,6 +36,7 @@ internal sealed class CircuitBreaker
     private int _consecutiveFailures;
     private long _openedAt;
     private bool _probeInFlight;
+    private CircuitState _state = CircuitState.Closed;
 
     public CircuitBreaker(CircuitBreakerConfig config, TimeProvider time, MetricCell stateGauge, MetricCell trips)
     {
@@ -52,8 +53,6 @@ internal sealed class CircuitBreaker
     {
         get { lock (_gate) return _state; }
     }
-
-    private CircuitState _state = CircuitState.Closed;
 
     public CircuitAdmission Admit()
     {

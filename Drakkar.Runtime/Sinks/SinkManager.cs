@@ -87,6 +87,9 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     /// <summary>The configured sink instances.</summary>
     public IReadOnlyList<ISink> Sinks => [.. _slots.Select(s => s.Sink)];
 
+    /// <summary>True when some sink buffers until <see cref="FlushAsync"/>; without one, flushing can be skipped.</summary>
+    public bool HasBatchingSinks => _slots.Any(s => s.Sink is IBatchingSink);
+
     /// <summary>Where dead letters go (the DLQ topic).</summary>
     public string DeadLetterDestination => _dlq.Destination;
 

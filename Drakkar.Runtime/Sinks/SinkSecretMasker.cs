@@ -37,8 +37,7 @@ internal sealed partial class SinkSecretMasker
     public string Apply(string? text)
     {
         if (string.IsNullOrEmpty(text)) return text ?? "";
-        var masked = UrlCredentials().Replace(text, m => $"{m.Groups["scheme"].Value}{m.Groups["user"].Value}:{Mask}@");
-        masked = DsnPassword().Replace(masked, m => $"{m.Groups["key"].Value}={Mask}");
+        var masked = Url(text);
         foreach (var secret in _secrets)
             masked = masked.Replace(secret, Mask, StringComparison.Ordinal);
         return masked;

@@ -62,6 +62,7 @@ public sealed class FileSink : ISink
             try
             {
                 await using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0, useAsync: true);
+                // Not cancellable once started: a write cut short would leave half a line for the next one to follow.
                 await stream.WriteAsync(lines.WrittenMemory, CancellationToken.None).ConfigureAwait(false);
             }
             finally

@@ -36,9 +36,11 @@ public sealed partial class HttpSink : ISink
         _timeout = TimeSpan.FromSeconds(config.TimeoutSeconds);
         environment ??= Environment.GetEnvironmentVariable;
         _headers = [.. config.Headers.Select(h => new KeyValuePair<string, string>(h.Key, Expand(h.Value, environment, $"{path}.headers.{h.Key}")))];
-        // Header values are usually tokens; none of them may reach a log or the DLQ.
-        foreach (var (_, value) in _headers)
+        // Credentials travel in headers; their values must never reach a log or the DLQ. Ordinary headers stay
+        // readable (masking a value like "search" would garble every message that mentions it).
+        foreach (var (key, value) in _headers)
         {
+            if (!SensitiveHeader().IsMatch(key)) continue;
             masker.Add(value);
             var space = value.IndexOf(' ', StringComparison.Ordinal);
             if (space > 0) masker.Add(value[(space + 1)..]);
@@ -108,6 +110,9 @@ public sealed partial class HttpSink : ISink
             if (m.Groups["default"].Success) return m.Groups["default"].Value;
             throw new SinkConfigurationException($"{path} uses ${{{name}}}, but the environment variable {name} is not set.");
         });
+
+    [GeneratedRegex("auth|token|key|secret|password|cookie|signature|credential", RegexOptions.IgnoreCase)]
+    private static partial Regex SensitiveHeader();
 
     [GeneratedRegex(@"\$\{(?<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?<default>[^}]*))?\}")]
     private static partial Regex Variable();

@@ -56,27 +56,28 @@ public sealed class KafkaSink : ISink
     public async ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
         var producer = _producer ?? throw new SinkTransientException($"kafka sink '{Name}' is not connected");
-        if (batch.Count == 1)
+        if (batch.Count == 0) return;
+        // Hand librdkafka the whole batch before waiting, so it packs the records into few requests; one tally per
+        // batch collects the delivery reports instead of a task per record.
+        var tally = new DeliveryTally(batch.Count);
+        for (var i = 0; i < batch.Count; i++)
         {
-            await producer.ProduceAsync(_config.Topic, Record((KafkaPayload)batch.Payloads[0]), cancellationToken).ConfigureAwait(false);
-            return;
+            try
+            {
+                producer.Produce(_config.Topic, Record((KafkaPayload)batch.Payloads[i]), tally.Report);
+            }
+            catch (ProduceException<byte[]?, byte[]> e)
+            {
+                tally.NotSent(batch.Count - i, e.Error);
+                break;
+            }
         }
-        // Produce the whole batch before awaiting, so librdkafka packs it into few requests; then every report.
-        var reports = new Task[batch.Count];
-        for (var i = 0; i < reports.Length; i++)
-            reports[i] = producer.ProduceAsync(_config.Topic, Record((KafkaPayload)batch.Payloads[i]), cancellationToken);
-        try
-        {
-            await Task.WhenAll(reports).ConfigureAwait(false);
-        }
-        catch (ProduceException<byte[]?, byte[]>)
-        {
-            var failed = reports.Where(r => r.IsFaulted).Select(r => r.Exception!.GetBaseException()).ToArray();
-            var first = failed[0];
-            if (failed.Length == 1) throw;
-            var text = $"{failed.Length} of {batch.Count} records to {_config.Topic} failed: {first.Message}";
-            throw TransientErrors.IsTransient(first) ? new SinkTransientException(text, first) : new SinkDeliveryException(text, first);
-        }
+        var (failed, first) = await tally.Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (failed == 0) return;
+        var text = failed == 1 && batch.Count == 1
+            ? $"record to {_config.Topic} failed: {first!.Reason} ({first.Code})"
+            : $"{failed} of {batch.Count} records to {_config.Topic} failed: {first!.Reason} ({first.Code})";
+        throw new KafkaSinkException(text, first);
     }
 
     public ValueTask CloseAsync(CancellationToken cancellationToken)
@@ -98,4 +99,45 @@ public sealed class KafkaSink : ISink
 
     private static Message<byte[]?, byte[]> Record(KafkaPayload payload) =>
         new() { Key = payload.Key, Value = payload.Data.ToJsonBytes() };
+}
+
+/// <summary>Counts one batch's delivery reports (they arrive on librdkafka's thread) and completes when all are in.</summary>
+internal sealed class DeliveryTally(int count)
+{
+    private readonly TaskCompletionSource<(int Failed, Error? First)> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _remaining = count;
+    private int _failed;
+    private Error? _first;
+
+    public Task<(int Failed, Error? First)> Completion => _completion.Task;
+
+    public void Report(DeliveryReport<byte[]?, byte[]> report)
+    {
+        if (report.Error.IsError) Fail(1, report.Error);
+        Done(1);
+    }
+
+    /// <summary>Records that were never handed to librdkafka (it refused the produce call).</summary>
+    public void NotSent(int records, Error error)
+    {
+        Fail(records, error);
+        Done(records);
+    }
+
+    private void Fail(int records, Error error)
+    {
+        Interlocked.Add(ref _failed, records);
+        Interlocked.CompareExchange(ref _first, error, null);
+    }
+
+    private void Done(int records)
+    {
+        if (Interlocked.Add(ref _remaining, -records) == 0) _completion.TrySetResult((Volatile.Read(ref _failed), Volatile.Read(ref _first)));
+    }
+}
+
+/// <summary>Records were not acknowledged; <see cref="Error"/> is librdkafka's reason (transient when it is a broker or network condition).</summary>
+public sealed class KafkaSinkException(string message, Error error) : KafkaException(error)
+{
+    public override string Message { get; } = message;
 }

@@ -10,12 +10,8 @@ internal sealed class ParameterRowWriter(NpgsqlParameterCollection parameters, I
 {
     private int _column;
 
-    /// <summary>Starts the next row; the writer checks the generated code wrote exactly one value per column.</summary>
-    public void NextRow()
-    {
-        if (_column != 0 && _column != columns.Count) throw RowShape(_column, columns.Count);
-        _column = 0;
-    }
+    /// <summary>Starts the next row; <see cref="EndRow"/> checks the generated code wrote exactly one value per column.</summary>
+    public void NextRow() => _column = 0;
 
     public void EndRow()
     {

@@ -62,7 +62,8 @@ public sealed class HttpSinkTests(HttpReceiver receiver)
             var (manager, dlq, errors) = Start(new HttpSinkConfig
             {
                 Url = receiver.Url + "fail",
-                Headers = { ["Authorization"] = "Bearer ${HOOK_TOKEN}" },
+                // A plain header's value ("receiver") must stay readable in errors; only credentials are masked.
+                Headers = { ["Authorization"] = "Bearer ${HOOK_TOKEN}", ["X-Team"] = "receiver" },
             }, _ => "tok-should-not-leak");
 
             await manager.DeliverAsync(Http(2), Origin(), default);

@@ -133,6 +133,33 @@ public sealed class KafkaSinkTests(KafkaBroker kafka)
     }
 
     [Fact]
+    public async Task A_refused_produce_fails_the_batch_with_the_broker_reason()
+    {
+        var topic = kafka.CreateTopic("refused");
+        var config = new DrakkarConfig();
+        config.Kafka.Brokers = kafka.BootstrapServers;
+        config.Sinks.Kafka["results"] = new KafkaSinkConfig { Topic = topic };
+        var masker = new SinkSecretMasker();
+        var dlq = new RecordingDlq();
+        var errors = new List<DeliveryError>();
+        var manager = new SinkManager([new Drakkar.Sinks.Kafka.KafkaSink("results", config.Sinks.Kafka["results"], kafka.BootstrapServers, NullLogger.Instance, masker)],
+            dlq, new SinkManagerOptions { OnDeliveryError = e => { errors.Add(e); return ValueTask.FromResult(DeliveryAction.Dlq); } },
+            new DrakkarMetrics(), NullLoggerFactory.Instance, masker);
+        await manager.StartAsync(default);
+        await manager.DeliverAsync(new CollectResult { Kafka = { KafkaPayload.Of(Reading.Sample(1)) } }, Origin(), default);
+
+        kafka.Broker.PushRequestErrors(0, Confluent.Kafka.ErrorCode.TopicAuthorizationFailed);
+        await manager.DeliverAsync(new CollectResult { Kafka = { KafkaPayload.Of(Reading.Sample(2)), KafkaPayload.Of(Reading.Sample(3)) } }, Origin(), default);
+        await manager.CloseAsync();
+
+        var error = Assert.Single(errors);
+        Assert.Contains(topic, error.Error);
+        Assert.Contains("TopicAuthorizationFailed", error.Error);
+        Assert.Equal(2, Assert.Single(dlq.Letters).Payloads.Count);
+        Assert.Equal(1, manager.StatsOf("kafka", "results").Delivered);
+    }
+
+    [Fact]
     public void The_kafka_sink_is_idempotent_only_with_broker_idempotence_and_needs_a_topic()
     {
         var masker = new SinkSecretMasker();
