@@ -18,16 +18,24 @@ else
 fi
 
 log="$root/.artifacts/test-output.log"
-dotnet test Drakkar.sln --nologo 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+: > "$log"
+status=0
+dotnet build Drakkar.sln --nologo -v quiet 2>&1 | tee -a "$log" | grep -E "error|warn" >&2
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+# One test project at a time: the servers they start and the processes they spawn share two cores.
+projects=(tests/*/*Tests.csproj)
+for project in "${projects[@]}"; do
+  echo "[test] $project" >&2
+  dotnet test "$project" --no-build --nologo 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+done
 
 # Sum the per-project summaries ("Passed!  - Failed: 0, Passed: 19, Skipped: 0, Total: 19, ...").
-read -r passed failed skipped projects < <(grep -E '^(Passed|Failed)! +- +Failed:' "$log" | awk -F'[:,]' '
+read -r passed failed skipped reported < <(grep -E '^(Passed|Failed)! +- +Failed:' "$log" | awk -F'[:,]' '
   { f += $2; p += $3; s += $4; n++ } END { printf "%d %d %d %d\n", p, f, s, n }')
-expected=$(ls tests/*/*.Tests.csproj tests/*/*Tests.csproj 2>/dev/null | sort -u | wc -l)
-if [ "$projects" -lt "$expected" ]; then
-  echo "[test] only $projects of $expected test projects reported a summary (a test host crashed or a build failed)" >&2
-  failed=$((failed + expected - projects))
+if [ "$reported" -lt "${#projects[@]}" ]; then
+  echo "[test] only $reported of ${#projects[@]} test projects reported a summary (a test host crashed or a build failed)" >&2
+  failed=$((failed + ${#projects[@]} - reported))
 fi
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 line="$passed passed, $failed failed"

@@ -20,8 +20,8 @@ public sealed class DrakkarAppOptions
     public Func<DrakkarConfig>? DefaultConfig { get; init; }
 
     /// <summary>
-    /// Runs beside the worker once it has started (for example a demo feeding it input). When it returns, the
-    /// worker shuts down gracefully and the returned value is the exit code.
+    /// Runs beside the worker once it has started, when it runs on <see cref="DefaultConfig"/> (for example a demo
+    /// feeding it input). When it returns, the worker shuts down gracefully and the returned value is the exit code.
     /// </summary>
     public Func<WorkerHost, CancellationToken, Task<int>>? Companion { get; init; }
 
@@ -70,15 +70,19 @@ public static class DrakkarApp
     private static string ProgramName => Path.GetFileName(Environment.GetCommandLineArgs()[0]) is { Length: > 0 } name
         && !name.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? name : "worker";
 
-    /// <summary>Loads the configuration the worker would use, or prints every problem and returns null.</summary>
-    private static DrakkarConfig? LoadConfig(CommandLine line, DrakkarAppOptions options, IReadOnlyDictionary<string, string?> environment)
+    /// <summary>
+    /// Loads the configuration the worker would use (and whether it is the application's default), or prints
+    /// every problem and returns null.
+    /// </summary>
+    private static (DrakkarConfig Config, bool IsDefault)? LoadConfig(CommandLine line, DrakkarAppOptions options,
+        IReadOnlyDictionary<string, string?> environment)
     {
         var path = line.Value("--config");
         try
         {
             if (options.DefaultConfig is { } fallback && ConfigLoader.ResolvePath(path, environment) is null)
-                return fallback();
-            return ConfigLoader.Load(path, environment);
+                return (fallback(), true);
+            return (ConfigLoader.Load(path, environment), false);
         }
         catch (ConfigException e)
         {
@@ -90,9 +94,8 @@ public static class DrakkarApp
     private static int CheckConfig(CommandLine line, DrakkarAppOptions options)
     {
         var environment = ConfigLoader.ReadProcessEnvironment();
-        var config = LoadConfig(line, options, environment);
-        if (config is null) return ExitUsage;
-        var source = ConfigLoader.ResolvePath(line.Value("--config"), environment) ?? "built-in defaults";
+        if (LoadConfig(line, options, environment) is not var (config, isDefault)) return ExitUsage;
+        var source = isDefault ? "the application's default" : ConfigLoader.ResolvePath(line.Value("--config"), environment) ?? "built-in defaults";
         Console.Out.WriteLine($"# configuration is valid (source: {source}); effective values, secrets masked:");
         Console.Out.Write(SecretMasker.ToMaskedYaml(config));
         return 0;
@@ -102,8 +105,7 @@ public static class DrakkarApp
         where THandler : DrakkarHandlerBase, new()
     {
         var environment = ConfigLoader.ReadProcessEnvironment();
-        var config = LoadConfig(line, options, environment);
-        if (config is null) return ExitUsage;
+        if (LoadConfig(line, options, environment) is not var (config, isDefault)) return ExitUsage;
         var identity = WorkerIdentity.Resolve(config, environment);
 
         using var stop = new CancellationTokenSource();
@@ -136,7 +138,7 @@ public static class DrakkarApp
 
         var exitCode = 0;
         var stopped = Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => 0, TaskScheduler.Default);
-        if (options.Companion is { } companion)
+        if (isDefault && options.Companion is { } companion)
         {
             var finished = await Task.WhenAny(companion(host, stop.Token), stopped).ConfigureAwait(false);
             exitCode = finished.IsCompletedSuccessfully ? finished.Result : ExitFailure;

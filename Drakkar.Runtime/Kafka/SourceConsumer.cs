@@ -138,8 +138,16 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
         {
             while (!stop.IsCancellationRequested)
             {
-                ServeSinkBackpressure();
-                ApplyBackpressure();
+                try
+                {
+                    ServeSinkBackpressure();
+                    ApplyBackpressure();
+                }
+                catch (KafkaException e)
+                {
+                    _metrics.ConsumerErrors.Increment();
+                    LogConsumeFailed(e, e.Error.Reason);
+                }
                 ConsumeResult<byte[]?, byte[]?>? record;
                 try
                 {
@@ -154,7 +162,16 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
                 }
                 _firstPoll.TrySetResult();
                 if (record is null || record.IsPartitionEOF) continue;
-                Dispatch(record);
+                try
+                {
+                    Dispatch(record);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // One bad record or a failed seek must not stop consumption for every partition.
+                    _metrics.ConsumerErrors.Increment();
+                    LogDispatchFailed(e, record.Partition.Value, record.Offset.Value);
+                }
             }
         }
         catch (Exception e)
@@ -180,8 +197,10 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
         IReadOnlyList<KeyValuePair<string, byte[]>> headers = message.Headers is { Count: > 0 } h
             ? [.. h.Select(x => new KeyValuePair<string, byte[]>(x.Key, x.GetValueBytes()))]
             : [];
-        pipeline.Enqueue(_handler.CreateMessage(record.Topic, partition, record.Offset.Value, message.Key, message.Value,
-            message.Timestamp.UtcDateTime, headers));
+        var source = _handler.CreateMessage(record.Topic, partition, record.Offset.Value, message.Key, message.Value,
+            message.Timestamp.UtcDateTime, headers);
+        if (source.DecodeError is not null) _metrics.DecodeErrors.Increment();
+        pipeline.Enqueue(source);
     }
 
     private void ApplyBackpressure()
@@ -425,6 +444,9 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Consume failed: {Reason}")]
     private partial void LogConsumeFailed(Exception error, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Dispatching {Partition}@{Offset} failed; the record is skipped by this pass and redelivered after a rewind or restart")]
+    private partial void LogDispatchFailed(Exception error, int partition, long offset);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "The poll loop stopped unexpectedly")]
     private partial void LogPollLoopFailed(Exception error);

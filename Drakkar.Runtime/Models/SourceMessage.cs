@@ -13,6 +13,9 @@ public class SourceMessage
     public DateTimeOffset Timestamp { get; init; }
     public IReadOnlyList<KeyValuePair<string, byte[]>> Headers { get; init; } = [];
 
+    /// <summary>For a typed handler, why the value could not be decoded; null when it was (or for raw handlers).</summary>
+    public string? DecodeError { get; init; }
+
     public override string ToString() => $"{Topic}[{Partition}]@{Offset}";
 }
 
@@ -21,7 +24,4 @@ public sealed class SourceMessage<T> : SourceMessage where T : class
 {
     /// <summary>The decoded value, or null when the value could not be decoded (the raw bytes stay in <see cref="SourceMessage.Value"/>).</summary>
     public T? Payload { get; init; }
-
-    /// <summary>Why decoding failed, when it did.</summary>
-    public string? DecodeError { get; init; }
 }

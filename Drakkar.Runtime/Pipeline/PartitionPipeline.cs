@@ -279,6 +279,7 @@ internal sealed partial class PartitionPipeline
             while (true)
             {
                 var outcome = await _executor.ExecuteAsync(task, SafePriority(task), attempt, _abort.Token).ConfigureAwait(false);
+                RecordAttempt(task, outcome);
                 if (outcome.Result is { } result)
                 {
                     var failure = await OnSuccessAsync(task, result, window).ConfigureAwait(false);
@@ -317,6 +318,22 @@ internal sealed partial class PartitionPipeline
             LogTaskPipelineFailed(e, Topic, Partition, task.TaskId);
             Finish(task, window, null, new ExecutorError(task, ExecutorFailure.HookFailed, null, "", e.ToString(), null) { Attempt = attempt });
         }
+    }
+
+    private void RecordAttempt(ExecutorTask task, Execution.ExecutorOutcome outcome)
+    {
+        if (task.Precomputed is not null) _metrics.TasksPrecomputed.Increment();
+        if (outcome.Result is { } result)
+        {
+            _metrics.ExecutorTasks.Increment("completed");
+            _metrics.ExecutorDuration.Observe(result.Duration.TotalSeconds);
+            return;
+        }
+        var error = outcome.Error!;
+        var timedOut = error.Failure == ExecutorFailure.Timeout;
+        _metrics.ExecutorTasks.Increment(timedOut ? "timeout" : "failed");
+        _metrics.ExecutorDuration.Observe(error.Duration.TotalSeconds);
+        if (timedOut) _metrics.Timeouts.Increment();
     }
 
     /// <summary>Runs <c>OnTaskComplete</c> and delivers its payloads; returns an error when the hook threw.</summary>
@@ -429,7 +446,7 @@ internal sealed partial class PartitionPipeline
             }
             catch (Exception e)
             {
-                LogHookFailed(e, "on_message_complete", Topic, Partition, _handler.MessageLabel(state.Message));
+                LogHookFailed(e, "on_message_complete", Topic, Partition, state.Message.ToString());
             }
             finally
             {
@@ -441,6 +458,13 @@ internal sealed partial class PartitionPipeline
         }
         catch (OperationCanceledException) when (_abort.IsCancellationRequested)
         {
+        }
+        catch (Exception e)
+        {
+            // Delivery settles or dead-letters everything it is given; reaching this is a bug, and wedging the
+            // partition forever would be worse than logging it loudly and moving on (SPEC O5).
+            LogCompletionFailed(e, Topic, Partition, state.Message.Offset);
+            Release(state);
         }
     }
 
@@ -471,6 +495,11 @@ internal sealed partial class PartitionPipeline
         }
         catch (OperationCanceledException) when (_abort.IsCancellationRequested)
         {
+        }
+        catch (Exception e)
+        {
+            LogCompletionFailed(e, Topic, Partition, window.Messages[0].Offset);
+            foreach (var state in window.States) Release(state);
         }
     }
 
@@ -549,6 +578,9 @@ internal sealed partial class PartitionPipeline
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Task {TaskId} of {Topic}[{Partition}] failed in the pipeline; it is final")]
     private partial void LogTaskPipelineFailed(Exception error, string topic, int partition, string taskId);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Completing {Topic}[{Partition}] at offset {Offset} failed unexpectedly; moving on")]
+    private partial void LogCompletionFailed(Exception error, string topic, int partition, long offset);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Pipeline of {Topic}[{Partition}] stopped unexpectedly")]
     private partial void LogPipelineFailed(Exception error, string topic, int partition);

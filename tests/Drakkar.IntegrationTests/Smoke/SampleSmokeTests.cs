@@ -22,13 +22,17 @@ public sealed class SampleSmokeTests : IDisposable
     public async Task On_the_embedded_broker_it_gets_ready_and_exits_0_within_2_seconds_of_SIGTERM(bool aot)
     {
         var config = Path.Combine(_dir, "smoke.yaml");
-        await File.WriteAllTextAsync(config, """
+        await File.WriteAllTextAsync(config, $$"""
             kafka:
               brokers: embedded
               source_topic: smoke-requests
               consumer_group: smoke
             executor:
               binary_path: /bin/grep
+            sinks:
+              filesystem:
+                results:
+                  base_path: "{{_dir}}"
             logging:
               format: json
             """);

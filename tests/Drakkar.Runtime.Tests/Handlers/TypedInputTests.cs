@@ -25,15 +25,13 @@ public sealed class TypedInputTests
     }
 
     [Fact]
-    public void An_undecodable_value_keeps_its_raw_bytes_has_a_null_payload_and_is_counted()
+    public void An_undecodable_value_keeps_its_raw_bytes_has_a_null_payload_and_says_why()
     {
-        var before = Drakkar.PayloadDecoder.Failures;
         var raw = Encoding.UTF8.GetBytes("{\"text\": 12");
         var message = Decode(raw);
         Assert.Null(message.Payload);
         Assert.Equal(raw, message.Value);
         Assert.Contains("Note", message.DecodeError);
-        Assert.True(Drakkar.PayloadDecoder.Failures > before);
     }
 
     [Fact]
