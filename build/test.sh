@@ -32,7 +32,7 @@ done
 
 # Sum the per-project summaries ("Passed!  - Failed: 0, Passed: 19, Skipped: 0, Total: 19, ...").
 read -r passed failed skipped reported < <(grep -E '^(Passed|Failed)! +- +Failed:' "$log" | awk -F'[:,]' '
-  { f += $2; p += $3; s += $4; n++ } END { printf "%d %d %d %d\n", p, f, s, n }')
+  { f += $2; p += $4; s += $6; n++ } END { printf "%d %d %d %d\n", p, f, s, n }')
 if [ "$reported" -lt "${#projects[@]}" ]; then
   echo "[test] only $reported of ${#projects[@]} test projects reported a summary (a test host crashed or a build failed)" >&2
   failed=$((failed + ${#projects[@]} - reported))
