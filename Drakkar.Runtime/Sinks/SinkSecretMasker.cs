@@ -3,11 +3,11 @@ using System.Text.RegularExpressions;
 namespace Drakkar.Sinks;
 
 /// <summary>
-/// Keeps credentials out of every error, log line and DLQ record the sinks produce (SPEC S17): passwords inside
-/// URLs and DSNs are masked by shape, and values the configuration marks as secret (passwords, header values such as
-/// <c>Authorization</c>) are masked wherever they appear verbatim, since driver messages sometimes echo them.
+/// Keeps credentials out of every error, log line and DLQ record the sinks produce (SPEC S17): on top of
+/// <see cref="SecretMasker"/>'s masking by shape (URL user info, DSN passwords, tokens), the values the configuration
+/// holds as secrets (passwords, header values such as <c>Authorization</c>) are masked wherever they appear verbatim,
+/// since driver messages sometimes echo them without any recognisable shape.
 /// </summary>
-/// <remarks>Local to the sinks until the configuration's masker is shared; both mask the same shapes.</remarks>
 internal sealed partial class SinkSecretMasker
 {
     private const string Mask = "***";
@@ -37,19 +37,14 @@ internal sealed partial class SinkSecretMasker
     public string Apply(string? text)
     {
         if (string.IsNullOrEmpty(text)) return text ?? "";
-        var masked = Url(text);
+        var masked = SecretMasker.Mask(text);
         foreach (var secret in _secrets)
             masked = masked.Replace(secret, Mask, StringComparison.Ordinal);
         return masked;
     }
 
     /// <summary>Masks credentials in a URL or DSN by shape only (for one-off log fields).</summary>
-    public static string Url(string? urlOrDsn)
-    {
-        if (string.IsNullOrEmpty(urlOrDsn)) return "";
-        var masked = UrlCredentials().Replace(urlOrDsn, m => $"{m.Groups["scheme"].Value}{m.Groups["user"].Value}:{Mask}@");
-        return DsnPassword().Replace(masked, m => $"{m.Groups["key"].Value}={Mask}");
-    }
+    public static string Url(string? urlOrDsn) => SecretMasker.Mask(urlOrDsn);
 
     [GeneratedRegex(@"(?<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?<user>[^:/@\s]*):(?<password>[^@/\s]*)@")]
     private static partial Regex UrlCredentials();
