@@ -35,16 +35,7 @@ internal sealed class MongoConnection : IAsyncDisposable
     /// <summary>Connects, runs the <c>hello</c> handshake (falling back to <c>isMaster</c>) and authenticates when the endpoint has credentials.</summary>
     public static async Task<MongoConnection> OpenAsync(MongoEndpoint endpoint, CancellationToken cancellationToken)
     {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            await socket.ConnectAsync(endpoint.Host, endpoint.Port, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
+        var socket = await TcpSocket.ConnectAsync(endpoint.Host, endpoint.Port, cancellationToken).ConfigureAwait(false);
         var connection = new MongoConnection(socket);
         try
         {

@@ -26,16 +26,7 @@ internal sealed class RespConnection : IAsyncDisposable
 
     public static async Task<RespConnection> OpenAsync(RedisEndpoint endpoint, CancellationToken cancellationToken)
     {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            await socket.ConnectAsync(endpoint.Host, endpoint.Port, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
+        var socket = await TcpSocket.ConnectAsync(endpoint.Host, endpoint.Port, cancellationToken).ConfigureAwait(false);
         var connection = new RespConnection(socket);
         try
         {
