@@ -151,8 +151,9 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
                 ConsumeResult<byte[]?, byte[]?>? record;
                 try
                 {
-                    // Short waits while paused, so a resume is not held back by an idle poll.
-                    record = _consumer.Consume(_paused ? 5 : 100);
+                    // The first poll does not wait (it starts the group join and marks the worker ready); later ones wait
+                    // briefly while paused, so a resume is not held back by an idle poll.
+                    record = _consumer.Consume(!_firstPoll.Task.IsCompleted ? 0 : _paused ? 5 : 100);
                 }
                 catch (ConsumeException e)
                 {
