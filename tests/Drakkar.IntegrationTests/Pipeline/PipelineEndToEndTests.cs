@@ -113,7 +113,7 @@ public sealed class PipelineEndToEndTests(KafkaBroker kafka)
         await Eventually.True(() => handlerB.Settled.Count > 50, Patience, "worker B is busy");
 
         await workerA.StopAsync();
-        await Eventually.True(() => workerB.AssignedPartitions.Count == partitions, Patience, "worker B took over every partition");
+        await Eventually.True(() => workerB.AssignedPartitions.Count == partitions, TimeSpan.FromSeconds(120), "worker B took over every partition");
         await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, group, partitions).Sum() == total, TimeSpan.FromSeconds(90),
             "the group committed every message");
         await watching.CancelAsync();
