@@ -19,9 +19,10 @@ internal static class TestWorker
         return config;
     }
 
-    public static Task<WorkerHost> StartAsync(DrakkarHandlerBase handler, DrakkarConfig config, string workerId = "test-worker")
+    public static Task<WorkerHost> StartAsync(DrakkarHandlerBase handler, DrakkarConfig config, string workerId = "test-worker",
+        Drakkar.Sinks.SinkRegistry? plugins = null)
     {
-        var parts = DrakkarApp.DefaultParts();
+        var parts = DrakkarApp.DefaultParts(plugins);
         return WorkerHost.StartAsync(handler, config, workerId,
             new WorkerParts { Executor = parts.Executor, Delivery = parts.Delivery, Loggers = NullLoggerFactory.Instance }, CancellationToken.None);
     }

@@ -1,0 +1,115 @@
+using System.Collections.Concurrent;
+using Drakkar.IntegrationTests.Fixtures;
+using Drakkar.IntegrationTests.Support;
+using Drakkar.Sinks;
+
+namespace Drakkar.IntegrationTests.Pipeline;
+
+[Payload]
+public sealed partial record Marker(int Partition, long Offset);
+
+/// <summary>SPEC O9 through the whole worker: a batching sink that pushes back makes the partition rewind and redo its work.</summary>
+[Collection(KafkaCollection.Name)]
+public sealed class SinkBackpressureTests(KafkaBroker kafka)
+{
+    /// <summary>Buffers per partition and writes at checkpoints; its first flushes ask the worker to back off.</summary>
+    private sealed class PushyBatchingSink(int refusals) : IBatchingSink
+    {
+        private readonly ConcurrentDictionary<int, ConcurrentQueue<Marker>> _buffers = new();
+        private readonly int _refusals = refusals;
+        private int _refusalsLeft = refusals;
+
+        public ConcurrentDictionary<(int, long), int> Written { get; } = new();
+        public int Refused => _refusals - Math.Max(0, Volatile.Read(ref _refusalsLeft));
+        public string Kind => "pushy";
+        public string Name => "main";
+        public bool IsIdempotent => true;
+        public bool IsConnected => true;
+        public ValueTask ConnectAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+        public ValueTask CloseAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
+        {
+            var buffer = _buffers.GetOrAdd(batch.Partition, _ => new ConcurrentQueue<Marker>());
+            foreach (var payload in batch.Payloads) buffer.Enqueue((Marker)payload.Data.Value);
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask FlushAsync(string topic, int partition, CancellationToken cancellationToken)
+        {
+            if (Interlocked.Decrement(ref _refusalsLeft) >= 0)
+                throw new SinkBackpressureException(TimeSpan.FromMilliseconds(200), "destination busy");
+            if (_buffers.TryGetValue(partition, out var buffer))
+                while (buffer.TryDequeue(out var marker)) Written.AddOrUpdate((marker.Partition, marker.Offset), 1, (_, n) => n + 1);
+            return ValueTask.CompletedTask;
+        }
+
+        public void Discard(string topic, int partition) => _buffers.TryRemove(partition, out _);
+    }
+
+    private sealed class MarkingHandler : DrakkarHandler
+    {
+        public ConcurrentDictionary<(int, long), int> Arranged { get; } = new();
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending)
+        {
+            foreach (var m in messages) Arranged.AddOrUpdate((m.Partition, m.Offset), 1, (_, n) => n + 1);
+            return ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([.. messages.Select(m => new ExecutorTask(TaskId.New("mark"))
+            {
+                Precomputed = new PrecomputedResult($"{m.Partition}:{m.Offset}"),
+                SourceOffsets = [m.Offset],
+            })]);
+        }
+
+        public override ValueTask<CollectResult?> OnTaskComplete(ExecutorResult result)
+        {
+            var parts = result.Stdout.Split(':');
+            return ValueTask.FromResult<CollectResult?>(new CollectResult
+            {
+                Custom = { CustomPayload.Of("pushy", new Marker(int.Parse(parts[0]), long.Parse(parts[1]))) },
+            });
+        }
+    }
+
+    [Fact]
+    public async Task Backpressure_at_a_checkpoint_rewinds_the_partition_and_nothing_is_committed_unwritten_or_lost()
+    {
+        const int partitions = 2, total = 400;
+        var topic = kafka.CreateTopic("sink-backpressure", partitions);
+        var group = $"{topic}-g";
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, partitions, total);
+        var sink = new PushyBatchingSink(refusals: 3);
+        var handler = new MarkingHandler();
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, group, c =>
+        {
+            c.Executor.WindowSize = 20;
+            c.Sinks.Custom["pushy"] = new() { ["main"] = new CustomSinkConfig() };
+        });
+
+        var violations = new ConcurrentQueue<string>();
+        using var watching = new CancellationTokenSource();
+        var watcher = Task.Run(async () =>
+        {
+            while (!watching.IsCancellationRequested)
+            {
+                var committed = TestWorker.Committed(kafka.BootstrapServers, topic, group, partitions);
+                for (var p = 0; p < partitions; p++)
+                    for (long o = 0; o < committed[p]; o++)
+                        if (!sink.Written.ContainsKey((p, o))) violations.Enqueue($"{p}@{o} committed before the sink wrote it");
+                await Task.Delay(25);
+            }
+        });
+
+        await using var worker = await TestWorker.StartAsync(handler, config, plugins: new SinkRegistry().Register("pushy", _ => sink));
+        await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, group, partitions).Sum() == total,
+            TimeSpan.FromSeconds(60), "every message committed");
+        await watching.CancelAsync();
+        await watcher;
+
+        Assert.Equal(3, sink.Refused);
+        Assert.Empty(violations);
+        Assert.Equal(total, sink.Written.Count);
+        Assert.Contains(handler.Arranged.Values, n => n > 1); // the rewound work was consumed and arranged again
+        await worker.StopAsync();
+    }
+}
