@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Drakkar.Cli;
 using Drakkar.Execution;
 using Drakkar.Hosting;
@@ -31,7 +30,7 @@ public sealed class DrakkarAppOptions
 
 /// <summary>
 /// The worker binary's entry point: <c>return await DrakkarApp.RunAsync&lt;MyHandler&gt;(args);</c> gives every
-/// worker the same commands (<c>run</c>, <c>check-config</c>) and <c>--help</c>.
+/// worker the same commands (<c>run</c>, <c>check-config</c>, <c>replay-dlq</c>) and <c>--help</c>.
 /// </summary>
 public static class DrakkarApp
 {
@@ -42,6 +41,7 @@ public static class DrakkarApp
     {
         ["run"] = (["--config"], []),
         ["check-config"] = (["--config"], []),
+        [ReplayDlqCommand.Name] = ReplayDlqCommand.Options,
     };
 
     public static async Task<int> RunAsync<THandler>(string[] args, DrakkarAppOptions? options = null)
@@ -63,6 +63,7 @@ public static class DrakkarApp
         return line.Command switch
         {
             "check-config" => CheckConfig(line, options),
+            ReplayDlqCommand.Name => await ReplayDlqAsync(line, options).ConfigureAwait(false),
             _ => await RunWorkerAsync<THandler>(line, options).ConfigureAwait(false),
         };
     }
@@ -70,19 +71,20 @@ public static class DrakkarApp
     private static string ProgramName => Path.GetFileName(Environment.GetCommandLineArgs()[0]) is { Length: > 0 } name
         && !name.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? name : "worker";
 
-    /// <summary>Loads the configuration the worker would use, or prints every problem and returns null.</summary>
-    private static DrakkarConfig? LoadConfig(CommandLine line, DrakkarAppOptions options, IReadOnlyDictionary<string, string?> environment)
+    /// <summary>Loads the configuration the worker would use, or prints every problem to <paramref name="stderr"/> and returns null.</summary>
+    internal static DrakkarConfig? LoadConfig(CommandLine line, Func<DrakkarConfig>? defaultConfig, IReadOnlyDictionary<string, string?> environment,
+        TextWriter stderr)
     {
         var path = line.Value("--config");
         try
         {
-            if (options.DefaultConfig is { } fallback && ConfigLoader.ResolvePath(path, environment) is null)
+            if (defaultConfig is { } fallback && ConfigLoader.ResolvePath(path, environment) is null)
                 return fallback();
             return ConfigLoader.Load(path, environment);
         }
         catch (ConfigException e)
         {
-            Console.Error.WriteLine(e.Message);
+            stderr.WriteLine(e.Message);
             return null;
         }
     }
@@ -90,7 +92,7 @@ public static class DrakkarApp
     private static int CheckConfig(CommandLine line, DrakkarAppOptions options)
     {
         var environment = ConfigLoader.ReadProcessEnvironment();
-        var config = LoadConfig(line, options, environment);
+        var config = LoadConfig(line, options.DefaultConfig, environment, Console.Error);
         if (config is null) return ExitUsage;
         var source = ConfigLoader.ResolvePath(line.Value("--config"), environment) ?? "built-in defaults";
         Console.Out.WriteLine($"# configuration is valid (source: {source}); effective values, secrets masked:");
@@ -98,35 +100,27 @@ public static class DrakkarApp
         return 0;
     }
 
+    private static async Task<int> ReplayDlqAsync(CommandLine line, DrakkarAppOptions options)
+    {
+        var config = LoadConfig(line, options.DefaultConfig, ConfigLoader.ReadProcessEnvironment(), Console.Error);
+        if (config is null) return ExitUsage;
+        using var signals = new ShutdownSignals(Console.Error);
+        return await ReplayDlqCommand.RunAsync(line, config, Console.Out, Console.Error, signals.Token).ConfigureAwait(false);
+    }
+
     private static async Task<int> RunWorkerAsync<THandler>(CommandLine line, DrakkarAppOptions options)
         where THandler : DrakkarHandlerBase, new()
     {
         var environment = ConfigLoader.ReadProcessEnvironment();
-        var config = LoadConfig(line, options, environment);
+        var config = LoadConfig(line, options.DefaultConfig, environment, Console.Error);
         if (config is null) return ExitUsage;
         var identity = WorkerIdentity.Resolve(config, environment);
 
-        using var stop = new CancellationTokenSource();
-        var signals = 0;
-        void OnSignal(PosixSignalContext context)
-        {
-            // The first signal asks for a graceful drain; a second one means "now".
-            context.Cancel = true;
-            if (Interlocked.Increment(ref signals) == 1)
-            {
-                stop.Cancel();
-                return;
-            }
-            Console.Error.WriteLine("second signal: exiting without draining");
-            Environment.Exit(130);
-        }
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-
+        using var signals = new ShutdownSignals(Console.Error);
         WorkerHost host;
         try
         {
-            host = await WorkerHost.StartAsync(new THandler(), config, identity.WorkerId, DefaultParts(options.Sinks), stop.Token).ConfigureAwait(false);
+            host = await WorkerHost.StartAsync(new THandler(), config, identity.WorkerId, DefaultParts(options.Sinks), signals.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -135,10 +129,10 @@ public static class DrakkarApp
         }
 
         var exitCode = 0;
-        var stopped = Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => 0, TaskScheduler.Default);
+        var stopped = Task.Delay(Timeout.Infinite, signals.Token).ContinueWith(_ => 0, TaskScheduler.Default);
         if (options.Companion is { } companion)
         {
-            var finished = await Task.WhenAny(companion(host, stop.Token), stopped).ConfigureAwait(false);
+            var finished = await Task.WhenAny(companion(host, signals.Token), stopped).ConfigureAwait(false);
             exitCode = finished.IsCompletedSuccessfully ? finished.Result : ExitFailure;
         }
         else
@@ -152,7 +146,12 @@ public static class DrakkarApp
     /// <summary>The production parts: the process pool and the configured sinks.</summary>
     internal static WorkerParts DefaultParts(Sinks.SinkRegistry? plugins = null) => new()
     {
-        Executor = (config, _, loggers) => new ExecutorPool(config.Executor, logger: loggers.CreateLogger<ExecutorPool>()),
+        Executor = (config, metrics, loggers) =>
+        {
+            var pool = new ExecutorPool(config.Executor, logger: loggers.CreateLogger<ExecutorPool>());
+            metrics.Registry.OnExport(() => metrics.PoolActive.Set(pool.ActiveCount));
+            return pool;
+        },
         Delivery = (config, handler, metrics, loggers, backpressure, cancellationToken) =>
             DeliveryStartup.ConnectAsync(config, handler, metrics, loggers, plugins ?? new Sinks.SinkRegistry(), backpressure, cancellationToken),
     };
