@@ -52,7 +52,7 @@ internal sealed class ReplayDlqCommand
     {
         _settings = settings;
         _stdout = stdout;
-        _stderr = stderr;
+        _stderr = TextWriter.Synchronized(stderr);
         _masker.AddCredentialsOf(settings.DlqBrokers);
         _masker.AddCredentialsOf(settings.TargetBrokers);
     }
@@ -223,7 +223,9 @@ internal sealed class ReplayDlqCommand
     private (Dictionary<int, long> Ends, long Total) Plan(IConsumer<byte[]?, byte[]> consumer)
     {
         using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
-        var metadata = admin.GetMetadata(_settings.DlqTopic, MetadataTimeout);
+        // Metadata for every topic: asking for one by name makes brokers with auto-creation create it, and a
+        // mistyped DLQ name would then "replay" an empty topic it just made.
+        var metadata = admin.GetMetadata(MetadataTimeout);
         var topic = metadata.Topics.SingleOrDefault(t => t.Topic == _settings.DlqTopic);
         if (topic is null || topic.Error.IsError || topic.Partitions.Count == 0)
             throw new InvalidOperationException(topic is { Error.IsError: true } ? topic.Error.Reason : "the topic does not exist");
