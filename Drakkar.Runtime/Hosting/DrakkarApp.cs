@@ -19,8 +19,9 @@ public sealed class DrakkarAppOptions
     public Func<DrakkarConfig>? DefaultConfig { get; init; }
 
     /// <summary>
-    /// Runs beside the worker once it has started (for example a demo feeding it input). When it returns, the
-    /// worker shuts down gracefully and the returned value is the exit code.
+    /// Runs beside the worker once it has started on <see cref="DefaultConfig"/> (for example a demo feeding it
+    /// input); a worker given a configuration file runs without it. When it returns, the worker shuts down
+    /// gracefully and the returned value is the exit code.
     /// </summary>
     public Func<WorkerHost, CancellationToken, Task<int>>? Companion { get; init; }
 
@@ -130,7 +131,8 @@ public static class DrakkarApp
 
         var exitCode = 0;
         var stopped = Task.Delay(Timeout.Infinite, signals.Token).ContinueWith(_ => 0, TaskScheduler.Default);
-        if (options.Companion is { } companion)
+        var onDefaultConfig = options.DefaultConfig is not null && ConfigLoader.ResolvePath(line.Value("--config"), environment) is null;
+        if (options.Companion is { } companion && onDefaultConfig)
         {
             var finished = await Task.WhenAny(companion(host, signals.Token), stopped).ConfigureAwait(false);
             exitCode = finished.IsCompletedSuccessfully ? finished.Result : ExitFailure;

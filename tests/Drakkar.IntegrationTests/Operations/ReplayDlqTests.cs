@@ -143,6 +143,21 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_interrupted_replay_still_prints_the_summary_and_where_to_resume()
+    {
+        var target = _kafka.CreateTopic("replay-interrupted");
+        using var interrupted = new CancellationTokenSource();
+        await interrupted.CancelAsync();
+
+        var run = await Replay(interrupted.Token, "--target-topic", target);
+
+        Assert.Equal(130, run.ExitCode);
+        Assert.Equal("summary: read=0 published=0 filtered_out=0 errors=0", run.SummaryLine);
+        Assert.Contains("interrupted:", run.Stderr);
+        Assert.Matches($@"last successful DLQ offset: {_dlqTopic}\[[01]\] = none", run.Stderr);
+    }
+
+    [Fact]
     public async Task Dlq_topic_override_reads_another_topic()
     {
         var empty = _kafka.CreateTopic("replay-empty-dlq");
@@ -191,11 +206,14 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
         public string SummaryLine => Stdout.TrimEnd('\n').Split('\n')[^1];
     }
 
-    private async Task<Run> Replay(params string[] args)
+    private Task<Run> Replay(params string[] args) => Replay(CancellationToken.None, args);
+
+    private async Task<Run> Replay(CancellationToken cancellationToken, params string[] args)
     {
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
         var exit = await ReplayDlqCommand.RunAsync(["--config", _configPath, .. args], stdout, stderr, timeout.Token);
         return new Run(exit, stdout.ToString(), stderr.ToString());
     }
