@@ -158,6 +158,38 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_long_replay_reports_progress_every_1000_records_and_reads_python_drakkar_records()
+    {
+        const int count = 2500;
+        var dlq = _kafka.CreateTopic("replay-python-dlq");
+        var target = _kafka.CreateTopic("replay-python-target");
+        using (var producer = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers, LingerMs = 5 }).Build())
+        {
+            // Python Drakkar's DLQ value has no source_messages; the worker put the source key and headers on the record.
+            for (var i = 0; i < count; i++)
+            {
+                producer.Produce(dlq, new Message<string, string>
+                {
+                    Key = $"py-{i}",
+                    Value = $$"""{"original_payloads":["{\"n\":{{i}}}"],"sink_name":"out","sink_type":"kafka","error":"boom","timestamp":1.5,"partition":0,"attempt_count":1}""",
+                    Headers = [new Header("origin", Encoding.UTF8.GetBytes("python"))],
+                });
+            }
+            producer.Flush(TimeSpan.FromSeconds(30));
+        }
+
+        var run = await Replay("--target-topic", target, "--dlq-topic", dlq);
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal($"summary: read={count} published={count} filtered_out=0 errors=0", run.SummaryLine);
+        Assert.Contains($"replay-dlq: read 1000/{count}", run.Stderr);
+        Assert.Contains($"replay-dlq: read 2000/{count}", run.Stderr);
+        var last = SinkTestKit.Consume(_kafka.BootstrapServers, target, count).Single(r => Encoding.UTF8.GetString(r.Message.Key!) == "py-2499");
+        Assert.Equal("{\"n\":2499}", Encoding.UTF8.GetString(last.Message.Value));
+        Assert.Equal("python", Encoding.UTF8.GetString(last.Message.Headers.GetLastBytes("origin")));
+    }
+
+    [Fact]
     public async Task Dlq_topic_override_reads_another_topic()
     {
         var empty = _kafka.CreateTopic("replay-empty-dlq");
