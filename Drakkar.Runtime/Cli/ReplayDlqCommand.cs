@@ -65,34 +65,34 @@ internal sealed class ReplayDlqCommand
     /// returns the exit code. Output goes only to the writers given, so it can run inside another process.
     /// </summary>
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken,
-        Func<DrakkarConfig>? defaultConfig = null)
+        Func<DrakkarConfig>? defaultConfig = null, string program = "worker")
     {
         var line = CommandLine.Parse([Name, .. args], new Dictionary<string, (string[], string[])> { [Name] = Options });
         if (line.Errors.Count > 0)
         {
             foreach (var error in line.Errors) stderr.WriteLine($"error: {error}");
-            stderr.WriteLine($"Run '{Name} --help' for usage.");
+            stderr.WriteLine($"Run '{program} {Name} --help' for usage.");
             return ExitUsage;
         }
         if (line.Help)
         {
-            stdout.Write(HelpText.For(Name, "worker", null));
+            stdout.Write(HelpText.For(Name, program, null));
             return ExitOk;
         }
         var config = DrakkarApp.LoadConfig(line, defaultConfig, ConfigLoader.ReadProcessEnvironment(), stderr);
         if (config is null) return ExitUsage;
-        return await RunAsync(line, config, stdout, stderr, cancellationToken).ConfigureAwait(false);
+        return await RunAsync(line, config, stdout, stderr, cancellationToken, program).ConfigureAwait(false);
     }
 
     /// <summary>Replays with an already parsed command line and loaded configuration.</summary>
     internal static async Task<int> RunAsync(CommandLine line, DrakkarConfig config, TextWriter stdout, TextWriter stderr,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, string program = "worker")
     {
         var settings = Resolve(line, config, out var problems);
         if (settings is null)
         {
             foreach (var problem in problems) stderr.WriteLine($"error: {problem}");
-            stderr.WriteLine($"Run '{Name} --help' for usage.");
+            stderr.WriteLine($"Run '{program} {Name} --help' for usage.");
             return ExitUsage;
         }
         return await Task.Run(() => new ReplayDlqCommand(settings, stdout, stderr).ExecuteAsync(cancellationToken), CancellationToken.None)

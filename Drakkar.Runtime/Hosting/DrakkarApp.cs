@@ -106,7 +106,7 @@ public static class DrakkarApp
         var config = LoadConfig(line, options.DefaultConfig, ConfigLoader.ReadProcessEnvironment(), Console.Error);
         if (config is null) return ExitUsage;
         using var signals = new ShutdownSignals(Console.Error);
-        return await ReplayDlqCommand.RunAsync(line, config, Console.Out, Console.Error, signals.Token).ConfigureAwait(false);
+        return await ReplayDlqCommand.RunAsync(line, config, Console.Out, Console.Error, signals.Token, ProgramName).ConfigureAwait(false);
     }
 
     private static async Task<int> RunWorkerAsync<THandler>(CommandLine line, DrakkarAppOptions options)
