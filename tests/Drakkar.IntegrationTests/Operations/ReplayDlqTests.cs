@@ -190,6 +190,29 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_publish_failure_exits_1_and_names_the_last_successful_dlq_offset()
+    {
+        const short produceApi = 0;
+        var target = _kafka.CreateTopic("replay-refused");
+        // Non-retriable, so the first produce request fails at once instead of being retried until the timeout.
+        _kafka.Broker.PushRequestErrors(produceApi, [.. Enumerable.Repeat(ErrorCode.TopicAuthorizationFailed, 50)]);
+        Run run;
+        try
+        {
+            run = await Replay("--target-topic", target);
+        }
+        finally
+        {
+            _kafka.Broker.ClearRequestErrors(produceApi);
+        }
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Matches(@"^summary: read=[1-6] published=0 filtered_out=0 errors=[1-6]$", run.SummaryLine);
+        Assert.Matches($@"error: publishing {_dlqTopic}\[[01]\]@\d+ to {target} failed: ", run.Stderr);
+        Assert.Matches($@"last successful DLQ offset: {_dlqTopic}\[[01]\] = (none|\d+)", run.Stderr);
+    }
+
+    [Fact]
     public async Task Dlq_topic_override_reads_another_topic()
     {
         var empty = _kafka.CreateTopic("replay-empty-dlq");
