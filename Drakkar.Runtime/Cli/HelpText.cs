@@ -17,12 +17,46 @@ internal static class HelpText
               -h, --help      show this help
 
             """,
+        ReplayDlqCommand.Name => $$"""
+            usage: {{program}} replay-dlq --target-topic TOPIC [--target-brokers HOSTS] [--dlq-topic TOPIC]
+                   [--filter TEXT] [--limit N] [--dry-run] [--config PATH]
+
+            Reads the dead letter queue from its beginning up to where it ends when the command starts, and
+            republishes every record's original payloads (one message per payload, the JSON as the worker made it)
+            to TOPIC, with the source message's key and headers restored. The DLQ is read without a consumer group
+            commit, so a replay can be repeated; nothing on the DLQ changes.
+
+            The DLQ is dlq.topic (default {kafka.source_topic}_dlq) on dlq.brokers (default kafka.brokers), from
+            the same configuration the worker uses.
+
+            options:
+              --target-topic TOPIC     where to republish (required unless --dry-run)
+              --target-brokers HOSTS   bootstrap servers of the target (default: kafka.brokers)
+              --dlq-topic TOPIC        read this topic instead of the configured DLQ
+              --filter TEXT            replay only records whose JSON, or one of whose payloads, contains TEXT
+                                       (case-sensitive substring); the others count as filtered_out
+              --limit N                stop after reading N DLQ records (filtered records count)
+              --dry-run                read, filter and count; publish nothing
+              --config PATH            configuration file (default: $DK_CONFIG, else ./drakkar.yaml)
+              -h, --help               show this help
+
+            Progress goes to stderr every 1000 records. The last line on stdout is always
+              summary: read=N published=N filtered_out=N errors=N
+            where published counts messages written (a record may hold several payloads).
+            SIGINT or SIGTERM stops reading, waits for in-flight produces and flushes, then prints the summary.
+
+            exit codes: 0 done; 1 a record could not be read or published (stderr names it and the last
+            successful DLQ offset per partition, to resume after); 2 usage or configuration error (also when the
+            DLQ topic cannot be read); 130 interrupted after flushing.
+
+            """,
         _ => $$"""
             usage: {{program}} [command] [options]
             {{(description is null ? "" : Environment.NewLine + description + Environment.NewLine)}}
             commands:
               run             consume the source topic and process it (the default command)
               check-config    validate the configuration and print it with secrets masked
+              replay-dlq      republish dead-lettered payloads to a topic (see 'replay-dlq --help')
 
             options:
               --config PATH   configuration file (default: $DK_CONFIG, else ./drakkar.yaml, else built-in defaults)

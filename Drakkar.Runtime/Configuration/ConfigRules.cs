@@ -38,6 +38,12 @@ internal static partial class ConfigRules
 
     public static string? NotEmpty(string value) => value.Trim().Length > 0 ? null : "must not be empty";
 
+    /// <summary>An address a server can bind: an IP literal (<c>0.0.0.0</c>, <c>::</c>, <c>127.0.0.1</c>) or <c>localhost</c>.</summary>
+    public static string? ListenAddress(string value) =>
+        System.Net.IPAddress.TryParse(value.Trim(), out _) || value.Trim().Equals("localhost", StringComparison.OrdinalIgnoreCase)
+            ? null
+            : $"must be an IP address to listen on, e.g. 0.0.0.0 (every interface) or 127.0.0.1 (got '{value}')";
+
     public static string? NotEmptyOrNull(string? value) =>
         value is null || value.Trim().Length > 0 ? null : "must not be empty (leave it out, or null, when tasks name their own binary)";
 

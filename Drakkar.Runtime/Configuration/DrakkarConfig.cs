@@ -156,6 +156,12 @@ public sealed class MetricsConfig
 {
     public bool Enabled { get; set; } = true;
     public int Port { get; set; } = 9090;
+
+    /// <summary>
+    /// The address the endpoint listens on: every interface by default, so Kubernetes probes and Prometheus reach
+    /// it; <c>127.0.0.1</c> keeps it on the machine.
+    /// </summary>
+    public string Host { get; set; } = "0.0.0.0";
 }
 
 public enum LogFormat

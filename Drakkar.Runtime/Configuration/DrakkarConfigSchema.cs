@@ -167,6 +167,7 @@ internal static class DrakkarConfigSchema
     [
         Bool<MetricsConfig>("enabled", c => c.Enabled, (c, v) => c.Enabled = v),
         Int<MetricsConfig>("port", c => c.Port, (c, v) => c.Port = v, Between(1, 65535)),
+        Str<MetricsConfig>("host", c => c.Host, (c, v) => c.Host = v, ListenAddress),
     ]);
 
     private static readonly ObjectSpec<LoggingConfig> Logging = new(

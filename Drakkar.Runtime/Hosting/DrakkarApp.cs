@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Drakkar.Cli;
 using Drakkar.Execution;
 using Drakkar.Hosting;
@@ -20,8 +19,9 @@ public sealed class DrakkarAppOptions
     public Func<DrakkarConfig>? DefaultConfig { get; init; }
 
     /// <summary>
-    /// Runs beside the worker once it has started, when it runs on <see cref="DefaultConfig"/> (for example a demo
-    /// feeding it input). When it returns, the worker shuts down gracefully and the returned value is the exit code.
+    /// Runs beside the worker once it has started on <see cref="DefaultConfig"/> (for example a demo feeding it
+    /// input); a worker given a configuration file runs without it. When it returns, the worker shuts down
+    /// gracefully and the returned value is the exit code.
     /// </summary>
     public Func<WorkerHost, CancellationToken, Task<int>>? Companion { get; init; }
 
@@ -31,7 +31,7 @@ public sealed class DrakkarAppOptions
 
 /// <summary>
 /// The worker binary's entry point: <c>return await DrakkarApp.RunAsync&lt;MyHandler&gt;(args);</c> gives every
-/// worker the same commands (<c>run</c>, <c>check-config</c>) and <c>--help</c>.
+/// worker the same commands (<c>run</c>, <c>check-config</c>, <c>replay-dlq</c>) and <c>--help</c>.
 /// </summary>
 public static class DrakkarApp
 {
@@ -42,6 +42,7 @@ public static class DrakkarApp
     {
         ["run"] = (["--config"], []),
         ["check-config"] = (["--config"], []),
+        [ReplayDlqCommand.Name] = ReplayDlqCommand.Options,
     };
 
     public static async Task<int> RunAsync<THandler>(string[] args, DrakkarAppOptions? options = null)
@@ -63,6 +64,7 @@ public static class DrakkarApp
         return line.Command switch
         {
             "check-config" => CheckConfig(line, options),
+            ReplayDlqCommand.Name => await ReplayDlqAsync(line, options).ConfigureAwait(false),
             _ => await RunWorkerAsync<THandler>(line, options).ConfigureAwait(false),
         };
     }
@@ -70,23 +72,20 @@ public static class DrakkarApp
     private static string ProgramName => Path.GetFileName(Environment.GetCommandLineArgs()[0]) is { Length: > 0 } name
         && !name.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? name : "worker";
 
-    /// <summary>
-    /// Loads the configuration the worker would use (and whether it is the application's default), or prints
-    /// every problem and returns null.
-    /// </summary>
-    private static (DrakkarConfig Config, bool IsDefault)? LoadConfig(CommandLine line, DrakkarAppOptions options,
-        IReadOnlyDictionary<string, string?> environment)
+    /// <summary>Loads the configuration the worker would use, or prints every problem to <paramref name="stderr"/> and returns null.</summary>
+    internal static DrakkarConfig? LoadConfig(CommandLine line, Func<DrakkarConfig>? defaultConfig, IReadOnlyDictionary<string, string?> environment,
+        TextWriter stderr)
     {
         var path = line.Value("--config");
         try
         {
-            if (options.DefaultConfig is { } fallback && ConfigLoader.ResolvePath(path, environment) is null)
-                return (fallback(), true);
-            return (ConfigLoader.Load(path, environment), false);
+            if (defaultConfig is { } fallback && ConfigLoader.ResolvePath(path, environment) is null)
+                return fallback();
+            return ConfigLoader.Load(path, environment);
         }
         catch (ConfigException e)
         {
-            Console.Error.WriteLine(e.Message);
+            stderr.WriteLine(e.Message);
             return null;
         }
     }
@@ -94,41 +93,35 @@ public static class DrakkarApp
     private static int CheckConfig(CommandLine line, DrakkarAppOptions options)
     {
         var environment = ConfigLoader.ReadProcessEnvironment();
-        if (LoadConfig(line, options, environment) is not var (config, isDefault)) return ExitUsage;
-        var source = isDefault ? "the application's default" : ConfigLoader.ResolvePath(line.Value("--config"), environment) ?? "built-in defaults";
+        var config = LoadConfig(line, options.DefaultConfig, environment, Console.Error);
+        if (config is null) return ExitUsage;
+        var source = ConfigLoader.ResolvePath(line.Value("--config"), environment) ?? "built-in defaults";
         Console.Out.WriteLine($"# configuration is valid (source: {source}); effective values, secrets masked:");
         Console.Out.Write(SecretMasker.ToMaskedYaml(config));
         return 0;
+    }
+
+    private static async Task<int> ReplayDlqAsync(CommandLine line, DrakkarAppOptions options)
+    {
+        var config = LoadConfig(line, options.DefaultConfig, ConfigLoader.ReadProcessEnvironment(), Console.Error);
+        if (config is null) return ExitUsage;
+        using var signals = new ShutdownSignals(Console.Error);
+        return await ReplayDlqCommand.RunAsync(line, config, Console.Out, Console.Error, signals.Token, ProgramName).ConfigureAwait(false);
     }
 
     private static async Task<int> RunWorkerAsync<THandler>(CommandLine line, DrakkarAppOptions options)
         where THandler : DrakkarHandlerBase, new()
     {
         var environment = ConfigLoader.ReadProcessEnvironment();
-        if (LoadConfig(line, options, environment) is not var (config, isDefault)) return ExitUsage;
+        var config = LoadConfig(line, options.DefaultConfig, environment, Console.Error);
+        if (config is null) return ExitUsage;
         var identity = WorkerIdentity.Resolve(config, environment);
 
-        using var stop = new CancellationTokenSource();
-        var signals = 0;
-        void OnSignal(PosixSignalContext context)
-        {
-            // The first signal asks for a graceful drain; a second one means "now".
-            context.Cancel = true;
-            if (Interlocked.Increment(ref signals) == 1)
-            {
-                stop.Cancel();
-                return;
-            }
-            Console.Error.WriteLine("second signal: exiting without draining");
-            Environment.Exit(130);
-        }
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-
+        using var signals = new ShutdownSignals(Console.Error);
         WorkerHost host;
         try
         {
-            host = await WorkerHost.StartAsync(new THandler(), config, identity.WorkerId, DefaultParts(options.Sinks), stop.Token).ConfigureAwait(false);
+            host = await WorkerHost.StartAsync(new THandler(), config, identity.WorkerId, DefaultParts(options.Sinks), signals.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -137,10 +130,11 @@ public static class DrakkarApp
         }
 
         var exitCode = 0;
-        var stopped = Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => 0, TaskScheduler.Default);
-        if (isDefault && options.Companion is { } companion)
+        var stopped = Task.Delay(Timeout.Infinite, signals.Token).ContinueWith(_ => 0, TaskScheduler.Default);
+        var onDefaultConfig = options.DefaultConfig is not null && ConfigLoader.ResolvePath(line.Value("--config"), environment) is null;
+        if (options.Companion is { } companion && onDefaultConfig)
         {
-            var finished = await Task.WhenAny(companion(host, stop.Token), stopped).ConfigureAwait(false);
+            var finished = await Task.WhenAny(companion(host, signals.Token), stopped).ConfigureAwait(false);
             exitCode = finished.IsCompletedSuccessfully ? finished.Result : ExitFailure;
         }
         else
@@ -154,7 +148,12 @@ public static class DrakkarApp
     /// <summary>The production parts: the process pool and the configured sinks.</summary>
     internal static WorkerParts DefaultParts(Sinks.SinkRegistry? plugins = null) => new()
     {
-        Executor = (config, _, loggers) => new ExecutorPool(config.Executor, logger: loggers.CreateLogger<ExecutorPool>()),
+        Executor = (config, metrics, loggers) =>
+        {
+            var pool = new ExecutorPool(config.Executor, logger: loggers.CreateLogger<ExecutorPool>());
+            metrics.Registry.OnExport(() => metrics.PoolActive.Set(pool.ActiveCount));
+            return pool;
+        },
         Delivery = (config, handler, metrics, loggers, backpressure, cancellationToken) =>
             DeliveryStartup.ConnectAsync(config, handler, metrics, loggers, plugins ?? new Sinks.SinkRegistry(), backpressure, cancellationToken),
     };

@@ -1,5 +1,6 @@
 using Drakkar.Kafka;
 using Drakkar.Kafka.Embedded;
+using Drakkar.Observability.Http;
 using Drakkar.Observability.Logging;
 using Drakkar.Observability.Metrics;
 using Drakkar.Pipeline;
@@ -43,6 +44,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
     private PeriodicRunner? _periodic;
     private ITaskExecutor? _executor;
     private IPayloadDelivery? _delivery;
+    private OperationsEndpoint? _endpoint;
     private int _stopped;
 
     private WorkerHost(DrakkarHandlerBase handler, DrakkarConfig config, string workerId, ILoggerFactory loggers, bool ownsLoggers)
@@ -66,6 +68,26 @@ public sealed partial class WorkerHost : IAsyncDisposable
     public Task Ready => _consumer?.FirstPoll ?? Task.CompletedTask;
 
     public IReadOnlyCollection<int> AssignedPartitions => _consumer?.AssignedPartitions ?? [];
+
+    /// <summary>
+    /// What <c>/readyz</c> answers (SPEC X2): ready once the consumer has polled, while every sink holds its
+    /// connection, and until shutdown begins (so traffic moves elsewhere while this worker drains).
+    /// </summary>
+    public Readiness Readiness
+    {
+        get
+        {
+            var reasons = new List<string>();
+            if (Volatile.Read(ref _stopped) == 1) reasons.Add("the worker is shutting down");
+            if (_consumer is not { FirstPoll.IsCompletedSuccessfully: true }) reasons.Add("the consumer has not polled the source topic yet");
+            if (_delivery is SinkManager sinks)
+                foreach (var sink in sinks.NotReadyReasons) reasons.Add($"sink {sink} is not connected");
+            return new Readiness(reasons.Count == 0, reasons);
+        }
+    }
+
+    /// <summary>Where <c>/metrics</c>, <c>/healthz</c> and <c>/readyz</c> are served; null when <c>metrics.enabled</c> is false.</summary>
+    public System.Net.IPEndPoint? MetricsEndpoint => _endpoint?.LocalEndpoint;
 
     /// <summary>The sink delivery service (a <see cref="SinkManager"/> in production).</summary>
     internal IPayloadDelivery? Delivery => _delivery;
@@ -105,6 +127,11 @@ public sealed partial class WorkerHost : IAsyncDisposable
         var relay = new BackpressureRelay();
         var (delivery, postgres) = await parts.Delivery(Config, _handler, Metrics, _loggers, relay, cancellationToken).ConfigureAwait(false);
         _delivery = delivery;
+        if (Config.Metrics.Enabled)
+        {
+            _endpoint = OperationsEndpoint.Start(Config.Metrics.Host, Config.Metrics.Port, Metrics.Registry.Export, () => Readiness,
+                _loggers.CreateLogger("Drakkar.Metrics"));
+        }
         _executor = parts.Executor(Config, Metrics, _loggers);
         await _handler.OnReady(Config, postgres).ConfigureAwait(false);
         _periodic = new PeriodicRunner(_handler.PeriodicMethods, Metrics, _loggers.CreateLogger("Drakkar.Periodic"), TimeProvider.System);
@@ -135,6 +162,9 @@ public sealed partial class WorkerHost : IAsyncDisposable
         _executor = null;
         await DisposePartAsync(_delivery).ConfigureAwait(false);
         _delivery = null;
+        // Last of the parts: probes keep answering (503, shutting down) while the worker drains.
+        await DisposePartAsync(_endpoint).ConfigureAwait(false);
+        _endpoint = null;
         EmbeddedBroker?.Dispose();
         EmbeddedBroker = null;
         if (_ownsLoggers) _loggers.Dispose();

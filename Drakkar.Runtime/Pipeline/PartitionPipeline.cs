@@ -271,6 +271,23 @@ internal sealed partial class PartitionPipeline
         AddLoad(1);
     }
 
+    /// <summary>Executor metrics per attempt: <c>drakkar_executor_tasks_total{status}</c>, durations, timeouts, precomputed.</summary>
+    private void CountOutcome(ExecutorTask task, in Execution.ExecutorOutcome outcome)
+    {
+        if (outcome.Result is { } result)
+        {
+            _metrics.ExecutorTasks.Increment("completed");
+            if (task.Precomputed is not null) _metrics.TasksPrecomputed.Increment();
+            else _metrics.ExecutorDuration.Observe(result.Duration.TotalSeconds);
+            return;
+        }
+        var error = outcome.Error!;
+        var timedOut = error.Failure == ExecutorFailure.Timeout;
+        _metrics.ExecutorTasks.Increment(timedOut ? "timeout" : "failed");
+        if (timedOut) _metrics.Timeouts.Increment();
+        if (error.Duration > TimeSpan.Zero) _metrics.ExecutorDuration.Observe(error.Duration.TotalSeconds);
+    }
+
     private async Task RunTaskAsync(ExecutorTask task, WindowState window)
     {
         var attempt = 1;
@@ -279,7 +296,7 @@ internal sealed partial class PartitionPipeline
             while (true)
             {
                 var outcome = await _executor.ExecuteAsync(task, SafePriority(task), attempt, _abort.Token).ConfigureAwait(false);
-                RecordAttempt(task, outcome);
+                CountOutcome(task, outcome);
                 if (outcome.Result is { } result)
                 {
                     var failure = await OnSuccessAsync(task, result, window).ConfigureAwait(false);
@@ -318,22 +335,6 @@ internal sealed partial class PartitionPipeline
             LogTaskPipelineFailed(e, Topic, Partition, task.TaskId);
             Finish(task, window, null, new ExecutorError(task, ExecutorFailure.HookFailed, null, "", e.ToString(), null) { Attempt = attempt });
         }
-    }
-
-    private void RecordAttempt(ExecutorTask task, Execution.ExecutorOutcome outcome)
-    {
-        if (task.Precomputed is not null) _metrics.TasksPrecomputed.Increment();
-        if (outcome.Result is { } result)
-        {
-            _metrics.ExecutorTasks.Increment("completed");
-            _metrics.ExecutorDuration.Observe(result.Duration.TotalSeconds);
-            return;
-        }
-        var error = outcome.Error!;
-        var timedOut = error.Failure == ExecutorFailure.Timeout;
-        _metrics.ExecutorTasks.Increment(timedOut ? "timeout" : "failed");
-        _metrics.ExecutorDuration.Observe(error.Duration.TotalSeconds);
-        if (timedOut) _metrics.Timeouts.Increment();
     }
 
     /// <summary>Runs <c>OnTaskComplete</c> and delivers its payloads; returns an error when the hook threw.</summary>

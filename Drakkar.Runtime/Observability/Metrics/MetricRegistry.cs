@@ -8,6 +8,7 @@ namespace Drakkar.Observability.Metrics;
 public sealed class MetricRegistry
 {
     private readonly List<Metric> _metrics = [];
+    private readonly List<Action> _beforeExport = [];
     private readonly Lock _gate = new();
 
     public Counter Counter(string name, string help, params string[] labelNames) => Add(new Counter(name, help, labelNames));
@@ -17,12 +18,27 @@ public sealed class MetricRegistry
     public Histogram Histogram(string name, string help, double[] buckets, params string[] labelNames) =>
         Add(new Histogram(name, help, buckets, labelNames));
 
+    /// <summary>
+    /// Runs <paramref name="sample"/> before every <see cref="Export"/>: for gauges that are cheaper to read when
+    /// scraped (a pool's active count) than to keep current on every change.
+    /// </summary>
+    public void OnExport(Action sample)
+    {
+        lock (_gate) _beforeExport.Add(sample);
+    }
+
     /// <summary>Every metric in Prometheus text exposition format.</summary>
     public string Export()
     {
         var text = new StringBuilder(4096);
         Metric[] metrics;
-        lock (_gate) metrics = [.. _metrics];
+        Action[] samples;
+        lock (_gate)
+        {
+            metrics = [.. _metrics];
+            samples = [.. _beforeExport];
+        }
+        foreach (var sample in samples) sample();
         foreach (var metric in metrics) metric.Export(text);
         return text.ToString();
     }

@@ -22,24 +22,35 @@ public sealed class SampleSmokeTests : IDisposable
     public async Task On_the_embedded_broker_it_gets_ready_and_exits_0_within_2_seconds_of_SIGTERM(bool aot)
     {
         var config = Path.Combine(_dir, "smoke.yaml");
-        await File.WriteAllTextAsync(config, $$"""
+        var metricsPort = Fixtures.FreePort.Next();
+        await File.WriteAllTextAsync(config, $"""
             kafka:
               brokers: embedded
               source_topic: smoke-requests
               consumer_group: smoke
             executor:
               binary_path: /bin/grep
+            logging:
+              format: json
+            metrics:
+              host: 127.0.0.1
+              port: {metricsPort}
             sinks:
               filesystem:
                 results:
-                  base_path: "{{_dir}}"
-            logging:
-              format: json
+                  base_path: {_dir}
             """);
         using var sample = SampleBinary.Start(SampleBinary.PathOf(aot)!, ["--config", config], _dir);
         await Eventually.True(() => sample.Stderr.Contains("is ready", StringComparison.Ordinal), TimeSpan.FromSeconds(30),
             $"the ready log line (stderr so far: {sample.Stderr})");
         Assert.Contains("\"worker_id\"", sample.Stderr);
+        using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) })
+        {
+            // The endpoint is built into every worker binary, including the trimmed Native AOT one.
+            await Eventually.True(() => http.GetAsync($"http://127.0.0.1:{metricsPort}/readyz").GetAwaiter().GetResult().IsSuccessStatusCode,
+                TimeSpan.FromSeconds(10), "/readyz 200");
+            Assert.Contains("drakkar_worker{", await http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics"));
+        }
 
         var clock = Stopwatch.StartNew();
         sample.Signal(Posix.SigTerm);

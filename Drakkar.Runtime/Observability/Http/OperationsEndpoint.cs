@@ -1,0 +1,199 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar.Observability.Http;
+
+/// <summary>Whether the worker should receive traffic, and if not, every reason why.</summary>
+public sealed record Readiness(bool IsReady, IReadOnlyList<string> Reasons);
+
+/// <summary>
+/// Serves <c>/metrics</c>, <c>/healthz</c> and <c>/readyz</c> (SPEC X1, X2). A hand-written HTTP/1.1 responder on a
+/// socket rather than ASP.NET Core or <c>HttpListener</c>: probes and scrapers only ever send a bare GET, and this
+/// keeps the worker small, trimmable and free of Native AOT warnings. One request per connection
+/// (<c>Connection: close</c>); the request head is bounded in size and in time, and connections beyond a small
+/// limit are closed at once, so a slow or hostile client cannot pin the worker.
+/// </summary>
+internal sealed partial class OperationsEndpoint : IAsyncDisposable
+{
+    public const string MetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+    private const string TextContentType = "text/plain; charset=utf-8";
+    private const int MaxRequestHeadBytes = 8 * 1024;
+    private const int MaxConnections = 32;
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly TcpListener _listener;
+    private readonly Func<string> _metrics;
+    private readonly Func<Readiness> _readiness;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _connections = new(MaxConnections, MaxConnections);
+    private readonly Task _accepting;
+
+    private OperationsEndpoint(TcpListener listener, Func<string> metrics, Func<Readiness> readiness, ILogger logger)
+    {
+        _listener = listener;
+        _metrics = metrics;
+        _readiness = readiness;
+        _logger = logger;
+        _accepting = Task.Run(AcceptLoopAsync);
+    }
+
+    /// <summary>Where the endpoint listens (the real port when 0 was asked for).</summary>
+    public IPEndPoint LocalEndpoint => (IPEndPoint)_listener.LocalEndpoint;
+
+    /// <summary>Listens on <paramref name="host"/>:<paramref name="port"/>; a port already in use is a startup error.</summary>
+    public static OperationsEndpoint Start(string host, int port, Func<string> metrics, Func<Readiness> readiness, ILogger logger)
+    {
+        var address = host.Trim().Equals("localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback : IPAddress.Parse(host.Trim());
+        var listener = new TcpListener(address, port);
+        try
+        {
+            listener.Start(backlog: 64);
+        }
+        catch (SocketException e)
+        {
+            listener.Dispose();
+            throw new InvalidOperationException(
+                $"the metrics endpoint cannot listen on {host}:{port} ({e.Message}); set metrics.port to a free port, or metrics.enabled: false", e);
+        }
+        var endpoint = new OperationsEndpoint(listener, metrics, readiness, logger);
+        LogListening(logger, endpoint.LocalEndpoint.ToString());
+        return endpoint;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stop.IsCancellationRequested) return;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _listener.Stop();
+        await _accepting.ConfigureAwait(false);
+        _listener.Dispose();
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener.AcceptSocketAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                if (_stop.IsCancellationRequested) return;
+                LogAcceptFailed(_logger, e.Message);
+                continue;
+            }
+            if (!_connections.Wait(0))
+            {
+                socket.Dispose();
+                continue;
+            }
+            _ = ServeAsync(socket);
+        }
+    }
+
+    private async Task ServeAsync(Socket socket)
+    {
+        try
+        {
+            using (socket)
+            using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+            {
+                deadline.CancelAfter(RequestTimeout);
+                var head = await ReadHeadAsync(socket, deadline.Token).ConfigureAwait(false);
+                var response = head is null
+                    ? new Response(431, "Request Header Fields Too Large", TextContentType, "request head too large\n")
+                    : Route(head);
+                await socket.SendAsync(response.Encode(head?.StartsWith("HEAD ", StringComparison.Ordinal) == true), deadline.Token).ConfigureAwait(false);
+                socket.Shutdown(SocketShutdown.Both);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
+        {
+            // The client left, was too slow, or the worker is stopping: there is no one left to answer.
+        }
+        catch (Exception e)
+        {
+            LogRequestFailed(_logger, e);
+        }
+        finally
+        {
+            _connections.Release();
+        }
+    }
+
+    /// <summary>The request head (up to the blank line) as ASCII; null when it exceeds the size bound.</summary>
+    private static async Task<string?> ReadHeadAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[MaxRequestHeadBytes];
+        var length = 0;
+        while (true)
+        {
+            if (length == buffer.Length) return null;
+            var read = await socket.ReceiveAsync(buffer.AsMemory(length), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            if (read == 0) return Encoding.ASCII.GetString(buffer, 0, length);
+            var scanFrom = Math.Max(0, length - 3);
+            length += read;
+            var span = buffer.AsSpan(scanFrom, length - scanFrom);
+            if (span.IndexOf("\r\n\r\n"u8) >= 0 || span.IndexOf("\n\n"u8) >= 0) return Encoding.ASCII.GetString(buffer, 0, length);
+        }
+    }
+
+    /// <summary>Answers one request head: the request line decides everything, other headers are ignored.</summary>
+    internal Response Route(string head)
+    {
+        var lineEnd = head.IndexOf('\n');
+        var requestLine = (lineEnd < 0 ? head : head[..lineEnd]).TrimEnd('\r');
+        var parts = requestLine.Split(' ');
+        if (parts.Length != 3 || !parts[2].StartsWith("HTTP/1.", StringComparison.Ordinal) || !parts[1].StartsWith('/'))
+            return new Response(400, "Bad Request", TextContentType, "bad request\n");
+        if (parts[0] is not ("GET" or "HEAD"))
+            return new Response(405, "Method Not Allowed", TextContentType, "only GET is served\n", "Allow: GET, HEAD\r\n");
+        var query = parts[1].IndexOf('?');
+        var path = query < 0 ? parts[1] : parts[1][..query];
+        switch (path)
+        {
+            case "/metrics":
+                return new Response(200, "OK", MetricsContentType, _metrics());
+            case "/healthz":
+                return new Response(200, "OK", TextContentType, "ok\n");
+            case "/readyz":
+                var readiness = _readiness();
+                if (readiness.IsReady) return new Response(200, "OK", TextContentType, "ready\n");
+                var body = new StringBuilder("not ready:\n");
+                foreach (var reason in readiness.Reasons) body.Append("- ").Append(reason).Append('\n');
+                return new Response(503, "Service Unavailable", TextContentType, body.ToString());
+            default:
+                return new Response(404, "Not Found", TextContentType, "not found; try /metrics, /healthz or /readyz\n");
+        }
+    }
+
+    internal sealed record Response(int Status, string Reason, string ContentType, string Body, string ExtraHeaders = "")
+    {
+        public byte[] Encode(bool headOnly)
+        {
+            var body = Encoding.UTF8.GetBytes(Body);
+            var head = Encoding.ASCII.GetBytes(
+                $"HTTP/1.1 {Status} {Reason}\r\nContent-Type: {ContentType}\r\nContent-Length: {body.Length}\r\n" +
+                $"Cache-Control: no-store\r\nConnection: close\r\n{ExtraHeaders}\r\n");
+            return headOnly ? head : [.. head, .. body];
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Metrics and probes at http://{Endpoint}/ (/metrics, /healthz, /readyz)")]
+    private static partial void LogListening(ILogger logger, string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Metrics endpoint could not accept a connection: {Reason}")]
+    private static partial void LogAcceptFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Metrics endpoint failed to answer a request")]
+    private static partial void LogRequestFailed(ILogger logger, Exception error);
+}

@@ -1,0 +1,292 @@
+using System.Text;
+using Confluent.Kafka;
+using Drakkar.Cli;
+using Drakkar.IntegrationTests.Fixtures;
+using Drakkar.IntegrationTests.Sinks;
+using Drakkar.IntegrationTests.Support;
+using Drakkar.Observability.Metrics;
+using Drakkar.Pipeline;
+using Drakkar.Sinks;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Drakkar.IntegrationTests.Operations;
+
+/// <summary>
+/// The DLQ written by the real sink manager (an HTTP sink answering 500, and a source failure), replayed by the
+/// <c>replay-dlq</c> command (SPEC S15, S16).
+/// </summary>
+[Collection(KafkaCollection.Name)]
+public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
+{
+    private const int SinkFailures = 5;
+    private readonly KafkaBroker _kafka = kafka;
+    private readonly HttpReceiver _receiver = new();
+    private readonly string _dir = Directory.CreateTempSubdirectory("drakkar-replay-").FullName;
+    private string _sourceTopic = "";
+    private string _dlqTopic = "";
+    private string _configPath = "";
+
+    /// <summary>What the DLQ must give back: value JSON, key and headers of every original payload.</summary>
+    private readonly List<(string Value, string? Key, (string, string)[] Headers)> _expected = [];
+
+    public async Task InitializeAsync()
+    {
+        _sourceTopic = _kafka.CreateTopic("replay-source");
+        _dlqTopic = _kafka.CreateTopic("replay-dlq", partitions: 2);
+        _configPath = Path.Combine(_dir, "drakkar.yaml");
+        await File.WriteAllTextAsync(_configPath, $"""
+            kafka:
+              brokers: {_kafka.BootstrapServers}
+              source_topic: {_sourceTopic}
+            dlq:
+              topic: {_dlqTopic}
+            """);
+
+        _receiver.RespondWith(500);
+        var config = new DrakkarConfig();
+        config.Kafka.Brokers = _kafka.BootstrapServers;
+        config.Kafka.SourceTopic = _sourceTopic;
+        config.Dlq.Topic = _dlqTopic;
+        config.Sinks.Http["webhook"] = new HttpSinkConfig { Url = _receiver.Url + "hook" };
+        await using var manager = SinkManager.Create(config, [new SinkDeclaration(SinkKind.Http, "webhook")], new SinkManagerOptions(),
+            new DrakkarMetrics(), NullLoggerFactory.Instance);
+        await manager.StartAsync(default);
+        for (var i = 0; i < SinkFailures; i++)
+        {
+            var reading = Reading.Sample(i);
+            var message = Message(offset: i, key: $"key-{i}", value: $"{{\"request\":{i}}}", ("trace-id", $"trace-{i}"), ("tenant", "blue"));
+            await manager.DeliverAsync(new CollectResult { Http = { HttpPayload.Of(reading) } }, new DeliveryOrigin(_sourceTopic, 0, [message]), default);
+            _expected.Add((PayloadData.Of(reading).ToJson(), $"key-{i}", [("trace-id", $"trace-{i}"), ("tenant", "blue")]));
+        }
+        // A source failure (Arrange threw) dead-letters the messages themselves: each keeps its own key and headers.
+        SourceMessage[] failed =
+        [
+            Message(offset: 10, key: "src-a", value: "{\"request\":\"qa\"}", ("trace-id", "ta")),
+            Message(offset: 11, key: "src-b", value: "{\"request\":\"qb\"}", ("trace-id", "tb")),
+        ];
+        await manager.DeadLetterAsync(new DeliveryOrigin(_sourceTopic, 0, failed), "Arrange threw", default);
+        _expected.Add(("{\"request\":\"qa\"}", "src-a", [("trace-id", "ta")]));
+        _expected.Add(("{\"request\":\"qb\"}", "src-b", [("trace-id", "tb")]));
+        Assert.Equal(SinkFailures, manager.StatsOf("http", "webhook").DeadLettered);
+    }
+
+    public Task DisposeAsync()
+    {
+        _receiver.Dispose();
+        Directory.Delete(_dir, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Every_original_payload_lands_on_the_target_with_its_source_key_and_headers()
+    {
+        var target = _kafka.CreateTopic("replay-target");
+
+        var run = await Replay("--target-topic", target);
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal($"summary: read=6 published={_expected.Count} filtered_out=0 errors=0", run.SummaryLine);
+        var records = SinkTestKit.Consume(_kafka.BootstrapServers, target, _expected.Count);
+        var replayed = records
+            .Select(r => (Value: Encoding.UTF8.GetString(r.Message.Value), Key: r.Message.Key is null ? null : Encoding.UTF8.GetString(r.Message.Key),
+                Headers: r.Message.Headers.Select(h => (h.Key, Encoding.UTF8.GetString(h.GetValueBytes()))).ToArray()))
+            .OrderBy(r => r.Key, StringComparer.Ordinal).ToList();
+        var expected = _expected.OrderBy(e => e.Key, StringComparer.Ordinal).ToList();
+        Assert.Equal(expected.Count, replayed.Count);
+        for (var i = 0; i < expected.Count; i++)
+        {
+            Assert.Equal(expected[i].Value, replayed[i].Value);
+            Assert.Equal(expected[i].Key, replayed[i].Key);
+            Assert.Equal(expected[i].Headers, replayed[i].Headers);
+        }
+        Assert.Equal(6, HighWatermarkSum(_dlqTopic, 2));
+    }
+
+    [Fact]
+    public async Task Filter_replays_only_matching_records_and_counts_the_rest()
+    {
+        var target = _kafka.CreateTopic("replay-filtered");
+
+        var run = await Replay("--target-topic", target, "--filter", "\"id\":\"r-3\"");
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal("summary: read=6 published=1 filtered_out=5 errors=0", run.SummaryLine);
+        var record = Assert.Single(SinkTestKit.Consume(_kafka.BootstrapServers, target, 1));
+        Assert.Equal(PayloadData.Of(Reading.Sample(3)).ToJson(), Encoding.UTF8.GetString(record.Message.Value));
+        Assert.Equal(1, HighWatermarkSum(target, 1));
+    }
+
+    [Fact]
+    public async Task Limit_stops_after_reading_that_many_records()
+    {
+        var target = _kafka.CreateTopic("replay-limited");
+
+        var run = await Replay("--target-topic", target, "--limit", "2");
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Matches(@"^summary: read=2 published=[23] filtered_out=0 errors=0$", run.SummaryLine);
+        var published = int.Parse(run.SummaryLine.Split(' ')[2]["published=".Length..]);
+        Assert.Equal(published, HighWatermarkSum(target, 1));
+    }
+
+    [Fact]
+    public async Task Dry_run_counts_without_publishing()
+    {
+        var target = _kafka.CreateTopic("replay-dry");
+
+        var run = await Replay("--target-topic", target, "--dry-run");
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal("summary: read=6 published=0 filtered_out=0 errors=0", run.SummaryLine);
+        Assert.Contains($"dry run: {_expected.Count} messages would be published to {target}", run.Stderr);
+        Assert.Equal(0, HighWatermarkSum(target, 1));
+    }
+
+    [Fact]
+    public async Task An_interrupted_replay_still_prints_the_summary_and_where_to_resume()
+    {
+        var target = _kafka.CreateTopic("replay-interrupted");
+        using var interrupted = new CancellationTokenSource();
+        await interrupted.CancelAsync();
+
+        var run = await Replay(interrupted.Token, "--target-topic", target);
+
+        Assert.Equal(130, run.ExitCode);
+        Assert.Equal("summary: read=0 published=0 filtered_out=0 errors=0", run.SummaryLine);
+        Assert.Contains("interrupted:", run.Stderr);
+        Assert.Matches($@"last successful DLQ offset: {_dlqTopic}\[[01]\] = none", run.Stderr);
+    }
+
+    [Fact]
+    public async Task A_long_replay_reports_progress_every_1000_records_and_reads_python_drakkar_records()
+    {
+        const int count = 2500;
+        var dlq = _kafka.CreateTopic("replay-python-dlq");
+        var target = _kafka.CreateTopic("replay-python-target");
+        using (var producer = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers, LingerMs = 5 }).Build())
+        {
+            // Python Drakkar's DLQ value has no source_messages; the worker put the source key and headers on the record.
+            for (var i = 0; i < count; i++)
+            {
+                producer.Produce(dlq, new Message<string, string>
+                {
+                    Key = $"py-{i}",
+                    Value = $$"""{"original_payloads":["{\"n\":{{i}}}"],"sink_name":"out","sink_type":"kafka","error":"boom","timestamp":1.5,"partition":0,"attempt_count":1}""",
+                    Headers = [new Header("origin", Encoding.UTF8.GetBytes("python"))],
+                });
+            }
+            producer.Flush(TimeSpan.FromSeconds(30));
+        }
+
+        var run = await Replay("--target-topic", target, "--dlq-topic", dlq);
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal($"summary: read={count} published={count} filtered_out=0 errors=0", run.SummaryLine);
+        Assert.Contains($"replay-dlq: read 1000/{count}", run.Stderr);
+        Assert.Contains($"replay-dlq: read 2000/{count}", run.Stderr);
+        var last = SinkTestKit.Consume(_kafka.BootstrapServers, target, count).Single(r => Encoding.UTF8.GetString(r.Message.Key!) == "py-2499");
+        Assert.Equal("{\"n\":2499}", Encoding.UTF8.GetString(last.Message.Value));
+        Assert.Equal("python", Encoding.UTF8.GetString(last.Message.Headers.GetLastBytes("origin")));
+    }
+
+    [Fact]
+    public async Task A_publish_failure_exits_1_and_names_the_last_successful_dlq_offset()
+    {
+        const short produceApi = 0;
+        var target = _kafka.CreateTopic("replay-refused");
+        // Non-retriable, so the first produce request fails at once instead of being retried until the timeout.
+        _kafka.Broker.PushRequestErrors(produceApi, [.. Enumerable.Repeat(ErrorCode.TopicAuthorizationFailed, 50)]);
+        Run run;
+        try
+        {
+            run = await Replay("--target-topic", target);
+        }
+        finally
+        {
+            _kafka.Broker.ClearRequestErrors(produceApi);
+        }
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Matches(@"^summary: read=[1-6] published=0 filtered_out=0 errors=[1-6]$", run.SummaryLine);
+        Assert.Matches($@"error: publishing {_dlqTopic}\[[01]\]@\d+ to {target} failed: ", run.Stderr);
+        Assert.Matches($@"last successful DLQ offset: {_dlqTopic}\[[01]\] = (none|\d+)", run.Stderr);
+    }
+
+    [Fact]
+    public async Task Dlq_topic_override_reads_another_topic()
+    {
+        var empty = _kafka.CreateTopic("replay-empty-dlq");
+        var target = _kafka.CreateTopic("replay-from-empty");
+
+        var run = await Replay("--target-topic", target, "--dlq-topic", empty);
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal("summary: read=0 published=0 filtered_out=0 errors=0", run.SummaryLine);
+    }
+
+    [Theory]
+    [InlineData(new string[0], "--target-topic is required")]
+    [InlineData(new[] { "--target-topic", "t", "--bogus" }, "unknown option '--bogus'")]
+    [InlineData(new[] { "--target-topic", "t", "--limit", "many" }, "--limit must be a whole number")]
+    public async Task Usage_errors_exit_2_and_say_what_is_wrong(string[] args, string message)
+    {
+        var run = await Replay(args);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(message, run.Stderr);
+        Assert.Equal("", run.Stdout);
+    }
+
+    [Fact]
+    public async Task A_missing_dlq_topic_is_a_configuration_error()
+    {
+        var run = await Replay("--target-topic", "t", "--dlq-topic", "no-such-dlq-topic");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("cannot read the DLQ topic 'no-such-dlq-topic'", run.Stderr);
+    }
+
+    [Fact]
+    public void The_sample_binary_documents_replay_dlq()
+    {
+        using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["replay-dlq", "--help"], _dir);
+        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(20)), "replay-dlq --help did not exit");
+        Assert.Equal(0, sample.ExitCode);
+        Assert.Contains("replay-dlq --target-topic TOPIC", sample.Stdout);
+        Assert.Contains("summary: read=N published=N filtered_out=N errors=N", sample.Stdout);
+    }
+
+    private sealed record Run(int ExitCode, string Stdout, string Stderr)
+    {
+        public string SummaryLine => Stdout.TrimEnd('\n').Split('\n')[^1];
+    }
+
+    private Task<Run> Replay(params string[] args) => Replay(CancellationToken.None, args);
+
+    private async Task<Run> Replay(CancellationToken cancellationToken, params string[] args)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        var exit = await ReplayDlqCommand.RunAsync(["--config", _configPath, .. args], stdout, stderr, timeout.Token);
+        return new Run(exit, stdout.ToString(), stderr.ToString());
+    }
+
+    private long HighWatermarkSum(string topic, int partitions)
+    {
+        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = _kafka.BootstrapServers, GroupId = "watermarks" }).Build();
+        return Enumerable.Range(0, partitions)
+            .Sum(p => consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(10)).High.Value);
+    }
+
+    private SourceMessage Message(long offset, string key, string value, params (string Key, string Value)[] headers) => new()
+    {
+        Topic = _sourceTopic,
+        Partition = 0,
+        Offset = offset,
+        Key = Encoding.UTF8.GetBytes(key),
+        Value = Encoding.UTF8.GetBytes(value),
+        Headers = [.. headers.Select(h => new KeyValuePair<string, byte[]>(h.Key, Encoding.UTF8.GetBytes(h.Value)))],
+    };
+}
