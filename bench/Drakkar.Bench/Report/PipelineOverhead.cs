@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Text;
+using Confluent.Kafka;
+using Drakkar.Hosting;
+using Drakkar.Kafka.Embedded;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Drakkar.Bench.Report;
+
+/// <summary>The result a precomputed task hands to the Kafka sink.</summary>
+[Payload]
+public sealed partial record EchoResult(string Value);
+
+/// <summary>
+/// Orchestration overhead: precomputed tasks (no process runs) through the whole worker — embedded broker in,
+/// window, executor pool, hooks, Kafka sink, offset commits — against a hand-written Confluent.Kafka
+/// consume→produce loop with manual commits over the same input. Both are timed from their first consumed record
+/// (so the consumer-group join is left out) until the group's committed offsets reach the end of every partition.
+/// </summary>
+internal static class PipelineOverhead
+{
+    public const int Partitions = 8;
+    private const int CommitIntervalMs = 50;
+
+    public static async Task<(double Drakkar, double HandLoop)> RoundAsync(EmbeddedKafkaBroker broker, int messages, int round)
+    {
+        var drakkar = await RunDrakkarAsync(broker, messages, round);
+        var hand = await RunHandLoopAsync(broker, messages, round);
+        return (drakkar, hand);
+    }
+
+    /// <summary>Produces the input (not timed): small values, spread evenly so the mock cluster keeps every record.</summary>
+    private static string PrepareInput(EmbeddedKafkaBroker broker, string name, int messages)
+    {
+        broker.CreateTopic(name, Partitions);
+        broker.CreateTopic(name + "-out", Partitions);
+        using var producer = new ProducerBuilder<byte[]?, byte[]>(new ProducerConfig { BootstrapServers = broker.BootstrapServers, LingerMs = 5 }).Build();
+        for (var i = 0; i < messages; i++)
+        {
+            producer.Produce(new TopicPartition(name, i % Partitions), new Message<byte[]?, byte[]> { Key = null, Value = Encoding.UTF8.GetBytes($"m-{i}") });
+            if (i % 20_000 == 19_999) producer.Flush(TimeSpan.FromSeconds(60));
+        }
+        producer.Flush(TimeSpan.FromSeconds(60));
+        return name;
+    }
+
+    public static async Task<double> RunDrakkarAsync(EmbeddedKafkaBroker broker, int messages, int round)
+    {
+        var topic = PrepareInput(broker, $"pipe-drakkar-{round}", messages);
+        var group = topic + "-group";
+        var config = new DrakkarConfig
+        {
+            Kafka =
+            {
+                Brokers = broker.BootstrapServers, SourceTopic = topic, ConsumerGroup = group, CommitIntervalMs = CommitIntervalMs,
+                StartupAlignEnabled = false, SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500,
+            },
+            Metrics = { Enabled = false },
+        };
+        config.Sinks.Kafka["results"] = new KafkaSinkConfig { Topic = topic + "-out" };
+        var handler = new EchoHandler();
+        var parts = DrakkarApp.DefaultParts();
+        await using var host = await WorkerHost.StartAsync(handler, config, "bench-worker",
+            new WorkerParts { Executor = parts.Executor, Delivery = parts.Delivery, Loggers = NullLoggerFactory.Instance }, CancellationToken.None);
+        var ended = await WaitForCommittedEndAsync(broker.BootstrapServers, topic, group, messages);
+        var seconds = (ended - handler.FirstArrange) / (double)Stopwatch.Frequency;
+        await host.StopAsync();
+        return messages / seconds;
+    }
+
+    public static async Task<double> RunHandLoopAsync(EmbeddedKafkaBroker broker, int messages, int round)
+    {
+        var topic = PrepareInput(broker, $"pipe-hand-{round}", messages);
+        var group = topic + "-group";
+        long first = 0;
+        using var stop = new CancellationTokenSource();
+        var loop = Task.Factory.StartNew(() =>
+        {
+            using var consumer = new ConsumerBuilder<byte[]?, byte[]>(new ConsumerConfig
+            {
+                BootstrapServers = broker.BootstrapServers, GroupId = group, EnableAutoCommit = false,
+                AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500,
+            }).Build();
+            using var producer = new ProducerBuilder<byte[]?, byte[]>(new ProducerConfig
+            {
+                BootstrapServers = broker.BootstrapServers, Acks = Acks.All, LingerMs = 0,
+            }).Build();
+            consumer.Subscribe(topic);
+            var next = new Dictionary<TopicPartition, TopicPartitionOffset>();
+            var lastCommit = Stopwatch.GetTimestamp();
+            var commitEvery = CommitIntervalMs * Stopwatch.Frequency / 1000;
+            while (!stop.IsCancellationRequested)
+            {
+                var record = consumer.Consume(TimeSpan.FromMilliseconds(100));
+                if (record is not null)
+                {
+                    if (first == 0) first = Stopwatch.GetTimestamp();
+                    var value = Encoding.UTF8.GetString(record.Message.Value);
+                    producer.Produce(topic + "-out", new Message<byte[]?, byte[]> { Value = Encoding.UTF8.GetBytes($"{{\"value\":\"{value}\"}}") });
+                    next[record.TopicPartition] = new TopicPartitionOffset(record.TopicPartition, record.Offset + 1);
+                }
+                // At least once: whatever is committed has been delivered.
+                if (next.Count > 0 && (record is null || Stopwatch.GetTimestamp() - lastCommit >= commitEvery))
+                {
+                    producer.Flush(TimeSpan.FromSeconds(30));
+                    consumer.Commit(next.Values);
+                    next.Clear();
+                    lastCommit = Stopwatch.GetTimestamp();
+                }
+            }
+            consumer.Close();
+        }, TaskCreationOptions.LongRunning);
+        var ended = await WaitForCommittedEndAsync(broker.BootstrapServers, topic, group, messages);
+        await stop.CancelAsync();
+        await loop;
+        return messages / ((ended - first) / (double)Stopwatch.Frequency);
+    }
+
+    /// <summary>Polls the group's committed offsets (a separate client, not a group member) until they cover every record.</summary>
+    private static async Task<long> WaitForCommittedEndAsync(string brokers, string topic, string group, int messages)
+    {
+        using var watcher = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = brokers, GroupId = group }).Build();
+        var partitions = Enumerable.Range(0, Partitions).Select(p => new TopicPartition(topic, p)).ToArray();
+        var deadline = Stopwatch.GetTimestamp() + 300 * Stopwatch.Frequency;
+        while (Stopwatch.GetTimestamp() < deadline)
+        {
+            var committed = watcher.Committed(partitions, TimeSpan.FromSeconds(10)).Sum(c => Math.Max(0, c.Offset.Value));
+            if (committed >= messages) return Stopwatch.GetTimestamp();
+            await Task.Delay(10);
+        }
+        throw new TimeoutException($"group {group} did not commit {messages} records of {topic} within 300 s");
+    }
+}
+
+/// <summary>One precomputed task per message; each completed task sends one record to the Kafka sink.</summary>
+[Sink(SinkKind.Kafka, "results")]
+public sealed partial class EchoHandler : DrakkarHandler
+{
+    private long _firstArrange;
+
+    public long FirstArrange => Interlocked.Read(ref _firstArrange);
+
+    public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending)
+    {
+        Interlocked.CompareExchange(ref _firstArrange, Stopwatch.GetTimestamp(), 0);
+        var tasks = new ExecutorTask[messages.Count];
+        for (var i = 0; i < tasks.Length; i++)
+        {
+            tasks[i] = new ExecutorTask(TaskId.New("echo"))
+            {
+                Precomputed = new PrecomputedResult(Encoding.UTF8.GetString(messages[i].Value)),
+                SourceOffsets = [messages[i].Offset],
+            };
+        }
+        return ValueTask.FromResult<IReadOnlyList<ExecutorTask>>(tasks);
+    }
+
+    public override ValueTask<CollectResult?> OnTaskComplete(ExecutorResult result) =>
+        ValueTask.FromResult<CollectResult?>(new CollectResult { Kafka = { KafkaPayload.Of(new EchoResult(result.Stdout)) } });
+}
