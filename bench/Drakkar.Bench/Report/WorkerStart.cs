@@ -14,6 +14,7 @@ internal static class WorkerStart
     public static async Task<Run> MeasureAsync(string fileName, IReadOnlyList<string> arguments, string workingDirectory)
     {
         var config = Path.Combine(workingDirectory, "bench-start.yaml");
+        Directory.CreateDirectory(Path.Combine(workingDirectory, "results"));
         if (!File.Exists(config))
         {
             await File.WriteAllTextAsync(config, """
@@ -25,6 +26,10 @@ internal static class WorkerStart
                   binary_path: /bin/true
                 metrics:
                   enabled: false
+                sinks:
+                  filesystem:
+                    results:
+                      base_path: ./results
                 logging:
                   level: INFO
                   format: json
@@ -49,8 +54,8 @@ internal static class WorkerStart
         process.BeginOutputReadLine();
         try
         {
-            var finished = await Task.WhenAny(ready.Task, Task.Delay(TimeSpan.FromSeconds(60)));
-            if (finished != ready.Task) throw new TimeoutException($"{fileName} logged no 'is ready' line within 60 s:\n{log}");
+            var finished = await Task.WhenAny(ready.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
+            if (finished != ready.Task) throw new TimeoutException($"{fileName} logged no 'is ready' line (exited or 60 s passed):\n{log}");
             var readyMs = await ready.Task;
             return new Run(readyMs, PeakRssMb(process.Id));
         }
@@ -75,6 +80,6 @@ internal static class WorkerStart
 
     public static double SizeMb(string path) =>
         Directory.Exists(path)
-            ? Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length) / 1048576.0
+            ? Directory.EnumerateFiles(path, "*.dll").Sum(f => new FileInfo(f).Length) / 1048576.0
             : new FileInfo(path).Length / 1048576.0;
 }
