@@ -40,6 +40,7 @@ static int Usage()
           executor [tasks] [parallel] [rounds] /bin/true through the executor pool vs xargs -P
           report [--out docs/performance.md] [--rounds 3] [--messages 100000] [--sink-payloads 20000]
                  [--only pipeline,executor,sinks,start] [--aot <drakkar-sample>] [--jit <drakkar-sample.dll>]
+                 [--backpressure high,low]  (diagnostic: executor.backpressure_*_multiplier for the pipeline)
                                                every scenario vs its baseline, alternating; writes the markdown table
         """);
     return 2;

@@ -67,7 +67,8 @@ internal static class PerformanceReport
         var drakkarMicros = 1e6 / Samples.Median(row.Drakkar);
         var handMicros = 1e6 / Samples.Median(row.Reference);
         row.Note = string.Create(CultureInfo.InvariantCulture,
-            $"{drakkarMicros:F1} µs/task vs {handMicros:F1} µs/task: Drakkar adds {drakkarMicros - handMicros:F1} µs/task");
+            $"{drakkarMicros:F1} µs/task vs {handMicros:F1} µs/task: Drakkar adds {drakkarMicros - handMicros:F1} µs/task. " +
+            $"Worker runs: {string.Join("; ", PipelineOverhead.Diagnostics)}");
         return row;
     }
 
@@ -260,6 +261,10 @@ internal static class PerformanceReport
                 case "--sink-payloads": sinkPayloads = int.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--only": only.UnionWith(value.Split(',')); break;
                 case "--aot": aot = Path.GetFullPath(value); break;
+                case "--backpressure":
+                    var pair = value.Split(',');
+                    PipelineOverhead.Backpressure = (int.Parse(pair[0], CultureInfo.InvariantCulture), int.Parse(pair[1], CultureInfo.InvariantCulture));
+                    break;
                 case "--jit": jit = Path.GetFullPath(value); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
 using Drakkar.Hosting;
@@ -22,12 +23,11 @@ internal static class PipelineOverhead
     public const int Partitions = 8;
     private const int CommitIntervalMs = 50;
 
-    public static async Task<(double Drakkar, double HandLoop)> RoundAsync(EmbeddedKafkaBroker broker, int messages, int round)
-    {
-        var drakkar = await RunDrakkarAsync(broker, messages, round);
-        var hand = await RunHandLoopAsync(broker, messages, round);
-        return (drakkar, hand);
-    }
+    /// <summary>Backpressure multipliers (high, low) for diagnostic runs; null keeps the defaults (32, 4).</summary>
+    public static (int High, int Low)? Backpressure { get; set; }
+
+    /// <summary>Where the worker's time went in each run: pause/resume cycles and how often the pipeline sat empty.</summary>
+    public static List<string> Diagnostics { get; } = [];
 
     /// <summary>Produces the input (not timed): small values, spread evenly so the mock cluster keeps every record.</summary>
     private static string PrepareInput(EmbeddedKafkaBroker broker, string name, int messages)
@@ -58,12 +58,25 @@ internal static class PipelineOverhead
             Metrics = { Enabled = false },
         };
         config.Sinks.Kafka["results"] = new KafkaSinkConfig { Topic = topic + "-out" };
+        if (Backpressure is var (high, low))
+        {
+            config.Executor.BackpressureHighMultiplier = high;
+            config.Executor.BackpressureLowMultiplier = low;
+        }
         var handler = new EchoHandler();
         var parts = DrakkarApp.DefaultParts();
         await using var host = await WorkerHost.StartAsync(handler, config, "bench-worker",
             new WorkerParts { Executor = parts.Executor, Delivery = parts.Delivery, Loggers = NullLoggerFactory.Instance }, CancellationToken.None);
+        using var sampling = new CancellationTokenSource();
+        var sampler = SampleLoadAsync(host, handler, sampling.Token);
         var ended = await WaitForCommittedEndAsync(broker.BootstrapServers, topic, group, messages);
         var seconds = (ended - handler.FirstArrange) / (double)Stopwatch.Frequency;
+        await sampling.CancelAsync();
+        var (samples, paused, empty) = await sampler;
+        var load = host.Load!;
+        Diagnostics.Add(string.Create(CultureInfo.InvariantCulture,
+            $"{seconds:F2} s, {load.Pauses} pauses / {load.Resumes} resumes (one per {messages / Math.Max(1, load.Pauses)} messages), " +
+            $"paused {100.0 * paused / samples:F0} % of samples, nothing queued or running {100.0 * empty / samples:F0} % of samples"));
         await host.StopAsync();
         return messages / seconds;
     }
@@ -114,6 +127,27 @@ internal static class PipelineOverhead
         await stop.CancelAsync();
         await loop;
         return messages / ((ended - first) / (double)Stopwatch.Frequency);
+    }
+
+    /// <summary>Samples the worker's load every millisecond from the first window on: paused, and empty (load 0).</summary>
+    private static async Task<(int Samples, int Paused, int Empty)> SampleLoadAsync(WorkerHost host, EchoHandler handler, CancellationToken stop)
+    {
+        int samples = 0, paused = 0, empty = 0;
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await Task.Delay(1, stop);
+                if (handler.FirstArrange == 0 || host.Load is not { } load) continue;
+                samples++;
+                if (load.Paused) paused++;
+                if (load.Current == 0) empty++;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        return (Math.Max(samples, 1), paused, empty);
     }
 
     /// <summary>Polls the group's committed offsets (a separate client, not a group member) until they cover every record.</summary>
