@@ -265,6 +265,9 @@ internal static class PerformanceReport
                     var pair = value.Split(',');
                     PipelineOverhead.Backpressure = (int.Parse(pair[0], CultureInfo.InvariantCulture), int.Parse(pair[1], CultureInfo.InvariantCulture));
                     break;
+                case "--hand-loop-fetch":
+                    PipelineOverhead.HandLoopWithWorkerFetchSettings = value == "worker";
+                    break;
                 case "--jit": jit = Path.GetFullPath(value); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }

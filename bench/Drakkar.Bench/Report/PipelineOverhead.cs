@@ -26,7 +26,10 @@ internal static class PipelineOverhead
     /// <summary>Backpressure multipliers (high, low) for diagnostic runs; null keeps the defaults (32, 4).</summary>
     public static (int High, int Low)? Backpressure { get; set; }
 
-    /// <summary>Where the worker's time went in each run: pause/resume cycles and how often the pipeline sat empty.</summary>
+    /// <summary>Diagnostic: the hand loop consumes with the worker's fetch settings instead of librdkafka's defaults.</summary>
+    public static bool HandLoopWithWorkerFetchSettings { get; set; }
+
+    /// <summary>Where the worker's time went in each run: pause/resume cycles, paused share, Kafka sink calls.</summary>
     public static List<string> Diagnostics { get; } = [];
 
     /// <summary>Produces the input (not timed): small values, spread evenly so the mock cluster keeps every record.</summary>
@@ -67,16 +70,25 @@ internal static class PipelineOverhead
         var parts = DrakkarApp.DefaultParts();
         await using var host = await WorkerHost.StartAsync(handler, config, "bench-worker",
             new WorkerParts { Executor = parts.Executor, Delivery = parts.Delivery, Loggers = NullLoggerFactory.Instance }, CancellationToken.None);
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         using var sampling = new CancellationTokenSource();
         var sampler = SampleLoadAsync(host, handler, sampling.Token);
         var ended = await WaitForCommittedEndAsync(broker.BootstrapServers, topic, group, messages);
         var seconds = (ended - handler.FirstArrange) / (double)Stopwatch.Frequency;
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
         await sampling.CancelAsync();
-        var (samples, paused, empty) = await sampler;
+        var (samples, paused) = await sampler;
         var load = host.Load!;
         Diagnostics.Add(string.Create(CultureInfo.InvariantCulture,
-            $"{seconds:F2} s, {load.Pauses} pauses / {load.Resumes} resumes (one per {messages / Math.Max(1, load.Pauses)} messages), " +
-            $"paused {100.0 * paused / samples:F0} % of samples, nothing queued or running {100.0 * empty / samples:F0} % of samples"));
+            $"{seconds:F2} s, process CPU {cpu:F2} s ({cpu * 1e6 / messages:F0} µs/task, {cpu / seconds:F2} cores busy), {load.Pauses} pauses / {load.Resumes} resumes (one per {messages / Math.Max(1, load.Pauses)} messages), " +
+            $"paused {100.0 * paused / samples:F0} % of samples"));
+        // The worker's own metrics (consumed, delivered, handler and sink timings) for the "where the time goes" notes.
+        var metrics = host.Metrics.Registry.Export();
+        await File.WriteAllTextAsync(Path.Combine(Path.GetTempPath(), $"drakkar-bench-pipeline-metrics-{round}.txt"), metrics);
+        var calls = Metric(metrics, "drakkar_sink_deliver_duration_seconds_count{sink_type=\"kafka\"");
+        var callSeconds = Metric(metrics, "drakkar_sink_deliver_duration_seconds_sum{sink_type=\"kafka\"");
+        Diagnostics[^1] += string.Create(CultureInfo.InvariantCulture,
+            $", {calls:F0} Kafka sink calls for {messages} records (mean {1000 * callSeconds / Math.Max(calls, 1):F1} ms each)");
         await host.StopAsync();
         return messages / seconds;
     }
@@ -89,11 +101,21 @@ internal static class PipelineOverhead
         using var stop = new CancellationTokenSource();
         var loop = Task.Factory.StartNew(() =>
         {
-            using var consumer = new ConsumerBuilder<byte[]?, byte[]>(new ConsumerConfig
+            var consumerConfig = new ConsumerConfig
             {
                 BootstrapServers = broker.BootstrapServers, GroupId = group, EnableAutoCommit = false,
                 AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500,
-            }).Build();
+            };
+            if (HandLoopWithWorkerFetchSettings)
+            {
+                // The fetch settings Kafka/SourceConsumer.cs uses, to tell the consumer's share of the gap from the rest.
+                consumerConfig.QueuedMaxMessagesKbytes = 8 * 1024;
+                consumerConfig.QueuedMinMessages = 1_000;
+                consumerConfig.FetchWaitMaxMs = 50;
+                consumerConfig.FetchErrorBackoffMs = 50;
+                consumerConfig.PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky;
+            }
+            using var consumer = new ConsumerBuilder<byte[]?, byte[]>(consumerConfig).Build();
             using var producer = new ProducerBuilder<byte[]?, byte[]>(new ProducerConfig
             {
                 BootstrapServers = broker.BootstrapServers, Acks = Acks.All, LingerMs = 0,
@@ -123,31 +145,43 @@ internal static class PipelineOverhead
             }
             consumer.Close();
         }, TaskCreationOptions.LongRunning);
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var ended = await WaitForCommittedEndAsync(broker.BootstrapServers, topic, group, messages);
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
         await stop.CancelAsync();
         await loop;
-        return messages / ((ended - first) / (double)Stopwatch.Frequency);
+        var seconds = (ended - first) / (double)Stopwatch.Frequency;
+        Diagnostics.Add(string.Create(CultureInfo.InvariantCulture,
+            $"hand loop {seconds:F2} s, process CPU {cpu:F2} s including the group join ({cpu * 1e6 / messages:F0} µs/task)"));
+        return messages / seconds;
     }
 
-    /// <summary>Samples the worker's load every millisecond from the first window on: paused, and empty (load 0).</summary>
-    private static async Task<(int Samples, int Paused, int Empty)> SampleLoadAsync(WorkerHost host, EchoHandler handler, CancellationToken stop)
+    private static double Metric(string exposition, string prefix)
     {
-        int samples = 0, paused = 0, empty = 0;
-        try
+        var line = exposition.Split('\n').FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal));
+        return line is null ? double.NaN : double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Samples every millisecond from the first window on whether consumption is paused. A dedicated thread, so a
+    /// saturated thread pool does not bias the samples toward idle moments.
+    /// </summary>
+    private static Task<(int Samples, int Paused)> SampleLoadAsync(WorkerHost host, EchoHandler handler, CancellationToken stop)
+    {
+        var done = new TaskCompletionSource<(int, int)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        new Thread(() =>
         {
+            int samples = 0, paused = 0;
             while (!stop.IsCancellationRequested)
             {
-                await Task.Delay(1, stop);
+                Thread.Sleep(1);
                 if (handler.FirstArrange == 0 || host.Load is not { } load) continue;
                 samples++;
                 if (load.Paused) paused++;
-                if (load.Current == 0) empty++;
             }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        return (Math.Max(samples, 1), paused, empty);
+            done.SetResult((Math.Max(samples, 1), paused));
+        }) { IsBackground = true, Name = "bench-load-sampler" }.Start();
+        return done.Task;
     }
 
     /// <summary>Polls the group's committed offsets (a separate client, not a group member) until they cover every record.</summary>
