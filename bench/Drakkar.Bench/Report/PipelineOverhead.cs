@@ -80,7 +80,7 @@ internal static class PipelineOverhead
         var (samples, paused) = await sampler;
         var load = host.Load!;
         Diagnostics.Add(string.Create(CultureInfo.InvariantCulture,
-            $"{seconds:F2} s, process CPU {cpu:F2} s ({cpu * 1e6 / messages:F0} µs/task, {cpu / seconds:F2} cores busy), {load.Pauses} pauses / {load.Resumes} resumes (one per {messages / Math.Max(1, load.Pauses)} messages), " +
+            $"worker {seconds:F2} s, process CPU {cpu:F2} s ({cpu * 1e6 / messages:F0} µs/task, {cpu / seconds:F2} cores busy), {load.Pauses} pauses / {load.Resumes} resumes (one per {messages / Math.Max(1, load.Pauses)} messages), " +
             $"paused {100.0 * paused / samples:F0} % of samples"));
         // The worker's own metrics (consumed, delivered, handler and sink timings) for the "where the time goes" notes.
         var metrics = host.Metrics.Registry.Export();
