@@ -38,7 +38,7 @@ static int Usage()
           json [BenchmarkDotNet options]       generated payload JSON writer vs System.Text.Json source generation
           sinks [seconds]                      delivered payloads/s per sink kind against local servers
           executor [tasks] [parallel] [rounds] /bin/true through the executor pool vs xargs -P
-          report [--out docs/performance.md] [--rounds 3] [--messages 100000] [--sink-payloads 20000]
+          report [--out docs/performance.md] [--rounds 3] [--messages 100000] [--sink-payloads 50000]
                  [--only pipeline,executor,sinks,start|postgres|redis|kafka-sink] [--aot <drakkar-sample>] [--jit <drakkar-sample.dll>]
                  [--backpressure high,low]  (diagnostic: executor.backpressure_*_multiplier for the pipeline)
                  [--hand-loop-fetch worker] (diagnostic: the hand loop consumes with the worker's fetch settings)

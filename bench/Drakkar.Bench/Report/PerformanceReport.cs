@@ -258,7 +258,7 @@ internal static class PerformanceReport
     private static Options Parse(string[] args)
     {
         string output = "docs/performance.md";
-        int rounds = 3, messages = 100_000, sinkPayloads = 20_000;
+        int rounds = 3, messages = 100_000, sinkPayloads = 50_000;
         var only = new HashSet<string>(StringComparer.Ordinal);
         string? aot = null, jit = null;
         for (var i = 0; i < args.Length; i++)
