@@ -1,6 +1,7 @@
 using System.Globalization;
 using BenchmarkDotNet.Running;
 using Drakkar.Bench.Execution;
+using Drakkar.Bench.Report;
 using Drakkar.Bench.Scenarios;
 using Drakkar.Bench.Sinks;
 
@@ -10,6 +11,7 @@ return args switch
     ["json", .. var rest] => RunBenchmarks(typeof(JsonWriterBenchmarks), rest),
     ["sinks", .. var rest] => await SinkThroughput.RunAsync(rest),
     ["executor", .. var rest] => await RunExecutor(rest),
+    ["report", .. var rest] => await PerformanceReport.RunAsync(rest),
     _ => Usage(),
 };
 
@@ -36,6 +38,11 @@ static int Usage()
           json [BenchmarkDotNet options]       generated payload JSON writer vs System.Text.Json source generation
           sinks [seconds]                      delivered payloads/s per sink kind against local servers
           executor [tasks] [parallel] [rounds] /bin/true through the executor pool vs xargs -P
+          report [--out docs/performance.md] [--rounds 3] [--messages 100000] [--sink-payloads 50000]
+                 [--only pipeline,executor,sinks,start|postgres|redis|kafka-sink] [--aot <drakkar-sample>] [--jit <drakkar-sample.dll>]
+                 [--backpressure high,low]  (diagnostic: executor.backpressure_*_multiplier for the pipeline)
+                 [--hand-loop-fetch worker] (diagnostic: the hand loop consumes with the worker's fetch settings)
+                                               every scenario vs its baseline, alternating; writes the markdown table
         """);
     return 2;
 }

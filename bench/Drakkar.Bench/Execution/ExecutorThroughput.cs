@@ -42,7 +42,7 @@ internal static class ExecutorThroughput
         return 0;
     }
 
-    private static async Task Pool(int tasks, int parallelism)
+    internal static async Task Pool(int tasks, int parallelism)
     {
         await using var pool = new ExecutorPool(new ExecutorConfig { BinaryPath = "/bin/true", MaxExecutors = parallelism });
         var runs = new Task<ExecutorOutcome>[tasks];
@@ -84,7 +84,7 @@ internal static class ExecutorThroughput
         }));
     }
 
-    private static async Task Xargs(int tasks, int parallelism)
+    internal static async Task Xargs(int tasks, int parallelism)
     {
         using var process = Process.Start(new ProcessStartInfo("/bin/sh")
         {

@@ -1,0 +1,228 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Confluent.Kafka;
+using Drakkar.Hosting;
+using Drakkar.Kafka.Embedded;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Drakkar.Bench.Report;
+
+/// <summary>The result a precomputed task hands to the Kafka sink.</summary>
+[Payload]
+public sealed partial record EchoResult(string Value);
+
+/// <summary>
+/// Orchestration overhead: precomputed tasks (no process runs) through the whole worker — embedded broker in,
+/// window, executor pool, hooks, Kafka sink, offset commits — against a hand-written Confluent.Kafka
+/// consume→produce loop with manual commits over the same input. Both are timed from their first consumed record
+/// (so the consumer-group join is left out) until the group's committed offsets reach the end of every partition.
+/// </summary>
+internal static class PipelineOverhead
+{
+    public const int Partitions = 8;
+    private const int CommitIntervalMs = 50;
+
+    /// <summary>Backpressure multipliers (high, low) for diagnostic runs; null keeps the defaults (32, 4).</summary>
+    public static (int High, int Low)? Backpressure { get; set; }
+
+    /// <summary>Diagnostic: the hand loop consumes with the worker's fetch settings instead of librdkafka's defaults.</summary>
+    public static bool HandLoopWithWorkerFetchSettings { get; set; }
+
+    /// <summary>Where the worker's time went in each run: pause/resume cycles, paused share, Kafka sink calls.</summary>
+    public static List<string> Diagnostics { get; } = [];
+
+    /// <summary>Produces the input (not timed): small values, spread evenly so the mock cluster keeps every record.</summary>
+    private static string PrepareInput(EmbeddedKafkaBroker broker, string name, int messages)
+    {
+        broker.CreateTopic(name, Partitions);
+        broker.CreateTopic(name + "-out", Partitions);
+        using var producer = new ProducerBuilder<byte[]?, byte[]>(new ProducerConfig { BootstrapServers = broker.BootstrapServers, LingerMs = 5 }).Build();
+        for (var i = 0; i < messages; i++)
+        {
+            producer.Produce(new TopicPartition(name, i % Partitions), new Message<byte[]?, byte[]> { Key = null, Value = Encoding.UTF8.GetBytes($"m-{i}") });
+            if (i % 20_000 == 19_999) producer.Flush(TimeSpan.FromSeconds(60));
+        }
+        producer.Flush(TimeSpan.FromSeconds(60));
+        return name;
+    }
+
+    public static async Task<double> RunDrakkarAsync(EmbeddedKafkaBroker broker, int messages, int round)
+    {
+        var topic = PrepareInput(broker, $"pipe-drakkar-{round}", messages);
+        var group = topic + "-group";
+        var config = new DrakkarConfig
+        {
+            Kafka =
+            {
+                Brokers = broker.BootstrapServers, SourceTopic = topic, ConsumerGroup = group, CommitIntervalMs = CommitIntervalMs,
+                StartupAlignEnabled = false, SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500,
+            },
+            Metrics = { Enabled = false },
+        };
+        config.Sinks.Kafka["results"] = new KafkaSinkConfig { Topic = topic + "-out" };
+        if (Backpressure is var (high, low))
+        {
+            config.Executor.BackpressureHighMultiplier = high;
+            config.Executor.BackpressureLowMultiplier = low;
+        }
+        var handler = new EchoHandler();
+        var parts = DrakkarApp.DefaultParts();
+        await using var host = await WorkerHost.StartAsync(handler, config, "bench-worker",
+            new WorkerParts { Executor = parts.Executor, Delivery = parts.Delivery, Loggers = NullLoggerFactory.Instance }, CancellationToken.None);
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        using var sampling = new CancellationTokenSource();
+        var sampler = SampleLoadAsync(host, handler, sampling.Token);
+        var ended = await WaitForCommittedEndAsync(broker.BootstrapServers, topic, group, messages);
+        var seconds = (ended - handler.FirstArrange) / (double)Stopwatch.Frequency;
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+        await sampling.CancelAsync();
+        var (samples, paused) = await sampler;
+        var load = host.Load!;
+        Diagnostics.Add(string.Create(CultureInfo.InvariantCulture,
+            $"worker {seconds:F2} s, process CPU {cpu:F2} s ({cpu * 1e6 / messages:F0} µs/task, {cpu / seconds:F2} cores busy), {load.Pauses} pauses / {load.Resumes} resumes (one per {messages / Math.Max(1, load.Pauses)} messages), " +
+            $"paused {100.0 * paused / samples:F0} % of samples"));
+        // The worker's own metrics (consumed, delivered, handler and sink timings) for the "where the time goes" notes.
+        var metrics = host.Metrics.Registry.Export();
+        await File.WriteAllTextAsync(Path.Combine(Path.GetTempPath(), $"drakkar-bench-pipeline-metrics-{round}.txt"), metrics);
+        var calls = Metric(metrics, "drakkar_sink_deliver_duration_seconds_count{sink_type=\"kafka\"");
+        var callSeconds = Metric(metrics, "drakkar_sink_deliver_duration_seconds_sum{sink_type=\"kafka\"");
+        Diagnostics[^1] += string.Create(CultureInfo.InvariantCulture,
+            $", {calls:F0} Kafka sink calls for {messages} records (mean {1000 * callSeconds / Math.Max(calls, 1):F1} ms each)");
+        await host.StopAsync();
+        return messages / seconds;
+    }
+
+    public static async Task<double> RunHandLoopAsync(EmbeddedKafkaBroker broker, int messages, int round)
+    {
+        var topic = PrepareInput(broker, $"pipe-hand-{round}", messages);
+        var group = topic + "-group";
+        long first = 0;
+        using var stop = new CancellationTokenSource();
+        var loop = Task.Factory.StartNew(() =>
+        {
+            var consumerConfig = new ConsumerConfig
+            {
+                BootstrapServers = broker.BootstrapServers, GroupId = group, EnableAutoCommit = false,
+                AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500,
+            };
+            if (HandLoopWithWorkerFetchSettings)
+            {
+                // The fetch settings Kafka/SourceConsumer.cs uses, to tell the consumer's share of the gap from the rest.
+                consumerConfig.QueuedMaxMessagesKbytes = 8 * 1024;
+                consumerConfig.QueuedMinMessages = 1_000;
+                consumerConfig.FetchWaitMaxMs = 50;
+                consumerConfig.FetchErrorBackoffMs = 50;
+                consumerConfig.PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky;
+            }
+            using var consumer = new ConsumerBuilder<byte[]?, byte[]>(consumerConfig).Build();
+            using var producer = new ProducerBuilder<byte[]?, byte[]>(new ProducerConfig
+            {
+                BootstrapServers = broker.BootstrapServers, Acks = Acks.All, LingerMs = 0,
+            }).Build();
+            consumer.Subscribe(topic);
+            var next = new Dictionary<TopicPartition, TopicPartitionOffset>();
+            var lastCommit = Stopwatch.GetTimestamp();
+            var commitEvery = CommitIntervalMs * Stopwatch.Frequency / 1000;
+            while (!stop.IsCancellationRequested)
+            {
+                var record = consumer.Consume(TimeSpan.FromMilliseconds(100));
+                if (record is not null)
+                {
+                    if (first == 0) first = Stopwatch.GetTimestamp();
+                    var value = Encoding.UTF8.GetString(record.Message.Value);
+                    producer.Produce(topic + "-out", new Message<byte[]?, byte[]> { Value = Encoding.UTF8.GetBytes($"{{\"value\":\"{value}\"}}") });
+                    next[record.TopicPartition] = new TopicPartitionOffset(record.TopicPartition, record.Offset + 1);
+                }
+                // At least once: whatever is committed has been delivered.
+                if (next.Count > 0 && (record is null || Stopwatch.GetTimestamp() - lastCommit >= commitEvery))
+                {
+                    producer.Flush(TimeSpan.FromSeconds(30));
+                    consumer.Commit(next.Values);
+                    next.Clear();
+                    lastCommit = Stopwatch.GetTimestamp();
+                }
+            }
+            consumer.Close();
+        }, TaskCreationOptions.LongRunning);
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var ended = await WaitForCommittedEndAsync(broker.BootstrapServers, topic, group, messages);
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+        await stop.CancelAsync();
+        await loop;
+        var seconds = (ended - first) / (double)Stopwatch.Frequency;
+        Diagnostics.Add(string.Create(CultureInfo.InvariantCulture,
+            $"hand loop {seconds:F2} s, process CPU {cpu:F2} s including the group join ({cpu * 1e6 / messages:F0} µs/task)"));
+        return messages / seconds;
+    }
+
+    private static double Metric(string exposition, string prefix)
+    {
+        var line = exposition.Split('\n').FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal));
+        return line is null ? double.NaN : double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Samples every millisecond from the first window on whether consumption is paused. A dedicated thread, so a
+    /// saturated thread pool does not bias the samples toward idle moments.
+    /// </summary>
+    private static Task<(int Samples, int Paused)> SampleLoadAsync(WorkerHost host, EchoHandler handler, CancellationToken stop)
+    {
+        var done = new TaskCompletionSource<(int, int)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        new Thread(() =>
+        {
+            int samples = 0, paused = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                Thread.Sleep(1);
+                if (handler.FirstArrange == 0 || host.Load is not { } load) continue;
+                samples++;
+                if (load.Paused) paused++;
+            }
+            done.SetResult((Math.Max(samples, 1), paused));
+        }) { IsBackground = true, Name = "bench-load-sampler" }.Start();
+        return done.Task;
+    }
+
+    /// <summary>Polls the group's committed offsets (a separate client, not a group member) until they cover every record.</summary>
+    private static async Task<long> WaitForCommittedEndAsync(string brokers, string topic, string group, int messages)
+    {
+        using var watcher = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = brokers, GroupId = group }).Build();
+        var partitions = Enumerable.Range(0, Partitions).Select(p => new TopicPartition(topic, p)).ToArray();
+        var deadline = Stopwatch.GetTimestamp() + 300 * Stopwatch.Frequency;
+        while (Stopwatch.GetTimestamp() < deadline)
+        {
+            var committed = watcher.Committed(partitions, TimeSpan.FromSeconds(10)).Sum(c => Math.Max(0, c.Offset.Value));
+            if (committed >= messages) return Stopwatch.GetTimestamp();
+            await Task.Delay(10);
+        }
+        throw new TimeoutException($"group {group} did not commit {messages} records of {topic} within 300 s");
+    }
+}
+
+/// <summary>One precomputed task per message; each completed task sends one record to the Kafka sink.</summary>
+[Sink(SinkKind.Kafka, "results")]
+public sealed partial class EchoHandler : DrakkarHandler
+{
+    private long _firstArrange;
+
+    public long FirstArrange => Interlocked.Read(ref _firstArrange);
+
+    public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending)
+    {
+        Interlocked.CompareExchange(ref _firstArrange, Stopwatch.GetTimestamp(), 0);
+        var tasks = new ExecutorTask[messages.Count];
+        for (var i = 0; i < tasks.Length; i++)
+        {
+            tasks[i] = new ExecutorTask(TaskId.New("echo"))
+            {
+                Precomputed = new PrecomputedResult(Encoding.UTF8.GetString(messages[i].Value)),
+                SourceOffsets = [messages[i].Offset],
+            };
+        }
+        return ValueTask.FromResult<IReadOnlyList<ExecutorTask>>(tasks);
+    }
+
+    public override ValueTask<CollectResult?> OnTaskComplete(ExecutorResult result) =>
+        ValueTask.FromResult<CollectResult?>(new CollectResult { Kafka = { KafkaPayload.Of(new EchoResult(result.Stdout)) } });
+}
