@@ -83,26 +83,13 @@ public sealed class PipelineEndToEndTests(KafkaBroker kafka)
         var topic = kafka.CreateTopic("handover", partitions);
         var group = $"{topic}-g";
         await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, partitions, total);
-        var settled = new System.Collections.Concurrent.ConcurrentDictionary<(int, long), int>();
         RecordingHandler Handler() => new(realProcesses: false) { BeforeArrange = () => Task.Delay(2) };
         var handlerA = Handler();
         var handlerB = Handler();
         bool IsSettled((int Partition, long Offset) key) => handlerA.Settled.ContainsKey(key) || handlerB.Settled.ContainsKey(key);
 
         // Watch commits while the group rebalances: an offset may be committed only once everything below it settled.
-        var violations = new List<string>();
-        using var watching = new CancellationTokenSource();
-        var watcher = Task.Run(async () =>
-        {
-            while (!watching.IsCancellationRequested)
-            {
-                var committed = TestWorker.Committed(kafka.BootstrapServers, topic, group, partitions);
-                for (var p = 0; p < partitions; p++)
-                    for (long o = 0; o < committed[p]; o++)
-                        if (!IsSettled((p, o))) lock (violations) violations.Add($"{p}@{o} committed (to {committed[p]}) before it settled");
-                await Task.Delay(50);
-            }
-        });
+        var watcher = new CommitWatcher(kafka.BootstrapServers, topic, group, partitions, (p, o) => IsSettled((p, o)), "settled");
 
         var config = TestWorker.Config(kafka.BootstrapServers, topic, group, c => c.Executor.WindowSize = 10);
         var workerA = await TestWorker.StartAsync(handlerA, config, "worker-a");
@@ -116,11 +103,10 @@ public sealed class PipelineEndToEndTests(KafkaBroker kafka)
         await Eventually.True(() => workerB.AssignedPartitions.Count == partitions, TimeSpan.FromSeconds(120), "worker B took over every partition");
         await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, group, partitions).Sum() == total, TimeSpan.FromSeconds(90),
             "the group committed every message");
-        await watching.CancelAsync();
-        await watcher;
+        await watcher.StopAsync();
 
         Assert.Equal(partitions, split.Item1 + split.Item2);
-        Assert.Empty(violations);
+        Assert.Empty(watcher.Violations);
         var all = Enumerable.Range(0, total).Select(i => (i % partitions, (long)(i / partitions)));
         Assert.All(all, key => Assert.True(IsSettled(key), $"message {key} was never processed"));
         await workerB.StopAsync();

@@ -86,28 +86,16 @@ public sealed class SinkBackpressureTests(KafkaBroker kafka)
             c.Sinks.Custom["pushy"] = new() { ["main"] = new CustomSinkConfig() };
         });
 
-        var violations = new ConcurrentQueue<string>();
-        using var watching = new CancellationTokenSource();
-        var watcher = Task.Run(async () =>
-        {
-            while (!watching.IsCancellationRequested)
-            {
-                var committed = TestWorker.Committed(kafka.BootstrapServers, topic, group, partitions);
-                for (var p = 0; p < partitions; p++)
-                    for (long o = 0; o < committed[p]; o++)
-                        if (!sink.Written.ContainsKey((p, o))) violations.Enqueue($"{p}@{o} committed before the sink wrote it");
-                await Task.Delay(25);
-            }
-        });
+        var watcher = new CommitWatcher(kafka.BootstrapServers, topic, group, partitions, (p, o) => sink.Written.ContainsKey((p, o)),
+            "written by the sink");
 
         await using var worker = await TestWorker.StartAsync(handler, config, plugins: new SinkRegistry().Register("pushy", _ => sink));
         await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, group, partitions).Sum() == total,
             TimeSpan.FromSeconds(60), "every message committed");
-        await watching.CancelAsync();
-        await watcher;
+        await watcher.StopAsync();
 
         Assert.Equal(3, sink.Refused);
-        Assert.Empty(violations);
+        Assert.Empty(watcher.Violations);
         Assert.Equal(total, sink.Written.Count);
         Assert.Contains(handler.Arranged.Values, n => n > 1); // the rewound work was consumed and arranged again
         await worker.StopAsync();
