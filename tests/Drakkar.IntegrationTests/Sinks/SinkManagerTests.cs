@@ -219,11 +219,11 @@ public sealed class DeliveryDecisionTests
 
         var times = sink.CallTimes.ToArray();
         Assert.Equal(4, times.Length);
-        // .NET timers count whole milliseconds of a coarser clock and may fire up to ~2 ms early against Stopwatch.
+        // .NET timers count whole milliseconds of a coarser clock and may fire a few ms early against Stopwatch.
         var gaps = times.Zip(times.Skip(1), (a, b) => System.Diagnostics.Stopwatch.GetElapsedTime(a, b).TotalMilliseconds).ToArray();
-        Assert.True(gaps[0] >= 48, $"first gap {gaps[0]} ms");
-        Assert.True(gaps[1] >= 98, $"second gap {gaps[1]} ms");
-        Assert.True(gaps[2] >= 198, $"third gap {gaps[2]} ms");
+        Assert.True(gaps[0] >= 45, $"first gap {gaps[0]} ms");
+        Assert.True(gaps[1] >= 95, $"second gap {gaps[1]} ms");
+        Assert.True(gaps[2] >= 195, $"third gap {gaps[2]} ms");
         Assert.Single(dlq.Letters);
     }
 
