@@ -29,13 +29,14 @@ for project in "${projects[@]}"; do
   run_log="$root/.artifacts/test-project.log"
   dotnet test "$project" --no-build --nologo 2>&1 | tee "$run_log"
   project_status=${PIPESTATUS[0]}
-  # A crashed test host (seen rarely: a native heap abort inside librdkafka 2.0.2 under injected broker errors) is
-  # not a test verdict; the project runs once more, loudly, and only that run counts.
-  if grep -q "Test Run Aborted" "$run_log"; then
-    echo "[test] WARNING: the test host of $project crashed; running it once more" | tee -a "$log" >&2
+  # A crashed test host (an open defect: a native glibc heap abort, seen late in some integration runs, suspected in
+  # librdkafka 2.0.2) is not a test verdict; the project runs again, loudly, at most twice, and only the last run counts.
+  for retry in 1 2; do
+    grep -q "Test Run Aborted" "$run_log" || break
+    echo "[test] WARNING: the test host of $project crashed; running it again ($retry of 2)" | tee -a "$log" >&2
     dotnet test "$project" --no-build --nologo 2>&1 | tee "$run_log"
     project_status=${PIPESTATUS[0]}
-  fi
+  done
   cat "$run_log" >> "$log"
   [ "$project_status" -eq 0 ] || status=1
 done
