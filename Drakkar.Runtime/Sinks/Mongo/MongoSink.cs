@@ -5,89 +5,53 @@ namespace Drakkar.Sinks.Mongo;
 /// speaking OP_MSG itself: one ordered <c>insert</c> per collection per batch (split only at the server's batch and
 /// message limits). The server assigns <c>_id</c>. Not idempotent: a retried insert adds the documents again.
 /// </summary>
-public sealed class MongoSink : ISink
+internal sealed class MongoSink : ConnectedSink<MongoConnection>
 {
     /// <summary>Server error codes that mean "not now" rather than "not this".</summary>
     private static readonly int[] TransientCodes = [6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436];
 
     private readonly MongoEndpoint _endpoint;
     private readonly string _database;
-    private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly BsonWriter _bson = new(1024);
-    private MongoConnection? _connection;
 
-    internal MongoSink(string name, MongoSinkConfig config, SinkSecretMasker masker)
+    internal MongoSink(string name, MongoSinkConfig config, SinkSecretMasker masker) : base(name)
     {
         var path = $"sinks.mongo.{name}";
         if (string.IsNullOrWhiteSpace(config.Uri)) throw new SinkConfigurationException($"{path}.uri is required.");
         if (string.IsNullOrWhiteSpace(config.Database)) throw new SinkConfigurationException($"{path}.database is required.");
-        Name = name;
         _endpoint = MongoEndpoint.Parse(config.Uri, path);
         _database = config.Database;
         masker.AddCredentialsOf(config.Uri);
         masker.Add(_endpoint.Password);
     }
 
-    public string Kind => "mongo";
-    public string Name { get; }
-    public bool IsIdempotent => false;
-    public bool IsConnected => Volatile.Read(ref _connection) is not null;
+    public override string Kind => "mongo";
+    public override bool IsIdempotent => false;
+    protected override string Destination => $"MongoDB at {_endpoint.Host}:{_endpoint.Port}";
 
-    public async ValueTask ConnectAsync(CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+    protected override Task<MongoConnection> OpenAsync(CancellationToken cancellationToken) =>
+        MongoConnection.OpenAsync(_endpoint, cancellationToken);
 
-    public async ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
+    protected override async ValueTask DeliverAsync(MongoConnection connection, SinkBatch batch, CancellationToken cancellationToken)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        foreach (var (collection, documents) in Encode(batch, connection.MaxBsonObjectBytes))
         {
-            var connection = await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
-            foreach (var (collection, documents) in Encode(batch, connection.MaxBsonObjectBytes))
+            foreach (var chunk in Chunks(documents, connection))
             {
-                foreach (var chunk in Chunks(documents, connection))
+                BsonDocument reply;
+                try
                 {
-                    BsonDocument reply;
-                    try
-                    {
-                        reply = await connection.InsertAsync(_database, collection, chunk, cancellationToken).ConfigureAwait(false);
-                    }
-                    catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or FormatException)
-                    {
-                        // The stream may hold half a reply; never reuse it.
-                        await DropAsync().ConfigureAwait(false);
-                        if (e is OperationCanceledException) throw;
-                        throw new SinkTransientException($"MongoDB connection to {_endpoint.Host}:{_endpoint.Port} lost during insert into {collection}: {e.Message}", e);
-                    }
-                    CheckInsert(reply, collection, chunk.Count);
+                    reply = await connection.InsertAsync(_database, collection, chunk, cancellationToken).ConfigureAwait(false);
                 }
+                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or FormatException)
+                {
+                    // The stream may hold half a reply; never reuse it.
+                    await DropAsync().ConfigureAwait(false);
+                    if (e is OperationCanceledException) throw;
+                    throw new SinkTransientException($"MongoDB connection to {_endpoint.Host}:{_endpoint.Port} lost during insert into {collection}: {e.Message}", e);
+                }
+                CheckInsert(reply, collection, chunk.Count);
             }
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
-
-    public async ValueTask CloseAsync(CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await DropAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            _gate.Release();
         }
     }
 
@@ -152,26 +116,5 @@ public sealed class MongoSink : ISink
         }
         if (reply["writeConcernError"] is BsonDocument concern)
             throw new SinkTransientException($"MongoDB insert into {collection} was not acknowledged by the write concern: {concern.String("errmsg")}");
-    }
-
-    private async Task<MongoConnection> EnsureConnectedAsync(CancellationToken cancellationToken)
-    {
-        if (_connection is { } open) return open;
-        try
-        {
-            var connection = await MongoConnection.OpenAsync(_endpoint, cancellationToken).ConfigureAwait(false);
-            Volatile.Write(ref _connection, connection);
-            return connection;
-        }
-        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
-        {
-            throw new SinkTransientException($"cannot reach MongoDB at {_endpoint.Host}:{_endpoint.Port}: {e.Message}", e);
-        }
-    }
-
-    private async Task DropAsync()
-    {
-        if (Interlocked.Exchange(ref _connection, null) is { } connection)
-            await connection.DisposeAsync().ConfigureAwait(false);
     }
 }
