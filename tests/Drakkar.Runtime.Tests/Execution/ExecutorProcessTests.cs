@@ -135,7 +135,8 @@ public sealed class ExecutorProcessTests
         Assert.Null(error.ExitCode);
         Assert.Equal("waiting\n", error.Stderr);
         Assert.Contains("timed out", error.Message);
-        Assert.True(error.Duration >= TimeSpan.FromSeconds(1));
+        // The timeout timer may fire a few ms before the clock that measures the run says a second has passed.
+        Assert.True(error.Duration >= TimeSpan.FromSeconds(0.95), $"duration {error.Duration}");
         // The direct child was reaped by the pool: not even a zombie is left of it.
         Assert.False(Exists(error.Pid!.Value), $"child {error.Pid} still exists");
         // The grandchild was re-parented to init when its parent died; killed, it is at most an unreaped zombie
