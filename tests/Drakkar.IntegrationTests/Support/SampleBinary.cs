@@ -21,8 +21,6 @@ public sealed class SampleBinary : IDisposable
 
     public string Stdout { get { lock (_stdout) return _stdout.ToString(); } }
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
-    public int Pid => _process.Id;
-    public Process Process => _process;
 
     /// <summary>The JIT build next to the tests (always built), or the AOT binary when <paramref name="aot"/>.</summary>
     public static string? PathOf(bool aot)
