@@ -69,16 +69,33 @@ public sealed class SinksConfig
     /// <summary>Plugin sinks: <c>custom.{kind}.{instance}</c> → the instance's settings, handed to the plugin.</summary>
     public Dictionary<string, Dictionary<string, CustomSinkConfig>> Custom { get; set; } = new(StringComparer.Ordinal);
     public CircuitBreakerConfig CircuitBreaker { get; set; } = new();
+    /// <summary>
+    /// Payloads handed to sinks and not yet settled, across all instances; at this many, consumption pauses until
+    /// half of them are settled.
+    /// </summary>
+    public int MaxInflightPayloads { get; set; } = 20_000;
 }
 
-public sealed class KafkaSinkConfig
+/// <summary>
+/// What every sink instance has: how its delivery queue packs payloads into batches (docs/performance.md, "Sizing
+/// the delivery engine"), and its UI link.
+/// </summary>
+public abstract class SinkInstanceConfig
+{
+    /// <summary>The most payloads one delivery carries (payloads of one hook call are never split).</summary>
+    public int BatchSize { get; set; } = 1000;
+    /// <summary>How long a batch may wait to fill before it goes anyway; 0 sends whatever is queued at once.</summary>
+    public int LingerMs { get; set; }
+    public string UiUrl { get; set; } = "";
+}
+
+public sealed class KafkaSinkConfig : SinkInstanceConfig
 {
     public string Topic { get; set; } = "";
     /// <summary>Empty inherits <c>kafka.brokers</c>.</summary>
     public string Brokers { get; set; } = "";
     /// <summary>Broker idempotence (enable.idempotence); makes the sink idempotent for the retry contract.</summary>
     public bool Idempotent { get; set; }
-    public string UiUrl { get; set; } = "";
 }
 
 public enum PostgresWriteMode
@@ -91,7 +108,7 @@ public enum PostgresWriteMode
     Upsert,
 }
 
-public sealed class PostgresSinkConfig
+public sealed class PostgresSinkConfig : SinkInstanceConfig
 {
     public string Dsn { get; set; } = "";
     public int PoolMin { get; set; } = 2;
@@ -99,37 +116,35 @@ public sealed class PostgresSinkConfig
     public PostgresWriteMode Mode { get; set; } = PostgresWriteMode.Insert;
     /// <summary>Conflict key columns for <see cref="PostgresWriteMode.Upsert"/>.</summary>
     public List<string> OnConflict { get; set; } = [];
-    public string UiUrl { get; set; } = "";
 }
 
-public sealed class MongoSinkConfig
+public sealed class MongoSinkConfig : SinkInstanceConfig
 {
     public string Uri { get; set; } = "";
     public string Database { get; set; } = "";
-    public string UiUrl { get; set; } = "";
 }
 
-public sealed class HttpSinkConfig
+public sealed class HttpSinkConfig : SinkInstanceConfig
 {
+    /// <summary>Requests are one per payload, so a batch is a burst of concurrent requests: smaller by default.</summary>
+    public HttpSinkConfig() => BatchSize = 100;
+
     public string Url { get; set; } = "";
     public string Method { get; set; } = "POST";
     public int TimeoutSeconds { get; set; } = 30;
     public Dictionary<string, string> Headers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     public int MaxRetries { get; set; } = 3;
-    public string UiUrl { get; set; } = "";
 }
 
-public sealed class RedisSinkConfig
+public sealed class RedisSinkConfig : SinkInstanceConfig
 {
     public string Url { get; set; } = "redis://localhost:6379/0";
     public string KeyPrefix { get; set; } = "";
-    public string UiUrl { get; set; } = "";
 }
 
-public sealed class FileSinkConfig
+public sealed class FileSinkConfig : SinkInstanceConfig
 {
     public string BasePath { get; set; } = "";
-    public string UiUrl { get; set; } = "";
 }
 
 /// <summary>A plugin sink instance's settings: the keys under <c>sinks.custom.{kind}.{instance}</c>, as strings.</summary>

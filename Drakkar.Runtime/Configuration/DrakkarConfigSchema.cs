@@ -24,6 +24,15 @@ internal static class DrakkarConfigSchema
     private static ScalarField<T, string> UiUrl<T>(Func<T, string> get, Action<T, string> set)
         where T : class => Str("ui_url", get, set);
 
+    /// <summary>The keys every sink instance has (<see cref="SinkInstanceConfig"/>) after its own.</summary>
+    private static ConfigField<T>[] Instance<T>(params ConfigField<T>[] own) where T : SinkInstanceConfig =>
+    [
+        .. own,
+        Int<T>("batch_size", c => c.BatchSize, (c, v) => c.BatchSize = v, Between(1, 100_000)),
+        Int<T>("linger_ms", c => c.LingerMs, (c, v) => c.LingerMs = v, Between(0, 60_000)),
+        UiUrl<T>(c => c.UiUrl, (c, v) => c.UiUrl = v),
+    ];
+
     private static readonly string[] LogLevels = ["TRACE", "DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL"];
     private static readonly string[] HttpMethods = ["POST", "PUT", "PATCH", "DELETE", "GET"];
 
@@ -67,16 +76,15 @@ internal static class DrakkarConfigSchema
                 $"must be ≤ backpressure_high_multiplier ({executor.BackpressureHighMultiplier}) (got {executor.BackpressureLowMultiplier})");
     });
 
-    private static readonly ObjectSpec<KafkaSinkConfig> KafkaSink = new(
+    private static readonly ObjectSpec<KafkaSinkConfig> KafkaSink = new(Instance(
     [
         Str<KafkaSinkConfig>("topic", c => c.Topic, (c, v) => c.Topic = v),
         Str<KafkaSinkConfig>("brokers", c => c.Brokers, (c, v) => c.Brokers = v),
         Bool<KafkaSinkConfig>("idempotent", c => c.Idempotent, (c, v) => c.Idempotent = v),
-        UiUrl<KafkaSinkConfig>(c => c.UiUrl, (c, v) => c.UiUrl = v),
-    ],
+    ]),
     (sink, check) => Require(check, "topic", sink.Topic, "the topic this sink produces to"));
 
-    private static readonly ObjectSpec<PostgresSinkConfig> PostgresSink = new(
+    private static readonly ObjectSpec<PostgresSinkConfig> PostgresSink = new(Instance(
     [
         Str<PostgresSinkConfig>("dsn", c => c.Dsn, (c, v) => c.Dsn = v),
         Int<PostgresSinkConfig>("pool_min", c => c.PoolMin, (c, v) => c.PoolMin = v, AtLeast(1)),
@@ -84,8 +92,7 @@ internal static class DrakkarConfigSchema
         new ScalarField<PostgresSinkConfig, PostgresWriteMode>("mode", c => c.Mode, (c, v) => c.Mode = v,
             new Choice<PostgresWriteMode>(("insert", PostgresWriteMode.Insert), ("bulk", PostgresWriteMode.Bulk), ("upsert", PostgresWriteMode.Upsert))),
         new StringListField<PostgresSinkConfig>("on_conflict", c => c.OnConflict, (c, v) => c.OnConflict = v),
-        UiUrl<PostgresSinkConfig>(c => c.UiUrl, (c, v) => c.UiUrl = v),
-    ],
+    ]),
     (sink, check) =>
     {
         Require(check, "dsn", sink.Dsn, "the connection string, e.g. Host=db;Username=app;Password=${PG_PASSWORD};Database=app");
@@ -99,19 +106,18 @@ internal static class DrakkarConfigSchema
             check.Fail("on_conflict", $"'{column}' is not a valid column name (letters, digits and '_', not starting with a digit)");
     });
 
-    private static readonly ObjectSpec<MongoSinkConfig> MongoSink = new(
+    private static readonly ObjectSpec<MongoSinkConfig> MongoSink = new(Instance(
     [
         Str<MongoSinkConfig>("uri", c => c.Uri, (c, v) => c.Uri = v, UrlWithScheme("mongodb", "mongodb+srv")),
         Str<MongoSinkConfig>("database", c => c.Database, (c, v) => c.Database = v),
-        UiUrl<MongoSinkConfig>(c => c.UiUrl, (c, v) => c.UiUrl = v),
-    ],
+    ]),
     (sink, check) =>
     {
         Require(check, "uri", sink.Uri, "the server address, e.g. mongodb://mongo:27017");
         Require(check, "database", sink.Database, "the database the collections live in");
     });
 
-    private static readonly ObjectSpec<HttpSinkConfig> HttpSink = new(
+    private static readonly ObjectSpec<HttpSinkConfig> HttpSink = new(Instance(
     [
         Str<HttpSinkConfig>("url", c => c.Url, (c, v) => c.Url = v, HttpSinkUrl),
         new ScalarField<HttpSinkConfig, string>("method", c => c.Method, (c, v) => c.Method = v, Text, OneOf(HttpMethods))
@@ -121,22 +127,19 @@ internal static class DrakkarConfigSchema
         Int<HttpSinkConfig>("timeout_seconds", c => c.TimeoutSeconds, (c, v) => c.TimeoutSeconds = v, AtLeast(1)),
         new StringMapField<HttpSinkConfig>("headers", c => c.Headers),
         Int<HttpSinkConfig>("max_retries", c => c.MaxRetries, (c, v) => c.MaxRetries = v, AtLeast(0)),
-        UiUrl<HttpSinkConfig>(c => c.UiUrl, (c, v) => c.UiUrl = v),
-    ],
+    ]),
     (sink, check) => Require(check, "url", sink.Url, "the endpoint payloads are sent to, e.g. https://api.example.com/events"));
 
-    private static readonly ObjectSpec<RedisSinkConfig> RedisSink = new(
+    private static readonly ObjectSpec<RedisSinkConfig> RedisSink = new(Instance(
     [
         Str<RedisSinkConfig>("url", c => c.Url, (c, v) => c.Url = v, NotEmpty, UrlWithScheme("redis", "rediss", "unix")),
         Str<RedisSinkConfig>("key_prefix", c => c.KeyPrefix, (c, v) => c.KeyPrefix = v),
-        UiUrl<RedisSinkConfig>(c => c.UiUrl, (c, v) => c.UiUrl = v),
-    ]);
+    ]));
 
-    private static readonly ObjectSpec<FileSinkConfig> FileSink = new(
+    private static readonly ObjectSpec<FileSinkConfig> FileSink = new(Instance(
     [
         Str<FileSinkConfig>("base_path", c => c.BasePath, (c, v) => c.BasePath = v),
-        UiUrl<FileSinkConfig>(c => c.UiUrl, (c, v) => c.UiUrl = v),
-    ],
+    ]),
     (sink, check) => Require(check, "base_path", sink.BasePath, "the directory every written file must stay inside"));
 
     private static readonly ObjectSpec<CircuitBreakerConfig> CircuitBreaker = new(
@@ -155,6 +158,7 @@ internal static class DrakkarConfigSchema
         new InstancesField<SinksConfig, FileSinkConfig>("filesystem", c => c.Filesystem, () => new(), FileSink),
         new CustomSinksField<SinksConfig>("custom", c => c.Custom),
         new SectionField<SinksConfig, CircuitBreakerConfig>("circuit_breaker", c => c.CircuitBreaker, CircuitBreaker),
+        Int<SinksConfig>("max_inflight_payloads", c => c.MaxInflightPayloads, (c, v) => c.MaxInflightPayloads = v, AtLeast(1)),
     ]);
 
     private static readonly ObjectSpec<DlqConfig> Dlq = new(

@@ -10,22 +10,10 @@ namespace Drakkar.Hosting;
 internal static class DeliveryStartup
 {
     public static async Task<(IPayloadDelivery Delivery, NpgsqlDataSource? Postgres)> ConnectAsync(DrakkarConfig config,
-        DrakkarHandlerBase handler, DrakkarMetrics metrics, ILoggerFactory loggers, SinkRegistry plugins,
-        ISinkBackpressureListener backpressure, CancellationToken cancellationToken)
+        DrakkarHandlerBase handler, DrakkarMetrics metrics, ILoggerFactory loggers, SinkRegistry plugins, CancellationToken cancellationToken)
     {
-        var manager = SinkManager.ForHandler(handler, config, metrics, loggers, plugins, backpressure);
+        var manager = SinkManager.ForHandler(handler, config, metrics, loggers, plugins);
         await manager.StartAsync(cancellationToken).ConfigureAwait(false);
         return (manager, manager.PostgresDataSource);
     }
-}
-
-/// <summary>
-/// Hands sink backpressure signals to the consumer, which exists only after the sinks are connected.
-/// Signals that arrive before then are dropped: nothing is consumed yet, so there is nothing to rewind.
-/// </summary>
-internal sealed class BackpressureRelay : ISinkBackpressureListener
-{
-    public ISinkBackpressureListener? Target { get; set; }
-
-    public void OnBackpressure(SinkBackpressure signal) => Target?.OnBackpressure(signal);
 }

@@ -154,7 +154,7 @@ public static class DrakkarApp
             metrics.Registry.OnExport(() => metrics.PoolActive.Set(pool.ActiveCount));
             return pool;
         },
-        Delivery = (config, handler, metrics, loggers, backpressure, cancellationToken) =>
-            DeliveryStartup.ConnectAsync(config, handler, metrics, loggers, plugins ?? new Sinks.SinkRegistry(), backpressure, cancellationToken),
+        Delivery = (config, handler, metrics, loggers, cancellationToken) =>
+            DeliveryStartup.ConnectAsync(config, handler, metrics, loggers, plugins ?? new Sinks.SinkRegistry(), cancellationToken),
     };
 }

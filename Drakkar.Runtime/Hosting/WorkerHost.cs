@@ -17,7 +17,7 @@ internal sealed class WorkerParts
     public required Func<DrakkarConfig, DrakkarMetrics, ILoggerFactory, ITaskExecutor> Executor { get; init; }
 
     /// <summary>Connects the sinks and returns the delivery service (and the first PostgreSQL data source, if any).</summary>
-    public required Func<DrakkarConfig, DrakkarHandlerBase, DrakkarMetrics, ILoggerFactory, ISinkBackpressureListener, CancellationToken,
+    public required Func<DrakkarConfig, DrakkarHandlerBase, DrakkarMetrics, ILoggerFactory, CancellationToken,
         Task<(IPayloadDelivery Delivery, NpgsqlDataSource? Postgres)>> Delivery { get; init; }
 
     /// <summary>Log destination; null builds one from <c>logging</c> config.</summary>
@@ -124,8 +124,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
             Config.Kafka.Brokers = EmbeddedBroker.BootstrapServers;
             LogEmbeddedBroker(EmbeddedBroker.BootstrapServers, Config.Kafka.SourceTopic, EmbeddedPartitions);
         }
-        var relay = new BackpressureRelay();
-        var (delivery, postgres) = await parts.Delivery(Config, _handler, Metrics, _loggers, relay, cancellationToken).ConfigureAwait(false);
+        var (delivery, postgres) = await parts.Delivery(Config, _handler, Metrics, _loggers, cancellationToken).ConfigureAwait(false);
         _delivery = delivery;
         if (Config.Metrics.Enabled)
         {
@@ -137,7 +136,6 @@ public sealed partial class WorkerHost : IAsyncDisposable
         _periodic = new PeriodicRunner(_handler.PeriodicMethods, Metrics, _loggers.CreateLogger("Drakkar.Periodic"), TimeProvider.System);
         _periodic.Start();
         _consumer = new SourceConsumer(Config, WorkerId, _handler, _executor, _delivery, Metrics, _loggers);
-        relay.Target = _consumer;
         _consumer.Start();
         _ = _consumer.FirstPoll.ContinueWith(_ => LogReady(WorkerId, Config.Kafka.SourceTopic), TaskScheduler.Default);
     }

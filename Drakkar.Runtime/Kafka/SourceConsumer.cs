@@ -13,7 +13,7 @@ namespace Drakkar.Kafka;
 /// applies global backpressure by pausing and resuming the assignment, drains partitions on revoke
 /// (cooperative-sticky), and commits each partition's watermark, serialized and coalesced.
 /// </summary>
-internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsyncDisposable
+internal sealed partial class SourceConsumer : IAsyncDisposable
 {
     private readonly DrakkarConfig _config;
     private readonly DrakkarHandlerBase _handler;
@@ -25,15 +25,14 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
     private readonly WorkerLoad _load;
     private readonly PipelineSettings _settings;
     private readonly ConcurrentDictionary<int, PartitionPipeline> _pipelines = new();
-    private readonly SemaphoreSlim _commitGate = new(1, 1);
     private readonly CancellationTokenSource _stopPolling = new();
     private readonly TaskCompletionSource _firstPoll = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly IConsumer<byte[]?, byte[]?> _consumer;
     private Thread? _pollThread;
     private Task? _commitLoop;
     private readonly TaskCompletionSource _pollStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly OffsetCommitter _committer;
     private bool _paused;
-    private readonly ConcurrentQueue<(int Partition, TimeSpan Delay)> _rewinds = new();
     // Poll thread only: partitions a sink paused, and when they may resume.
     private readonly Dictionary<int, DateTime> _resumeAt = [];
 
@@ -47,7 +46,7 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
         _metrics = metrics;
         _loggers = loggers;
         _logger = loggers.CreateLogger("Drakkar.Kafka.SourceConsumer");
-        _load = WorkerLoad.From(config.Executor);
+        _load = WorkerLoad.From(config.Executor, delivery);
         _settings = PipelineSettings.From(config.Executor);
         KafkaNativeLibrary.EnsureLoaded();
         var kafka = config.Kafka;
@@ -79,6 +78,7 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
             .SetErrorHandler((_, error) => OnError(error))
             .SetLogHandler((_, message) => LogLibrdkafka(message.Level.ToString(), message.Facility, message.Message))
             .Build();
+        _committer = new OffsetCommitter(_consumer, delivery, metrics, loggers.CreateLogger("Drakkar.Kafka.OffsetCommitter"));
     }
 
     /// <summary>Completes after the first poll returned (the worker is consuming).</summary>
@@ -94,7 +94,8 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
         _consumer.Subscribe(_config.Kafka.SourceTopic);
         _pollThread = new Thread(PollLoop) { IsBackground = true, Name = "drakkar-poll" };
         _pollThread.Start();
-        _commitLoop = Task.Run(CommitLoopAsync);
+        var interval = TimeSpan.FromMilliseconds(Math.Max(_config.Kafka.CommitIntervalMs, 1));
+        _commitLoop = Task.Run(() => _committer.RunAsync(() => _pipelines.Values, interval, _stopPolling.Token));
         LogSubscribed(_config.Kafka.SourceTopic, _config.Kafka.ConsumerGroup, _config.Kafka.Brokers);
     }
 
@@ -109,7 +110,7 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
         var timeout = TimeSpan.FromSeconds(_config.Executor.DrainTimeoutSeconds);
         var pipelines = _pipelines.Values.ToArray();
         await Task.WhenAll(pipelines.Select(p => p.DrainAsync(timeout))).ConfigureAwait(false);
-        await CommitAsync(pipelines, final: true).ConfigureAwait(false);
+        await _committer.CommitAsync(pipelines, final: true).ConfigureAwait(false);
         if (_commitLoop is not null) await _commitLoop.ConfigureAwait(false);
         _pipelines.Clear();
         try
@@ -127,7 +128,6 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
     {
         _consumer.Dispose();
         _stopPolling.Dispose();
-        _commitGate.Dispose();
         return ValueTask.CompletedTask;
     }
 
@@ -230,12 +230,9 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
         _metrics.BackpressureActive.Set(_paused ? 1 : 0);
     }
 
-    /// <summary>A sink asked to leave a partition alone for a while (SPEC O9); acted on by the poll thread.</summary>
-    public void OnBackpressure(SinkBackpressure signal) => _rewinds.Enqueue((signal.Partition, signal.RetryAfter));
-
     private void ServeSinkBackpressure()
     {
-        while (_rewinds.TryDequeue(out var rewind)) Rewind(rewind.Partition, rewind.Delay);
+        while (_committer.TryTakeRewind(out var partition, out var delay)) Rewind(partition, delay);
         if (_resumeAt.Count == 0) return;
         var now = DateTime.UtcNow;
         foreach (var (partition, at) in _resumeAt.Where(r => r.Value <= now).ToArray())
@@ -297,7 +294,7 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
             LogRevoking(string.Join(", ", revoked.Select(p => p.Partition)));
             var timeout = TimeSpan.FromSeconds(_config.Executor.DrainTimeoutSeconds);
             Task.WhenAll(revoked.Select(p => p.DrainAsync(timeout))).GetAwaiter().GetResult();
-            CommitAsync(revoked, final: true).GetAwaiter().GetResult();
+            _committer.CommitAsync(revoked, final: true).GetAwaiter().GetResult();
         }
         foreach (var p in partitions)
         {
@@ -328,76 +325,6 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
         LogKafkaError(error.Code.ToString(), error.Reason, error.IsFatal);
     }
 
-    private async Task CommitLoopAsync()
-    {
-        var interval = TimeSpan.FromMilliseconds(Math.Max(_config.Kafka.CommitIntervalMs, 1));
-        var stop = _stopPolling.Token;
-        while (!stop.IsCancellationRequested)
-        {
-            try
-            {
-                await Task.Delay(interval, stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            await CommitAsync(_pipelines.Values, final: false).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Commits every pipeline whose watermark moved. Serialized, so an older offset never lands after a newer one.</summary>
-    private async Task CommitAsync(IEnumerable<PartitionPipeline> pipelines, bool final)
-    {
-        await _commitGate.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            var offsets = new List<(PartitionPipeline Pipeline, TopicPartitionOffset Offset)>();
-            foreach (var pipeline in pipelines)
-            {
-                _metrics.OffsetLag.Set(pipeline.Lag, pipeline.Partition.ToString(CultureInfo.InvariantCulture));
-                if (pipeline.CommitCandidate() is not { } offset) continue;
-                try
-                {
-                    // Batching sinks write what they buffered first; a failed flush abandons this checkpoint (SPEC O9).
-                    await _delivery.FlushAsync(pipeline.Topic, pipeline.Partition, CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (SinkBackpressureException e)
-                {
-                    _rewinds.Enqueue((pipeline.Partition, e.RetryAfter));
-                    continue;
-                }
-                catch (Exception e)
-                {
-                    LogFlushFailed(e, pipeline.Topic, pipeline.Partition);
-                    _rewinds.Enqueue((pipeline.Partition, TimeSpan.FromSeconds(1)));
-                    continue;
-                }
-                offsets.Add((pipeline, new TopicPartitionOffset(pipeline.Topic, pipeline.Partition, offset)));
-            }
-            if (offsets.Count == 0) return;
-            try
-            {
-                _consumer.Commit(offsets.Select(o => o.Offset));
-                foreach (var (pipeline, offset) in offsets)
-                {
-                    pipeline.ConfirmCommitted(offset.Offset.Value);
-                    _metrics.OffsetsCommitted.Increment(pipeline.Partition.ToString(CultureInfo.InvariantCulture));
-                }
-                if (final) LogCommitted(string.Join(", ", offsets.Select(o => $"{o.Offset.Partition.Value}@{o.Offset.Offset.Value}")));
-            }
-            catch (KafkaException e)
-            {
-                // The watermark is kept; the next tick (or the final commit) tries again.
-                LogCommitFailed(e, e.Error.Reason);
-            }
-        }
-        finally
-        {
-            _commitGate.Release();
-        }
-    }
-
     private void RunHook(ValueTask hook, string name)
     {
         try
@@ -416,9 +343,6 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
     [LoggerMessage(Level = LogLevel.Information, Message = "Sink backpressure over: partition {Partition} resumes")]
     private partial void LogSinkPauseOver(int partition);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Flush before committing {Topic}[{Partition}] failed; the partition is reprocessed from its committed offset")]
-    private partial void LogFlushFailed(Exception error, string topic, int partition);
-
     [LoggerMessage(Level = LogLevel.Information, Message = "Subscribed to {Topic} as group {Group} on {Brokers}")]
     private partial void LogSubscribed(string topic, string group, string brokers);
 
@@ -430,12 +354,6 @@ internal sealed partial class SourceConsumer : ISinkBackpressureListener, IAsync
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Partitions lost, work abandoned uncommitted: {Partitions}")]
     private partial void LogLost(string partitions);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Committed offsets {Offsets}")]
-    private partial void LogCommitted(string offsets);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Offset commit failed ({Reason}); will retry")]
-    private partial void LogCommitFailed(Exception error, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Backpressure: pausing consumption at load {Load} (high {High})")]
     private partial void LogPaused(long load, long high);

@@ -15,10 +15,21 @@ internal sealed record DeliveryOrigin(string Topic, int Partition, IReadOnlyList
     public IEnumerable<long> Offsets => Messages.Select(m => m.Offset);
 }
 
-/// <summary>Delivers a hook's payloads and returns only once every payload is settled (delivered, dead-lettered or skipped).</summary>
+/// <summary>Delivers hooks' payloads to the sinks.</summary>
 internal interface IPayloadDelivery
 {
+    /// <summary>
+    /// Hands over one hook call's payloads. The returned task completes once every payload is settled (delivered,
+    /// dead-lettered or skipped); it is cancelled when <paramref name="cancellationToken"/> (the partition's work being
+    /// abandoned) fires first. The caller need not wait for it before doing other work.
+    /// </summary>
     ValueTask DeliverAsync(CollectResult result, DeliveryOrigin origin, CancellationToken cancellationToken);
+
+    /// <summary>Payloads handed over and not yet settled.</summary>
+    long InFlightPayloads { get; }
+
+    /// <summary>At this many payloads in flight the worker stops consuming until half of them are settled.</summary>
+    long MaxInFlightPayloads { get; }
 
     /// <summary>Sends source messages whose processing failed (for example <c>Arrange</c> threw) to the DLQ.</summary>
     ValueTask DeadLetterAsync(DeliveryOrigin origin, string error, CancellationToken cancellationToken);

@@ -41,6 +41,7 @@ internal sealed partial class PartitionPipeline
     private long _ownLoad;
     private int _loadReleased;
     private bool _loopFinished;
+    private bool _draining;
 
     public PartitionPipeline(string topic, int partition, DrakkarHandlerBase handler, ITaskExecutor executor,
         IPayloadDelivery delivery, PipelineSettings settings, WorkerLoad load, DrakkarMetrics metrics, ILogger logger)
@@ -122,11 +123,14 @@ internal sealed partial class PartitionPipeline
     }
 
     /// <summary>
-    /// Stops taking messages and finishes everything queued and in flight. Returns false when
-    /// <paramref name="timeout"/> passed first; the remaining work is then cancelled and stays uncommitted.
+    /// Stops taking messages and finishes the work already started: windows being arranged, tasks running, hooks
+    /// and deliveries in flight (SPEC O7). Messages still queued are let go: they stay uncommitted and whoever
+    /// consumes the partition next starts from them. Returns false when <paramref name="timeout"/> passed first; the
+    /// remaining work is then cancelled and stays uncommitted.
     /// </summary>
     public async Task<bool> DrainAsync(TimeSpan timeout)
     {
+        Volatile.Write(ref _draining, true);
         _queue.Writer.TryComplete();
         var finished = await Task.WhenAny(_drained.Task, Task.Delay(timeout)).ConfigureAwait(false) == _drained.Task;
         if (!finished)
@@ -167,7 +171,7 @@ internal sealed partial class PartitionPipeline
         var window = new List<SourceMessage>(_settings.WindowSize);
         try
         {
-            while (await reader.WaitToReadAsync(_abort.Token).ConfigureAwait(false))
+            while (!Volatile.Read(ref _draining) && await reader.WaitToReadAsync(_abort.Token).ConfigureAwait(false))
             {
                 window.Clear();
                 while (window.Count < _settings.WindowSize && reader.TryRead(out var message)) window.Add(message);
@@ -185,6 +189,8 @@ internal sealed partial class PartitionPipeline
         }
         finally
         {
+            // Messages left queued by a drain or an abort are not this pipeline's any more.
+            while (reader.TryRead(out _)) _queueSize.Add(-1);
             lock (_gate) _loopFinished = true;
             CheckDrained();
         }
@@ -204,25 +210,18 @@ internal sealed partial class PartitionPipeline
             pendingSnapshot = [.. _pendingTasks];
         }
 
-        IReadOnlyList<ExecutorTask> tasks;
         var started = Stopwatch.GetTimestamp();
-        try
-        {
-            tasks = await _handler.ArrangeCore(messages, new PendingContext(pendingSnapshot)).ConfigureAwait(false) ?? [];
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !_abort.IsCancellationRequested)
+        var (arranged, arrangeError) = await CallHookAsync("arrange", () => _handler.ArrangeCore(messages, new PendingContext(pendingSnapshot)),
+            new OffsetRange(messages)).ConfigureAwait(false);
+        if (arrangeError is not null)
         {
             AddLoad(-messages.Length);
-            LogArrangeFailed(e, Topic, Partition, messages[0].Offset, messages[^1].Offset);
-            await _delivery.DeadLetterAsync(new DeliveryOrigin(Topic, Partition, messages), $"arrange failed: {e.GetType().Name}: {e.Message}", _abort.Token)
-                .ConfigureAwait(false);
+            await _delivery.DeadLetterAsync(new DeliveryOrigin(Topic, Partition, messages),
+                $"arrange failed: {arrangeError.GetType().Name}: {arrangeError.Message}", _abort.Token).ConfigureAwait(false);
             foreach (var state in states) Done(state);
             return;
         }
-        finally
-        {
-            _metrics.HandlerDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, "arrange");
-        }
+        var tasks = arranged ?? [];
 
         // The messages leave the load only now: while being arranged they are still held in memory.
         AddLoad(-messages.Length);
@@ -337,50 +336,28 @@ internal sealed partial class PartitionPipeline
         }
     }
 
-    /// <summary>Runs <c>OnTaskComplete</c> and delivers its payloads; returns an error when the hook threw.</summary>
+    /// <summary>
+    /// Runs <c>OnTaskComplete</c> and hands its payloads over; the task's messages stay open until they are settled.
+    /// Returns an error when the hook threw.
+    /// </summary>
     private async Task<ExecutorError?> OnSuccessAsync(ExecutorTask task, ExecutorResult result, WindowState window)
     {
-        CollectResult? collect;
-        var started = Stopwatch.GetTimestamp();
-        try
-        {
-            collect = await _handler.OnTaskComplete(result).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            LogHookFailed(e, "on_task_complete", Topic, Partition, task.TaskId);
-            return new ExecutorError(task, ExecutorFailure.HookFailed, result.ExitCode, result.Stderr, e.ToString(), result.Pid);
-        }
-        finally
-        {
-            _metrics.HandlerDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, "on_task_complete");
-        }
+        var (collect, error) = await CallHookAsync("on_task_complete", () => _handler.OnTaskComplete(result), task.TaskId).ConfigureAwait(false);
+        if (error is not null) return new ExecutorError(task, ExecutorFailure.HookFailed, result.ExitCode, result.Stderr, error.ToString(), result.Pid);
         if (collect is { Count: > 0 })
         {
             List<MessageState> joined;
             lock (_gate) joined = window.Joined[task];
-            await _delivery.DeliverAsync(collect, Origin(joined.Select(s => s.Message)), _abort.Token).ConfigureAwait(false);
+            Deliver(collect, joined);
         }
         return null;
     }
 
     private async Task<ErrorDecision> DecideAsync(ExecutorTask task, ExecutorError error)
     {
-        var started = Stopwatch.GetTimestamp();
-        try
-        {
-            return await _handler.OnError(task, error).ConfigureAwait(false) ?? ErrorDecision.Skip;
-        }
-        catch (Exception e)
-        {
-            // A throwing OnError must never wedge the partition: the failure becomes final.
-            LogHookFailed(e, "on_error", Topic, Partition, task.TaskId);
-            return ErrorDecision.Skip;
-        }
-        finally
-        {
-            _metrics.HandlerDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, "on_error");
-        }
+        // A throwing OnError must never wedge the partition: the failure becomes final.
+        var (decision, _) = await CallHookAsync("on_error", () => _handler.OnError(task, error), task.TaskId).ConfigureAwait(false);
+        return decision ?? ErrorDecision.Skip;
     }
 
     /// <summary>
@@ -431,76 +408,85 @@ internal sealed partial class PartitionPipeline
 
     private async Task CompleteMessageAsync(MessageState state)
     {
-        try
+        MessageGroup group;
+        lock (_gate)
         {
-            MessageGroup group;
-            lock (_gate)
-            {
-                group = new MessageGroup(state.Message, [.. state.Tasks], [.. state.Results], [.. state.Errors],
-                    [.. state.ReplacedTaskIds], state.StartedAt, DateTimeOffset.UtcNow);
-            }
-            CollectResult? collect = null;
-            var started = Stopwatch.GetTimestamp();
-            try
-            {
-                collect = await _handler.OnMessageComplete(group).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                LogHookFailed(e, "on_message_complete", Topic, Partition, state.Message.ToString());
-            }
-            finally
-            {
-                _metrics.HandlerDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, "on_message_complete");
-            }
-            if (collect is { Count: > 0 })
-                await _delivery.DeliverAsync(collect, Origin([state.Message]), _abort.Token).ConfigureAwait(false);
-            Release(state);
+            group = new MessageGroup(state.Message, [.. state.Tasks], [.. state.Results], [.. state.Errors],
+                [.. state.ReplacedTaskIds], state.StartedAt, DateTimeOffset.UtcNow);
         }
-        catch (OperationCanceledException) when (_abort.IsCancellationRequested)
-        {
-        }
-        catch (Exception e)
-        {
-            // Delivery settles or dead-letters everything it is given; reaching this is a bug, and wedging the
-            // partition forever would be worse than logging it loudly and moving on (SPEC O5).
-            LogCompletionFailed(e, Topic, Partition, state.Message.Offset);
-            Release(state);
-        }
+        // A throwing hook is logged and the message still completes (its offsets advance).
+        var (collect, _) = await CallHookAsync("on_message_complete", () => _handler.OnMessageComplete(group), state.Message).ConfigureAwait(false);
+        if (collect is { Count: > 0 }) Deliver(collect, [state]);
+        Release(state);
     }
 
     private async Task CompleteWindowAsync(WindowState window)
     {
+        ExecutorResult[] results;
+        lock (_gate) results = [.. window.Results];
+        _metrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(window.StartedAt).TotalSeconds);
+        var (collect, _) = await CallHookAsync("on_window_complete", () => _handler.OnWindowComplete(results, window.Messages),
+            new OffsetRange(window.Messages)).ConfigureAwait(false);
+        if (collect is { Count: > 0 }) Deliver(collect, window.States);
+        foreach (var state in window.States) Release(state);
+    }
+
+    /// <summary>
+    /// Hands a hook's payloads to the delivery engine without waiting: each of <paramref name="states"/> gets one more
+    /// hold, released when every payload is settled. Until then the messages stay open and their offsets uncommitted.
+    /// </summary>
+    private void Deliver(CollectResult collect, IReadOnlyList<MessageState> states)
+    {
+        var settled = _delivery.DeliverAsync(collect, Origin(states.Select(s => s.Message)), _abort.Token);
+        if (settled.IsCompletedSuccessfully) return;
+        lock (_gate)
+        {
+            foreach (var state in states) state.Holds++;
+        }
+        _ = ReleaseWhenSettledAsync(settled, states);
+    }
+
+    private async Task ReleaseWhenSettledAsync(ValueTask settled, IReadOnlyList<MessageState> states)
+    {
         try
         {
-            ExecutorResult[] results;
-            lock (_gate) results = [.. window.Results];
-            _metrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(window.StartedAt).TotalSeconds);
-            CollectResult? collect = null;
-            var started = Stopwatch.GetTimestamp();
-            try
-            {
-                collect = await _handler.OnWindowComplete(results, window.Messages).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                LogHookFailed(e, "on_window_complete", Topic, Partition, $"{window.Messages[0].Offset}-{window.Messages[^1].Offset}");
-            }
-            finally
-            {
-                _metrics.HandlerDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, "on_window_complete");
-            }
-            if (collect is { Count: > 0 })
-                await _delivery.DeliverAsync(collect, Origin(window.Messages), _abort.Token).ConfigureAwait(false);
-            foreach (var state in window.States) Release(state);
+            await settled.ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_abort.IsCancellationRequested)
         {
+            return;
         }
         catch (Exception e)
         {
-            LogCompletionFailed(e, Topic, Partition, window.Messages[0].Offset);
-            foreach (var state in window.States) Release(state);
+            // Not settled (the sinks closed first): the messages stay open and uncommitted, to be redone.
+            LogNotSettled(e, Topic, Partition, states[0].Message.Offset);
+            return;
+        }
+        foreach (var state in states) Release(state);
+    }
+
+    /// <summary>
+    /// Calls one user hook: times it (<c>drakkar_handler_duration_seconds</c>), and turns an exception into a logged
+    /// error the caller decides about (cancellation of an abandoned partition still propagates).
+    /// </summary>
+    /// <param name="hook">The hook's name in logs and metrics.</param>
+    /// <param name="call">Calls the hook (inside the guard, so a hook that throws before returning is caught too).</param>
+    /// <param name="subject">What the hook works on, for the log (formatted only when the hook fails).</param>
+    private async ValueTask<(T? Value, Exception? Error)> CallHookAsync<T>(string hook, Func<ValueTask<T>> call, object subject)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            return (await call().ConfigureAwait(false), null);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !_abort.IsCancellationRequested)
+        {
+            LogHookFailed(e, hook, Topic, Partition, subject.ToString() ?? "");
+            return (default, e);
+        }
+        finally
+        {
+            _metrics.HandlerDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, hook);
         }
     }
 
@@ -525,7 +511,8 @@ internal sealed partial class PartitionPipeline
     private void CheckDrained()
     {
         bool drained;
-        lock (_gate) drained = _loopFinished && _offsets.Outstanding == 0 && _pendingTasks.Count == 0;
+        // Messages still queued when a drain began are not waited for: only what was taken into a window.
+        lock (_gate) drained = _loopFinished && _open.Count == 0 && _pendingTasks.Count == 0;
         if (drained) _drained.TrySetResult();
     }
 
@@ -543,6 +530,12 @@ internal sealed partial class PartitionPipeline
     }
 
     private DeliveryOrigin Origin(IEnumerable<SourceMessage> messages) => new(Topic, Partition, [.. messages]);
+
+    /// <summary>A window's offsets as logs show them.</summary>
+    private readonly record struct OffsetRange(IReadOnlyList<SourceMessage> Messages)
+    {
+        public override string ToString() => $"offsets {Messages[0].Offset}-{Messages[^1].Offset}";
+    }
 
     private sealed class MessageState(SourceMessage message, DateTimeOffset startedAt)
     {
@@ -568,9 +561,6 @@ internal sealed partial class PartitionPipeline
         public Dictionary<ExecutorTask, List<MessageState>> Joined { get; } = new(ReferenceEqualityComparer.Instance);
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Arrange failed for {Topic}[{Partition}] offsets {FirstOffset}-{LastOffset}; the window goes to the DLQ")]
-    private partial void LogArrangeFailed(Exception error, string topic, int partition, long firstOffset, long lastOffset);
-
     [LoggerMessage(Level = LogLevel.Error, Message = "Hook {Hook} failed for {Topic}[{Partition}] ({Subject})")]
     private partial void LogHookFailed(Exception error, string hook, string topic, int partition, string subject);
 
@@ -580,8 +570,8 @@ internal sealed partial class PartitionPipeline
     [LoggerMessage(Level = LogLevel.Error, Message = "Task {TaskId} of {Topic}[{Partition}] failed in the pipeline; it is final")]
     private partial void LogTaskPipelineFailed(Exception error, string topic, int partition, string taskId);
 
-    [LoggerMessage(Level = LogLevel.Critical, Message = "Completing {Topic}[{Partition}] at offset {Offset} failed unexpectedly; moving on")]
-    private partial void LogCompletionFailed(Exception error, string topic, int partition, long offset);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Payloads from {Topic}[{Partition}] at offset {Offset} were not settled before the sinks closed; the messages stay uncommitted")]
+    private partial void LogNotSettled(Exception error, string topic, int partition, long offset);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Pipeline of {Topic}[{Partition}] stopped unexpectedly")]
     private partial void LogPipelineFailed(Exception error, string topic, int partition);

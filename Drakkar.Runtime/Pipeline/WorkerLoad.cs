@@ -1,17 +1,25 @@
 namespace Drakkar.Pipeline;
 
 /// <summary>
-/// Global backpressure (SPEC O6): queued messages plus unfinished tasks across all partitions. Consumption pauses
-/// when the load reaches <c>max_executors × backpressure_high_multiplier</c> and resumes at or below
-/// <c>max_executors × backpressure_low_multiplier</c>.
+/// Global backpressure (SPEC O6), on two measures. The executor load: queued messages plus unfinished tasks across
+/// all partitions (a task is finished once its hooks returned); consumption pauses when it reaches
+/// <c>max_executors × backpressure_high_multiplier</c> and may resume at <c>max_executors × backpressure_low_multiplier</c>.
+/// The delivery load: payloads handed to sinks and not yet settled; consumption pauses at
+/// <c>sinks.max_inflight_payloads</c> and may resume at half of it. Consumption resumes only when both allow it.
 /// </summary>
-internal sealed class WorkerLoad(long high, long low)
+internal sealed class WorkerLoad(long high, long low, Func<long>? inFlightPayloads = null, long maxInFlightPayloads = long.MaxValue)
 {
+    private readonly Func<long> _inFlight = inFlightPayloads ?? (static () => 0);
     private long _load;
 
     public long High { get; } = high;
     public long Low { get; } = low;
     public long Current => Interlocked.Read(ref _load);
+
+    /// <summary>Payloads in flight to the sinks.</summary>
+    public long InFlightPayloads => _inFlight();
+
+    public long MaxInFlightPayloads { get; } = maxInFlightPayloads;
 
     /// <summary>True while consumption should stay paused; flips at the thresholds (hysteresis).</summary>
     public bool Paused { get; private set; }
@@ -26,13 +34,14 @@ internal sealed class WorkerLoad(long high, long low)
     public bool Update()
     {
         var load = Current;
-        if (!Paused && load >= High)
+        var inFlight = InFlightPayloads;
+        if (!Paused && (load >= High || inFlight >= MaxInFlightPayloads))
         {
             Paused = true;
             Pauses++;
             return true;
         }
-        if (Paused && load <= Low)
+        if (Paused && load <= Low && inFlight <= MaxInFlightPayloads / 2)
         {
             Paused = false;
             Resumes++;
@@ -41,7 +50,8 @@ internal sealed class WorkerLoad(long high, long low)
         return false;
     }
 
-    public static WorkerLoad From(ExecutorConfig executor) => new(
+    public static WorkerLoad From(ExecutorConfig executor, IPayloadDelivery delivery) => new(
         (long)executor.MaxExecutors * executor.BackpressureHighMultiplier,
-        (long)executor.MaxExecutors * executor.BackpressureLowMultiplier);
+        (long)executor.MaxExecutors * executor.BackpressureLowMultiplier,
+        () => delivery.InFlightPayloads, delivery.MaxInFlightPayloads);
 }

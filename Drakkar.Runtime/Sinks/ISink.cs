@@ -50,8 +50,53 @@ public interface IBatchingSink : ISink
     void Discard(string topic, int partition);
 }
 
-/// <summary>The payloads one sink instance receives in one call, with the partition they came from.</summary>
-public sealed record SinkBatch(string Topic, int Partition, IReadOnlyList<SinkPayload> Payloads)
+/// <summary>
+/// The payloads one sink instance receives in one call. The delivery engine packs the payloads of many hook calls
+/// (from any partition) into one batch, so a sink makes one round trip for all of them.
+/// </summary>
+/// <remarks>
+/// A sink that learns the outcome of each payload separately (Kafka delivery reports, one HTTP request per payload)
+/// reports the ones that failed with <see cref="Fail"/> and returns normally: only the hook calls those payloads came
+/// from take the failure path. A sink that throws fails the whole batch; the engine then delivers each hook call's
+/// payloads on their own, so one bad payload never sends its neighbours to the DLQ.
+/// </remarks>
+public sealed class SinkBatch
 {
+    private Exception?[]? _failures;
+
+    public SinkBatch(string topic, int partition, IReadOnlyList<SinkPayload> payloads)
+    {
+        Topic = topic;
+        Partition = partition;
+        Payloads = payloads;
+    }
+
+    /// <summary>The source topic the payloads came from.</summary>
+    public string Topic { get; }
+
+    /// <summary>
+    /// The source partition when every payload came from one, else -1. A <see cref="IBatchingSink"/> always gets
+    /// batches of one partition.
+    /// </summary>
+    public int Partition { get; }
+
+    public IReadOnlyList<SinkPayload> Payloads { get; }
+
     public int Count => Payloads.Count;
+
+    /// <summary>Marks payload <paramref name="index"/> as not written, with the reason; the rest of the batch counts as delivered.</summary>
+    public void Fail(int index, Exception error)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
+        ArgumentNullException.ThrowIfNull(error);
+        var failures = Volatile.Read(ref _failures) ?? Interlocked.CompareExchange(ref _failures, new Exception?[Count], null) ?? _failures!;
+        Interlocked.CompareExchange(ref failures[index], error, null);
+    }
+
+    /// <summary>The reason payload <paramref name="index"/> failed, or null when it was written (or the batch was not tried).</summary>
+    public Exception? FailureOf(int index) => Volatile.Read(ref _failures)?[index];
+
+    /// <summary>True when <see cref="Fail"/> was called for some payload.</summary>
+    public bool HasFailures => Volatile.Read(ref _failures) is not null;
 }

@@ -19,10 +19,11 @@ public class SinkTransientException : Exception
 
 /// <summary>
 /// A sink asks the framework to leave a partition alone for <see cref="RetryAfter"/> (SPEC O9, the Quix
-/// <c>SinkBackpressureError</c>). This is not a failure: the batch is neither dead-lettered nor counted against the
-/// circuit breaker. The manager reports it to its <see cref="ISinkBackpressureListener"/> (the host pauses the
-/// partition and rewinds it to the committed offset) and, until the host abandons the work, tries again after the
-/// delay, so nothing is committed unwritten and nothing is lost.
+/// <c>SinkBackpressureError</c>). This is not a failure: nothing is dead-lettered or counted against the circuit
+/// breaker. Thrown from <see cref="IBatchingSink.FlushAsync"/>, the checkpoint is abandoned: the worker pauses the
+/// partition, rewinds it to the committed offset and reprocesses it after the delay. Thrown from
+/// <see cref="ISink.DeliverAsync"/>, it means "slow down": the same batch is tried again after the delay. Either way
+/// nothing is committed unwritten and nothing is lost.
 /// </summary>
 public sealed class SinkBackpressureException : Exception
 {

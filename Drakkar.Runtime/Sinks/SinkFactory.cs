@@ -81,15 +81,25 @@ internal static class SinkFactory
         return built;
     }
 
-    private static bool IsConfigured(SinksConfig sinks, SinkDeclaration declaration) => declaration.Kind switch
+    private static bool IsConfigured(SinksConfig sinks, SinkDeclaration declaration) => declaration.Kind == SinkKind.Custom
+        ? declaration.CustomKind is { } kind && sinks.Custom.TryGetValue(kind, out var instances) && instances.ContainsKey(declaration.Name)
+        : InstanceConfig(sinks, declaration.Kind, declaration.Name) is not null;
+
+    /// <summary>A built-in sink instance's settings, or null when it is not configured (or the kind is a plugin's).</summary>
+    public static SinkInstanceConfig? InstanceConfig(SinksConfig sinks, SinkKind kind, string name) => kind switch
     {
-        SinkKind.Kafka => sinks.Kafka.ContainsKey(declaration.Name),
-        SinkKind.Postgres => sinks.Postgres.ContainsKey(declaration.Name),
-        SinkKind.Mongo => sinks.Mongo.ContainsKey(declaration.Name),
-        SinkKind.Redis => sinks.Redis.ContainsKey(declaration.Name),
-        SinkKind.Http => sinks.Http.ContainsKey(declaration.Name),
-        SinkKind.Filesystem => sinks.Filesystem.ContainsKey(declaration.Name),
-        SinkKind.Custom => declaration.CustomKind is { } kind && sinks.Custom.TryGetValue(kind, out var instances) && instances.ContainsKey(declaration.Name),
-        _ => false,
+        SinkKind.Kafka => sinks.Kafka.GetValueOrDefault(name),
+        SinkKind.Postgres => sinks.Postgres.GetValueOrDefault(name),
+        SinkKind.Mongo => sinks.Mongo.GetValueOrDefault(name),
+        SinkKind.Redis => sinks.Redis.GetValueOrDefault(name),
+        SinkKind.Http => sinks.Http.GetValueOrDefault(name),
+        SinkKind.Filesystem => sinks.Filesystem.GetValueOrDefault(name),
+        _ => null,
     };
+
+    /// <summary>Each instance's <c>batch_size</c> and <c>linger_ms</c>; plugin kinds get <see cref="SinkBatching.Default"/>.</summary>
+    public static Func<string, string, SinkBatching> Batching(SinksConfig sinks) => (kind, name) =>
+        SinkKey.BuiltInKind(kind) is { } builtIn && InstanceConfig(sinks, builtIn, name) is { } config
+            ? new SinkBatching(config.BatchSize, TimeSpan.FromMilliseconds(config.LingerMs))
+            : SinkBatching.Default;
 }

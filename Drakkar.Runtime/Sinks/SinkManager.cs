@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Drakkar.Observability.Metrics;
 using Drakkar.Pipeline;
+using Drakkar.Sinks.Delivery;
 using Drakkar.Sinks.Dlq;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -23,9 +24,16 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     /// <summary>The <see cref="SinkStats.LastError"/> and DLQ error text when the breaker turned a batch away.</summary>
     public const string CircuitOpenError = "circuit open";
 
+    /// <summary>The sink label of DLQ metrics for payloads that named no configured sink (names a handler computed are not labels).</summary>
+    internal const string UnroutableLabel = "unroutable";
+
     private readonly SinkSlot[] _slots;
-    private readonly Dictionary<SinkKey, SinkSlot> _byKey = [];
-    private readonly Dictionary<(SinkKind, string?), SinkSlot[]> _byKind = [];
+    private readonly InstanceDelivery[] _instances;
+    private readonly Dictionary<SinkKey, InstanceDelivery> _byKey = [];
+    private readonly Dictionary<(SinkKind, string?), InstanceDelivery[]> _byKind = [];
+    private readonly CancellationTokenSource _closing = new();
+    private readonly Action<int> _releaseInFlight;
+    private long _inFlight;
     private readonly IDeadLetterQueue _dlq;
     private readonly SinkManagerOptions _options;
     private readonly DrakkarMetrics _metrics;
@@ -40,18 +48,20 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         _metrics = metrics;
         _masker = masker ?? new SinkSecretMasker();
         _logger = loggers.CreateLogger("Drakkar.Sinks");
-        var slots = new List<SinkSlot>();
+        _releaseInFlight = released => Interlocked.Add(ref _inFlight, -released);
+        var instances = new List<InstanceDelivery>();
         foreach (var sink in sinks)
         {
             var key = SinkKey.Of(sink);
             if (_byKey.ContainsKey(key))
                 throw new SinkConfigurationException($"Two sinks are both {key}; instance names must be unique per kind.");
-            var slot = new SinkSlot(sink, key, options, metrics);
-            _byKey[key] = slot;
-            slots.Add(slot);
+            var instance = new InstanceDelivery(new SinkSlot(sink, key, options, metrics), dlq, options, metrics, _masker, _logger, _closing.Token);
+            _byKey[key] = instance;
+            instances.Add(instance);
         }
-        _slots = [.. slots];
-        foreach (var group in _slots.GroupBy(s => (s.Key.Kind, s.Key.CustomKind)))
+        _instances = [.. instances];
+        _slots = [.. instances.Select(i => i.Slot)];
+        foreach (var group in _instances.GroupBy(i => (i.Slot.Key.Kind, i.Slot.Key.CustomKind)))
             _byKind[group.Key] = [.. group];
     }
 
@@ -73,15 +83,19 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         return new SinkManager(sinks, dlq, options, metrics, loggers, masker);
     }
 
-    /// <summary><see cref="Create"/> with the handler's declared sinks, its <c>OnDeliveryError</c> and <c>executor.max_retries</c>.</summary>
+    /// <summary>
+    /// <see cref="Create"/> with the handler's declared sinks, its <c>OnDeliveryError</c>, <c>executor.max_retries</c>
+    /// and the delivery engine's settings from <c>sinks</c>.
+    /// </summary>
     public static SinkManager ForHandler(DrakkarHandlerBase handler, DrakkarConfig config, DrakkarMetrics metrics, ILoggerFactory loggers,
-        SinkRegistry? plugins = null, ISinkBackpressureListener? backpressure = null) =>
+        SinkRegistry? plugins = null) =>
         Create(config, handler.DeclaredSinks, new SinkManagerOptions
         {
             OnDeliveryError = handler.OnDeliveryError,
             MaxRetries = config.Executor.MaxRetries,
             CircuitBreaker = config.Sinks.CircuitBreaker,
-            Backpressure = backpressure,
+            MaxInFlightPayloads = config.Sinks.MaxInflightPayloads,
+            Batching = SinkFactory.Batching(config.Sinks),
         }, metrics, loggers, plugins);
 
     /// <summary>The configured sink instances.</summary>
@@ -155,9 +169,30 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
 
     ValueTask IAsyncDisposable.DisposeAsync() => new(CloseAsync());
 
-    /// <summary>Closes every sink and the DLQ. Errors are logged, never thrown (SPEC S7).</summary>
+    /// <summary>How long closing waits for queued payloads to be delivered before it gives them up (uncommitted).</summary>
+    private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Delivers what is still queued (for at most a few seconds; what is left stays uncommitted), then closes every
+    /// sink and the DLQ. Errors are logged, never thrown (SPEC S7).
+    /// </summary>
     public async Task CloseAsync()
     {
+        if (_closing.IsCancellationRequested) return;
+        var queues = Task.WhenAll(_instances.Select(i => i.CompleteAsync()));
+        if (await Task.WhenAny(queues, Task.Delay(CloseGrace)).ConfigureAwait(false) != queues)
+        {
+            LogCloseGaveUp(_logger, CloseGrace.TotalSeconds, _instances.Sum(i => i.QueuedPayloads));
+        }
+        await _closing.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await queues.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            LogCloseFailed(_logger, "delivery", "queues", _masker.Apply(e.Message));
+        }
         await CloseConnectedAsync().ConfigureAwait(false);
         try
         {
@@ -198,11 +233,10 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
             {
                 case SinkBackpressureException backpressure:
                     retryAfter = retryAfter is { } r && r > backpressure.RetryAfter ? r : backpressure.RetryAfter;
-                    _options.Backpressure?.OnBackpressure(new SinkBackpressure(topic, partition, backpressure.RetryAfter, slot.Key.KindName, slot.Key.Name));
                     LogBackpressure(_logger, slot.Key.KindName, slot.Key.Name, topic, partition, backpressure.RetryAfter.TotalSeconds);
                     break;
                 case { } error:
-                    var text = _masker.Apply(Describe(error));
+                    var text = _masker.Apply(InstanceDelivery.Describe(error));
                     slot.Counters.Failed(text, _options.Time.GetUtcNow());
                     slot.Errors.Increment();
                     failures.Add($"{slot.Key.KindName}/{slot.Key.Name}: {text}");
@@ -231,17 +265,29 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     ValueTask IPayloadDelivery.DeadLetterAsync(DeliveryOrigin origin, string error, CancellationToken cancellationToken) =>
         DeadLetterAsync(origin, error, cancellationToken);
 
-    /// <inheritdoc cref="IPayloadDelivery.DeliverAsync"/>
-    internal async ValueTask DeliverAsync(CollectResult result, DeliveryOrigin origin, CancellationToken cancellationToken)
+    /// <summary>Payloads handed over and not yet settled, across every sink instance.</summary>
+    public long InFlightPayloads => Interlocked.Read(ref _inFlight);
+
+    /// <inheritdoc cref="IPayloadDelivery.MaxInFlightPayloads"/>
+    public long MaxInFlightPayloads => _options.MaxInFlightPayloads;
+
+    /// <summary>
+    /// Queues every payload of <paramref name="result"/> on its sink instance's delivery queue; the returned task
+    /// completes once every one is settled (delivered, dead-lettered or skipped), and is cancelled when
+    /// <paramref name="cancellationToken"/> (the partition's work being abandoned) fires before that.
+    /// </summary>
+    internal ValueTask DeliverAsync(CollectResult result, DeliveryOrigin origin, CancellationToken cancellationToken)
     {
-        if (result.Count == 0) return;
-        var groups = new Dictionary<SinkSlot, List<SinkPayload>>();
+        var count = result.Count;
+        if (count == 0) return ValueTask.CompletedTask;
+        Dictionary<InstanceDelivery, List<SinkPayload>>? routed = null;
         Dictionary<(string Kind, string Name, string Error), List<SinkPayload>>? unroutable = null;
         foreach (var payload in result.All())
         {
-            if (TryRoute(payload, out var slot, out var error))
+            if (TryRoute(payload, out var instance, out var error))
             {
-                if (!groups.TryGetValue(slot, out var list)) groups[slot] = list = [];
+                routed ??= [];
+                if (!routed.TryGetValue(instance, out var list)) routed[instance] = list = [];
                 list.Add(payload);
             }
             else
@@ -253,18 +299,14 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
             }
         }
 
-        if (groups.Count == 1 && unroutable is null)
-        {
-            var (slot, payloads) = groups.First();
-            await DeliverGroupAsync(slot, payloads, origin, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-        var work = new List<Task>(groups.Count + (unroutable?.Count ?? 0));
-        foreach (var (slot, payloads) in groups) work.Add(DeliverGroupAsync(slot, payloads, origin, cancellationToken));
+        var settlement = new Settlement((routed?.Count ?? 0) + (unroutable?.Count ?? 0), count, _releaseInFlight);
+        Interlocked.Add(ref _inFlight, count);
+        if (routed is not null)
+            foreach (var (instance, payloads) in routed) instance.Enqueue(new PayloadGroup(payloads, origin, settlement, cancellationToken));
         if (unroutable is not null)
             foreach (var ((kind, name, error), payloads) in unroutable)
-                work.Add(DeadLetterUnroutableAsync(kind, name, error, payloads, origin, cancellationToken));
-        await Task.WhenAll(work).ConfigureAwait(false);
+                _ = DeadLetterUnroutableAsync(kind, name, error, new PayloadGroup(payloads, origin, settlement, cancellationToken));
+        return new ValueTask(settlement.Task);
     }
 
     /// <inheritdoc cref="IPayloadDelivery.DeadLetterAsync"/>
@@ -275,18 +317,18 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         LogSourceDeadLettered(_logger, origin.Topic, origin.Partition, origin.Messages.Count, letter.Error);
     }
 
-    private bool TryRoute(SinkPayload payload, out SinkSlot slot, out string error)
+    private bool TryRoute(SinkPayload payload, out InstanceDelivery instance, out string error)
     {
         var customKind = payload is CustomPayload custom ? custom.CustomKind : null;
         var kindName = customKind ?? SinkKinds.ConfigName(payload.Kind);
         if (payload.Sink.Length > 0)
         {
-            if (_byKey.TryGetValue(new SinkKey(payload.Kind, customKind, payload.Sink), out slot!))
+            if (_byKey.TryGetValue(new SinkKey(payload.Kind, customKind, payload.Sink), out instance!))
             {
                 error = "";
                 return true;
             }
-            var known = _byKind.TryGetValue((payload.Kind, customKind), out var same) ? string.Join(", ", same.Select(s => s.Key.Name)) : "";
+            var known = _byKind.TryGetValue((payload.Kind, customKind), out var same) ? string.Join(", ", same.Select(s => s.Slot.Key.Name)) : "";
             error = known.Length == 0
                 ? $"no {kindName} sink named '{payload.Sink}' is configured (and no {kindName} sink at all); add {SinkKey.ConfigPathOf(payload.Kind, customKind, payload.Sink)}"
                 : $"no {kindName} sink named '{payload.Sink}' is configured (configured: {known}); a {payload.Data.TypeName} payload named it";
@@ -294,151 +336,38 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         }
         if (_byKind.TryGetValue((payload.Kind, customKind), out var candidates) && candidates.Length == 1)
         {
-            slot = candidates[0];
+            instance = candidates[0];
             error = "";
             return true;
         }
-        slot = null!;
+        instance = null!;
         error = candidates is null
             ? $"a {payload.Data.TypeName} payload targets the {kindName} sink, but none is configured (sinks.{(customKind is null ? kindName : "custom." + customKind)})"
-            : $"{candidates.Length} {kindName} sinks are configured ({string.Join(", ", candidates.Select(s => s.Key.Name))}) but a {payload.Data.TypeName} payload names none; set its sink name";
+            : $"{candidates.Length} {kindName} sinks are configured ({string.Join(", ", candidates.Select(s => s.Slot.Key.Name))}) but a {payload.Data.TypeName} payload names none; set its sink name";
         return false;
     }
 
-    private async Task DeliverGroupAsync(SinkSlot slot, List<SinkPayload> payloads, DeliveryOrigin origin, CancellationToken cancellationToken)
+    private async Task DeadLetterUnroutableAsync(string kind, string name, string error, PayloadGroup group)
     {
-        var admission = slot.Breaker.Admit();
-        if (admission == CircuitAdmission.Reject)
-        {
-            slot.Counters.Failed(CircuitOpenError, _options.Time.GetUtcNow());
-            LogCircuitOpen(_logger, slot.Key.KindName, slot.Key.Name, payloads.Count);
-            await DeadLetterGroupAsync(slot, payloads, CircuitOpenError, 0, origin, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        var batch = new SinkBatch(origin.Topic, origin.Partition, payloads);
-        var verdict = false;
         try
         {
-            for (var attempt = 1; ; attempt++)
-            {
-                var started = Stopwatch.GetTimestamp();
-                var failure = await TryDeliverAsync(slot, batch, cancellationToken).ConfigureAwait(false);
-                if (failure is null)
-                {
-                    var elapsed = Stopwatch.GetElapsedTime(started);
-                    slot.Breaker.RecordSuccess();
-                    verdict = true;
-                    slot.Counters.Delivered(payloads.Count, _options.Time.GetUtcNow(), elapsed);
-                    slot.PayloadsDelivered.Add(payloads.Count);
-                    _metrics.SinkDeliverDuration.Observe(elapsed.TotalSeconds, slot.Key.KindName, slot.Key.Name);
-                    return;
-                }
-
-                var error = _masker.Apply(Describe(failure));
-                slot.Counters.Failed(error, _options.Time.GetUtcNow());
-                slot.Errors.Increment();
-                LogDeliveryFailed(_logger, slot.Key.KindName, slot.Key.Name, payloads.Count, attempt, error);
-
-                var action = await DecideAsync(slot, payloads, error, attempt).ConfigureAwait(false);
-                if (action == DeliveryAction.Retry && attempt <= _options.MaxRetries)
-                {
-                    slot.Counters.Retried();
-                    slot.Retries.Increment();
-                    continue;
-                }
-                if (action == DeliveryAction.Skip)
-                {
-                    // The handler's choice, not a verdict on the sink's health: the breaker is not told.
-                    slot.Counters.Skipped(payloads.Count);
-                    slot.Skipped.Add(payloads.Count);
-                    LogSkipped(_logger, slot.Key.KindName, slot.Key.Name, payloads.Count, error);
-                    return;
-                }
-                slot.Breaker.RecordFailure();
-                verdict = true;
-                await DeadLetterGroupAsync(slot, payloads, error, attempt, origin, cancellationToken).ConfigureAwait(false);
-                return;
-            }
+            LogUnroutable(_logger, kind, name, group.Count, error);
+            var origin = group.Origin;
+            var letter = new DeadLetter(kind, name, error, group.Payloads, 0, origin.Topic, origin.Partition, origin.Messages, _options.Time.GetUtcNow());
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(group.Abandoned, _closing.Token);
+            await _dlq.WriteAsync(letter, stop.Token).ConfigureAwait(false);
+            // The label is the payload's sink name only when a sink of that kind and name exists; anything else a
+            // handler computed would make the label set unbounded.
+            _metrics.SinkDlqMessages.WithLabels(kind, UnroutableLabel).Add(group.Count);
+            group.Settle();
+        }
+        catch (OperationCanceledException)
+        {
         }
         finally
         {
-            // A probe that ended without a verdict (skipped or cancelled) must free its slot, or the circuit would
-            // stay half-open with a phantom probe forever.
-            if (admission == CircuitAdmission.Probe && !verdict) slot.Breaker.ReleaseProbe();
+            group.Drop();
         }
-    }
-
-    /// <summary>One attempt as the breaker sees it: the sink call plus fast retries (idempotent sinks, transient errors) and backpressure waits.</summary>
-    private async Task<Exception?> TryDeliverAsync(SinkSlot slot, SinkBatch batch, CancellationToken cancellationToken)
-    {
-        var fastRetries = 0;
-        while (true)
-        {
-            try
-            {
-                await slot.Sink.DeliverAsync(batch, cancellationToken).ConfigureAwait(false);
-                return null;
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                throw;
-            }
-            catch (SinkBackpressureException backpressure)
-            {
-                _options.Backpressure?.OnBackpressure(
-                    new SinkBackpressure(batch.Topic, batch.Partition, backpressure.RetryAfter, slot.Key.KindName, slot.Key.Name));
-                LogBackpressure(_logger, slot.Key.KindName, slot.Key.Name, batch.Topic, batch.Partition, backpressure.RetryAfter.TotalSeconds);
-                await _options.Delay(backpressure.RetryAfter, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                if (!slot.Sink.IsIdempotent || fastRetries >= SinkManagerOptions.FastRetryBackoff.Length || !TransientErrors.IsTransient(e))
-                    return e;
-                var backoff = SinkManagerOptions.FastRetryBackoff[fastRetries++];
-                slot.Counters.Retried();
-                slot.Retries.Increment();
-                LogFastRetry(_logger, slot.Key.KindName, slot.Key.Name, fastRetries, backoff.TotalMilliseconds, _masker.Apply(e.Message));
-                await _options.Delay(backoff, cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private async Task<DeliveryAction> DecideAsync(SinkSlot slot, List<SinkPayload> payloads, string error, int attempt)
-    {
-        try
-        {
-            return await _options.OnDeliveryError(new DeliveryError(slot.Key.Kind, slot.Key.Name, error, payloads, attempt)
-            {
-                CustomKind = slot.Key.CustomKind,
-            }).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            // A throwing hook must not lose the payloads: fall back to the default decision.
-            LogHookFailed(_logger, e, slot.Key.KindName, slot.Key.Name);
-            return DeliveryAction.Dlq;
-        }
-    }
-
-    private async Task DeadLetterGroupAsync(SinkSlot slot, List<SinkPayload> payloads, string error, int attempts, DeliveryOrigin origin,
-        CancellationToken cancellationToken)
-    {
-        var letter = new DeadLetter(slot.Key.KindName, slot.Key.Name, error, payloads, attempts, origin.Topic, origin.Partition, origin.Messages,
-            _options.Time.GetUtcNow());
-        await _dlq.WriteAsync(letter, cancellationToken).ConfigureAwait(false);
-        slot.Counters.DeadLettered(payloads.Count);
-        slot.DeadLettered.Add(payloads.Count);
-        LogDeadLettered(_logger, slot.Key.KindName, slot.Key.Name, payloads.Count, attempts, _dlq.Destination);
-    }
-
-    private async Task DeadLetterUnroutableAsync(string kind, string name, string error, List<SinkPayload> payloads, DeliveryOrigin origin,
-        CancellationToken cancellationToken)
-    {
-        LogUnroutable(_logger, kind, name, payloads.Count, error);
-        var letter = new DeadLetter(kind, name, error, payloads, 0, origin.Topic, origin.Partition, origin.Messages, _options.Time.GetUtcNow());
-        await _dlq.WriteAsync(letter, cancellationToken).ConfigureAwait(false);
-        _metrics.SinkDlqMessages.WithLabels(kind, name).Add(payloads.Count);
     }
 
     private async Task ConnectAsync(SinkSlot slot, CancellationToken cancellationToken)
@@ -470,37 +399,14 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         })).ConfigureAwait(false);
     }
 
-    /// <summary>The failure text handed to the hook, stats and the DLQ: the message, with the cause when it adds something.</summary>
-    private static string Describe(Exception error)
-    {
-        var text = error is SinkTransientException or SinkRoutingException or SinkDeliveryException
-            ? error.Message
-            : $"{error.GetType().Name}: {error.Message}";
-        if (error.InnerException is { } inner && !text.Contains(inner.Message, StringComparison.Ordinal))
-            text += $" ({inner.GetType().Name}: {inner.Message})";
-        return text;
-    }
-
     [LoggerMessage(Level = LogLevel.Information, Message = "Sink {SinkKind}/{SinkName} connected")]
     private static partial void LogConnected(ILogger logger, string sinkKind, string sinkName);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Closing: payloads still queued after {Seconds}s ({Count}) are given up; their offsets stay uncommitted")]
+    private static partial void LogCloseGaveUp(ILogger logger, double seconds, int count);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Closing sink {SinkKind}/{SinkName} failed: {Error}")]
     private static partial void LogCloseFailed(ILogger logger, string sinkKind, string sinkName, string error);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName} failed to take {Count} payload(s) on attempt {Attempt}: {Error}")]
-    private static partial void LogDeliveryFailed(ILogger logger, string sinkKind, string sinkName, int count, int attempt, string error);
-
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Sink {SinkKind}/{SinkName} transient failure, fast retry {Retry} in {BackoffMs} ms: {Error}")]
-    private static partial void LogFastRetry(ILogger logger, string sinkKind, string sinkName, int retry, double backoffMs, string error);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: circuit open, {Count} payload(s) go straight to the DLQ")]
-    private static partial void LogCircuitOpen(ILogger logger, string sinkKind, string sinkName, int count);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: handler skipped {Count} payload(s) after: {Error}")]
-    private static partial void LogSkipped(ILogger logger, string sinkKind, string sinkName, int count, string error);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: {Count} payload(s) written to the DLQ {Topic} after {Attempts} attempt(s)")]
-    private static partial void LogDeadLettered(ILogger logger, string sinkKind, string sinkName, int count, int attempts, string topic);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Count} {SinkKind} payload(s) for sink '{SinkName}' cannot be routed and go to the DLQ: {Error}")]
     private static partial void LogUnroutable(ILogger logger, string sinkKind, string sinkName, int count, string error);
@@ -511,6 +417,4 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName} asked {Topic}[{Partition}] to back off for {Seconds}s")]
     private static partial void LogBackpressure(ILogger logger, string sinkKind, string sinkName, string topic, int partition, double seconds);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "OnDeliveryError threw for sink {SinkKind}/{SinkName}; the payloads go to the DLQ")]
-    private static partial void LogHookFailed(ILogger logger, Exception error, string sinkKind, string sinkName);
 }

@@ -17,24 +17,20 @@ public sealed class SinkManagerOptions
     /// <summary>Waits between fast retries and after backpressure; replace it to observe or skip the waiting.</summary>
     public Func<TimeSpan, CancellationToken, Task> Delay { get; init; } = Task.Delay;
 
-    /// <summary>Told when a sink asks for a partition to be paused (SPEC O9); the host pauses and rewinds it.</summary>
-    public ISinkBackpressureListener? Backpressure { get; init; }
+    /// <summary>Payloads in flight (handed to sinks, not yet settled) at which the worker pauses consumption.</summary>
+    public int MaxInFlightPayloads { get; init; } = 20_000;
+
+    /// <summary>How each instance's delivery queue batches, by <c>(kind, name)</c>.</summary>
+    public Func<string, string, SinkBatching> Batching { get; init; } = static (_, _) => SinkBatching.Default;
 
     /// <summary>Fast-retry spacing for transient failures on idempotent sinks (SPEC S4): three retries, 50/100/200 ms.</summary>
     internal static readonly TimeSpan[] FastRetryBackoff =
         [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)];
 }
 
-/// <summary>A sink asked for its source partition to be left alone for a while.</summary>
-public sealed record SinkBackpressure(string Topic, int Partition, TimeSpan RetryAfter, string SinkKind, string SinkName);
-
-/// <summary>
-/// Implemented by the host: on <see cref="OnBackpressure"/> it pauses the partition, abandons its uncommitted work,
-/// seeks back to the committed offset and resumes after <see cref="SinkBackpressure.RetryAfter"/>. Abandoning cancels
-/// the delivery that is waiting on the sink; a host that does not act simply lets that delivery try again after the
-/// delay.
-/// </summary>
-public interface ISinkBackpressureListener
+/// <summary>How one sink instance's delivery queue packs payloads: at most <see cref="BatchSize"/> per delivery, waiting at most <see cref="Linger"/> for a batch to fill.</summary>
+public sealed record SinkBatching(int BatchSize, TimeSpan Linger)
 {
-    void OnBackpressure(SinkBackpressure signal);
+    /// <summary>For plugin sinks and tests: up to 100 payloads, sent as soon as they are queued.</summary>
+    public static SinkBatching Default { get; } = new(100, TimeSpan.Zero);
 }

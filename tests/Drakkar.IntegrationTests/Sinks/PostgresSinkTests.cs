@@ -15,6 +15,7 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
     private async Task<(SinkManager Manager, RecordingDlq Dlq, string ConnectionString)> StartAsync(PostgresWriteMode mode = PostgresWriteMode.Insert,
         List<string>? onConflict = null)
     {
+        Oddly.ColumnName = "value";
         var connectionString = postgres.CreateDatabase($"sinks_{Interlocked.Increment(ref _databases)}_{Environment.ProcessId}");
         await Execute(connectionString, """
             CREATE TABLE search_results (id text, count integer, score double precision, note text, tags jsonb);

@@ -303,10 +303,9 @@ public sealed class DeliveryDecisionTests
     }
 
     [Fact]
-    public async Task Backpressure_is_reported_for_the_partition_is_not_a_failure_and_delivery_resumes_after_the_delay()
+    public async Task Backpressure_from_a_delivery_is_a_slow_down_not_a_failure_and_delivery_resumes_after_the_delay()
     {
         var delays = new RecordedDelays();
-        var listener = new RecordingBackpressure();
         var sink = new ScriptedSink("http", "hook")
         {
             Behavior = (_, call) => call == 1 ? throw new SinkBackpressureException(TimeSpan.FromSeconds(7)) : ValueTask.CompletedTask,
@@ -316,15 +315,12 @@ public sealed class DeliveryDecisionTests
         var manager = Manager([sink], dlq, new SinkManagerOptions
         {
             Delay = delays.Delay,
-            Backpressure = listener,
             OnDeliveryError = _ => { hookCalls++; return ValueTask.FromResult(DeliveryAction.Dlq); },
             CircuitBreaker = new CircuitBreakerConfig { FailureThreshold = 1 },
         });
 
         await manager.DeliverAsync(Http(2), Origin("orders", 3), default);
 
-        var signal = Assert.Single(listener.Signals);
-        Assert.Equal(new SinkBackpressure("orders", 3, TimeSpan.FromSeconds(7), "http", "hook"), signal);
         Assert.Equal([TimeSpan.FromSeconds(7)], delays.Requested);
         Assert.Equal(0, hookCalls);
         Assert.Empty(dlq.Letters);
@@ -336,10 +332,16 @@ public sealed class DeliveryDecisionTests
     public async Task A_host_that_abandons_the_partition_cancels_the_waiting_delivery_without_settling_it()
     {
         using var abandon = new CancellationTokenSource();
-        var listener = new RecordingBackpressure { OnSignal = _ => abandon.Cancel() };
-        var sink = new ScriptedSink("http", "hook") { Behavior = (_, _) => throw new SinkBackpressureException(TimeSpan.FromMinutes(5)) };
+        var sink = new ScriptedSink("http", "hook")
+        {
+            Behavior = (_, _) =>
+            {
+                abandon.Cancel();
+                throw new SinkBackpressureException(TimeSpan.FromMinutes(5));
+            },
+        };
         var dlq = new RecordingDlq();
-        var manager = Manager([sink], dlq, new SinkManagerOptions { Backpressure = listener });
+        var manager = Manager([sink], dlq, new SinkManagerOptions());
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await manager.DeliverAsync(Http(1), Origin(), abandon.Token));
         Assert.Empty(dlq.Letters);
@@ -350,8 +352,7 @@ public sealed class DeliveryDecisionTests
     public async Task A_batching_sink_buffers_until_flush_and_a_failed_flush_tells_the_host_not_to_commit()
     {
         var sink = new BufferingSink();
-        var listener = new RecordingBackpressure();
-        var manager = Manager([sink], new RecordingDlq(), new SinkManagerOptions { Backpressure = listener });
+        var manager = Manager([sink], new RecordingDlq(), new SinkManagerOptions());
         await manager.DeliverAsync(Http(2), Origin("orders", 1), default);
         await manager.DeliverAsync(Http(1), Origin("orders", 2), default);
         Assert.Empty(sink.Written);
@@ -362,23 +363,10 @@ public sealed class DeliveryDecisionTests
         sink.RefuseNextFlush = TimeSpan.FromSeconds(3);
         var pressure = await Assert.ThrowsAsync<SinkBackpressureException>(() => manager.FlushAsync("orders", 2, default));
         Assert.Equal(TimeSpan.FromSeconds(3), pressure.RetryAfter);
-        Assert.Equal(new SinkBackpressure("orders", 2, TimeSpan.FromSeconds(3), "http", "buffered"), Assert.Single(listener.Signals));
 
         manager.Discard("orders", 2);
         await manager.FlushAsync("orders", 2, default);
         Assert.Equal(2, sink.Written.Count);
-    }
-}
-
-internal sealed class RecordingBackpressure : ISinkBackpressureListener
-{
-    public List<SinkBackpressure> Signals { get; } = [];
-    public Action<SinkBackpressure>? OnSignal { get; init; }
-
-    public void OnBackpressure(SinkBackpressure signal)
-    {
-        lock (Signals) Signals.Add(signal);
-        OnSignal?.Invoke(signal);
     }
 }
 

@@ -150,10 +150,12 @@ public sealed record Stamp(string Key, long Sequence, DateTimeOffset At) : IPayl
 /// <summary>A payload whose column names come from outside, to prove identifiers are checked.</summary>
 public sealed record Oddly(string Column, string Value) : IPayload<Oddly>
 {
-    private static readonly AsyncLocal<string?> ColumnOverride = new();
+    // A plain static, not an AsyncLocal: sinks write from the delivery engine's own flow. Only the PostgreSQL sink
+    // tests use this type, and they run one at a time (one collection).
+    private static volatile string? _columnOverride;
 
-    /// <summary>The column name <see cref="Columns"/> reports within the calling test's async flow.</summary>
-    public static string ColumnName { get => ColumnOverride.Value ?? "value"; set => ColumnOverride.Value = value; }
+    /// <summary>The column name <see cref="Columns"/> reports (set by the test that is running).</summary>
+    public static string ColumnName { get => _columnOverride ?? "value"; set => _columnOverride = value; }
 
     public static IReadOnlyList<PayloadColumn> Columns => [new(ColumnName, "text")];
 

@@ -216,17 +216,28 @@ public sealed class PartitionPipelineTests
     }
 
     [Fact]
-    public async Task Drain_finishes_queued_and_in_flight_work()
+    public async Task Drain_finishes_started_work_and_lets_queued_messages_go_uncommitted()
     {
         var h = new PipelineHarness(windowSize: 2);
+        var arrangeGate = new ManualResetEventSlim();
         h.Executor.Hold("slow");
-        h.Handler.ArrangeWith = (messages, _) => [.. messages.Select(m => new ExecutorTask(m.Offset == 0 ? "slow" : $"t-{m.Offset}") { SourceOffsets = [m.Offset] })];
+        h.Handler.ArrangeWith = (messages, _) =>
+        {
+            // The second window is being arranged when the drain begins: started work, so it finishes.
+            if (messages[0].Offset == 2) arrangeGate.Wait(TimeSpan.FromSeconds(10));
+            return [.. messages.Select(m => new ExecutorTask(m.Offset == 0 ? "slow" : $"t-{m.Offset}") { SourceOffsets = [m.Offset] })];
+        };
         h.Feed(6);
+        await PipelineHarness.Until(() => h.Handler.ArrangedWindows.Count == 2, "second window in Arrange");
         var drain = h.Pipeline.DrainAsync(TimeSpan.FromSeconds(10));
+        arrangeGate.Set();
+        await PipelineHarness.Until(() => h.Handler.MessageCompletions.ContainsKey(3), "second window done");
         Assert.False(drain.IsCompleted);
         h.Executor.Release("slow");
         Assert.True(await drain);
-        Assert.Equal(6, h.Watermark);
+        // Offsets 4 and 5 were still queued: never arranged, not committed, left for the next owner.
+        Assert.Equal(4, h.Watermark);
+        Assert.Equal(2, h.Handler.ArrangedWindows.Count);
     }
 
     [Fact]

@@ -54,6 +54,10 @@ internal sealed class RecordingDelivery : IPayloadDelivery
         return ValueTask.CompletedTask;
     }
 
+    public long InFlightPayloads => 0;
+
+    public long MaxInFlightPayloads => long.MaxValue;
+
     public Task FlushAsync(string topic, int partition, CancellationToken cancellationToken) => Task.CompletedTask;
 
     public void Discard(string topic, int partition)

@@ -1,0 +1,119 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Confluent.Kafka;
+using Drakkar.Observability.Metrics;
+using Drakkar.Pipeline;
+using Drakkar.Sinks;
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar.Kafka;
+
+/// <summary>
+/// The one owner of commits (SPEC O3, O9): every <c>kafka.commit_interval_ms</c>, and on demand at revoke and
+/// shutdown, it flushes batching sinks for each partition whose watermark moved and commits the watermarks in one
+/// call, serialized so an older offset never lands after a newer one. A flush that fails or pushes back abandons that
+/// partition's checkpoint: the partition is queued for a rewind, which the poll thread carries out.
+/// </summary>
+internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consumer, IPayloadDelivery delivery, DrakkarMetrics metrics, ILogger logger)
+{
+    /// <summary>How long a partition whose flush failed (without a delay of its own) waits before it is reprocessed.</summary>
+    private static readonly TimeSpan FailedFlushPause = TimeSpan.FromSeconds(1);
+
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ConcurrentQueue<(int Partition, TimeSpan Delay)> _rewinds = new();
+
+    /// <summary>Commits every <paramref name="interval"/> until <paramref name="stop"/>.</summary>
+    public async Task RunAsync(Func<IEnumerable<PartitionPipeline>> pipelines, TimeSpan interval, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(interval, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            await CommitAsync(pipelines(), final: false).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Partitions whose checkpoint was abandoned, with how long to pause them; taken by the poll thread.</summary>
+    public bool TryTakeRewind(out int partition, out TimeSpan delay)
+    {
+        var taken = _rewinds.TryDequeue(out var rewind);
+        (partition, delay) = rewind;
+        return taken;
+    }
+
+    /// <summary>
+    /// Commits every pipeline whose watermark moved. Returns false when the commit call itself failed (the
+    /// watermarks are kept, so the next call tries again).
+    /// </summary>
+    public async Task<bool> CommitAsync(IEnumerable<PartitionPipeline> pipelines, bool final)
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            var offsets = new List<(PartitionPipeline Pipeline, TopicPartitionOffset Offset)>();
+            foreach (var pipeline in pipelines)
+            {
+                metrics.OffsetLag.Set(pipeline.Lag, pipeline.Partition.ToString(CultureInfo.InvariantCulture));
+                if (pipeline.CommitCandidate() is not { } offset) continue;
+                if (!await FlushAsync(pipeline).ConfigureAwait(false)) continue;
+                offsets.Add((pipeline, new TopicPartitionOffset(pipeline.Topic, pipeline.Partition, offset)));
+            }
+            if (offsets.Count == 0) return true;
+            try
+            {
+                consumer.Commit(offsets.Select(o => o.Offset));
+            }
+            catch (KafkaException e)
+            {
+                LogCommitFailed(e, e.Error.Reason);
+                return false;
+            }
+            foreach (var (pipeline, offset) in offsets)
+            {
+                pipeline.ConfirmCommitted(offset.Offset.Value);
+                metrics.OffsetsCommitted.Increment(pipeline.Partition.ToString(CultureInfo.InvariantCulture));
+            }
+            if (final) LogCommitted(string.Join(", ", offsets.Select(o => $"{o.Offset.Partition.Value}@{o.Offset.Offset.Value}")));
+            return true;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Batching sinks write what they buffered for the partition first; false abandons this checkpoint (SPEC O9).</summary>
+    private async Task<bool> FlushAsync(PartitionPipeline pipeline)
+    {
+        try
+        {
+            await delivery.FlushAsync(pipeline.Topic, pipeline.Partition, CancellationToken.None).ConfigureAwait(false);
+            return true;
+        }
+        catch (SinkBackpressureException e)
+        {
+            _rewinds.Enqueue((pipeline.Partition, e.RetryAfter));
+        }
+        catch (Exception e)
+        {
+            LogFlushFailed(e, pipeline.Topic, pipeline.Partition);
+            _rewinds.Enqueue((pipeline.Partition, FailedFlushPause));
+        }
+        return false;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Flush before committing {Topic}[{Partition}] failed; the partition is reprocessed from its committed offset")]
+    private partial void LogFlushFailed(Exception error, string topic, int partition);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Committed offsets {Offsets}")]
+    private partial void LogCommitted(string offsets);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Offset commit failed ({Reason}); will retry")]
+    private partial void LogCommitFailed(Exception error, string reason);
+}

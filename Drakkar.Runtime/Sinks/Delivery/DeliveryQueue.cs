@@ -1,0 +1,102 @@
+using System.Threading.Channels;
+
+namespace Drakkar.Sinks.Delivery;
+
+/// <summary>
+/// The queue of one sink instance: hook calls from every partition add their payload groups, and one drainer takes
+/// up to <c>batch_size</c> payloads at a time (waiting at most <c>linger_ms</c> for a batch to fill) and hands them
+/// over as one delivery. While a delivery is in flight the next batch accumulates, so batches grow with the load
+/// and an idle worker does not wait. Groups are never split across batches; one larger than the batch size goes
+/// alone.
+/// </summary>
+internal sealed class DeliveryQueue
+{
+    private readonly Channel<PayloadGroup> _channel = Channel.CreateUnbounded<PayloadGroup>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly int _batchSize;
+    private readonly TimeSpan _linger;
+    private readonly Func<List<PayloadGroup>, Task> _deliver;
+    private readonly Task _drainer;
+    private TaskCompletionSource? _filled;
+    private int _queued;
+
+    /// <param name="batchSize">The most payloads one delivery carries.</param>
+    /// <param name="linger">How long a batch may wait to fill.</param>
+    /// <param name="deliver">Delivers one batch and settles (or drops) every group in it; must not throw.</param>
+    public DeliveryQueue(int batchSize, TimeSpan linger, Func<List<PayloadGroup>, Task> deliver)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        _batchSize = batchSize;
+        _linger = linger;
+        _deliver = deliver;
+        _drainer = Task.Run(DrainAsync);
+    }
+
+    /// <summary>Payloads waiting for a batch.</summary>
+    public int QueuedPayloads => Volatile.Read(ref _queued);
+
+    /// <summary>Queues a group; false once the queue was completed (the worker is closing its sinks).</summary>
+    public bool TryEnqueue(PayloadGroup group)
+    {
+        var queued = Interlocked.Add(ref _queued, group.Count);
+        if (!_channel.Writer.TryWrite(group))
+        {
+            Interlocked.Add(ref _queued, -group.Count);
+            return false;
+        }
+        if (queued >= _batchSize) Volatile.Read(ref _filled)?.TrySetResult();
+        return true;
+    }
+
+    /// <summary>Takes no new groups and completes once everything queued was handed over and delivered.</summary>
+    public Task CompleteAsync()
+    {
+        _channel.Writer.TryComplete();
+        return _drainer;
+    }
+
+    private async Task DrainAsync()
+    {
+        var reader = _channel.Reader;
+        PayloadGroup? carried = null;
+        while (carried is not null || await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            if (_linger > TimeSpan.Zero && Volatile.Read(ref _queued) < _batchSize) await LingerAsync().ConfigureAwait(false);
+            var batch = new List<PayloadGroup>();
+            var count = 0;
+            if (carried is not null)
+            {
+                batch.Add(carried);
+                count = carried.Count;
+                carried = null;
+            }
+            while (count < _batchSize && reader.TryRead(out var group))
+            {
+                if (group.Abandoned.IsCancellationRequested)
+                {
+                    Interlocked.Add(ref _queued, -group.Count);
+                    group.Drop();
+                    continue;
+                }
+                if (count > 0 && count + group.Count > _batchSize)
+                {
+                    carried = group;
+                    break;
+                }
+                batch.Add(group);
+                count += group.Count;
+            }
+            Interlocked.Add(ref _queued, -count);
+            if (batch.Count > 0) await _deliver(batch).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Waits until a full batch is queued or the linger time passed, whichever comes first.</summary>
+    private async Task LingerAsync()
+    {
+        var filled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _filled, filled);
+        if (Volatile.Read(ref _queued) < _batchSize)
+            await Task.WhenAny(filled.Task, Task.Delay(_linger)).ConfigureAwait(false);
+        Volatile.Write(ref _filled, null);
+    }
+}

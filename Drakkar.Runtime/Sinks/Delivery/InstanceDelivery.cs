@@ -1,0 +1,388 @@
+using System.Diagnostics;
+using Drakkar.Observability.Metrics;
+using Drakkar.Sinks.Dlq;
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar.Sinks.Delivery;
+
+/// <summary>
+/// Delivery to one sink instance: its queue, and the contract every payload group gets however it was batched
+/// (docs/semantics.md, "Delivery"): fast retries for idempotent sinks, <c>OnDeliveryError</c>, the circuit breaker
+/// and the DLQ. A batch that fails as a whole is split into its groups, each delivered on its own, so one poison
+/// payload only sends its own group to the DLQ.
+/// </summary>
+internal sealed partial class InstanceDelivery
+{
+    /// <summary>How many groups of a failed batch are re-delivered at once while isolating the failing ones.</summary>
+    private const int IsolationParallelism = 8;
+
+    private readonly SinkSlot _slot;
+    private readonly IDeadLetterQueue _dlq;
+    private readonly SinkManagerOptions _options;
+    private readonly DrakkarMetrics _metrics;
+    private readonly SinkSecretMasker _masker;
+    private readonly ILogger _logger;
+    private readonly CancellationToken _closing;
+    private readonly DeliveryQueue _queue;
+
+    public InstanceDelivery(SinkSlot slot, IDeadLetterQueue dlq, SinkManagerOptions options, DrakkarMetrics metrics, SinkSecretMasker masker,
+        ILogger logger, CancellationToken closing)
+    {
+        _slot = slot;
+        _dlq = dlq;
+        _options = options;
+        _metrics = metrics;
+        _masker = masker;
+        _logger = logger;
+        _closing = closing;
+        var batching = options.Batching(slot.Key.KindName, slot.Key.Name);
+        _queue = new DeliveryQueue(batching.BatchSize, batching.Linger, DeliverBatchAsync);
+    }
+
+    public SinkSlot Slot => _slot;
+
+    public int QueuedPayloads => _queue.QueuedPayloads;
+
+    /// <summary>Queues a group; the engine settles it once delivered, dead-lettered or skipped.</summary>
+    public void Enqueue(PayloadGroup group)
+    {
+        if (!_queue.TryEnqueue(group))
+            throw new ObjectDisposedException(nameof(SinkManager), $"sink {_slot.Key} is closed and takes no more payloads");
+    }
+
+    /// <summary>Delivers what is queued, then stops.</summary>
+    public Task CompleteAsync() => _queue.CompleteAsync();
+
+    /// <summary>One batch from the queue: every group in it is settled or dropped when this returns.</summary>
+    private async Task DeliverBatchAsync(List<PayloadGroup> groups)
+    {
+        try
+        {
+            if (_slot.Sink is IBatchingSink && groups.Select(g => g.Origin.Partition).Distinct().Skip(1).Any())
+            {
+                // A batching sink buffers per partition, so it is handed one partition at a time.
+                foreach (var partition in groups.GroupBy(g => g.Origin.Partition))
+                    await DeliverManyAsync([.. partition]).ConfigureAwait(false);
+                return;
+            }
+            await DeliverManyAsync(groups).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Only cancellation at close can get here (every failure path settles its groups); what is left is dropped
+            // uncommitted and redone by whoever consumes the partition next.
+            LogBatchAbandoned(_logger, _slot.Key.KindName, _slot.Key.Name, groups.Count, e.GetType().Name);
+        }
+        finally
+        {
+            foreach (var group in groups) group.Drop();
+        }
+    }
+
+    private async Task DeliverManyAsync(List<PayloadGroup> groups)
+    {
+        if (groups.Count == 1)
+        {
+            await DeliverGroupAsync(groups[0], null).ConfigureAwait(false);
+            return;
+        }
+        using var stop = new BatchStop(groups, _closing);
+
+        var admission = _slot.Breaker.Admit();
+        if (admission == CircuitAdmission.Reject)
+        {
+            await Task.WhenAll(groups.Select(RejectAsync)).ConfigureAwait(false);
+            return;
+        }
+
+        var payloads = new List<SinkPayload>(groups.Sum(g => g.Count));
+        foreach (var group in groups) payloads.AddRange(group.Payloads);
+        var partition = groups[0].Origin.Partition;
+        var batch = new SinkBatch(groups[0].Origin.Topic, groups.All(g => g.Origin.Partition == partition) ? partition : -1, payloads);
+        var verdict = false;
+        try
+        {
+            var started = Stopwatch.GetTimestamp();
+            var failure = await TryDeliverAsync(batch, stop.Token).ConfigureAwait(false);
+            if (failure is not null)
+            {
+                // All or nothing failed: find the groups that really fail by delivering each on its own.
+                LogIsolating(_logger, _slot.Key.KindName, _slot.Key.Name, groups.Count, batch.Count, _masker.Apply(Describe(failure)));
+                if (admission == CircuitAdmission.Probe) _slot.Breaker.ReleaseProbe();
+                verdict = true;
+                await IsolateAsync(groups).ConfigureAwait(false);
+                return;
+            }
+
+            var delivered = 0;
+            var failed = new List<(PayloadGroup Group, Exception Error)>();
+            var index = 0;
+            foreach (var group in groups)
+            {
+                Exception? error = null;
+                for (var i = 0; i < group.Count; i++, index++) error ??= batch.FailureOf(index);
+                if (error is null) delivered += group.Count;
+                else failed.Add((group, error));
+            }
+            if (delivered > 0)
+            {
+                _slot.Breaker.RecordSuccess();
+                verdict = true;
+                Delivered(delivered, Stopwatch.GetElapsedTime(started));
+            }
+            else if (admission == CircuitAdmission.Probe)
+            {
+                _slot.Breaker.ReleaseProbe();
+                verdict = true;
+            }
+            foreach (var group in groups)
+                if (!failed.Exists(f => ReferenceEquals(f.Group, group))) group.Settle();
+            await Task.WhenAll(failed.Select(f => DeliverGroupAsync(f.Group, f.Error))).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (admission == CircuitAdmission.Probe && !verdict) _slot.Breaker.ReleaseProbe();
+        }
+    }
+
+    private async Task IsolateAsync(List<PayloadGroup> groups)
+    {
+        using var parallel = new SemaphoreSlim(IsolationParallelism);
+        await Task.WhenAll(groups.Select(async group =>
+        {
+            await parallel.WaitAsync(_closing).ConfigureAwait(false);
+            try
+            {
+                await DeliverGroupAsync(group, null).ConfigureAwait(false);
+            }
+            finally
+            {
+                parallel.Release();
+            }
+        })).ConfigureAwait(false);
+    }
+
+    private async Task RejectAsync(PayloadGroup group)
+    {
+        _slot.Counters.Failed(SinkManager.CircuitOpenError, _options.Time.GetUtcNow());
+        LogCircuitOpen(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count);
+        await DeadLetterGroupAsync(group, SinkManager.CircuitOpenError, 0).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The SPEC's contract for one group. <paramref name="firstFailure"/> is the outcome of an attempt already made
+    /// as part of a batch (the sink reported this group's payloads as failed), which counts as attempt 1.
+    /// </summary>
+    private async Task DeliverGroupAsync(PayloadGroup group, Exception? firstFailure)
+    {
+        var admission = firstFailure is null ? _slot.Breaker.Admit() : CircuitAdmission.Deliver;
+        if (admission == CircuitAdmission.Reject)
+        {
+            await RejectAsync(group).ConfigureAwait(false);
+            return;
+        }
+
+        var batch = new SinkBatch(group.Origin.Topic, group.Origin.Partition, group.Payloads);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(group.Abandoned, _closing);
+        var verdict = false;
+        try
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                var started = Stopwatch.GetTimestamp();
+                var failure = attempt == 1 && firstFailure is not null ? firstFailure : await TryDeliverAsync(batch, stop.Token).ConfigureAwait(false);
+                if (failure is null && batch.HasFailures) failure = FirstFailure(batch);
+                if (failure is null)
+                {
+                    _slot.Breaker.RecordSuccess();
+                    verdict = true;
+                    Delivered(group.Count, Stopwatch.GetElapsedTime(started));
+                    group.Settle();
+                    return;
+                }
+
+                var error = _masker.Apply(Describe(failure));
+                _slot.Counters.Failed(error, _options.Time.GetUtcNow());
+                _slot.Errors.Increment();
+                LogDeliveryFailed(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, attempt, error);
+
+                var action = await DecideAsync(group, error, attempt).ConfigureAwait(false);
+                if (action == DeliveryAction.Retry && attempt <= _options.MaxRetries)
+                {
+                    _slot.Counters.Retried();
+                    _slot.Retries.Increment();
+                    batch = new SinkBatch(group.Origin.Topic, group.Origin.Partition, group.Payloads);
+                    continue;
+                }
+                if (action == DeliveryAction.Skip)
+                {
+                    // The handler's choice, not a verdict on the sink's health: the breaker is not told.
+                    _slot.Counters.Skipped(group.Count);
+                    _slot.Skipped.Add(group.Count);
+                    LogSkipped(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, error);
+                    group.Settle();
+                    return;
+                }
+                _slot.Breaker.RecordFailure();
+                verdict = true;
+                await DeadLetterGroupAsync(group, error, attempt).ConfigureAwait(false);
+                return;
+            }
+        }
+        finally
+        {
+            // A probe that ended without a verdict (skipped or cancelled) must free its slot, or the circuit would
+            // stay half-open with a phantom probe forever.
+            if (admission == CircuitAdmission.Probe && !verdict) _slot.Breaker.ReleaseProbe();
+        }
+    }
+
+    private void Delivered(int count, TimeSpan elapsed)
+    {
+        _slot.Counters.Delivered(count, _options.Time.GetUtcNow(), elapsed);
+        _slot.PayloadsDelivered.Add(count);
+        _metrics.SinkDeliverDuration.Observe(elapsed.TotalSeconds, _slot.Key.KindName, _slot.Key.Name);
+    }
+
+    private static Exception FirstFailure(SinkBatch batch)
+    {
+        for (var i = 0; i < batch.Count; i++)
+            if (batch.FailureOf(i) is { } error) return error;
+        throw new InvalidOperationException("the batch reported failures but none is recorded");
+    }
+
+    /// <summary>
+    /// One attempt as the breaker sees it: the sink call plus fast retries (idempotent sinks, transient errors) and
+    /// waits the sink asked for (<see cref="SinkBackpressureException"/> from a delivery means "slow down": the same
+    /// batch is tried again after the delay; a partition is rewound only when a checkpoint flush pushes back).
+    /// </summary>
+    /// <param name="batch">The payloads.</param>
+    /// <param name="stop">Fires when the sinks close or every payload's partition gave its work up.</param>
+    private async Task<Exception?> TryDeliverAsync(SinkBatch batch, CancellationToken stop)
+    {
+        var fastRetries = 0;
+        while (true)
+        {
+            try
+            {
+                await _slot.Sink.DeliverAsync(batch, stop).ConfigureAwait(false);
+                return null;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (SinkBackpressureException backpressure)
+            {
+                LogSlowDown(_logger, _slot.Key.KindName, _slot.Key.Name, batch.Count, backpressure.RetryAfter.TotalSeconds);
+                await _options.Delay(backpressure.RetryAfter, stop).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                if (!_slot.Sink.IsIdempotent || fastRetries >= SinkManagerOptions.FastRetryBackoff.Length || !TransientErrors.IsTransient(e))
+                    return e;
+                var backoff = SinkManagerOptions.FastRetryBackoff[fastRetries++];
+                _slot.Counters.Retried();
+                _slot.Retries.Increment();
+                LogFastRetry(_logger, _slot.Key.KindName, _slot.Key.Name, fastRetries, backoff.TotalMilliseconds, _masker.Apply(e.Message));
+                await _options.Delay(backoff, stop).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<DeliveryAction> DecideAsync(PayloadGroup group, string error, int attempt)
+    {
+        try
+        {
+            return await _options.OnDeliveryError(new DeliveryError(_slot.Key.Kind, _slot.Key.Name, error, group.Payloads, attempt)
+            {
+                CustomKind = _slot.Key.CustomKind,
+            }).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // A throwing hook must not lose the payloads: fall back to the default decision.
+            LogHookFailed(_logger, e, _slot.Key.KindName, _slot.Key.Name);
+            return DeliveryAction.Dlq;
+        }
+    }
+
+    private async Task DeadLetterGroupAsync(PayloadGroup group, string error, int attempts)
+    {
+        var origin = group.Origin;
+        var letter = new DeadLetter(_slot.Key.KindName, _slot.Key.Name, error, group.Payloads, attempts, origin.Topic, origin.Partition,
+            origin.Messages, _options.Time.GetUtcNow());
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(group.Abandoned, _closing);
+        await _dlq.WriteAsync(letter, stop.Token).ConfigureAwait(false);
+        _slot.Counters.DeadLettered(group.Count);
+        _slot.DeadLettered.Add(group.Count);
+        LogDeadLettered(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, attempts, _dlq.Destination);
+        group.Settle();
+    }
+
+    /// <summary>Cancelled when the sinks close, or when every group of a batch was abandoned by its partition.</summary>
+    private sealed class BatchStop : IDisposable
+    {
+        private readonly CancellationTokenSource _source;
+        private readonly CancellationTokenRegistration[] _registrations;
+        private int _open;
+
+        public BatchStop(List<PayloadGroup> groups, CancellationToken closing)
+        {
+            _source = CancellationTokenSource.CreateLinkedTokenSource(closing);
+            _open = groups.Count;
+            _registrations = [.. groups.Select(g => g.Abandoned.Register(GroupAbandoned))];
+        }
+
+        public CancellationToken Token => _source.Token;
+
+        private void GroupAbandoned()
+        {
+            if (Interlocked.Decrement(ref _open) == 0) _source.Cancel();
+        }
+
+        public void Dispose()
+        {
+            foreach (var registration in _registrations) registration.Dispose();
+            _source.Dispose();
+        }
+    }
+
+    /// <summary>The failure text handed to the hook, stats and the DLQ: the message, with the cause when it adds something.</summary>
+    internal static string Describe(Exception error)
+    {
+        var text = error is SinkTransientException or SinkRoutingException or SinkDeliveryException
+            ? error.Message
+            : $"{error.GetType().Name}: {error.Message}";
+        if (error.InnerException is { } inner && !text.Contains(inner.Message, StringComparison.Ordinal))
+            text += $" ({inner.GetType().Name}: {inner.Message})";
+        return text;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName} failed to take {Count} payload(s) on attempt {Attempt}: {Error}")]
+    private static partial void LogDeliveryFailed(ILogger logger, string sinkKind, string sinkName, int count, int attempt, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName} refused a batch of {Groups} hook results ({Count} payloads); delivering each on its own: {Error}")]
+    private static partial void LogIsolating(ILogger logger, string sinkKind, string sinkName, int groups, int count, string error);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Sink {SinkKind}/{SinkName} transient failure, fast retry {Retry} in {BackoffMs} ms: {Error}")]
+    private static partial void LogFastRetry(ILogger logger, string sinkKind, string sinkName, int retry, double backoffMs, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: circuit open, {Count} payload(s) go straight to the DLQ")]
+    private static partial void LogCircuitOpen(ILogger logger, string sinkKind, string sinkName, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: handler skipped {Count} payload(s) after: {Error}")]
+    private static partial void LogSkipped(ILogger logger, string sinkKind, string sinkName, int count, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: {Count} payload(s) written to the DLQ {Topic} after {Attempts} attempt(s)")]
+    private static partial void LogDeadLettered(ILogger logger, string sinkKind, string sinkName, int count, int attempts, string topic);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName} asked to slow down: {Count} payload(s) are tried again in {Seconds}s")]
+    private static partial void LogSlowDown(ILogger logger, string sinkKind, string sinkName, int count, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "OnDeliveryError threw for sink {SinkKind}/{SinkName}; the payloads go to the DLQ")]
+    private static partial void LogHookFailed(ILogger logger, Exception error, string sinkKind, string sinkName);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: {Groups} hook result(s) left undelivered at close ({Reason}); their offsets stay uncommitted")]
+    private static partial void LogBatchAbandoned(ILogger logger, string sinkKind, string sinkName, int groups, string reason);
+}
