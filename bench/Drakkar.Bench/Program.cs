@@ -12,6 +12,7 @@ return args switch
     ["sinks", .. var rest] => await SinkThroughput.RunAsync(rest),
     ["executor", .. var rest] => await RunExecutor(rest),
     ["report", .. var rest] => await PerformanceReport.RunAsync(rest),
+    ["memory-child", .. var rest] => await EndToEnd.MemoryChildAsync(rest),
     _ => Usage(),
 };
 
@@ -39,10 +40,15 @@ static int Usage()
           sinks [seconds]                      delivered payloads/s per sink kind against local servers
           executor [tasks] [parallel] [rounds] /bin/true through the executor pool vs xargs -P
           report [--out docs/performance.md] [--rounds 3] [--messages 100000] [--sink-payloads 50000]
-                 [--only pipeline,executor,sinks,start|postgres|redis|kafka-sink] [--aot <drakkar-sample>] [--jit <drakkar-sample.dll>]
+                 [--only pipeline,executor,sinks,start|postgres|redis|kafka-sink
+                         pipeline-sinks|pipeline-postgres,pipeline-redis,pipeline-files,pipeline-http,pipeline-exec,memory]
+                 [--aot <drakkar-sample>] [--jit <drakkar-sample.dll>]
+                 [--exec-tasks 2000] [--lag-messages 1000000] [--lag-seconds 30]  (pipeline-exec; memory's lag row)
                  [--backpressure high,low]  (diagnostic: executor.backpressure_*_multiplier for the pipeline)
                  [--hand-loop-fetch worker] (diagnostic: the hand loop consumes with the worker's fetch settings)
                                                every scenario vs its baseline, alternating; writes the markdown table
+          memory-child drakkar|hand <brokers> <topic> <partitions> <target> <max-seconds>
+                                               (internal: one side of the memory rows, alone in its process)
         """);
     return 2;
 }

@@ -21,7 +21,17 @@ internal static class PerformanceReport
     private sealed record Options(string Output, int Rounds, int Messages, int SinkPayloads, HashSet<string> Only, string? Aot, string? Jit)
     {
         public bool Runs(string scenario) => Only.Count == 0 || Only.Contains(scenario);
+
+        /// <summary>pipeline-exec: tasks (real /bin/true processes) per run.</summary>
+        public int ExecTasks { get; init; } = 2000;
+
+        /// <summary>memory: records of lag for the second memory row, and how long each side may work on them.</summary>
+        public int LagMessages { get; init; } = 1_000_000;
+        public double LagSeconds { get; init; } = 30;
     }
+
+    /// <summary>The end-to-end sink rows; <c>--only pipeline-sinks</c> runs them all, <c>--only pipeline-redis</c> (say) one.</summary>
+    private static readonly string[] PipelineSinkCases = ["pipeline-postgres", "pipeline-redis", "pipeline-files", "pipeline-http"];
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -34,6 +44,10 @@ internal static class PerformanceReport
         if (options.Runs("executor")) rows.Add(await ExecutorAsync(options));
         if (SinkCases.Any(options.Runs)) rows.AddRange(await SinksAsync(options));
         if (options.Runs("start")) rows.AddRange(await StartAsync(options));
+        var pipelineSinks = PipelineSinkCases.Where(c => options.Runs(c) || options.Only.Contains("pipeline-sinks")).ToArray();
+        if (pipelineSinks.Length > 0) rows.AddRange(await PipelineSinks.RunAsync(pipelineSinks, options.Messages, options.Rounds, Progress));
+        if (options.Runs("pipeline-exec")) rows.Add(await PipelineExecAsync(options));
+        if (options.Runs("memory")) rows.AddRange(await MemoryAsync(options));
 
         var table = Render(rows, options, loadBefore, LoadAverage(), started);
         Console.WriteLine(table);
@@ -70,6 +84,88 @@ internal static class PerformanceReport
             $"{drakkarMicros:F1} µs/task vs {handMicros:F1} µs/task: Drakkar adds {drakkarMicros - handMicros:F1} µs/task. " +
             $"Worker runs: {string.Join("; ", PipelineOverhead.Diagnostics)}");
         return row;
+    }
+
+    /// <summary>Real subprocesses through the whole worker (one /bin/true per message, Kafka sink) against xargs -P running as many.</summary>
+    private static async Task<Samples> PipelineExecAsync(Options options)
+    {
+        const int parallelism = 2;
+        var tasks = options.ExecTasks;
+        var row = new Samples($"End to end → one /bin/true per task ({tasks:N0} tasks, max_executors {parallelism}), Kafka sink, 8 partitions", "tasks/s",
+            $"xargs -P {parallelism} -n 1 /bin/true fed by seq {tasks} (no Kafka)", "≥ 0.90");
+        using var broker = EmbeddedKafkaBroker.Start();
+        const string topic = "pipeline-exec";
+        EndToEnd.Produce(broker, topic, tasks);
+        async Task<double> Drakkar(int round)
+        {
+            var config = EndToEnd.Config(broker.BootstrapServers, topic, $"{topic}-drakkar-{round}");
+            config.Executor.MaxExecutors = parallelism;
+            config.Sinks.Kafka["results"] = new KafkaSinkConfig { Topic = topic + "-out" };
+            var (seconds, _) = await EndToEnd.RunWorkerAsync(config, new ExecRowsHandler(), tasks);
+            return tasks / seconds;
+        }
+        async Task<double> Xargs()
+        {
+            var clock = Stopwatch.StartNew();
+            await ExecutorThroughput.Xargs(tasks, parallelism);
+            return tasks / clock.Elapsed.TotalSeconds;
+        }
+        for (var round = 0; round < options.Rounds; round++)
+        {
+            if (round % 2 == 0)
+            {
+                row.Drakkar.Add(await Drakkar(round));
+                row.Reference.Add(await Xargs());
+            }
+            else
+            {
+                row.Reference.Add(await Xargs());
+                row.Drakkar.Add(await Drakkar(round));
+            }
+            Progress($"pipeline-exec round {round + 1}: drakkar {row.Drakkar[^1]:F0}/s, xargs {row.Reference[^1]:F0}/s");
+        }
+        row.Note = string.Create(CultureInfo.InvariantCulture,
+            $"{1e6 / Samples.Median(row.Drakkar):F0} µs/task vs {1e6 / Samples.Median(row.Reference):F0} µs/task");
+        return row;
+    }
+
+    /// <summary>
+    /// Peak RSS of the worker alone: each side runs in a child process of this one (the broker stays here), which
+    /// reports its own VmHWM when the group's commits reach the end (or the time limit passes).
+    /// </summary>
+    private static async Task<IEnumerable<Samples>> MemoryAsync(Options options)
+    {
+        const int lagPartitions = 16;
+        var full = new Samples($"Peak RSS (VmHWM) of the worker process: {options.Messages:N0} precomputed tasks → Kafka sink, 8 partitions", "MB",
+            "hand consume→produce→commit loop, own process", "worker ≤ 150 MB", lowerIsBetter: true);
+        var lag = new Samples($"Peak RSS (VmHWM) of the worker process: {options.LagMessages:N0} records of lag, {lagPartitions} partitions, first {options.LagSeconds:F0} s", "MB",
+            "hand consume→produce→commit loop, own process", "–", lowerIsBetter: true);
+        using var broker = EmbeddedKafkaBroker.Start();
+        var brokers = broker.BootstrapServers;
+        EndToEnd.Produce(broker, "memory-full", options.Messages);
+        var kept = EndToEnd.Produce(broker, "memory-lag", options.LagMessages, lagPartitions);
+        var notes = new Dictionary<Samples, List<string>> { [full] = [], [lag] = [] };
+        foreach (var (row, topic, partitions, target, limit) in new[]
+                 {
+                     (full, "memory-full", EndToEnd.Partitions, (long)options.Messages, 0.0),
+                     (lag, "memory-lag", lagPartitions, kept, options.LagSeconds),
+                 })
+        {
+            for (var round = 0; round < options.Rounds; round++)
+            {
+                foreach (var side in round % 2 == 0 ? new[] { "drakkar", "hand" } : ["hand", "drakkar"])
+                {
+                    var (peak, committed, seconds) = await EndToEnd.MeasureChildAsync(side, brokers, topic, partitions, target, limit);
+                    (side == "drakkar" ? row.Drakkar : row.Reference).Add(peak);
+                    notes[row].Add(string.Create(CultureInfo.InvariantCulture, $"{side} {peak:F0} MB, {committed:N0} committed in {seconds:F1} s"));
+                    Progress($"memory {topic} round {round + 1}: {notes[row][^1]}");
+                }
+            }
+        }
+        full.Note = "whole child process (runtime, JIT, librdkafka buffers; the broker is in the parent): " + string.Join("; ", notes[full]);
+        lag.Note = string.Create(CultureInfo.InvariantCulture, $"the broker kept {kept:N0} of {options.LagMessages:N0} records; both sides stop after {options.LagSeconds:F0} s: ") +
+            string.Join("; ", notes[lag]);
+        return [full, lag];
     }
 
     private static async Task<Samples> ExecutorAsync(Options options)
@@ -261,6 +357,8 @@ internal static class PerformanceReport
         int rounds = 3, messages = 100_000, sinkPayloads = 50_000;
         var only = new HashSet<string>(StringComparer.Ordinal);
         string? aot = null, jit = null;
+        int execTasks = 2000, lagMessages = 1_000_000;
+        double lagSeconds = 30;
         for (var i = 0; i < args.Length; i++)
         {
             var value = i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{args[i]} needs a value");
@@ -280,10 +378,16 @@ internal static class PerformanceReport
                     PipelineOverhead.HandLoopWithWorkerFetchSettings = value == "worker";
                     break;
                 case "--jit": jit = Path.GetFullPath(value); break;
+                case "--exec-tasks": execTasks = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "--lag-messages": lagMessages = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "--lag-seconds": lagSeconds = double.Parse(value, CultureInfo.InvariantCulture); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
             i++;
         }
-        return new Options(output, rounds, messages, sinkPayloads, only, aot, jit);
+        return new Options(output, rounds, messages, sinkPayloads, only, aot, jit)
+        {
+            ExecTasks = execTasks, LagMessages = lagMessages, LagSeconds = lagSeconds,
+        };
     }
 }
