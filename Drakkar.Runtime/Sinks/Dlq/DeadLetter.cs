@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Drakkar.Sinks.Dlq;
 
@@ -23,27 +25,92 @@ public sealed record DeadLetter(
     /// <summary>True when the source messages themselves failed, so their values are the originals.</summary>
     public bool IsSourceFailure => Payloads.Count == 0;
 
+    /// <summary>The record size <see cref="ToJsonBytes(int)"/> keeps to unless told otherwise (librdkafka's default message.max.bytes).</summary>
+    public const int DefaultMaxBytes = 1_000_000;
+
+    // Non-ASCII text stays as it is (UTF-8) instead of \uXXXX escapes, which made Cyrillic six times its size. The
+    // record is JSON for machines, not HTML, so the relaxed encoder's only cost (no HTML-sensitive escaping) is moot.
+    private static readonly JsonWriterOptions Relaxed = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>
     /// The record value: compact JSON with Drakkar's fields (<c>original_payloads</c>, <c>sink_name</c>,
     /// <c>sink_type</c>, <c>error</c>, <c>timestamp</c>, <c>partition</c>, <c>attempt_count</c>) plus
-    /// <c>source_topic</c>, <c>offsets</c> and <c>source_messages</c> (key and headers base64, and for source
-    /// failures the value) so a replay loses nothing.
+    /// <c>source_topic</c>, <c>offsets</c> and <c>source_messages</c> (key and headers base64) so a replay loses
+    /// nothing. Each value is stored once: a source message's value is in <c>original_payloads</c> as text, and in
+    /// <c>source_messages[].value</c> (base64) only when it is not valid UTF-8. When the record would exceed
+    /// <paramref name="maxBytes"/>, the largest values are cut with a marker naming where the original is, and the
+    /// record says <c>"truncated": true</c>. Never throws: a payload whose data has no JSON form is recorded as its
+    /// text with the reason.
     /// </summary>
-    public byte[] ToJsonBytes()
+    public byte[] ToJsonBytes(int maxBytes = DefaultMaxBytes)
+    {
+        var values = OriginalValues();
+        var record = Write(values, truncated: false);
+        if (record.Length <= maxBytes) return record;
+
+        // Cut the values, largest first, until the rest of the record fits: each gets an equal share of what is left.
+        var overhead = Write([.. values.Select(_ => new StoredValue("", null))], truncated: true).Length;
+        var share = Math.Max(0, (maxBytes - overhead) / Math.Max(1, values.Count) - 200);
+        var cut = values.Select((v, i) => v.Size <= share ? v : Truncate(v, share, i)).ToList();
+        return Write(cut, truncated: true);
+    }
+
+    /// <summary>True when <see cref="ToJsonBytes"/> had to cut values for this record to fit.</summary>
+    public static bool IsTruncated(ReadOnlySpan<byte> record) => record.IndexOf("\"truncated\":true"u8) >= 0;
+
+    private readonly record struct StoredValue(string Text, byte[]? Raw)
+    {
+        public int Size => Text.Length + (Raw?.Length ?? 0) * 4 / 3;
+    }
+
+    private List<StoredValue> OriginalValues()
+    {
+        var values = new List<StoredValue>(IsSourceFailure ? Messages.Count : Payloads.Count);
+        if (IsSourceFailure)
+        {
+            foreach (var message in Messages)
+            {
+                var text = Encoding.UTF8.GetString(message.Value);
+                // Not valid UTF-8: the text is for people, the exact bytes travel as base64.
+                var exact = Utf8.IsValid(message.Value);
+                values.Add(new StoredValue(text, exact ? null : message.Value));
+            }
+            return values;
+        }
+        foreach (var payload in Payloads)
+        {
+            string text;
+            try
+            {
+                text = Encoding.UTF8.GetString(payload.Data.ToJsonBytes());
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException or FormatException)
+            {
+                text = $"[unserializable {payload.Data.TypeName}: {e.Message}] {payload.Data.Value}";
+            }
+            values.Add(new StoredValue(text, null));
+        }
+        return values;
+    }
+
+    private StoredValue Truncate(StoredValue value, int share, int index)
+    {
+        var where = IsSourceFailure && index < Messages.Count
+            ? $"{SourceTopic}[{Partition}]@{Messages[index].Offset}"
+            : $"{SourceTopic}[{Partition}] offsets {string.Join(",", Messages.Select(m => m.Offset))}";
+        var keep = Math.Min(value.Text.Length, share);
+        if (keep > 0 && char.IsHighSurrogate(value.Text[keep - 1])) keep--;
+        return new StoredValue($"{value.Text[..keep]}…[truncated by the DLQ: {value.Size} bytes; the original is at {where}]", null);
+    }
+
+    private byte[] Write(List<StoredValue> values, bool truncated)
     {
         var buffer = new ArrayBufferWriter<byte>(512);
-        using (var json = new Utf8JsonWriter(buffer))
+        using (var json = new Utf8JsonWriter(buffer, Relaxed))
         {
             json.WriteStartObject();
             json.WriteStartArray("original_payloads");
-            if (IsSourceFailure)
-            {
-                foreach (var message in Messages) json.WriteStringValue(Encoding.UTF8.GetString(message.Value));
-            }
-            else
-            {
-                foreach (var payload in Payloads) json.WriteStringValue(payload.Data.ToJsonBytes());
-            }
+            foreach (var value in values) json.WriteStringValue(value.Text);
             json.WriteEndArray();
             json.WriteString("sink_name", SinkName);
             json.WriteString("sink_type", SinkKind);
@@ -55,9 +122,11 @@ public sealed record DeadLetter(
             foreach (var message in Messages) json.WriteNumberValue(message.Offset);
             json.WriteEndArray();
             json.WriteNumber("attempt_count", AttemptCount);
+            if (truncated) json.WriteBoolean("truncated", true);
             json.WriteStartArray("source_messages");
-            foreach (var message in Messages)
+            for (var i = 0; i < Messages.Count; i++)
             {
+                var message = Messages[i];
                 json.WriteStartObject();
                 json.WriteNumber("offset", message.Offset);
                 if (message.Key is null) json.WriteNull("key");
@@ -72,7 +141,7 @@ public sealed record DeadLetter(
                     json.WriteEndObject();
                 }
                 json.WriteEndArray();
-                if (IsSourceFailure) json.WriteBase64String("value", message.Value);
+                if (IsSourceFailure && i < values.Count && values[i].Raw is { } raw) json.WriteBase64String("value", raw);
                 json.WriteEndObject();
             }
             json.WriteEndArray();

@@ -23,7 +23,9 @@ public static class DeadLetterEnvelope
     public static IReadOnlyList<ReplayMessage> Parse(ReadOnlySpan<byte> value, byte[]? recordKey, IReadOnlyList<KeyValuePair<string, byte[]>> recordHeaders)
     {
         List<string>? payloads = null;
-        List<(byte[]? Key, List<KeyValuePair<string, byte[]>> Headers, bool HasValue)>? sources = null;
+        List<SourceFields>? sources = null;
+        string? sinkType = null;
+        var truncated = false;
         try
         {
             var reader = new Utf8JsonReader(value);
@@ -40,6 +42,12 @@ public static class DeadLetterEnvelope
                     case "source_messages":
                         sources = ReadSources(ref reader);
                         break;
+                    case "sink_type":
+                        sinkType = reader.GetString();
+                        break;
+                    case "truncated":
+                        truncated = reader.TokenType == JsonTokenType.True;
+                        break;
                     default:
                         reader.Skip();
                         break;
@@ -55,11 +63,16 @@ public static class DeadLetterEnvelope
             throw new FormatException($"a field has the wrong type: {e.Message}", e);
         }
         if (payloads is null) throw new FormatException("the record has no original_payloads");
+        if (truncated)
+            throw new FormatException("the record was cut to fit the DLQ's size limit when it was written; replay its source messages (named in the record) instead");
 
         if (sources is null)
             return [.. payloads.Select(p => new ReplayMessage(recordKey, Encoding.UTF8.GetBytes(p), recordHeaders))];
-        if (sources.Count == payloads.Count && sources.All(s => s.HasValue))
-            return [.. payloads.Select((p, i) => new ReplayMessage(sources[i].Key, Encoding.UTF8.GetBytes(p), sources[i].Headers))];
+        // A source failure (the messages themselves failed, e.g. Arrange threw): payload i is message i's value, exact
+        // bytes in base64 when they are not UTF-8 text. Older records carried the base64 value for every message.
+        var sourceFailure = sinkType is "" || sources.All(s => s.HasValue);
+        if (sourceFailure && sources.Count == payloads.Count)
+            return [.. payloads.Select((p, i) => new ReplayMessage(sources[i].Key, sources[i].Value ?? Encoding.UTF8.GetBytes(p), sources[i].Headers))];
         var sharedKey = sources.Count > 0 && sources.All(s => SameKey(s.Key, sources[0].Key)) ? sources[0].Key : null;
         IReadOnlyList<KeyValuePair<string, byte[]>> headers = sources.Count == 1 ? sources[0].Headers : [];
         return [.. payloads.Select(p => new ReplayMessage(sharedKey, Encoding.UTF8.GetBytes(p), headers))];
@@ -87,15 +100,20 @@ public static class DeadLetterEnvelope
         return payloads;
     }
 
-    private static List<(byte[]? Key, List<KeyValuePair<string, byte[]>> Headers, bool HasValue)> ReadSources(ref Utf8JsonReader reader)
+    private sealed record SourceFields(byte[]? Key, List<KeyValuePair<string, byte[]>> Headers, byte[]? Value)
+    {
+        public bool HasValue => Value is not null;
+    }
+
+    private static List<SourceFields> ReadSources(ref Utf8JsonReader reader)
     {
         if (reader.TokenType != JsonTokenType.StartArray) throw new FormatException("source_messages is not an array");
-        var sources = new List<(byte[]?, List<KeyValuePair<string, byte[]>>, bool)>();
+        var sources = new List<SourceFields>();
         while (reader.Read() && reader.TokenType == JsonTokenType.StartObject)
         {
             byte[]? key = null;
             var headers = new List<KeyValuePair<string, byte[]>>();
-            var hasValue = false;
+            byte[]? sourceValue = null;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 var name = reader.GetString();
@@ -123,15 +141,14 @@ public static class DeadLetterEnvelope
                         }
                         break;
                     case "value":
-                        hasValue = true;
-                        reader.Skip();
+                        sourceValue = reader.TokenType == JsonTokenType.Null ? null : reader.GetBytesFromBase64();
                         break;
                     default:
                         reader.Skip();
                         break;
                 }
             }
-            sources.Add((key, headers, hasValue));
+            sources.Add(new SourceFields(key, headers, sourceValue));
         }
         return sources;
     }

@@ -58,26 +58,44 @@ public sealed class KafkaSink : ISink
         var producer = _producer ?? throw new SinkTransientException($"kafka sink '{Name}' is not connected");
         if (batch.Count == 0) return;
         // Hand librdkafka the whole batch before waiting, so it packs the records into few requests; one tally per
-        // batch collects the delivery reports instead of a task per record.
-        var tally = new DeliveryTally(batch.Count);
+        // batch collects the delivery reports. Each record's outcome is its own: a payload that cannot be serialized
+        // or a record the broker refuses fails only that payload (SinkBatch.Fail).
+        var tally = new DeliveryTally(batch);
         for (var i = 0; i < batch.Count; i++)
         {
+            Message<byte[]?, byte[]> record;
             try
             {
-                producer.Produce(_config.Topic, Record((KafkaPayload)batch.Payloads[i]), tally.Report);
+                record = Record((KafkaPayload)batch.Payloads[i]);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException or FormatException)
+            {
+                tally.Unserializable(i, new SinkDeliveryException(
+                    $"payload {i + 1} of {batch.Count} ({batch.Payloads[i].Data.TypeName}) cannot be written as JSON: {e.Message}", e));
+                continue;
+            }
+            try
+            {
+                producer.Produce(_config.Topic, record, tally.ReportFor(i));
             }
             catch (ProduceException<byte[]?, byte[]> e)
             {
-                tally.NotSent(batch.Count - i, e.Error);
+                tally.NotSent(i, batch.Count, e.Error);
                 break;
             }
         }
         var (failed, first) = await tally.Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
-        if (failed == 0) return;
-        var text = failed == 1 && batch.Count == 1
-            ? $"record to {_config.Topic} failed: {first!.Reason} ({first.Code})"
-            : $"{failed} of {batch.Count} records to {_config.Topic} failed: {first!.Reason} ({first.Code})";
-        throw new KafkaSinkException(text, first);
+        if (first is null && !tally.AnyUnserializable) return;
+        // Every record refused by the broker: a failure of the whole call (transient when it is a broker or network
+        // condition), so the retry contract and the breaker see it as such.
+        if (first is not null && failed == batch.Count)
+        {
+            var text = failed == 1
+                ? $"record to {_config.Topic} failed: {first.Reason} ({first.Code})"
+                : $"{failed} of {batch.Count} records to {_config.Topic} failed: {first.Reason} ({first.Code})";
+            throw new KafkaSinkException(text, first);
+        }
+        tally.FailRefused(batch, _config.Topic);
     }
 
     public ValueTask CloseAsync(CancellationToken cancellationToken)
@@ -101,32 +119,69 @@ public sealed class KafkaSink : ISink
         new() { Key = payload.Key, Value = payload.Data.ToJsonBytes() };
 }
 
-/// <summary>Counts one batch's delivery reports (they arrive on librdkafka's thread) and completes when all are in.</summary>
-internal sealed class DeliveryTally(int count)
+/// <summary>
+/// Counts one batch's delivery reports (they arrive on librdkafka's thread), remembers which records failed and why,
+/// and completes when all are in.
+/// </summary>
+internal sealed class DeliveryTally
 {
     private readonly TaskCompletionSource<(int Failed, Error? First)> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _remaining = count;
+    private readonly Error?[] _errors;
+    private int _remaining;
     private int _failed;
     private Error? _first;
+    // Filled by the producing thread only, before the reports are awaited.
+    private List<(int Index, Exception Error)>? _unserializable;
+
+    public DeliveryTally(SinkBatch batch)
+    {
+        _errors = new Error?[batch.Count];
+        _remaining = batch.Count;
+    }
 
     public Task<(int Failed, Error? First)> Completion => _completion.Task;
 
-    public void Report(DeliveryReport<byte[]?, byte[]> report)
+    /// <summary>True when some payload was never produced because it could not be serialized.</summary>
+    public bool AnyUnserializable => _unserializable is not null;
+
+    /// <summary>The delivery report handler of record <paramref name="index"/>.</summary>
+    public Action<DeliveryReport<byte[]?, byte[]>> ReportFor(int index) => report =>
     {
-        if (report.Error.IsError) Fail(1, report.Error);
+        if (report.Error.IsError) Fail(index, 1, report.Error);
+        Done(1);
+    };
+
+    /// <summary>Records <paramref name="from"/>..<paramref name="count"/> were never handed to librdkafka (it refused the produce call).</summary>
+    public void NotSent(int from, int count, Error error)
+    {
+        Fail(from, count - from, error);
+        Done(count - from);
+    }
+
+    /// <summary>The payload at <paramref name="index"/> is failed on the batch at once and never produced.</summary>
+    public void Unserializable(int index, Exception error)
+    {
+        _unserializable ??= [];
+        _unserializable.Add((index, error));
         Done(1);
     }
 
-    /// <summary>Records that were never handed to librdkafka (it refused the produce call).</summary>
-    public void NotSent(int records, Error error)
+    /// <summary>Marks every record that did not make it as failed on <paramref name="batch"/>.</summary>
+    public void FailRefused(SinkBatch batch, string topic)
     {
-        Fail(records, error);
-        Done(records);
+        if (_unserializable is not null)
+            foreach (var (index, error) in _unserializable) batch.Fail(index, error);
+        for (var i = 0; i < _errors.Length; i++)
+        {
+            if (Volatile.Read(ref _errors[i]) is { } error)
+                batch.Fail(i, new KafkaSinkException($"record to {topic} failed: {error.Reason} ({error.Code})", error));
+        }
     }
 
-    private void Fail(int records, Error error)
+    private void Fail(int from, int count, Error error)
     {
-        Interlocked.Add(ref _failed, records);
+        for (var i = from; i < from + count; i++) Volatile.Write(ref _errors[i], error);
+        Interlocked.Add(ref _failed, count);
         Interlocked.CompareExchange(ref _first, error, null);
     }
 

@@ -31,12 +31,22 @@ internal sealed class RedisSink : ConnectedSink<RespConnection>
 
     protected override async ValueTask DeliverAsync(RespConnection connection, SinkBatch batch, CancellationToken cancellationToken)
     {
-        foreach (var payload in batch.Payloads)
+        try
         {
-            var redis = (RedisPayload)payload;
-            _json.ResetWrittenCount();
-            using (var writer = new Utf8JsonWriter(_json)) redis.Data.WriteJson(writer);
-            connection.Set(_config.KeyPrefix + redis.Key, _json.WrittenSpan, redis.Ttl is { } ttl ? (long)Math.Ceiling(ttl.TotalSeconds) : null);
+            foreach (var payload in batch.Payloads)
+            {
+                var redis = (RedisPayload)payload;
+                _json.ResetWrittenCount();
+                using (var writer = new Utf8JsonWriter(_json)) redis.Data.WriteJson(writer);
+                connection.Set(_config.KeyPrefix + redis.Key, _json.WrittenSpan, redis.Ttl is { } ttl ? (long)Math.Ceiling(ttl.TotalSeconds) : null);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A payload that cannot be written (its data has no JSON form) fails the batch before anything is sent;
+            // the SETs already buffered must not ride along with the next batch, so the connection starts clean.
+            await DropAsync().ConfigureAwait(false);
+            throw new SinkDeliveryException($"a payload cannot be written as JSON: {e.Message}", e);
         }
         string? error;
         try
