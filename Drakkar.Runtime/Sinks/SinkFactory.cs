@@ -97,9 +97,19 @@ internal static class SinkFactory
         _ => null,
     };
 
-    /// <summary>Each instance's <c>batch_size</c> and <c>linger_ms</c>; plugin kinds get <see cref="SinkBatching.Default"/>.</summary>
+    /// <summary>
+    /// Each instance's <c>batch_size</c> and <c>linger_ms</c>; plugin kinds get <see cref="SinkBatching.Default"/>.
+    /// Deliveries in flight per instance: Kafka pipelines batches (librdkafka keeps their order), PostgreSQL uses a
+    /// second pooled connection; the others take one batch at a time (Redis and MongoDB hold one connection, files keep
+    /// their line order, HTTP sends a batch's requests concurrently already).
+    /// </summary>
     public static Func<string, string, SinkBatching> Batching(SinksConfig sinks) => (kind, name) =>
         SinkKey.BuiltInKind(kind) is { } builtIn && InstanceConfig(sinks, builtIn, name) is { } config
-            ? new SinkBatching(config.BatchSize, TimeSpan.FromMilliseconds(config.LingerMs))
+            ? new SinkBatching(config.BatchSize, TimeSpan.FromMilliseconds(config.LingerMs), builtIn switch
+            {
+                SinkKind.Kafka => 4,
+                SinkKind.Postgres => 2,
+                _ => 1,
+            })
             : SinkBatching.Default;
 }

@@ -5,9 +5,9 @@ namespace Drakkar.Sinks.Delivery;
 /// <summary>
 /// The queue of one sink instance: hook calls from every partition add their payload groups, and one drainer takes
 /// up to <c>batch_size</c> payloads at a time (waiting at most <c>linger_ms</c> for a batch to fill) and hands them
-/// over as one delivery. While a delivery is in flight the next batch accumulates, so batches grow with the load
-/// and an idle worker does not wait. Groups are never split across batches; one larger than the batch size goes
-/// alone.
+/// over as one delivery. Up to <c>concurrency</c> deliveries are in flight at once; while they are, the next batch
+/// accumulates, so batches grow with the load and an idle worker does not wait. Groups are never split across
+/// batches; one larger than the batch size goes alone.
 /// </summary>
 internal sealed class DeliveryQueue
 {
@@ -15,18 +15,24 @@ internal sealed class DeliveryQueue
     private readonly int _batchSize;
     private readonly TimeSpan _linger;
     private readonly Func<List<PayloadGroup>, Task> _deliver;
+    private readonly SemaphoreSlim _slots;
+    private readonly int _concurrency;
     private readonly Task _drainer;
     private TaskCompletionSource? _filled;
     private int _queued;
 
     /// <param name="batchSize">The most payloads one delivery carries.</param>
     /// <param name="linger">How long a batch may wait to fill.</param>
+    /// <param name="concurrency">How many deliveries may be in flight at once.</param>
     /// <param name="deliver">Delivers one batch and settles (or drops) every group in it; must not throw.</param>
-    public DeliveryQueue(int batchSize, TimeSpan linger, Func<List<PayloadGroup>, Task> deliver)
+    public DeliveryQueue(int batchSize, TimeSpan linger, int concurrency, Func<List<PayloadGroup>, Task> deliver)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(concurrency, 1);
         _batchSize = batchSize;
         _linger = linger;
+        _concurrency = concurrency;
+        _slots = new SemaphoreSlim(concurrency, concurrency);
         _deliver = deliver;
         _drainer = Task.Run(DrainAsync);
     }
@@ -60,6 +66,8 @@ internal sealed class DeliveryQueue
         PayloadGroup? carried = null;
         while (carried is not null || await reader.WaitToReadAsync().ConfigureAwait(false))
         {
+            // A free delivery slot first: while every slot is busy, payloads keep accumulating into the next batch.
+            await _slots.WaitAsync().ConfigureAwait(false);
             if (_linger > TimeSpan.Zero && Volatile.Read(ref _queued) < _batchSize) await LingerAsync().ConfigureAwait(false);
             var batch = new List<PayloadGroup>();
             var count = 0;
@@ -86,7 +94,26 @@ internal sealed class DeliveryQueue
                 count += group.Count;
             }
             Interlocked.Add(ref _queued, -count);
-            if (batch.Count > 0) await _deliver(batch).ConfigureAwait(false);
+            if (batch.Count == 0)
+            {
+                _slots.Release();
+                continue;
+            }
+            _ = DeliverAsync(batch);
+        }
+        // Every slot back: the deliveries still in flight have finished.
+        for (var i = 0; i < _concurrency; i++) await _slots.WaitAsync().ConfigureAwait(false);
+    }
+
+    private async Task DeliverAsync(List<PayloadGroup> batch)
+    {
+        try
+        {
+            await _deliver(batch).ConfigureAwait(false);
+        }
+        finally
+        {
+            _slots.Release();
         }
     }
 
