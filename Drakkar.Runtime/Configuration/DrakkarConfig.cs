@@ -45,8 +45,8 @@ public sealed class ExecutorConfig
     public string? BinaryPath { get; set; }
     public Dictionary<string, string> Env { get; set; } = new(StringComparer.Ordinal);
     public bool EnvInheritParent { get; set; } = true;
-    public List<string> EnvInheritDeny { get; set; } =
-        ["DK_*", "*PASSWORD*", "*SECRET*", "*TOKEN*", "*_KEY", "*_DSN", "*CREDENTIAL*"];
+    /// <summary>Globs of inherited variables to drop on top of the secret-name rule every inherited variable passes through.</summary>
+    public List<string> EnvInheritDeny { get; set; } = ["DK_*"];
     public int MaxExecutors { get; set; } = 4;
     public int TaskTimeoutSeconds { get; set; } = 120;
     public int WindowSize { get; set; } = 100;

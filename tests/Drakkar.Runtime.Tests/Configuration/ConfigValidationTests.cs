@@ -112,6 +112,21 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
+    public void Config_errors_mask_url_passwords_that_contain_question_marks_hashes_or_slashes()
+    {
+        var error = LoadFails("""
+            sinks:
+              redis: { cache: { url: "http://u:hun?ter#2@redis:6379" } }
+              mongo: { docs: { uri: "mysql://admin:se/cr/et@mongo:27017", database: d } }
+              http: { hook: { url: "https://u:pa?ss@/path" } }
+            """);
+
+        foreach (var secret in new[] { "hun?ter#2", "ter#2", "se/cr/et", "cr/et", "pa?ss" })
+            Assert.DoesNotContain(secret, error.Message, StringComparison.Ordinal);
+        Assert.Contains("'http://u:***@redis:6379'", ProblemAt(error, "sinks.redis.cache.url").Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Cross_key_rules_are_enforced()
     {
         var error = LoadFails("""
