@@ -117,6 +117,12 @@ public sealed class HttpSinkConfig
     public Dictionary<string, string> Headers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     public int MaxRetries { get; set; } = 3;
     public string UiUrl { get; set; } = "";
+
+    /// <summary>
+    /// Lets a host name that resolves to a loopback address be used. A loopback literal or <c>localhost</c> in the
+    /// URL is always allowed: it says so explicitly.
+    /// </summary>
+    public bool AllowLoopback { get; set; }
 }
 
 public sealed class RedisSinkConfig

@@ -122,6 +122,7 @@ internal static class DrakkarConfigSchema
         new StringMapField<HttpSinkConfig>("headers", c => c.Headers),
         Int<HttpSinkConfig>("max_retries", c => c.MaxRetries, (c, v) => c.MaxRetries = v, AtLeast(0)),
         UiUrl<HttpSinkConfig>(c => c.UiUrl, (c, v) => c.UiUrl = v),
+        Bool<HttpSinkConfig>("allow_loopback", c => c.AllowLoopback, (c, v) => c.AllowLoopback = v),
     ],
     (sink, check) => Require(check, "url", sink.Url, "the endpoint payloads are sent to, e.g. https://api.example.com/events"));
 

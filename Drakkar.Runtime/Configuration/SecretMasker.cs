@@ -98,7 +98,7 @@ public static partial class SecretMasker
     private static readonly string[] SecretParts =
     [
         "password", "passwd", "pwd", "secret", "token", "credential", "authorization", "cookie", "apikey", "api_key",
-        "api-key", "private", "signature", "connection_string", "connectionstring", "connstr", "conn_str",
+        "api-key", "private", "signature", "authenticat", "connection_string", "connectionstring", "connstr", "conn_str",
     ];
 
     private static readonly char[] WordSeparators = ['_', '-', '.', ' '];

@@ -78,6 +78,10 @@ public sealed class ConfigValidationTests
     [InlineData("http://metadata.packet.net./metadata", "metadata.packet.net")]
     [InlineData("http://2852039166/", "169.254.169.254")]
     [InlineData("http://[::ffff:169.254.169.254]/", "169.254.169.254")]
+    [InlineData("http://169.254.170.2/v2/credentials", "169.254.170.2")]
+    [InlineData("http://169.254.1.1/", "169.254.1.1")]
+    [InlineData("http://[fd00:ec2::254]/latest", "fd00:ec2::254")]
+    [InlineData("http://[fe80::1]/", "fe80::1")]
     public void Http_sinks_refuse_cloud_metadata_hosts(string url, string host)
     {
         var problem = ProblemAt(LoadFails($"sinks: {{ http: {{ hook: {{ url: \"{url}\" }} }} }}"), "sinks.http.hook.url");
@@ -127,6 +131,21 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
+    public void Http_sink_allow_loopback_binds_and_defaults_to_false()
+    {
+        var config = ConfigLoader.LoadFromYaml("""
+            sinks:
+              http:
+                local: { url: "http://hooks.internal:8080/in", allow_loopback: true }
+                remote: { url: "https://api.example.com/in" }
+            """, Env());
+
+        Assert.True(config.Sinks.Http["local"].AllowLoopback);
+        Assert.False(config.Sinks.Http["remote"].AllowLoopback);
+        Assert.Contains("allow_loopback: true", SecretMasker.ToMaskedYaml(config), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Cross_key_rules_are_enforced()
     {
         var error = LoadFails("""
@@ -161,6 +180,7 @@ public sealed class ConfigValidationTests
     [InlineData("kafka: [a, b]", "kafka", "must be a mapping of keys, got a list")]
     [InlineData("logging: { level: loud }", "logging.level", "must be one of TRACE, DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL (got 'loud')")]
     [InlineData("sinks: { http: { hook: { url: 'https://h.example', method: FETCH } } }", "sinks.http.hook.method", "must be one of POST, PUT, PATCH, DELETE, GET (got 'FETCH')")]
+    [InlineData("sinks: { http: { hook: { url: 'https://h.example', allow_loopback: sometimes } } }", "sinks.http.hook.allow_loopback", "must be true or false (got 'sometimes')")]
     public void Values_out_of_range_or_of_the_wrong_type_are_reported(string yaml, string path, string message)
     {
         var problem = Assert.Single(LoadFails(yaml).Problems);
