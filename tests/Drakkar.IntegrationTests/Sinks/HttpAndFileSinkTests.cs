@@ -106,7 +106,7 @@ public sealed class HttpSinkTests(HttpReceiver receiver)
     }
 }
 
-public sealed class FileSinkTests : IDisposable
+public sealed partial class FileSinkTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("drakkar-files-").FullName;
     private readonly string _base;

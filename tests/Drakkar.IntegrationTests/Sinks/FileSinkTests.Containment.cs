@@ -8,24 +8,12 @@ namespace Drakkar.IntegrationTests.Sinks;
 
 /// <summary>
 /// The filesystem sink against a hostile tree: symlinks swapped in or planted while it writes, hard links and FIFOs
-/// under base_path, and several processes appending to one file.
+/// under base_path, and several processes appending to one file. The tree is the one the other part of this class
+/// builds (base, base-evil outside it).
 /// </summary>
-public sealed class FileSinkContainmentTests : IDisposable
+public sealed partial class FileSinkTests
 {
     private static readonly TimeSpan RaceFor = TimeSpan.FromSeconds(2);
-    private readonly string _root = Directory.CreateTempSubdirectory("drakkar-contain-").FullName;
-    private readonly string _base;
-    private readonly string _outside;
-
-    public FileSinkContainmentTests()
-    {
-        _base = Path.Combine(_root, "base");
-        _outside = Path.Combine(_root, "outside");
-        Directory.CreateDirectory(Path.Combine(_base, "logs"));
-        Directory.CreateDirectory(_outside);
-    }
-
-    public void Dispose() => Directory.Delete(_root, recursive: true);
 
     /// <summary>A connected sink; <paramref name="componentWalk"/> forces the O_NOFOLLOW walk used where openat2 is missing.</summary>
     private async Task<FileSink> Connected(bool componentWalk)
