@@ -61,7 +61,9 @@ internal static partial class ConfigRules
             return $"must be an absolute http:// or https:// URL with a host (got '{SecretMasker.Mask(value)}')";
         if (uri.Scheme is not ("http" or "https"))
             return $"must use http:// or https://, got '{uri.Scheme}://'";
-        return Sinks.Http.HttpEgress.RefuseHost(uri);
+        return Sinks.Http.HttpEgress.RefusedHost(uri) is { } host
+            ? $"host '{host}' is a cloud metadata endpoint or link-local address; sending data there can leak cloud credentials, so it is refused"
+            : null;
     }
 
     public static bool IsSqlIdentifier(string value) => SqlIdentifier().IsMatch(value);

@@ -25,15 +25,13 @@ internal sealed class HttpEgress(string sinkName, bool allowLoopback, Func<strin
 
     private readonly Func<string, CancellationToken, Task<IPAddress[]>> _resolve = resolve ?? Dns.GetHostAddressesAsync;
 
-    /// <summary>Why a URL's host is refused before any lookup (a metadata name or a refused address literal), or null.</summary>
-    public static string? RefuseHost(Uri uri)
+    /// <summary>The URL's host, normalized, when it is refused before any lookup (a metadata name or a refused address literal); else null.</summary>
+    public static string? RefusedHost(Uri uri)
     {
         var host = uri.IdnHost.Trim('[', ']').TrimEnd('.').ToLowerInvariant();
-        if (MetadataNames.Contains(host)) return $"host '{host}' is {Reason}, so it is refused";
+        if (MetadataNames.Contains(host)) return host;
         // Uri already canonicalizes odd IPv4 spellings (0xA9FEA9FE, 2852039166).
-        if (IPAddress.TryParse(host, out var address) && IsRefused(address))
-            return $"host '{Unmapped(address)}' is {Reason}, so it is refused";
-        return null;
+        return IPAddress.TryParse(host, out var address) && IsRefused(address) ? Unmapped(address).ToString() : null;
     }
 
     /// <summary>Link-local (169.254.0.0/16, fe80::/10) and the cloud metadata addresses outside it, IPv4-mapped or not.</summary>

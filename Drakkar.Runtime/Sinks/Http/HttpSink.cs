@@ -145,8 +145,9 @@ public sealed partial class HttpSink : ISink
     {
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || uri.Host.Length == 0)
             throw new SinkConfigurationException($"{path}.url must be an http(s) URL with a host, got '{SinkSecretMasker.Url(url)}'.");
-        if (HttpEgress.RefuseHost(uri) is { } refused)
-            throw new SinkConfigurationException($"{path}.url: {refused}.");
+        if (HttpEgress.RefusedHost(uri) is { } host)
+            throw new SinkConfigurationException(
+                $"{path}.url points at the cloud metadata endpoint {host} (metadata and link-local hosts are refused so instance credentials cannot leak).");
         return uri;
     }
 
