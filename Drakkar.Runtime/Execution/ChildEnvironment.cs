@@ -3,7 +3,7 @@ using System.Collections;
 namespace Drakkar.Execution;
 
 /// <summary>
-/// Builds a child's environment (E5): the worker's own variables (unless <c>env_inherit_parent</c> is false) minus
+/// Builds a child's environment: the worker's own variables (unless <c>env_inherit_parent</c> is false) minus
 /// every variable whose name says it holds a secret (<see cref="SecretMasker.IsSecretName"/>, the rule the log
 /// masker uses) and those matching an <c>env_inherit_deny</c> glob, then <c>executor.env</c>, then the task's env.
 /// </summary>

@@ -7,7 +7,7 @@ namespace Drakkar.Sinks.Filesystem;
 
 /// <summary>
 /// Opens a payload's file beneath base_path without ever following a symlink, and appends to it with one
-/// <c>write(2)</c> (SPEC S13). The kernel resolves the path relative to an open handle of the base directory:
+/// <c>write(2)</c>. The kernel resolves the path relative to an open handle of the base directory:
 /// <c>openat2</c> with <c>RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS</c>, or, where the kernel lacks it (before 5.6),
 /// one <c>openat(…, O_NOFOLLOW)</c> per component. Checking a path and then reopening it by name could be raced
 /// by swapping a directory for a symlink; resolving and opening in one step cannot. The file is opened

@@ -5,7 +5,7 @@ using Microsoft.Win32.SafeHandles;
 namespace Drakkar.Sinks.Filesystem;
 
 /// <summary>
-/// Appends each payload as one compact JSON line (JSONL) to its file under <c>base_path</c> (SPEC S13). Files are
+/// Appends each payload as one compact JSON line (JSONL) to its file under <c>base_path</c>. Files are
 /// opened beneath base_path without following any symlink, must be regular files with a single link, and are
 /// created when missing (their parent directory must exist); see <see cref="BeneathFile"/>. A batch's lines for one
 /// file are appended with one <c>write(2)</c> on an <c>O_APPEND</c> descriptor, so batches from any number of

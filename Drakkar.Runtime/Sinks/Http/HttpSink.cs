@@ -6,7 +6,7 @@ using System.Text.RegularExpressions;
 namespace Drakkar.Sinks.Http;
 
 /// <summary>
-/// One JSON request per payload to the configured URL (SPEC S12), in batch order, stopping at the first failure.
+/// One JSON request per payload to the configured URL, in batch order, stopping at the first failure.
 /// Any non-2xx answer is a failure that carries the status and an excerpt of the body; redirects are never followed
 /// (a 3xx is a failure naming it), so headers and payloads only ever go to the configured host. Where it may connect
 /// is <see cref="HttpEgress"/>'s rule. Answers are read in bounded amounts: the first 4 KiB of an error body for the
