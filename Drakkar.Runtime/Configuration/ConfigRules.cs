@@ -6,16 +6,6 @@ namespace Drakkar.Configuration;
 /// <summary>Value rules shared by the schema; each returns the problem text, or null when the value is fine.</summary>
 internal static partial class ConfigRules
 {
-    /// <summary>Hosts that hand out cloud credentials; an HTTP sink pointed there could leak them (SSRF).</summary>
-    public static readonly IReadOnlySet<string> MetadataHosts = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
-    {
-        "169.254.169.254",
-        "100.100.100.200",
-        "192.0.0.192",
-        "metadata.google.internal",
-        "metadata.packet.net",
-    };
-
     public static Func<int, string?> AtLeast(int minimum) =>
         value => value >= minimum ? null : $"must be ≥ {minimum} (got {value})";
 
@@ -63,7 +53,7 @@ internal static partial class ConfigRules
             return $"must be a {string.Join(" or ", schemes.Select(s => s + "://"))} URL with a host (got '{SecretMasker.Mask(value)}')";
         };
 
-    /// <summary>The HTTP sink's URL: http(s), a host, and never a cloud metadata endpoint.</summary>
+    /// <summary>The HTTP sink's URL: http(s), a host, and never a cloud metadata endpoint or link-local address.</summary>
     public static string? HttpSinkUrl(string value)
     {
         if (value.Length == 0) return null;
@@ -71,13 +61,9 @@ internal static partial class ConfigRules
             return $"must be an absolute http:// or https:// URL with a host (got '{SecretMasker.Mask(value)}')";
         if (uri.Scheme is not ("http" or "https"))
             return $"must use http:// or https://, got '{uri.Scheme}://'";
-        var host = uri.Host.Trim('[', ']').TrimEnd('.');
-        // Uri already canonicalizes odd IPv4 spellings (0xA9FEA9FE, 2852039166); an IPv4-mapped IPv6 address is unwrapped too.
-        if (System.Net.IPAddress.TryParse(host, out var address) && address.IsIPv4MappedToIPv6)
-            host = address.MapToIPv4().ToString();
-        if (MetadataHosts.Contains(host))
-            return $"host '{host}' is a cloud metadata endpoint; sending data there can leak cloud credentials, so it is refused";
-        return null;
+        return Sinks.Http.HttpEgress.RefusedHost(uri) is { } host
+            ? $"host '{host}' is a cloud metadata endpoint or link-local address; sending data there can leak cloud credentials, so it is refused"
+            : null;
     }
 
     public static bool IsSqlIdentifier(string value) => SqlIdentifier().IsMatch(value);

@@ -45,8 +45,8 @@ public sealed class ExecutorConfig
     public string? BinaryPath { get; set; }
     public Dictionary<string, string> Env { get; set; } = new(StringComparer.Ordinal);
     public bool EnvInheritParent { get; set; } = true;
-    public List<string> EnvInheritDeny { get; set; } =
-        ["DK_*", "*PASSWORD*", "*SECRET*", "*TOKEN*", "*_KEY", "*_DSN", "*CREDENTIAL*"];
+    /// <summary>Globs of inherited variables to drop on top of the secret-name rule every inherited variable passes through.</summary>
+    public List<string> EnvInheritDeny { get; set; } = ["DK_*"];
     public int MaxExecutors { get; set; } = 4;
     public int TaskTimeoutSeconds { get; set; } = 120;
     public int WindowSize { get; set; } = 100;
@@ -134,6 +134,11 @@ public sealed class HttpSinkConfig : SinkInstanceConfig
     public int TimeoutSeconds { get; set; } = 30;
     public Dictionary<string, string> Headers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     public int MaxRetries { get; set; } = 3;
+    /// <summary>
+    /// Lets a host name that resolves to a loopback address be used. A loopback literal or <c>localhost</c> in the
+    /// URL is always allowed: it says so explicitly.
+    /// </summary>
+    public bool AllowLoopback { get; set; }
 }
 
 public sealed class RedisSinkConfig : SinkInstanceConfig

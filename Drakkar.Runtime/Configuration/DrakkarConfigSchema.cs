@@ -127,6 +127,7 @@ internal static class DrakkarConfigSchema
         Int<HttpSinkConfig>("timeout_seconds", c => c.TimeoutSeconds, (c, v) => c.TimeoutSeconds = v, AtLeast(1)),
         new StringMapField<HttpSinkConfig>("headers", c => c.Headers),
         Int<HttpSinkConfig>("max_retries", c => c.MaxRetries, (c, v) => c.MaxRetries = v, AtLeast(0)),
+        Bool<HttpSinkConfig>("allow_loopback", c => c.AllowLoopback, (c, v) => c.AllowLoopback = v),
     ]),
     (sink, check) => Require(check, "url", sink.Url, "the endpoint payloads are sent to, e.g. https://api.example.com/events"));
 

@@ -21,7 +21,8 @@ public static partial class SecretMasker
     public static string Mask(string? text)
     {
         if (string.IsNullOrEmpty(text)) return text ?? "";
-        var masked = UrlUserInfo().Replace(text, static match =>
+        var masked = UrlPassword().Replace(text, static match => $"{match.Groups["head"].Value}{Masked}@");
+        masked = UrlUserInfo().Replace(masked, static match =>
         {
             var userInfo = match.Groups["userinfo"].Value;
             if (userInfo.Length == 0) return match.Value;
@@ -51,31 +52,68 @@ public static partial class SecretMasker
         return text.ToString();
     }
 
-    /// <summary>Whether a key, header or variable name says its value is a secret (password, token, *key, secret…).</summary>
+    /// <summary>
+    /// The passwords written into URLs inside <paramref name="text"/> (<c>scheme://user:password@host</c>), as they
+    /// appear there (still percent-encoded), including passwords that contain <c>?</c>, <c>#</c>, <c>/</c> or <c>@</c>.
+    /// </summary>
+    internal static IEnumerable<string> UrlPasswords(string text)
+    {
+        foreach (Match match in UrlPassword().Matches(text)) yield return match.Groups["password"].Value;
+        foreach (Match match in UrlUserInfo().Matches(text))
+        {
+            var userInfo = match.Groups["userinfo"].Value;
+            var colon = userInfo.IndexOf(':', StringComparison.Ordinal);
+            if (colon >= 0) yield return userInfo[(colon + 1)..];
+        }
+    }
+
+    /// <summary>
+    /// Whether a key, header or variable name says its value is a secret. The one rule for everything that hides
+    /// values by name: <c>check-config</c> output, JSON members and query parameters in logs and errors, and the
+    /// parent variables a child process does not inherit. It matches names containing password, passwd, pwd, secret,
+    /// token, credential, authorization, cookie, apikey/api_key/api-key, private, signature or connection string;
+    /// names ending in key, dsn or pass; names with a word auth, sig or pat; and names of more than one word ending
+    /// in url or uri (<c>DATABASE_URL</c>, <c>MONGODB_URI</c>; a bare <c>url</c> stays readable).
+    /// </summary>
     public static bool IsSecretName(string name)
     {
         var lower = name.Trim().ToLowerInvariant();
-        return lower.Contains("password", StringComparison.Ordinal)
-               || lower.Contains("passwd", StringComparison.Ordinal)
-               || lower.Contains("pwd", StringComparison.Ordinal)
-               || lower.Contains("secret", StringComparison.Ordinal)
-               || lower.Contains("token", StringComparison.Ordinal)
-               || lower.Contains("credential", StringComparison.Ordinal)
-               || lower.Contains("authorization", StringComparison.Ordinal)
-               || lower.Contains("cookie", StringComparison.Ordinal)
-               || lower.Contains("apikey", StringComparison.Ordinal)
-               || lower.Contains("api_key", StringComparison.Ordinal)
-               || lower.Contains("api-key", StringComparison.Ordinal)
-               || lower.Contains("private", StringComparison.Ordinal)
-               || lower.EndsWith("key", StringComparison.Ordinal)
-               || lower.EndsWith("dsn", StringComparison.Ordinal)
-               || lower is "pass" or "auth" or "sig" or "signature";
+        foreach (var part in SecretParts)
+        {
+            if (lower.Contains(part, StringComparison.Ordinal)) return true;
+        }
+
+        if (lower.EndsWith("key", StringComparison.Ordinal) || lower.EndsWith("dsn", StringComparison.Ordinal)
+            || lower.EndsWith("pass", StringComparison.Ordinal))
+            return true;
+        var words = lower.Split(WordSeparators, StringSplitOptions.RemoveEmptyEntries);
+        foreach (var word in words)
+        {
+            if (word is "auth" or "sig" or "pat") return true;
+        }
+
+        return words.Length > 1 && words[^1] is "url" or "uri";
     }
+
+    private static readonly string[] SecretParts =
+    [
+        "password", "passwd", "pwd", "secret", "token", "credential", "authorization", "cookie", "apikey", "api_key",
+        "api-key", "private", "signature", "authenticat", "connection_string", "connectionstring", "connstr", "conn_str",
+    ];
+
+    private static readonly char[] WordSeparators = ['_', '-', '.', ' '];
 
     private static string MaskPair(Match match) =>
         IsSecretName(match.Groups["key"].Value) && match.Groups["value"].Length > 0
             ? $"{match.Groups["head"].Value}{Masked}"
             : match.Value;
+
+    // scheme://user:password@host where the password holds characters that end a URL's authority ('/', '?', '#')
+    // or an '@': the password runs to the first '@' that is followed by something shaped like a host and the end
+    // of the authority. A port ("host:8080/…@…") is not taken for a password.
+    [GeneratedRegex(@"(?<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s]*:)(?!\d*(?:[/?#\s]|$))(?<password>\S*?)@(?=(?:[A-Za-z0-9\-._~%]*|\[[0-9A-Fa-f:.]*\])(?:[:/?#\s""',;)]|$))",
+        RegexOptions.CultureInvariant)]
+    private static partial Regex UrlPassword();
 
     // scheme://userinfo@ — greedy up to the last '@' before the path, so an unescaped '@' in a password is covered.
     [GeneratedRegex(@"(?<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?<userinfo>[^/?#\s]*)@", RegexOptions.CultureInvariant)]

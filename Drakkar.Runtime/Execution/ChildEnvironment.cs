@@ -3,8 +3,9 @@ using System.Collections;
 namespace Drakkar.Execution;
 
 /// <summary>
-/// Builds a child's environment (E5): the worker's own variables (unless <c>env_inherit_parent</c> is false)
-/// minus those matching an <c>env_inherit_deny</c> glob, then <c>executor.env</c>, then the task's env.
+/// Builds a child's environment: the worker's own variables (unless <c>env_inherit_parent</c> is false) minus
+/// every variable whose name says it holds a secret (<see cref="SecretMasker.IsSecretName"/>, the rule the log
+/// masker uses) and those matching an <c>env_inherit_deny</c> glob, then <c>executor.env</c>, then the task's env.
 /// </summary>
 internal static class ChildEnvironment
 {
@@ -35,14 +36,15 @@ internal static class ChildEnvironment
         {
             foreach (var (name, value) in parent)
             {
-                if (!IsDenied(name, denyGlobs))
+                if (!SecretMasker.IsSecretName(name) && !IsDenied(name, denyGlobs))
                 {
                     environment[name] = value;
                 }
             }
         }
 
-        // Deny globs guard only what is inherited: a configured variable is a deliberate choice.
+        // The secret rule and the deny globs guard only what is inherited: a configured variable is a deliberate
+        // choice (executor.env: { DATABASE_URL: "${DATABASE_URL}" } hands one secret to the children on purpose).
         foreach (var (name, value) in configured)
         {
             environment[name] = value;

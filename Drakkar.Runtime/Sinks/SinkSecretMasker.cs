@@ -30,7 +30,11 @@ internal sealed partial class SinkSecretMasker
     public void AddCredentialsOf(string? urlOrDsn)
     {
         if (string.IsNullOrEmpty(urlOrDsn)) return;
-        foreach (Match m in UrlCredentials().Matches(urlOrDsn)) Add(Uri.UnescapeDataString(m.Groups["password"].Value));
+        foreach (var password in SecretMasker.UrlPasswords(urlOrDsn))
+        {
+            Add(password);
+            Add(Uri.UnescapeDataString(password));
+        }
         foreach (Match m in DsnPassword().Matches(urlOrDsn)) Add(m.Groups["password"].Value.Trim());
     }
 
@@ -45,9 +49,6 @@ internal sealed partial class SinkSecretMasker
 
     /// <summary>Masks credentials in a URL or DSN by shape only (for one-off log fields).</summary>
     public static string Url(string? urlOrDsn) => SecretMasker.Mask(urlOrDsn);
-
-    [GeneratedRegex(@"(?<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?<user>[^:/@\s]*):(?<password>[^@/\s]*)@")]
-    private static partial Regex UrlCredentials();
 
     [GeneratedRegex(@"(?<key>\b(?:password|pwd))\s*=\s*(?<password>[^;]*)", RegexOptions.IgnoreCase)]
     private static partial Regex DsnPassword();

@@ -12,23 +12,28 @@ public sealed record Readiness(bool IsReady, IReadOnlyList<string> Reasons);
 /// Serves <c>/metrics</c>, <c>/healthz</c> and <c>/readyz</c> (SPEC X1, X2). A hand-written HTTP/1.1 responder on a
 /// socket rather than ASP.NET Core or <c>HttpListener</c>: probes and scrapers only ever send a bare GET, and this
 /// keeps the worker small, trimmable and free of Native AOT warnings. One request per connection
-/// (<c>Connection: close</c>); the request head is bounded in size and in time, and connections beyond a small
-/// limit are closed at once, so a slow or hostile client cannot pin the worker.
+/// (<c>Connection: close</c>); the request head is bounded in size and must arrive within a second. At most
+/// <see cref="MaxConnections"/> connections are open; a new one beyond that evicts the oldest connection that has
+/// not sent its request yet, so idle or slow clients can never keep a probe from being answered. Only when every
+/// open connection is being answered is the newcomer closed. There is no authentication: see docs/security.md.
 /// </summary>
 internal sealed partial class OperationsEndpoint : IAsyncDisposable
 {
     public const string MetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
     private const string TextContentType = "text/plain; charset=utf-8";
     private const int MaxRequestHeadBytes = 8 * 1024;
-    private const int MaxConnections = 32;
-    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(5);
+    internal const int MaxConnections = 32;
+    // Probes and scrapers send their request with the connection; a second is generous on any network.
+    private static readonly TimeSpan HeadTimeout = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(5);
 
     private readonly TcpListener _listener;
     private readonly Func<string> _metrics;
     private readonly Func<Readiness> _readiness;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
-    private readonly SemaphoreSlim _connections = new(MaxConnections, MaxConnections);
+    private readonly Lock _gate = new();
+    private readonly LinkedList<Connection> _open = new(); // oldest first
     private readonly Task _accepting;
 
     private OperationsEndpoint(TcpListener listener, Func<string> metrics, Func<Readiness> readiness, ILogger logger)
@@ -91,34 +96,63 @@ internal sealed partial class OperationsEndpoint : IAsyncDisposable
                 LogAcceptFailed(_logger, e.Message);
                 continue;
             }
-            if (!_connections.Wait(0))
+            var connection = Admit(socket);
+            if (connection is null)
             {
                 socket.Dispose();
                 continue;
             }
-            _ = ServeAsync(socket);
+            _ = ServeAsync(connection);
         }
     }
 
-    private async Task ServeAsync(Socket socket)
+    /// <summary>Registers a new connection, evicting the oldest one still waiting for its request when at the limit; null when none can go.</summary>
+    private Connection? Admit(Socket socket)
     {
+        Connection? evicted = null;
+        Connection admitted;
+        lock (_gate)
+        {
+            if (_open.Count >= MaxConnections)
+            {
+                for (var node = _open.First; node is not null; node = node.Next)
+                {
+                    if (node.Value.Answering) continue;
+                    evicted = node.Value;
+                    _open.Remove(node);
+                    break;
+                }
+                if (evicted is null) return null;
+            }
+            admitted = new Connection(socket, _stop.Token);
+            admitted.Node = _open.AddLast(admitted);
+        }
+        evicted?.Evict();
+        return admitted;
+    }
+
+    private async Task ServeAsync(Connection connection)
+    {
+        var socket = connection.Socket;
         try
         {
-            using (socket)
-            using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+            connection.Deadline.CancelAfter(HeadTimeout);
+            var head = await ReadHeadAsync(socket, connection.Deadline.Token).ConfigureAwait(false);
+            lock (_gate)
             {
-                deadline.CancelAfter(RequestTimeout);
-                var head = await ReadHeadAsync(socket, deadline.Token).ConfigureAwait(false);
-                var response = head is null
-                    ? new Response(431, "Request Header Fields Too Large", TextContentType, "request head too large\n")
-                    : Route(head);
-                await socket.SendAsync(response.Encode(head?.StartsWith("HEAD ", StringComparison.Ordinal) == true), deadline.Token).ConfigureAwait(false);
-                socket.Shutdown(SocketShutdown.Both);
+                if (connection.Node?.List is null) return; // evicted just as its request arrived
+                connection.Answering = true;
             }
+            connection.Deadline.CancelAfter(ResponseTimeout);
+            var response = head is null
+                ? new Response(431, "Request Header Fields Too Large", TextContentType, "request head too large\n")
+                : Route(head);
+            await socket.SendAsync(response.Encode(head?.StartsWith("HEAD ", StringComparison.Ordinal) == true), connection.Deadline.Token).ConfigureAwait(false);
+            socket.Shutdown(SocketShutdown.Both);
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
         {
-            // The client left, was too slow, or the worker is stopping: there is no one left to answer.
+            // The client left, was too slow, was evicted, or the worker is stopping: there is no one left to answer.
         }
         catch (Exception e)
         {
@@ -126,7 +160,41 @@ internal sealed partial class OperationsEndpoint : IAsyncDisposable
         }
         finally
         {
-            _connections.Release();
+            lock (_gate)
+            {
+                if (connection.Node?.List is not null) _open.Remove(connection.Node);
+            }
+            connection.Dispose();
+        }
+    }
+
+    /// <summary>One open connection: its socket, its deadline, and whether its request is being answered.</summary>
+    private sealed class Connection(Socket socket, CancellationToken stopping) : IDisposable
+    {
+        public Socket Socket { get; } = socket;
+        public CancellationTokenSource Deadline { get; } = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        public LinkedListNode<Connection>? Node { get; set; }
+
+        /// <summary>Set under the endpoint's lock once the request head is in; such a connection is never evicted.</summary>
+        public bool Answering { get; set; }
+
+        /// <summary>Ends the wait for a request; the serving task then closes the socket.</summary>
+        public void Evict()
+        {
+            try
+            {
+                Deadline.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Already finished on its own.
+            }
+        }
+
+        public void Dispose()
+        {
+            Socket.Dispose();
+            Deadline.Dispose();
         }
     }
 

@@ -73,7 +73,7 @@ public sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalSco
                 if (!written.Add(key)) return;
                 WriteValue(json, key, value);
             });
-            if (exception is not null) json.WriteString("exception", exception.ToString());
+            if (exception is not null) json.WriteString("exception", SecretMasker.Mask(exception.ToString()));
             json.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
@@ -86,7 +86,7 @@ public sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalSco
             .Append(LevelName(level).ToUpperInvariant().PadRight(8))
             .Append(message);
         ForEachField(state, (key, value) => text.Append(' ').Append(key).Append('=').Append(Convert.ToString(value, CultureInfo.InvariantCulture)));
-        if (exception is not null) text.AppendLine().Append(exception);
+        if (exception is not null) text.AppendLine().Append(SecretMasker.Mask(exception.ToString()));
         return text.ToString();
     }
 

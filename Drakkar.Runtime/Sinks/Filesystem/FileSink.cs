@@ -1,80 +1,73 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
 
 namespace Drakkar.Sinks.Filesystem;
 
 /// <summary>
-/// Appends each payload as one compact JSON line (JSONL) to its file under <c>base_path</c> (SPEC S13). Paths are
-/// contained after following symlinks; the parent directory must exist (the file is created). Lines for one file
-/// are written with one append under a per-file lock, so concurrent batches never interleave within a line. Not
-/// idempotent: a retry appends again.
+/// Appends each payload as one compact JSON line (JSONL) to its file under <c>base_path</c>. Files are
+/// opened beneath base_path without following any symlink, must be regular files with a single link, and are
+/// created when missing (their parent directory must exist); see <see cref="BeneathFile"/>. A batch's lines for one
+/// file are appended with one <c>write(2)</c> on an <c>O_APPEND</c> descriptor, so batches from any number of
+/// threads or processes never interleave within a line nor overwrite each other (on a local filesystem; see
+/// docs/security.md for NFS). Not idempotent: a retry appends again.
 /// </summary>
 public sealed class FileSink : ISink
 {
     private readonly string _configuredBase;
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _fileLocks = new(StringComparer.Ordinal);
-    private string? _realBase;
+    private readonly bool _componentWalk;
+    private SafeFileHandle? _base;
 
-    internal FileSink(string name, FileSinkConfig config)
+    internal FileSink(string name, FileSinkConfig config, bool componentWalk = false)
     {
         if (string.IsNullOrWhiteSpace(config.BasePath))
             throw new SinkConfigurationException($"sinks.filesystem.{name}.base_path is required: every file this sink writes lives under it.");
         Name = name;
         _configuredBase = config.BasePath;
+        _componentWalk = componentWalk;
     }
 
     public string Kind => "filesystem";
     public string Name { get; }
     public bool IsIdempotent => false;
-    public bool IsConnected => _realBase is not null;
+    public bool IsConnected => _base is not null;
 
     public ValueTask ConnectAsync(CancellationToken cancellationToken)
     {
+        var opened = BeneathFile.OpenBase(_configuredBase, $"sinks.filesystem.{Name}.base_path");
+        Interlocked.Exchange(ref _base, opened)?.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        var baseDirectory = _base ?? throw new SinkTransientException($"filesystem sink '{Name}' is not connected");
+        // Open every file first: a batch with one refused path writes nothing.
+        var files = new Dictionary<string, (SafeFileHandle File, ArrayBufferWriter<byte> Lines)>(StringComparer.Ordinal);
         try
         {
-            _realBase = ContainedPath.RealDirectory(_configuredBase);
+            foreach (var payload in batch.Payloads)
+            {
+                var path = ((FilePayload)payload).Path;
+                if (!files.TryGetValue(path, out var file))
+                    files[path] = file = (BeneathFile.OpenForAppend(baseDirectory, path, _configuredBase, _componentWalk), new ArrayBufferWriter<byte>(256));
+                using (var writer = new Utf8JsonWriter(file.Lines)) payload.Data.WriteJson(writer);
+                file.Lines.GetSpan(1)[0] = (byte)'\n';
+                file.Lines.Advance(1);
+            }
+            // Not cancellable once started: a write cut short would leave half a line for the next one to follow.
+            foreach (var (path, (file, lines)) in files) BeneathFile.AppendAll(file, lines.WrittenSpan, path);
         }
-        catch (DirectoryNotFoundException)
+        finally
         {
-            throw new SinkDeliveryException($"sinks.filesystem.{Name}.base_path '{_configuredBase}' does not exist or is not a directory; create it first.");
+            foreach (var (file, _) in files.Values) file.Dispose();
         }
         return ValueTask.CompletedTask;
     }
 
-    public async ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
-    {
-        var realBase = _realBase ?? throw new SinkTransientException($"filesystem sink '{Name}' is not connected");
-        // Resolve every path first: a batch with one refused path writes nothing.
-        var files = new Dictionary<string, ArrayBufferWriter<byte>>(StringComparer.Ordinal);
-        foreach (var payload in batch.Payloads)
-        {
-            var path = ContainedPath.Resolve(realBase, ((FilePayload)payload).Path, _configuredBase);
-            if (!files.TryGetValue(path, out var lines)) files[path] = lines = new ArrayBufferWriter<byte>(256);
-            using (var writer = new Utf8JsonWriter(lines)) payload.Data.WriteJson(writer);
-            lines.GetSpan(1)[0] = (byte)'\n';
-            lines.Advance(1);
-        }
-        foreach (var (path, lines) in files)
-        {
-            var fileLock = _fileLocks.GetOrAdd(path, static _ => new SemaphoreSlim(1, 1));
-            await fileLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                await using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0, useAsync: true);
-                // Not cancellable once started: a write cut short would leave half a line for the next one to follow.
-                await stream.WriteAsync(lines.WrittenMemory, CancellationToken.None).ConfigureAwait(false);
-            }
-            finally
-            {
-                fileLock.Release();
-            }
-        }
-    }
-
     public ValueTask CloseAsync(CancellationToken cancellationToken)
     {
-        _realBase = null;
+        Interlocked.Exchange(ref _base, null)?.Dispose();
         return ValueTask.CompletedTask;
     }
 }

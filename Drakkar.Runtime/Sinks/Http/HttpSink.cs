@@ -6,26 +6,28 @@ using System.Text.RegularExpressions;
 namespace Drakkar.Sinks.Http;
 
 /// <summary>
-/// One JSON request per payload to the configured URL (SPEC S12), in batch order, stopping at the first failure.
-/// Any non-2xx answer is a failure that carries the status and an excerpt of the body. Not idempotent: a POST may
-/// have side effects.
+/// One JSON request per payload to the configured URL, in batch order, stopping at the first failure.
+/// Any non-2xx answer is a failure that carries the status and an excerpt of the body; redirects are never followed
+/// (a 3xx is a failure naming it), so headers and payloads only ever go to the configured host. Where it may connect
+/// is <see cref="HttpEgress"/>'s rule. Answers are read in bounded amounts: the first 4 KiB of an error body for the
+/// excerpt, and at most 64 KiB of a success body (drained so the connection can be reused; a longer one closes the
+/// connection). Not idempotent: a POST may have side effects.
 /// </summary>
 public sealed partial class HttpSink : ISink
 {
-    private const int BodyExcerptChars = 512;
+    private const int BodyExcerptBytes = 4 * 1024;
+    private const int DrainLimitBytes = 64 * 1024;
     private static readonly MediaTypeHeaderValue Json = new("application/json") { CharSet = "utf-8" };
-
-    /// <summary>Cloud metadata endpoints: a sink pointed at one would leak instance credentials.</summary>
-    internal static readonly string[] MetadataHosts =
-        ["169.254.169.254", "100.100.100.200", "192.0.0.192", "metadata.google.internal", "metadata.packet.net"];
 
     private readonly Uri _url;
     private readonly HttpMethod _method;
     private readonly TimeSpan _timeout;
     private readonly KeyValuePair<string, string>[] _headers;
+    private readonly HttpEgress _egress;
     private HttpClient? _client;
 
-    internal HttpSink(string name, HttpSinkConfig config, SinkSecretMasker masker, Func<string, string?>? environment = null)
+    internal HttpSink(string name, HttpSinkConfig config, SinkSecretMasker masker, Func<string, string?>? environment = null,
+        Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
     {
         Name = name;
         var path = $"sinks.http.{name}";
@@ -34,13 +36,14 @@ public sealed partial class HttpSink : ISink
         _method = new HttpMethod(string.IsNullOrWhiteSpace(config.Method) ? "POST" : config.Method.Trim().ToUpperInvariant());
         if (config.TimeoutSeconds <= 0) throw new SinkConfigurationException($"{path}.timeout_seconds must be positive, got {config.TimeoutSeconds}.");
         _timeout = TimeSpan.FromSeconds(config.TimeoutSeconds);
+        _egress = new HttpEgress(name, config.AllowLoopback, resolve);
         environment ??= Environment.GetEnvironmentVariable;
         _headers = [.. config.Headers.Select(h => new KeyValuePair<string, string>(h.Key, Expand(h.Value, environment, $"{path}.headers.{h.Key}")))];
         // Credentials travel in headers; their values must never reach a log or the DLQ. Ordinary headers stay
         // readable (masking a value like "search" would garble every message that mentions it).
         foreach (var (key, value) in _headers)
         {
-            if (!SensitiveHeader().IsMatch(key)) continue;
+            if (!SecretMasker.IsSecretName(key)) continue;
             masker.Add(value);
             var space = value.IndexOf(' ', StringComparison.Ordinal);
             if (space > 0) masker.Add(value[(space + 1)..]);
@@ -54,7 +57,15 @@ public sealed partial class HttpSink : ISink
 
     public ValueTask ConnectAsync(CancellationToken cancellationToken)
     {
-        _client = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }) { Timeout = _timeout };
+        _client = new HttpClient(new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            AllowAutoRedirect = false,
+            ConnectCallback = _egress.ConnectAsync,
+        })
+        {
+            Timeout = _timeout,
+        };
         return ValueTask.CompletedTask;
     }
 
@@ -71,16 +82,56 @@ public sealed partial class HttpSink : ISink
             {
                 if (!request.Headers.TryAddWithoutValidation(key, value)) content.Headers.TryAddWithoutValidation(key, value);
             }
-            using var response = await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
-            if (response.IsSuccessStatusCode) continue;
-            var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            if (body.Length > BodyExcerptChars) body = body[..BodyExcerptChars] + "…";
-            var status = (int)response.StatusCode;
-            var text = $"HTTP {status} {response.ReasonPhrase} from {_method} {_url.GetLeftPart(UriPartial.Path)} (payload {i + 1} of {batch.Count}): {body}";
-            // Throttling and server errors may pass; a 4xx says the request itself is wrong.
-            throw status is >= 500 or 408 or 429
-                ? new HttpSinkException(status, body, text, transient: true)
-                : new HttpSinkException(status, body, text, transient: false);
+            // HttpClient.Timeout covers the request up to the response headers; the same limit bounds reading the body.
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(_timeout);
+            HttpResponseMessage response;
+            try
+            {
+                response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
+            }
+            catch (HttpRequestException e) when (e.InnerException is HttpEgressRefusedException refused)
+            {
+                throw new HttpEgressRefusedException(refused.Message);
+            }
+            using (response)
+            {
+                var status = (int)response.StatusCode;
+                if (response.IsSuccessStatusCode)
+                {
+                    await ReadBoundedAsync(response, DrainLimitBytes, deadline.Token).ConfigureAwait(false);
+                    continue;
+                }
+                var (excerpt, truncated) = await ReadBoundedAsync(response, BodyExcerptBytes, deadline.Token).ConfigureAwait(false);
+                var body = Encoding.UTF8.GetString(excerpt) + (truncated ? "…" : "");
+                var redirect = status is >= 300 and < 400
+                    ? $"redirects are not followed (Location: {SinkSecretMasker.Url(response.Headers.Location?.ToString() ?? "none")}); "
+                    : "";
+                var text = $"HTTP {status} {response.ReasonPhrase} from {_method} {_url.GetLeftPart(UriPartial.Path)} (payload {i + 1} of {batch.Count}): {redirect}{body}";
+                // Throttling and server errors may pass; a 3xx or 4xx says the request itself is wrong.
+                throw new HttpSinkException(status, body, text, transient: status is >= 500 or 408 or 429);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads at most <paramref name="limit"/> bytes of the body; <c>truncated</c> says more was there. The rest is
+    /// never read: disposing the response closes such a connection instead of returning it to the pool.
+    /// </summary>
+    private static async Task<(byte[] Bytes, bool Truncated)> ReadBoundedAsync(HttpResponseMessage response, int limit, CancellationToken cancellationToken)
+    {
+        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            var buffer = new byte[limit + 1];
+            var length = 0;
+            while (length < buffer.Length)
+            {
+                var read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false);
+                if (read == 0) break;
+                length += read;
+            }
+            return length > limit ? (buffer[..limit], true) : (buffer[..length], false);
         }
     }
 
@@ -94,9 +145,9 @@ public sealed partial class HttpSink : ISink
     {
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || uri.Host.Length == 0)
             throw new SinkConfigurationException($"{path}.url must be an http(s) URL with a host, got '{SinkSecretMasker.Url(url)}'.");
-        var host = uri.IdnHost.TrimEnd('.').ToLowerInvariant();
-        if (MetadataHosts.Contains(host) || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && MetadataHosts.Contains(ip.MapToIPv4().ToString())))
-            throw new SinkConfigurationException($"{path}.url points at the cloud metadata endpoint {host}; that is refused so instance credentials cannot leak.");
+        if (HttpEgress.RefusedHost(uri) is { } host)
+            throw new SinkConfigurationException(
+                $"{path}.url points at the cloud metadata endpoint {host} (metadata and link-local hosts are refused so instance credentials cannot leak).");
         return uri;
     }
 
@@ -110,9 +161,6 @@ public sealed partial class HttpSink : ISink
             if (m.Groups["default"].Success) return m.Groups["default"].Value;
             throw new SinkConfigurationException($"{path} uses ${{{name}}}, but the environment variable {name} is not set.");
         });
-
-    [GeneratedRegex("auth|token|key|secret|password|cookie|signature|credential", RegexOptions.IgnoreCase)]
-    private static partial Regex SensitiveHeader();
 
     [GeneratedRegex(@"\$\{(?<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?<default>[^}]*))?\}")]
     private static partial Regex Variable();

@@ -86,6 +86,25 @@ public sealed class SampleSmokeTests : IDisposable
     }
 
     [Fact]
+    public void Check_config_masks_signature_and_auth_header_values()
+    {
+        var config = Path.Combine(_dir, "headers.yaml");
+        File.WriteAllText(config, """
+            sinks:
+              http:
+                hook:
+                  url: "http://127.0.0.1:9/in"
+                  headers: { X-Auth: "xauth-value-1", X-Signature: "sig-value-22", X-Hub-Signature-256: "sha256=hubsig333", X-Team: "search-team" }
+            """);
+        using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", config], _dir);
+        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.True(sample.ExitCode == 0, sample.Stderr);
+        foreach (var secret in new[] { "xauth-value-1", "sig-value-22", "hubsig333" }) Assert.DoesNotContain(secret, sample.Stdout, StringComparison.Ordinal);
+        Assert.Contains("X-Hub-Signature-256: \"***\"", sample.Stdout, StringComparison.Ordinal);
+        Assert.Contains("X-Team: \"search-team\"", sample.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_bad_configuration_lists_every_problem_and_exits_2()
     {
         var config = Path.Combine(_dir, "bad.yaml");

@@ -86,8 +86,43 @@ internal static partial class Posix
     [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int KillNative(int pid, int signal);
 
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
+    private static partial int OpenNative(string path, int flags);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "renameat2", SetLastError = true, StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
+    private static partial int RenameAt2(int oldDirectory, string oldPath, int newDirectory, string newPath, uint flags);
+
+    /// <summary>Swaps two paths atomically (renameat2 RENAME_EXCHANGE): a directory and a symlink trade places in one step.</summary>
+    public static void Exchange(string a, string b)
+    {
+        const int currentDirectory = -100;
+        const uint exchange = 2;
+        if (RenameAt2(currentDirectory, a, currentDirectory, b, exchange) != 0)
+            throw new IOException($"renameat2({a}, {b}, RENAME_EXCHANGE) failed with errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+    }
+
     public static void Kill(int pid, int signal)
     {
         if (KillNative(pid, signal) != 0) throw new InvalidOperationException($"kill({pid}, {signal}) failed");
+    }
+
+    /// <summary>Opens <paramref name="path"/> read-only without blocking (a FIFO opens even with no writer).</summary>
+    public static IntPtr OpenNonBlocking(string path)
+    {
+        const int readOnlyNonBlockingCloseOnExec = 0x800 | 0x80000;
+        var fd = OpenNative(path, readOnlyNonBlockingCloseOnExec);
+        if (fd < 0) throw new IOException($"open({path}) failed with errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        return fd;
+    }
+
+    /// <summary>Runs a tool to completion; a non-zero exit fails the test with its stderr.</summary>
+    public static void Run(string tool, params string[] args)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(tool) { RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0) throw new InvalidOperationException($"{tool} {string.Join(' ', args)} exited {process.ExitCode}: {stderr}");
     }
 }

@@ -32,7 +32,7 @@ public sealed class ConfigDefaultsTests
         Assert.Null(executor.BinaryPath);
         Assert.Empty(executor.Env);
         Assert.True(executor.EnvInheritParent);
-        Assert.Equal(["DK_*", "*PASSWORD*", "*SECRET*", "*TOKEN*", "*_KEY", "*_DSN", "*CREDENTIAL*"], executor.EnvInheritDeny);
+        Assert.Equal(["DK_*"], executor.EnvInheritDeny);
         Assert.Equal(4, executor.MaxExecutors);
         Assert.Equal(120, executor.TaskTimeoutSeconds);
         Assert.Equal(100, executor.WindowSize);

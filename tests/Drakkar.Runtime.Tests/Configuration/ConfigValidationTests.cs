@@ -78,6 +78,10 @@ public sealed class ConfigValidationTests
     [InlineData("http://metadata.packet.net./metadata", "metadata.packet.net")]
     [InlineData("http://2852039166/", "169.254.169.254")]
     [InlineData("http://[::ffff:169.254.169.254]/", "169.254.169.254")]
+    [InlineData("http://169.254.170.2/v2/credentials", "169.254.170.2")]
+    [InlineData("http://169.254.1.1/", "169.254.1.1")]
+    [InlineData("http://[fd00:ec2::254]/latest", "fd00:ec2::254")]
+    [InlineData("http://[fe80::1]/", "fe80::1")]
     public void Http_sinks_refuse_cloud_metadata_hosts(string url, string host)
     {
         var problem = ProblemAt(LoadFails($"sinks: {{ http: {{ hook: {{ url: \"{url}\" }} }} }}"), "sinks.http.hook.url");
@@ -109,6 +113,36 @@ public sealed class ConfigValidationTests
             ProblemAt(error, "sinks.redis.cache.url").Message);
         Assert.StartsWith("must be a mongodb:// or mongodb+srv:// URL", ProblemAt(error, "sinks.mongo.docs.uri").Message, StringComparison.Ordinal);
         Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Config_errors_mask_url_passwords_that_contain_question_marks_hashes_or_slashes()
+    {
+        var error = LoadFails("""
+            sinks:
+              redis: { cache: { url: "http://u:hun?ter#2@redis:6379" } }
+              mongo: { docs: { uri: "mysql://admin:se/cr/et@mongo:27017", database: d } }
+              http: { hook: { url: "https://u:pa?ss@/path" } }
+            """);
+
+        foreach (var secret in new[] { "hun?ter#2", "ter#2", "se/cr/et", "cr/et", "pa?ss" })
+            Assert.DoesNotContain(secret, error.Message, StringComparison.Ordinal);
+        Assert.Contains("'http://u:***@redis:6379'", ProblemAt(error, "sinks.redis.cache.url").Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Http_sink_allow_loopback_binds_and_defaults_to_false()
+    {
+        var config = ConfigLoader.LoadFromYaml("""
+            sinks:
+              http:
+                local: { url: "http://hooks.internal:8080/in", allow_loopback: true }
+                remote: { url: "https://api.example.com/in" }
+            """, Env());
+
+        Assert.True(config.Sinks.Http["local"].AllowLoopback);
+        Assert.False(config.Sinks.Http["remote"].AllowLoopback);
+        Assert.Contains("allow_loopback: true", SecretMasker.ToMaskedYaml(config), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -146,6 +180,7 @@ public sealed class ConfigValidationTests
     [InlineData("kafka: [a, b]", "kafka", "must be a mapping of keys, got a list")]
     [InlineData("logging: { level: loud }", "logging.level", "must be one of TRACE, DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL (got 'loud')")]
     [InlineData("sinks: { http: { hook: { url: 'https://h.example', method: FETCH } } }", "sinks.http.hook.method", "must be one of POST, PUT, PATCH, DELETE, GET (got 'FETCH')")]
+    [InlineData("sinks: { http: { hook: { url: 'https://h.example', allow_loopback: sometimes } } }", "sinks.http.hook.allow_loopback", "must be true or false (got 'sometimes')")]
     public void Values_out_of_range_or_of_the_wrong_type_are_reported(string yaml, string path, string message)
     {
         var problem = Assert.Single(LoadFails(yaml).Problems);

@@ -16,6 +16,39 @@ public sealed class SecretMaskerTests
         Assert.Equal(expected, SecretMasker.Mask(input));
 
     [Theory]
+    [InlineData("postgresql://app:pa?ss@db:5432/app", "postgresql://app:***@db:5432/app")]
+    [InlineData("redis://:p#ssw0rd@cache:6379/0", "redis://:***@cache:6379/0")]
+    [InlineData("mongodb://admin:a/b/c@m1:27017/db", "mongodb://admin:***@m1:27017/db")]
+    [InlineData("https://u:x?y#z/w@p@api.example.com/in?q=1", "https://u:***@api.example.com/in?q=1")]
+    [InlineData("error at postgresql://app:s/ec?r#et@db/app: refused", "error at postgresql://app:***@db/app: refused")]
+    public void Url_passwords_with_delimiters_are_masked(string input, string expected) =>
+        Assert.Equal(expected, SecretMasker.Mask(input));
+
+    [Theory]
+    [InlineData("http://host:8080/x?to=a@b.example")]
+    [InlineData("https://example.com/p?mail=user@example.com#frag")]
+    public void A_port_and_an_at_sign_in_the_path_are_not_taken_for_credentials(string input) =>
+        Assert.Equal(input, SecretMasker.Mask(input));
+
+    [Theory]
+    [InlineData("X-Auth")]
+    [InlineData("X-Signature")]
+    [InlineData("X-Hub-Signature-256")]
+    [InlineData("Proxy-Authorization")]
+    [InlineData("X-Api-Key")]
+    public void Credential_header_names_are_secret_names(string header) => Assert.True(SecretMasker.IsSecretName(header));
+
+    [Theory]
+    [InlineData("PATH")]
+    [InlineData("HOME")]
+    [InlineData("LANG")]
+    [InlineData("X-Team")]
+    [InlineData("KEYBOARD")]
+    [InlineData("url")]
+    [InlineData("Content-Type")]
+    public void Ordinary_names_are_not_secret_names(string name) => Assert.False(SecretMasker.IsSecretName(name));
+
+    [Theory]
     [InlineData("Host=db;Username=app;Password=s3cret;Database=app", "Host=db;Username=app;Password=***;Database=app")]
     [InlineData("Host=db;Password=with spaces and ;Database=app", "Host=db;Password=***;Database=app")]
     [InlineData("Host=db; password = 'quoted;value' ;Database=app", "Host=db; password = *** ;Database=app")]
@@ -90,6 +123,8 @@ public sealed class SecretMaskerTests
                 .Replace("Authorization: \"Bearer abc\", ", "", StringComparison.Ordinal)
                 .Replace("secret_access_key: shh", "region: x", StringComparison.Ordinal)
                 .Replace("access_key_id", "access_id", StringComparison.Ordinal)
+                // Everything under an "auth" section is a secret by name now (auth.access_id would print masked).
+                .Replace("auth: { access_id", "client: { access_id", StringComparison.Ordinal)
                 .Replace("auth_token: \"  s3cret  \"", "auth_token: \"\"", StringComparison.Ordinal)
                 .Replace("search-requests", "price-$${AMOUNT}", StringComparison.Ordinal),
             Env());

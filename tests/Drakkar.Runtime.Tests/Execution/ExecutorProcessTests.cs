@@ -291,6 +291,26 @@ public sealed class ExecutorProcessTests
     }
 
     [Fact]
+    public async Task Secret_named_parent_variables_never_reach_a_child_while_ordinary_ones_do()
+    {
+        // Default config: no deny globs needed, the secret-name rule the log masker uses decides.
+        var secrets = new[]
+        {
+            "DATABASE_URL", "REDIS_URL", "MONGODB_URI", "AZURE_STORAGE_CONNECTION_STRING", "DB_PASS", "PGPASS", "GITHUB_PAT",
+            "BASIC_AUTH", "SSH_PRIVATE_KEY_PATH", "MY_PRIVATE_KEY_PEM", "MYSQL_PWD", "APIKEY", "SENTRY_DSN", "AWS_SECRET_ACCESS_KEY",
+        };
+        var parent = new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin", ["HOME"] = "/home/worker", ["LANG"] = "C.UTF-8", ["KEYBOARD"] = "us" };
+        foreach (var name in secrets) parent[name] = "leaked-" + name;
+        await using var pool = new ExecutorPool(Config(), parentEnvironment: parent);
+
+        var result = await Succeeds(pool, new ExecutorTask("env") { BinaryPath = "/usr/bin/env" });
+
+        var seen = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line.Split('=', 2)[0]).Order().ToArray();
+        Assert.Equal(["HOME", "KEYBOARD", "LANG", "PATH"], seen);
+        Assert.DoesNotContain("leaked-", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Environment_without_inheritance_is_config_and_task_only()
     {
         var config = Config();
