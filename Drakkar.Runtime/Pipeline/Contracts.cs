@@ -25,6 +25,13 @@ internal interface IPayloadDelivery
     /// </summary>
     ValueTask DeliverAsync(CollectResult result, DeliveryOrigin origin, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// <see cref="DeliverAsync"/> without a task: <paramref name="settled"/> is called once, with <c>true</c> when every
+    /// payload is settled or <c>false</c> when the work was abandoned first. It runs on the delivering thread, so it
+    /// must be short and must not throw.
+    /// </summary>
+    void Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool> settled);
+
     /// <summary>Payloads handed over and not yet settled.</summary>
     long InFlightPayloads { get; }
 

@@ -437,32 +437,16 @@ internal sealed partial class PartitionPipeline
     /// </summary>
     private void Deliver(CollectResult collect, IReadOnlyList<MessageState> states)
     {
-        var settled = _delivery.DeliverAsync(collect, Origin(states.Select(s => s.Message)), _abort.Token);
-        if (settled.IsCompletedSuccessfully) return;
         lock (_gate)
         {
             foreach (var state in states) state.Holds++;
         }
-        _ = ReleaseWhenSettledAsync(settled, states);
-    }
-
-    private async Task ReleaseWhenSettledAsync(ValueTask settled, IReadOnlyList<MessageState> states)
-    {
-        try
+        _delivery.Submit(collect, Origin(states.Select(s => s.Message)), _abort.Token, settled =>
         {
-            await settled.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (_abort.IsCancellationRequested)
-        {
-            return;
-        }
-        catch (Exception e)
-        {
-            // Not settled (the sinks closed first): the messages stay open and uncommitted, to be redone.
-            LogNotSettled(e, Topic, Partition, states[0].Message.Offset);
-            return;
-        }
-        foreach (var state in states) Release(state);
+            // Not settled (abandoned, or the sinks closed first): the messages stay open and uncommitted, to be redone.
+            if (!settled) return;
+            foreach (var state in states) Release(state);
+        });
     }
 
     /// <summary>
@@ -569,9 +553,6 @@ internal sealed partial class PartitionPipeline
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Task {TaskId} of {Topic}[{Partition}] failed in the pipeline; it is final")]
     private partial void LogTaskPipelineFailed(Exception error, string topic, int partition, string taskId);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Payloads from {Topic}[{Partition}] at offset {Offset} were not settled before the sinks closed; the messages stay uncommitted")]
-    private partial void LogNotSettled(Exception error, string topic, int partition, long offset);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Pipeline of {Topic}[{Partition}] stopped unexpectedly")]
     private partial void LogPipelineFailed(Exception error, string topic, int partition);

@@ -32,7 +32,6 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     private readonly Dictionary<SinkKey, InstanceDelivery> _byKey = [];
     private readonly Dictionary<(SinkKind, string?), InstanceDelivery[]> _byKind = [];
     private readonly CancellationTokenSource _closing = new();
-    private readonly Action<int> _releaseInFlight;
     private long _inFlight;
     private readonly IDeadLetterQueue _dlq;
     private readonly SinkManagerOptions _options;
@@ -48,7 +47,6 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         _metrics = metrics;
         _masker = masker ?? new SinkSecretMasker();
         _logger = loggers.CreateLogger("Drakkar.Sinks");
-        _releaseInFlight = released => Interlocked.Add(ref _inFlight, -released);
         var instances = new List<InstanceDelivery>();
         foreach (var sink in sinks)
         {
@@ -262,6 +260,9 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     ValueTask IPayloadDelivery.DeliverAsync(CollectResult result, DeliveryOrigin origin, CancellationToken cancellationToken) =>
         DeliverAsync(result, origin, cancellationToken);
 
+    void IPayloadDelivery.Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool> settled) =>
+        Submit(result, origin, abandoned, settled);
+
     ValueTask IPayloadDelivery.DeadLetterAsync(DeliveryOrigin origin, string error, CancellationToken cancellationToken) =>
         DeadLetterAsync(origin, error, cancellationToken);
 
@@ -278,8 +279,25 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     /// </summary>
     internal ValueTask DeliverAsync(CollectResult result, DeliveryOrigin origin, CancellationToken cancellationToken)
     {
+        if (result.Count == 0) return ValueTask.CompletedTask;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Submit(result, origin, cancellationToken, settled =>
+        {
+            if (settled) done.TrySetResult();
+            else done.TrySetCanceled(cancellationToken.IsCancellationRequested ? cancellationToken : _closing.Token);
+        });
+        return new ValueTask(done.Task);
+    }
+
+    /// <inheritdoc cref="IPayloadDelivery.Submit"/>
+    internal void Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool> settled)
+    {
         var count = result.Count;
-        if (count == 0) return ValueTask.CompletedTask;
+        if (count == 0)
+        {
+            settled(true);
+            return;
+        }
         Dictionary<InstanceDelivery, List<SinkPayload>>? routed = null;
         Dictionary<(string Kind, string Name, string Error), List<SinkPayload>>? unroutable = null;
         foreach (var payload in result.All())
@@ -299,14 +317,17 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
             }
         }
 
-        var settlement = new Settlement((routed?.Count ?? 0) + (unroutable?.Count ?? 0), count, _releaseInFlight);
         Interlocked.Add(ref _inFlight, count);
+        var settlement = new Settlement((routed?.Count ?? 0) + (unroutable?.Count ?? 0), ok =>
+        {
+            Interlocked.Add(ref _inFlight, -count);
+            settled(ok);
+        });
         if (routed is not null)
-            foreach (var (instance, payloads) in routed) instance.Enqueue(new PayloadGroup(payloads, origin, settlement, cancellationToken));
+            foreach (var (instance, payloads) in routed) instance.Enqueue(new PayloadGroup(payloads, origin, settlement, abandoned));
         if (unroutable is not null)
             foreach (var ((kind, name, error), payloads) in unroutable)
-                _ = DeadLetterUnroutableAsync(kind, name, error, new PayloadGroup(payloads, origin, settlement, cancellationToken));
-        return new ValueTask(settlement.Task);
+                _ = DeadLetterUnroutableAsync(kind, name, error, new PayloadGroup(payloads, origin, settlement, abandoned));
     }
 
     /// <inheritdoc cref="IPayloadDelivery.DeadLetterAsync"/>

@@ -30,51 +30,38 @@ internal sealed class PayloadGroup(List<SinkPayload> payloads, DeliveryOrigin or
     /// </summary>
     public void Drop()
     {
-        if (Interlocked.Exchange(ref _finished, 1) == 0) settlement.GroupDropped(Abandoned);
+        if (Interlocked.Exchange(ref _finished, 1) == 0) settlement.GroupDropped();
     }
 }
 
-/// <summary>Completes when every group of one hook call's payloads is settled (or the work was abandoned).</summary>
+/// <summary>
+/// Tracks the groups of one hook call's payloads and reports once, when the last of them is settled or dropped:
+/// <c>true</c> when every group was settled (delivered, dead-lettered or skipped), <c>false</c> when some group was
+/// dropped (its partition's work was abandoned, or the sinks closed first). The report runs on the delivering thread,
+/// so it must be short and must not throw.
+/// </summary>
 internal sealed class Settlement
 {
-    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Action<int> _released;
-    private readonly int _payloads;
+    private readonly Action<bool> _report;
     private int _remaining;
-    private CancellationToken _dropped;
-    private bool _anyDropped;
+    private int _dropped;
 
-    /// <param name="groups">How many groups must settle.</param>
-    /// <param name="payloads">How many payloads the groups hold (handed to <paramref name="released"/> once, at the end).</param>
-    /// <param name="released">Told how many payloads left flight when the last group settles.</param>
-    public Settlement(int groups, int payloads, Action<int> released)
+    public Settlement(int groups, Action<bool> report)
     {
         _remaining = groups;
-        _payloads = payloads;
-        _released = released;
+        _report = report;
     }
-
-    public Task Task => _done.Task;
 
     public void GroupSettled() => Finish();
 
-    public void GroupDropped(CancellationToken abandoned)
+    public void GroupDropped()
     {
-        lock (_done)
-        {
-            _dropped = abandoned;
-            _anyDropped = true;
-        }
+        Volatile.Write(ref _dropped, 1);
         Finish();
     }
 
     private void Finish()
     {
-        if (Interlocked.Decrement(ref _remaining) != 0) return;
-        _released(_payloads);
-        bool dropped;
-        lock (_done) dropped = _anyDropped;
-        if (dropped) _done.TrySetCanceled(_dropped);
-        else _done.TrySetResult();
+        if (Interlocked.Decrement(ref _remaining) == 0) _report(Volatile.Read(ref _dropped) == 0);
     }
 }

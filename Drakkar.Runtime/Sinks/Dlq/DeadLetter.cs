@@ -36,7 +36,7 @@ public sealed record DeadLetter(
     /// The record value: compact JSON with Drakkar's fields (<c>original_payloads</c>, <c>sink_name</c>,
     /// <c>sink_type</c>, <c>error</c>, <c>timestamp</c>, <c>partition</c>, <c>attempt_count</c>) plus
     /// <c>source_topic</c>, <c>offsets</c> and <c>source_messages</c> (key and headers base64) so a replay loses
-    /// nothing. Each value is stored once: a source message's value is in <c>original_payloads</c> as text, and in
+    /// nothing; <c>"source_failure": true</c> marks a record of failed source messages. Each value is stored once: a source message's value is in <c>original_payloads</c> as text, and in
     /// <c>source_messages[].value</c> (base64) only when it is not valid UTF-8. When the record would exceed
     /// <paramref name="maxBytes"/>, the largest values are cut with a marker naming where the original is, and the
     /// record says <c>"truncated": true</c>. Never throws: a payload whose data has no JSON form is recorded as its
@@ -122,6 +122,7 @@ public sealed record DeadLetter(
             foreach (var message in Messages) json.WriteNumberValue(message.Offset);
             json.WriteEndArray();
             json.WriteNumber("attempt_count", AttemptCount);
+            if (IsSourceFailure) json.WriteBoolean("source_failure", true);
             if (truncated) json.WriteBoolean("truncated", true);
             json.WriteStartArray("source_messages");
             for (var i = 0; i < Messages.Count; i++)

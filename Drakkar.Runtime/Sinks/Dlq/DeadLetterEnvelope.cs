@@ -24,7 +24,7 @@ public static class DeadLetterEnvelope
     {
         List<string>? payloads = null;
         List<SourceFields>? sources = null;
-        string? sinkType = null;
+        var sourceFailure = false;
         var truncated = false;
         try
         {
@@ -42,8 +42,8 @@ public static class DeadLetterEnvelope
                     case "source_messages":
                         sources = ReadSources(ref reader);
                         break;
-                    case "sink_type":
-                        sinkType = reader.GetString();
+                    case "source_failure":
+                        sourceFailure = reader.TokenType == JsonTokenType.True;
                         break;
                     case "truncated":
                         truncated = reader.TokenType == JsonTokenType.True;
@@ -70,8 +70,7 @@ public static class DeadLetterEnvelope
             return [.. payloads.Select(p => new ReplayMessage(recordKey, Encoding.UTF8.GetBytes(p), recordHeaders))];
         // A source failure (the messages themselves failed, e.g. Arrange threw): payload i is message i's value, exact
         // bytes in base64 when they are not UTF-8 text. Older records carried the base64 value for every message.
-        var sourceFailure = sinkType is "" || sources.All(s => s.HasValue);
-        if (sourceFailure && sources.Count == payloads.Count)
+        if ((sourceFailure || sources.All(s => s.HasValue)) && sources.Count == payloads.Count)
             return [.. payloads.Select((p, i) => new ReplayMessage(sources[i].Key, sources[i].Value ?? Encoding.UTF8.GetBytes(p), sources[i].Headers))];
         var sharedKey = sources.Count > 0 && sources.All(s => SameKey(s.Key, sources[0].Key)) ? sources[0].Key : null;
         IReadOnlyList<KeyValuePair<string, byte[]>> headers = sources.Count == 1 ? sources[0].Headers : [];

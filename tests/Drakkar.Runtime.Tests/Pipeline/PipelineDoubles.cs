@@ -54,6 +54,12 @@ internal sealed class RecordingDelivery : IPayloadDelivery
         return ValueTask.CompletedTask;
     }
 
+    public void Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool> settled)
+    {
+        Delivered.Enqueue((result, origin));
+        settled(true);
+    }
+
     public long InFlightPayloads => 0;
 
     public long MaxInFlightPayloads => long.MaxValue;
