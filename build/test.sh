@@ -50,8 +50,8 @@ for project in "${projects[@]}"; do
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
   if [ "$n" -eq 0 ] || grep -qE "Test Run Aborted|The active test run was aborted" "$run_log" || [ "$project_status" -eq 124 ]; then
     # The test that hung or crashed the host has no result of its own; it counts as one failure.
-    culprit="$(grep -A1 "The test running when the crash occurred" "$run_log" | tail -n +2 | tr -d '\r' | xargs)"
-    echo "[test] FAILED: the test run of $project was aborted (a test hung past $hang_timeout, the host crashed, or the run passed $project_timeout; test: ${culprit:-unknown}; dumps under $results)" | tee -a "$log" >&2
+    culprit="$(awk '/The test running when the crash occurred/ { on = 1; next } on && !NF { exit } on { printf "%s%s", sep, $1; sep = ", " }' "$run_log")"
+    echo "[test] FAILED: the test run of $project was aborted (a test hung past $hang_timeout, the host crashed, or the run passed $project_timeout; running: ${culprit:-unknown}; dumps under $results)" | tee -a "$log" >&2
     failed=$((failed + 1))
   elif [ "$project_status" -ne 0 ] && [ "$f" -eq 0 ]; then
     echo "[test] FAILED: $project exited $project_status without a failed test" | tee -a "$log" >&2
