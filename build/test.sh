@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test project against real servers (PostgreSQL, Redis, the embedded Kafka broker, HTTP, processes).
-# Installs what is missing first (build/setup.sh), publishes the Native AOT sample for the smoke tests, and ends
-# with one line: "N passed, N failed[, N skipped]" summed over all test projects. Exits non-zero on any failure.
+# Installs what is missing first (build/setup.sh), publishes the Native AOT sample for the smoke tests, prints the
+# ten slowest tests, and ends with one line: "N passed, N failed[, N skipped]" summed over all test projects.
+# Exits non-zero on any failure. Each project runs once: a crashed or hung test host is a failure, never rerun.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash build/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+mkdir -p "$root/.artifacts"
 
 echo "[test] publishing the Native AOT sample" >&2
 aot_out="$root/.artifacts/sample-aot"
@@ -18,37 +20,60 @@ else
 fi
 
 log="$root/.artifacts/test-output.log"
+results="$root/.artifacts/test-results"
+rm -rf "$results"
 : > "$log"
 status=0
 dotnet build Drakkar.sln --nologo -v quiet 2>&1 | tee -a "$log" | grep -E "error|warn" >&2
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
 # One test project at a time: the servers they start and the processes they spawn share two cores.
+# A test that runs longer than the hang timeout gets its test host dumped (under $results) and killed, which aborts
+# that project's run; the outer timeout only catches a run that hangs outside any test (it should never fire).
+hang_timeout=5m
+project_timeout=30m
+passed=0 failed=0 skipped=0
 projects=(tests/*/*Tests.csproj)
 for project in "${projects[@]}"; do
+  name="$(basename "$project" .csproj)"
   echo "[test] $project" >&2
-  run_log="$root/.artifacts/test-project.log"
-  dotnet test "$project" --no-build --nologo 2>&1 | tee "$run_log"
+  run_log="$root/.artifacts/test-$name.log"
+  timeout -k 30s "$project_timeout" dotnet test "$project" --no-build --nologo \
+    --blame-hang-timeout "$hang_timeout" --blame-hang-dump-type mini \
+    --results-directory "$results" --logger "trx;LogFileName=$name.trx" 2>&1 | tee "$run_log"
   project_status=${PIPESTATUS[0]}
-  # A crashed test host (an open defect: a native glibc heap abort, seen late in some integration runs, suspected in
-  # librdkafka 2.0.2) is not a test verdict; the project runs again, loudly, at most twice, and only the last run counts.
-  for retry in 1 2; do
-    grep -q "Test Run Aborted" "$run_log" || break
-    echo "[test] WARNING: the test host of $project crashed; running it again ($retry of 2)" | tee -a "$log" >&2
-    dotnet test "$project" --no-build --nologo 2>&1 | tee "$run_log"
-    project_status=${PIPESTATUS[0]}
-  done
   cat "$run_log" >> "$log"
   [ "$project_status" -eq 0 ] || status=1
+  # The runner's summary: "Passed!  - Failed: 0, Passed: 19, Skipped: 0, Total: 19, ...".
+  read -r p f s n < <(grep -E '^(Passed|Failed)! +- +Failed:' "$run_log" | awk -F'[:,]' '
+    { f += $2; p += $4; s += $6; n++ } END { printf "%d %d %d %d\n", p, f, s, n }')
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+  if [ "$n" -eq 0 ] || grep -qE "Test Run Aborted|The active test run was aborted" "$run_log" || [ "$project_status" -eq 124 ]; then
+    # The test that hung or crashed the host has no result of its own; it counts as one failure.
+    culprit="$(awk '/The test running when the crash occurred/ { on = 1; next } on && !NF { exit } on { printf "%s%s", sep, $1; sep = ", " }' "$run_log")"
+    echo "[test] FAILED: the test run of $project was aborted (a test hung past $hang_timeout, the host crashed, or the run passed $project_timeout; running: ${culprit:-unknown}; dumps under $results)" | tee -a "$log" >&2
+    failed=$((failed + 1))
+  elif [ "$project_status" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "[test] FAILED: $project exited $project_status without a failed test" | tee -a "$log" >&2
+    failed=$((failed + 1))
+  fi
 done
-
-# Sum the per-project summaries ("Passed!  - Failed: 0, Passed: 19, Skipped: 0, Total: 19, ...").
-read -r passed failed skipped reported < <(grep -E '^(Passed|Failed)! +- +Failed:' "$log" | awk -F'[:,]' '
-  { f += $2; p += $4; s += $6; n++ } END { printf "%d %d %d %d\n", p, f, s, n }')
-if [ "$reported" -lt "${#projects[@]}" ]; then
-  echo "[test] only $reported of ${#projects[@]} test projects reported a summary (a test host crashed or a build failed)" >&2
-  failed=$((failed + ${#projects[@]} - reported))
-fi
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+
+echo "[test] ten slowest tests:"
+python3 - "$results" <<'PY' || echo "[test] (could not read the TRX files)"
+import glob, os, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+rows = []
+for path in glob.glob(os.path.join(sys.argv[1], "**", "*.trx"), recursive=True):
+    project = os.path.splitext(os.path.basename(path))[0]
+    for result in ET.parse(path).getroot().iterfind(".//t:UnitTestResult", ns):
+        h, m, s = result.get("duration", "0:0:0").split(":")
+        rows.append((int(h) * 3600 + int(m) * 60 + float(s), result.get("outcome", "?"), project, result.get("testName", "?")))
+for seconds, outcome, project, test in sorted(rows, reverse=True)[:10]:
+    print(f"[test] {seconds:8.2f} s  {outcome:<7} {project}: {test}")
+PY
+
 line="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
 echo "$line"

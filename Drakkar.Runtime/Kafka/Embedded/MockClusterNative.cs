@@ -3,12 +3,14 @@ using System.Runtime.InteropServices;
 namespace Drakkar.Kafka.Embedded;
 
 /// <summary>
-/// The slice of librdkafka's C API that runs its in-process Kafka-protocol mock cluster. Bound to the same
-/// "librdkafka" that Confluent.Kafka loads (the OS library through the compatibility shim, or a real redist).
+/// The slice of librdkafka's C API that runs its in-process Kafka-protocol mock cluster. "librdkafka" resolves,
+/// through <see cref="KafkaNativeLibrary"/>'s resolver, to the very library handle Confluent.Kafka binds (one
+/// librdkafka per process: the package's <c>centos8-librdkafka.so</c> on Debian 12). Call
+/// <see cref="KafkaNativeLibrary.EnsureLoaded"/> before the first call.
 /// </summary>
 internal static partial class MockClusterNative
 {
-    private const string Library = "librdkafka";
+    private const string Library = KafkaNativeLibrary.ImportName;
 
     public const int ProducerType = 0;
 

@@ -10,6 +10,11 @@ namespace Drakkar.Sinks.Dlq;
 /// succeeds or the worker shuts down: the delivery that produced the letter does not return meanwhile, so the
 /// source offsets stay uncommitted and nothing is ever dropped silently.
 /// </summary>
+/// <remarks>
+/// The producer is built on the first write, not in <see cref="ConnectAsync"/>: a healthy worker may never write a
+/// dead letter, and building a Confluent client at startup would delay readiness (the first client in a process
+/// pays Confluent.Kafka's native binding).
+/// </remarks>
 internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
 {
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(100);
@@ -49,24 +54,35 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
 
     public string Destination { get; }
 
+    /// <summary>Whether the producer exists: from the first write until <see cref="CloseAsync"/>.</summary>
+    internal bool HasProducer
+    {
+        get
+        {
+            lock (_gate) return _producer is not null;
+        }
+    }
+
+    // Builds nothing: the producer is created by the first write (see the remarks above).
     public ValueTask ConnectAsync(CancellationToken cancellationToken)
     {
-        Producer();
-        LogConnected(_logger, Destination, SinkSecretMasker.Url(_brokers));
+        LogConfigured(_logger, Destination, SinkSecretMasker.Url(_brokers));
         return ValueTask.CompletedTask;
     }
 
-    // Created on first use as well, so a dead letter is never refused because startup order went wrong.
     private IProducer<byte[]?, byte[]> Producer()
     {
         lock (_gate)
         {
-            return _producer ??= KafkaProducers.Build(new ProducerConfig
+            if (_producer is not null) return _producer;
+            _producer = KafkaProducers.Build(new ProducerConfig
             {
                 BootstrapServers = _brokers,
                 Acks = Acks.All,
                 MessageTimeoutMs = _messageTimeoutMs,
             }, _logger, _masker, "dlq");
+            LogProducerStarted(_logger, Destination, SinkSecretMasker.Url(_brokers));
+            return _producer;
         }
     }
 
@@ -129,8 +145,11 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
         return ValueTask.CompletedTask;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "DLQ ready: topic {Topic} on {Brokers}")]
-    private static partial void LogConnected(ILogger logger, string topic, string brokers);
+    [LoggerMessage(Level = LogLevel.Information, Message = "DLQ ready: topic {Topic} on {Brokers} (its producer starts with the first dead letter)")]
+    private static partial void LogConfigured(ILogger logger, string topic, string brokers);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "DLQ producer started for topic {Topic} on {Brokers}")]
+    private static partial void LogProducerStarted(ILogger logger, string topic, string brokers);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "DLQ write to {Topic} failed (sink {SinkKind}/{SinkName}, partition {Partition}, failure {Failures}): {Reason}; retrying in {BackoffSeconds}s, offsets stay uncommitted")]
     private static partial void LogWriteFailed(ILogger logger, string topic, string sinkKind, string sinkName, int partition, int failures, string reason, double backoffSeconds);

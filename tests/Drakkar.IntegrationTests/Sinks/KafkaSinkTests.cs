@@ -103,6 +103,26 @@ public sealed class KafkaSinkTests(KafkaBroker kafka)
     }
 
     [Fact]
+    public async Task The_dlq_producer_is_built_by_the_first_dead_letter_not_at_start()
+    {
+        var dlqTopic = kafka.CreateTopic("lazy_dlq");
+        var metrics = new DrakkarMetrics();
+        var dlq = Dlq(dlqTopic, metrics);
+        var manager = new SinkManager([], dlq, new SinkManagerOptions(), metrics, NullLoggerFactory.Instance);
+        await manager.StartAsync(default);
+        Assert.False(dlq.HasProducer, "the DLQ built its producer at start");
+
+        await manager.DeadLetterAsync(Origin("orders", 1, 9), "arrange failed: lazy", default);
+        Assert.True(dlq.HasProducer);
+        await manager.CloseAsync();
+        Assert.False(dlq.HasProducer);
+
+        var letter = Json(Assert.Single(Consume(kafka.BootstrapServers, dlqTopic, 1)).Message.Value);
+        Assert.Equal("arrange failed: lazy", letter.GetProperty("error").GetString());
+        Assert.Equal([9L], letter.GetProperty("offsets").EnumerateArray().Select(o => o.GetInt64()));
+    }
+
+    [Fact]
     public async Task While_the_dlq_broker_is_down_delivery_does_not_settle_and_nothing_is_lost_once_it_is_back()
     {
         var dlqTopic = kafka.CreateTopic("outage_dlq");
