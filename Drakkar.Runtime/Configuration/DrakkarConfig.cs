@@ -170,6 +170,8 @@ public sealed class DlqConfig
     public string Topic { get; set; } = "";
     /// <summary>Empty inherits <c>kafka.brokers</c>.</summary>
     public string Brokers { get; set; } = "";
+    /// <summary>The largest DLQ record written; bigger ones have their values cut, with a marker naming the source.</summary>
+    public int MaxMessageBytes { get; set; } = 1_000_000;
 }
 
 public sealed class MetricsConfig

@@ -166,6 +166,7 @@ internal static class DrakkarConfigSchema
     [
         Str<DlqConfig>("topic", c => c.Topic, (c, v) => c.Topic = v),
         Str<DlqConfig>("brokers", c => c.Brokers, (c, v) => c.Brokers = v),
+        Int<DlqConfig>("max_message_bytes", c => c.MaxMessageBytes, (c, v) => c.MaxMessageBytes = v, Between(16 * 1024, 100_000_000)),
     ]);
 
     private static readonly ObjectSpec<MetricsConfig> Metrics = new(

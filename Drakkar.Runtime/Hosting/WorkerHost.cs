@@ -82,6 +82,8 @@ public sealed partial class WorkerHost : IAsyncDisposable
             if (_consumer is not { FirstPoll.IsCompletedSuccessfully: true }) reasons.Add("the consumer has not polled the source topic yet");
             if (_delivery is SinkManager sinks)
                 foreach (var sink in sinks.NotReadyReasons) reasons.Add($"sink {sink} is not connected");
+            if (_delivery is { } delivery)
+                foreach (var (_, reason) in delivery.BlockedPartitions) reasons.Add($"partition blocked: {reason}");
             return new Readiness(reasons.Count == 0, reasons);
         }
     }

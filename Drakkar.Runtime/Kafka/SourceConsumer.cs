@@ -35,6 +35,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private bool _paused;
     // Poll thread only: partitions a sink paused, and when they may resume.
     private readonly Dictionary<int, DateTime> _resumeAt = [];
+    // Poll thread only: partitions paused because their dead letter cannot be stored.
+    private readonly HashSet<int> _blocked = [];
 
     public SourceConsumer(DrakkarConfig config, string clientId, DrakkarHandlerBase handler, ITaskExecutor executor,
         IPayloadDelivery delivery, DrakkarMetrics metrics, ILoggerFactory loggers)
@@ -124,11 +126,19 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         }
     }
 
-    public ValueTask DisposeAsync()
+    /// <summary>
+    /// Releases the consumer. Polling and committing stop first: librdkafka must never be called on a handle that
+    /// is being destroyed (a worker disposed without <see cref="StopAsync"/>, e.g. when startup failed).
+    /// </summary>
+    public async ValueTask DisposeAsync()
     {
+        await _stopPolling.CancelAsync().ConfigureAwait(false);
+        if (_pollThread is not null) await _pollStopped.Task.ConfigureAwait(false);
+        if (_commitLoop is not null) await _commitLoop.ConfigureAwait(false);
+        foreach (var pipeline in _pipelines.Values) pipeline.Abort();
+        _pipelines.Clear();
         _consumer.Dispose();
         _stopPolling.Dispose();
-        return ValueTask.CompletedTask;
     }
 
     private void PollLoop()
@@ -141,6 +151,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
                 try
                 {
                     ServeSinkBackpressure();
+                    ServeBlockedPartitions();
                     ApplyBackpressure();
                 }
                 catch (KafkaException e)
@@ -169,9 +180,12 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
-                    // One bad record or a failed seek must not stop consumption for every partition.
+                    // One bad record must not stop consumption for every partition, nor be skipped: it goes to the
+                    // DLQ as it was consumed, and its offset is committed only once that record is stored.
                     _metrics.ConsumerErrors.Increment();
                     LogDispatchFailed(e, record.Partition.Value, record.Offset.Value);
+                    if (_pipelines.TryGetValue(record.Partition.Value, out var pipeline))
+                        pipeline.EnqueueFailed(RawMessage(record), $"dispatch failed: {e.GetType().Name}: {e.Message}");
                 }
             }
         }
@@ -195,14 +209,21 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             return;
         }
         var message = record.Message;
-        IReadOnlyList<KeyValuePair<string, byte[]>> headers = message.Headers is { Count: > 0 } h
-            ? [.. h.Select(x => new KeyValuePair<string, byte[]>(x.Key, x.GetValueBytes()))]
-            : [];
         var source = _handler.CreateMessage(record.Topic, partition, record.Offset.Value, message.Key, message.Value,
-            message.Timestamp.UtcDateTime, headers);
+            message.Timestamp.UtcDateTime, Headers(message));
         if (source.DecodeError is not null) _metrics.DecodeErrors.Increment();
         pipeline.Enqueue(source);
     }
+
+    private static IReadOnlyList<KeyValuePair<string, byte[]>> Headers(Message<byte[]?, byte[]?> message) =>
+        message.Headers is { Count: > 0 } h ? [.. h.Select(x => new KeyValuePair<string, byte[]>(x.Key, x.GetValueBytes()))] : [];
+
+    /// <summary>The record as consumed, without decoding: what the DLQ keeps when dispatching it failed.</summary>
+    private static SourceMessage RawMessage(ConsumeResult<byte[]?, byte[]?> record) => new()
+    {
+        Topic = record.Topic, Partition = record.Partition.Value, Offset = record.Offset.Value, Key = record.Message.Key,
+        Value = record.Message.Value ?? [], Timestamp = record.Message.Timestamp.UtcDateTime, Headers = Headers(record.Message),
+    };
 
     private void ApplyBackpressure()
     {
@@ -217,14 +238,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         }
         else
         {
-            // Partitions a sink paused stay paused until their own delay is over.
-            var resumed = assignment.Where(tp => !_resumeAt.ContainsKey(tp.Partition.Value)).ToList();
-            _consumer.Resume(resumed);
-            foreach (var tp in resumed)
-            {
-                var position = _consumer.Position(tp);
-                if (position.Value >= 0) _consumer.Seek(new TopicPartitionOffset(tp, position));
-            }
+            // Partitions a sink or the DLQ paused stay paused until their own reason is over.
+            ResumeAtPosition([.. assignment.Where(tp => !_resumeAt.ContainsKey(tp.Partition.Value) && !_blocked.Contains(tp.Partition.Value))]);
             LogResumed(_load.Current, _load.Low);
         }
         _metrics.BackpressureActive.Set(_paused ? 1 : 0);
@@ -238,9 +253,45 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         foreach (var (partition, at) in _resumeAt.Where(r => r.Value <= now).ToArray())
         {
             _resumeAt.Remove(partition);
-            if (!_paused && _pipelines.ContainsKey(partition))
-                _consumer.Resume([new TopicPartition(_config.Kafka.SourceTopic, partition)]);
+            if (!_paused && !_blocked.Contains(partition) && _pipelines.ContainsKey(partition))
+                ResumeAtPosition([new TopicPartition(_config.Kafka.SourceTopic, partition)]);
             LogSinkPauseOver(partition);
+        }
+    }
+
+    /// <summary>
+    /// A partition whose dead letter the DLQ refuses stops taking messages (its offsets cannot move past that record
+    /// anyway) until the write succeeds; the others go on.
+    /// </summary>
+    private void ServeBlockedPartitions()
+    {
+        var blocked = _delivery.BlockedPartitions;
+        if (blocked.Count == 0 && _blocked.Count == 0) return;
+        var topic = _config.Kafka.SourceTopic;
+        foreach (var ((_, partition), _) in blocked)
+        {
+            if (!_pipelines.ContainsKey(partition) || !_blocked.Add(partition)) continue;
+            _consumer.Pause([new TopicPartition(topic, partition)]);
+        }
+        foreach (var partition in _blocked.Where(p => !blocked.ContainsKey((topic, p))).ToArray())
+        {
+            _blocked.Remove(partition);
+            if (!_paused && !_resumeAt.ContainsKey(partition) && _pipelines.ContainsKey(partition))
+                ResumeAtPosition([new TopicPartition(topic, partition)]);
+        }
+    }
+
+    /// <summary>
+    /// Resumes and seeks each partition to its position: librdkafka drops what it prefetched on a pause, and a plain
+    /// resume waits about half a second (2.16) before it fetches again, while a seek fetches at once.
+    /// </summary>
+    private void ResumeAtPosition(List<TopicPartition> partitions)
+    {
+        _consumer.Resume(partitions);
+        foreach (var tp in partitions)
+        {
+            var position = _consumer.Position(tp);
+            if (position.Value >= 0) _consumer.Seek(new TopicPartitionOffset(tp, position));
         }
     }
 
@@ -300,6 +351,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         {
             _pipelines.TryRemove(p.Partition.Value, out _);
             _resumeAt.Remove(p.Partition.Value);
+            _blocked.Remove(p.Partition.Value);
             _delivery.Discard(p.Topic, p.Partition.Value);
         }
         _metrics.AssignedPartitions.Set(_pipelines.Count);
@@ -364,7 +416,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Consume failed: {Reason}")]
     private partial void LogConsumeFailed(Exception error, string reason);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Dispatching {Partition}@{Offset} failed; the record is skipped by this pass and redelivered after a rewind or restart")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "Dispatching {Partition}@{Offset} failed; the record goes to the DLQ")]
     private partial void LogDispatchFailed(Exception error, int partition, long offset);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "The poll loop stopped unexpectedly")]

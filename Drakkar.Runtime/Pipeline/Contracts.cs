@@ -32,6 +32,9 @@ internal interface IPayloadDelivery
     /// </summary>
     void Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool> settled);
 
+    /// <summary>Source partitions that cannot progress because their dead letter cannot be stored, with the reason.</summary>
+    IReadOnlyDictionary<(string Topic, int Partition), string> BlockedPartitions { get; }
+
     /// <summary>Payloads handed over and not yet settled.</summary>
     long InFlightPayloads { get; }
 

@@ -87,6 +87,23 @@ internal sealed partial class PartitionPipeline
     }
 
     /// <summary>
+    /// Registers a record that could not be turned into a message (dispatch failed) and sends it to the DLQ as it was
+    /// consumed: its offset is committed only once the dead letter is stored, never skipped.
+    /// </summary>
+    public void EnqueueFailed(SourceMessage message, string error)
+    {
+        var state = new MessageState(message, DateTimeOffset.UtcNow);
+        lock (_gate)
+        {
+            _offsets.Register(message.Offset);
+            if (_firstOffset < 0) _firstOffset = message.Offset;
+            _open[message.Offset] = state;
+        }
+        _consumed.Increment();
+        _ = DeadLetterWindowAsync([message], [state], error);
+    }
+
+    /// <summary>
     /// The offset to commit if it moved since the last call that was confirmed with <see cref="ConfirmCommitted"/>,
     /// else null.
     /// </summary>
@@ -216,9 +233,8 @@ internal sealed partial class PartitionPipeline
         if (arrangeError is not null)
         {
             AddLoad(-messages.Length);
-            await _delivery.DeadLetterAsync(new DeliveryOrigin(Topic, Partition, messages),
-                $"arrange failed: {arrangeError.GetType().Name}: {arrangeError.Message}", _abort.Token).ConfigureAwait(false);
-            foreach (var state in states) Done(state);
+            // Not awaited: the next window goes on while the DLQ write is retried; these messages stay open until it lands.
+            _ = DeadLetterWindowAsync(messages, states, $"arrange failed: {arrangeError.GetType().Name}: {arrangeError.Message}");
             return;
         }
         var tasks = arranged ?? [];
@@ -245,6 +261,20 @@ internal sealed partial class PartitionPipeline
 
         foreach (var state in untouched) _ = CompleteMessageAsync(state);
         foreach (var task in tasks) _ = RunTaskAsync(task, window);
+    }
+
+    private async Task DeadLetterWindowAsync(SourceMessage[] messages, MessageState[] states, string error)
+    {
+        try
+        {
+            await _delivery.DeadLetterAsync(new DeliveryOrigin(Topic, Partition, messages), error, _abort.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Abandoned, or closing: the messages stay uncommitted and are redone.
+            return;
+        }
+        foreach (var state in states) Done(state);
     }
 
     /// <summary>Registers <paramref name="task"/> with the window and every open message it lists. Caller holds the gate.</summary>

@@ -17,9 +17,11 @@ internal static class PayloadDecoder
             if (!reader.Read()) throw new JsonException("no JSON value");
             return (T.ReadJson(ref reader), null);
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            return (null, $"value is not a valid {typeof(T).Name}: {e.Message}");
+            // Whatever the generated reader or the payload's own constructor throws (a validation exception, an
+            // overflow, …) is a decode error of this message, never a failure of the worker.
+            return (null, $"value is not a valid {typeof(T).Name}: {e.GetType().Name}: {e.Message}");
         }
     }
 }

@@ -76,7 +76,7 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         var dlq = new KafkaDeadLetterQueue(
             KafkaDeadLetterQueue.TopicFor(config.Dlq, sourceTopic ?? config.Kafka.SourceTopic),
             KafkaDeadLetterQueue.BrokersFor(config.Dlq, config.Kafka),
-            metrics, loggers.CreateLogger("Drakkar.Sinks.Dlq"), masker, options.Delay);
+            metrics, loggers.CreateLogger("Drakkar.Sinks.Dlq"), masker, options.Delay, maxRecordBytes: config.Dlq.MaxMessageBytes);
         masker.AddCredentialsOf(KafkaDeadLetterQueue.BrokersFor(config.Dlq, config.Kafka));
         return new SinkManager(sinks, dlq, options, metrics, loggers, masker);
     }
@@ -265,6 +265,9 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
 
     ValueTask IPayloadDelivery.DeadLetterAsync(DeliveryOrigin origin, string error, CancellationToken cancellationToken) =>
         DeadLetterAsync(origin, error, cancellationToken);
+
+    /// <inheritdoc cref="IPayloadDelivery.BlockedPartitions"/>
+    public IReadOnlyDictionary<(string Topic, int Partition), string> BlockedPartitions => _dlq.BlockedPartitions;
 
     /// <summary>Payloads handed over and not yet settled, across every sink instance.</summary>
     public long InFlightPayloads => Interlocked.Read(ref _inFlight);

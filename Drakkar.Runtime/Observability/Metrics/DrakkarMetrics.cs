@@ -34,6 +34,7 @@ public sealed class DrakkarMetrics
         SinkDeliveriesSkipped = r.Counter("drakkar_sink_deliveries_skipped_total", "Payloads skipped by OnDeliveryError", "sink_type", "sink_name");
         SinkDlqMessages = r.Counter("drakkar_sink_dlq_messages_total", "Payloads written to the DLQ", "sink_type", "sink_name");
         DlqSendFailures = r.Counter("drakkar_dlq_send_failures_total", "Failed DLQ writes (retried, never dropped)");
+        DlqBlockedPartitions = r.Gauge("drakkar_dlq_blocked_partitions", "Source partitions paused because the DLQ refuses their record (too large, not authorized)");
         SinkCircuitOpen = r.Gauge("drakkar_sink_circuit_open", "Circuit state: 0 closed, 0.5 half-open, 1 open", "sink_type", "sink_name");
         SinkCircuitTrips = r.Counter("drakkar_sink_circuit_trips_total", "Times the circuit opened", "sink_type", "sink_name");
         HandlerDuration = r.Histogram("drakkar_handler_duration_seconds", "Handler hook duration", FastBuckets, "hook");
@@ -68,6 +69,7 @@ public sealed class DrakkarMetrics
     public Counter SinkDeliveriesSkipped { get; }
     public Counter SinkDlqMessages { get; }
     public Counter DlqSendFailures { get; }
+    public Gauge DlqBlockedPartitions { get; }
     public Gauge SinkCircuitOpen { get; }
     public Counter SinkCircuitTrips { get; }
     public Histogram HandlerDuration { get; }

@@ -36,8 +36,9 @@ public sealed record DeadLetter(
     /// The record value: compact JSON with Drakkar's fields (<c>original_payloads</c>, <c>sink_name</c>,
     /// <c>sink_type</c>, <c>error</c>, <c>timestamp</c>, <c>partition</c>, <c>attempt_count</c>) plus
     /// <c>source_topic</c>, <c>offsets</c> and <c>source_messages</c> (key and headers base64) so a replay loses
-    /// nothing; <c>"source_failure": true</c> marks a record of failed source messages. Each value is stored once: a source message's value is in <c>original_payloads</c> as text, and in
-    /// <c>source_messages[].value</c> (base64) only when it is not valid UTF-8. When the record would exceed
+    /// nothing; <c>"source_failure": true</c> marks a record of failed source messages. Each value is stored once: a
+    /// source message's value is in <c>original_payloads</c> as text, or, when it is not valid UTF-8, in
+    /// <c>source_messages[].value</c> as base64. When the record would exceed
     /// <paramref name="maxBytes"/>, the largest values are cut with a marker naming where the original is, and the
     /// record says <c>"truncated": true</c>. Never throws: a payload whose data has no JSON form is recorded as its
     /// text with the reason.
@@ -70,10 +71,10 @@ public sealed record DeadLetter(
         {
             foreach (var message in Messages)
             {
-                var text = Encoding.UTF8.GetString(message.Value);
-                // Not valid UTF-8: the text is for people, the exact bytes travel as base64.
-                var exact = Utf8.IsValid(message.Value);
-                values.Add(new StoredValue(text, exact ? null : message.Value));
+                // Not valid UTF-8: the exact bytes travel once, as base64, and the text only says so.
+                values.Add(Utf8.IsValid(message.Value)
+                    ? new StoredValue(Encoding.UTF8.GetString(message.Value), null)
+                    : new StoredValue($"[binary value of {message.Value.Length} bytes: base64 in source_messages]", message.Value));
             }
             return values;
         }

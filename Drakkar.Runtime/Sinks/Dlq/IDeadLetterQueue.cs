@@ -15,4 +15,10 @@ public interface IDeadLetterQueue
     ValueTask WriteAsync(DeadLetter letter, CancellationToken cancellationToken);
 
     ValueTask CloseAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Source partitions whose dead letter the queue cannot store as it is (too large, not authorized), with the
+    /// reason; the worker pauses them and reports them as not ready until the write succeeds.
+    /// </summary>
+    IReadOnlyDictionary<(string Topic, int Partition), string> BlockedPartitions { get; }
 }

@@ -11,6 +11,13 @@ namespace Drakkar.Sinks.Dlq;
 /// source offsets stay uncommitted and nothing is ever dropped silently.
 /// </summary>
 /// <remarks>
+/// A record the broker will never take as it is (too large, or not authorized) is a permanent failure: a too-large
+/// record is cut to half the size and tried again, down to a floor; what still cannot be written blocks its
+/// source partition visibly (<see cref="BlockedPartitions"/>: the worker pauses that partition, <c>/readyz</c>
+/// answers 503 naming it, a critical log and <c>drakkar_dlq_blocked_partitions</c>) while every other partition goes
+/// on. The write keeps retrying slowly, so fixing the broker's limit or ACL unblocks it without a restart.
+/// </remarks>
+/// <remarks>
 /// The producer is built on the first write, not in <see cref="ConnectAsync"/>: a healthy worker may never write a
 /// dead letter, and building a Confluent client at startup would delay readiness (the first client in a process
 /// pays Confluent.Kafka's native binding).
@@ -19,6 +26,9 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
 {
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan BlockedBackoff = TimeSpan.FromSeconds(30);
+    /// <summary>The smallest size a too-large record is cut down to before its partition counts as blocked.</summary>
+    private const int MinRecordBytes = 16 * 1024;
 
     private readonly string _brokers;
     private readonly int _messageTimeoutMs;
@@ -27,12 +37,20 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
     private readonly SinkSecretMasker _masker;
     private readonly Func<TimeSpan, CancellationToken, Task> _delay;
     private readonly Lock _gate = new();
+    private readonly int _maxRecordBytes;
+    private readonly CancellationTokenSource _closing = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Topic, int Partition), string> _blocked = new();
+    private readonly MetricCell _blockedGauge;
     private IProducer<byte[]?, byte[]>? _producer;
+    private int _activeWrites;
 
     // messageTimeoutMs: how long one write may take before it counts as failed and is retried.
+    // maxRecordBytes: dlq.max_message_bytes, the size records are cut to.
     public KafkaDeadLetterQueue(string topic, string brokers, DrakkarMetrics metrics, ILogger logger, SinkSecretMasker masker,
-        Func<TimeSpan, CancellationToken, Task>? delay = null, int messageTimeoutMs = 30_000)
+        Func<TimeSpan, CancellationToken, Task>? delay = null, int messageTimeoutMs = 30_000, int maxRecordBytes = DeadLetter.DefaultMaxBytes)
     {
+        _maxRecordBytes = maxRecordBytes;
+        _blockedGauge = metrics.DlqBlockedPartitions.WithLabels();
         ArgumentException.ThrowIfNullOrEmpty(topic);
         ArgumentException.ThrowIfNullOrEmpty(brokers);
         Destination = topic;
@@ -80,51 +98,112 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
                 BootstrapServers = _brokers,
                 Acks = Acks.All,
                 MessageTimeoutMs = _messageTimeoutMs,
+                // Room for the record (cut to dlq.max_message_bytes) plus its key, headers and framing.
+                MessageMaxBytes = _maxRecordBytes + 64 * 1024,
             }, _logger, _masker, "dlq");
             LogProducerStarted(_logger, Destination, SinkSecretMasker.Url(_brokers));
             return _producer;
         }
     }
 
+    /// <summary>Source partitions whose dead letter cannot be written (see the remarks), with the reason.</summary>
+    public IReadOnlyDictionary<(string Topic, int Partition), string> BlockedPartitions => _blocked;
+
     public async ValueTask WriteAsync(DeadLetter letter, CancellationToken cancellationToken)
     {
-        var producer = Producer();
-        var message = new Message<byte[]?, byte[]>
+        Interlocked.Increment(ref _activeWrites);
+        try
         {
-            Key = letter.RecordKey,
-            Value = letter.ToJsonBytes(),
-            Headers = KafkaProducers.Headers(letter.RecordHeaders),
-            Timestamp = new Timestamp(letter.Timestamp),
-        };
-        var backoff = FirstBackoff;
-        for (var failures = 1; ; failures++)
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
+            await WriteUntilStoredAsync(letter, stop.Token).ConfigureAwait(false);
+        }
+        finally
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            try
-            {
-                await producer.ProduceAsync(Destination, message, cancellationToken).ConfigureAwait(false);
-                if (failures > 1) LogRecovered(_logger, Destination, failures - 1);
-                return;
-            }
-            catch (ProduceException<byte[]?, byte[]> e)
-            {
-                _sendFailures.Increment();
-                LogWriteFailed(_logger, Destination, letter.SinkKind, letter.SinkName, letter.Partition, failures,
-                    _masker.Apply(e.Error.Reason), backoff.TotalSeconds);
-            }
-            catch (KafkaException e)
-            {
-                _sendFailures.Increment();
-                LogWriteFailed(_logger, Destination, letter.SinkKind, letter.SinkName, letter.Partition, failures,
-                    _masker.Apply(e.Error.Reason), backoff.TotalSeconds);
-            }
-            await _delay(backoff, cancellationToken).ConfigureAwait(false);
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+            Interlocked.Decrement(ref _activeWrites);
         }
     }
 
-    public ValueTask CloseAsync(CancellationToken cancellationToken)
+    private async Task WriteUntilStoredAsync(DeadLetter letter, CancellationToken cancellationToken)
     {
+        var producer = Producer();
+        var limit = _maxRecordBytes;
+        var message = Record(letter, limit);
+        var source = (letter.SourceTopic, letter.Partition);
+        var backoff = FirstBackoff;
+        try
+        {
+            for (var failures = 1; ; failures++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                Error error;
+                try
+                {
+                    await producer.ProduceAsync(Destination, message, cancellationToken).ConfigureAwait(false);
+                    if (failures > 1) LogRecovered(_logger, Destination, failures - 1);
+                    return;
+                }
+                catch (ProduceException<byte[]?, byte[]> e)
+                {
+                    error = e.Error;
+                }
+                catch (KafkaException e)
+                {
+                    error = e.Error;
+                }
+                _sendFailures.Increment();
+                if (error.Code is (ErrorCode.MsgSizeTooLarge or ErrorCode.RecordListTooLarge) && limit > MinRecordBytes)
+                {
+                    limit = Math.Max(MinRecordBytes, limit / 2);
+                    message = Record(letter, limit);
+                    LogShrunk(_logger, Destination, letter.SourceTopic, letter.Partition, _masker.Apply(error.Reason), limit);
+                    continue;
+                }
+                if (IsPermanent(error.Code))
+                {
+                    var reason = $"the DLQ {Destination} refuses the record of {letter.SourceTopic}[{letter.Partition}] offsets " +
+                        $"{string.Join(",", letter.Messages.Select(m => m.Offset))}: {_masker.Apply(error.Reason)} ({error.Code})";
+                    if (_blocked.TryAdd(source, reason))
+                    {
+                        _blockedGauge.Set(_blocked.Count);
+                        LogBlocked(_logger, reason, BlockedBackoff.TotalSeconds);
+                    }
+                    backoff = BlockedBackoff;
+                }
+                else
+                {
+                    LogWriteFailed(_logger, Destination, letter.SinkKind, letter.SinkName, letter.Partition, failures,
+                        _masker.Apply(error.Reason), backoff.TotalSeconds);
+                }
+                await _delay(backoff, cancellationToken).ConfigureAwait(false);
+                if (backoff < BlockedBackoff) backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+            }
+        }
+        finally
+        {
+            if (_blocked.TryRemove(source, out _)) _blockedGauge.Set(_blocked.Count);
+        }
+    }
+
+    /// <summary>Errors that retrying the same record cannot fix: its size, or the producer's rights on the topic.</summary>
+    private static bool IsPermanent(ErrorCode code) => code is ErrorCode.MsgSizeTooLarge
+        or ErrorCode.RecordListTooLarge or ErrorCode.TopicAuthorizationFailed or ErrorCode.ClusterAuthorizationFailed
+        or ErrorCode.TopicException or ErrorCode.InvalidRecord or ErrorCode.Local_InvalidArg;
+
+    private static Message<byte[]?, byte[]> Record(DeadLetter letter, int maxBytes) => new()
+    {
+        Key = letter.RecordKey,
+        Value = letter.ToJsonBytes(maxBytes),
+        Headers = KafkaProducers.Headers(letter.RecordHeaders),
+        Timestamp = new Timestamp(letter.Timestamp),
+    };
+
+    /// <summary>Stops writes still retrying (their offsets stay uncommitted), waits for them to let go, then closes the producer.</summary>
+    public async ValueTask CloseAsync(CancellationToken cancellationToken)
+    {
+        await _closing.CancelAsync().ConfigureAwait(false);
+        // librdkafka must not be called on a producer that is being destroyed: wait for every write to return.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (Volatile.Read(ref _activeWrites) > 0 && DateTime.UtcNow < deadline) await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
         IProducer<byte[]?, byte[]>? producer;
         lock (_gate)
         {
@@ -142,8 +221,13 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
                 producer.Dispose();
             }
         }
-        return ValueTask.CompletedTask;
     }
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Partition blocked: {Reason}. Its offsets stay uncommitted and it is paused; other partitions go on. Retrying every {Seconds}s (raise the broker's limit or fix the ACL to unblock it)")]
+    private static partial void LogBlocked(ILogger logger, string reason, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "DLQ {Topic} refused a record of {SourceTopic}[{Partition}] as too large ({Reason}); trying it again cut to {Bytes} bytes")]
+    private static partial void LogShrunk(ILogger logger, string topic, string sourceTopic, int partition, string reason, int bytes);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "DLQ ready: topic {Topic} on {Brokers} (its producer starts with the first dead letter)")]
     private static partial void LogConfigured(ILogger logger, string topic, string brokers);

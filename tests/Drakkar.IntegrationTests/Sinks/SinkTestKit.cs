@@ -71,6 +71,8 @@ internal sealed class RecordingDlq : IDeadLetterQueue
 {
     public ConcurrentQueue<DeadLetter> Letters { get; } = new();
     public string Destination => "memory";
+    public IReadOnlyDictionary<(string Topic, int Partition), string> BlockedPartitions { get; } =
+        new Dictionary<(string Topic, int Partition), string>();
     public ValueTask ConnectAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
     public ValueTask WriteAsync(DeadLetter letter, CancellationToken cancellationToken)

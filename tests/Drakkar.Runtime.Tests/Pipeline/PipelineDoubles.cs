@@ -60,6 +60,9 @@ internal sealed class RecordingDelivery : IPayloadDelivery
         settled(true);
     }
 
+    public IReadOnlyDictionary<(string Topic, int Partition), string> BlockedPartitions { get; } =
+        new Dictionary<(string Topic, int Partition), string>();
+
     public long InFlightPayloads => 0;
 
     public long MaxInFlightPayloads => long.MaxValue;

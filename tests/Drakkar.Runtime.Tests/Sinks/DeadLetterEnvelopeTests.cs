@@ -69,4 +69,67 @@ public sealed class DeadLetterEnvelopeTests
     {
         Assert.Throws<FormatException>(() => DeadLetterEnvelope.Parse(Encoding.UTF8.GetBytes(value), null, []));
     }
+
+    private static SourceMessage Binary(long offset, byte[] value) => new() { Topic = "source", Partition = 3, Offset = offset, Value = value };
+
+    [Fact]
+    public void A_binary_source_value_is_stored_once_and_replays_byte_for_byte()
+    {
+        var value = new byte[200_000];
+        new Random(7).NextBytes(value);
+        var letter = new DeadLetter("", "", "Arrange threw", [], 1, "source", 3, [Binary(9, value)], DateTimeOffset.UnixEpoch);
+
+        var record = letter.ToJsonBytes();
+
+        // One base64 copy (×4/3) plus the lossy text for people: far below the ×5.2 of a value stored twice, escaped.
+        Assert.True(record.Length < 3 * value.Length, $"record is {record.Length} bytes for a {value.Length}-byte value");
+        Assert.Equal(value, Assert.Single(DeadLetterEnvelope.Parse(record, null, [])).Value);
+    }
+
+    [Fact]
+    public void Non_ascii_text_is_not_escaped()
+    {
+        var text = "{\"q\":\"" + new string('ж', 120_000) + "\"}";
+        var letter = new DeadLetter("", "", "Arrange threw", [], 1, "source", 3, [Message(1, null, text)], DateTimeOffset.UnixEpoch);
+
+        var record = letter.ToJsonBytes();
+
+        Assert.True(record.Length < Encoding.UTF8.GetByteCount(text) + 2_000, $"record is {record.Length} bytes");
+        Assert.Equal(text, Text(Assert.Single(DeadLetterEnvelope.Parse(record, null, [])).Value));
+    }
+
+    [Fact]
+    public void A_record_over_the_limit_is_cut_with_a_marker_naming_the_source_and_replay_refuses_it()
+    {
+        var letter = new DeadLetter("", "", "Arrange threw", [], 1, "source", 3,
+            [Message(41, "k", new string('x', 300_000)), Message(42, "k", "small")], DateTimeOffset.UnixEpoch);
+
+        var record = letter.ToJsonBytes(maxBytes: 64 * 1024);
+
+        Assert.True(record.Length <= 64 * 1024, $"record is {record.Length} bytes");
+        var json = System.Text.Json.JsonDocument.Parse(record).RootElement;
+        Assert.True(json.GetProperty("truncated").GetBoolean());
+        Assert.Contains("the original is at source[3]@41", json.GetProperty("original_payloads")[0].GetString());
+        Assert.Equal("small", json.GetProperty("original_payloads")[1].GetString());
+        Assert.True(DeadLetter.IsTruncated(record));
+        var refused = Assert.Throws<FormatException>(() => DeadLetterEnvelope.Parse(record, null, []));
+        Assert.Contains("size limit", refused.Message);
+    }
+
+    [Fact]
+    public void A_payload_whose_data_has_no_json_form_is_recorded_as_text_with_the_reason()
+    {
+        var letter = new DeadLetter("kafka", "out", "NaN", [KafkaPayload.Of(new Measure(double.NaN))], 1, "source", 3,
+            [Message(5, null, "{}")], DateTimeOffset.UnixEpoch);
+
+        var json = System.Text.Json.JsonDocument.Parse(letter.ToJsonBytes()).RootElement;
+
+        var stored = json.GetProperty("original_payloads")[0].GetString();
+        Assert.StartsWith("[unserializable Measure:", stored);
+        Assert.Contains("NaN", stored);
+    }
 }
+
+/// <summary>A payload with a number JSON cannot carry when it is NaN or infinite.</summary>
+[Payload]
+public sealed partial record Measure(double Value);
