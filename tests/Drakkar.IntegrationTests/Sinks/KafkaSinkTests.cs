@@ -155,6 +155,43 @@ public sealed class KafkaSinkTests(KafkaBroker kafka)
     }
 
     [Fact]
+    public async Task A_dlq_record_the_broker_refuses_as_too_large_is_cut_then_blocks_only_its_partition_visibly_until_it_is_taken()
+    {
+        var dlqTopic = kafka.CreateTopic("refused_dlq");
+        var metrics = new DrakkarMetrics();
+        // Waits shortened (the blocked retry is every 30 s in production) so the recovery is seen within the test.
+        var dlq = new KafkaDeadLetterQueue(dlqTopic, kafka.BootstrapServers, metrics, NullLogger.Instance, new(),
+            (delay, token) => Task.Delay(TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds, 200)), token), messageTimeoutMs: 5_000);
+        var big = new SourceMessage { Topic = "orders", Partition = 2, Offset = 17, Value = Encoding.UTF8.GetBytes(new string('x', 900_000)) };
+        var letter = new DeadLetter("", "", "arrange failed", [], 1, "orders", 2, [big], DateTimeOffset.UtcNow);
+
+        // The broker refuses every produce as too large: the record is cut down step by step, then the partition is blocked.
+        kafka.Broker.PushRequestErrors(0, [.. Enumerable.Repeat(Confluent.Kafka.ErrorCode.MsgSizeTooLarge, 30)]);
+        Task write;
+        try
+        {
+            write = dlq.WriteAsync(letter, default).AsTask();
+            await Eventually.True(() => dlq.BlockedPartitions.ContainsKey(("orders", 2)), TimeSpan.FromSeconds(30), "partition 2 reported blocked");
+            Assert.Contains("orders[2] offsets 17", dlq.BlockedPartitions[("orders", 2)]);
+            Assert.Contains("MsgSizeTooLarge", dlq.BlockedPartitions[("orders", 2)]);
+            Assert.Equal(1, metrics.DlqBlockedPartitions.Value());
+            Assert.False(write.IsCompleted, "the write gave up: the dead letter would be lost");
+        }
+        finally
+        {
+            kafka.Broker.ClearRequestErrors(0);
+        }
+
+        await write.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Empty(dlq.BlockedPartitions);
+        Assert.Equal(0, metrics.DlqBlockedPartitions.Value());
+        await dlq.CloseAsync(default);
+        var stored = Json(Assert.Single(Consume(kafka.BootstrapServers, dlqTopic, 1)).Message.Value);
+        Assert.True(stored.GetProperty("truncated").GetBoolean());
+        Assert.Contains("the original is at orders[2]@17", stored.GetProperty("original_payloads")[0].GetString());
+    }
+
+    [Fact]
     public async Task A_refused_produce_fails_the_batch_with_the_broker_reason()
     {
         var topic = kafka.CreateTopic("refused");

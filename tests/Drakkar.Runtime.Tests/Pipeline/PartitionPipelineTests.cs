@@ -265,4 +265,42 @@ public sealed class PartitionPipelineTests
         await h.WaitForWatermark(4, "done");
         Assert.Equal(0, h.Load.Current);
     }
+
+    [Fact]
+    public async Task A_window_whose_dead_letter_is_still_being_written_does_not_hold_back_the_next_window()
+    {
+        var h = new PipelineHarness(windowSize: 1);
+        var dlqStored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Delivery.DeadLetterGate = dlqStored.Task;
+        h.Handler.ArrangeWith = (messages, _) => messages[0].Offset == 0
+            ? throw new InvalidOperationException("bad window")
+            : [.. messages.Select(m => new ExecutorTask($"t-{m.Offset}") { SourceOffsets = [m.Offset] })];
+        h.Feed(3);
+
+        // Offsets 1 and 2 are processed while the DLQ still holds offset 0's record; nothing is committed past 0.
+        await PipelineHarness.Until(() => h.Handler.MessageCompletions.ContainsKey(2), "later windows processed");
+        Assert.Equal(-1, h.Watermark);
+        dlqStored.SetResult();
+        await h.WaitForWatermark(3, "the dead letter stored, everything done");
+        Assert.Equal([0L], Assert.Single(h.Delivery.DeadLetters).Origin.Offsets);
+    }
+
+    [Fact]
+    public async Task A_record_that_failed_dispatch_is_dead_lettered_and_its_offset_waits_for_the_dlq()
+    {
+        var h = new PipelineHarness();
+        var dlqStored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Delivery.DeadLetterGate = dlqStored.Task;
+        h.Feed(1);
+        h.Pipeline.EnqueueFailed(new SourceMessage { Topic = "source", Partition = 0, Offset = 1, Value = [0xff] }, "dispatch failed: boom");
+        await h.WaitForWatermark(1, "offset 0 done");
+        await Task.Delay(100);
+        Assert.Equal(1, h.Watermark);
+
+        dlqStored.SetResult();
+        await h.WaitForWatermark(2, "the failed record stored in the DLQ");
+        var (origin, error) = Assert.Single(h.Delivery.DeadLetters);
+        Assert.Equal([1L], origin.Offsets);
+        Assert.Equal("dispatch failed: boom", error);
+    }
 }

@@ -48,10 +48,13 @@ internal sealed class RecordingDelivery : IPayloadDelivery
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask DeadLetterAsync(DeliveryOrigin origin, string error, CancellationToken cancellationToken)
+    /// <summary>When set, a dead letter is stored only once this task completes (a DLQ that is slow or down).</summary>
+    public Task? DeadLetterGate { get; set; }
+
+    public async ValueTask DeadLetterAsync(DeliveryOrigin origin, string error, CancellationToken cancellationToken)
     {
+        if (DeadLetterGate is { } gate) await gate.WaitAsync(cancellationToken);
         DeadLetters.Enqueue((origin, error));
-        return ValueTask.CompletedTask;
     }
 
     public void Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool> settled)
