@@ -76,8 +76,10 @@ public sealed class GracefulStopDeliveryTests(KafkaBroker kafka)
         long queuedAtStop = 0;
         try
         {
-            await Eventually.True(() => sink.Written.Count >= 50 && worker.Delivery!.InFlightPayloads > 0, TimeSpan.FromSeconds(60),
-                "some payloads written and more queued");
+            // Mid-run: periodic commits have happened, and payloads are queued behind the slow sink.
+            await Eventually.True(() => sink.Written.Count >= 100 && worker.Delivery!.InFlightPayloads > 0
+                && TestWorker.Committed(kafka.BootstrapServers, topic, group, partitions).Sum() > 0, TimeSpan.FromSeconds(60),
+                "some payloads written and committed, and more queued");
             queuedAtStop = worker.Delivery!.InFlightPayloads;
         }
         finally

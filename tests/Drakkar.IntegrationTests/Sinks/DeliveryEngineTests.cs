@@ -201,27 +201,88 @@ public sealed class DeliveryEngineQueueTests
     }
 
     [Fact]
+    public async Task A_probe_batch_refused_for_one_poison_payload_does_not_dead_letter_its_healthy_neighbours_as_circuit_open()
+    {
+        const int groups = 20;
+        var clock = new ManualClock();
+        var sink = new ScriptedSink("http", "hook")
+        {
+            Behavior = async (batch, call) =>
+            {
+                await Task.Delay(20); // a real round trip: the call does not finish synchronously
+                if (call == 1) throw new InvalidOperationException("HTTP 503 (outage)");
+                if (batch.Payloads.Any(p => ((Reading)p.Data.Value).Id == "poison")) throw new InvalidOperationException("HTTP 422 (poison)");
+            },
+        };
+        var dlq = new RecordingDlq();
+        var manager = Manager([sink], dlq, new SinkManagerOptions
+        {
+            Time = clock,
+            CircuitBreaker = new CircuitBreakerConfig { FailureThreshold = 1, CooldownSeconds = 30 },
+            Batching = (_, _) => new SinkBatching(groups, TimeSpan.FromSeconds(5)),
+            Delay = (_, _) => Task.CompletedTask,
+        });
+
+        // An outage opens the breaker; after the cooldown the next batch is the half-open probe.
+        await manager.DeliverAsync(Http(groups), Origin("orders", 0, 1), default).AsTask().WaitAsync(Patience);
+        Assert.Equal(CircuitState.Open, manager.StatsOf("http", "hook").Circuit);
+        clock.Advance(TimeSpan.FromSeconds(31));
+
+        // The sink is healthy again; only one payload of the batch is poison.
+        var deliveries = Enumerable.Range(0, groups).Select(i =>
+        {
+            var result = new CollectResult();
+            result.Http.Add(HttpPayload.Of(i == 10 ? Reading.Sample(i) with { Id = "poison" } : Reading.Sample(i)));
+            return manager.DeliverAsync(result, Origin("orders", 0, 100 + i), default).AsTask();
+        }).ToArray();
+        await Task.WhenAll(deliveries).WaitAsync(Patience);
+
+        var letters = dlq.Letters.Skip(1).ToArray();
+        var rejected = letters.Where(l => l.Error == SinkManager.CircuitOpenError).Select(l => l.Messages[0].Offset).Order().ToArray();
+        Assert.True(rejected.Length == 0,
+            $"{rejected.Length} groups of the probe batch (one poison, the rest healthy) were dead-lettered as '{SinkManager.CircuitOpenError}' (offsets {string.Join(", ", rejected)})");
+        var letter = Assert.Single(letters);
+        Assert.Equal([110L], letter.Messages.Select(m => m.Offset));
+        Assert.Equal(groups - 1, manager.StatsOf("http", "hook").Delivered);
+        await manager.CloseAsync();
+    }
+
+    /// <summary>Takes its time over every batch (honouring cancellation, as real sinks do) and notes what it wrote and when it closed.</summary>
+    private sealed class SlowSink : ISink
+    {
+        private int _written;
+        private int _closed;
+
+        public int Written => Volatile.Read(ref _written);
+        public int WrittenAtClose { get; private set; } = -1;
+        public int WrittenAfterClose { get; private set; }
+        public bool Closed => Volatile.Read(ref _closed) == 1;
+        public string Kind => "http";
+        public string Name => "hook";
+        public bool IsIdempotent => false;
+        public bool IsConnected => !Closed;
+        public ValueTask ConnectAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public async ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
+        {
+            await Task.Delay(25, cancellationToken);
+            if (Closed) WrittenAfterClose += batch.Count;
+            Interlocked.Add(ref _written, batch.Count);
+        }
+
+        public ValueTask CloseAsync(CancellationToken cancellationToken)
+        {
+            WrittenAtClose = Written;
+            Volatile.Write(ref _closed, 1);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Fact]
     public async Task Closing_delivers_everything_queued_before_the_sinks_close()
     {
         const int groups = 40;
-        var delivered = 0;
-        var deliveredWhileClosed = 0;
-        var deliveredAtClose = -1;
-        ScriptedSink sink = null!;
-        sink = new ScriptedSink("http", "hook")
-        {
-            Behavior = async (batch, _) =>
-            {
-                await Task.Delay(25);
-                if (sink.Closed) Interlocked.Increment(ref deliveredWhileClosed);
-                Interlocked.Add(ref delivered, batch.Count);
-            },
-            OnClose = () =>
-            {
-                deliveredAtClose = Volatile.Read(ref delivered);
-                return ValueTask.CompletedTask;
-            },
-        };
+        var sink = new SlowSink();
         var manager = Manager([sink], new RecordingDlq(), new SinkManagerOptions
         {
             // Four payloads a call, one call at a time: the queue takes ten slow calls to empty.
@@ -237,10 +298,10 @@ public sealed class DeliveryEngineQueueTests
         await manager.CloseAsync().WaitAsync(Patience);
 
         Assert.All(deliveries, d => Assert.True(d.IsCompletedSuccessfully, $"a delivery ended {d.Status}"));
-        Assert.Equal(groups, sink.Delivered.Sum(b => b.Count));
+        Assert.Equal(groups, sink.Written);
         Assert.True(sink.Closed);
-        Assert.Equal(groups, deliveredAtClose);
-        Assert.Equal(0, deliveredWhileClosed);
+        Assert.Equal(groups, sink.WrittenAtClose);
+        Assert.Equal(0, sink.WrittenAfterClose);
         Assert.Equal(groups, manager.StatsOf("http", "hook").Delivered);
     }
 }
