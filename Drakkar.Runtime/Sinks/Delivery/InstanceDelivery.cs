@@ -153,7 +153,7 @@ internal sealed partial class InstanceDelivery
             await parallel.WaitAsync(_closing).ConfigureAwait(false);
             try
             {
-                await DeliverGroupAsync(group, null).ConfigureAwait(false);
+                await DeliverGroupAsync(group, null, admitted: true).ConfigureAwait(false);
             }
             finally
             {
@@ -172,10 +172,13 @@ internal sealed partial class InstanceDelivery
     /// <summary>
     /// The SPEC's contract for one group. <paramref name="firstFailure"/> is the outcome of an attempt already made
     /// as part of a batch (the sink reported this group's payloads as failed), which counts as attempt 1.
+    /// <paramref name="admitted"/>: the group's batch already passed the breaker (it is being isolated after the
+    /// batch failed as a whole), so it is tried without asking again; otherwise a half-open breaker would turn the
+    /// healthy neighbours of one poison payload away as "circuit open" while the first of them is the probe.
     /// </summary>
-    private async Task DeliverGroupAsync(PayloadGroup group, Exception? firstFailure)
+    private async Task DeliverGroupAsync(PayloadGroup group, Exception? firstFailure, bool admitted = false)
     {
-        var admission = firstFailure is null ? _slot.Breaker.Admit() : CircuitAdmission.Deliver;
+        var admission = firstFailure is null && !admitted ? _slot.Breaker.Admit() : CircuitAdmission.Deliver;
         if (admission == CircuitAdmission.Reject)
         {
             await RejectAsync(group).ConfigureAwait(false);

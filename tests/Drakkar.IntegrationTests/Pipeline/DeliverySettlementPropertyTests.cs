@@ -61,6 +61,9 @@ public sealed class DeliverySettlementPropertyTests
     /// <summary>Records the payloads of every dead letter as settled before the engine hears the write succeeded.</summary>
     private sealed class TrackingDlq(ConcurrentDictionary<string, string> settled) : IDeadLetterQueue
     {
+        public IReadOnlyDictionary<(string Topic, int Partition), string> BlockedPartitions { get; } =
+            new Dictionary<(string Topic, int Partition), string>();
+
         public ConcurrentQueue<DeadLetter> Letters { get; } = new();
         public string Destination => "memory";
         public ValueTask ConnectAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;

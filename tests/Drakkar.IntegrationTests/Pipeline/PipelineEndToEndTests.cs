@@ -83,9 +83,10 @@ public sealed class PipelineEndToEndTests(KafkaBroker kafka)
         var topic = kafka.CreateTopic("handover", partitions);
         var group = $"{topic}-g";
         await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, partitions, total);
-        RecordingHandler Handler() => new(realProcesses: false) { BeforeArrange = () => Task.Delay(2) };
-        var handlerA = Handler();
-        var handlerB = Handler();
+        // Worker A is slow (about 100 messages a second per partition) so that work is left when B joins: a
+        // cooperative rebalance on the embedded broker takes several seconds, and a fast A would finish first.
+        var handlerA = new RecordingHandler(realProcesses: false) { BeforeArrange = () => Task.Delay(100) };
+        var handlerB = new RecordingHandler(realProcesses: false) { BeforeArrange = () => Task.Delay(2) };
         bool IsSettled((int Partition, long Offset) key) => handlerA.Settled.ContainsKey(key) || handlerB.Settled.ContainsKey(key);
 
         // Watch commits while the group rebalances: an offset may be committed only once everything below it settled.

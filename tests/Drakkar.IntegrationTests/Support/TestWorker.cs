@@ -23,8 +23,13 @@ internal static class TestWorker
         Drakkar.Sinks.SinkRegistry? plugins = null)
     {
         var parts = DrakkarApp.DefaultParts(plugins);
+        // DRAKKAR_TEST_LOGS=1 shows the workers' own logs (console format, debug level) when a test needs explaining.
+        Microsoft.Extensions.Logging.ILoggerFactory loggers = Environment.GetEnvironmentVariable("DRAKKAR_TEST_LOGS") == "1"
+            ? Drakkar.Observability.Logging.DrakkarLoggerProvider.CreateFactory(new LoggingConfig { Format = LogFormat.Console, Level = "DEBUG" },
+                new Drakkar.Observability.Logging.LogContext(workerId, config.Kafka.ConsumerGroup, config.ClusterName))
+            : NullLoggerFactory.Instance;
         return WorkerHost.StartAsync(handler, config, workerId,
-            new WorkerParts { Executor = parts.Executor, Delivery = parts.Delivery, Loggers = NullLoggerFactory.Instance }, CancellationToken.None);
+            new WorkerParts { Executor = parts.Executor, Delivery = parts.Delivery, Loggers = loggers }, CancellationToken.None);
     }
 
     /// <summary>Produces <paramref name="count"/> records round-robin over the partitions; values are "m-{i}".</summary>
