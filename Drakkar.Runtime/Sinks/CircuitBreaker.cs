@@ -54,6 +54,23 @@ internal sealed class CircuitBreaker
         get { lock (_gate) return _state; }
     }
 
+    /// <summary>True while <see cref="Admit"/> would turn a batch away (open and cooling down, or a probe in flight); no side effect.</summary>
+    public bool IsTurningAway
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _state switch
+                {
+                    CircuitState.Closed => false,
+                    CircuitState.HalfOpen => _probeInFlight,
+                    _ => _time.GetElapsedTime(_openedAt) < _cooldown,
+                };
+            }
+        }
+    }
+
     public CircuitAdmission Admit()
     {
         lock (_gate)

@@ -101,7 +101,7 @@ internal static class SinkFactory
     /// Each instance's <c>batch_size</c> and <c>linger_ms</c>; plugin kinds get <see cref="SinkBatching.Default"/>.
     /// Deliveries in flight per instance: Kafka pipelines batches (librdkafka keeps their order), PostgreSQL uses a
     /// second pooled connection; the others take one batch at a time (Redis and MongoDB hold one connection, files keep
-    /// their line order, HTTP sends a batch's requests concurrently already).
+    /// their line order, HTTP sends a batch's requests concurrently already, up to HttpSink.MaxConcurrentRequests).
     /// </summary>
     public static Func<string, string, SinkBatching> Batching(SinksConfig sinks) => (kind, name) =>
         SinkKey.BuiltInKind(kind) is { } builtIn && InstanceConfig(sinks, builtIn, name) is { } config

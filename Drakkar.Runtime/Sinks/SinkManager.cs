@@ -371,6 +371,10 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         return false;
     }
 
+    /// <summary>A payload's kind as a metric label: a built-in kind or a configured plugin kind, else <c>unknown</c>.</summary>
+    private string KnownKindLabel(string kind) =>
+        SinkKey.BuiltInKind(kind) is not null || _byKind.Keys.Any(k => k.Item2 == kind) ? kind : "unknown";
+
     private async Task DeadLetterUnroutableAsync(string kind, string name, string error, PayloadGroup group)
     {
         try
@@ -382,7 +386,7 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
             await _dlq.WriteAsync(letter, stop.Token).ConfigureAwait(false);
             // The label is the payload's sink name only when a sink of that kind and name exists; anything else a
             // handler computed would make the label set unbounded.
-            _metrics.SinkDlqMessages.WithLabels(kind, UnroutableLabel).Add(group.Count);
+            _metrics.SinkDlqMessages.WithLabels(KnownKindLabel(kind), UnroutableLabel).Add(group.Count);
             group.Settle();
         }
         catch (OperationCanceledException)

@@ -17,6 +17,7 @@ internal sealed class DeliveryQueue
     private readonly Func<List<PayloadGroup>, Task> _deliver;
     private readonly SemaphoreSlim _slots;
     private readonly int _concurrency;
+    private readonly Func<bool> _turningAway;
     private readonly Task _drainer;
     private TaskCompletionSource? _filled;
     private int _queued;
@@ -24,9 +25,14 @@ internal sealed class DeliveryQueue
     /// <param name="batchSize">The most payloads one delivery carries.</param>
     /// <param name="linger">How long a batch may wait to fill.</param>
     /// <param name="concurrency">How many deliveries may be in flight at once.</param>
+    /// <param name="turningAway">
+    /// True while every batch would be turned away at once (the circuit is open): such batches do not wait for a
+    /// delivery slot, so payloads queued behind a slow probe reach the DLQ as they would have without a queue.
+    /// </param>
     /// <param name="deliver">Delivers one batch and settles (or drops) every group in it; must not throw.</param>
-    public DeliveryQueue(int batchSize, TimeSpan linger, int concurrency, Func<List<PayloadGroup>, Task> deliver)
+    public DeliveryQueue(int batchSize, TimeSpan linger, int concurrency, Func<bool> turningAway, Func<List<PayloadGroup>, Task> deliver)
     {
+        _turningAway = turningAway;
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(concurrency, 1);
         _batchSize = batchSize;
@@ -63,11 +69,12 @@ internal sealed class DeliveryQueue
     private async Task DrainAsync()
     {
         var reader = _channel.Reader;
+        var bypassing = new List<Task>();
         PayloadGroup? carried = null;
         while (carried is not null || await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             // A free delivery slot first: while every slot is busy, payloads keep accumulating into the next batch.
-            await _slots.WaitAsync().ConfigureAwait(false);
+            var slot = await TakeSlotAsync().ConfigureAwait(false);
             if (_linger > TimeSpan.Zero && Volatile.Read(ref _queued) < _batchSize) await LingerAsync().ConfigureAwait(false);
             var batch = new List<PayloadGroup>();
             var count = 0;
@@ -96,16 +103,34 @@ internal sealed class DeliveryQueue
             Interlocked.Add(ref _queued, -count);
             if (batch.Count == 0)
             {
-                _slots.Release();
+                if (slot) _slots.Release();
                 continue;
             }
-            _ = DeliverAsync(batch);
+            var delivery = DeliverAsync(batch, slot);
+            if (!slot)
+            {
+                bypassing.RemoveAll(t => t.IsCompleted);
+                bypassing.Add(delivery);
+            }
         }
+        await Task.WhenAll(bypassing).ConfigureAwait(false);
         // Every slot back: the deliveries still in flight have finished.
         for (var i = 0; i < _concurrency; i++) await _slots.WaitAsync().ConfigureAwait(false);
     }
 
-    private async Task DeliverAsync(List<PayloadGroup> batch)
+    /// <summary>Waits for a delivery slot (true), or stops waiting when batches are being turned away anyway (false).</summary>
+    private async Task<bool> TakeSlotAsync()
+    {
+        while (true)
+        {
+            if (await _slots.WaitAsync(TurnAwayCheck).ConfigureAwait(false)) return true;
+            if (_turningAway()) return false;
+        }
+    }
+
+    private static readonly TimeSpan TurnAwayCheck = TimeSpan.FromMilliseconds(50);
+
+    private async Task DeliverAsync(List<PayloadGroup> batch, bool slot)
     {
         try
         {
@@ -113,7 +138,7 @@ internal sealed class DeliveryQueue
         }
         finally
         {
-            _slots.Release();
+            if (slot) _slots.Release();
         }
     }
 

@@ -36,7 +36,7 @@ internal sealed partial class InstanceDelivery
         _logger = logger;
         _closing = closing;
         var batching = options.Batching(slot.Key.KindName, slot.Key.Name);
-        _queue = new DeliveryQueue(batching.BatchSize, batching.Linger, batching.Concurrency, DeliverBatchAsync);
+        _queue = new DeliveryQueue(batching.BatchSize, batching.Linger, batching.Concurrency, () => slot.Breaker.IsTurningAway, DeliverBatchAsync);
     }
 
     public SinkSlot Slot => _slot;

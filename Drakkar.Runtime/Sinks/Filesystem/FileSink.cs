@@ -43,24 +43,40 @@ public sealed class FileSink : ISink
     {
         var baseDirectory = _base ?? throw new SinkTransientException($"filesystem sink '{Name}' is not connected");
         // Open every file first: a batch with one refused path writes nothing.
-        var files = new Dictionary<string, (SafeFileHandle File, ArrayBufferWriter<byte> Lines)>(StringComparer.Ordinal);
+        var files = new Dictionary<string, (SafeFileHandle File, ArrayBufferWriter<byte> Lines, List<int> Payloads)>(StringComparer.Ordinal);
         try
         {
-            foreach (var payload in batch.Payloads)
+            for (var i = 0; i < batch.Count; i++)
             {
+                var payload = batch.Payloads[i];
                 var path = ((FilePayload)payload).Path;
                 if (!files.TryGetValue(path, out var file))
-                    files[path] = file = (BeneathFile.OpenForAppend(baseDirectory, path, _configuredBase, _componentWalk), new ArrayBufferWriter<byte>(256));
+                    files[path] = file = (BeneathFile.OpenForAppend(baseDirectory, path, _configuredBase, _componentWalk), new ArrayBufferWriter<byte>(256), []);
                 using (var writer = new Utf8JsonWriter(file.Lines)) payload.Data.WriteJson(writer);
                 file.Lines.GetSpan(1)[0] = (byte)'\n';
                 file.Lines.Advance(1);
+                file.Payloads.Add(i);
             }
             // Not cancellable once started: a write cut short would leave half a line for the next one to follow.
-            foreach (var (path, (file, lines)) in files) BeneathFile.AppendAll(file, lines.WrittenSpan, path);
+            var written = false;
+            foreach (var (path, (file, lines, payloads)) in files)
+            {
+                try
+                {
+                    BeneathFile.AppendAll(file, lines.WrittenSpan, path);
+                    written = true;
+                }
+                catch (Exception e) when (written && e is IOException or UnauthorizedAccessException)
+                {
+                    // Other files of the batch are written already: only this file's payloads failed (SinkBatch.Fail),
+                    // so a retry does not append the others twice.
+                    foreach (var index in payloads) batch.Fail(index, e);
+                }
+            }
         }
         finally
         {
-            foreach (var (file, _) in files.Values) file.Dispose();
+            foreach (var (file, _, _) in files.Values) file.Dispose();
         }
         return ValueTask.CompletedTask;
     }

@@ -55,11 +55,15 @@ public sealed partial class HttpSink : ISink
     public bool IsIdempotent => false;
     public bool IsConnected => _client is not null;
 
+    /// <summary>Requests of one batch in flight at once, and connections kept to the endpoint.</summary>
+    public const int MaxConcurrentRequests = 8;
+
     public ValueTask ConnectAsync(CancellationToken cancellationToken)
     {
         _client = new HttpClient(new SocketsHttpHandler
         {
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            MaxConnectionsPerServer = MaxConcurrentRequests,
             AllowAutoRedirect = false,
             ConnectCallback = _egress.ConnectAsync,
         })
@@ -69,10 +73,46 @@ public sealed partial class HttpSink : ISink
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>
+    /// Sends the batch's requests, up to <see cref="MaxConcurrentRequests"/> at once over at most as many
+    /// connections. Each payload's outcome is its own: failed ones are reported with <see cref="SinkBatch.Fail"/>, so
+    /// only their hook calls take the failure path and nothing delivered is sent again. When every request failed
+    /// the batch fails as a whole (the first error is thrown, so the retry contract sees what kind of failure it was).
+    /// </summary>
     public async ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
         var client = _client ?? throw new SinkTransientException($"http sink '{Name}' is not connected");
-        for (var i = 0; i < batch.Count; i++)
+        var failures = new Exception?[batch.Count];
+        if (batch.Count == 1)
+        {
+            failures[0] = await SendAsync(client, batch, 0, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            using var slots = new SemaphoreSlim(MaxConcurrentRequests);
+            await Task.WhenAll(Enumerable.Range(0, batch.Count).Select(async i =>
+            {
+                await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    failures[i] = await SendAsync(client, batch, i, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    slots.Release();
+                }
+            })).ConfigureAwait(false);
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        if (failures.All(f => f is not null)) throw failures[0]!;
+        for (var i = 0; i < failures.Length; i++)
+            if (failures[i] is { } failure) batch.Fail(i, failure);
+    }
+
+    /// <summary>One payload's request; returns why it failed, or null when the endpoint took it.</summary>
+    private async Task<Exception?> SendAsync(HttpClient client, SinkBatch batch, int i, CancellationToken cancellationToken)
+    {
+        try
         {
             using var request = new HttpRequestMessage(_method, _url);
             var content = new ByteArrayContent(batch.Payloads[i].Data.ToJsonBytes());
@@ -92,7 +132,7 @@ public sealed partial class HttpSink : ISink
             }
             catch (HttpRequestException e) when (e.InnerException is HttpEgressRefusedException refused)
             {
-                throw new HttpEgressRefusedException(refused.Message);
+                return new HttpEgressRefusedException(refused.Message);
             }
             using (response)
             {
@@ -100,7 +140,7 @@ public sealed partial class HttpSink : ISink
                 if (response.IsSuccessStatusCode)
                 {
                     await ReadBoundedAsync(response, DrainLimitBytes, deadline.Token).ConfigureAwait(false);
-                    continue;
+                    return null;
                 }
                 var (excerpt, truncated) = await ReadBoundedAsync(response, BodyExcerptBytes, deadline.Token).ConfigureAwait(false);
                 var body = Encoding.UTF8.GetString(excerpt) + (truncated ? "…" : "");
@@ -109,8 +149,17 @@ public sealed partial class HttpSink : ISink
                     : "";
                 var text = $"HTTP {status} {response.ReasonPhrase} from {_method} {_url.GetLeftPart(UriPartial.Path)} (payload {i + 1} of {batch.Count}): {redirect}{body}";
                 // Throttling and server errors may pass; a 3xx or 4xx says the request itself is wrong.
-                throw new HttpSinkException(status, body, text, transient: status is >= 500 or 408 or 429);
+                return new HttpSinkException(status, body, text, transient: status is >= 500 or 408 or 429);
             }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Connection failures, timeouts, a payload whose data has no JSON form: this payload's failure.
+            return e;
         }
     }
 

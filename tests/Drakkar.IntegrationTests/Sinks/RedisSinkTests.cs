@@ -46,6 +46,37 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
     }
 
     [Fact]
+    public async Task A_payload_that_cannot_become_json_dead_letters_only_its_group_and_the_connection_stays_in_step()
+    {
+        var dlq = new RecordingDlq();
+        var masker = new SinkSecretMasker();
+        // Three hook calls queued together, so they share one batch (and one pipeline of SETs).
+        var manager = new SinkManager([new RedisSink("cache", new RedisSinkConfig { Url = redis.Url, KeyPrefix = "nan:" }, masker)], dlq,
+            new SinkManagerOptions { Batching = (_, _) => new SinkBatching(100, TimeSpan.FromMilliseconds(500)) }, new DrakkarMetrics(),
+            NullLoggerFactory.Instance, masker);
+        await manager.StartAsync(default);
+
+        var good1 = manager.DeliverAsync(Batch(1, 2), Origin("orders", 0, 10), default).AsTask();
+        var poison = manager.DeliverAsync(new CollectResult { Redis = { RedisPayload.Of("gauge", new Gauge("g", double.NaN)) } }, Origin("orders", 0, 11), default).AsTask();
+        var good2 = manager.DeliverAsync(Batch(3, 2), Origin("orders", 0, 12), default).AsTask();
+        await Task.WhenAll(good1, poison, good2).WaitAsync(TimeSpan.FromSeconds(30));
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Equal([11L], letter.Messages.Select(m => m.Offset));
+        Assert.Contains("JSON", letter.Error);
+        using var client = new Resp(redis.Port);
+        foreach (var i in new[] { 1, 2, 3, 4 }) Assert.Equal(PayloadData.Of(Reading.Sample(i)).ToJson(), client.Call("GET", $"nan:reading:{i}"));
+        Assert.Null(client.Call("GET", "nan:gauge"));
+
+        // The next batch is answered with its own replies: nothing of the refused one was left in the connection.
+        await manager.DeliverAsync(Batch(5, 3), Origin("orders", 0, 13), default).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Single(dlq.Letters);
+        Assert.Equal(7, manager.StatsOf("redis", "cache").Delivered);
+        Assert.Equal(PayloadData.Of(Reading.Sample(7)).ToJson(), client.Call("GET", "nan:reading:7"));
+        await manager.CloseAsync();
+    }
+
+    [Fact]
     public async Task The_database_comes_from_the_url()
     {
         var manager = Manager($"redis://127.0.0.1:{redis.Port}/3", new RecordingDlq(), prefix: "db3:");

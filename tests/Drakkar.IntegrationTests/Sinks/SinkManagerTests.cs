@@ -57,6 +57,24 @@ public sealed class SinkRoutingTests
     }
 
     [Fact]
+    public async Task Sink_names_a_handler_computed_never_become_metric_labels()
+    {
+        var metrics = new DrakkarMetrics();
+        var manager = Manager([new ScriptedSink("http", "hook")], new RecordingDlq(), metrics: metrics);
+        var result = new CollectResult();
+        for (var i = 0; i < 20; i++) result.Http.Add(HttpPayload.Of(Reading.Sample(i), $"user-{i}"));
+        result.Custom.Add(new CustomPayload("kind-{computed}", "x", PayloadData.Of(Reading.Sample(99))));
+
+        await manager.DeliverAsync(result, Origin(), default);
+
+        var exported = metrics.Registry.Export();
+        Assert.DoesNotContain("user-", exported);
+        Assert.DoesNotContain("kind-{computed}", exported);
+        Assert.Contains("drakkar_sink_dlq_messages_total{sink_type=\"http\",sink_name=\"unroutable\"} 20", exported);
+        Assert.Contains("drakkar_sink_dlq_messages_total{sink_type=\"unknown\",sink_name=\"unroutable\"} 1", exported);
+    }
+
+    [Fact]
     public async Task An_empty_name_with_two_instances_is_ambiguous_and_goes_to_the_dlq()
     {
         var dlq = new RecordingDlq();
