@@ -33,6 +33,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private readonly TaskCompletionSource _pollStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly OffsetCommitter _committer;
     private bool _paused;
+    // True once a backpressure pause reached librdkafka (see ApplyBackpressure); poll thread only.
+    private bool _pausedInKafka;
+    private long _pausedSince;
     // Poll thread only: partitions a sink paused, and when they may resume.
     private readonly Dictionary<int, DateTime> _resumeAt = [];
     // Poll thread only: partitions paused because their dead letter cannot be stored.
@@ -72,6 +75,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             LogConnectionClose = false,
             FetchWaitMaxMs = 50,
             FetchErrorBackoffMs = 50,
+            // With the small prefetch above a partition often has queued.min.messages waiting; librdkafka 2.x then
+            // postpones that partition's next fetch by fetch.queue.backoff.ms (default 1 s), which stalled the worker.
+            FetchQueueBackoffMs = 10,
         };
         _consumer = new ConsumerBuilder<byte[]?, byte[]?>(consumerConfig)
             .SetPartitionsAssignedHandler((_, partitions) => OnAssigned(partitions))
@@ -153,6 +159,12 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
                     ServeSinkBackpressure();
                     ServeBlockedPartitions();
                     ApplyBackpressure();
+                    if (_paused && !_pausedInKafka)
+                    {
+                        // Held back without a librdkafka pause: take nothing new while the queues drain.
+                        Thread.Sleep(1);
+                        continue;
+                    }
                 }
                 catch (KafkaException e)
                 {
@@ -225,24 +237,44 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         Value = record.Message.Value ?? [], Timestamp = record.Message.Timestamp.UtcDateTime, Headers = Headers(record.Message),
     };
 
+    /// <summary>How long a backpressure pause only stops pulling records before it becomes a librdkafka pause.</summary>
+    private static readonly TimeSpan SoftPauseLimit = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// Global backpressure (SPEC O6). A pause first only stops taking records from librdkafka (its prefetch is
+    /// bounded by queued.min.messages and queued.max.messages.kbytes, so memory stays bounded); most pauses end within
+    /// milliseconds that way. Only a pause that lasts past <see cref="SoftPauseLimit"/> pauses the partitions in
+    /// librdkafka, which keeps the group protocol served but drops the prefetched records (they are fetched again on
+    /// resume), so short pauses no longer cost a refetch.
+    /// </summary>
     private void ApplyBackpressure()
     {
         _metrics.TotalQueued.Set(_load.Current);
-        if (!_load.Update()) return;
-        _paused = _load.Paused;
-        var assignment = _consumer.Assignment;
-        if (_paused)
+        if (_load.Update())
         {
-            _consumer.Pause(assignment);
-            LogPaused(_load.Current, _load.High);
+            _paused = _load.Paused;
+            _metrics.BackpressureActive.Set(_paused ? 1 : 0);
+            if (_paused)
+            {
+                _pausedSince = System.Diagnostics.Stopwatch.GetTimestamp();
+                LogPaused(_load.Current, _load.High);
+            }
+            else
+            {
+                if (_pausedInKafka)
+                {
+                    // Partitions a sink or the DLQ paused stay paused until their own reason is over.
+                    ResumeAtPosition([.. _consumer.Assignment.Where(tp => !_resumeAt.ContainsKey(tp.Partition.Value) && !_blocked.Contains(tp.Partition.Value))]);
+                    _pausedInKafka = false;
+                }
+                LogResumed(_load.Current, _load.Low);
+            }
         }
-        else
+        if (_paused && !_pausedInKafka && System.Diagnostics.Stopwatch.GetElapsedTime(_pausedSince) >= SoftPauseLimit)
         {
-            // Partitions a sink or the DLQ paused stay paused until their own reason is over.
-            ResumeAtPosition([.. assignment.Where(tp => !_resumeAt.ContainsKey(tp.Partition.Value) && !_blocked.Contains(tp.Partition.Value))]);
-            LogResumed(_load.Current, _load.Low);
+            _consumer.Pause(_consumer.Assignment);
+            _pausedInKafka = true;
         }
-        _metrics.BackpressureActive.Set(_paused ? 1 : 0);
     }
 
     private void ServeSinkBackpressure()
@@ -253,7 +285,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         foreach (var (partition, at) in _resumeAt.Where(r => r.Value <= now).ToArray())
         {
             _resumeAt.Remove(partition);
-            if (!_paused && !_blocked.Contains(partition) && _pipelines.ContainsKey(partition))
+            if (!_pausedInKafka && !_blocked.Contains(partition) && _pipelines.ContainsKey(partition))
                 ResumeAtPosition([new TopicPartition(_config.Kafka.SourceTopic, partition)]);
             LogSinkPauseOver(partition);
         }
@@ -276,7 +308,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         foreach (var partition in _blocked.Where(p => !blocked.ContainsKey((topic, p))).ToArray())
         {
             _blocked.Remove(partition);
-            if (!_paused && !_resumeAt.ContainsKey(partition) && _pipelines.ContainsKey(partition))
+            if (!_pausedInKafka && !_resumeAt.ContainsKey(partition) && _pipelines.ContainsKey(partition))
                 ResumeAtPosition([new TopicPartition(topic, partition)]);
         }
     }
@@ -330,7 +362,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         _metrics.AssignedPartitions.Set(_pipelines.Count);
         LogAssigned(string.Join(", ", partitions.Select(p => p.Partition.Value)));
         // Newly assigned partitions must respect a pause already in force.
-        if (_paused) _consumer.Pause(partitions);
+        if (_pausedInKafka) _consumer.Pause(partitions);
         RunHook(_handler.OnAssign([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_assign");
     }
 
