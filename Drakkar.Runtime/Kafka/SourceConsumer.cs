@@ -33,6 +33,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private readonly TaskCompletionSource _pollStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly OffsetCommitter _committer;
     private bool _paused;
+    // Set by StopAsync: the poll thread pauses everything and dispatches nothing more, but keeps polling.
+    private volatile bool _stopping;
+    private bool _pausedForStop;
     // True once a backpressure pause reached librdkafka (see ApplyBackpressure); poll thread only.
     private bool _pausedInKafka;
     private long _pausedSince;
@@ -113,12 +116,16 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     /// </summary>
     public async Task StopAsync()
     {
-        await _stopPolling.CancelAsync().ConfigureAwait(false);
-        if (_pollThread is not null) await _pollStopped.Task.ConfigureAwait(false);
+        // Keep polling while the partitions drain, so this member still answers the group protocol (a rebalance that
+        // another member starts meanwhile completes at once), but take nothing new: every partition is paused and what
+        // was already fetched is left for the next owner.
+        _stopping = true;
         var timeout = TimeSpan.FromSeconds(_config.Executor.DrainTimeoutSeconds);
         var pipelines = _pipelines.Values.ToArray();
         await Task.WhenAll(pipelines.Select(p => p.DrainAsync(timeout))).ConfigureAwait(false);
         await _committer.CommitAsync(pipelines, final: true).ConfigureAwait(false);
+        await _stopPolling.CancelAsync().ConfigureAwait(false);
+        if (_pollThread is not null) await _pollStopped.Task.ConfigureAwait(false);
         if (_commitLoop is not null) await _commitLoop.ConfigureAwait(false);
         _pipelines.Clear();
         try
@@ -154,6 +161,11 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         {
             while (!stop.IsCancellationRequested)
             {
+                if (_stopping)
+                {
+                    ServeStopping();
+                    continue;
+                }
                 try
                 {
                     ServeSinkBackpressure();
@@ -225,6 +237,26 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             message.Timestamp.UtcDateTime, Headers(message));
         if (source.DecodeError is not null) _metrics.DecodeErrors.Increment();
         pipeline.Enqueue(source);
+    }
+
+    /// <summary>While stopping: everything assigned stays paused; polls serve the group protocol and drop any record.</summary>
+    private void ServeStopping()
+    {
+        try
+        {
+            if (!_pausedForStop)
+            {
+                _consumer.Pause(_consumer.Assignment);
+                _pausedForStop = true;
+            }
+            // A record still returned was fetched before the pause; it is not committed, so the next owner reads it.
+            _consumer.Consume(50);
+        }
+        catch (KafkaException e)
+        {
+            _metrics.ConsumerErrors.Increment();
+            LogConsumeFailed(e, e.Error.Reason);
+        }
     }
 
     private static IReadOnlyList<KeyValuePair<string, byte[]>> Headers(Message<byte[]?, byte[]?> message) =>
@@ -362,7 +394,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         _metrics.AssignedPartitions.Set(_pipelines.Count);
         LogAssigned(string.Join(", ", partitions.Select(p => p.Partition.Value)));
         // Newly assigned partitions must respect a pause already in force.
-        if (_pausedInKafka) _consumer.Pause(partitions);
+        if (_pausedInKafka || _stopping) _consumer.Pause(partitions);
         RunHook(_handler.OnAssign([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_assign");
     }
 
