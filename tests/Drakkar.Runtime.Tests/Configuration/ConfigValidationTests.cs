@@ -213,4 +213,39 @@ public sealed class ConfigValidationTests
 
         Assert.StartsWith("the top level must be a mapping", problem.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Delivery_engine_and_dlq_size_keys_are_range_checked_and_bound()
+    {
+        var error = LoadFails("""
+            sinks:
+              max_inflight_payloads: 0
+              kafka:
+                results: { topic: out, batch_size: 0, linger_ms: -1 }
+              http:
+                hook: { url: "https://api.example.com/in", batch_size: 100001 }
+            dlq: { max_message_bytes: 1000 }
+            """);
+
+        Assert.Equal("must be ≥ 1 (got 0)", ProblemAt(error, "sinks.max_inflight_payloads").Message);
+        Assert.Contains("got 0", ProblemAt(error, "sinks.kafka.results.batch_size").Message);
+        Assert.Contains("got -1", ProblemAt(error, "sinks.kafka.results.linger_ms").Message);
+        Assert.Contains("got 100001", ProblemAt(error, "sinks.http.hook.batch_size").Message);
+        Assert.Contains("got 1000", ProblemAt(error, "dlq.max_message_bytes").Message);
+
+        var config = ConfigLoader.LoadFromYaml("""
+            sinks:
+              max_inflight_payloads: 500
+              kafka:
+                results: { topic: out, batch_size: 250, linger_ms: 5 }
+              http:
+                hook: { url: "https://api.example.com/in" }
+            dlq: { max_message_bytes: 200000 }
+            """, Env());
+        Assert.Equal(500, config.Sinks.MaxInflightPayloads);
+        Assert.Equal((250, 5), (config.Sinks.Kafka["results"].BatchSize, config.Sinks.Kafka["results"].LingerMs));
+        Assert.Equal(100, config.Sinks.Http["hook"].BatchSize);
+        Assert.Equal(200_000, config.Dlq.MaxMessageBytes);
+        Assert.Equal(new Drakkar.Sinks.SinkBatching(250, TimeSpan.FromMilliseconds(5), 4), Drakkar.Sinks.SinkFactory.Batching(config.Sinks)("kafka", "results"));
+    }
 }
