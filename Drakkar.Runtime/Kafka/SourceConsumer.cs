@@ -43,6 +43,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private readonly Dictionary<int, DateTime> _resumeAt = [];
     // Poll thread only: partitions paused because their dead letter cannot be stored.
     private readonly HashSet<int> _blocked = [];
+    // Poll thread only: where a rewound partition restarts, until its first record arrives (its position is stale).
+    private readonly Dictionary<int, long> _rewoundTo = [];
 
     public SourceConsumer(DrakkarConfig config, string clientId, DrakkarHandlerBase handler, ITaskExecutor executor,
         IPayloadDelivery delivery, DrakkarMetrics metrics, ILoggerFactory loggers)
@@ -227,6 +229,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private void Dispatch(ConsumeResult<byte[]?, byte[]?> record)
     {
         var partition = record.Partition.Value;
+        _rewoundTo.Remove(partition);
         if (!_pipelines.TryGetValue(partition, out var pipeline))
         {
             // Only possible for a record fetched just before its partition was revoked; it will be redelivered.
@@ -317,8 +320,10 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         foreach (var (partition, at) in _resumeAt.Where(r => r.Value <= now).ToArray())
         {
             _resumeAt.Remove(partition);
+            // A plain resume: the rewind's seek set where fetching restarts, and the consumer's position still names
+            // the record consumed last before the rewind, so seeking "to the position" would skip the rewound work.
             if (!_pausedInKafka && !_blocked.Contains(partition) && _pipelines.ContainsKey(partition))
-                ResumeAtPosition([new TopicPartition(_config.Kafka.SourceTopic, partition)]);
+                _consumer.Resume([new TopicPartition(_config.Kafka.SourceTopic, partition)]);
             LogSinkPauseOver(partition);
         }
     }
@@ -354,7 +359,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         _consumer.Resume(partitions);
         foreach (var tp in partitions)
         {
-            var position = _consumer.Position(tp);
+            var position = _rewoundTo.TryGetValue(tp.Partition.Value, out var rewound) ? new Offset(rewound) : _consumer.Position(tp);
             if (position.Value >= 0) _consumer.Seek(new TopicPartitionOffset(tp, position));
         }
     }
@@ -374,7 +379,11 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         var fresh = NewPipeline(abandoned.Topic, partition);
         _pipelines[partition] = fresh;
         fresh.Start();
-        if (restart >= 0) _consumer.Seek(new TopicPartitionOffset(tp, restart));
+        if (restart >= 0)
+        {
+            _consumer.Seek(new TopicPartitionOffset(tp, restart));
+            _rewoundTo[partition] = restart;
+        }
         _resumeAt[partition] = DateTime.UtcNow + delay;
         LogRewound(abandoned.Topic, partition, restart, delay.TotalSeconds);
     }
@@ -416,6 +425,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             _pipelines.TryRemove(p.Partition.Value, out _);
             _resumeAt.Remove(p.Partition.Value);
             _blocked.Remove(p.Partition.Value);
+            _rewoundTo.Remove(p.Partition.Value);
             _delivery.Discard(p.Topic, p.Partition.Value);
         }
         _metrics.AssignedPartitions.Set(_pipelines.Count);
