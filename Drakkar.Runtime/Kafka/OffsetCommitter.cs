@@ -19,6 +19,9 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
     /// <summary>How long a partition whose flush failed (without a delay of its own) waits before it is reprocessed.</summary>
     private static readonly TimeSpan FailedFlushPause = TimeSpan.FromSeconds(1);
 
+    private const int FinalCommitAttempts = 5;
+    private static readonly TimeSpan FinalCommitBackoff = TimeSpan.FromMilliseconds(100);
+
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ConcurrentQueue<(int Partition, TimeSpan Delay)> _rewinds = new();
 
@@ -65,14 +68,25 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
                 offsets.Add((pipeline, new TopicPartitionOffset(pipeline.Topic, pipeline.Partition, offset)));
             }
             if (offsets.Count == 0) return true;
-            try
+            // A periodic commit that fails is simply made again on the next tick. A final one (revoke, shutdown) has no
+            // next tick: a refusal that a rebalance causes is retried a few times, or the next owner redoes the work.
+            for (var attempt = 1; ; attempt++)
             {
-                consumer.Commit(offsets.Select(o => o.Offset));
-            }
-            catch (KafkaException e)
-            {
-                LogCommitFailed(e, e.Error.Reason);
-                return false;
+                try
+                {
+                    consumer.Commit(offsets.Select(o => o.Offset));
+                    break;
+                }
+                catch (KafkaException e) when (final && attempt < FinalCommitAttempts && IsRetriable(e.Error.Code))
+                {
+                    LogFinalCommitRetry(e.Error.Reason, attempt);
+                    await Task.Delay(FinalCommitBackoff).ConfigureAwait(false);
+                }
+                catch (KafkaException e)
+                {
+                    LogCommitFailed(e, e.Error.Reason);
+                    return false;
+                }
             }
             foreach (var (pipeline, offset) in offsets)
             {
@@ -107,6 +121,14 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
         }
         return false;
     }
+
+    /// <summary>Refusals a rebalance or a broker blip causes, which the same commit may pass a moment later.</summary>
+    private static bool IsRetriable(ErrorCode code) => code is ErrorCode.RebalanceInProgress or ErrorCode.IllegalGeneration
+        or ErrorCode.NotCoordinatorForGroup or ErrorCode.GroupLoadInProgress or ErrorCode.RequestTimedOut
+        or ErrorCode.Local_TimedOut or ErrorCode.Local_Transport or ErrorCode.Local_WaitCoord;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Final offset commit refused ({Reason}), attempt {Attempt}; trying again")]
+    private partial void LogFinalCommitRetry(string reason, int attempt);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Flush before committing {Topic}[{Partition}] failed; the partition is reprocessed from its committed offset")]
     private partial void LogFlushFailed(Exception error, string topic, int partition);

@@ -112,4 +112,30 @@ public sealed class PipelineEndToEndTests(KafkaBroker kafka)
         Assert.All(all, key => Assert.True(IsSettled(key), $"message {key} was never processed"));
         await workerB.StopAsync();
     }
+
+    [Fact]
+    public async Task A_final_commit_refused_because_of_a_rebalance_is_made_again_so_the_next_owner_redoes_nothing()
+    {
+        const int total = 200;
+        var topic = kafka.CreateTopic("final-commit", partitions: 2);
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 2, total);
+        var handler = new RecordingHandler(realProcesses: false);
+        // No periodic commit within the test: the final commit at stop is the only one.
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, $"{topic}-g", c => c.Kafka.CommitIntervalMs = 600_000);
+        var worker = await TestWorker.StartAsync(handler, config);
+        await Eventually.True(() => handler.Settled.Count == total, Patience, "every message processed");
+
+        // The coordinator refuses the next two commits as a rebalance would (OffsetCommit is Kafka API key 8).
+        kafka.Broker.PushRequestErrors(8, Confluent.Kafka.ErrorCode.RebalanceInProgress, Confluent.Kafka.ErrorCode.RebalanceInProgress);
+        try
+        {
+            await worker.StopAsync();
+        }
+        finally
+        {
+            kafka.Broker.ClearRequestErrors(8);
+        }
+
+        Assert.Equal([total / 2L, total / 2L], TestWorker.Committed(kafka.BootstrapServers, topic, config.Kafka.ConsumerGroup, 2));
+    }
 }
