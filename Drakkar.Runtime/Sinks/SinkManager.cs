@@ -301,13 +301,22 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
             settled(true);
             return;
         }
+        // Most hook calls target one instance: one list, and a dictionary only when a second instance shows up.
+        InstanceDelivery? only = null;
+        List<SinkPayload>? onlyPayloads = null;
         Dictionary<InstanceDelivery, List<SinkPayload>>? routed = null;
         Dictionary<(string Kind, string Name, string Error), List<SinkPayload>>? unroutable = null;
         foreach (var payload in result.All())
         {
             if (TryRoute(payload, out var instance, out var error))
             {
-                routed ??= [];
+                if (only is null || only == instance)
+                {
+                    only = instance;
+                    (onlyPayloads ??= []).Add(payload);
+                    continue;
+                }
+                routed ??= new() { [only] = onlyPayloads! };
                 if (!routed.TryGetValue(instance, out var list)) routed[instance] = list = [];
                 list.Add(payload);
             }
@@ -319,15 +328,18 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
                 list.Add(payload);
             }
         }
+        var groups = routed?.Count ?? (only is null ? 0 : 1);
 
         Interlocked.Add(ref _inFlight, count);
-        var settlement = new Settlement((routed?.Count ?? 0) + (unroutable?.Count ?? 0), ok =>
+        var settlement = new Settlement(groups + (unroutable?.Count ?? 0), ok =>
         {
             Interlocked.Add(ref _inFlight, -count);
             settled(ok);
         });
         if (routed is not null)
             foreach (var (instance, payloads) in routed) instance.Enqueue(new PayloadGroup(payloads, origin, settlement, abandoned));
+        else if (only is not null)
+            only.Enqueue(new PayloadGroup(onlyPayloads!, origin, settlement, abandoned));
         if (unroutable is not null)
             foreach (var ((kind, name, error), payloads) in unroutable)
                 _ = DeadLetterUnroutableAsync(kind, name, error, new PayloadGroup(payloads, origin, settlement, abandoned));

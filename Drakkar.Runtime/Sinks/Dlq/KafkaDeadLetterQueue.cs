@@ -39,7 +39,8 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
     private readonly Lock _gate = new();
     private readonly int _maxRecordBytes;
     private readonly CancellationTokenSource _closing = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Topic, int Partition), string> _blocked = new();
+    // Copy-on-write: the poll thread reads this on every iteration, so reading must not lock; changes are rare.
+    private volatile IReadOnlyDictionary<(string Topic, int Partition), string> _blocked = new Dictionary<(string Topic, int Partition), string>();
     private readonly MetricCell _blockedGauge;
     private IProducer<byte[]?, byte[]>? _producer;
     private int _activeWrites;
@@ -109,6 +110,20 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
     /// <summary>Source partitions whose dead letter cannot be written (see the remarks), with the reason.</summary>
     public IReadOnlyDictionary<(string Topic, int Partition), string> BlockedPartitions => _blocked;
 
+    /// <summary>Adds or removes a blocked partition (a rare event); returns whether the set changed.</summary>
+    private bool SetBlocked((string Topic, int Partition) source, string? reason)
+    {
+        lock (_gate)
+        {
+            var next = new Dictionary<(string Topic, int Partition), string>(_blocked);
+            var changed = reason is null ? next.Remove(source) : next.TryAdd(source, reason);
+            if (!changed) return false;
+            _blocked = next;
+            _blockedGauge.Set(next.Count);
+            return true;
+        }
+    }
+
     public async ValueTask WriteAsync(DeadLetter letter, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _activeWrites);
@@ -162,11 +177,7 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
                 {
                     var reason = $"the DLQ {Destination} refuses the record of {letter.SourceTopic}[{letter.Partition}] offsets " +
                         $"{string.Join(",", letter.Messages.Select(m => m.Offset))}: {_masker.Apply(error.Reason)} ({error.Code})";
-                    if (_blocked.TryAdd(source, reason))
-                    {
-                        _blockedGauge.Set(_blocked.Count);
-                        LogBlocked(_logger, reason, BlockedBackoff.TotalSeconds);
-                    }
+                    if (SetBlocked(source, reason)) LogBlocked(_logger, reason, BlockedBackoff.TotalSeconds);
                     backoff = BlockedBackoff;
                 }
                 else
@@ -180,7 +191,7 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
         }
         finally
         {
-            if (_blocked.TryRemove(source, out _)) _blockedGauge.Set(_blocked.Count);
+            SetBlocked(source, null);
         }
     }
 
