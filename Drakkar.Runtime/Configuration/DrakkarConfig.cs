@@ -30,6 +30,11 @@ public sealed class KafkaConfig
     public int MaxPollIntervalMs { get; set; } = 300_000;
     public int SessionTimeoutMs { get; set; } = 45_000;
     public int HeartbeatIntervalMs { get; set; } = 3_000;
+    /// <summary>
+    /// The consumer group protocol: <c>classic</c> (join/sync rounds, cooperative-sticky assignment; every broker) or
+    /// <c>consumer</c> (KIP-848: the broker assigns, partitions move one by one without a group-wide pause; Kafka 4.0+).
+    /// </summary>
+    public string GroupProtocol { get; set; } = "classic";
     /// <summary>Minimum spacing of offset commits per partition (revoke and shutdown always commit).</summary>
     public int CommitIntervalMs { get; set; } = 1_000;
     public string UiUrl { get; set; } = "";

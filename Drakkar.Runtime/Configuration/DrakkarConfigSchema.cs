@@ -34,6 +34,7 @@ internal static class DrakkarConfigSchema
     ];
 
     private static readonly string[] LogLevels = ["TRACE", "DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL"];
+    private static readonly string[] GroupProtocols = ["classic", "consumer"];
     private static readonly string[] HttpMethods = ["POST", "PUT", "PATCH", "DELETE", "GET"];
 
     public static readonly ObjectSpec<KafkaConfig> Kafka = new(
@@ -45,6 +46,7 @@ internal static class DrakkarConfigSchema
         Int<KafkaConfig>("max_poll_interval_ms", c => c.MaxPollIntervalMs, (c, v) => c.MaxPollIntervalMs = v, AtLeast(1)),
         Int<KafkaConfig>("session_timeout_ms", c => c.SessionTimeoutMs, (c, v) => c.SessionTimeoutMs = v, AtLeast(1)),
         Int<KafkaConfig>("heartbeat_interval_ms", c => c.HeartbeatIntervalMs, (c, v) => c.HeartbeatIntervalMs = v, AtLeast(1)),
+        new ScalarField<KafkaConfig, string>("group_protocol", c => c.GroupProtocol, (c, v) => c.GroupProtocol = v, Text, OneOf(GroupProtocols)),
         Int<KafkaConfig>("commit_interval_ms", c => c.CommitIntervalMs, (c, v) => c.CommitIntervalMs = v, AtLeast(0)),
         UiUrl<KafkaConfig>(c => c.UiUrl, (c, v) => c.UiUrl = v),
         Str<KafkaConfig>("ui_cluster_name", c => c.UiClusterName, (c, v) => c.UiClusterName = v),

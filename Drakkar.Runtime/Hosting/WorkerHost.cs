@@ -147,9 +147,18 @@ public sealed partial class WorkerHost : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _stopped, 1) == 1) return;
         LogStopping(Config.Executor.DrainTimeoutSeconds);
+        // drain_timeout_seconds bounds the whole stop: periodic methods, drain, commit, leave, and closing the parts.
+        var bound = TimeSpan.FromSeconds(Config.Executor.DrainTimeoutSeconds);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await StopPeriodicAsync().ConfigureAwait(false);
-        if (_consumer is not null) await _consumer.StopAsync().ConfigureAwait(false);
-        await DisposeAsync().ConfigureAwait(false);
+        if (_consumer is not null) await _consumer.StopAsync(bound - clock.Elapsed).ConfigureAwait(false);
+        var closing = DisposeAsync().AsTask();
+        var left = bound - clock.Elapsed;
+        if (await Task.WhenAny(closing, Task.Delay(left > TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1))).ConfigureAwait(false) != closing)
+        {
+            LogStopOverran(clock.Elapsed.TotalSeconds);
+            return;
+        }
         LogStopped();
     }
 
@@ -202,6 +211,9 @@ public sealed partial class WorkerHost : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Stopping: draining partitions (up to {Seconds}s)")]
     private partial void LogStopping(int seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Stopped after {Seconds:0.0}s with parts still closing (sinks or executors did not finish within the drain bound)")]
+    private partial void LogStopOverran(double seconds);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Stopped")]
     private partial void LogStopped();

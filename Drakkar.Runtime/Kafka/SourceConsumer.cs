@@ -36,6 +36,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     // Set by StopAsync: the poll thread pauses everything and dispatches nothing more, but keeps polling.
     private volatile bool _stopping;
     private bool _pausedForStop;
+    // Null until StopAsync tried to leave the group; false when that leave did not finish in time.
+    private bool? _closed;
     // True once a backpressure pause reached librdkafka (see ApplyBackpressure); poll thread only.
     private bool _pausedInKafka;
     private long _pausedSince;
@@ -68,9 +70,6 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             EnableAutoCommit = false,
             EnableAutoOffsetStore = false,
             AutoOffsetReset = AutoOffsetReset.Earliest,
-            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
-            SessionTimeoutMs = kafka.SessionTimeoutMs,
-            HeartbeatIntervalMs = kafka.HeartbeatIntervalMs,
             MaxPollIntervalMs = kafka.MaxPollIntervalMs,
             // Bounds what librdkafka prefetches per partition, so memory stays bounded under any lag.
             QueuedMaxMessagesKbytes = 8 * 1024,
@@ -84,6 +83,17 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             // postpones that partition's next fetch by fetch.queue.backoff.ms (default 1 s), which stalled the worker.
             FetchQueueBackoffMs = 10,
         };
+        if (kafka.GroupProtocol == "consumer")
+        {
+            // KIP-848: the broker owns the session timeout, the heartbeat interval and the assignor.
+            consumerConfig.GroupProtocol = GroupProtocol.Consumer;
+        }
+        else
+        {
+            consumerConfig.PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky;
+            consumerConfig.SessionTimeoutMs = kafka.SessionTimeoutMs;
+            consumerConfig.HeartbeatIntervalMs = kafka.HeartbeatIntervalMs;
+        }
         _consumer = new ConsumerBuilder<byte[]?, byte[]?>(consumerConfig)
             .SetPartitionsAssignedHandler((_, partitions) => OnAssigned(partitions))
             .SetPartitionsRevokedHandler((_, partitions) => OnRevoked(partitions))
@@ -113,26 +123,44 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Graceful stop (SPEC O8): stop polling, drain every partition within <c>drain_timeout_seconds</c>, commit,
-    /// and leave the group.
+    /// Graceful stop (SPEC O8) within <paramref name="bound"/>, commit and leave included: take nothing new, finish
+    /// the work already started, commit exactly that, and leave the group so the coordinator reassigns at once.
     /// </summary>
-    public async Task StopAsync()
+    public async Task StopAsync(TimeSpan bound)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        TimeSpan Left() => bound - clock.Elapsed > MinimumStep ? bound - clock.Elapsed : MinimumStep;
         // Keep polling while the partitions drain, so this member still answers the group protocol (a rebalance that
         // another member starts meanwhile completes at once), but take nothing new: every partition is paused and what
         // was already fetched is left for the next owner.
         _stopping = true;
-        var timeout = TimeSpan.FromSeconds(_config.Executor.DrainTimeoutSeconds);
         var pipelines = _pipelines.Values.ToArray();
-        await Task.WhenAll(pipelines.Select(p => p.DrainAsync(timeout))).ConfigureAwait(false);
-        await _committer.CommitAsync(pipelines, final: true).ConfigureAwait(false);
+        // The drains get the bound less a reserve for the commit and the leave.
+        var reserve = TimeSpan.FromMilliseconds(Math.Min(2_000, bound.TotalMilliseconds / 5));
+        await Task.WhenAll(pipelines.Select(p => p.DrainAsync(bound - reserve))).ConfigureAwait(false);
+        if (!await Within(_committer.CommitAsync(pipelines, final: true), Left()).ConfigureAwait(false)) LogStopStepOverran("the final commit");
+        CountHandover(pipelines, "stop");
         await _stopPolling.CancelAsync().ConfigureAwait(false);
         if (_pollThread is not null) await _pollStopped.Task.ConfigureAwait(false);
-        if (_commitLoop is not null) await _commitLoop.ConfigureAwait(false);
+        if (_commitLoop is not null) await Within(_commitLoop, Left()).ConfigureAwait(false);
         _pipelines.Clear();
+        // Leaving the group runs the revoke handler, which finds nothing left to drain. A leave that does not finish
+        // in time (broker unreachable) is abandoned: the handle is then never destroyed under it (see DisposeAsync).
+        var closed = await Within(Task.Run(CloseConsumer), Left()).ConfigureAwait(false);
+        _closed = closed;
+        if (!closed) LogStopStepOverran("leaving the group");
+    }
+
+    /// <summary>The shortest wait a stop step gets even when the bound is already spent.</summary>
+    private static readonly TimeSpan MinimumStep = TimeSpan.FromMilliseconds(500);
+
+    private static async Task<bool> Within(Task task, TimeSpan limit) =>
+        await Task.WhenAny(task, Task.Delay(limit)).ConfigureAwait(false) == task;
+
+    private void CloseConsumer()
+    {
         try
         {
-            // Leaving the group runs the revoke handler, which finds nothing left to drain.
             _consumer.Close();
         }
         catch (KafkaException e)
@@ -152,7 +180,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         if (_commitLoop is not null) await _commitLoop.ConfigureAwait(false);
         foreach (var pipeline in _pipelines.Values) pipeline.Abort();
         _pipelines.Clear();
-        _consumer.Dispose();
+        // A consumer whose leave is still under way is left to the process exit rather than destroyed under it.
+        if (_closed is not false) _consumer.Dispose();
         _stopPolling.Dispose();
     }
 
@@ -199,7 +228,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
                     continue;
                 }
                 _firstPoll.TrySetResult();
-                if (record is null || record.IsPartitionEOF) continue;
+                // A record returned after the stop began is left for the next owner (nothing past it is committed).
+                if (record is null || record.IsPartitionEOF || _stopping) continue;
                 try
                 {
                     Dispatch(record);
@@ -238,8 +268,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         var message = record.Message;
         var source = _handler.CreateMessage(record.Topic, partition, record.Offset.Value, message.Key, message.Value,
             message.Timestamp.UtcDateTime, Headers(message));
-        if (source.DecodeError is not null) _metrics.DecodeErrors.Increment();
-        pipeline.Enqueue(source);
+        // Refused while the partition drains (a record fetched just before a stop or a revoke): it stays uncommitted.
+        if (pipeline.Enqueue(source) && source.DecodeError is not null) _metrics.DecodeErrors.Increment();
     }
 
     /// <summary>While stopping: everything assigned stays paused; polls serve the group protocol and drop any record.</summary>
@@ -393,7 +423,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
 
     private void OnAssigned(List<TopicPartition> partitions)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _metrics.RebalanceEvents.Increment("assign");
+        _metrics.RebalancePartitions.WithLabels("assign").Add(partitions.Count);
         foreach (var tp in partitions)
         {
             var pipeline = NewPipeline(tp.Topic, tp.Partition.Value);
@@ -405,12 +437,15 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         // Newly assigned partitions must respect a pause already in force.
         if (_pausedInKafka || _stopping) _consumer.Pause(partitions);
         RunHook(_handler.OnAssign([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_assign");
+        _metrics.RebalanceDuration.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, "assign");
     }
 
     /// <summary>Drains each revoked partition, commits its watermark, then lets it go (SPEC O7).</summary>
     private void OnRevoked(List<TopicPartitionOffset> partitions)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _metrics.RebalanceEvents.Increment("revoke");
+        _metrics.RebalancePartitions.WithLabels("revoke").Add(partitions.Count);
         var revoked = partitions.Select(p => _pipelines.TryGetValue(p.Partition.Value, out var pipeline) ? pipeline : null)
             .OfType<PartitionPipeline>().ToArray();
         if (revoked.Length > 0)
@@ -419,6 +454,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             var timeout = TimeSpan.FromSeconds(_config.Executor.DrainTimeoutSeconds);
             Task.WhenAll(revoked.Select(p => p.DrainAsync(timeout))).GetAwaiter().GetResult();
             _committer.CommitAsync(revoked, final: true).GetAwaiter().GetResult();
+            CountHandover(revoked, "revoked");
         }
         foreach (var p in partitions)
         {
@@ -430,19 +466,42 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         }
         _metrics.AssignedPartitions.Set(_pipelines.Count);
         RunHook(_handler.OnRevoke([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_revoke");
+        _metrics.RebalanceDuration.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, "revoke");
+    }
+
+    /// <summary>
+    /// After the final commit of a handover: counts and reports the messages finished here that the commit does not
+    /// cover, which the next owner processes again (duplicates, as far as this worker can tell).
+    /// </summary>
+    private void CountHandover(IEnumerable<PartitionPipeline> pipelines, string how)
+    {
+        foreach (var pipeline in pipelines)
+        {
+            var redo = pipeline.FinishedUncommitted;
+            if (redo <= 0) continue;
+            _metrics.HandoverRedo.WithLabels(pipeline.Partition.ToString(CultureInfo.InvariantCulture)).Add(redo);
+            LogHandoverRedo(pipeline.Topic, pipeline.Partition, how, redo);
+        }
     }
 
     /// <summary>Partitions lost without a clean revoke: their work is abandoned uncommitted (someone else owns them now).</summary>
     private void OnLost(List<TopicPartitionOffset> partitions)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _metrics.RebalanceEvents.Increment("lost");
+        _metrics.RebalancePartitions.WithLabels("lost").Add(partitions.Count);
+        var lost = new List<PartitionPipeline>();
         foreach (var p in partitions)
         {
-            if (_pipelines.TryRemove(p.Partition.Value, out var pipeline)) pipeline.Abort();
+            if (!_pipelines.TryRemove(p.Partition.Value, out var pipeline)) continue;
+            pipeline.Abort();
+            lost.Add(pipeline);
         }
+        CountHandover(lost, "lost");
         _metrics.AssignedPartitions.Set(_pipelines.Count);
         LogLost(string.Join(", ", partitions.Select(p => p.Partition.Value)));
         RunHook(_handler.OnRevoke([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_revoke");
+        _metrics.RebalanceDuration.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, "lost");
     }
 
     private void OnError(Error error)
@@ -478,6 +537,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Partitions revoked, draining: {Partitions}")]
     private partial void LogRevoking(string partitions);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Handover of {Topic}[{Partition}] ({How}): {Messages} finished messages are not covered by a commit; the next owner processes them again")]
+    private partial void LogHandoverRedo(string topic, int partition, string how, long messages);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Partitions lost, work abandoned uncommitted: {Partitions}")]
     private partial void LogLost(string partitions);
 
@@ -504,6 +566,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Hook {Hook} failed")]
     private partial void LogHookFailed(Exception error, string hook);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Stopping: {Step} did not finish within the drain bound; going on without it")]
+    private partial void LogStopStepOverran(string step);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Closing the consumer failed")]
     private partial void LogCloseFailed(Exception error);

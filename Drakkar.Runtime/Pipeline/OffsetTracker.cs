@@ -17,6 +17,9 @@ internal sealed class OffsetTracker
     /// <summary>Offsets registered and not yet part of the completed prefix.</summary>
     public int Outstanding => _registered.Count;
 
+    /// <summary>Offsets done beyond the completed prefix (waiting for an earlier one).</summary>
+    public int DoneAhead => _done.Count;
+
     /// <summary>The last offset seen (for lag), or -1.</summary>
     public long LastRegistered => _lastRegistered;
 

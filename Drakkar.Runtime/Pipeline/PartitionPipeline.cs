@@ -71,36 +71,51 @@ internal sealed partial class PartitionPipeline
 
     public void Start() => _loop = Task.Run(RunWindowsAsync);
 
-    /// <summary>Queues a consumed message. Called from the poll thread, in offset order.</summary>
-    public void Enqueue(SourceMessage message)
+    /// <summary>
+    /// Queues a consumed message. Called from the poll thread, in offset order. Returns false, taking nothing, once
+    /// the pipeline drains or was abandoned: the record stays uncommitted and whoever consumes the partition next
+    /// reads it again.
+    /// </summary>
+    public bool Enqueue(SourceMessage message)
     {
         lock (_gate)
         {
+            if (_draining || _abort.IsCancellationRequested) return false;
             _offsets.Register(message.Offset);
             if (_firstOffset < 0) _firstOffset = message.Offset;
         }
         AddLoad(1);
-        _consumed.Increment();
         _queueSize.Add(1);
         if (!_queue.Writer.TryWrite(message))
-            throw new InvalidOperationException($"{Topic}[{Partition}] is draining and takes no new messages");
+        {
+            // A drain began between the check and the write: the record is let go like any queued one (its offset
+            // stays outstanding, so nothing at or past it is committed).
+            AddLoad(-1);
+            _queueSize.Add(-1);
+            return false;
+        }
+        _consumed.Increment();
+        return true;
     }
 
     /// <summary>
     /// Registers a record that could not be turned into a message (dispatch failed) and sends it to the DLQ as it was
-    /// consumed: its offset is committed only once the dead letter is stored, never skipped.
+    /// consumed: its offset is committed only once the dead letter is stored, never skipped. Refused (false) like
+    /// <see cref="Enqueue"/> once the pipeline drains, and for an offset already registered.
     /// </summary>
-    public void EnqueueFailed(SourceMessage message, string error)
+    public bool EnqueueFailed(SourceMessage message, string error)
     {
         var state = new MessageState(message, DateTimeOffset.UtcNow);
         lock (_gate)
         {
+            if (_draining || _abort.IsCancellationRequested || message.Offset <= _offsets.LastRegistered) return false;
             _offsets.Register(message.Offset);
             if (_firstOffset < 0) _firstOffset = message.Offset;
             _open[message.Offset] = state;
         }
         _consumed.Increment();
         _ = DeadLetterWindowAsync([message], [state], error);
+        return true;
     }
 
     /// <summary>
@@ -130,6 +145,23 @@ internal sealed partial class PartitionPipeline
         get { lock (_gate) return _committed >= 0 ? _committed : _firstOffset; }
     }
 
+    /// <summary>
+    /// Messages finished here that no confirmed commit covers: whoever consumes the partition next processes them
+    /// again. Read at a handover (revoke, lost, stop) after the final commit.
+    /// </summary>
+    public long FinishedUncommitted
+    {
+        get
+        {
+            lock (_gate)
+            {
+                var from = _committed >= 0 ? _committed : _firstOffset;
+                var prefix = from >= 0 && _offsets.Committable > from ? _offsets.Committable - from : 0;
+                return prefix + _offsets.DoneAhead;
+            }
+        }
+    }
+
     /// <summary>The consumed-minus-committed distance for the lag metric.</summary>
     public long Lag
     {
@@ -147,7 +179,7 @@ internal sealed partial class PartitionPipeline
     /// </summary>
     public async Task<bool> DrainAsync(TimeSpan timeout)
     {
-        Volatile.Write(ref _draining, true);
+        lock (_gate) _draining = true;
         _queue.Writer.TryComplete();
         var finished = await Task.WhenAny(_drained.Task, Task.Delay(timeout)).ConfigureAwait(false) == _drained.Task;
         if (!finished)

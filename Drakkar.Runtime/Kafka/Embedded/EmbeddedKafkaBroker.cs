@@ -54,6 +54,9 @@ public sealed class EmbeddedKafkaBroker : IDisposable
             MockClusterNative.KafkaDestroy(client);
             throw new InvalidOperationException("librdkafka could not start its mock cluster (rd_kafka_mock_cluster_new returned null).");
         }
+        // KIP-848 groups (kafka.group_protocol: consumer) move partitions at the pace of heartbeats; the mock's 3 s
+        // made each handover wait up to two of them. Kafka's own default is 5 s.
+        MockClusterNative.SetGroupConsumerHeartbeatInterval(cluster, 1_000);
         var bootstraps = Marshal.PtrToStringUTF8(MockClusterNative.ClusterBootstraps(cluster)) ?? "";
         return new EmbeddedKafkaBroker(client, cluster, bootstraps, brokerCount);
     }

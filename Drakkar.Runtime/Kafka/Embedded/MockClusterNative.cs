@@ -41,6 +41,9 @@ internal static partial class MockClusterNative
     [LibraryImport(Library, EntryPoint = "rd_kafka_mock_topic_create", StringMarshalling = StringMarshalling.Utf8)]
     public static partial int TopicCreate(nint cluster, string topic, int partitionCount, int replicationFactor);
 
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_set_group_consumer_heartbeat_interval_ms")]
+    public static partial void SetGroupConsumerHeartbeatInterval(nint cluster, int intervalMs);
+
     [LibraryImport(Library, EntryPoint = "rd_kafka_mock_broker_set_down")]
     public static partial int BrokerSetDown(nint cluster, int brokerId);
 

@@ -27,6 +27,9 @@ public sealed class DrakkarMetrics
         ConsumerErrors = r.Counter("drakkar_consumer_errors_total", "Errors reported by the Kafka consumer");
         OffsetsCommitted = r.Counter("drakkar_offsets_committed_total", "Offset commits", "partition");
         RebalanceEvents = r.Counter("drakkar_rebalance_events_total", "Rebalance events", "type");
+        RebalancePartitions = r.Counter("drakkar_rebalance_partitions_total", "Partitions assigned, revoked or lost", "type");
+        RebalanceDuration = r.Histogram("drakkar_rebalance_duration_seconds", "Time spent handling a rebalance event (a revoke drains and commits)", FastBuckets, "type");
+        HandoverRedo = r.Counter("drakkar_handover_redo_messages_total", "Messages finished here but left uncommitted at a handover (revoke, lost, stop): the next owner processes them again", "partition");
         SinkDeliverDuration = r.Histogram("drakkar_sink_deliver_duration_seconds", "Sink delivery duration", FastBuckets, "sink_type", "sink_name");
         SinkDeliverErrors = r.Counter("drakkar_sink_deliver_errors_total", "Sink delivery failures", "sink_type", "sink_name");
         SinkPayloadsDelivered = r.Counter("drakkar_sink_payloads_delivered_total", "Payloads delivered", "sink_type", "sink_name");
@@ -62,6 +65,9 @@ public sealed class DrakkarMetrics
     public Counter ConsumerErrors { get; }
     public Counter OffsetsCommitted { get; }
     public Counter RebalanceEvents { get; }
+    public Counter RebalancePartitions { get; }
+    public Histogram RebalanceDuration { get; }
+    public Counter HandoverRedo { get; }
     public Histogram SinkDeliverDuration { get; }
     public Counter SinkDeliverErrors { get; }
     public Counter SinkPayloadsDelivered { get; }

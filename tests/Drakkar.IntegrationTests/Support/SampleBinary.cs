@@ -9,18 +9,34 @@ public sealed class SampleBinary : IDisposable
     private readonly Process _process;
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();
+    private readonly List<(DateTime At, string Line)> _lines = [];
 
     private SampleBinary(Process process)
     {
         _process = process;
         _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_stdout) _stdout.AppendLine(e.Data); };
-        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.AppendLine(e.Data); };
+        _process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (_stderr)
+            {
+                _stderr.AppendLine(e.Data);
+                _lines.Add((DateTime.UtcNow, e.Data));
+            }
+        };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
     }
 
     public string Stdout { get { lock (_stdout) return _stdout.ToString(); } }
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
+
+    /// <summary>Every stderr line (the worker's log) with the time it arrived.</summary>
+    public IReadOnlyList<(DateTime At, string Line)> StderrLines { get { lock (_stderr) return [.. _lines]; } }
+
+    public int ProcessId => _process.Id;
+
+    public bool HasExited => _process.HasExited;
 
     /// <summary>The JIT build next to the tests (always built), or the AOT binary when <paramref name="aot"/>.</summary>
     public static string? PathOf(bool aot)
@@ -81,6 +97,7 @@ public sealed class SampleBinary : IDisposable
 internal static partial class Posix
 {
     public const int SigTerm = 15;
+    public const int SigKill = 9;
     public const int SigInt = 2;
 
     [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

@@ -303,4 +303,31 @@ public sealed class PartitionPipelineTests
         Assert.Equal([1L], origin.Offsets);
         Assert.Equal("dispatch failed: boom", error);
     }
+
+    [Fact]
+    public async Task A_record_arriving_while_the_partition_drains_is_refused_without_being_registered_or_dead_lettered()
+    {
+        // A record fetched just before a stop used to reach a draining pipeline: Enqueue threw after registering the
+        // offset, the dispatch-failure path registered it again, and that second throw ended the poll loop.
+        var h = new PipelineHarness();
+        h.Feed(2);
+        await h.WaitForWatermark(2, "two messages done");
+        Assert.True(await h.Pipeline.DrainAsync(TimeSpan.FromSeconds(5)));
+
+        var late = new SourceMessage { Topic = "source", Partition = 0, Offset = 2, Value = [(byte)'x'] };
+        Assert.False(h.Pipeline.Enqueue(late));
+        Assert.False(h.Pipeline.EnqueueFailed(late, "dispatch failed: late"));
+        Assert.Empty(h.Delivery.DeadLetters);
+        Assert.Equal(0, h.Pipeline.OpenMessages);
+        Assert.Equal(2, h.Watermark);
+    }
+
+    [Fact]
+    public void A_record_already_registered_is_not_registered_again_by_the_dispatch_failure_path()
+    {
+        var h = new PipelineHarness();
+        var message = new SourceMessage { Topic = "source", Partition = 0, Offset = 0, Value = [(byte)'x'] };
+        Assert.True(h.Pipeline.Enqueue(message));
+        Assert.False(h.Pipeline.EnqueueFailed(message, "dispatch failed: twice"));
+    }
 }
