@@ -35,6 +35,8 @@ public sealed class KafkaConfig
     /// <c>consumer</c> (KIP-848: the broker assigns, partitions move one by one without a group-wide pause; Kafka 4.0+).
     /// </summary>
     public string GroupProtocol { get; set; } = "classic";
+    /// <summary>Static membership (librdkafka <c>group.instance.id</c>); empty: dynamic membership.</summary>
+    public string GroupInstanceId { get; set; } = "";
     /// <summary>Minimum spacing of offset commits per partition (revoke and shutdown always commit).</summary>
     public int CommitIntervalMs { get; set; } = 1_000;
     public string UiUrl { get; set; } = "";

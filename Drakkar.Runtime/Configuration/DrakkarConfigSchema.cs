@@ -47,6 +47,7 @@ internal static class DrakkarConfigSchema
         Int<KafkaConfig>("session_timeout_ms", c => c.SessionTimeoutMs, (c, v) => c.SessionTimeoutMs = v, AtLeast(1)),
         Int<KafkaConfig>("heartbeat_interval_ms", c => c.HeartbeatIntervalMs, (c, v) => c.HeartbeatIntervalMs = v, AtLeast(1)),
         new ScalarField<KafkaConfig, string>("group_protocol", c => c.GroupProtocol, (c, v) => c.GroupProtocol = v, Text, OneOf(GroupProtocols)),
+        Str<KafkaConfig>("group_instance_id", c => c.GroupInstanceId, (c, v) => c.GroupInstanceId = v),
         Int<KafkaConfig>("commit_interval_ms", c => c.CommitIntervalMs, (c, v) => c.CommitIntervalMs = v, AtLeast(0)),
         UiUrl<KafkaConfig>(c => c.UiUrl, (c, v) => c.UiUrl = v),
         Str<KafkaConfig>("ui_cluster_name", c => c.UiClusterName, (c, v) => c.UiClusterName = v),

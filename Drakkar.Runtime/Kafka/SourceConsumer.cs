@@ -83,6 +83,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             // postpones that partition's next fetch by fetch.queue.backoff.ms (default 1 s), which stalled the worker.
             FetchQueueBackoffMs = 10,
         };
+        if (kafka.GroupInstanceId.Length > 0) consumerConfig.GroupInstanceId = kafka.GroupInstanceId;
         if (kafka.GroupProtocol == "consumer")
         {
             // KIP-848: the broker owns the session timeout, the heartbeat interval and the assignor.

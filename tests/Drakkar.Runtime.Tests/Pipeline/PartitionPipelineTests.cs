@@ -330,4 +330,17 @@ public sealed class PartitionPipelineTests
         Assert.True(h.Pipeline.Enqueue(message));
         Assert.False(h.Pipeline.EnqueueFailed(message, "dispatch failed: twice"));
     }
+
+    [Fact]
+    public async Task Finished_messages_a_commit_does_not_cover_are_counted_for_the_next_owner()
+    {
+        var h = new PipelineHarness();
+        h.Feed(3);
+        await h.WaitForWatermark(3, "three messages done");
+        Assert.Equal(3, h.Pipeline.FinishedUncommitted);
+        h.Pipeline.ConfirmCommitted(2);
+        Assert.Equal(1, h.Pipeline.FinishedUncommitted);
+        h.Pipeline.ConfirmCommitted(3);
+        Assert.Equal(0, h.Pipeline.FinishedUncommitted);
+    }
 }
