@@ -34,15 +34,7 @@ public sealed class ScalingTests(KafkaBroker kafka, ITestOutputHelper output) : 
     // classic rows report their duplicates instead of asserting none.
     [Fact]
     public Task Rolling_restart_of_three_workers_loses_and_repeats_nothing() =>
-        RunAsync("rolling restart (SIGTERM each of 3)", "consumer", 3, expectDuplicates: false, async fleet =>
-        {
-            foreach (var slot in new[] { 0, 1, 2 })
-            {
-                fleet.Stop(slot, TimeSpan.FromSeconds(DrainTimeoutSeconds));
-                await fleet.StartAsync(slot);
-                await SettleAsync(fleet);
-            }
-        });
+        RunAsync("rolling restart (SIGTERM each of 3)", "consumer", 3, expectDuplicates: false, RollingRestartAsync);
 
     [Fact]
     public Task Scaling_out_from_one_to_three_workers_loses_and_repeats_nothing() =>
@@ -66,15 +58,17 @@ public sealed class ScalingTests(KafkaBroker kafka, ITestOutputHelper output) : 
 
     [Fact]
     public Task Rolling_restart_on_the_classic_protocol_loses_nothing() =>
-        RunAsync("rolling restart, classic protocol", "classic", 3, expectDuplicates: true, async fleet =>
+        RunAsync("rolling restart, classic protocol", "classic", 3, expectDuplicates: true, RollingRestartAsync);
+
+    private static async Task RollingRestartAsync(WorkerFleet fleet)
+    {
+        foreach (var slot in new[] { 0, 1, 2 })
         {
-            foreach (var slot in new[] { 0, 1, 2 })
-            {
-                fleet.Stop(slot, TimeSpan.FromSeconds(DrainTimeoutSeconds));
-                await fleet.StartAsync(slot);
-                await SettleAsync(fleet);
-            }
-        });
+            fleet.Stop(slot, TimeSpan.FromSeconds(DrainTimeoutSeconds));
+            await fleet.StartAsync(slot);
+            await SettleAsync(fleet);
+        }
+    }
 
     [Fact]
     public Task Killing_each_of_three_workers_in_turn_loses_nothing() =>
