@@ -93,7 +93,18 @@ public abstract class SinkInstanceConfig
     public int BatchSize { get; set; } = 1000;
     /// <summary>How long a batch may wait to fill before it goes anyway; 0 sends whatever is queued at once.</summary>
     public int LingerMs { get; set; }
+    /// <summary>What an outage (the destination unreachable, the circuit open) does to payloads.</summary>
+    public OutagePolicy OnOutage { get; set; } = OutagePolicy.Pause;
     public string UiUrl { get; set; } = "";
+}
+
+/// <summary>What a sink instance does with payloads while its destination is unreachable.</summary>
+public enum OutagePolicy
+{
+    /// <summary>Hold them (their messages stay uncommitted), pause consumption, probe, deliver once the destination is back.</summary>
+    Pause,
+    /// <summary>Send them to the DLQ once retries are spent or while the circuit is open (Python Drakkar's behaviour).</summary>
+    Dlq,
 }
 
 public sealed class KafkaSinkConfig : SinkInstanceConfig

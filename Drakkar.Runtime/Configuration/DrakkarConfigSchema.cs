@@ -30,6 +30,8 @@ internal static class DrakkarConfigSchema
         .. own,
         Int<T>("batch_size", c => c.BatchSize, (c, v) => c.BatchSize = v, Between(1, 100_000)),
         Int<T>("linger_ms", c => c.LingerMs, (c, v) => c.LingerMs = v, Between(0, 60_000)),
+        new ScalarField<T, OutagePolicy>("on_outage", c => c.OnOutage, (c, v) => c.OnOutage = v,
+            new Choice<OutagePolicy>(("pause", OutagePolicy.Pause), ("dlq", OutagePolicy.Dlq))),
         UiUrl<T>(c => c.UiUrl, (c, v) => c.UiUrl = v),
     ];
 

@@ -71,7 +71,11 @@ internal sealed class CircuitBreaker
         }
     }
 
-    public CircuitAdmission Admit()
+    /// <summary>
+    /// Lets a batch through (closed), lets one probe through (half-open, or open for longer than the cooldown —
+    /// <paramref name="cooldown"/> when it is shorter than the configured one), or turns it away.
+    /// </summary>
+    public CircuitAdmission Admit(TimeSpan? cooldown = null)
     {
         lock (_gate)
         {
@@ -84,7 +88,8 @@ internal sealed class CircuitBreaker
                     _probeInFlight = true;
                     return CircuitAdmission.Probe;
                 default:
-                    if (_time.GetElapsedTime(_openedAt) < _cooldown) return CircuitAdmission.Reject;
+                    var wait = cooldown is { } shorter && shorter < _cooldown ? shorter : _cooldown;
+                    if (_time.GetElapsedTime(_openedAt) < wait) return CircuitAdmission.Reject;
                     SetState(CircuitState.HalfOpen);
                     _probeInFlight = true;
                     return CircuitAdmission.Probe;
@@ -110,6 +115,16 @@ internal sealed class CircuitBreaker
             _probeInFlight = false;
             if (_state == CircuitState.HalfOpen || (_state == CircuitState.Closed && _consecutiveFailures >= _threshold))
                 Trip();
+        }
+    }
+
+    /// <summary>Opens the circuit at once (the destination is known to be down), unless it is open already.</summary>
+    public void Open()
+    {
+        lock (_gate)
+        {
+            _probeInFlight = false;
+            if (_state != CircuitState.Open) Trip();
         }
     }
 

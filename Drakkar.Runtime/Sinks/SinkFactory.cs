@@ -110,6 +110,6 @@ internal static class SinkFactory
                 SinkKind.Kafka => 4,
                 SinkKind.Postgres => 2,
                 _ => 1,
-            })
-            : SinkBatching.Default;
+            }, config.OnOutage)
+            : SinkBatching.Default with { OnOutage = OutagePolicy.Pause };
 }

@@ -270,7 +270,17 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     public IReadOnlyDictionary<(string Topic, int Partition), string> BlockedPartitions => _dlq.BlockedPartitions;
 
     /// <summary>Payloads handed over and not yet settled, across every sink instance.</summary>
-    public long InFlightPayloads => Interlocked.Read(ref _inFlight);
+    public long InFlightPayloads
+    {
+        get
+        {
+            var inFlight = Interlocked.Read(ref _inFlight);
+            // An instance holding payloads for an outage (on_outage: pause) pauses consumption until it is back.
+            foreach (var instance in _instances)
+                if (instance.Holding) return Math.Max(inFlight, _options.MaxInFlightPayloads);
+            return inFlight;
+        }
+    }
 
     /// <inheritdoc cref="IPayloadDelivery.MaxInFlightPayloads"/>
     public long MaxInFlightPayloads => _options.MaxInFlightPayloads;

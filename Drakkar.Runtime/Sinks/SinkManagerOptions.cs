@@ -32,7 +32,7 @@ public sealed class SinkManagerOptions
 /// How one sink instance's delivery queue packs payloads: at most <see cref="BatchSize"/> per delivery, waiting at
 /// most <see cref="Linger"/> for a batch to fill, with up to <see cref="Concurrency"/> deliveries in flight.
 /// </summary>
-public sealed record SinkBatching(int BatchSize, TimeSpan Linger, int Concurrency = 1)
+public sealed record SinkBatching(int BatchSize, TimeSpan Linger, int Concurrency = 1, OutagePolicy OnOutage = OutagePolicy.Dlq)
 {
     /// <summary>For plugin sinks and tests: up to 100 payloads, sent as soon as they are queued, one delivery at a time.</summary>
     public static SinkBatching Default { get; } = new(100, TimeSpan.Zero);

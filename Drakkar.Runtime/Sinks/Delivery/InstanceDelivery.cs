@@ -24,6 +24,12 @@ internal sealed partial class InstanceDelivery
     private readonly ILogger _logger;
     private readonly CancellationToken _closing;
     private readonly DeliveryQueue _queue;
+    private readonly bool _holdOnOutage;
+    // Groups held back while the destination is unreachable (on_outage: pause).
+    private int _holding;
+
+    /// <summary>How soon a held group first probes the destination, and the longest pause between probes.</summary>
+    private static readonly TimeSpan FirstHoldProbe = TimeSpan.FromMilliseconds(500), MaxHoldProbe = TimeSpan.FromSeconds(5);
 
     public InstanceDelivery(SinkSlot slot, IDeadLetterQueue dlq, SinkManagerOptions options, DrakkarMetrics metrics, SinkSecretMasker masker,
         ILogger logger, CancellationToken closing)
@@ -37,7 +43,11 @@ internal sealed partial class InstanceDelivery
         _closing = closing;
         var batching = options.Batching(slot.Key.KindName, slot.Key.Name);
         _queue = new DeliveryQueue(batching.BatchSize, batching.Linger, batching.Concurrency, () => slot.Breaker.IsTurningAway, DeliverBatchAsync);
+        _holdOnOutage = batching.OnOutage == OutagePolicy.Pause;
     }
+
+    /// <summary>True while payloads are held back for an outage (on_outage: pause): consumption pauses meanwhile.</summary>
+    public bool Holding => Volatile.Read(ref _holding) > 0;
 
     public SinkSlot Slot => _slot;
 
@@ -83,7 +93,7 @@ internal sealed partial class InstanceDelivery
     {
         if (groups.Count == 1)
         {
-            await DeliverGroupAsync(groups[0], null).ConfigureAwait(false);
+            await DeliverOrHoldAsync(groups[0], null).ConfigureAwait(false);
             return;
         }
         using var stop = new BatchStop(groups, _closing);
@@ -91,7 +101,7 @@ internal sealed partial class InstanceDelivery
         var admission = _slot.Breaker.Admit();
         if (admission == CircuitAdmission.Reject)
         {
-            await Task.WhenAll(groups.Select(RejectAsync)).ConfigureAwait(false);
+            await Task.WhenAll(groups.Select(g => _holdOnOutage ? HoldAsync(g) : RejectAsync(g))).ConfigureAwait(false);
             return;
         }
 
@@ -137,7 +147,7 @@ internal sealed partial class InstanceDelivery
             }
             foreach (var group in groups)
                 if (!failed.Exists(f => ReferenceEquals(f.Group, group))) group.Settle();
-            await Task.WhenAll(failed.Select(f => DeliverGroupAsync(f.Group, f.Error))).ConfigureAwait(false);
+            await Task.WhenAll(failed.Select(f => DeliverOrHoldAsync(f.Group, f.Error))).ConfigureAwait(false);
         }
         finally
         {
@@ -153,7 +163,7 @@ internal sealed partial class InstanceDelivery
             await parallel.WaitAsync(_closing).ConfigureAwait(false);
             try
             {
-                await DeliverGroupAsync(group, null, admitted: true).ConfigureAwait(false);
+                await DeliverOrHoldAsync(group, null, admitted: true).ConfigureAwait(false);
             }
             finally
             {
@@ -176,13 +186,15 @@ internal sealed partial class InstanceDelivery
     /// batch failed as a whole), so it is tried without asking again; otherwise a half-open breaker would turn the
     /// healthy neighbours of one poison payload away as "circuit open" while the first of them is the probe.
     /// </summary>
-    private async Task DeliverGroupAsync(PayloadGroup group, Exception? firstFailure, bool admitted = false)
+    /// <returns>False when the group is to be held for an outage (on_outage: pause) instead: nothing was settled.</returns>
+    private async Task<bool> DeliverGroupAsync(PayloadGroup group, Exception? firstFailure, bool admitted = false, CircuitAdmission? given = null)
     {
-        var admission = firstFailure is null && !admitted ? _slot.Breaker.Admit() : CircuitAdmission.Deliver;
+        var admission = given ?? (firstFailure is null && !admitted ? _slot.Breaker.Admit() : CircuitAdmission.Deliver);
         if (admission == CircuitAdmission.Reject)
         {
+            if (_holdOnOutage) return false;
             await RejectAsync(group).ConfigureAwait(false);
-            return;
+            return true;
         }
 
         var batch = new SinkBatch(group.Origin.Topic, group.Origin.Partition, group.Payloads);
@@ -201,7 +213,7 @@ internal sealed partial class InstanceDelivery
                     verdict = true;
                     Delivered(group.Count, Stopwatch.GetElapsedTime(started));
                     group.Settle();
-                    return;
+                    return true;
                 }
 
                 var error = _masker.Apply(Describe(failure));
@@ -224,12 +236,18 @@ internal sealed partial class InstanceDelivery
                     _slot.Skipped.Add(group.Count);
                     LogSkipped(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, error);
                     group.Settle();
-                    return;
+                    return true;
+                }
+                verdict = true;
+                if (_holdOnOutage && TransientErrors.IsTransient(failure))
+                {
+                    // The destination is unreachable, not the payload at fault: hold it (see HoldAsync).
+                    _slot.Breaker.Open();
+                    return false;
                 }
                 _slot.Breaker.RecordFailure();
-                verdict = true;
                 await DeadLetterGroupAsync(group, error, attempt).ConfigureAwait(false);
-                return;
+                return true;
             }
         }
         finally
@@ -237,6 +255,39 @@ internal sealed partial class InstanceDelivery
             // A probe that ended without a verdict (skipped or cancelled) must free its slot, or the circuit would
             // stay half-open with a phantom probe forever.
             if (admission == CircuitAdmission.Probe && !verdict) _slot.Breaker.ReleaseProbe();
+        }
+    }
+
+    private async Task DeliverOrHoldAsync(PayloadGroup group, Exception? firstFailure, bool admitted = false)
+    {
+        if (!await DeliverGroupAsync(group, firstFailure, admitted).ConfigureAwait(false)) await HoldAsync(group).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// on_outage: pause. The group waits (its messages stay uncommitted; <see cref="Holding"/> pauses consumption)
+    /// and probes the destination, at most one probe at a time across the instance, first after 0.5 s and then
+    /// backing off to every 5 s, whatever the breaker's cooldown; once a probe gets through, every held group is
+    /// delivered. A group whose partition is given up meanwhile is dropped uncommitted (the next owner redoes it).
+    /// </summary>
+    private async Task HoldAsync(PayloadGroup group)
+    {
+        if (Interlocked.Increment(ref _holding) == 1) LogHolding(_logger, _slot.Key.KindName, _slot.Key.Name);
+        try
+        {
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(group.Abandoned, _closing);
+            var wait = FirstHoldProbe;
+            while (true)
+            {
+                await _options.Delay(wait, stop.Token).ConfigureAwait(false);
+                wait = wait * 2 < MaxHoldProbe ? wait * 2 : MaxHoldProbe;
+                var admission = _slot.Breaker.Admit(FirstHoldProbe);
+                if (admission == CircuitAdmission.Reject) continue;
+                if (await DeliverGroupAsync(group, null, given: admission).ConfigureAwait(false)) return;
+            }
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _holding) == 0) LogHoldOver(_logger, _slot.Key.KindName, _slot.Key.Name);
         }
     }
 
@@ -373,6 +424,12 @@ internal sealed partial class InstanceDelivery
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: circuit open, {Count} payload(s) go straight to the DLQ")]
     private static partial void LogCircuitOpen(ILogger logger, string sinkKind, string sinkName, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Sink {SinkKind}/{SinkName} is unreachable: holding its payloads (on_outage: pause), consumption pauses, offsets stay uncommitted; probing until it is back")]
+    private static partial void LogHolding(ILogger logger, string sinkKind, string sinkName);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sink {SinkKind}/{SinkName} is back: no payload held any more")]
+    private static partial void LogHoldOver(ILogger logger, string sinkKind, string sinkName);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: handler skipped {Count} payload(s) after: {Error}")]
     private static partial void LogSkipped(ILogger logger, string sinkKind, string sinkName, int count, string error);

@@ -5,7 +5,8 @@ using System.Text;
 namespace Drakkar.IntegrationTests.Fixtures;
 
 /// <summary>A request the <see cref="HttpReceiver"/> saw.</summary>
-public sealed record ReceivedRequest(string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body);
+/// <summary>A request as received, with the status the receiver answered.</summary>
+public sealed record ReceivedRequest(string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body, int Status = 200);
 
 /// <summary>A local HTTP server that records every request and answers with a configurable status.</summary>
 public sealed class HttpReceiver : IDisposable
@@ -53,8 +54,8 @@ public sealed class HttpReceiver : IDisposable
             var body = await reader.ReadToEndAsync();
             var headers = context.Request.Headers.AllKeys.Where(k => k is not null)
                 .ToDictionary(k => k!, k => context.Request.Headers[k] ?? "", StringComparer.OrdinalIgnoreCase);
-            _requests.Enqueue(new ReceivedRequest(context.Request.HttpMethod, context.Request.Url?.AbsolutePath ?? "/", headers, body));
             var status = _status;
+            _requests.Enqueue(new ReceivedRequest(context.Request.HttpMethod, context.Request.Url?.AbsolutePath ?? "/", headers, body, status));
             context.Response.StatusCode = status;
             var answer = Encoding.UTF8.GetBytes(status < 300 ? "{\"ok\":true}" : "{\"error\":\"receiver told to fail\"}");
             await context.Response.OutputStream.WriteAsync(answer);
