@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Drakkar.Observability.Metrics;
+using Drakkar.Observability.Tracing;
 using Microsoft.Extensions.Logging;
 
 namespace Drakkar.Pipeline;
@@ -74,6 +75,7 @@ internal sealed partial class PartitionPipeline
     /// <summary>Queues a consumed message. Called from the poll thread, in offset order.</summary>
     public void Enqueue(SourceMessage message)
     {
+        message.Span = PipelineTracing.StartMessage(message);
         lock (_gate)
         {
             _offsets.Register(message.Offset);
@@ -92,6 +94,7 @@ internal sealed partial class PartitionPipeline
     /// </summary>
     public void EnqueueFailed(SourceMessage message, string error)
     {
+        message.Span = PipelineTracing.StartMessage(message);
         var state = new MessageState(message, DateTimeOffset.UtcNow);
         lock (_gate)
         {
@@ -274,7 +277,11 @@ internal sealed partial class PartitionPipeline
             // Abandoned, or closing: the messages stay uncommitted and are redone.
             return;
         }
-        foreach (var state in states) Done(state);
+        foreach (var state in states)
+        {
+            PipelineTracing.Fail(state.Message.Span, error);
+            Done(state);
+        }
     }
 
     /// <summary>Registers <paramref name="task"/> with the window and every open message it lists. Caller holds the gate.</summary>
@@ -320,20 +327,24 @@ internal sealed partial class PartitionPipeline
     private async Task RunTaskAsync(ExecutorTask task, WindowState window)
     {
         var attempt = 1;
+        using var span = PipelineTracing.IsOn ? PipelineTracing.StartTask(task, MessageSpans(task, window)) : null;
         try
         {
             while (true)
             {
                 var outcome = await _executor.ExecuteAsync(task, SafePriority(task), attempt, _abort.Token).ConfigureAwait(false);
                 CountOutcome(task, outcome);
+                span?.SetTag("drakkar.task.attempts", attempt);
                 if (outcome.Result is { } result)
                 {
-                    var failure = await OnSuccessAsync(task, result, window).ConfigureAwait(false);
+                    span?.SetTag("process.exit.code", result.ExitCode);
+                    var failure = await OnSuccessAsync(task, result, window, span).ConfigureAwait(false);
                     if (failure is null)
                     {
                         Finish(task, window, result, null);
                         return;
                     }
+                    PipelineTracing.Fail(span, "on_task_complete failed");
                     Finish(task, window, null, failure);
                     return;
                 }
@@ -350,6 +361,7 @@ internal sealed partial class PartitionPipeline
                         Replace(task, decision.Replacements, window);
                         return;
                     default:
+                        PipelineTracing.Fail(span, error.Failure.ToString());
                         Finish(task, window, null, error);
                         return;
                 }
@@ -362,6 +374,7 @@ internal sealed partial class PartitionPipeline
         catch (Exception e)
         {
             LogTaskPipelineFailed(e, Topic, Partition, task.TaskId);
+            PipelineTracing.Fail(span, e.GetType().Name);
             Finish(task, window, null, new ExecutorError(task, ExecutorFailure.HookFailed, null, "", e.ToString(), null) { Attempt = attempt });
         }
     }
@@ -370,7 +383,7 @@ internal sealed partial class PartitionPipeline
     /// Runs <c>OnTaskComplete</c> and hands its payloads over; the task's messages stay open until they are settled.
     /// Returns an error when the hook threw.
     /// </summary>
-    private async Task<ExecutorError?> OnSuccessAsync(ExecutorTask task, ExecutorResult result, WindowState window)
+    private async Task<ExecutorError?> OnSuccessAsync(ExecutorTask task, ExecutorResult result, WindowState window, Activity? span)
     {
         var (collect, error) = await CallHookAsync("on_task_complete", () => _handler.OnTaskComplete(result), task.TaskId).ConfigureAwait(false);
         if (error is not null) return new ExecutorError(task, ExecutorFailure.HookFailed, result.ExitCode, result.Stderr, error.ToString(), result.Pid);
@@ -378,7 +391,7 @@ internal sealed partial class PartitionPipeline
         {
             List<MessageState> joined;
             lock (_gate) joined = window.Joined[task];
-            Deliver(collect, joined);
+            Deliver(collect, joined, span);
         }
         return null;
     }
@@ -444,9 +457,11 @@ internal sealed partial class PartitionPipeline
             group = new MessageGroup(state.Message, [.. state.Tasks], [.. state.Results], [.. state.Errors],
                 [.. state.ReplacedTaskIds], state.StartedAt, DateTimeOffset.UtcNow);
         }
+        // The message's span is current for its hook (this async flow only), so spans the handler starts nest under it.
+        if (state.Message.Span is { } span) Activity.Current = span;
         // A throwing hook is logged and the message still completes (its offsets advance).
         var (collect, _) = await CallHookAsync("on_message_complete", () => _handler.OnMessageComplete(group), state.Message).ConfigureAwait(false);
-        if (collect is { Count: > 0 }) Deliver(collect, [state]);
+        if (collect is { Count: > 0 }) Deliver(collect, [state], state.Message.Span);
         Release(state);
     }
 
@@ -457,7 +472,8 @@ internal sealed partial class PartitionPipeline
         _metrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(window.StartedAt).TotalSeconds);
         var (collect, _) = await CallHookAsync("on_window_complete", () => _handler.OnWindowComplete(results, window.Messages),
             new OffsetRange(window.Messages)).ConfigureAwait(false);
-        if (collect is { Count: > 0 }) Deliver(collect, window.States);
+        // A window's payloads come from all its messages; their delivery spans are children of the first one's.
+        if (collect is { Count: > 0 }) Deliver(collect, window.States, window.Messages[0].Span);
         foreach (var state in window.States) Release(state);
     }
 
@@ -465,13 +481,17 @@ internal sealed partial class PartitionPipeline
     /// Hands a hook's payloads to the delivery engine without waiting: each of <paramref name="states"/> gets one more
     /// hold, released when every payload is settled. Until then the messages stay open and their offsets uncommitted.
     /// </summary>
-    private void Deliver(CollectResult collect, IReadOnlyList<MessageState> states)
+    /// <param name="collect">The hook's payloads.</param>
+    /// <param name="states">The messages they came from.</param>
+    /// <param name="cause">The span of the hook's subject (task or message): the parent of their delivery spans.</param>
+    private void Deliver(CollectResult collect, IReadOnlyList<MessageState> states, Activity? cause)
     {
         lock (_gate)
         {
             foreach (var state in states) state.Holds++;
         }
-        _delivery.Submit(collect, Origin(states.Select(s => s.Message)), _abort.Token, settled =>
+        var origin = new DeliveryOrigin(Topic, Partition, [.. states.Select(s => s.Message)]) { Parent = cause?.Context ?? default };
+        _delivery.Submit(collect, origin, _abort.Token, settled =>
         {
             // Not settled (abandoned, or the sinks closed first): the messages stay open and uncommitted, to be redone.
             if (!settled) return;
@@ -519,6 +539,7 @@ internal sealed partial class PartitionPipeline
             _open.Remove(state.Message.Offset);
             _offsets.MarkDone(state.Message.Offset);
         }
+        PipelineTracing.Stop(state.Message.Span);
         CheckDrained();
     }
 
@@ -543,7 +564,11 @@ internal sealed partial class PartitionPipeline
         }
     }
 
-    private DeliveryOrigin Origin(IEnumerable<SourceMessage> messages) => new(Topic, Partition, [.. messages]);
+    /// <summary>The spans of the messages <paramref name="task"/> serves, first one first.</summary>
+    private List<Activity?> MessageSpans(ExecutorTask task, WindowState window)
+    {
+        lock (_gate) return window.Joined.TryGetValue(task, out var joined) ? [.. joined.Select(s => s.Message.Span)] : [];
+    }
 
     /// <summary>A window's offsets as logs show them.</summary>
     private readonly record struct OffsetRange(IReadOnlyList<SourceMessage> Messages)

@@ -98,7 +98,8 @@ internal sealed partial class InstanceDelivery
         var payloads = new List<SinkPayload>(groups.Sum(g => g.Count));
         foreach (var group in groups) payloads.AddRange(group.Payloads);
         var partition = groups[0].Origin.Partition;
-        var batch = new SinkBatch(groups[0].Origin.Topic, groups.All(g => g.Origin.Partition == partition) ? partition : -1, payloads);
+        var batch = new SinkBatch(groups[0].Origin.Topic, groups.All(g => g.Origin.Partition == partition) ? partition : -1, payloads,
+            TraceContexts(groups, payloads.Count));
         var verdict = false;
         try
         {
@@ -185,7 +186,7 @@ internal sealed partial class InstanceDelivery
             return;
         }
 
-        var batch = new SinkBatch(group.Origin.Topic, group.Origin.Partition, group.Payloads);
+        var batch = BatchOf(group);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(group.Abandoned, _closing);
         var verdict = false;
         try
@@ -214,7 +215,7 @@ internal sealed partial class InstanceDelivery
                 {
                     _slot.Counters.Retried();
                     _slot.Retries.Increment();
-                    batch = new SinkBatch(group.Origin.Topic, group.Origin.Partition, group.Payloads);
+                    batch = BatchOf(group);
                     continue;
                 }
                 if (action == DeliveryAction.Skip)
@@ -223,6 +224,7 @@ internal sealed partial class InstanceDelivery
                     _slot.Counters.Skipped(group.Count);
                     _slot.Skipped.Add(group.Count);
                     LogSkipped(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, error);
+                    group.Outcome("skipped", error);
                     group.Settle();
                     return;
                 }
@@ -238,6 +240,23 @@ internal sealed partial class InstanceDelivery
             // stay half-open with a phantom probe forever.
             if (admission == CircuitAdmission.Probe && !verdict) _slot.Breaker.ReleaseProbe();
         }
+    }
+
+    private static SinkBatch BatchOf(PayloadGroup group) =>
+        new(group.Origin.Topic, group.Origin.Partition, group.Payloads, group.Span is { } span ? [.. Enumerable.Repeat(span.Context, group.Count)] : null);
+
+    /// <summary>Each payload's trace context (its group's delivery span), in batch order; null when no group is traced.</summary>
+    private static ActivityContext[]? TraceContexts(List<PayloadGroup> groups, int payloads)
+    {
+        if (!groups.Exists(g => g.Span is not null)) return null;
+        var contexts = new ActivityContext[payloads];
+        var index = 0;
+        foreach (var group in groups)
+        {
+            var context = group.Span?.Context ?? default;
+            for (var i = 0; i < group.Count; i++) contexts[index++] = context;
+        }
+        return contexts;
     }
 
     private void Delivered(int count, TimeSpan elapsed)
@@ -317,6 +336,7 @@ internal sealed partial class InstanceDelivery
             origin.Messages, _options.Time.GetUtcNow());
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(group.Abandoned, _closing);
         await _dlq.WriteAsync(letter, stop.Token).ConfigureAwait(false);
+        group.Outcome("dead_lettered", error);
         _slot.Counters.DeadLettered(group.Count);
         _slot.DeadLettered.Add(group.Count);
         LogDeadLettered(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, attempts, _dlq.Destination);
