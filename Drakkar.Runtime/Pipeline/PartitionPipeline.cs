@@ -483,14 +483,20 @@ internal sealed partial class PartitionPipeline
     /// </summary>
     /// <param name="collect">The hook's payloads.</param>
     /// <param name="states">The messages they came from.</param>
-    /// <param name="cause">The span of the hook's subject (task or message): the parent of their delivery spans.</param>
+    /// <param name="cause">
+    /// The span of the hook's subject (task or message): the parent of their delivery spans. When it was not made (its
+    /// trace is sampled out), the first message's span stands in, so the trace context still reaches the sinks.
+    /// </param>
     private void Deliver(CollectResult collect, IReadOnlyList<MessageState> states, Activity? cause)
     {
         lock (_gate)
         {
             foreach (var state in states) state.Holds++;
         }
-        var origin = new DeliveryOrigin(Topic, Partition, [.. states.Select(s => s.Message)]) { Parent = cause?.Context ?? default };
+        var origin = new DeliveryOrigin(Topic, Partition, [.. states.Select(s => s.Message)])
+        {
+            Parent = (cause ?? states[0].Message.Span)?.Context ?? default,
+        };
         _delivery.Submit(collect, origin, _abort.Token, settled =>
         {
             // Not settled (abandoned, or the sinks closed first): the messages stay open and uncommitted, to be redone.

@@ -243,17 +243,17 @@ internal sealed partial class InstanceDelivery
     }
 
     private static SinkBatch BatchOf(PayloadGroup group) =>
-        new(group.Origin.Topic, group.Origin.Partition, group.Payloads, group.Span is { } span ? [.. Enumerable.Repeat(span.Context, group.Count)] : null);
+        new(group.Origin.Topic, group.Origin.Partition, group.Payloads, group.TraceContext == default ? null : [.. Enumerable.Repeat(group.TraceContext, group.Count)]);
 
-    /// <summary>Each payload's trace context (its group's delivery span), in batch order; null when no group is traced.</summary>
+    /// <summary>Each payload's trace context (see <see cref="PayloadGroup.TraceContext"/>), in batch order; null when no group has one.</summary>
     private static ActivityContext[]? TraceContexts(List<PayloadGroup> groups, int payloads)
     {
-        if (!groups.Exists(g => g.Span is not null)) return null;
+        if (groups.TrueForAll(g => g.TraceContext == default)) return null;
         var contexts = new ActivityContext[payloads];
         var index = 0;
         foreach (var group in groups)
         {
-            var context = group.Span?.Context ?? default;
+            var context = group.TraceContext;
             for (var i = 0; i < group.Count; i++) contexts[index++] = context;
         }
         return contexts;

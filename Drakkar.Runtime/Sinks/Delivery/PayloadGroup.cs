@@ -17,6 +17,12 @@ internal sealed class PayloadGroup(List<SinkPayload> payloads, DeliveryOrigin or
     /// <summary>The group's <c>delivery</c> span, ended when it is settled or dropped; null when tracing is off.</summary>
     public Activity? Span { get; } = span;
 
+    /// <summary>
+    /// The trace context the payloads are delivered under: the delivery span's, or when its trace is sampled out (no
+    /// span), the span that produced them, so destinations still continue the trace; default when tracing is off.
+    /// </summary>
+    public ActivityContext TraceContext => Span?.Context ?? Origin.Parent;
+
     /// <summary>Cancelled when the source partition's work was abandoned (lost, rewound, drain timed out).</summary>
     public CancellationToken Abandoned { get; } = abandoned;
 

@@ -32,8 +32,10 @@ public sealed class TracingTests(KafkaBroker kafka)
         var upstreamSpan = ActivitySpanId.CreateRandom();
         await ProduceAsync(source, $"00-{upstreamTrace.ToHexString()}-{upstreamSpan.ToHexString()}-01");
         await ProduceAsync(source, traceParent: null);
+        var sampledOutTrace = ActivityTraceId.CreateRandom();
+        await ProduceAsync(source, $"00-{sampledOutTrace.ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-00");
 
-        var records = SinkTestKit.Consume(kafka.BootstrapServers, results, 4, Deadline);
+        var records = SinkTestKit.Consume(kafka.BootstrapServers, results, 6, Deadline);
         await worker.StopAsync(); // exports the spans still buffered
 
         var traced = TraceParentsByKey(records);
@@ -64,6 +66,11 @@ public sealed class TracingTests(KafkaBroker kafka)
         Assert.Equal("", rootMessage.ParentSpanId);
         Assert.Equal(rootMessage.SpanId, Assert.Single(root, s => s.Name == "task").ParentSpanId);
         Assert.Equal(2, root.Count(s => s.Name == "delivery"));
+
+        // A record sampled out upstream is not exported, but its trace still reaches the sink records, not sampled.
+        Assert.DoesNotContain(collector.Spans, s => s.TraceId == sampledOutTrace.ToHexString());
+        Assert.All(new[] { traced["task-2"], traced["message-2"] }, t =>
+            Assert.Matches($"^00-{sampledOutTrace.ToHexString()}-[0-9a-f]{{16}}-00$", t));
         Assert.All(collector.Requests, r => Assert.Equal("POST /v1/traces application/x-protobuf", r));
     }
 
