@@ -5,7 +5,11 @@ using System.Text;
 namespace Drakkar.IntegrationTests.Fixtures;
 
 /// <summary>A request the <see cref="HttpReceiver"/> saw.</summary>
-public sealed record ReceivedRequest(string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body);
+public sealed record ReceivedRequest(string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body)
+{
+    /// <summary>The body as sent, for binary payloads (<see cref="Body"/> is its UTF-8 reading).</summary>
+    public byte[] Bytes { get; init; } = [];
+}
 
 /// <summary>A local HTTP server that records every request and answers with a configurable status.</summary>
 public sealed class HttpReceiver : IDisposable
@@ -49,11 +53,15 @@ public sealed class HttpReceiver : IDisposable
             try { context = await _listener.GetContextAsync(); }
             catch (HttpListenerException) { return; }
             catch (ObjectDisposedException) { return; }
-            using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
-            var body = await reader.ReadToEndAsync();
+            using var content = new MemoryStream();
+            await context.Request.InputStream.CopyToAsync(content);
+            var bytes = content.ToArray();
             var headers = context.Request.Headers.AllKeys.Where(k => k is not null)
                 .ToDictionary(k => k!, k => context.Request.Headers[k] ?? "", StringComparer.OrdinalIgnoreCase);
-            _requests.Enqueue(new ReceivedRequest(context.Request.HttpMethod, context.Request.Url?.AbsolutePath ?? "/", headers, body));
+            _requests.Enqueue(new ReceivedRequest(context.Request.HttpMethod, context.Request.Url?.AbsolutePath ?? "/", headers, Encoding.UTF8.GetString(bytes))
+            {
+                Bytes = bytes,
+            });
             var status = _status;
             context.Response.StatusCode = status;
             var answer = Encoding.UTF8.GetBytes(status < 300 ? "{\"ok\":true}" : "{\"error\":\"receiver told to fail\"}");

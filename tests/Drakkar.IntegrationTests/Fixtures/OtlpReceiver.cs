@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text;
 
 namespace Drakkar.IntegrationTests.Fixtures;
@@ -8,69 +7,23 @@ public sealed record OtlpSpan(string ServiceName, string Name, string TraceId, s
     IReadOnlyDictionary<string, string> Attributes, IReadOnlyList<string> LinkedSpanIds, int StatusCode);
 
 /// <summary>
-/// A collector stand-in: an OTLP/HTTP endpoint on loopback (a real <see cref="HttpListener"/>) that decodes each
-/// <c>ExportTraceServiceRequest</c> protobuf as far as a test needs: resource service name, span names, ids, parent
-/// ids, kind, string/int attributes, links and status code.
+/// A collector stand-in: an OTLP/HTTP endpoint on loopback (an <see cref="HttpReceiver"/>, a real
+/// <see cref="System.Net.HttpListener"/>) that decodes each <c>ExportTraceServiceRequest</c> protobuf as far as a test
+/// needs: resource service name, span names, ids, parent ids, kind, string/int attributes, links and status code.
 /// </summary>
 public sealed class OtlpReceiver : IDisposable
 {
-    private readonly HttpListener _listener = new();
-    private readonly List<OtlpSpan> _spans = [];
-    private readonly List<string> _requests = [];
-    private readonly Task _loop;
-
-    public OtlpReceiver()
-    {
-        Port = FreePort.Next();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        _listener.Start();
-        _loop = Task.Run(ServeAsync);
-    }
-
-    public int Port { get; }
+    private readonly HttpReceiver _http = new();
 
     /// <summary>The base URL a worker's <c>telemetry.otlp_endpoint</c> takes.</summary>
-    public string Endpoint => $"http://127.0.0.1:{Port}";
+    public string Endpoint => $"http://127.0.0.1:{_http.Port}";
 
-    public IReadOnlyList<OtlpSpan> Spans
-    {
-        get { lock (_spans) return [.. _spans]; }
-    }
+    public IReadOnlyList<OtlpSpan> Spans => [.. _http.Requests.Where(r => r.Path == "/v1/traces").SelectMany(r => DecodeTraces(r.Bytes))];
 
     /// <summary>Every request as <c>METHOD path content-type</c>.</summary>
-    public IReadOnlyList<string> Requests
-    {
-        get { lock (_spans) return [.. _requests]; }
-    }
+    public IReadOnlyList<string> Requests => [.. _http.Requests.Select(r => $"{r.Method} {r.Path} {r.Headers.GetValueOrDefault("Content-Type")}")];
 
-    public void Dispose()
-    {
-        _listener.Stop();
-        _listener.Close();
-        try { _loop.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
-    }
-
-    private async Task ServeAsync()
-    {
-        while (_listener.IsListening)
-        {
-            HttpListenerContext context;
-            try { context = await _listener.GetContextAsync(); }
-            catch (HttpListenerException) { return; }
-            catch (ObjectDisposedException) { return; }
-            using var body = new MemoryStream();
-            await context.Request.InputStream.CopyToAsync(body);
-            lock (_spans)
-            {
-                _requests.Add($"{context.Request.HttpMethod} {context.Request.Url?.AbsolutePath} {context.Request.ContentType}");
-                if (context.Request.Url?.AbsolutePath == "/v1/traces") _spans.AddRange(DecodeTraces(body.ToArray()));
-            }
-            // An empty ExportTraceServiceResponse: everything accepted.
-            context.Response.StatusCode = 200;
-            context.Response.ContentType = "application/x-protobuf";
-            context.Response.Close();
-        }
-    }
+    public void Dispose() => _http.Dispose();
 
     /// <summary>ExportTraceServiceRequest: 1 resource_spans → (1 resource → 1 attributes; 2 scope_spans → 2 spans).</summary>
     private static IEnumerable<OtlpSpan> DecodeTraces(byte[] request)
