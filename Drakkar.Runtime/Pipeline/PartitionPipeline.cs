@@ -495,7 +495,7 @@ internal sealed partial class PartitionPipeline
         }
         var origin = new DeliveryOrigin(Topic, Partition, [.. states.Select(s => s.Message)])
         {
-            Parent = (cause ?? states[0].Message.Span)?.Context ?? default,
+            Parent = (cause ?? (states.Count > 0 ? states[0].Message.Span : null))?.Context ?? default,
         };
         _delivery.Submit(collect, origin, _abort.Token, settled =>
         {
