@@ -16,6 +16,7 @@ public sealed class DrakkarConfig
     public SinksConfig Sinks { get; set; } = new();
     public DlqConfig Dlq { get; set; } = new();
     public MetricsConfig Metrics { get; set; } = new();
+    public TelemetryConfig Telemetry { get; set; } = new();
     public LoggingConfig Logging { get; set; } = new();
     public DebugConfig Debug { get; set; } = new();
     public CacheConfig Cache { get; set; } = new();
@@ -202,6 +203,19 @@ public sealed class MetricsConfig
     /// it; <c>127.0.0.1</c> keeps it on the machine.
     /// </summary>
     public string Host { get; set; } = "0.0.0.0";
+}
+
+/// <summary>Export of the worker's spans over OTLP/HTTP (protobuf); see docs/operations.md, "Traces".</summary>
+public sealed class TelemetryConfig
+{
+    /// <summary>Whether spans are exported; they are only recorded (and <c>traceparent</c> propagated) while they are.</summary>
+    public bool Traces { get; set; }
+
+    /// <summary>The collector's base URL (<c>http://collector:4318</c>); spans go to <c>{otlp_endpoint}/v1/traces</c>.</summary>
+    public string OtlpEndpoint { get; set; } = "";
+
+    /// <summary>The <c>service.name</c> of exported spans; empty uses the worker id.</summary>
+    public string ServiceName { get; set; } = "";
 }
 
 public enum LogFormat

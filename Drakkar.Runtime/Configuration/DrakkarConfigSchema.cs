@@ -181,6 +181,17 @@ internal static class DrakkarConfigSchema
         Str<MetricsConfig>("host", c => c.Host, (c, v) => c.Host = v, ListenAddress),
     ]);
 
+    private static readonly ObjectSpec<TelemetryConfig> Telemetry = new(
+    [
+        Bool<TelemetryConfig>("traces", c => c.Traces, (c, v) => c.Traces = v),
+        Str<TelemetryConfig>("otlp_endpoint", c => c.OtlpEndpoint, (c, v) => c.OtlpEndpoint = v, UrlWithScheme("http", "https")),
+        Str<TelemetryConfig>("service_name", c => c.ServiceName, (c, v) => c.ServiceName = v),
+    ],
+    (telemetry, check) =>
+    {
+        if (telemetry.Traces) Require(check, "otlp_endpoint", telemetry.OtlpEndpoint, "where traces: true sends spans, e.g. http://collector:4318");
+    });
+
     private static readonly ObjectSpec<LoggingConfig> Logging = new(
     [
         new ScalarField<LoggingConfig, string>("level", c => c.Level, (c, v) => c.Level = v, Text, OneOf(LogLevels))
@@ -267,6 +278,7 @@ internal static class DrakkarConfigSchema
         new SectionField<DrakkarConfig, SinksConfig>("sinks", c => c.Sinks, Sinks),
         new SectionField<DrakkarConfig, DlqConfig>("dlq", c => c.Dlq, Dlq),
         new SectionField<DrakkarConfig, MetricsConfig>("metrics", c => c.Metrics, Metrics),
+        new SectionField<DrakkarConfig, TelemetryConfig>("telemetry", c => c.Telemetry, Telemetry),
         new SectionField<DrakkarConfig, LoggingConfig>("logging", c => c.Logging, Logging),
         new SectionField<DrakkarConfig, DebugConfig>("debug", c => c.Debug, Debug),
         new SectionField<DrakkarConfig, CacheConfig>("cache", c => c.Cache, Cache),

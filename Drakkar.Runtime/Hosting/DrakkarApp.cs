@@ -151,7 +151,7 @@ public static class DrakkarApp
         Executor = (config, metrics, loggers) =>
         {
             var pool = new ExecutorPool(config.Executor, logger: loggers.CreateLogger<ExecutorPool>());
-            metrics.Registry.OnExport(() => metrics.PoolActive.Set(pool.ActiveCount));
+            metrics.PoolActive.SampleWith(() => pool.ActiveCount);
             return pool;
         },
         Delivery = (config, handler, metrics, loggers, cancellationToken) =>

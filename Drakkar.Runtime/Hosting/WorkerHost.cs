@@ -3,6 +3,7 @@ using Drakkar.Kafka.Embedded;
 using Drakkar.Observability.Http;
 using Drakkar.Observability.Logging;
 using Drakkar.Observability.Metrics;
+using Drakkar.Observability.Tracing;
 using Drakkar.Pipeline;
 using Drakkar.Sinks;
 using Microsoft.Extensions.Logging;
@@ -45,6 +46,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
     private ITaskExecutor? _executor;
     private IPayloadDelivery? _delivery;
     private OperationsEndpoint? _endpoint;
+    private OpenTelemetry.Trace.TracerProvider? _traces;
     private int _stopped;
 
     private WorkerHost(DrakkarHandlerBase handler, DrakkarConfig config, string workerId, ILoggerFactory loggers, bool ownsLoggers)
@@ -119,6 +121,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
     private async Task StartPartsAsync(WorkerParts parts, CancellationToken cancellationToken)
     {
         Metrics.Worker.Set(1, WorkerId, typeof(WorkerHost).Assembly.GetName().Version?.ToString() ?? "0", Config.Kafka.ConsumerGroup);
+        _traces = OtlpTraceExport.Start(Config.Telemetry, WorkerId, Config.ClusterName);
         if (string.Equals(Config.Kafka.Brokers, EmbeddedBrokers, StringComparison.OrdinalIgnoreCase))
         {
             EmbeddedBroker = EmbeddedKafkaBroker.Start();
@@ -176,6 +179,10 @@ public sealed partial class WorkerHost : IAsyncDisposable
         _endpoint = null;
         EmbeddedBroker?.Dispose();
         EmbeddedBroker = null;
+        // After the sinks closed, so every delivery span has ended: disposing exports the spans still buffered.
+        await DisposePartAsync(_traces).ConfigureAwait(false);
+        _traces = null;
+        Metrics.Dispose();
         if (_ownsLoggers) _loggers.Dispose();
     }
 

@@ -16,6 +16,9 @@ public class SourceMessage
     /// <summary>For a typed handler, why the value could not be decoded; null when it was (or for raw handlers).</summary>
     public string? DecodeError { get; init; }
 
+    /// <summary>The record's <c>message</c> span while it is in the pipeline; null when tracing is off.</summary>
+    internal System.Diagnostics.Activity? Span { get; set; }
+
     public override string ToString() => $"{Topic}[{Partition}]@{Offset}";
 }
 

@@ -12,6 +12,9 @@ internal interface ITaskExecutor
 /// <summary>Where payloads came from: the source messages they must be traceable (and replayable) to.</summary>
 internal sealed record DeliveryOrigin(string Topic, int Partition, IReadOnlyList<SourceMessage> Messages)
 {
+    /// <summary>The span of the hook call that returned the payloads: the parent of their delivery spans (default when tracing is off).</summary>
+    public System.Diagnostics.ActivityContext Parent { get; init; }
+
     public IEnumerable<long> Offsets => Messages.Select(m => m.Offset);
 }
 

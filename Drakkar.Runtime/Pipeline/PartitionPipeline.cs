@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Drakkar.Observability.Metrics;
+using Drakkar.Observability.Tracing;
 using Microsoft.Extensions.Logging;
 
 namespace Drakkar.Pipeline;
@@ -78,6 +79,7 @@ internal sealed partial class PartitionPipeline
     /// </summary>
     public bool Enqueue(SourceMessage message)
     {
+        message.Span = PipelineTracing.StartMessage(message);
         lock (_gate)
         {
             if (_draining || _abort.IsCancellationRequested) return false;
@@ -105,6 +107,7 @@ internal sealed partial class PartitionPipeline
     /// </summary>
     public bool EnqueueFailed(SourceMessage message, string error)
     {
+        message.Span = PipelineTracing.StartMessage(message);
         var state = new MessageState(message, DateTimeOffset.UtcNow);
         lock (_gate)
         {
@@ -306,7 +309,11 @@ internal sealed partial class PartitionPipeline
             // Abandoned, or closing: the messages stay uncommitted and are redone.
             return;
         }
-        foreach (var state in states) Done(state);
+        foreach (var state in states)
+        {
+            PipelineTracing.Fail(state.Message.Span, error);
+            Done(state);
+        }
     }
 
     /// <summary>Registers <paramref name="task"/> with the window and every open message it lists. Caller holds the gate.</summary>
@@ -352,20 +359,24 @@ internal sealed partial class PartitionPipeline
     private async Task RunTaskAsync(ExecutorTask task, WindowState window)
     {
         var attempt = 1;
+        using var span = PipelineTracing.IsOn ? PipelineTracing.StartTask(task, MessageSpans(task, window)) : null;
         try
         {
             while (true)
             {
                 var outcome = await _executor.ExecuteAsync(task, SafePriority(task), attempt, _abort.Token).ConfigureAwait(false);
                 CountOutcome(task, outcome);
+                span?.SetTag("drakkar.task.attempts", attempt);
                 if (outcome.Result is { } result)
                 {
-                    var failure = await OnSuccessAsync(task, result, window).ConfigureAwait(false);
+                    span?.SetTag("process.exit.code", result.ExitCode);
+                    var failure = await OnSuccessAsync(task, result, window, span).ConfigureAwait(false);
                     if (failure is null)
                     {
                         Finish(task, window, result, null);
                         return;
                     }
+                    PipelineTracing.Fail(span, "on_task_complete failed");
                     Finish(task, window, null, failure);
                     return;
                 }
@@ -382,6 +393,7 @@ internal sealed partial class PartitionPipeline
                         Replace(task, decision.Replacements, window);
                         return;
                     default:
+                        PipelineTracing.Fail(span, error.Failure.ToString());
                         Finish(task, window, null, error);
                         return;
                 }
@@ -394,6 +406,7 @@ internal sealed partial class PartitionPipeline
         catch (Exception e)
         {
             LogTaskPipelineFailed(e, Topic, Partition, task.TaskId);
+            PipelineTracing.Fail(span, e.GetType().Name);
             Finish(task, window, null, new ExecutorError(task, ExecutorFailure.HookFailed, null, "", e.ToString(), null) { Attempt = attempt });
         }
     }
@@ -402,7 +415,7 @@ internal sealed partial class PartitionPipeline
     /// Runs <c>OnTaskComplete</c> and hands its payloads over; the task's messages stay open until they are settled.
     /// Returns an error when the hook threw.
     /// </summary>
-    private async Task<ExecutorError?> OnSuccessAsync(ExecutorTask task, ExecutorResult result, WindowState window)
+    private async Task<ExecutorError?> OnSuccessAsync(ExecutorTask task, ExecutorResult result, WindowState window, Activity? span)
     {
         var (collect, error) = await CallHookAsync("on_task_complete", () => _handler.OnTaskComplete(result), task.TaskId).ConfigureAwait(false);
         if (error is not null) return new ExecutorError(task, ExecutorFailure.HookFailed, result.ExitCode, result.Stderr, error.ToString(), result.Pid);
@@ -410,7 +423,7 @@ internal sealed partial class PartitionPipeline
         {
             List<MessageState> joined;
             lock (_gate) joined = window.Joined[task];
-            Deliver(collect, joined);
+            Deliver(collect, joined, span);
         }
         return null;
     }
@@ -476,9 +489,11 @@ internal sealed partial class PartitionPipeline
             group = new MessageGroup(state.Message, [.. state.Tasks], [.. state.Results], [.. state.Errors],
                 [.. state.ReplacedTaskIds], state.StartedAt, DateTimeOffset.UtcNow);
         }
+        // The message's span is current for its hook (this async flow only), so spans the handler starts nest under it.
+        if (state.Message.Span is { } span) Activity.Current = span;
         // A throwing hook is logged and the message still completes (its offsets advance).
         var (collect, _) = await CallHookAsync("on_message_complete", () => _handler.OnMessageComplete(group), state.Message).ConfigureAwait(false);
-        if (collect is { Count: > 0 }) Deliver(collect, [state]);
+        if (collect is { Count: > 0 }) Deliver(collect, [state], state.Message.Span);
         Release(state);
     }
 
@@ -489,7 +504,8 @@ internal sealed partial class PartitionPipeline
         _metrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(window.StartedAt).TotalSeconds);
         var (collect, _) = await CallHookAsync("on_window_complete", () => _handler.OnWindowComplete(results, window.Messages),
             new OffsetRange(window.Messages)).ConfigureAwait(false);
-        if (collect is { Count: > 0 }) Deliver(collect, window.States);
+        // A window's payloads come from all its messages; their delivery spans are children of the first one's.
+        if (collect is { Count: > 0 }) Deliver(collect, window.States, window.Messages[0].Span);
         foreach (var state in window.States) Release(state);
     }
 
@@ -497,13 +513,23 @@ internal sealed partial class PartitionPipeline
     /// Hands a hook's payloads to the delivery engine without waiting: each of <paramref name="states"/> gets one more
     /// hold, released when every payload is settled. Until then the messages stay open and their offsets uncommitted.
     /// </summary>
-    private void Deliver(CollectResult collect, IReadOnlyList<MessageState> states)
+    /// <param name="collect">The hook's payloads.</param>
+    /// <param name="states">The messages they came from.</param>
+    /// <param name="cause">
+    /// The span of the hook's subject (task or message): the parent of their delivery spans. When it was not made (its
+    /// trace is sampled out), the first message's span stands in, so the trace context still reaches the sinks.
+    /// </param>
+    private void Deliver(CollectResult collect, IReadOnlyList<MessageState> states, Activity? cause)
     {
         lock (_gate)
         {
             foreach (var state in states) state.Holds++;
         }
-        _delivery.Submit(collect, Origin(states.Select(s => s.Message)), _abort.Token, settled =>
+        var origin = new DeliveryOrigin(Topic, Partition, [.. states.Select(s => s.Message)])
+        {
+            Parent = (cause ?? (states.Count > 0 ? states[0].Message.Span : null))?.Context ?? default,
+        };
+        _delivery.Submit(collect, origin, _abort.Token, settled =>
         {
             // Not settled (abandoned, or the sinks closed first): the messages stay open and uncommitted, to be redone.
             if (!settled) return;
@@ -551,6 +577,7 @@ internal sealed partial class PartitionPipeline
             _open.Remove(state.Message.Offset);
             _offsets.MarkDone(state.Message.Offset);
         }
+        PipelineTracing.Stop(state.Message.Span);
         CheckDrained();
     }
 
@@ -575,7 +602,11 @@ internal sealed partial class PartitionPipeline
         }
     }
 
-    private DeliveryOrigin Origin(IEnumerable<SourceMessage> messages) => new(Topic, Partition, [.. messages]);
+    /// <summary>The spans of the messages <paramref name="task"/> serves, first one first.</summary>
+    private List<Activity?> MessageSpans(ExecutorTask task, WindowState window)
+    {
+        lock (_gate) return window.Joined.TryGetValue(task, out var joined) ? [.. joined.Select(s => s.Message.Span)] : [];
+    }
 
     /// <summary>A window's offsets as logs show them.</summary>
     private readonly record struct OffsetRange(IReadOnlyList<SourceMessage> Messages)

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Drakkar.Sinks;
 
 /// <summary>
@@ -62,6 +64,7 @@ public interface IBatchingSink : ISink
 /// </remarks>
 public sealed class SinkBatch
 {
+    private readonly ActivityContext[]? _traceContexts;
     private Exception?[]? _failures;
 
     public SinkBatch(string topic, int partition, IReadOnlyList<SinkPayload> payloads)
@@ -70,6 +73,9 @@ public sealed class SinkBatch
         Partition = partition;
         Payloads = payloads;
     }
+
+    internal SinkBatch(string topic, int partition, IReadOnlyList<SinkPayload> payloads, ActivityContext[]? traceContexts)
+        : this(topic, partition, payloads) => _traceContexts = traceContexts;
 
     /// <summary>The source topic the payloads came from.</summary>
     public string Topic { get; }
@@ -96,6 +102,12 @@ public sealed class SinkBatch
 
     /// <summary>The reason payload <paramref name="index"/> failed, or null when it was written (or the batch was not tried).</summary>
     public Exception? FailureOf(int index) => Volatile.Read(ref _failures)?[index];
+
+    /// <summary>
+    /// The span payload <paramref name="index"/> is delivered under (its <c>delivery</c> span), for a sink that carries
+    /// trace context to its destination (the Kafka sink writes it as a <c>traceparent</c> header); default when tracing is off.
+    /// </summary>
+    public ActivityContext TraceContextOf(int index) => _traceContexts?[index] ?? default;
 
     /// <summary>True when <see cref="Fail"/> was called for some payload.</summary>
     public bool HasFailures => Volatile.Read(ref _failures) is not null;

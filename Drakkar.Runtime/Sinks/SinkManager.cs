@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Drakkar.Observability.Metrics;
+using Drakkar.Observability.Tracing;
 using Drakkar.Pipeline;
 using Drakkar.Sinks.Delivery;
 using Drakkar.Sinks.Dlq;
@@ -347,12 +348,15 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
             settled(ok);
         });
         if (routed is not null)
-            foreach (var (instance, payloads) in routed) instance.Enqueue(new PayloadGroup(payloads, origin, settlement, abandoned));
+            foreach (var (instance, payloads) in routed) instance.Enqueue(Group(instance.Slot.Key.KindName, instance.Slot.Key.Name, payloads));
         else if (only is not null)
-            only.Enqueue(new PayloadGroup(onlyPayloads!, origin, settlement, abandoned));
+            only.Enqueue(Group(only.Slot.Key.KindName, only.Slot.Key.Name, onlyPayloads!));
         if (unroutable is not null)
             foreach (var ((kind, name, error), payloads) in unroutable)
-                _ = DeadLetterUnroutableAsync(kind, name, error, new PayloadGroup(payloads, origin, settlement, abandoned));
+                _ = DeadLetterUnroutableAsync(kind, name, error, Group(kind, name, payloads));
+
+        PayloadGroup Group(string kind, string name, List<SinkPayload> payloads) =>
+            new(payloads, origin, settlement, abandoned, PipelineTracing.StartDelivery(kind, name, payloads.Count, origin.Parent));
     }
 
     /// <inheritdoc cref="IPayloadDelivery.DeadLetterAsync"/>
@@ -406,6 +410,7 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
             var letter = new DeadLetter(kind, name, error, group.Payloads, 0, origin.Topic, origin.Partition, origin.Messages, _options.Time.GetUtcNow());
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(group.Abandoned, _closing.Token);
             await _dlq.WriteAsync(letter, stop.Token).ConfigureAwait(false);
+            group.Outcome("dead_lettered", error);
             // The label is the payload's sink name only when a sink of that kind and name exists; anything else a
             // handler computed would make the label set unbounded.
             _metrics.SinkDlqMessages.WithLabels(KnownKindLabel(kind), UnroutableLabel).Add(group.Count);

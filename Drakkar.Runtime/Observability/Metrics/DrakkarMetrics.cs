@@ -1,7 +1,10 @@
 namespace Drakkar.Observability.Metrics;
 
-/// <summary>The worker's metrics, with Python Drakkar's names and labels.</summary>
-public sealed class DrakkarMetrics
+/// <summary>
+/// The worker's metrics, with Python Drakkar's names and labels: instruments of a <c>Drakkar</c> meter
+/// (<see cref="MetricRegistry"/>), which <c>/metrics</c>, dotnet-counters and OpenTelemetry all read.
+/// </summary>
+public sealed class DrakkarMetrics : IDisposable
 {
     private static readonly double[] DurationBuckets = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
     private static readonly double[] FastBuckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30];
@@ -46,6 +49,9 @@ public sealed class DrakkarMetrics
     }
 
     public MetricRegistry Registry { get; } = new();
+
+    /// <summary>Ends the meter: listeners stop seeing this worker's instruments.</summary>
+    public void Dispose() => Registry.Dispose();
 
     public Gauge Worker { get; }
     public Counter MessagesConsumed { get; }

@@ -1,88 +1,69 @@
 using System.Collections.Concurrent;
-using System.Globalization;
-using System.Text;
+using System.Diagnostics.Metrics;
 
 namespace Drakkar.Observability.Metrics;
 
-/// <summary>A tiny Prometheus registry: counters, gauges and histograms with labels, exported as text format 0.0.4.</summary>
-public sealed class MetricRegistry
+/// <summary>
+/// The worker's <see cref="System.Diagnostics.Metrics"/> instruments, all on one <c>Drakkar</c> meter (SPEC X6), and
+/// their Prometheus text exposition (<see cref="Export"/>), rendered by a <see cref="PrometheusExporter"/> that reads
+/// those instruments like any other listener (dotnet-counters, OpenTelemetry) does.
+/// </summary>
+/// <remarks>
+/// Counters and gauges are observable instruments over <see cref="MetricCell"/>s: the hot path keeps one interlocked
+/// add on a cell it resolved once, and listeners read the cells when they collect. Histograms are
+/// <see cref="Histogram{T}"/> instruments whose bucket boundaries travel as instrument advice.
+/// </remarks>
+public sealed class MetricRegistry : IDisposable
 {
-    private readonly List<Metric> _metrics = [];
-    private readonly List<Action> _beforeExport = [];
-    private readonly Lock _gate = new();
+    /// <summary>The meter's name: what <c>dotnet-counters monitor --counters Drakkar</c> and OpenTelemetry's <c>AddMeter</c> select.</summary>
+    public const string MeterName = "Drakkar";
 
-    public Counter Counter(string name, string help, params string[] labelNames) => Add(new Counter(name, help, labelNames));
+    private readonly PrometheusExporter _exporter;
 
-    public Gauge Gauge(string name, string help, params string[] labelNames) => Add(new Gauge(name, help, labelNames));
+    public MetricRegistry()
+    {
+        Meter = new Meter(MeterName, typeof(MetricRegistry).Assembly.GetName().Version?.ToString());
+        _exporter = new PrometheusExporter(Meter);
+    }
+
+    /// <summary>This worker's meter (each worker has its own, all named <see cref="MeterName"/>).</summary>
+    public Meter Meter { get; }
+
+    public Counter Counter(string name, string help, params string[] labelNames) => new(Meter, name, help, labelNames);
+
+    public Gauge Gauge(string name, string help, params string[] labelNames) => new(Meter, name, help, labelNames);
 
     public Histogram Histogram(string name, string help, double[] buckets, params string[] labelNames) =>
-        Add(new Histogram(name, help, buckets, labelNames));
+        new(Meter, name, help, buckets, labelNames);
 
-    /// <summary>
-    /// Runs <paramref name="sample"/> before every <see cref="Export"/>: for gauges that are cheaper to read when
-    /// scraped (a pool's active count) than to keep current on every change.
-    /// </summary>
-    public void OnExport(Action sample)
-    {
-        lock (_gate) _beforeExport.Add(sample);
-    }
+    /// <summary>Every instrument in Prometheus text exposition format 0.0.4.</summary>
+    public string Export() => _exporter.Export();
 
-    /// <summary>Every metric in Prometheus text exposition format.</summary>
-    public string Export()
+    public void Dispose()
     {
-        var text = new StringBuilder(4096);
-        Metric[] metrics;
-        Action[] samples;
-        lock (_gate)
-        {
-            metrics = [.. _metrics];
-            samples = [.. _beforeExport];
-        }
-        foreach (var sample in samples) sample();
-        foreach (var metric in metrics) metric.Export(text);
-        return text.ToString();
-    }
-
-    private T Add<T>(T metric) where T : Metric
-    {
-        lock (_gate) _metrics.Add(metric);
-        return metric;
+        _exporter.Dispose();
+        Meter.Dispose();
     }
 }
 
-public abstract class Metric(string name, string help, string[] labelNames)
+/// <summary>One instrument of the registry: its name and the label names its measurements carry, in order.</summary>
+public abstract class Metric(string name, string[] labelNames)
 {
     public string Name { get; } = name;
-    protected string Help { get; } = help;
     protected string[] LabelNames { get; } = labelNames;
 
-    internal abstract void Export(StringBuilder text);
-
-    protected string Key(string[] labelValues)
+    private protected void CheckLabels(string[] labelValues)
     {
         if (labelValues.Length != LabelNames.Length)
             throw new ArgumentException($"metric {Name} takes labels ({string.Join(", ", LabelNames)}), got {labelValues.Length} values");
-        if (labelValues.Length == 0) return "";
-        var text = new StringBuilder();
-        for (var i = 0; i < labelValues.Length; i++)
-        {
-            if (i > 0) text.Append(',');
-            text.Append(LabelNames[i]).Append("=\"").Append(Escape(labelValues[i])).Append('"');
-        }
-        return text.ToString();
     }
 
-    protected void Header(StringBuilder text, string type) =>
-        text.Append("# HELP ").Append(Name).Append(' ').Append(Help).Append('\n')
-            .Append("# TYPE ").Append(Name).Append(' ').Append(type).Append('\n');
-
-    protected static string Format(double value) =>
-        double.IsPositiveInfinity(value) ? "+Inf" : value.ToString("R", CultureInfo.InvariantCulture);
-
-    protected static string Braced(string key) => key.Length == 0 ? "" : "{" + key + "}";
-
-    private static string Escape(string value) =>
-        value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+    private protected KeyValuePair<string, object?>[] Tags(string[] labelValues)
+    {
+        var tags = new KeyValuePair<string, object?>[labelValues.Length];
+        for (var i = 0; i < tags.Length; i++) tags[i] = new(LabelNames[i], labelValues[i]);
+        return tags;
+    }
 }
 
 /// <summary>One labelled value of a counter or gauge; keep it to skip the label lookup on hot paths.</summary>
@@ -108,89 +89,109 @@ public sealed class MetricCell
     public void Set(double value) => Interlocked.Exchange(ref _bits, BitConverter.DoubleToInt64Bits(value));
 }
 
+/// <summary>A monotonic counter: an <see cref="ObservableCounter{T}"/> reporting one cumulative value per label set.</summary>
 public class Counter : Metric
 {
-    private readonly ConcurrentDictionary<string, MetricCell> _cells = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Series> _series = new(StringComparer.Ordinal);
 
-    internal Counter(string name, string help, string[] labelNames) : base(name, help, labelNames)
+    internal Counter(Meter meter, string name, string help, string[] labelNames) : this(name, labelNames) =>
+        meter.CreateObservableCounter(name, Observe, unit: null, description: help);
+
+    private protected Counter(string name, string[] labelNames) : base(name, labelNames)
     {
-        if (labelNames.Length == 0) _cells[""] = new MetricCell();
+        // An unlabelled value exists from the start, so a scrape shows 0 rather than nothing.
+        if (labelNames.Length == 0) _series[""] = new Series(new MetricCell(), []);
     }
 
-    protected virtual string Type => "counter";
-
-    public MetricCell WithLabels(params string[] labelValues) => _cells.GetOrAdd(Key(labelValues), static _ => new MetricCell());
+    public MetricCell WithLabels(params string[] labelValues)
+    {
+        var key = Key(labelValues);
+        return (_series.TryGetValue(key, out var series)
+            ? series
+            : _series.GetOrAdd(key, static (_, arg) => new Series(new MetricCell(), arg.Counter.Tags(arg.Values)), (Counter: this, Values: labelValues))).Cell;
+    }
 
     public void Increment(params string[] labelValues) => WithLabels(labelValues).Add(1);
 
-    public double Value(params string[] labelValues) => _cells.TryGetValue(Key(labelValues), out var cell) ? cell.Value : 0;
+    /// <summary>The current value; 0 for a label set never recorded (without adding it to the exposition).</summary>
+    public double Value(params string[] labelValues) => _series.TryGetValue(Key(labelValues), out var series) ? series.Cell.Value : 0;
 
-    internal override void Export(StringBuilder text)
+    private string Key(string[] labelValues)
     {
-        Header(text, Type);
-        foreach (var (key, cell) in _cells.OrderBy(c => c.Key, StringComparer.Ordinal))
-            text.Append(Name).Append(Braced(key)).Append(' ').Append(Format(cell.Value)).Append('\n');
+        CheckLabels(labelValues);
+        return labelValues.Length switch
+        {
+            0 => "",
+            1 => labelValues[0],
+            _ => string.Join('\0', labelValues),
+        };
     }
+
+    /// <summary>Runs before the cells are read, for values sampled at collection time.</summary>
+    private protected virtual void BeforeObserve()
+    {
+    }
+
+    private protected IEnumerable<Measurement<double>> Observe()
+    {
+        BeforeObserve();
+        var measurements = new List<Measurement<double>>(_series.Count);
+        foreach (var series in _series.Values) measurements.Add(new Measurement<double>(series.Cell.Value, series.Tags));
+        return measurements;
+    }
+
+    private sealed record Series(MetricCell Cell, KeyValuePair<string, object?>[] Tags);
 }
 
+/// <summary>A value that goes up and down: an <see cref="ObservableGauge{T}"/> reporting the last value set per label set.</summary>
 public sealed class Gauge : Counter
 {
-    internal Gauge(string name, string help, string[] labelNames) : base(name, help, labelNames)
-    {
-    }
+    private Func<double>? _sample;
 
-    protected override string Type => "gauge";
+    internal Gauge(Meter meter, string name, string help, string[] labelNames) : base(name, labelNames) =>
+        meter.CreateObservableGauge(name, Observe, unit: null, description: help);
 
     public void Set(double value, params string[] labelValues) => WithLabels(labelValues).Set(value);
+
+    /// <summary>
+    /// Reads the (unlabelled) value from <paramref name="sample"/> whenever a listener collects: for values cheaper to
+    /// read when scraped (a pool's active count) than to keep current on every change.
+    /// </summary>
+    public void SampleWith(Func<double> sample) => _sample = sample;
+
+    private protected override void BeforeObserve()
+    {
+        if (_sample is { } sample) WithLabels().Set(sample());
+    }
 }
 
+/// <summary>A distribution: a <see cref="Histogram{T}"/> whose Prometheus buckets are its advised boundaries.</summary>
 public sealed class Histogram : Metric
 {
-    private readonly double[] _buckets;
-    private readonly ConcurrentDictionary<string, Series> _series = new(StringComparer.Ordinal);
+    private readonly Histogram<double> _instrument;
 
-    internal Histogram(string name, string help, double[] buckets, string[] labelNames) : base(name, help, labelNames) =>
-        _buckets = [.. buckets.Order()];
+    internal Histogram(Meter meter, string name, string help, double[] buckets, string[] labelNames) : base(name, labelNames) =>
+        _instrument = meter.CreateHistogram(name, unit: "s", description: help, tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [.. buckets.Order()] });
 
-    public void Observe(double value, params string[] labelValues) =>
-        _series.GetOrAdd(Key(labelValues), _ => new Series(_buckets.Length)).Observe(_buckets, value);
-
-    public long Count(params string[] labelValues) => _series.TryGetValue(Key(labelValues), out var s) ? s.Total : 0;
-
-    internal override void Export(StringBuilder text)
+    public void Observe(double value, params string[] labelValues)
     {
-        Header(text, "histogram");
-        foreach (var (key, series) in _series.OrderBy(c => c.Key, StringComparer.Ordinal))
+        CheckLabels(labelValues);
+        switch (labelValues.Length)
         {
-            var prefix = key.Length == 0 ? "" : key + ",";
-            long cumulative = 0;
-            for (var i = 0; i < _buckets.Length; i++)
-            {
-                cumulative += Interlocked.Read(ref series.Counts[i]);
-                text.Append(Name).Append("_bucket{").Append(prefix).Append("le=\"").Append(Format(_buckets[i])).Append("\"} ")
-                    .Append(cumulative.ToString(CultureInfo.InvariantCulture)).Append('\n');
-            }
-            text.Append(Name).Append("_bucket{").Append(prefix).Append("le=\"+Inf\"} ").Append(series.Total.ToString(CultureInfo.InvariantCulture)).Append('\n');
-            text.Append(Name).Append("_sum").Append(Braced(key)).Append(' ').Append(Format(series.Sum.Value)).Append('\n');
-            text.Append(Name).Append("_count").Append(Braced(key)).Append(' ').Append(series.Total.ToString(CultureInfo.InvariantCulture)).Append('\n');
-        }
-    }
-
-    private sealed class Series(int bucketCount)
-    {
-        public readonly long[] Counts = new long[bucketCount];
-        public readonly MetricCell Sum = new();
-        private long _total;
-
-        public long Total => Interlocked.Read(ref _total);
-
-        public void Observe(double[] buckets, double value)
-        {
-            var index = Array.BinarySearch(buckets, value);
-            if (index < 0) index = ~index;
-            if (index < Counts.Length) Interlocked.Increment(ref Counts[index]);
-            Sum.Add(value);
-            Interlocked.Increment(ref _total);
+            case 0:
+                _instrument.Record(value);
+                break;
+            case 1:
+                _instrument.Record(value, new KeyValuePair<string, object?>(LabelNames[0], labelValues[0]));
+                break;
+            case 2:
+                _instrument.Record(value, new KeyValuePair<string, object?>(LabelNames[0], labelValues[0]),
+                    new KeyValuePair<string, object?>(LabelNames[1], labelValues[1]));
+                break;
+            default:
+                _instrument.Record(value, Tags(labelValues));
+                break;
         }
     }
 }

@@ -108,7 +108,8 @@ internal sealed partial class InstanceDelivery
         var payloads = new List<SinkPayload>(groups.Sum(g => g.Count));
         foreach (var group in groups) payloads.AddRange(group.Payloads);
         var partition = groups[0].Origin.Partition;
-        var batch = new SinkBatch(groups[0].Origin.Topic, groups.All(g => g.Origin.Partition == partition) ? partition : -1, payloads);
+        var batch = new SinkBatch(groups[0].Origin.Topic, groups.All(g => g.Origin.Partition == partition) ? partition : -1, payloads,
+            TraceContexts(groups, payloads.Count));
         var verdict = false;
         try
         {
@@ -197,7 +198,7 @@ internal sealed partial class InstanceDelivery
             return true;
         }
 
-        var batch = new SinkBatch(group.Origin.Topic, group.Origin.Partition, group.Payloads);
+        var batch = BatchOf(group);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(group.Abandoned, _closing);
         var verdict = false;
         try
@@ -226,7 +227,7 @@ internal sealed partial class InstanceDelivery
                 {
                     _slot.Counters.Retried();
                     _slot.Retries.Increment();
-                    batch = new SinkBatch(group.Origin.Topic, group.Origin.Partition, group.Payloads);
+                    batch = BatchOf(group);
                     continue;
                 }
                 if (action == DeliveryAction.Skip)
@@ -235,6 +236,7 @@ internal sealed partial class InstanceDelivery
                     _slot.Counters.Skipped(group.Count);
                     _slot.Skipped.Add(group.Count);
                     LogSkipped(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, error);
+                    group.Outcome("skipped", error);
                     group.Settle();
                     return true;
                 }
@@ -289,6 +291,23 @@ internal sealed partial class InstanceDelivery
         {
             if (Interlocked.Decrement(ref _holding) == 0) LogHoldOver(_logger, _slot.Key.KindName, _slot.Key.Name);
         }
+    }
+
+    private static SinkBatch BatchOf(PayloadGroup group) =>
+        new(group.Origin.Topic, group.Origin.Partition, group.Payloads, group.TraceContext == default ? null : [.. Enumerable.Repeat(group.TraceContext, group.Count)]);
+
+    /// <summary>Each payload's trace context (see <see cref="PayloadGroup.TraceContext"/>), in batch order; null when no group has one.</summary>
+    private static ActivityContext[]? TraceContexts(List<PayloadGroup> groups, int payloads)
+    {
+        if (groups.TrueForAll(g => g.TraceContext == default)) return null;
+        var contexts = new ActivityContext[payloads];
+        var index = 0;
+        foreach (var group in groups)
+        {
+            var context = group.TraceContext;
+            for (var i = 0; i < group.Count; i++) contexts[index++] = context;
+        }
+        return contexts;
     }
 
     private void Delivered(int count, TimeSpan elapsed)
@@ -368,6 +387,7 @@ internal sealed partial class InstanceDelivery
             origin.Messages, _options.Time.GetUtcNow());
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(group.Abandoned, _closing);
         await _dlq.WriteAsync(letter, stop.Token).ConfigureAwait(false);
+        group.Outcome("dead_lettered", error);
         _slot.Counters.DeadLettered(group.Count);
         _slot.DeadLettered.Add(group.Count);
         LogDeadLettered(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, attempts, _dlq.Destination);

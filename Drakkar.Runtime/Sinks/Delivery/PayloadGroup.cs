@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Drakkar.Observability.Tracing;
 using Drakkar.Pipeline;
 
 namespace Drakkar.Sinks.Delivery;
@@ -6,10 +8,20 @@ namespace Drakkar.Sinks.Delivery;
 /// The payloads one hook call returned for one sink instance: the unit the retry contract, <c>OnDeliveryError</c>
 /// and the DLQ act on, however many groups share a batch.
 /// </summary>
-internal sealed class PayloadGroup(List<SinkPayload> payloads, DeliveryOrigin origin, Settlement settlement, CancellationToken abandoned)
+internal sealed class PayloadGroup(List<SinkPayload> payloads, DeliveryOrigin origin, Settlement settlement, CancellationToken abandoned,
+    Activity? span = null)
 {
     public List<SinkPayload> Payloads { get; } = payloads;
     public DeliveryOrigin Origin { get; } = origin;
+
+    /// <summary>The group's <c>delivery</c> span, ended when it is settled or dropped; null when tracing is off.</summary>
+    public Activity? Span { get; } = span;
+
+    /// <summary>
+    /// The trace context the payloads are delivered under: the delivery span's, or when its trace is sampled out (no
+    /// span), the span that produced them, so destinations still continue the trace; default when tracing is off.
+    /// </summary>
+    public ActivityContext TraceContext => Span?.Context ?? Origin.Parent;
 
     /// <summary>Cancelled when the source partition's work was abandoned (lost, rewound, drain timed out).</summary>
     public CancellationToken Abandoned { get; } = abandoned;
@@ -21,7 +33,17 @@ internal sealed class PayloadGroup(List<SinkPayload> payloads, DeliveryOrigin or
     /// <summary>Every payload is delivered, dead-lettered or skipped.</summary>
     public void Settle()
     {
-        if (Interlocked.Exchange(ref _finished, 1) == 0) settlement.GroupSettled();
+        if (Interlocked.Exchange(ref _finished, 1) != 0) return;
+        PipelineTracing.Stop(Span);
+        settlement.GroupSettled();
+    }
+
+    /// <summary>Records on the group's span how it was settled when it was not simply delivered (dead-lettered, skipped).</summary>
+    public void Outcome(string outcome, string error)
+    {
+        if (Span is not { } span) return;
+        span.SetTag("drakkar.delivery.outcome", outcome);
+        PipelineTracing.Fail(span, error);
     }
 
     /// <summary>
@@ -30,7 +52,10 @@ internal sealed class PayloadGroup(List<SinkPayload> payloads, DeliveryOrigin or
     /// </summary>
     public void Drop()
     {
-        if (Interlocked.Exchange(ref _finished, 1) == 0) settlement.GroupDropped();
+        if (Interlocked.Exchange(ref _finished, 1) != 0) return;
+        Outcome("dropped", "abandoned before it was settled; redone from the committed offset");
+        PipelineTracing.Stop(Span);
+        settlement.GroupDropped();
     }
 }
 

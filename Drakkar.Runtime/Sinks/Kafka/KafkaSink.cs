@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using Confluent.Kafka;
+using Drakkar.Observability.Tracing;
 using Microsoft.Extensions.Logging;
 
 namespace Drakkar.Sinks.Kafka;
@@ -66,7 +68,7 @@ public sealed class KafkaSink : ISink
             Message<byte[]?, byte[]> record;
             try
             {
-                record = Record((KafkaPayload)batch.Payloads[i]);
+                record = Record((KafkaPayload)batch.Payloads[i], batch.TraceContextOf(i));
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException or FormatException)
             {
@@ -115,8 +117,13 @@ public sealed class KafkaSink : ISink
         return ValueTask.CompletedTask;
     }
 
-    private static Message<byte[]?, byte[]> Record(KafkaPayload payload) =>
-        new() { Key = payload.Key, Value = payload.Data.ToJsonBytes() };
+    /// <summary>The record of one payload; it names its delivery span as <c>traceparent</c> when the payload is traced.</summary>
+    private static Message<byte[]?, byte[]> Record(KafkaPayload payload, ActivityContext trace) => new()
+    {
+        Key = payload.Key,
+        Value = payload.Data.ToJsonBytes(),
+        Headers = trace == default ? null : new Headers { { PipelineTracing.TraceParentHeader, PipelineTracing.TraceParent(trace) } },
+    };
 }
 
 /// <summary>

@@ -4,9 +4,12 @@ using System.Text;
 
 namespace Drakkar.IntegrationTests.Fixtures;
 
-/// <summary>A request the <see cref="HttpReceiver"/> saw.</summary>
-/// <summary>A request as received, with the status the receiver answered.</summary>
-public sealed record ReceivedRequest(string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body, int Status = 200);
+/// <summary>A request the <see cref="HttpReceiver"/> saw, with the status it answered.</summary>
+public sealed record ReceivedRequest(string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body, int Status = 200)
+{
+    /// <summary>The body as sent, for binary payloads (<see cref="Body"/> is its UTF-8 reading).</summary>
+    public byte[] Bytes { get; init; } = [];
+}
 
 /// <summary>A local HTTP server that records every request and answers with a configurable status.</summary>
 public sealed class HttpReceiver : IDisposable
@@ -50,12 +53,16 @@ public sealed class HttpReceiver : IDisposable
             try { context = await _listener.GetContextAsync(); }
             catch (HttpListenerException) { return; }
             catch (ObjectDisposedException) { return; }
-            using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
-            var body = await reader.ReadToEndAsync();
+            using var content = new MemoryStream();
+            await context.Request.InputStream.CopyToAsync(content);
+            var bytes = content.ToArray();
             var headers = context.Request.Headers.AllKeys.Where(k => k is not null)
                 .ToDictionary(k => k!, k => context.Request.Headers[k] ?? "", StringComparer.OrdinalIgnoreCase);
             var status = _status;
-            _requests.Enqueue(new ReceivedRequest(context.Request.HttpMethod, context.Request.Url?.AbsolutePath ?? "/", headers, body, status));
+            _requests.Enqueue(new ReceivedRequest(context.Request.HttpMethod, context.Request.Url?.AbsolutePath ?? "/", headers, Encoding.UTF8.GetString(bytes), status)
+            {
+                Bytes = bytes,
+            });
             context.Response.StatusCode = status;
             var answer = Encoding.UTF8.GetBytes(status < 300 ? "{\"ok\":true}" : "{\"error\":\"receiver told to fail\"}");
             await context.Response.OutputStream.WriteAsync(answer);

@@ -239,13 +239,15 @@ public sealed class ConfigValidationTests
               kafka:
                 results: { topic: out, batch_size: 250, linger_ms: 5 }
               http:
-                hook: { url: "https://api.example.com/in" }
+                hook: { url: "https://api.example.com/in", on_outage: dlq }
             dlq: { max_message_bytes: 200000 }
             """, Env());
+        Assert.Equal(OutagePolicy.Dlq, config.Sinks.Http["hook"].OnOutage);
+        Assert.Equal(OutagePolicy.Pause, config.Sinks.Kafka["results"].OnOutage);
         Assert.Equal(500, config.Sinks.MaxInflightPayloads);
         Assert.Equal((250, 5), (config.Sinks.Kafka["results"].BatchSize, config.Sinks.Kafka["results"].LingerMs));
         Assert.Equal(100, config.Sinks.Http["hook"].BatchSize);
         Assert.Equal(200_000, config.Dlq.MaxMessageBytes);
-        Assert.Equal(new Drakkar.Sinks.SinkBatching(250, TimeSpan.FromMilliseconds(5), 4), Drakkar.Sinks.SinkFactory.Batching(config.Sinks)("kafka", "results"));
+        Assert.Equal(new Drakkar.Sinks.SinkBatching(250, TimeSpan.FromMilliseconds(5), 4, OutagePolicy.Pause), Drakkar.Sinks.SinkFactory.Batching(config.Sinks)("kafka", "results"));
     }
 }

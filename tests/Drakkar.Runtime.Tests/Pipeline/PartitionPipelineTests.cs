@@ -196,6 +196,18 @@ public sealed class PartitionPipelineTests
     }
 
     [Fact]
+    public async Task A_task_that_lists_no_open_message_still_hands_its_payloads_over()
+    {
+        var h = new PipelineHarness();
+        h.Handler.ArrangeWith = (messages, _) => [new ExecutorTask("orphan") { SourceOffsets = [999] }, new ExecutorTask("served") { SourceOffsets = [messages[0].Offset] }];
+        h.Handler.OnTaskCompleteWith = r => new CollectResult { Kafka = { KafkaPayload.Of(new Note(r.Task.TaskId)) } };
+        h.Feed(1);
+        await h.WaitForWatermark(1, "done");
+        await PipelineHarness.Until(() => h.Delivery.Delivered.Count == 2, "both tasks' payloads handed over");
+        Assert.Contains(h.Delivery.Delivered, d => d.Origin.Messages.Count == 0 && d.Result.Kafka[0].Data.ToJson() == "{\"text\":\"orphan\"}");
+    }
+
+    [Fact]
     public async Task Pending_tasks_of_earlier_windows_are_visible_to_arrange()
     {
         var h = new PipelineHarness(windowSize: 1);
