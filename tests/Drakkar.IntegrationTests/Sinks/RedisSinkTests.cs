@@ -15,7 +15,13 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
     private static SinkManager Manager(string url, IDeadLetterQueue dlq, SinkManagerOptions? options = null, DrakkarMetrics? metrics = null, string prefix = "drk:")
     {
         var masker = new SinkSecretMasker();
-        return new SinkManager([new RedisSink("cache", new RedisSinkConfig { Url = url, KeyPrefix = prefix }, masker)], dlq,
+        return Manager(new RedisSinkConfig { Url = url, KeyPrefix = prefix }, dlq, options, metrics);
+    }
+
+    private static SinkManager Manager(RedisSinkConfig config, IDeadLetterQueue dlq, SinkManagerOptions? options = null, DrakkarMetrics? metrics = null)
+    {
+        var masker = new SinkSecretMasker();
+        return new SinkManager([new RedisSink("cache", config, masker, NullLogger.Instance)], dlq,
             options ?? new SinkManagerOptions(), metrics ?? new DrakkarMetrics(), NullLoggerFactory.Instance, masker);
     }
 
@@ -51,7 +57,7 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
         var dlq = new RecordingDlq();
         var masker = new SinkSecretMasker();
         // Three hook calls queued together, so they share one batch (and one pipeline of SETs).
-        var manager = new SinkManager([new RedisSink("cache", new RedisSinkConfig { Url = redis.Url, KeyPrefix = "nan:" }, masker)], dlq,
+        var manager = new SinkManager([new RedisSink("cache", new RedisSinkConfig { Url = redis.Url, KeyPrefix = "nan:" }, masker, NullLogger.Instance)], dlq,
             new SinkManagerOptions { Batching = (_, _) => new SinkBatching(100, TimeSpan.FromMilliseconds(500)) }, new DrakkarMetrics(),
             NullLoggerFactory.Instance, masker);
         await manager.StartAsync(default);
@@ -127,21 +133,39 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
     }
 
     [Fact]
-    public async Task A_dropped_connection_is_reconnected_by_the_fast_retry()
+    public async Task An_idle_sink_turns_not_ready_while_the_server_is_down_and_a_retrying_handler_loses_nothing_across_the_outage()
     {
-        var manager = Manager(redis.Url, new RecordingDlq());
+        var dlq = new RecordingDlq();
+        var manager = Manager(redis.Url, dlq, new SinkManagerOptions
+        {
+            OnDeliveryError = _ => ValueTask.FromResult(DeliveryAction.Retry),
+            MaxRetries = 1000,
+        }, prefix: "idle:");
         await manager.StartAsync(default);
-        await manager.DeliverAsync(Batch(1, 1), Origin(), default);
-        redis.Stop();
-        redis.Start();
+        await manager.DeliverAsync(Batch(0, 5), Origin(), default);
+        Assert.True(manager.IsReady);
 
-        await manager.DeliverAsync(Batch(2, 5), Origin(), default);
+        // Nothing is being delivered: readiness drops on the client's connection events alone.
+        redis.Stop();
+        await Eventually.True(() => !manager.IsReady, TimeSpan.FromSeconds(30), "readiness to drop while idle");
+        Assert.Equal(["redis:cache"], manager.NotReadyReasons);
+
+        // Hook calls that complete during the outage are retried until the server is back.
+        var during = manager.DeliverAsync(Batch(5, 20), Origin("source", 0, 43), default).AsTask();
+        await Eventually.True(() => manager.StatsOf("redis", "cache").Retries >= 3, TimeSpan.FromSeconds(30), "a failed attempt during the outage");
+        Assert.False(during.IsCompleted);
+        redis.Start();
+        await during.WaitAsync(TimeSpan.FromSeconds(60));
+        await Eventually.True(() => manager.IsReady, TimeSpan.FromSeconds(30), "readiness to come back");
+        await manager.DeliverAsync(Batch(25, 5), Origin("source", 0, 44), default);
 
         var stats = manager.StatsOf("redis", "cache");
-        Assert.Equal(6, stats.Delivered);
-        Assert.True(stats.Retries >= 1, "the first write after the restart should have failed and been retried");
+        Assert.Equal(30, stats.Delivered);
+        Assert.Equal(0, stats.DeadLettered);
+        Assert.Empty(dlq.Letters);
         using var client = new Resp(redis.Port);
-        Assert.NotNull(client.Call("GET", "drk:reading:6"));
+        // The server keeps nothing across a restart (no persistence): what is there was written after it came back.
+        foreach (var i in Enumerable.Range(5, 25)) Assert.Equal(PayloadData.Of(Reading.Sample(i)).ToJson(), client.Call("GET", $"idle:reading:{i}"));
         await manager.CloseAsync();
     }
 
