@@ -157,7 +157,8 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
             Assert.Contains("secret:1", letter.Error);
             Assert.DoesNotContain("limited-pass-1", letter.Error);
             var stats = manager.StatsOf("redis", "cache");
-            Assert.Equal((3, 2), (stats.Delivered, stats.DeadLettered));
+            // Refused is not transient: no fast retry, no second attempt.
+            Assert.Equal((3, 2, 0), (stats.Delivered, stats.DeadLettered, stats.Retries));
             foreach (var key in new[] { "allowed:1", "allowed:2", "allowed:4" }) Assert.NotNull(admin.Call("GET", key));
             Assert.Null(admin.Call("GET", "secret:1"));
             await manager.CloseAsync();
@@ -259,14 +260,21 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
 
         // Nothing is being delivered: readiness drops on the client's connection events alone.
         redis.Stop();
-        await Eventually.True(() => !manager.IsReady, TimeSpan.FromSeconds(30), "readiness to drop while idle");
-        Assert.Equal(["redis:cache"], manager.NotReadyReasons);
+        Task during;
+        try
+        {
+            await Eventually.True(() => !manager.IsReady, TimeSpan.FromSeconds(30), "readiness to drop while idle");
+            Assert.Equal(["redis:cache"], manager.NotReadyReasons);
 
-        // Hook calls that complete during the outage are retried until the server is back.
-        var during = manager.DeliverAsync(Batch(5, 20), Origin("source", 0, 43), default).AsTask();
-        await Eventually.True(() => manager.StatsOf("redis", "cache").Retries >= 3, TimeSpan.FromSeconds(30), "a failed attempt during the outage");
-        Assert.False(during.IsCompleted);
-        redis.Start();
+            // Hook calls that complete during the outage are retried until the server is back.
+            during = manager.DeliverAsync(Batch(5, 20), Origin("source", 0, 43), default).AsTask();
+            await Eventually.True(() => manager.StatsOf("redis", "cache").Retries >= 3, TimeSpan.FromSeconds(30), "a failed attempt during the outage");
+            Assert.False(during.IsCompleted);
+        }
+        finally
+        {
+            redis.Start();
+        }
         await during.WaitAsync(TimeSpan.FromSeconds(60));
         await Eventually.True(() => manager.IsReady, TimeSpan.FromSeconds(30), "readiness to come back");
         await manager.DeliverAsync(Batch(25, 5), Origin("source", 0, 44), default);
