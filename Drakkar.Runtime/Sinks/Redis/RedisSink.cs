@@ -107,7 +107,7 @@ internal sealed partial class RedisSink : ISink
         {
             await Task.WhenAll(sets.OfType<Task<bool>>()).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
             // Each SET's own outcome is read below.
         }
@@ -132,8 +132,14 @@ internal sealed partial class RedisSink : ISink
         _database = null;
         multiplexer.ConnectionFailed -= OnConnectionFailed;
         multiplexer.ConnectionRestored -= OnConnectionRestored;
-        await multiplexer.CloseAsync(allowCommandsToComplete: true).ConfigureAwait(false);
-        await multiplexer.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await multiplexer.CloseAsync(allowCommandsToComplete: true).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await multiplexer.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>Replies that say "not now" rather than "never": loading, busy script, failover or resharding under way.</summary>
