@@ -6,8 +6,8 @@ using StackExchange.Redis;
 namespace Drakkar.Sinks.Redis;
 
 /// <summary>
-/// <c>SET {key_prefix}{key} {json} [EX ttl]</c> for each payload, pipelined per batch over one StackExchange.Redis
-/// multiplexer (SPEC S11). Write-replace, hence idempotent. Each SET has its own outcome: one the server refuses fails
+/// <c>SET {key_prefix}{key} {json} [EX ttl]</c> for each payload, pipelined per batch (one client batch) over one
+/// StackExchange.Redis multiplexer (SPEC S11). Write-replace, hence idempotent. Each SET has its own outcome: one the server refuses fails
 /// only its payload; a lost connection or a timeout fails the batch as transient. The multiplexer reconnects on its
 /// own; while it is away SETs fail at once (see <see cref="RedisOptions"/>), and readiness follows its connection
 /// events, so an idle worker notices a lost server.
@@ -96,11 +96,22 @@ internal sealed partial class RedisSink : ISink
 
         var values = json.WrittenMemory;
         var sets = new Task<bool>?[payloads.Count];
-        for (var i = 0; i < payloads.Count; i++)
+        try
         {
-            if (batch.FailureOf(i) is not null) continue;
-            var redis = (RedisPayload)payloads[i];
-            sets[i] = database.StringSetAsync(_config.KeyPrefix + redis.Key, values[ranges[i]], redis.Ttl, When.Always);
+            // A client batch hands all SETs to the connection at once (one lock, one flush) instead of one by one.
+            var pipeline = database.CreateBatch();
+            for (var i = 0; i < payloads.Count; i++)
+            {
+                if (batch.FailureOf(i) is not null) continue;
+                var redis = (RedisPayload)payloads[i];
+                sets[i] = pipeline.StringSetAsync(_config.KeyPrefix + redis.Key, values[ranges[i]], redis.Ttl, When.Always);
+            }
+            pipeline.Execute();
+        }
+        catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException)
+        {
+            // With no server connected the batch is refused as it is handed over, not through its SETs' tasks.
+            throw new SinkTransientException($"{Destination} did not take the batch: {e.Message}", e);
         }
 
         try
