@@ -164,6 +164,12 @@ public sealed class RedisSinkConfig : SinkInstanceConfig
 {
     public string Url { get; set; } = "redis://localhost:6379/0";
     public string KeyPrefix { get; set; } = "";
+    /// <summary>More <c>host:port</c> nodes beside the URL's: cluster seed nodes, or further sentinels.</summary>
+    public List<string> Endpoints { get; set; } = [];
+    /// <summary>The primary's service name when the URL and <see cref="Endpoints"/> are sentinels; empty for none.</summary>
+    public string SentinelService { get; set; } = "";
+    /// <summary>A PEM CA certificate to trust for <c>rediss://</c> besides the system's (a private CA).</summary>
+    public string TlsCaFile { get; set; } = "";
 }
 
 public sealed class FileSinkConfig : SinkInstanceConfig

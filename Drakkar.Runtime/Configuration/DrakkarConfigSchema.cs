@@ -140,6 +140,9 @@ internal static class DrakkarConfigSchema
     [
         Str<RedisSinkConfig>("url", c => c.Url, (c, v) => c.Url = v, NotEmpty, UrlWithScheme("redis", "rediss", "unix")),
         Str<RedisSinkConfig>("key_prefix", c => c.KeyPrefix, (c, v) => c.KeyPrefix = v),
+        new StringListField<RedisSinkConfig>("endpoints", c => c.Endpoints, (c, v) => c.Endpoints = v),
+        Str<RedisSinkConfig>("sentinel_service", c => c.SentinelService, (c, v) => c.SentinelService = v),
+        Str<RedisSinkConfig>("tls_ca_file", c => c.TlsCaFile, (c, v) => c.TlsCaFile = v),
     ]));
 
     private static readonly ObjectSpec<FileSinkConfig> FileSink = new(Instance(

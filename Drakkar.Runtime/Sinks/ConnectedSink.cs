@@ -1,7 +1,7 @@
 namespace Drakkar.Sinks;
 
 /// <summary>
-/// A sink that speaks its own protocol over one connection (Redis, MongoDB): calls are serialized, the connection is
+/// A sink that speaks its own protocol over one connection (MongoDB): calls are serialized, the connection is
 /// opened on first need, dropped whenever a call may have left it mid-reply, and reopened by the next call.
 /// </summary>
 internal abstract class ConnectedSink<TConnection>(string name) : ISink where TConnection : class, IAsyncDisposable
@@ -14,7 +14,7 @@ internal abstract class ConnectedSink<TConnection>(string name) : ISink where TC
     public abstract bool IsIdempotent { get; }
     public bool IsConnected => Volatile.Read(ref _connection) is not null;
 
-    /// <summary>The destination as error messages name it, e.g. <c>Redis at host:6379</c>.</summary>
+    /// <summary>The destination as error messages name it, e.g. <c>MongoDB at host:27017</c>.</summary>
     protected abstract string Destination { get; }
 
     /// <summary>Connects, handshakes and authenticates.</summary>

@@ -54,7 +54,7 @@ internal static class SinkFactory
         foreach (var (name, c) in sinks.Mongo)
             Add($"sinks.mongo.{name}", () => new MongoSink(name, c, masker));
         foreach (var (name, c) in sinks.Redis)
-            Add($"sinks.redis.{name}", () => new RedisSink(name, c, masker));
+            Add($"sinks.redis.{name}", () => new RedisSink(name, c, masker, loggers.CreateLogger("Drakkar.Sinks.Redis")));
         foreach (var (name, c) in sinks.Http)
             Add($"sinks.http.{name}", () => new HttpSink(name, c, masker));
         foreach (var (name, c) in sinks.Filesystem)
@@ -100,8 +100,9 @@ internal static class SinkFactory
     /// <summary>
     /// Each instance's <c>batch_size</c> and <c>linger_ms</c>; plugin kinds get <see cref="SinkBatching.Default"/>.
     /// Deliveries in flight per instance: Kafka pipelines batches (librdkafka keeps their order), PostgreSQL uses a
-    /// second pooled connection; the others take one batch at a time (Redis and MongoDB hold one connection, files keep
-    /// their line order, HTTP sends a batch's requests concurrently already, up to HttpSink.MaxConcurrentRequests).
+    /// second pooled connection; the others take one batch at a time (Redis: a retried batch must not overwrite the
+    /// newer values of the batch after it; MongoDB holds one connection; files keep their line order; HTTP sends a
+    /// batch's requests concurrently already, up to HttpSink.MaxConcurrentRequests).
     /// </summary>
     public static Func<string, string, SinkBatching> Batching(SinksConfig sinks) => (kind, name) =>
         SinkKey.BuiltInKind(kind) is { } builtIn && InstanceConfig(sinks, builtIn, name) is { } config

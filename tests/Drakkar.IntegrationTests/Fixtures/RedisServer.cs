@@ -1,20 +1,39 @@
 namespace Drakkar.IntegrationTests.Fixtures;
 
-/// <summary>A redis-server without persistence on a free loopback port; can be stopped and restarted on that port.</summary>
+/// <summary>
+/// A redis-server without persistence on a free loopback port (and a unix socket beside it); can be stopped and
+/// restarted on that port. <see cref="WithTls"/> makes one that speaks only TLS on its port.
+/// </summary>
 public sealed class RedisServer : IDisposable
 {
     private const string Install = "apt-get install -y redis-server";
     private readonly string _binary;
+    private readonly string[] _extraArgs;
     private ServerProcess? _server;
 
-    public RedisServer()
+    public RedisServer() : this(_ => [])
+    {
+    }
+
+    private RedisServer(Func<int, string[]> extraArgs)
     {
         _binary = Tools.RequireOnPath("redis-server", "Redis server", Install);
         Port = FreePort.Next();
+        UnixSocket = Path.Combine(Path.GetTempPath(), $"drakkar-redis-{Port}.sock");
+        _extraArgs = extraArgs(Port);
         Start();
     }
 
+    /// <summary>A server whose port takes TLS connections only, with the given certificate; clients need no certificate.</summary>
+    public static RedisServer WithTls(string certificateFile, string keyFile, string caFile) => new(port =>
+    [
+        "--port", "0", "--tls-port", port.ToString(), "--tls-cert-file", certificateFile, "--tls-key-file", keyFile,
+        "--tls-ca-cert-file", caFile, "--tls-auth-clients", "no",
+    ]);
+
     public int Port { get; }
+
+    public string UnixSocket { get; }
 
     public string Url => $"redis://127.0.0.1:{Port}/0";
 
@@ -27,7 +46,8 @@ public sealed class RedisServer : IDisposable
         _server = ServerProcess.Start(_binary,
         [
             "--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--protected-mode", "no", "--daemonize", "no",
+            "--protected-mode", "no", "--daemonize", "no", "--unixsocket", UnixSocket, "--unixsocketperm", "700",
+            .. _extraArgs,
         ]);
         _server.WaitForPort(Port, "Redis", TimeSpan.FromSeconds(15));
     }

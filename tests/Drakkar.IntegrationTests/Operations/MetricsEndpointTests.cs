@@ -64,17 +64,21 @@ public sealed class MetricsEndpointTests(KafkaBroker kafka) : IDisposable
         Assert.Equal(10, after.Single(s => s.Name == "drakkar_executor_tasks_total" && s.Labels["status"] == "completed").Value);
         Assert.Equal(10, Sum(after, "drakkar_tasks_precomputed_total"));
 
-        // Redis only learns it lost the server on the next delivery; a message makes it find out.
+        // The worker is idle: nothing but the Redis client's own connection events tell it the server went away.
         _redis.Stop();
-        await TestWorker.ProduceAsync(_kafka.BootstrapServers, topic, 2, 1);
         var outage = await Eventually.Get(() => TryGet($"{baseUrl}/readyz"), r => r?.Status == HttpStatusCode.ServiceUnavailable, Deadline,
             "/readyz 503 while Redis is down");
         Assert.Contains("sink redis:cache is not connected", outage!.Value.Body);
         Assert.Equal((HttpStatusCode.OK, "ok"), Trimmed(TryGet($"{baseUrl}/healthz")));
 
         _redis.Start();
-        await TestWorker.ProduceAsync(_kafka.BootstrapServers, topic, 2, 1);
         await Eventually.True(() => TryGet($"{baseUrl}/readyz")?.Status == HttpStatusCode.OK, Deadline, "/readyz 200 once Redis is back");
+        await TestWorker.ProduceAsync(_kafka.BootstrapServers, topic, 2, 10);
+        await Eventually.True(() => Sum(Parse(Scrape(baseUrl).GetAwaiter().GetResult()), "drakkar_sink_payloads_delivered_total") == 20, Deadline,
+            "the messages after the outage delivered");
+        // The restarted server kept nothing (no persistence): every key it holds came after the outage.
+        using var client = new Resp(_redis.Port);
+        Assert.Equal("10", client.Call("DBSIZE"));
     }
 
     [Fact]

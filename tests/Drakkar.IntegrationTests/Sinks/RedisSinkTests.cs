@@ -15,7 +15,13 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
     private static SinkManager Manager(string url, IDeadLetterQueue dlq, SinkManagerOptions? options = null, DrakkarMetrics? metrics = null, string prefix = "drk:")
     {
         var masker = new SinkSecretMasker();
-        return new SinkManager([new RedisSink("cache", new RedisSinkConfig { Url = url, KeyPrefix = prefix }, masker)], dlq,
+        return Manager(new RedisSinkConfig { Url = url, KeyPrefix = prefix }, dlq, options, metrics);
+    }
+
+    private static SinkManager Manager(RedisSinkConfig config, IDeadLetterQueue dlq, SinkManagerOptions? options = null, DrakkarMetrics? metrics = null)
+    {
+        var masker = new SinkSecretMasker();
+        return new SinkManager([new RedisSink("cache", config, masker, NullLogger.Instance)], dlq,
             options ?? new SinkManagerOptions(), metrics ?? new DrakkarMetrics(), NullLoggerFactory.Instance, masker);
     }
 
@@ -51,7 +57,7 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
         var dlq = new RecordingDlq();
         var masker = new SinkSecretMasker();
         // Three hook calls queued together, so they share one batch (and one pipeline of SETs).
-        var manager = new SinkManager([new RedisSink("cache", new RedisSinkConfig { Url = redis.Url, KeyPrefix = "nan:" }, masker)], dlq,
+        var manager = new SinkManager([new RedisSink("cache", new RedisSinkConfig { Url = redis.Url, KeyPrefix = "nan:" }, masker, NullLogger.Instance)], dlq,
             new SinkManagerOptions { Batching = (_, _) => new SinkBatching(100, TimeSpan.FromMilliseconds(500)) }, new DrakkarMetrics(),
             NullLoggerFactory.Instance, masker);
         await manager.StartAsync(default);
@@ -127,21 +133,159 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
     }
 
     [Fact]
-    public async Task A_dropped_connection_is_reconnected_by_the_fast_retry()
+    public async Task A_SET_the_server_refuses_dead_letters_only_the_group_it_came_from()
     {
-        var manager = Manager(redis.Url, new RecordingDlq());
-        await manager.StartAsync(default);
-        await manager.DeliverAsync(Batch(1, 1), Origin(), default);
-        redis.Stop();
-        redis.Start();
+        // An ACL user that may write only under "allowed:" (and run nothing but SET and the connection handshake).
+        using var admin = new Resp(redis.Port);
+        admin.Call("ACL", "SETUSER", "limited", "on", ">limited-pass-1", "resetkeys", "~allowed:*", "-@all", "+set", "+@connection");
+        try
+        {
+            var dlq = new RecordingDlq();
+            var manager = Manager(new RedisSinkConfig { Url = $"redis://limited:limited-pass-1@127.0.0.1:{redis.Port}/0" }, dlq,
+                new SinkManagerOptions { Batching = (_, _) => new SinkBatching(100, TimeSpan.FromMilliseconds(500)) });
+            await manager.StartAsync(default);
 
-        await manager.DeliverAsync(Batch(2, 5), Origin(), default);
+            // Three hook calls in one batch; the middle one writes outside the user's keys.
+            var allowed1 = manager.DeliverAsync(Keys("allowed:1", "allowed:2"), Origin("orders", 0, 20), default).AsTask();
+            var refused = manager.DeliverAsync(Keys("allowed:3", "secret:1"), Origin("orders", 0, 21), default).AsTask();
+            var allowed2 = manager.DeliverAsync(Keys("allowed:4"), Origin("orders", 0, 22), default).AsTask();
+            await Task.WhenAll(allowed1, refused, allowed2).WaitAsync(TimeSpan.FromSeconds(30));
+
+            var letter = Assert.Single(dlq.Letters);
+            Assert.Equal([21L], letter.Messages.Select(m => m.Offset));
+            Assert.Contains("NOPERM", letter.Error);
+            Assert.Contains("secret:1", letter.Error);
+            Assert.DoesNotContain("limited-pass-1", letter.Error);
+            var stats = manager.StatsOf("redis", "cache");
+            // Refused is not transient: no fast retry, no second attempt.
+            Assert.Equal((3, 2, 0), (stats.Delivered, stats.DeadLettered, stats.Retries));
+            foreach (var key in new[] { "allowed:1", "allowed:2", "allowed:4" }) Assert.NotNull(admin.Call("GET", key));
+            Assert.Null(admin.Call("GET", "secret:1"));
+            await manager.CloseAsync();
+        }
+        finally
+        {
+            admin.Call("ACL", "DELUSER", "limited");
+        }
+    }
+
+    private static CollectResult Keys(params string[] keys)
+    {
+        var result = new CollectResult();
+        for (var i = 0; i < keys.Length; i++) result.Redis.Add(RedisPayload.Of(keys[i], Reading.Sample(i)));
+        return result;
+    }
+
+    [Fact]
+    public async Task A_unix_socket_url_reaches_the_server_and_its_db_query_selects_the_database()
+    {
+        var manager = Manager($"unix://{redis.UnixSocket}?db=5", new RecordingDlq(), prefix: "unix:");
+        await manager.StartAsync(default);
+        await manager.DeliverAsync(Batch(1, 2), Origin(), default);
+        await manager.CloseAsync();
+
+        using var client = new Resp(redis.Port);
+        Assert.Equal("OK", client.Call("SELECT", "5"));
+        Assert.Equal(PayloadData.Of(Reading.Sample(2)).ToJson(), client.Call("GET", "unix:reading:2"));
+    }
+
+    [Fact]
+    public async Task Rediss_speaks_tls_trusting_the_configured_ca_and_refuses_a_server_it_cannot_verify()
+    {
+        using var certificates = new TestCertificates();
+        using var tls = RedisServer.WithTls(certificates.CertificateFile, certificates.KeyFile, certificates.CaFile);
+        var url = $"rediss://127.0.0.1:{tls.Port}/0";
+
+        var manager = Manager(new RedisSinkConfig { Url = url, KeyPrefix = "tls:", TlsCaFile = certificates.CaFile }, new RecordingDlq());
+        await manager.StartAsync(default);
+        await manager.DeliverAsync(Batch(1, 3), Origin(), default);
+        Assert.Equal(3, manager.StatsOf("redis", "cache").Delivered);
+        await manager.CloseAsync();
+
+        var untrusted = Manager(new RedisSinkConfig { Url = url }, new RecordingDlq());
+        var error = await Assert.ThrowsAsync<SinkStartupException>(() => untrusted.StartAsync(default));
+        Assert.Contains("sinks.redis.cache", error.Message);
+
+        // Plain RESP on the TLS port gets no answer; the value is checked over redis-cli's TLS instead.
+        var value = ServerProcess.Run("redis-cli", ["--tls", "--cacert", certificates.CaFile, "-h", "127.0.0.1", "-p", tls.Port.ToString(), "GET", "tls:reading:3"]);
+        Assert.Equal(PayloadData.Of(Reading.Sample(3)).ToJson(), value.Trim());
+    }
+
+    [Fact]
+    public async Task A_sentinel_service_name_finds_the_primary_through_the_sentinel()
+    {
+        using var primary = new RedisServer();
+        var sentinelPort = FreePort.Next();
+        var directory = Directory.CreateTempSubdirectory("drakkar-sentinel-").FullName;
+        var configFile = Path.Combine(directory, "sentinel.conf");
+        File.WriteAllText(configFile, $"""
+            port {sentinelPort}
+            bind 127.0.0.1
+            protected-mode no
+            sentinel monitor drakkar-primary 127.0.0.1 {primary.Port} 1
+            """);
+        using var sentinel = ServerProcess.Start("redis-server", [configFile, "--sentinel"]);
+        try
+        {
+            sentinel.WaitForPort(sentinelPort, "Redis sentinel", TimeSpan.FromSeconds(15));
+            var manager = Manager(new RedisSinkConfig
+            {
+                Url = $"redis://127.0.0.1:{sentinelPort}/0", SentinelService = "drakkar-primary", KeyPrefix = "sentinel:",
+            }, new RecordingDlq());
+            await manager.StartAsync(default);
+            await manager.DeliverAsync(Batch(1, 2), Origin(), default);
+            await manager.CloseAsync();
+
+            using var client = new Resp(primary.Port);
+            Assert.Equal(PayloadData.Of(Reading.Sample(2)).ToJson(), client.Call("GET", "sentinel:reading:2"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task An_idle_sink_turns_not_ready_while_the_server_is_down_and_a_retrying_handler_loses_nothing_across_the_outage()
+    {
+        var dlq = new RecordingDlq();
+        var manager = Manager(redis.Url, dlq, new SinkManagerOptions
+        {
+            OnDeliveryError = _ => ValueTask.FromResult(DeliveryAction.Retry),
+            MaxRetries = 1000,
+        }, prefix: "idle:");
+        await manager.StartAsync(default);
+        await manager.DeliverAsync(Batch(0, 5), Origin(), default);
+        Assert.True(manager.IsReady);
+
+        // Nothing is being delivered: readiness drops on the client's connection events alone.
+        redis.Stop();
+        Task during;
+        try
+        {
+            await Eventually.True(() => !manager.IsReady, TimeSpan.FromSeconds(30), "readiness to drop while idle");
+            Assert.Equal(["redis:cache"], manager.NotReadyReasons);
+
+            // Hook calls that complete during the outage are retried until the server is back.
+            during = manager.DeliverAsync(Batch(5, 20), Origin("source", 0, 43), default).AsTask();
+            await Eventually.True(() => manager.StatsOf("redis", "cache").Retries >= 3, TimeSpan.FromSeconds(30), "a failed attempt during the outage");
+            Assert.False(during.IsCompleted);
+        }
+        finally
+        {
+            redis.Start();
+        }
+        await during.WaitAsync(TimeSpan.FromSeconds(60));
+        await Eventually.True(() => manager.IsReady, TimeSpan.FromSeconds(30), "readiness to come back");
+        await manager.DeliverAsync(Batch(25, 5), Origin("source", 0, 44), default);
 
         var stats = manager.StatsOf("redis", "cache");
-        Assert.Equal(6, stats.Delivered);
-        Assert.True(stats.Retries >= 1, "the first write after the restart should have failed and been retried");
+        Assert.True(stats.Delivered == 30, stats.ToString());
+        Assert.Equal(0, stats.DeadLettered);
+        Assert.Empty(dlq.Letters);
         using var client = new Resp(redis.Port);
-        Assert.NotNull(client.Call("GET", "drk:reading:6"));
+        // The server keeps nothing across a restart (no persistence): what is there was written after it came back.
+        foreach (var i in Enumerable.Range(5, 25)) Assert.Equal(PayloadData.Of(Reading.Sample(i)).ToJson(), client.Call("GET", $"idle:reading:{i}"));
         await manager.CloseAsync();
     }
 
