@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Confluent.Kafka;
 
 namespace Drakkar.IntegrationTests.Support;
@@ -17,6 +18,7 @@ namespace Drakkar.IntegrationTests.Support;
 internal sealed class CommitWatcher
 {
     private readonly ConcurrentQueue<string> _violations = new();
+    private readonly ConcurrentQueue<(long At, int Partition, long Offset)> _changes = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _watching;
 
@@ -32,6 +34,7 @@ internal sealed class CommitWatcher
                 foreach (var committed in consumer.Committed(assignment, TimeSpan.FromSeconds(10)))
                 {
                     var p = committed.Partition.Value;
+                    if (committed.Offset.Value > checkedUpTo[p]) _changes.Enqueue((Stopwatch.GetTimestamp(), p, committed.Offset.Value));
                     for (var o = checkedUpTo[p]; o < committed.Offset.Value; o++)
                         if (!isDone(p, o)) _violations.Enqueue($"{p}@{o} committed (to {committed.Offset.Value}) before it was {doneMeans}");
                     checkedUpTo[p] = Math.Max(checkedUpTo[p], committed.Offset.Value);
@@ -42,6 +45,9 @@ internal sealed class CommitWatcher
     }
 
     public IReadOnlyCollection<string> Violations => _violations;
+
+    /// <summary>Each newly seen committed offset, with the <see cref="Stopwatch"/> timestamp it was first seen at.</summary>
+    public IReadOnlyCollection<(long At, int Partition, long Offset)> Changes => _changes;
 
     public async Task StopAsync()
     {
