@@ -112,11 +112,13 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
         }
         catch (SinkBackpressureException e)
         {
+            pipeline.AbandonCheckpoints();
             _rewinds.Enqueue((pipeline.Partition, e.RetryAfter));
         }
         catch (Exception e)
         {
             LogFlushFailed(e, pipeline.Topic, pipeline.Partition);
+            pipeline.AbandonCheckpoints();
             _rewinds.Enqueue((pipeline.Partition, FailedFlushPause));
         }
         return false;

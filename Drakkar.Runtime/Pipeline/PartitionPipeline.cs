@@ -43,6 +43,7 @@ internal sealed partial class PartitionPipeline
     private int _loadReleased;
     private bool _loopFinished;
     private bool _draining;
+    private bool _checkpointsAbandoned;
 
     public PartitionPipeline(string topic, int partition, DrakkarHandlerBase handler, ITaskExecutor executor,
         IPayloadDelivery delivery, PipelineSettings settings, WorkerLoad load, DrakkarMetrics metrics, ILogger logger)
@@ -130,8 +131,18 @@ internal sealed partial class PartitionPipeline
         lock (_gate)
         {
             var candidate = _offsets.Committable;
-            return candidate > _committed ? candidate : null;
+            return candidate > _committed && !_checkpointsAbandoned ? candidate : null;
         }
+    }
+
+    /// <summary>
+    /// A flush of this partition failed: what the sinks held is lost and the partition is to be rewound (SPEC O9), so
+    /// nothing more of this pipeline's work may be committed, not even by a later flush that succeeds on an emptied
+    /// buffer before the rewind takes effect.
+    /// </summary>
+    public void AbandonCheckpoints()
+    {
+        lock (_gate) _checkpointsAbandoned = true;
     }
 
     public void ConfirmCommitted(long offset)

@@ -156,6 +156,12 @@ public sealed partial class HttpSink : ISink
         {
             throw;
         }
+        catch (OperationCanceledException e)
+        {
+            // Not the caller's cancellation: the request's own deadline passed (it surfaced as "The operation was canceled").
+            return new TimeoutException($"{_method} {_url.GetLeftPart(UriPartial.Path)} (payload {i + 1} of {batch.Count}) timed out after " +
+                $"{_timeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}s (timeout_seconds)", e);
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // Connection failures, timeouts, a payload whose data has no JSON form: this payload's failure.

@@ -143,18 +143,36 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_interrupted_replay_still_prints_the_summary_and_where_to_resume()
+    public async Task An_interrupted_replay_finishes_its_in_flight_produces_and_prints_the_summary_and_where_to_resume()
     {
+        const int count = 2500;
+        var dlq = _kafka.CreateTopic("replay-interrupted-dlq");
         var target = _kafka.CreateTopic("replay-interrupted");
-        using var interrupted = new CancellationTokenSource();
-        await interrupted.CancelAsync();
+        ProducePythonRecords(dlq, count);
+        // Ctrl+C arrives as the 1000th record is read: produces are in flight and unacknowledged at that moment.
+        using var interrupt = new CancellationTokenSource();
+        using var stderr = new InterruptingWriter($"replay-dlq: read 1000/{count}", interrupt);
 
-        var run = await Replay(interrupted.Token, "--target-topic", target);
+        var run = await Replay(interrupt.Token, stderr, "--target-topic", target, "--dlq-topic", dlq);
 
         Assert.Equal(130, run.ExitCode);
-        Assert.Equal("summary: read=0 published=0 filtered_out=0 errors=0", run.SummaryLine);
-        Assert.Contains("interrupted:", run.Stderr);
-        Assert.Matches($@"last successful DLQ offset: {_dlqTopic}\[[01]\] = none", run.Stderr);
+        // Everything read was published: the in-flight produces were awaited and flushed, not dropped.
+        Assert.Equal("summary: read=1000 published=1000 filtered_out=0 errors=0", run.SummaryLine);
+        Assert.Contains("interrupted: in-flight produces finished and flushed", run.Stderr);
+        Assert.Contains($"last successful DLQ offset: {dlq}[0] = 999", run.Stderr);
+        Assert.Equal(1000, HighWatermarkSum(target, 1));
+        var keys = SinkTestKit.Consume(_kafka.BootstrapServers, target, 1000).Select(r => Encoding.UTF8.GetString(r.Message.Key!)).ToHashSet();
+        Assert.Equal(Enumerable.Range(0, 1000).Select(i => $"py-{i}").ToHashSet(), keys);
+    }
+
+    /// <summary>Cancels <paramref name="interrupt"/> when a line containing <paramref name="trigger"/> is written, as Ctrl+C would.</summary>
+    private sealed class InterruptingWriter(string trigger, CancellationTokenSource interrupt) : StringWriter
+    {
+        public override void WriteLine(string? value)
+        {
+            base.WriteLine(value);
+            if (value?.Contains(trigger, StringComparison.Ordinal) == true) interrupt.Cancel();
+        }
     }
 
     [Fact]
@@ -163,20 +181,7 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
         const int count = 2500;
         var dlq = _kafka.CreateTopic("replay-python-dlq");
         var target = _kafka.CreateTopic("replay-python-target");
-        using (var producer = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers, LingerMs = 5 }).Build())
-        {
-            // Python Drakkar's DLQ value has no source_messages; the worker put the source key and headers on the record.
-            for (var i = 0; i < count; i++)
-            {
-                producer.Produce(dlq, new Message<string, string>
-                {
-                    Key = $"py-{i}",
-                    Value = $$"""{"original_payloads":["{\"n\":{{i}}}"],"sink_name":"out","sink_type":"kafka","error":"boom","timestamp":1.5,"partition":0,"attempt_count":1}""",
-                    Headers = [new Header("origin", Encoding.UTF8.GetBytes("python"))],
-                });
-            }
-            producer.Flush(TimeSpan.FromSeconds(30));
-        }
+        ProducePythonRecords(dlq, count);
 
         var run = await Replay("--target-topic", target, "--dlq-topic", dlq);
 
@@ -256,17 +261,35 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
         Assert.Contains("summary: read=N published=N filtered_out=N errors=N", sample.Stdout);
     }
 
+    /// <summary>
+    /// Writes <paramref name="count"/> records as Python Drakkar does: no <c>source_messages</c>; the source key
+    /// (<c>py-{i}</c>) and headers are on the record itself.
+    /// </summary>
+    private void ProducePythonRecords(string dlq, int count)
+    {
+        using var producer = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers, LingerMs = 5 }).Build();
+        for (var i = 0; i < count; i++)
+        {
+            producer.Produce(dlq, new Message<string, string>
+            {
+                Key = $"py-{i}",
+                Value = $$"""{"original_payloads":["{\"n\":{{i}}}"],"sink_name":"out","sink_type":"kafka","error":"boom","timestamp":1.5,"partition":0,"attempt_count":1}""",
+                Headers = [new Header("origin", Encoding.UTF8.GetBytes("python"))],
+            });
+        }
+        producer.Flush(TimeSpan.FromSeconds(30));
+    }
+
     private sealed record Run(int ExitCode, string Stdout, string Stderr)
     {
         public string SummaryLine => Stdout.TrimEnd('\n').Split('\n')[^1];
     }
 
-    private Task<Run> Replay(params string[] args) => Replay(CancellationToken.None, args);
+    private Task<Run> Replay(params string[] args) => Replay(CancellationToken.None, new StringWriter(), args);
 
-    private async Task<Run> Replay(CancellationToken cancellationToken, params string[] args)
+    private async Task<Run> Replay(CancellationToken cancellationToken, StringWriter stderr, params string[] args)
     {
         using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(60));
         var exit = await ReplayDlqCommand.RunAsync(["--config", _configPath, .. args], stdout, stderr, timeout.Token);

@@ -12,14 +12,19 @@ public sealed partial record Marker(int Partition, long Offset);
 [Collection(KafkaCollection.Name)]
 public sealed class SinkBackpressureTests(KafkaBroker kafka)
 {
-    /// <summary>Buffers per partition and writes at checkpoints; its first flushes ask the worker to back off.</summary>
-    private sealed class PushyBatchingSink(int refusals) : IBatchingSink
+    /// <summary>
+    /// Buffers per partition and writes at checkpoints; its first flushes drop the partition's buffer and throw
+    /// <paramref name="refusal"/> (the contract lets it: the worker reprocesses what a failed flush held).
+    /// </summary>
+    private sealed class PushyBatchingSink(int refusals, Func<Exception> refusal) : IBatchingSink
     {
         private readonly ConcurrentDictionary<int, ConcurrentQueue<Marker>> _buffers = new();
         private readonly int _refusals = refusals;
         private int _refusalsLeft = refusals;
 
         public ConcurrentDictionary<(int, long), int> Written { get; } = new();
+        /// <summary>When each refused flush happened (<see cref="System.Diagnostics.Stopwatch"/> timestamp) and for which partition.</summary>
+        public ConcurrentQueue<(long At, int Partition)> Refusals { get; } = new();
         public int Refused => _refusals - Math.Max(0, Volatile.Read(ref _refusalsLeft));
         public string Kind => "pushy";
         public string Name => "main";
@@ -38,7 +43,11 @@ public sealed class SinkBackpressureTests(KafkaBroker kafka)
         public ValueTask FlushAsync(string topic, int partition, CancellationToken cancellationToken)
         {
             if (Interlocked.Decrement(ref _refusalsLeft) >= 0)
-                throw new SinkBackpressureException(TimeSpan.FromMilliseconds(200), "destination busy");
+            {
+                Refusals.Enqueue((System.Diagnostics.Stopwatch.GetTimestamp(), partition));
+                _buffers.TryRemove(partition, out _);
+                throw refusal();
+            }
             if (_buffers.TryGetValue(partition, out var buffer))
                 while (buffer.TryDequeue(out var marker)) Written.AddOrUpdate((marker.Partition, marker.Offset), 1, (_, n) => n + 1);
             return ValueTask.CompletedTask;
@@ -50,10 +59,14 @@ public sealed class SinkBackpressureTests(KafkaBroker kafka)
     private sealed class MarkingHandler : DrakkarHandler
     {
         public ConcurrentDictionary<(int, long), int> Arranged { get; } = new();
+        /// <summary>When each message was arranged again after its first time (<see cref="System.Diagnostics.Stopwatch"/> timestamps).</summary>
+        public ConcurrentQueue<(long At, int Partition)> Rearranged { get; } = new();
 
         public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending)
         {
-            foreach (var m in messages) Arranged.AddOrUpdate((m.Partition, m.Offset), 1, (_, n) => n + 1);
+            foreach (var m in messages)
+                if (Arranged.AddOrUpdate((m.Partition, m.Offset), 1, (_, n) => n + 1) > 1)
+                    Rearranged.Enqueue((System.Diagnostics.Stopwatch.GetTimestamp(), m.Partition));
             return ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([.. messages.Select(m => new ExecutorTask(TaskId.New("mark"))
             {
                 Precomputed = new PrecomputedResult($"{m.Partition}:{m.Offset}"),
@@ -78,7 +91,7 @@ public sealed class SinkBackpressureTests(KafkaBroker kafka)
         var topic = kafka.CreateTopic("sink-backpressure", partitions);
         var group = $"{topic}-g";
         await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, partitions, total);
-        var sink = new PushyBatchingSink(refusals: 3);
+        var sink = new PushyBatchingSink(refusals: 3, () => new SinkBackpressureException(TimeSpan.FromMilliseconds(200), "destination busy"));
         var handler = new MarkingHandler();
         var config = TestWorker.Config(kafka.BootstrapServers, topic, group, c =>
         {
@@ -98,6 +111,37 @@ public sealed class SinkBackpressureTests(KafkaBroker kafka)
         Assert.Empty(watcher.Violations);
         Assert.Equal(total, sink.Written.Count);
         Assert.Contains(handler.Arranged.Values, n => n > 1); // the rewound work was consumed and arranged again
+        await worker.StopAsync();
+    }
+
+    [Fact]
+    public async Task A_flush_that_fails_commits_nothing_and_its_partition_is_redone_after_1s()
+    {
+        const int total = 200;
+        var topic = kafka.CreateTopic("sink-flush-failure");
+        var group = $"{topic}-g";
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, total);
+        // An ordinary exception, not a backpressure request: the checkpoint is abandoned with the default 1 s pause.
+        var sink = new PushyBatchingSink(refusals: 1, () => new IOException("disk full"));
+        var handler = new MarkingHandler();
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, group, c =>
+        {
+            c.Executor.WindowSize = 20;
+            c.Sinks.Custom["pushy"] = new() { ["main"] = new CustomSinkConfig() };
+        });
+        var watcher = new CommitWatcher(kafka.BootstrapServers, topic, group, 1, (p, o) => sink.Written.ContainsKey((p, o)), "written by the sink");
+
+        await using var worker = await TestWorker.StartAsync(handler, config, plugins: new SinkRegistry().Register("pushy", _ => sink));
+        await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, group, 1)[0] == total, TimeSpan.FromSeconds(60),
+            "every message committed");
+        await watcher.StopAsync();
+
+        Assert.Empty(watcher.Violations);
+        var refused = Assert.Single(sink.Refusals);
+        // The work of the abandoned checkpoint was consumed and arranged again, about a second after the failed flush.
+        var redone = handler.Rearranged.First();
+        Assert.InRange(System.Diagnostics.Stopwatch.GetElapsedTime(refused.At, redone.At).TotalSeconds, 0.9, 10);
+        Assert.Equal(total, sink.Written.Count);
         await worker.StopAsync();
     }
 }

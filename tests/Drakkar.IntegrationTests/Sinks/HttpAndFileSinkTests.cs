@@ -84,6 +84,25 @@ public sealed class HttpSinkTests(HttpReceiver receiver)
         }
     }
 
+    [Fact]
+    public async Task A_server_that_never_answers_fails_the_request_after_timeout_seconds()
+    {
+        // Accepts connections and reads nothing, answers nothing.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+        var (manager, dlq, errors) = Start(new HttpSinkConfig { Url = $"http://127.0.0.1:{port}/slow", TimeoutSeconds = 1 });
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await manager.DeliverAsync(Http(1), Origin(), default);
+
+        // One try (the sink is not idempotent) that gives up after its 1 s, not the 30 s default.
+        Assert.InRange(clock.Elapsed.TotalSeconds, 0.9, 10);
+        Assert.Contains($"POST http://127.0.0.1:{port}/slow (payload 1 of 1) timed out after 1s", Assert.Single(errors).Error);
+        Assert.Single(dlq.Letters);
+        await manager.CloseAsync();
+    }
+
     [Theory]
     [InlineData("http://169.254.169.254/latest/meta-data/")]
     [InlineData("http://metadata.google.internal/computeMetadata/v1/")]
@@ -157,7 +176,7 @@ public sealed partial class FileSinkTests : IDisposable
     [Theory]
     [InlineData("../x.jsonl")]
     [InlineData("logs/../../x.jsonl")]
-    [InlineData("/tmp/absolute.jsonl")]
+    [InlineData("{root}/absolute.jsonl")] // absolute, outside base_path
     [InlineData("escape/x.jsonl")]
     [InlineData("secret.jsonl")]
     [InlineData("../base-evil/x.jsonl")]
@@ -167,12 +186,17 @@ public sealed partial class FileSinkTests : IDisposable
     public async Task Paths_that_escape_base_path_are_refused_as_traversal(string path)
     {
         var (manager, dlq) = Start();
-        await manager.DeliverAsync(Files(path, 1), Origin(), default);
+        // Every file under the test's root (base_path's parent), without following links: wherever a path that was not
+        // refused would have landed, a new file shows up here.
+        string[] Entries() => [.. Directory.GetFileSystemEntries(_root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
+            .Order()];
+        var before = Entries();
+
+        await manager.DeliverAsync(Files(path.Replace("{root}", _root, StringComparison.Ordinal), 1), Origin(), default);
+
         var letter = Assert.Single(dlq.Letters);
         Assert.Contains("Path traversal refused", letter.Error);
-        Assert.Empty(Directory.GetFiles(_outside));
-        Assert.Empty(Directory.GetFiles(Path.Combine(_base, "logs")));
-        Assert.False(File.Exists("/tmp/absolute.jsonl") && path.StartsWith('/'));
+        Assert.Equal(before, Entries());
     }
 
     [Fact]

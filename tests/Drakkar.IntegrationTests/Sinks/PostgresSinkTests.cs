@@ -157,9 +157,18 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
     public async Task Bulk_mode_copies_rows_in_binary()
     {
         var (manager, dlq, db) = await StartAsync(PostgresWriteMode.Bulk);
+        // A trigger records the statement that wrote each row: a COPY in binary format, not an INSERT.
+        await Execute(db, """
+            CREATE TABLE statements (text text);
+            CREATE FUNCTION record_statement() RETURNS trigger LANGUAGE plpgsql AS
+              $$ BEGIN INSERT INTO statements VALUES (current_query()); RETURN NEW; END $$;
+            CREATE TRIGGER record_statement BEFORE INSERT ON search_results FOR EACH ROW EXECUTE FUNCTION record_statement();
+            """);
         await manager.DeliverAsync(Readings("search_results", 1000), Origin(), default);
         Assert.Empty(dlq.Letters);
         Assert.Equal(1000L, (await Rows(db, "SELECT count(*) FROM search_results"))[0][0]);
+        var statement = Assert.Single(await Rows(db, "SELECT DISTINCT text FROM statements"));
+        Assert.Matches(@"^COPY ""search_results"" \(.*\) FROM STDIN \(FORMAT BINARY\)$", (string)statement[0]!);
         Assert.Equal(["r-998", 998, 499.0, "note 998 ✓", "[\"t998\", \"x\"]"],
             (await Rows(db, "SELECT id, count, score, note, tags::text FROM search_results WHERE id = 'r-998'"))[0]);
         await manager.CloseAsync();
@@ -195,6 +204,28 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
             new Drakkar.Sinks.Postgres.PostgresSink("main", new PostgresSinkConfig { Dsn = "Host=x", Mode = PostgresWriteMode.Upsert }, masker)).Message);
         Assert.Contains("'key;--' is not a valid column name", Assert.Throws<SinkConfigurationException>(() =>
             new Drakkar.Sinks.Postgres.PostgresSink("main", new PostgresSinkConfig { Dsn = "Host=x", Mode = PostgresWriteMode.Upsert, OnConflict = ["key;--"] }, masker)).Message);
+    }
+
+    [Fact]
+    public async Task Pool_max_bounds_the_connections_the_sink_opens_and_pool_min_reaches_the_driver()
+    {
+        var application = $"pool-{Guid.NewGuid():N}";
+        var dsn = new NpgsqlConnectionStringBuilder(postgres.ConnectionString) { ApplicationName = application, Timeout = 1 }.ConnectionString;
+        var sink = new Drakkar.Sinks.Postgres.PostgresSink("main", new PostgresSinkConfig { Dsn = dsn, PoolMin = 1, PoolMax = 2 }, new SinkSecretMasker());
+        await sink.ConnectAsync(default);
+        var pool = sink.DataSource!;
+
+        // Two connections are the most the pool hands out; a third waits for one and gives up after the 1 s timeout.
+        await using (var first = await pool.OpenConnectionAsync())
+        await using (var second = await pool.OpenConnectionAsync())
+        {
+            await Assert.ThrowsAnyAsync<NpgsqlException>(async () => await pool.OpenConnectionAsync());
+            var open = await Rows(postgres.ConnectionString, $"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{application}'");
+            Assert.Equal(2L, open[0][0]);
+        }
+        var settings = new NpgsqlConnectionStringBuilder(pool.ConnectionString);
+        Assert.Equal((1, 2), (settings.MinPoolSize, settings.MaxPoolSize));
+        await sink.CloseAsync(default);
     }
 
     [Fact]

@@ -19,12 +19,13 @@ internal static class TestWorker
         return config;
     }
 
+    /// <param name="loggers">Where the worker logs (a <see cref="LogCapture"/> when the test reads its logs); by default nowhere.</param>
     public static Task<WorkerHost> StartAsync(DrakkarHandlerBase handler, DrakkarConfig config, string workerId = "test-worker",
-        Drakkar.Sinks.SinkRegistry? plugins = null)
+        Drakkar.Sinks.SinkRegistry? plugins = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
     {
         var parts = DrakkarApp.DefaultParts(plugins);
         // DRAKKAR_TEST_LOGS=1 shows the workers' own logs (console format, debug level) when a test needs explaining.
-        Microsoft.Extensions.Logging.ILoggerFactory loggers = Environment.GetEnvironmentVariable("DRAKKAR_TEST_LOGS") == "1"
+        loggers ??= Environment.GetEnvironmentVariable("DRAKKAR_TEST_LOGS") == "1"
             ? Drakkar.Observability.Logging.DrakkarLoggerProvider.CreateFactory(new LoggingConfig { Format = LogFormat.Console, Level = "DEBUG" },
                 new Drakkar.Observability.Logging.LogContext(workerId, config.Kafka.ConsumerGroup, config.ClusterName))
             : NullLoggerFactory.Instance;

@@ -135,8 +135,9 @@ public sealed class ExecutorProcessTests
         Assert.Null(error.ExitCode);
         Assert.Equal("waiting\n", error.Stderr);
         Assert.Contains("timed out", error.Message);
-        // The timeout timer may fire a few ms before the clock that measures the run says a second has passed.
-        Assert.True(error.Duration >= TimeSpan.FromSeconds(0.95), $"duration {error.Duration}");
+        // The timeout timer may fire a few ms before the clock that measures the run says a second has passed; above,
+        // the bound is generous for a busy machine yet far below the child's 30 s.
+        Assert.InRange(error.Duration.TotalSeconds, 0.95, 10);
         // The direct child was reaped by the pool: not even a zombie is left of it.
         Assert.False(Exists(error.Pid!.Value), $"child {error.Pid} still exists");
         // The grandchild was re-parented to init when its parent died; killed, it is at most an unreaped zombie

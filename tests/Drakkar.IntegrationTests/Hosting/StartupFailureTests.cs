@@ -1,0 +1,74 @@
+namespace Drakkar.IntegrationTests.Hosting;
+
+/// <summary>Tests that swap the process's <see cref="Console"/> streams; they run alone, after every other collection.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ConsoleCollection
+{
+    public const string Name = "console";
+}
+
+/// <summary>docs/handlers.md, "What throwing does": a throwing <c>OnStartup</c> or <c>OnReady</c> stops the worker binary with exit code 1 and says why.</summary>
+[Collection(ConsoleCollection.Name)]
+public sealed class StartupFailureTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("drakkar-startup-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    public sealed class ThrowingOnStartup : DrakkarHandler
+    {
+        public override ValueTask<DrakkarConfig> OnStartup(DrakkarConfig config) => throw new InvalidOperationException("no licence for this worker");
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+    }
+
+    public sealed class ThrowingOnReady : DrakkarHandler
+    {
+        public override ValueTask OnReady(DrakkarConfig config, Npgsql.NpgsqlDataSource? postgres) =>
+            throw new InvalidOperationException("the lookup table is missing");
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+    }
+
+    private async Task<(int ExitCode, string Stderr)> RunAsync<THandler>() where THandler : DrakkarHandlerBase, new()
+    {
+        var config = Path.Combine(_dir, "drakkar.yaml");
+        // Nothing listens on the brokers' port: a worker that got as far as consuming would never be ready.
+        await File.WriteAllTextAsync(config, $"""
+            kafka: {"{"} brokers: "127.0.0.1:{Fixtures.FreePort.Next()}", source_topic: requests {"}"}
+            metrics: {"{"} enabled: false {"}"}
+            """);
+        var stderr = new StringWriter();
+        var original = Console.Error;
+        Console.SetError(stderr);
+        try
+        {
+            var exitCode = await DrakkarApp.RunAsync<THandler>(["run", "--config", config]).WaitAsync(TimeSpan.FromSeconds(30));
+            return (exitCode, stderr.ToString());
+        }
+        finally
+        {
+            Console.SetError(original);
+        }
+    }
+
+    [Fact]
+    public async Task OnStartup_throwing_exits_1_with_the_reason()
+    {
+        var (exitCode, stderr) = await RunAsync<ThrowingOnStartup>();
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("error: the worker could not start: no licence for this worker", stderr);
+    }
+
+    [Fact]
+    public async Task OnReady_throwing_exits_1_with_the_reason()
+    {
+        var (exitCode, stderr) = await RunAsync<ThrowingOnReady>();
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("error: the worker could not start: the lookup table is missing", stderr);
+    }
+}

@@ -1,0 +1,106 @@
+using Drakkar.IntegrationTests.Fixtures;
+using Drakkar.IntegrationTests.Support;
+
+namespace Drakkar.IntegrationTests.Hosting;
+
+/// <summary>SPEC P2, P3 and O8 through a whole worker: what <c>OnStartup</c> returns is used, and a stop cancels periodic methods before it drains.</summary>
+[Collection(KafkaCollection.Name)]
+public sealed partial class WorkerLifecycleTests(KafkaBroker kafka)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    /// <summary>Returns a configuration of its own (a new object) that points the worker at another topic and group.</summary>
+    private sealed class RedirectingHandler(DrakkarConfig replacement) : DrakkarHandler
+    {
+        public int Processed;
+
+        public override ValueTask<DrakkarConfig> OnStartup(DrakkarConfig config) => ValueTask.FromResult(replacement);
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending)
+        {
+            Interlocked.Add(ref Processed, messages.Count);
+            return ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+        }
+    }
+
+    [Fact]
+    public async Task The_configuration_OnStartup_returns_is_the_one_the_worker_runs_on()
+    {
+        var topic = kafka.CreateTopic("startup-config");
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, 5);
+        var file = TestWorker.Config(kafka.BootstrapServers, "a-topic-nobody-created", "a-group-nobody-uses");
+        var replacement = TestWorker.Config(kafka.BootstrapServers, topic, $"{topic}-g");
+        var handler = new RedirectingHandler(replacement);
+
+        await using var worker = await TestWorker.StartAsync(handler, file);
+        await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, $"{topic}-g", 1)[0] == 5, Patience,
+            "the topic OnStartup named consumed and committed by the group it named");
+
+        Assert.Same(replacement, worker.Config);
+        Assert.Equal(5, handler.Processed);
+        await worker.StopAsync();
+    }
+
+    /// <summary>
+    /// A periodic method that runs until it is cancelled, and one task whose <c>OnTaskComplete</c> waits for the test:
+    /// work in flight that the drain must wait for.
+    /// </summary>
+    private sealed partial class PeriodicHandler : DrakkarHandler
+    {
+        public TaskCompletionSource PeriodicRunning { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource PeriodicCancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource TaskInFlight { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource ReleaseTask { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        [Periodic(0.05)]
+        private async ValueTask Watch(CancellationToken cancellationToken)
+        {
+            PeriodicRunning.TrySetResult();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                PeriodicCancelled.TrySetResult();
+                throw;
+            }
+        }
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([.. messages.Select(m => new ExecutorTask(TaskId.New("held"))
+            {
+                Precomputed = new PrecomputedResult(),
+                SourceOffsets = [m.Offset],
+            })]);
+
+        public override async ValueTask<CollectResult?> OnTaskComplete(ExecutorResult result)
+        {
+            TaskInFlight.TrySetResult();
+            await ReleaseTask.Task;
+            return null;
+        }
+    }
+
+    [Fact]
+    public async Task Stopping_cancels_periodic_methods_before_the_drain_and_then_finishes_the_work_in_flight()
+    {
+        var topic = kafka.CreateTopic("stop-periodic");
+        var group = $"{topic}-g";
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, 1);
+        var handler = new PeriodicHandler();
+        var worker = await TestWorker.StartAsync(handler, TestWorker.Config(kafka.BootstrapServers, topic, group));
+        await handler.PeriodicRunning.Task.WaitAsync(Patience);
+        await handler.TaskInFlight.Task.WaitAsync(Patience);
+
+        var stopping = worker.StopAsync();
+        // The periodic method is cancelled while the drain still waits for the task in flight.
+        await handler.PeriodicCancelled.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.False(stopping.IsCompleted);
+        Assert.Equal(-1, TestWorker.Committed(kafka.BootstrapServers, topic, group, 1)[0]);
+
+        handler.ReleaseTask.SetResult();
+        await stopping.WaitAsync(Patience);
+        Assert.Equal(1, TestWorker.Committed(kafka.BootstrapServers, topic, group, 1)[0]);
+    }
+}

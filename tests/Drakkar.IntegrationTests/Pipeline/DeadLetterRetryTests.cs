@@ -1,0 +1,147 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using Confluent.Kafka;
+using Drakkar.IntegrationTests.Fixtures;
+using Drakkar.IntegrationTests.Support;
+
+namespace Drakkar.IntegrationTests.Pipeline;
+
+/// <summary>
+/// docs/dlq-and-replay.md, "a failed DLQ write holds the offset" (SPEC S15), through the whole worker: while the DLQ
+/// refuses a record, that message and every later offset stay uncommitted, the write is retried on a doubling backoff,
+/// and the retrying ends when the partition's work is abandoned.
+/// </summary>
+[Collection(KafkaCollection.Name)]
+public sealed class DeadLetterRetryTests(KafkaBroker kafka)
+{
+    private const short ProduceApi = 0;
+    private const int Messages = 6;
+
+    /// <summary>Arrange fails for offset 1 (its window goes to the DLQ); every other message completes with no task.</summary>
+    private sealed class FailingOnOne : DrakkarHandler
+    {
+        public ConcurrentDictionary<long, int> Arranged { get; } = new();
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending)
+        {
+            foreach (var m in messages) Arranged.AddOrUpdate(m.Offset, 1, (_, n) => n + 1);
+            return messages.Any(m => m.Offset == 1)
+                ? throw new InvalidOperationException("cannot arrange offset 1")
+                : ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+        }
+    }
+
+    private (string Topic, string Dlq, DrakkarConfig Config) Setup(string name, Action<DrakkarConfig>? adjust = null)
+    {
+        var topic = kafka.CreateTopic(name);
+        var dlq = kafka.CreateTopic($"{name}-dlq");
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, $"{topic}-g", c =>
+        {
+            c.Executor.WindowSize = 1;
+            c.Dlq.Topic = dlq;
+            adjust?.Invoke(c);
+        });
+        return (topic, dlq, config);
+    }
+
+    private long Committed(DrakkarConfig config) => TestWorker.Committed(kafka.BootstrapServers, config.Kafka.SourceTopic, config.Kafka.ConsumerGroup, 1)[0];
+
+    private long RecordsIn(string topic)
+    {
+        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = "watermarks" }).Build();
+        return consumer.QueryWatermarkOffsets(new TopicPartition(topic, 0), TimeSpan.FromSeconds(10)).High.Value;
+    }
+
+    [Fact]
+    public async Task While_the_dlq_refuses_a_record_nothing_is_committed_past_it_and_the_write_is_retried_on_a_doubling_backoff_up_to_5s()
+    {
+        var (topic, dlq, config) = Setup("dlq-retry");
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, Messages);
+        var handler = new FailingOnOne();
+        var logs = new LogCapture();
+        var stored = () => logs.Containing("succeeded after").Length > 0;
+        var watcher = new CommitWatcher(kafka.BootstrapServers, topic, config.Kafka.ConsumerGroup, 1, (_, o) => o != 1 || stored(),
+            "stored in the DLQ (offset 1) or done");
+
+        // The broker fails the next seven produce requests (the DLQ's producer is the worker's only one): a temporary
+        // error, which librdkafka reports at once instead of retrying it until message.timeout.ms.
+        const int refusals = 7;
+        kafka.Broker.PushRequestErrors(ProduceApi, [.. Enumerable.Repeat(ErrorCode.Unknown, refusals)]);
+        try
+        {
+            await using var worker = await TestWorker.StartAsync(handler, config, loggers: logs);
+            // Two failures in, the later messages are long done, yet the watermark waits at the dead letter.
+            await Eventually.True(() => logs.Containing("offsets stay uncommitted").Length >= 2 && handler.Arranged.ContainsKey(Messages - 1),
+                TimeSpan.FromSeconds(30), "the DLQ write failing while the later messages complete");
+            await Eventually.True(() => Committed(config) == 1, TimeSpan.FromSeconds(10), "offset 0 committed");
+            Assert.False(stored());
+            Assert.Equal(1, Committed(config));
+            Assert.Equal(0, RecordsIn(dlq));
+
+            await Eventually.True(stored, TimeSpan.FromSeconds(40), "the DLQ write succeeding once the broker takes it");
+            await Eventually.True(() => Committed(config) == Messages, TimeSpan.FromSeconds(10), "every offset committed");
+            await worker.StopAsync();
+        }
+        finally
+        {
+            kafka.Broker.ClearRequestErrors(ProduceApi);
+        }
+        await watcher.StopAsync();
+
+        Assert.Empty(watcher.Violations);
+        Assert.Equal(1, RecordsIn(dlq));
+        var failures = logs.Containing("offsets stay uncommitted");
+        Assert.Equal(refusals, failures.Length);
+        Assert.All(failures, f => Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Critical, f.Level));
+        // 100 ms, doubling, capped at 5 s.
+        double[] backoffs = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5];
+        Assert.Equal(backoffs, failures.Select(f => double.Parse(f.Message.Split("retrying in ")[1].Split('s')[0], CultureInfo.InvariantCulture)));
+        // And the worker really waited that long between attempts (generously bounded above on a busy machine).
+        var attempts = failures.Select(f => f.Timestamp).Append(logs.Containing("succeeded after")[0].Timestamp).ToArray();
+        for (var i = 0; i < backoffs.Length; i++)
+        {
+            var gap = Stopwatch.GetElapsedTime(attempts[i], attempts[i + 1]).TotalSeconds;
+            Assert.InRange(gap, backoffs[i] * 0.9, backoffs[i] + 3);
+        }
+    }
+
+    [Fact]
+    public async Task A_dead_letter_still_failing_at_shutdown_is_given_up_at_the_drain_timeout_and_the_next_owner_writes_it()
+    {
+        var (topic, dlq, config) = Setup("dlq-abandoned", c => c.Executor.DrainTimeoutSeconds = 2);
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, Messages);
+        var logs = new LogCapture();
+
+        kafka.Broker.PushRequestErrors(ProduceApi, [.. Enumerable.Repeat(ErrorCode.Unknown, 1000)]);
+        TimeSpan stopping;
+        try
+        {
+            var worker = await TestWorker.StartAsync(new FailingOnOne(), config, loggers: logs);
+            await Eventually.True(() => logs.Containing("offsets stay uncommitted").Length >= 3, TimeSpan.FromSeconds(30), "the DLQ write failing");
+            await Eventually.True(() => Committed(config) == 1, TimeSpan.FromSeconds(10), "offset 0 committed");
+
+            var clock = Stopwatch.StartNew();
+            await worker.StopAsync();
+            stopping = clock.Elapsed;
+        }
+        finally
+        {
+            kafka.Broker.ClearRequestErrors(ProduceApi);
+        }
+
+        // The drain waited its 2 s for the dead letter, then gave it up: the stop ended, with nothing committed past it.
+        Assert.InRange(stopping.TotalSeconds, 1.8, 12);
+        Assert.Equal(1, Committed(config));
+        Assert.Equal(0, RecordsIn(dlq));
+
+        // The next owner consumes from offset 1, arranges it again and, with the DLQ healthy, stores it and moves on.
+        var next = new FailingOnOne();
+        await using var successor = await TestWorker.StartAsync(next, config, "successor");
+        await Eventually.True(() => Committed(config) == Messages, TimeSpan.FromSeconds(30), "the next owner committing every offset");
+        Assert.True(next.Arranged.ContainsKey(1));
+        Assert.False(next.Arranged.ContainsKey(0));
+        Assert.Equal(1, RecordsIn(dlq));
+        await successor.StopAsync();
+    }
+}
