@@ -1,7 +1,7 @@
 namespace Drakkar.Sinks;
 
 /// <summary>
-/// A sink that speaks its own protocol over one connection (Redis, MongoDB): calls are serialized, the connection is
+/// A sink that speaks its own protocol over one connection (Redis): calls are serialized, the connection is
 /// opened on first need, dropped whenever a call may have left it mid-reply, and reopened by the next call.
 /// </summary>
 internal abstract class ConnectedSink<TConnection>(string name) : ISink where TConnection : class, IAsyncDisposable

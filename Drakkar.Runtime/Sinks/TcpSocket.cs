@@ -2,7 +2,7 @@ using System.Net.Sockets;
 
 namespace Drakkar.Sinks;
 
-/// <summary>Opens the plain TCP connections the hand-written protocol sinks (Redis, MongoDB) speak over.</summary>
+/// <summary>Opens the plain TCP connections the hand-written Redis protocol speaks over.</summary>
 internal static class TcpSocket
 {
     /// <summary>A connected socket with Nagle off (requests are written whole); disposed again when connecting fails.</summary>
