@@ -75,7 +75,7 @@ public sealed class MongoWireServer : IDisposable
     public IReadOnlyList<BsonDocument> Stored(string database, string collection)
     {
         lock (_storeGate)
-            return _stored.TryGetValue($"{database}.{collection}", out var documents) ? [.. documents.Select(BsonSerializer.Deserialize<BsonDocument>)] : [];
+            return _stored.TryGetValue($"{database}.{collection}", out var documents) ? [.. documents.Select(d => BsonSerializer.Deserialize<BsonDocument>(d))] : [];
     }
 
     /// <summary>Like a unique index on <paramref name="field"/>: a second document with the same value is refused with code 11000.</summary>
