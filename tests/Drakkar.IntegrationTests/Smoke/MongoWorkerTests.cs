@@ -46,8 +46,14 @@ public sealed class MongoWorkerTests(KafkaBroker kafka) : IDisposable
             $"no {(aot ? "Native AOT" : "JIT")} MongoDB worker at '{binary}': build/test.sh publishes it and sets {AotVariable}");
 
         using var worker = SampleBinary.Start(binary, ["--config", config], _dir, new Dictionary<string, string> { ["MONGO_PASSWORD"] = "aot-mongo-pass" });
-        await Eventually.True(() => _mongo.Stored("telemetry", "readings").Count >= total, TimeSpan.FromSeconds(60),
-            $"{total} documents stored (stored: {_mongo.Stored("telemetry", "readings").Count}; stderr: {worker.Stderr})");
+        try
+        {
+            await Eventually.True(() => _mongo.Stored("telemetry", "readings").Count >= total, TimeSpan.FromSeconds(60), $"{total} documents stored");
+        }
+        catch (TimeoutException e)
+        {
+            Assert.Fail($"{e.Message} (stored: {_mongo.Stored("telemetry", "readings").Count}); the worker's stderr:\n{worker.Stderr}");
+        }
         worker.Signal(Posix.SigTerm);
         Assert.True(worker.WaitForExit(TimeSpan.FromSeconds(20)), $"still running 20s after SIGTERM; stderr:\n{worker.Stderr}");
         Assert.Equal(0, worker.ExitCode);
