@@ -28,7 +28,7 @@ public static class SinkKinds
             c => new PostgresSink(c.Name, (PostgresSinkConfig)c.Settings, c.Masker),
             // A second pooled connection.
             DeliveriesInFlight: 2),
-        // The driver adds ~23 MB to a Native AOT binary, so the sink ships in its own assembly.
+        // The driver adds ~32 MB to a Native AOT binary, so the sink ships in its own assembly.
         new("mongo", SinkKind.Mongo, typeof(MongoPayload), s => Instances(s.Mongo), Factory: null,
             Package: ("Drakkar.Sinks.MongoDB", "new SinkRegistry().AddMongoDB()")),
         new("redis", SinkKind.Redis, typeof(RedisPayload), s => Instances(s.Redis),
