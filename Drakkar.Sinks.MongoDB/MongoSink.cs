@@ -55,7 +55,7 @@ internal sealed class MongoSink : ISink
         _destination = $"MongoDB at {string.Join(",", _settings.Servers)}";
     }
 
-    public string Kind => "mongo";
+    public string Kind => SinkKinds.ConfigName(SinkKind.Mongo);
     public string Name { get; }
     public bool IsIdempotent => false;
     public bool IsConnected => _database is not null && _serverReachable;
