@@ -6,7 +6,8 @@ namespace Drakkar.Sample;
 /// <summary>
 /// Turns search requests into runs of <c>rg</c> (or <c>grep</c>), and reports one <see cref="SearchResult"/> per
 /// request: always as a JSON line in the filesystem sink <c>results</c>, and to every other configured sink
-/// instance (Kafka, PostgreSQL, MongoDB, Redis, HTTP) when <c>drakkar.yaml</c> defines them.
+/// instance (Kafka, PostgreSQL, Redis, HTTP) when <c>drakkar.yaml</c> defines them. MongoDB is left out on purpose: its
+/// sink ships in its own package (Drakkar.Sinks.MongoDB), which would more than double this binary.
 /// </summary>
 [Sink(SinkKind.Filesystem, "results")]
 public sealed partial class SearchHandler : DrakkarHandler<SearchRequest>
@@ -63,7 +64,6 @@ public sealed partial class SearchHandler : DrakkarHandler<SearchRequest>
         var key = Encoding.UTF8.GetBytes(result.RequestId);
         foreach (var name in _config.Sinks.Kafka.Keys) collect.Kafka.Add(KafkaPayload.Of(result, key, sink: name));
         foreach (var name in _config.Sinks.Postgres.Keys) collect.Postgres.Add(PostgresPayload.Of("search_results", result, sink: name));
-        foreach (var name in _config.Sinks.Mongo.Keys) collect.Mongo.Add(MongoPayload.Of("search_results", result, sink: name));
         foreach (var name in _config.Sinks.Redis.Keys) collect.Redis.Add(RedisPayload.Of($"search:{result.RequestId}", result, TimeSpan.FromHours(1), sink: name));
         foreach (var name in _config.Sinks.Http.Keys) collect.Http.Add(HttpPayload.Of(result, sink: name));
         return ValueTask.FromResult<CollectResult?>(collect);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test project against real servers (PostgreSQL, Redis, the embedded Kafka broker, HTTP, processes).
-# Installs what is missing first (build/setup.sh), publishes the Native AOT sample for the smoke tests, prints the
-# ten slowest tests, and ends with one line: "N passed, N failed[, N skipped]" summed over all test projects.
+# Installs what is missing first (build/setup.sh), publishes the Native AOT sample and MongoDB worker for the smoke
+# tests, prints the ten slowest tests, and ends with one line: "N passed, N failed[, N skipped]" summed over all test
+# projects.
 # Exits non-zero on any failure. Each project runs once: a crashed or hung test host is a failure, never rerun.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +19,19 @@ else
   echo "0 passed, 1 failed"
   exit 1
 fi
+
+# A worker with the MongoDB sink (tests/Drakkar.MongoWorker): the driver must insert under Native AOT too. It is the
+# heaviest publish (the driver's assemblies are rooted whole); a few minutes on two cores.
+echo "[test] publishing the Native AOT MongoDB worker" >&2
+mongo_out="$root/.artifacts/mongo-worker-aot"
+if dotnet publish tests/Drakkar.MongoWorker -c Release -p:PublishAot=true -o "$mongo_out" --nologo -v quiet > "$root/.artifacts/aot-publish-mongo.log" 2>&1; then
+  export DRAKKAR_MONGO_WORKER_AOT="$mongo_out/drakkar-mongo-worker"
+else
+  cat "$root/.artifacts/aot-publish-mongo.log" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+echo "[test] Native AOT sizes: sample $(du -m "$DRAKKAR_SAMPLE_AOT" | cut -f1) MB, MongoDB worker $(du -m "$DRAKKAR_MONGO_WORKER_AOT" | cut -f1) MB" >&2
 
 log="$root/.artifacts/test-output.log"
 results="$root/.artifacts/test-results"

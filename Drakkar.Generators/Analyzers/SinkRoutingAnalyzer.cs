@@ -18,7 +18,8 @@ namespace Drakkar.Generators.Analyzers;
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class SinkRoutingAnalyzer : DiagnosticAnalyzer
 {
-    private static readonly (string Type, string Kind)[] Factories =
+    /// <summary>Each payload factory type and the <c>SinkKind</c> it targets; must agree with the runtime's list (SinkKinds, checked by a test).</summary>
+    internal static readonly (string Type, string Kind)[] Factories =
     [
         ("Drakkar.KafkaPayload", "Kafka"),
         ("Drakkar.PostgresPayload", "Postgres"),

@@ -4,9 +4,7 @@ namespace Drakkar;
 public sealed record SinkDeclaration(SinkKind Kind, string Name, string? CustomKind = null)
 {
     /// <summary>The configuration path of this instance, e.g. <c>sinks.kafka.results</c>.</summary>
-    public string ConfigPath => Kind == SinkKind.Custom
-        ? $"sinks.custom.{CustomKind}.{Name}"
-        : $"sinks.{SinkKinds.ConfigName(Kind)}.{Name}";
+    public string ConfigPath => Sinks.SinkKey.ConfigPathOf(Kind, CustomKind, Name);
 }
 
 /// <summary>A periodic method; emitted by the generator from <see cref="PeriodicAttribute"/>.</summary>
@@ -15,19 +13,3 @@ public sealed record PeriodicRegistration(
     TimeSpan Interval,
     PeriodicOnError OnError,
     Func<CancellationToken, ValueTask> Run);
-
-/// <summary>Names of the sink kinds as they appear in configuration.</summary>
-public static class SinkKinds
-{
-    public static string ConfigName(SinkKind kind) => kind switch
-    {
-        SinkKind.Kafka => "kafka",
-        SinkKind.Postgres => "postgres",
-        SinkKind.Mongo => "mongo",
-        SinkKind.Redis => "redis",
-        SinkKind.Http => "http",
-        SinkKind.Filesystem => "filesystem",
-        SinkKind.Custom => "custom",
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
-    };
-}

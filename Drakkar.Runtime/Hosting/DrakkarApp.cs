@@ -25,7 +25,10 @@ public sealed class DrakkarAppOptions
     /// </summary>
     public Func<WorkerHost, CancellationToken, Task<int>>? Companion { get; init; }
 
-    /// <summary>Plugin sink kinds, registered at compile time: <c>new SinkRegistry().Register("kind", factory)</c>.</summary>
+    /// <summary>
+    /// Sink kinds beyond the runtime's own, registered at compile time: packaged kinds (<c>new SinkRegistry().AddMongoDB()</c>
+    /// from <c>Drakkar.Sinks.MongoDB</c>) and plugins (<c>.Register("kind", factory)</c>).
+    /// </summary>
     public Sinks.SinkRegistry Sinks { get; init; } = new();
 }
 
@@ -146,7 +149,7 @@ public static class DrakkarApp
     }
 
     /// <summary>The production parts: the process pool and the configured sinks.</summary>
-    internal static WorkerParts DefaultParts(Sinks.SinkRegistry? plugins = null) => new()
+    internal static WorkerParts DefaultParts(Sinks.SinkRegistry? registry = null) => new()
     {
         Executor = (config, metrics, loggers) =>
         {
@@ -155,6 +158,6 @@ public static class DrakkarApp
             return pool;
         },
         Delivery = (config, handler, metrics, loggers, cancellationToken) =>
-            DeliveryStartup.ConnectAsync(config, handler, metrics, loggers, plugins ?? new Sinks.SinkRegistry(), cancellationToken),
+            DeliveryStartup.ConnectAsync(config, handler, metrics, loggers, registry ?? new Sinks.SinkRegistry(), cancellationToken),
     };
 }

@@ -66,14 +66,14 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
 
     /// <summary>
     /// Builds the manager from configuration: checks that every sink the handler declares is configured and that
-    /// every plugin kind in config is registered (reporting every problem at once), then creates each instance and
+    /// every configured kind is registered (reporting every problem at once), then creates each instance and
     /// the Kafka DLQ (<c>dlq.topic</c>, default <c>{sourceTopic}_dlq</c>).
     /// </summary>
     public static SinkManager Create(DrakkarConfig config, IReadOnlyList<SinkDeclaration> declared, SinkManagerOptions options,
-        DrakkarMetrics metrics, ILoggerFactory loggers, SinkRegistry? plugins = null, string? sourceTopic = null)
+        DrakkarMetrics metrics, ILoggerFactory loggers, SinkRegistry? registry = null, string? sourceTopic = null)
     {
         var masker = new SinkSecretMasker();
-        var sinks = SinkFactory.Build(config, declared, plugins ?? new SinkRegistry(), masker, loggers);
+        var sinks = (registry ?? new SinkRegistry()).Build(config, declared, masker, loggers);
         var dlq = new KafkaDeadLetterQueue(
             KafkaDeadLetterQueue.TopicFor(config.Dlq, sourceTopic ?? config.Kafka.SourceTopic),
             KafkaDeadLetterQueue.BrokersFor(config.Dlq, config.Kafka),
@@ -87,15 +87,15 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     /// and the delivery engine's settings from <c>sinks</c>.
     /// </summary>
     public static SinkManager ForHandler(DrakkarHandlerBase handler, DrakkarConfig config, DrakkarMetrics metrics, ILoggerFactory loggers,
-        SinkRegistry? plugins = null) =>
+        SinkRegistry? registry = null) =>
         Create(config, handler.DeclaredSinks, new SinkManagerOptions
         {
             OnDeliveryError = handler.OnDeliveryError,
             MaxRetries = config.Executor.MaxRetries,
             CircuitBreaker = config.Sinks.CircuitBreaker,
             MaxInFlightPayloads = config.Sinks.MaxInflightPayloads,
-            Batching = SinkFactory.Batching(config.Sinks),
-        }, metrics, loggers, plugins);
+            Batching = SinkRegistry.Batching(config.Sinks),
+        }, metrics, loggers, registry);
 
     /// <summary>The configured sink instances.</summary>
     public IReadOnlyList<ISink> Sinks => [.. _slots.Select(s => s.Sink)];

@@ -13,7 +13,7 @@ internal readonly record struct SinkKey(SinkKind Kind, string? CustomKind, strin
     public override string ToString() => $"{KindName}/{Name}";
 
     public static string ConfigPathOf(SinkKind kind, string? customKind, string name) =>
-        kind == SinkKind.Custom ? $"sinks.custom.{customKind}.{name}" : $"sinks.{SinkKinds.ConfigName(kind)}.{name}";
+        kind == SinkKind.Custom ? $"sinks.{SinkKinds.PluginSection}.{customKind}.{name}" : SinkKinds.Of(kind).ConfigPath(name);
 
     public static string KindNameOf(SinkPayload payload) =>
         payload is CustomPayload custom ? custom.CustomKind : SinkKinds.ConfigName(payload.Kind);
@@ -22,16 +22,7 @@ internal readonly record struct SinkKey(SinkKind Kind, string? CustomKind, strin
     public static SinkKey Of(ISink sink) =>
         BuiltInKind(sink.Kind) is { } builtIn ? new SinkKey(builtIn, null, sink.Name) : new SinkKey(SinkKind.Custom, sink.Kind, sink.Name);
 
-    public static SinkKind? BuiltInKind(string name) => name switch
-    {
-        "kafka" => SinkKind.Kafka,
-        "postgres" => SinkKind.Postgres,
-        "mongo" => SinkKind.Mongo,
-        "redis" => SinkKind.Redis,
-        "http" => SinkKind.Http,
-        "filesystem" => SinkKind.Filesystem,
-        _ => null,
-    };
+    public static SinkKind? BuiltInKind(string name) => SinkKinds.Named(name)?.Kind;
 }
 
 /// <summary>A sink with the state the manager keeps for it: breaker, counters and its metric cells.</summary>

@@ -45,7 +45,7 @@ internal static class SinkThroughput
             config.Sinks.Kafka["results"] = new KafkaSinkConfig { Topic = topic };
             config.Sinks.Postgres["insert"] = new PostgresSinkConfig { Dsn = db };
             config.Sinks.Postgres["bulk"] = new PostgresSinkConfig { Dsn = db, Mode = PostgresWriteMode.Bulk };
-            config.Sinks.Mongo["archive"] = new MongoSinkConfig { Uri = $"mongodb://127.0.0.1:{mongo.Port}", Database = "bench" };
+            config.Sinks.Mongo["archive"] = new MongoSinkConfig { Uri = mongo.Uri(), Database = "bench" };
             config.Sinks.Redis["cache"] = new RedisSinkConfig { Url = redis.Url, KeyPrefix = "bench:" };
             // HttpListener answers in two writes and so stalls on delayed ACKs (~40 ms a request); point
             // DRAKKAR_BENCH_HTTP_URL at a faster receiver to measure the sink rather than the fixture.
@@ -53,7 +53,7 @@ internal static class SinkThroughput
             config.Sinks.Http["webhook"] = new HttpSinkConfig { Url = httpUrl };
             config.Sinks.Filesystem["files"] = new FileSinkConfig { BasePath = files };
             var manager = SinkManager.Create(config, [], new SinkManagerOptions(), new DrakkarMetrics(), NullLoggerFactory.Instance,
-                sourceTopic: kafka.CreateTopic("bench-source"));
+                new SinkRegistry().AddMongoDB(), sourceTopic: kafka.CreateTopic("bench-source"));
             await manager.StartAsync(default);
 
             (string Label, Func<int, SinkPayload> Make)[] kinds =
@@ -61,7 +61,7 @@ internal static class SinkThroughput
                 ("kafka", i => KafkaPayload.Of(Reading.Sample(i), System.Text.Encoding.UTF8.GetBytes($"k{i}"))),
                 ("postgres insert", i => PostgresPayload.Of("readings", Reading.Sample(i), "insert")),
                 ("postgres bulk", i => PostgresPayload.Of("readings", Reading.Sample(i), "bulk")),
-                ("mongo (wire test server)", i => MongoPayload.Of("readings", Reading.Sample(i))),
+                ("mongo (driver, test server)", i => MongoPayload.Of("readings", Reading.Sample(i))),
                 ("redis", i => RedisPayload.Of($"r:{i % 100_000}", Reading.Sample(i), TimeSpan.FromMinutes(5))),
                 ("http", i => HttpPayload.Of(Reading.Sample(i))),
                 ("filesystem", i => FilePayload.Of($"part-{i % Partitions}.jsonl", Reading.Sample(i))),

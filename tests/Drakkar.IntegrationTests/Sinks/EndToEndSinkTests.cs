@@ -42,7 +42,7 @@ public sealed class EndToEndSinkTests(PostgresServer postgres, RedisServer redis
         config.Kafka.SourceTopic = sourceTopic;
         config.Sinks.Kafka["results"] = new KafkaSinkConfig { Topic = resultsTopic };
         config.Sinks.Postgres["main"] = new PostgresSinkConfig { Dsn = db };
-        config.Sinks.Mongo["archive"] = new MongoSinkConfig { Uri = $"mongodb://worker:e2e-mongo-pass@127.0.0.1:{_mongo.Port}/admin", Database = "search" };
+        config.Sinks.Mongo["archive"] = new MongoSinkConfig { Uri = _mongo.Uri("worker:e2e-mongo-pass"), Database = "search" };
         config.Sinks.Redis["cache"] = new RedisSinkConfig { Url = redis.Url, KeyPrefix = "e2e:" };
         config.Sinks.Http["webhook"] = new HttpSinkConfig { Url = receiver.Url.TrimEnd('/') + hookPath };
         config.Sinks.Filesystem["files"] = new FileSinkConfig { BasePath = _files };
@@ -52,7 +52,7 @@ public sealed class EndToEndSinkTests(PostgresServer postgres, RedisServer redis
             new(SinkKind.Redis, "cache"), new(SinkKind.Http, "webhook"), new(SinkKind.Filesystem, "files"),
         ];
         var metrics = new DrakkarMetrics();
-        var manager = SinkManager.Create(config, declared, new SinkManagerOptions(), metrics, NullLoggerFactory.Instance);
+        var manager = SinkManager.Create(config, declared, new SinkManagerOptions(), metrics, NullLoggerFactory.Instance, new SinkRegistry().AddMongoDB());
         Assert.Equal(sourceTopic + "_dlq", manager.DeadLetterDestination);
         await manager.StartAsync(default);
         Assert.True(manager.IsReady);
@@ -83,7 +83,7 @@ public sealed class EndToEndSinkTests(PostgresServer postgres, RedisServer redis
         }
         var insert = Assert.Single(_mongo.Inserts);
         Assert.Equal(("search", "search_archive"), (insert.Database, insert.Collection));
-        Assert.Equal(reading.Id, Drakkar.Sinks.Mongo.BsonReader.Read(insert.Documents[0]).String("id"));
+        Assert.Equal(reading.Id, Assert.Single(_mongo.Stored("search", "search_archive"))["id"].AsString);
         using (var client = new Resp(redis.Port))
         {
             Assert.Equal(json, client.Call("GET", "e2e:search:r-4"));

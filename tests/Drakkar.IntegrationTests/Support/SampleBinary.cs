@@ -39,16 +39,21 @@ public sealed class SampleBinary : IDisposable
     public bool HasExited => _process.HasExited;
 
     /// <summary>The JIT build next to the tests (always built), or the AOT binary when <paramref name="aot"/>.</summary>
-    public static string? PathOf(bool aot)
+    public static string? PathOf(bool aot) => PathOf("Drakkar.Sample", "drakkar-sample", "DRAKKAR_SAMPLE_AOT", aot);
+
+    /// <summary>
+    /// A worker program of this repository: its JIT build under <paramref name="projectDirectory"/> (the tests build it),
+    /// or, when <paramref name="aot"/>, the Native AOT binary build/test.sh published and named in <paramref name="aotVariable"/>.
+    /// </summary>
+    public static string? PathOf(string projectDirectory, string assemblyName, string aotVariable, bool aot)
     {
-        if (aot) return Environment.GetEnvironmentVariable("DRAKKAR_SAMPLE_AOT") is { Length: > 0 } p ? p : null;
-        var root = RepoRoot();
+        if (aot) return Environment.GetEnvironmentVariable(aotVariable) is { Length: > 0 } p ? p : null;
 #if RELEASE_BUILD
         const string configuration = "Release";
 #else
         const string configuration = "Debug";
 #endif
-        return Path.Combine(root, "Drakkar.Sample", "bin", configuration, "net9.0", "drakkar-sample");
+        return Path.Combine(RepoRoot(), projectDirectory, "bin", configuration, "net9.0", assemblyName);
     }
 
     public static string RepoRoot()

@@ -248,6 +248,6 @@ public sealed class ConfigValidationTests
         Assert.Equal((250, 5), (config.Sinks.Kafka["results"].BatchSize, config.Sinks.Kafka["results"].LingerMs));
         Assert.Equal(100, config.Sinks.Http["hook"].BatchSize);
         Assert.Equal(200_000, config.Dlq.MaxMessageBytes);
-        Assert.Equal(new Drakkar.Sinks.SinkBatching(250, TimeSpan.FromMilliseconds(5), 4, OutagePolicy.Pause), Drakkar.Sinks.SinkFactory.Batching(config.Sinks)("kafka", "results"));
+        Assert.Equal(new Drakkar.Sinks.SinkBatching(250, TimeSpan.FromMilliseconds(5), 4, OutagePolicy.Pause), Drakkar.Sinks.SinkRegistry.Batching(config.Sinks)("kafka", "results"));
     }
 }

@@ -1,0 +1,145 @@
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar.Sinks;
+
+/// <summary>What a plugin sink factory receives for one configured instance (<c>sinks.custom.{kind}.{name}</c>).</summary>
+/// <param name="Kind">The plugin kind (the key under <c>sinks.custom</c>).</param>
+/// <param name="Name">The instance name.</param>
+/// <param name="Settings">The instance's keys, as configured, handed over verbatim.</param>
+/// <param name="Config">The whole worker configuration (for shared values such as <c>kafka.brokers</c>).</param>
+/// <param name="Loggers">For the sink's own log category.</param>
+public sealed record CustomSinkContext(
+    string Kind,
+    string Name,
+    IReadOnlyDictionary<string, string> Settings,
+    DrakkarConfig Config,
+    ILoggerFactory Loggers);
+
+/// <summary>Creates one plugin sink instance.</summary>
+public delegate ISink CustomSinkFactory(CustomSinkContext context);
+
+/// <summary>
+/// The sink kinds a worker can build: the built-in kinds (<see cref="SinkKinds"/>), the built-in kinds whose
+/// implementation ships in its own package (MongoDB: <c>registry.AddMongoDB()</c> from <c>Drakkar.Sinks.MongoDB</c>)
+/// and plugin kinds (SPEC S14). Everything is registered at compile time —
+/// <c>registry.Register("my_kind", ctx =&gt; new MySink(ctx))</c> — so nothing is discovered by scanning assemblies
+/// and a trimmed Native AOT binary keeps exactly the kinds it uses.
+/// </summary>
+public sealed class SinkRegistry
+{
+    private readonly Dictionary<SinkKind, SinkFactory> _provided = [];
+    private readonly Dictionary<string, CustomSinkFactory> _plugins = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Supplies the implementation of built-in <paramref name="kind"/> when it ships in its own package (a package's
+    /// registration method calls this, e.g. <c>AddMongoDB()</c>); instances under <c>sinks.{kind}</c> are built by
+    /// <paramref name="factory"/>.
+    /// </summary>
+    public SinkRegistry Register(SinkKind kind, SinkFactory factory)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        if (kind == SinkKind.Custom)
+            throw new ArgumentException("Plugin kinds are registered by name: Register(\"my_kind\", factory).", nameof(kind));
+        var descriptor = SinkKinds.Of(kind);
+        if (descriptor.Factory is not null)
+            throw new InvalidOperationException($"The {descriptor.Name} sink is part of the runtime; it cannot be registered again.");
+        if (!_provided.TryAdd(kind, factory))
+            throw new InvalidOperationException($"The {descriptor.Name} sink is registered twice; call its registration once.");
+        return this;
+    }
+
+    /// <summary>Registers plugin <paramref name="kind"/>; config instances under <c>sinks.custom.{kind}</c> are built by <paramref name="factory"/>.</summary>
+    public SinkRegistry Register(string kind, CustomSinkFactory factory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(kind);
+        ArgumentNullException.ThrowIfNull(factory);
+        if (SinkKinds.Named(kind) is not null || kind == SinkKinds.PluginSection)
+            throw new InvalidOperationException($"Plugin sink kind '{kind}' is a built-in kind's name; give the plugin kind its own name.");
+        if (!_plugins.TryAdd(kind, factory))
+            throw new InvalidOperationException($"Plugin sink kind '{kind}' is registered twice; each kind needs exactly one factory.");
+        return this;
+    }
+
+    /// <summary>The registered plugin kinds, sorted.</summary>
+    public IReadOnlyList<string> PluginKinds => [.. _plugins.Keys.Order(StringComparer.Ordinal)];
+
+    /// <summary>
+    /// Builds every configured instance, after checking that every sink the handler declares is configured, that
+    /// every configured kind has an implementation, and that every plugin kind in config is registered; every
+    /// problem is reported at once.
+    /// </summary>
+    internal List<ISink> Build(DrakkarConfig config, IReadOnlyList<SinkDeclaration> declared, SinkSecretMasker masker, ILoggerFactory loggers)
+    {
+        var sinks = config.Sinks;
+        var problems = new List<string>();
+        foreach (var kind in sinks.Custom.Keys.Where(kind => !_plugins.ContainsKey(kind)))
+        {
+            problems.Add($"sinks.custom.{kind}: unknown plugin sink kind '{kind}'. Known plugin kinds: " +
+                (_plugins.Count == 0 ? "none registered" : string.Join(", ", PluginKinds)) +
+                ". Register the plugin's kind with SinkRegistry.Register before the worker starts.");
+        }
+        foreach (var declaration in declared.Where(d => !IsConfigured(sinks, d)))
+            problems.Add($"{declaration.ConfigPath}: the handler declares this sink but it is not configured; add it under {declaration.ConfigPath} or remove the [Sink] declaration.");
+
+        var built = new List<ISink>();
+        void Add(string path, string kind, string name, Func<ISink> create)
+        {
+            try
+            {
+                var sink = create();
+                if (sink.Kind != kind || sink.Name != name)
+                    throw new SinkConfigurationException(
+                        $"{path}: the factory built a sink that calls itself {sink.Kind}/{sink.Name}; it must report kind '{kind}' and name '{name}'.");
+                built.Add(sink);
+            }
+            catch (SinkConfigurationException e)
+            {
+                problems.Add(masker.Apply(e.Message));
+            }
+            catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException)
+            {
+                problems.Add($"{path}: {masker.Apply(e.Message)}");
+            }
+        }
+
+        foreach (var descriptor in SinkKinds.BuiltIn)
+        {
+            var factory = descriptor.Factory ?? _provided.GetValueOrDefault(descriptor.Kind);
+            foreach (var (name, settings) in descriptor.Instances(sinks))
+            {
+                var path = descriptor.ConfigPath(name);
+                if (factory is null)
+                {
+                    var (package, registration) = descriptor.Package!.Value;
+                    problems.Add($"{path}: the {descriptor.Name} sink ships in its own package; reference {package} and register it " +
+                        $"(DrakkarAppOptions.Sinks = {registration}).");
+                    continue;
+                }
+                Add(path, descriptor.Name, name, () => factory(new SinkContext(descriptor.Name, name, settings, config, loggers, masker)));
+            }
+        }
+        foreach (var (kind, instances) in sinks.Custom)
+        {
+            if (!_plugins.TryGetValue(kind, out var factory)) continue;
+            foreach (var (name, c) in instances)
+                Add($"sinks.custom.{kind}.{name}", kind, name, () => factory(new CustomSinkContext(kind, name, c.Settings, config, loggers)));
+        }
+
+        if (problems.Count > 0)
+            throw new SinkConfigurationException($"The sinks configuration has {problems.Count} problem(s):\n  " + string.Join("\n  ", problems));
+        return built;
+    }
+
+    private static bool IsConfigured(SinksConfig sinks, SinkDeclaration declaration) => declaration.Kind == SinkKind.Custom
+        ? declaration.CustomKind is { } kind && sinks.Custom.TryGetValue(kind, out var instances) && instances.ContainsKey(declaration.Name)
+        : SinkKinds.Of(declaration.Kind).Instance(sinks, declaration.Name) is not null;
+
+    /// <summary>
+    /// Each instance's <c>batch_size</c>, <c>linger_ms</c> and <c>on_outage</c>, with its kind's deliveries in flight;
+    /// plugin kinds get <see cref="SinkBatching.Default"/> with the default outage policy (pause).
+    /// </summary>
+    internal static Func<string, string, SinkBatching> Batching(SinksConfig sinks) => (kind, name) =>
+        SinkKinds.Named(kind) is { } descriptor && descriptor.Instance(sinks, name) is { } config
+            ? new SinkBatching(config.BatchSize, TimeSpan.FromMilliseconds(config.LingerMs), descriptor.DeliveriesInFlight, config.OnOutage)
+            : SinkBatching.Default with { OnOutage = OutagePolicy.Pause };
+}
