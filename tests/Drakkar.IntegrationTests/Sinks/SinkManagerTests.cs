@@ -123,7 +123,7 @@ public sealed class SinkRoutingTests
     {
         var config = new DrakkarConfig();
         config.Sinks.Http["meta"] = new HttpSinkConfig { Url = "http://169.254.169.254/latest/meta-data" };
-        config.Sinks.Redis["cache"] = new RedisSinkConfig { Url = "rediss://u:topsecret@cache:6380/0" };
+        config.Sinks.Redis["cache"] = new RedisSinkConfig { Url = "redis://u:topsecret@cache:6380/0?ssl=true" };
         config.Sinks.Filesystem["files"] = new FileSinkConfig();
 
         var error = Assert.Throws<SinkConfigurationException>(() =>
