@@ -39,6 +39,9 @@ id once is delivered, more than once is a duplicate, never is lost.
 - On the classic protocol the embedded broker refuses commits while a join round is open, so handovers there repeat
   work that a Kafka broker would let the revoked member commit; see
   [operations.md](operations.md#scaling-and-rolling-restarts).
+- A sink outage (the HTTP receiver answering 503 while the whole input is consumed, then 200) under each
+  `on_outage` policy: `pause` must put nothing in the DLQ, commit nothing during the outage and deliver everything
+  after it.
 
 | scenario | input | delivered | DLQ | duplicates | lost | recovery |
 |---|---|---|---|---|---|---|
