@@ -250,4 +250,25 @@ public sealed class ConfigValidationTests
         Assert.Equal(200_000, config.Dlq.MaxMessageBytes);
         Assert.Equal(new Drakkar.Sinks.SinkBatching(250, TimeSpan.FromMilliseconds(5), 4, OutagePolicy.Pause), Drakkar.Sinks.SinkRegistry.Batching(config.Sinks)("kafka", "results"));
     }
+
+    [Fact]
+    public void Group_membership_and_outage_keys_are_checked_and_bound()
+    {
+        var error = LoadFails("""
+            kafka: { group_protocol: kip848 }
+            sinks:
+              http:
+                hook: { url: "https://api.example.com/in", on_outage: wait }
+            """);
+        Assert.Contains("kip848", ProblemAt(error, "kafka.group_protocol").Message);
+        Assert.Contains("wait", ProblemAt(error, "sinks.http.hook.on_outage").Message);
+
+        var config = ConfigLoader.LoadFromYaml("""
+            kafka: { group_protocol: consumer, group_instance_id: worker-7 }
+            """, Env());
+        Assert.Equal("consumer", config.Kafka.GroupProtocol);
+        Assert.Equal("worker-7", config.Kafka.GroupInstanceId);
+        Assert.Equal("classic", new DrakkarConfig().Kafka.GroupProtocol);
+        Assert.Equal("", new DrakkarConfig().Kafka.GroupInstanceId);
+    }
 }
