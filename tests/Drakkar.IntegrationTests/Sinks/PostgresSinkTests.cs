@@ -1,4 +1,5 @@
 using Drakkar.IntegrationTests.Fixtures;
+using Drakkar.IntegrationTests.Support;
 using Drakkar.Observability.Metrics;
 using Drakkar.Sinks;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -225,6 +226,35 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
         }
         var settings = new NpgsqlConnectionStringBuilder(pool.ConnectionString);
         Assert.Equal((1, 2), (settings.MinPoolSize, settings.MaxPoolSize));
+        await sink.CloseAsync(default);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public async Task Pool_min_connections_stay_open_when_the_pool_prunes_idle_ones(int poolMin)
+    {
+        // Idle connections are pruned after 1 s here (DSN options pass through to Npgsql); pool_min of them survive.
+        var application = $"pool-min-{Guid.NewGuid():N}";
+        var dsn = new NpgsqlConnectionStringBuilder(postgres.ConnectionString)
+        {
+            ApplicationName = application, ConnectionIdleLifetime = 1, ConnectionPruningInterval = 1,
+        }.ConnectionString;
+        var sink = new Drakkar.Sinks.Postgres.PostgresSink("main", new PostgresSinkConfig { Dsn = dsn, PoolMin = poolMin, PoolMax = 5 }, new SinkSecretMasker());
+        await sink.ConnectAsync(default);
+        var pool = sink.DataSource!;
+        var open = async () => (long)(await Rows(postgres.ConnectionString,
+            $"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{application}'"))[0][0]!;
+
+        var busy = new List<NpgsqlConnection>();
+        for (var i = 0; i < 5; i++) busy.Add(await pool.OpenConnectionAsync());
+        Assert.Equal(5L, await open());
+        foreach (var connection in busy) await connection.DisposeAsync();
+
+        await Eventually.True(() => open().GetAwaiter().GetResult() == poolMin, TimeSpan.FromSeconds(30), $"the pool pruned to pool_min ({poolMin})");
+        // And it stays there: pruning never goes below pool_min.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.Equal(poolMin, await open());
         await sink.CloseAsync(default);
     }
 
