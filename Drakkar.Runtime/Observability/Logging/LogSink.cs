@@ -1,21 +1,36 @@
+using System.Text;
+using Drakkar.Sinks.Filesystem;
 using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
 
 namespace Drakkar.Observability.Logging;
 
 /// <summary>The worker-wide fields every log line carries.</summary>
 public sealed record LogContext(string WorkerId, string ConsumerGroup, string ClusterName = "");
 
-/// <summary>Where log lines go: one writer shared by all loggers, serialized so lines never interleave.</summary>
+/// <summary>
+/// Where log lines go: one writer shared by all loggers, serialized so lines never interleave. A log file is opened
+/// with <c>O_APPEND</c> and each line goes out in one <c>write(2)</c>, so workers sharing one file (or one worker
+/// opening it twice) append whole lines after each other instead of overwriting each other's.
+/// </summary>
 internal sealed class LogSink : IDisposable
 {
-    private readonly TextWriter _writer;
+    private readonly TextWriter? _writer;
     private readonly bool _ownsWriter;
+    private readonly SafeFileHandle? _file;
+    private readonly string _path = "";
     private readonly Lock _gate = new();
 
     public LogSink(TextWriter writer, bool ownsWriter)
     {
         _writer = writer;
         _ownsWriter = ownsWriter;
+    }
+
+    private LogSink(SafeFileHandle file, string path)
+    {
+        _file = file;
+        _path = path;
     }
 
     /// <summary><c>stderr</c>, <c>stdout</c>, or a file path (appended; <c>{worker_id}</c>/<c>{cluster_name}</c> expanded).</summary>
@@ -32,8 +47,7 @@ internal sealed class LogSink : IDisposable
                     .Replace("{cluster_name}", context.ClusterName, StringComparison.Ordinal);
                 var directory = Path.GetDirectoryName(Path.GetFullPath(path));
                 if (directory is not null) Directory.CreateDirectory(directory);
-                var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
-                return new LogSink(new StreamWriter(stream) { AutoFlush = true }, ownsWriter: true);
+                return new LogSink(BeneathFile.OpenForAppend(path), path);
         }
     }
 
@@ -41,7 +55,13 @@ internal sealed class LogSink : IDisposable
     {
         lock (_gate)
         {
-            _writer.WriteLine(line);
+            if (_file is null)
+            {
+                _writer!.WriteLine(line);
+                return;
+            }
+            var bytes = Encoding.UTF8.GetBytes(line + "\n");
+            BeneathFile.AppendAll(_file, bytes, _path);
         }
     }
 
@@ -49,8 +69,9 @@ internal sealed class LogSink : IDisposable
     {
         lock (_gate)
         {
-            _writer.Flush();
-            if (_ownsWriter) _writer.Dispose();
+            _file?.Dispose();
+            _writer?.Flush();
+            if (_ownsWriter) _writer?.Dispose();
         }
     }
 

@@ -75,6 +75,17 @@ internal static unsafe class BeneathFile
     }
 
     /// <summary>
+    /// Opens a path the operator configured (the log file: any directory, symlinks followed) for appending with
+    /// <c>O_APPEND</c>, creating it if needed.
+    /// </summary>
+    public static SafeFileHandle OpenForAppend(string path)
+    {
+        var fd = OpenAtPath(-100 /* AT_FDCWD */, Path.GetFullPath(path), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, CreatedFileMode);
+        if (fd < 0) throw new IOException($"Cannot open '{path}' for appending: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}.");
+        return new SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    /// <summary>
     /// Writes all of <paramref name="data"/> with one <c>write(2)</c>, looping only when the kernel writes less
     /// (disk full, a signal): O_APPEND makes each call land at the end of the file as one unit.
     /// </summary>
