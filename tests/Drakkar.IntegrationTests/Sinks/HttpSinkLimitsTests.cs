@@ -30,30 +30,12 @@ public sealed class HttpSinkLimitsTests
         return new SinkBatch(origin.Topic, origin.Partition, Http(count).Http, null, [.. Enumerable.Range(0, count).Select(i => new PayloadSource(origin, i))]);
     }
 
-    private static async Task<Exception?> DeliverAsync(HttpSink sink, params SinkBatch[] batches)
-    {
-        await sink.ConnectAsync(default);
-        try
-        {
-            await Task.WhenAll(batches.Select(b => sink.DeliverAsync(b, default).AsTask()));
-            return null;
-        }
-        catch (Exception e)
-        {
-            return e;
-        }
-        finally
-        {
-            await sink.CloseAsync(default);
-        }
-    }
-
     [Fact]
     public async Task Max_connections_bounds_the_requests_in_flight_across_concurrent_deliveries_and_connections_are_reused()
     {
         using var receiver = new HttpReceiver { Delay = TimeSpan.FromMilliseconds(50) };
         // Three deliveries at once, as the engine makes them while isolating a failed batch's groups or releasing held ones.
-        var error = await DeliverAsync(Sink(receiver.Url, c => c.MaxConnections = 3), Batch(10), Batch(10), Batch(10));
+        var error = await DeliverOnceAsync(Sink(receiver.Url, c => c.MaxConnections = 3), Batch(10), Batch(10), Batch(10));
 
         Assert.Null(error);
         Assert.Equal(30, receiver.Requests.Count);
@@ -69,7 +51,7 @@ public sealed class HttpSinkLimitsTests
         using var receiver = new HttpReceiver { Delay = TimeSpan.FromMilliseconds(400) };
         var batches = new[] { Batch(4), Batch(4), Batch(4) };
 
-        var error = await DeliverAsync(Sink(receiver.Url, c => { c.MaxConnections = 2; c.TimeoutSeconds = 1; }), batches);
+        var error = await DeliverOnceAsync(Sink(receiver.Url, c => { c.MaxConnections = 2; c.TimeoutSeconds = 1; }), batches);
 
         Assert.Null(error);
         Assert.All(batches, b => Assert.False(b.HasFailures, b.HasFailures ? b.FailureOf(Enumerable.Range(0, 4).First(i => b.FailureOf(i) is not null))!.Message : ""));
@@ -92,7 +74,7 @@ public sealed class HttpSinkLimitsTests
         var sink = Sink($"http://hooks.test:{server.Port}/in", c => c.AllowLoopback = true, Resolve);
 
         var batch = Batch(1);
-        Assert.Null(await DeliverAsync(sink, batch));
+        Assert.Null(await DeliverOnceAsync(sink, batch));
 
         Assert.False(batch.HasFailures);
         Assert.Equal(3, lookups);
@@ -112,7 +94,7 @@ public sealed class HttpSinkLimitsTests
         }
         var sink = Sink($"http://hooks.test:{FreePort.Next()}/in", c => { c.AllowLoopback = true; c.MaxRetries = maxRetries; }, Refused);
 
-        var error = await DeliverAsync(sink, Batch(1));
+        var error = await DeliverOnceAsync(sink, Batch(1));
 
         Assert.NotNull(error);
         Assert.Equal(attempts, lookups);
@@ -127,12 +109,12 @@ public sealed class HttpSinkLimitsTests
         using var receiver = new HttpReceiver();
         receiver.RespondWith(503);
 
-        var error = await DeliverAsync(Sink(receiver.Url + "plain"), Batch(1));
+        var error = await DeliverOnceAsync(Sink(receiver.Url + "plain"), Batch(1));
         Assert.Equal(503, Assert.IsType<HttpSinkException>(error).Status);
         var plain = Assert.Single(receiver.Requests);
         Assert.False(plain.Headers.ContainsKey("Idempotency-Key"));
 
-        error = await DeliverAsync(Sink(receiver.Url + "keyed", c => c.IdempotencyKey = true), Batch(1));
+        error = await DeliverOnceAsync(Sink(receiver.Url + "keyed", c => c.IdempotencyKey = true), Batch(1));
         var attempts = receiver.Requests.Where(r => r.Path == "/keyed").ToList();
         Assert.Equal(4, attempts.Count); // the first and max_retries (3) more
         var key = Assert.Single(attempts.Select(r => r.Headers["Idempotency-Key"]).Distinct());
