@@ -104,6 +104,27 @@ public sealed class HttpSinkLimitsTests
     }
 
     [Fact]
+    public async Task A_connection_that_cannot_be_opened_within_half_the_timeout_leaves_the_request_unsent_and_retried()
+    {
+        var lookups = 0;
+        // A name server that never answers: the connect, not the request, runs out of time.
+        async Task<IPAddress[]> Hangs(string host, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref lookups);
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return [];
+        }
+        var sink = Sink($"http://hooks.test:{FreePort.Next()}/in", c => { c.TimeoutSeconds = 1; c.MaxRetries = 1; }, Hangs);
+
+        var error = await DeliverOnceAsync(sink, Batch(1));
+
+        Assert.Equal(2, lookups);
+        Assert.Contains("could not connect to hooks.test", error!.ToString(), StringComparison.Ordinal);
+        Assert.Contains("within 0.5s", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("after 2 attempts", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_request_the_receiver_answered_is_sent_again_only_with_an_idempotency_key_and_every_attempt_carries_the_first_key()
     {
         using var receiver = new HttpReceiver();
