@@ -42,6 +42,12 @@ id once is delivered, more than once is a duplicate, never is lost.
 - A sink outage (the HTTP receiver answering 503 while the whole input is consumed, then 200) under each
   `on_outage` policy: `pause` must put nothing in the DLQ, commit nothing during the outage and deliver everything
   after it.
+- The HTTP receiver misbehaving while 200 messages stream in (one every 25 ms, 2 partitions, an in-process worker
+  with the HTTP sink's defaults: `max_connections` 8, `max_retries` 3, `on_outage: pause`): answering 500 for 3 s,
+  then cutting every connection after the status line for 3 s (with `idempotency_key: true`; a cut answer said
+  200, so a repeat is a duplicate the receiver can drop by its key), and, healthy but taking 200 ms per request,
+  a burst of 400 messages. Each must lose nothing and put nothing in the DLQ; recovery is the time from the
+  receiver's recovery (or the last message) until every message is committed.
 
 | scenario | input | delivered | DLQ | duplicates | lost | recovery |
 |---|---|---|---|---|---|---|

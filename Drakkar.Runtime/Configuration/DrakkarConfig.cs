@@ -152,7 +152,22 @@ public sealed class HttpSinkConfig : SinkInstanceConfig
     public string Method { get; set; } = "POST";
     public int TimeoutSeconds { get; set; } = 30;
     public Dictionary<string, string> Headers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>
+    /// How many times the sink itself sends a payload's request again after a transient failure, with backoff, before
+    /// the delivery engine hears of it: always for a request that was never sent (no connection could be opened), and
+    /// for one that may have reached the endpoint only when <see cref="IdempotencyKey"/> lets the receiver drop repeats.
+    /// </summary>
     public int MaxRetries { get; set; } = 3;
+    /// <summary>
+    /// Requests this instance has in flight at once, and so the most connections it keeps open (and reuses) to the
+    /// endpoint, across every batch, isolation and probe of the instance.
+    /// </summary>
+    public int MaxConnections { get; set; } = 8;
+    /// <summary>
+    /// Sends an <c>Idempotency-Key</c> header derived from where the payload came from (consumer group, instance,
+    /// topic, partition, offsets, hook, index), the same on every retry and on every redelivery of its messages.
+    /// </summary>
+    public bool IdempotencyKey { get; set; }
     /// <summary>
     /// Lets a host name that resolves to a loopback address be used. A loopback literal or <c>localhost</c> in the
     /// URL is always allowed: it says so explicitly.

@@ -131,10 +131,17 @@ internal static class DrakkarConfigSchema
         },
         Int<HttpSinkConfig>("timeout_seconds", c => c.TimeoutSeconds, (c, v) => c.TimeoutSeconds = v, AtLeast(1)),
         new StringMapField<HttpSinkConfig>("headers", c => c.Headers),
-        Int<HttpSinkConfig>("max_retries", c => c.MaxRetries, (c, v) => c.MaxRetries = v, AtLeast(0)),
+        Int<HttpSinkConfig>("max_retries", c => c.MaxRetries, (c, v) => c.MaxRetries = v, Between(0, 100)),
+        Int<HttpSinkConfig>("max_connections", c => c.MaxConnections, (c, v) => c.MaxConnections = v, Between(1, 1024)),
+        Bool<HttpSinkConfig>("idempotency_key", c => c.IdempotencyKey, (c, v) => c.IdempotencyKey = v),
         Bool<HttpSinkConfig>("allow_loopback", c => c.AllowLoopback, (c, v) => c.AllowLoopback = v),
     ]),
-    (sink, check) => Require(check, "url", sink.Url, "the endpoint payloads are sent to, e.g. https://api.example.com/events"));
+    (sink, check) =>
+    {
+        Require(check, "url", sink.Url, "the endpoint payloads are sent to, e.g. https://api.example.com/events");
+        if (sink.IdempotencyKey && sink.Headers.ContainsKey("Idempotency-Key"))
+            check.Fail("headers", "sets Idempotency-Key, which idempotency_key: true derives itself; remove one of the two");
+    });
 
     private static readonly ObjectSpec<RedisSinkConfig> RedisSink = new(Instance(
     [

@@ -15,6 +15,13 @@ internal sealed record DeliveryOrigin(string Topic, int Partition, IReadOnlyList
     /// <summary>The span of the hook call that returned the payloads: the parent of their delivery spans (default when tracing is off).</summary>
     public System.Diagnostics.ActivityContext Parent { get; init; }
 
+    /// <summary>
+    /// Which hook call returned the payloads, among those with the same messages: <c>on_message_complete</c>,
+    /// <c>on_window_complete</c>, or <c>on_task_complete #n</c> for the n-th task of its first message. It tells apart
+    /// groups with the same messages (several tasks of one message) without anything that changes between runs.
+    /// </summary>
+    public string Hook { get; init; } = "";
+
     public IEnumerable<long> Offsets => Messages.Select(m => m.Offset);
 }
 

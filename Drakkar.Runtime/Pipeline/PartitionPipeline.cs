@@ -433,8 +433,14 @@ internal sealed partial class PartitionPipeline
         if (collect is { Count: > 0 })
         {
             List<MessageState> joined;
-            lock (_gate) joined = window.Joined[task];
-            Deliver(collect, joined, span);
+            string hook;
+            lock (_gate)
+            {
+                joined = window.Joined[task];
+                // The task's place among its first message's tasks follows Arrange's order, so it is the same on a redo.
+                hook = joined.Count > 0 ? $"on_task_complete #{joined[0].Tasks.IndexOf(task)}" : $"on_task_complete {task.TaskId}";
+            }
+            Deliver(collect, joined, span, hook);
         }
         return null;
     }
@@ -504,7 +510,7 @@ internal sealed partial class PartitionPipeline
         if (state.Message.Span is { } span) Activity.Current = span;
         // A throwing hook is logged and the message still completes (its offsets advance).
         var (collect, _) = await CallHookAsync("on_message_complete", () => _handler.OnMessageComplete(group), state.Message).ConfigureAwait(false);
-        if (collect is { Count: > 0 }) Deliver(collect, [state], state.Message.Span);
+        if (collect is { Count: > 0 }) Deliver(collect, [state], state.Message.Span, "on_message_complete");
         Release(state);
     }
 
@@ -516,7 +522,7 @@ internal sealed partial class PartitionPipeline
         var (collect, _) = await CallHookAsync("on_window_complete", () => _handler.OnWindowComplete(results, window.Messages),
             new OffsetRange(window.Messages)).ConfigureAwait(false);
         // A window's payloads come from all its messages; their delivery spans are children of the first one's.
-        if (collect is { Count: > 0 }) Deliver(collect, window.States, window.Messages[0].Span);
+        if (collect is { Count: > 0 }) Deliver(collect, window.States, window.Messages[0].Span, "on_window_complete");
         foreach (var state in window.States) Release(state);
     }
 
@@ -530,7 +536,8 @@ internal sealed partial class PartitionPipeline
     /// The span of the hook's subject (task or message): the parent of their delivery spans. When it was not made (its
     /// trace is sampled out), the first message's span stands in, so the trace context still reaches the sinks.
     /// </param>
-    private void Deliver(CollectResult collect, IReadOnlyList<MessageState> states, Activity? cause)
+    /// <param name="hook">Which hook call returned them (<see cref="DeliveryOrigin.Hook"/>).</param>
+    private void Deliver(CollectResult collect, IReadOnlyList<MessageState> states, Activity? cause, string hook)
     {
         lock (_gate)
         {
@@ -539,6 +546,7 @@ internal sealed partial class PartitionPipeline
         var origin = new DeliveryOrigin(Topic, Partition, [.. states.Select(s => s.Message)])
         {
             Parent = (cause ?? (states.Count > 0 ? states[0].Message.Span : null))?.Context ?? default,
+            Hook = hook,
         };
         _delivery.Submit(collect, origin, _abort.Token, settled =>
         {

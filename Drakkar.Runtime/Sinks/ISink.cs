@@ -65,6 +65,7 @@ public interface IBatchingSink : ISink
 public sealed class SinkBatch
 {
     private readonly ActivityContext[]? _traceContexts;
+    private readonly PayloadSource[]? _sources;
     private Exception?[]? _failures;
 
     public SinkBatch(string topic, int partition, IReadOnlyList<SinkPayload> payloads)
@@ -74,8 +75,12 @@ public sealed class SinkBatch
         Payloads = payloads;
     }
 
-    internal SinkBatch(string topic, int partition, IReadOnlyList<SinkPayload> payloads, ActivityContext[]? traceContexts)
-        : this(topic, partition, payloads) => _traceContexts = traceContexts;
+    internal SinkBatch(string topic, int partition, IReadOnlyList<SinkPayload> payloads, ActivityContext[]? traceContexts, PayloadSource[]? sources = null)
+        : this(topic, partition, payloads)
+    {
+        _traceContexts = traceContexts;
+        _sources = sources;
+    }
 
     /// <summary>The source topic the payloads came from.</summary>
     public string Topic { get; }
@@ -109,6 +114,15 @@ public sealed class SinkBatch
     /// </summary>
     public ActivityContext TraceContextOf(int index) => _traceContexts?[index] ?? default;
 
+    /// <summary>The hook call payload <paramref name="index"/> came from and its place among that call's payloads for this instance; null when the batch was built without them (outside the delivery engine).</summary>
+    internal PayloadSource? SourceOf(int index) => _sources?[index];
+
     /// <summary>True when <see cref="Fail"/> was called for some payload.</summary>
     public bool HasFailures => Volatile.Read(ref _failures) is not null;
 }
+
+/// <summary>
+/// Where one payload of a batch came from: the hook call (<see cref="Pipeline.DeliveryOrigin"/>) and the payload's
+/// index among that call's payloads for the instance. The same on every attempt, and on a redelivery of its messages.
+/// </summary>
+internal readonly record struct PayloadSource(Pipeline.DeliveryOrigin Origin, int Index);

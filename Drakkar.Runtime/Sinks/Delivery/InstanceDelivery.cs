@@ -105,11 +105,7 @@ internal sealed partial class InstanceDelivery
             return;
         }
 
-        var payloads = new List<SinkPayload>(groups.Sum(g => g.Count));
-        foreach (var group in groups) payloads.AddRange(group.Payloads);
-        var partition = groups[0].Origin.Partition;
-        var batch = new SinkBatch(groups[0].Origin.Topic, groups.All(g => g.Origin.Partition == partition) ? partition : -1, payloads,
-            TraceContexts(groups, payloads.Count));
+        var batch = BatchOf(groups);
         var verdict = false;
         try
         {
@@ -198,7 +194,7 @@ internal sealed partial class InstanceDelivery
             return true;
         }
 
-        var batch = BatchOf(group);
+        var batch = BatchOf([group]);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(group.Abandoned, _closing);
         var verdict = false;
         try
@@ -227,7 +223,7 @@ internal sealed partial class InstanceDelivery
                 {
                     _slot.Counters.Retried();
                     _slot.Retries.Increment();
-                    batch = BatchOf(group);
+                    batch = BatchOf([group]);
                     continue;
                 }
                 if (action == DeliveryAction.Skip)
@@ -293,21 +289,27 @@ internal sealed partial class InstanceDelivery
         }
     }
 
-    private static SinkBatch BatchOf(PayloadGroup group) =>
-        new(group.Origin.Topic, group.Origin.Partition, group.Payloads, group.TraceContext == default ? null : [.. Enumerable.Repeat(group.TraceContext, group.Count)]);
-
-    /// <summary>Each payload's trace context (see <see cref="PayloadGroup.TraceContext"/>), in batch order; null when no group has one.</summary>
-    private static ActivityContext[]? TraceContexts(List<PayloadGroup> groups, int payloads)
+    /// <summary>
+    /// The groups' payloads as one batch, each with its trace context (see <see cref="PayloadGroup.TraceContext"/>; none
+    /// when no group has one) and its source (the hook call, and its index among that call's payloads).
+    /// </summary>
+    private static SinkBatch BatchOf(List<PayloadGroup> groups)
     {
-        if (groups.TrueForAll(g => g.TraceContext == default)) return null;
-        var contexts = new ActivityContext[payloads];
+        var first = groups[0];
+        IReadOnlyList<SinkPayload> payloads = groups.Count == 1 ? first.Payloads : [.. groups.SelectMany(g => g.Payloads)];
+        var contexts = groups.TrueForAll(g => g.TraceContext == default) ? null : new ActivityContext[payloads.Count];
+        var sources = new PayloadSource[payloads.Count];
         var index = 0;
         foreach (var group in groups)
         {
-            var context = group.TraceContext;
-            for (var i = 0; i < group.Count; i++) contexts[index++] = context;
+            for (var i = 0; i < group.Count; i++, index++)
+            {
+                sources[index] = new PayloadSource(group.Origin, i);
+                if (contexts is not null) contexts[index] = group.TraceContext;
+            }
         }
-        return contexts;
+        var partition = first.Origin.Partition;
+        return new SinkBatch(first.Origin.Topic, groups.TrueForAll(g => g.Origin.Partition == partition) ? partition : -1, payloads, contexts, sources);
     }
 
     private void Delivered(int count, TimeSpan elapsed)

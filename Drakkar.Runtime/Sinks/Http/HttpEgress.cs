@@ -12,7 +12,12 @@ namespace Drakkar.Sinks.Http;
 /// merely resolves to loopback needs <c>allow_loopback</c>. Private ranges (10/8, 172.16/12, 192.168/16, fc00::/7)
 /// are ordinary destinations.
 /// </summary>
-internal sealed class HttpEgress(string sinkName, bool allowLoopback, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
+/// <remarks>
+/// Every other failure to open a connection (the name does not resolve, the connection is refused or reset, it takes
+/// longer than <paramref name="connectTimeout"/>) is thrown as <see cref="HttpConnectException"/>: no request can have
+/// been written on a connection that was never opened, so the sink may send it again whatever its method.
+/// </remarks>
+internal sealed class HttpEgress(string sinkName, bool allowLoopback, TimeSpan connectTimeout, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
 {
     private const string Reason = "a cloud metadata endpoint or link-local address; sending data there can leak cloud credentials";
     private static readonly string[] MetadataNames = ["metadata.google.internal", "metadata.packet.net"];
@@ -55,6 +60,26 @@ internal sealed class HttpEgress(string sinkName, bool allowLoopback, Func<strin
     public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
         var host = context.DnsEndPoint.Host.Trim('[', ']');
+        var port = context.DnsEndPoint.Port;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(connectTimeout);
+        try
+        {
+            return await ResolveCheckAndConnectAsync(host, port, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new HttpConnectException($"could not connect to {host}:{port} within {connectTimeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}s",
+                new TimeoutException("connect timed out", e));
+        }
+        catch (Exception e) when (e is not (HttpEgressRefusedException or OperationCanceledException))
+        {
+            throw new HttpConnectException($"could not connect to {host}:{port}: {e.Message}", e);
+        }
+    }
+
+    private async Task<Stream> ResolveCheckAndConnectAsync(string host, int port, CancellationToken cancellationToken)
+    {
         var literal = IPAddress.TryParse(host, out var parsed);
         var addresses = literal ? new[] { parsed! } : await _resolve(host, cancellationToken).ConfigureAwait(false);
         // Loopback written into the URL is deliberate; a name that resolves there may be a stale or rebound record.
@@ -72,7 +97,7 @@ internal sealed class HttpEgress(string sinkName, bool allowLoopback, Func<strin
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            await socket.ConnectAsync(addresses, context.DnsEndPoint.Port, cancellationToken).ConfigureAwait(false);
+            await socket.ConnectAsync(addresses, port, cancellationToken).ConfigureAwait(false);
             return new NetworkStream(socket, ownsSocket: true);
         }
         catch
@@ -91,6 +116,12 @@ internal sealed class HttpEgress(string sinkName, bool allowLoopback, Func<strin
 
     private static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 }
+
+/// <summary>
+/// No connection to the endpoint could be opened (the name did not resolve, the connection was refused or reset, the
+/// connect timed out): nothing was written, so the request that waited for it was never sent.
+/// </summary>
+internal sealed class HttpConnectException(string message, Exception inner) : IOException(message, inner);
 
 /// <summary>The HTTP sink would have connected to an address it must not reach; retrying cannot change that.</summary>
 public sealed class HttpEgressRefusedException(string message) : SinkDeliveryException(message);

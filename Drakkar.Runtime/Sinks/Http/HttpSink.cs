@@ -2,16 +2,19 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Drakkar.Sinks.Http;
 
 /// <summary>
-/// One JSON request per payload to the configured URL, in batch order, stopping at the first failure.
-/// Any non-2xx answer is a failure that carries the status and an excerpt of the body; redirects are never followed
-/// (a 3xx is a failure naming it), so headers and payloads only ever go to the configured host. Where it may connect
-/// is <see cref="HttpEgress"/>'s rule. Answers are read in bounded amounts: the first 4 KiB of an error body for the
-/// excerpt, and at most 64 KiB of a success body (drained so the connection can be reused; a longer one closes the
-/// connection). Not idempotent: a POST may have side effects.
+/// One JSON request per payload to the configured URL. Any non-2xx answer is a failure that carries the status and an
+/// excerpt of the body; redirects are never followed (a 3xx is a failure naming it), so headers and payloads only ever
+/// go to the configured host. Where it may connect is <see cref="HttpEgress"/>'s rule. Answers are read in bounded
+/// amounts: the first 4 KiB of an error body for the excerpt, and at most 64 KiB of a success body (drained so the
+/// connection can be reused; a longer one closes the connection). Not idempotent: a POST may have side effects, so
+/// the sink retries a request itself (<c>max_retries</c>) only when it was never sent, or when its
+/// <c>Idempotency-Key</c> lets the receiver drop a repeat.
 /// </summary>
 public sealed partial class HttpSink : ISink
 {
@@ -19,24 +22,46 @@ public sealed partial class HttpSink : ISink
     private const int DrainLimitBytes = 64 * 1024;
     private static readonly MediaTypeHeaderValue Json = new("application/json") { CharSet = "utf-8" };
 
+    /// <summary>The pause before the first retry of a request; it doubles for each further one, up to <see cref="MaxBackoff"/>.</summary>
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(100), MaxBackoff = TimeSpan.FromSeconds(2);
+
+    /// <summary>The longest a connect may take: half the request's timeout, at most 10 s, so it fails as a connect failure first.</summary>
+    private static readonly TimeSpan MaxConnectTimeout = TimeSpan.FromSeconds(10);
+
     private readonly Uri _url;
     private readonly HttpMethod _method;
     private readonly TimeSpan _timeout;
     private readonly KeyValuePair<string, string>[] _headers;
     private readonly HttpEgress _egress;
+    private readonly int _maxRetries;
+    private readonly int _maxConnections;
+    // One slot per request in flight, shared by every delivery of the instance (batches, isolation, probes).
+    private readonly SemaphoreSlim _inFlight;
+    // The consumer group the Idempotency-Key is scoped to; null when idempotency_key is off.
+    private readonly string? _keyScope;
+    private readonly SinkSecretMasker _masker;
+    private readonly ILogger _logger;
     private HttpClient? _client;
 
     internal HttpSink(string name, HttpSinkConfig config, SinkSecretMasker masker, Func<string, string?>? environment = null,
-        Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
+        Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null, string consumerGroup = "", ILogger? logger = null)
     {
         Name = name;
         var path = $"sinks.http.{name}";
         _url = ValidateUrl(config.Url, path);
         masker.AddCredentialsOf(config.Url);
+        _masker = masker;
+        _logger = logger ?? NullLogger.Instance;
         _method = new HttpMethod(string.IsNullOrWhiteSpace(config.Method) ? "POST" : config.Method.Trim().ToUpperInvariant());
         if (config.TimeoutSeconds <= 0) throw new SinkConfigurationException($"{path}.timeout_seconds must be positive, got {config.TimeoutSeconds}.");
+        if (config.MaxConnections <= 0) throw new SinkConfigurationException($"{path}.max_connections must be positive, got {config.MaxConnections}.");
+        if (config.MaxRetries < 0) throw new SinkConfigurationException($"{path}.max_retries must be ≥ 0, got {config.MaxRetries}.");
         _timeout = TimeSpan.FromSeconds(config.TimeoutSeconds);
-        _egress = new HttpEgress(name, config.AllowLoopback, resolve);
+        _maxRetries = config.MaxRetries;
+        _maxConnections = config.MaxConnections;
+        _inFlight = new SemaphoreSlim(config.MaxConnections);
+        _keyScope = config.IdempotencyKey ? consumerGroup : null;
+        _egress = new HttpEgress(name, config.AllowLoopback, _timeout / 2 < MaxConnectTimeout ? _timeout / 2 : MaxConnectTimeout, resolve);
         environment ??= Environment.GetEnvironmentVariable;
         _headers = [.. config.Headers.Select(h => new KeyValuePair<string, string>(h.Key, Expand(h.Value, environment, $"{path}.headers.{h.Key}")))];
         // Credentials travel in headers; their values must never reach a log or the DLQ. Ordinary headers stay
@@ -55,15 +80,13 @@ public sealed partial class HttpSink : ISink
     public bool IsIdempotent => false;
     public bool IsConnected => _client is not null;
 
-    /// <summary>Requests of one batch in flight at once, and connections kept to the endpoint.</summary>
-    public const int MaxConcurrentRequests = 8;
-
     public ValueTask ConnectAsync(CancellationToken cancellationToken)
     {
         _client = new HttpClient(new SocketsHttpHandler
         {
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            MaxConnectionsPerServer = MaxConcurrentRequests,
+            // As many connections as requests in flight: a request that holds a slot never queues for a connection.
+            MaxConnectionsPerServer = _maxConnections,
             AllowAutoRedirect = false,
             ConnectCallback = _egress.ConnectAsync,
         })
@@ -74,54 +97,83 @@ public sealed partial class HttpSink : ISink
     }
 
     /// <summary>
-    /// Sends the batch's requests, up to <see cref="MaxConcurrentRequests"/> at once over at most as many
-    /// connections. Each payload's outcome is its own: failed ones are reported with <see cref="SinkBatch.Fail"/>, so
-    /// only their hook calls take the failure path and nothing delivered is sent again. When every request failed
-    /// the batch fails as a whole (the first error is thrown, so the retry contract sees what kind of failure it was).
+    /// Sends the batch's requests, at most <c>max_connections</c> at once across every delivery of the instance. Each
+    /// payload's outcome is its own: failed ones are reported with <see cref="SinkBatch.Fail"/>, so only their hook
+    /// calls take the failure path and nothing delivered is sent again. When every request failed the batch fails as a
+    /// whole (the first error is thrown, so the retry contract sees what kind of failure it was).
     /// </summary>
     public async ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
         var client = _client ?? throw new SinkTransientException($"http sink '{Name}' is not connected");
         var failures = new Exception?[batch.Count];
-        if (batch.Count == 1)
+        var next = -1;
+        async Task SendAllAsync()
         {
-            failures[0] = await SendAsync(client, batch, 0, cancellationToken).ConfigureAwait(false);
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < batch.Count)
+                failures[i] = await SendWithRetriesAsync(client, batch, i, cancellationToken).ConfigureAwait(false);
         }
-        else
-        {
-            using var slots = new SemaphoreSlim(MaxConcurrentRequests);
-            await Task.WhenAll(Enumerable.Range(0, batch.Count).Select(async i =>
-            {
-                await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-                try
-                {
-                    failures[i] = await SendAsync(client, batch, i, cancellationToken).ConfigureAwait(false);
-                }
-                finally
-                {
-                    slots.Release();
-                }
-            })).ConfigureAwait(false);
-        }
+        var senders = Math.Min(_maxConnections, batch.Count);
+        await (senders == 1 ? SendAllAsync() : Task.WhenAll(Enumerable.Range(0, senders).Select(_ => SendAllAsync()))).ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
         if (failures.All(f => f is not null)) throw failures[0]!;
         for (var i = 0; i < failures.Length; i++)
             if (failures[i] is { } failure) batch.Fail(i, failure);
     }
 
-    /// <summary>One payload's request; returns why it failed, or null when the endpoint took it.</summary>
-    private async Task<Exception?> SendAsync(HttpClient client, SinkBatch batch, int i, CancellationToken cancellationToken)
+    /// <summary>
+    /// One payload: its request, sent again after a transient failure (up to <c>max_retries</c> times, with backoff)
+    /// when that cannot make the receiver act twice: the request was never sent, or it carries an Idempotency-Key.
+    /// Returns why it failed in the end, or null when the endpoint took it.
+    /// </summary>
+    private async Task<Exception?> SendWithRetriesAsync(HttpClient client, SinkBatch batch, int i, CancellationToken cancellationToken)
     {
+        byte[] body;
+        try
+        {
+            body = batch.Payloads[i].Data.ToJsonBytes();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A payload whose data has no JSON form: its own failure, and no retry can change it.
+            return e;
+        }
+        var key = _keyScope is not null && batch.SourceOf(i) is { } source ? IdempotencyKey.Of(_keyScope, Name, source) : null;
+        var where = $"{_method} {_url.GetLeftPart(UriPartial.Path)} (payload {i + 1} of {batch.Count})";
+        var backoff = FirstBackoff;
+        for (var attempt = 1; ; attempt++)
+        {
+            var (failure, sent) = await SendAsync(client, body, key, where, cancellationToken).ConfigureAwait(false);
+            if (failure is null) return null;
+            if (attempt > _maxRetries || (sent && key is null) || !TransientErrors.IsTransient(failure))
+                return attempt == 1 ? failure : new SinkTransientException($"{failure.Message} (after {attempt} attempts, max_retries: {_maxRetries})", failure);
+            LogRetry(_logger, Name, i + 1, batch.Count, attempt, backoff.TotalMilliseconds, sent ? "sent, with an Idempotency-Key" : "never sent",
+                _masker.Apply(failure.Message));
+            await Task.Delay(backoff, cancellationToken).ConfigureAwait(false);
+            backoff = backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
+        }
+    }
+
+    /// <summary>
+    /// One request, holding one of the instance's <c>max_connections</c> slots. Returns why it failed (null when the
+    /// endpoint took it) and whether it may have been sent: false only when no connection could be opened for it
+    /// (<see cref="HttpConnectException"/> from <see cref="HttpEgress.ConnectAsync"/>, which HttpClient hands to the
+    /// request that waited for that connection), so not one byte of it was written.
+    /// </summary>
+    private async Task<(Exception? Failure, bool Sent)> SendAsync(HttpClient client, byte[] body, string? key, string where, CancellationToken cancellationToken)
+    {
+        await _inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             using var request = new HttpRequestMessage(_method, _url);
-            var content = new ByteArrayContent(batch.Payloads[i].Data.ToJsonBytes());
+            var content = new ByteArrayContent(body);
             content.Headers.ContentType = Json;
             request.Content = content;
-            foreach (var (key, value) in _headers)
+            foreach (var (name, value) in _headers)
             {
-                if (!request.Headers.TryAddWithoutValidation(key, value)) content.Headers.TryAddWithoutValidation(key, value);
+                if (!request.Headers.TryAddWithoutValidation(name, value)) content.Headers.TryAddWithoutValidation(name, value);
             }
+            if (key is not null) request.Headers.TryAddWithoutValidation(IdempotencyKey.Header, key);
             // HttpClient.Timeout covers the request up to the response headers; the same limit bounds reading the body.
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             deadline.CancelAfter(_timeout);
@@ -132,7 +184,11 @@ public sealed partial class HttpSink : ISink
             }
             catch (HttpRequestException e) when (e.InnerException is HttpEgressRefusedException refused)
             {
-                return new HttpEgressRefusedException(refused.Message);
+                return (new HttpEgressRefusedException(refused.Message), false);
+            }
+            catch (HttpRequestException e) when (e.InnerException is HttpConnectException)
+            {
+                return (e, false);
             }
             using (response)
             {
@@ -140,16 +196,16 @@ public sealed partial class HttpSink : ISink
                 if (response.IsSuccessStatusCode)
                 {
                     await ReadBoundedAsync(response, DrainLimitBytes, deadline.Token).ConfigureAwait(false);
-                    return null;
+                    return (null, true);
                 }
                 var (excerpt, truncated) = await ReadBoundedAsync(response, BodyExcerptBytes, deadline.Token).ConfigureAwait(false);
-                var body = Encoding.UTF8.GetString(excerpt) + (truncated ? "…" : "");
+                var text = Encoding.UTF8.GetString(excerpt) + (truncated ? "…" : "");
                 var redirect = status is >= 300 and < 400
                     ? $"redirects are not followed (Location: {SinkSecretMasker.Url(response.Headers.Location?.ToString() ?? "none")}); "
                     : "";
-                var text = $"HTTP {status} {response.ReasonPhrase} from {_method} {_url.GetLeftPart(UriPartial.Path)} (payload {i + 1} of {batch.Count}): {redirect}{body}";
                 // Throttling and server errors may pass; a 3xx or 4xx says the request itself is wrong.
-                return new HttpSinkException(status, body, text, transient: status is >= 500 or 408 or 429);
+                return (new HttpSinkException(status, text, $"HTTP {status} {response.ReasonPhrase} from {where}: {redirect}{text}",
+                    transient: status is >= 500 or 408 or 429), true);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -159,13 +215,17 @@ public sealed partial class HttpSink : ISink
         catch (OperationCanceledException e)
         {
             // Not the caller's cancellation: the request's own deadline passed (it surfaced as "The operation was canceled").
-            return new TimeoutException($"{_method} {_url.GetLeftPart(UriPartial.Path)} (payload {i + 1} of {batch.Count}) timed out after " +
-                $"{_timeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}s (timeout_seconds)", e);
+            return (new TimeoutException($"{where} timed out after " +
+                $"{_timeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}s (timeout_seconds)", e), true);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Connection failures, timeouts, a payload whose data has no JSON form: this payload's failure.
-            return e;
+            // The connection failed after the request may have gone out (reset, answer cut short).
+            return (e, true);
+        }
+        finally
+        {
+            _inFlight.Release();
         }
     }
 
@@ -219,6 +279,9 @@ public sealed partial class HttpSink : ISink
 
     [GeneratedRegex(@"\$\{(?<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?<default>[^}]*))?\}")]
     private static partial Regex Variable();
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "HTTP sink {SinkName}: payload {Payload} of {Count} failed on attempt {Attempt} ({Sent}); trying again in {BackoffMs} ms: {Error}")]
+    private static partial void LogRetry(ILogger logger, string sinkName, int payload, int count, int attempt, double backoffMs, string sent, string error);
 }
 
 /// <summary>The endpoint answered with a non-2xx status.</summary>

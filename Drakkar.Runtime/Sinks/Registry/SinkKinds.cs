@@ -34,9 +34,10 @@ public static class SinkKinds
         // One batch at a time: a retried batch must not overwrite newer values from the batch after it.
         new("redis", SinkKind.Redis, typeof(RedisPayload), s => Instances(s.Redis),
             c => new RedisSink(c.Name, (RedisSinkConfig)c.Settings, c.Masker, c.Loggers.CreateLogger("Drakkar.Sinks.Redis"))),
-        // One batch at a time: it sends a batch's requests concurrently already (HttpSink.MaxConcurrentRequests).
+        // One batch at a time: it sends a batch's requests concurrently already (up to max_connections at once).
         new("http", SinkKind.Http, typeof(HttpPayload), s => Instances(s.Http),
-            c => new HttpSink(c.Name, (HttpSinkConfig)c.Settings, c.Masker)),
+            c => new HttpSink(c.Name, (HttpSinkConfig)c.Settings, c.Masker, consumerGroup: c.Config.Kafka.ConsumerGroup,
+                logger: c.Loggers.CreateLogger("Drakkar.Sinks.Http"))),
         // One batch at a time keeps each file's line order.
         new("filesystem", SinkKind.Filesystem, typeof(FilePayload), s => Instances(s.Filesystem),
             c => new FileSink(c.Name, (FileSinkConfig)c.Settings)),

@@ -1,4 +1,3 @@
-using Confluent.Kafka;
 using Drakkar.IntegrationTests.Fixtures;
 using Drakkar.IntegrationTests.Sinks;
 using Drakkar.IntegrationTests.Support;
@@ -15,31 +14,14 @@ public sealed class OutageTests(KafkaBroker kafka)
 {
     private const int Partitions = 2, PerPartition = 50;
 
-    /// <summary>One HTTP payload per message, identified by partition and offset.</summary>
-    private sealed class WebhookHandler : DrakkarHandler
-    {
-        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
-            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([.. messages.Select(m => new ExecutorTask(TaskId.New("outage"))
-            {
-                Precomputed = new PrecomputedResult("ok"),
-                SourceOffsets = [m.Offset],
-            })]);
-
-        public override ValueTask<CollectResult?> OnMessageComplete(MessageGroup group) =>
-            ValueTask.FromResult<CollectResult?>(new CollectResult
-            {
-                Http = { HttpPayload.Of(Reading.Sample((int)group.Message.Offset) with { Id = $"{group.Message.Partition}:{group.Message.Offset}" }) },
-            });
-    }
-
     [Fact]
     public async Task With_the_default_policy_an_outage_sends_nothing_to_the_dlq_and_everything_arrives_after_it()
     {
         using var receiver = new HttpReceiver();
         var (topic, group) = await RunOutageAsync(receiver, policy: null);
 
-        var ids = receiver.Requests.Where(r => r.Status == 200).Select(r => IdOf(r.Body)).ToHashSet();
-        var dlq = CountRecords($"{topic}_dlq");
+        var ids = receiver.Requests.Where(r => r.Status == 200).Select(r => WebhookHandler.IdOf(r.Body)).ToHashSet();
+        var dlq = WebhookHandler.RecordsIn(kafka.BootstrapServers, $"{topic}_dlq");
         FaultReport.Add("HTTP receiver answering 503, then 200 (on_outage: pause, the default)", $"{Partitions * PerPartition} messages, one HTTP payload each",
             delivered: $"{ids.Count}", dlq: (int)dlq, duplicates: receiver.Requests.Count(r => r.Status == 200) - ids.Count,
             lost: Partitions * PerPartition - ids.Count, recovery: "held, nothing committed during the outage; all delivered after");
@@ -53,8 +35,8 @@ public sealed class OutageTests(KafkaBroker kafka)
     {
         using var receiver = new HttpReceiver();
         var (topic, _) = await RunOutageAsync(receiver, policy: OutagePolicy.Dlq);
-        var dlq = CountRecords($"{topic}_dlq");
-        var delivered = receiver.Requests.Where(r => r.Status == 200).Select(r => IdOf(r.Body)).ToHashSet().Count;
+        var dlq = WebhookHandler.RecordsIn(kafka.BootstrapServers, $"{topic}_dlq");
+        var delivered = receiver.Requests.Where(r => r.Status == 200).Select(r => WebhookHandler.IdOf(r.Body)).ToHashSet().Count;
         FaultReport.Add("HTTP receiver answering 503, then 200 (on_outage: dlq)", $"{Partitions * PerPartition} messages, one HTTP payload each",
             delivered: $"{delivered}", dlq: (int)dlq, duplicates: Math.Max(0, delivered + (int)dlq - Partitions * PerPartition),
             lost: Math.Max(0, Partitions * PerPartition - delivered - (int)dlq),
@@ -90,24 +72,5 @@ public sealed class OutageTests(KafkaBroker kafka)
             TimeSpan.FromSeconds(60), "every message committed after the outage");
         await worker.StopAsync();
         return (topic, group);
-    }
-
-    private static string IdOf(string body) => System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("id").GetString()!;
-
-    /// <summary>Records in every partition of <paramref name="topic"/>; 0 when it does not exist.</summary>
-    private long CountRecords(string topic)
-    {
-        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = kafka.BootstrapServers }).Build();
-        var partitions = admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.SingleOrDefault(t => t.Topic == topic && t.Error.Code == ErrorCode.NoError)?.Partitions;
-        if (partitions is null) return 0;
-        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig
-        {
-            BootstrapServers = kafka.BootstrapServers, GroupId = $"count-{Guid.NewGuid():N}",
-        }).Build();
-        return partitions.Sum(p =>
-        {
-            var w = consumer.QueryWatermarkOffsets(new TopicPartition(topic, p.PartitionId), TimeSpan.FromSeconds(5));
-            return w.High.Value - w.Low.Value;
-        });
     }
 }

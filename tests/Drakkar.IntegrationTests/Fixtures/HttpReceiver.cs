@@ -9,15 +9,29 @@ public sealed record ReceivedRequest(string Method, string Path, IReadOnlyDictio
 {
     /// <summary>The body as sent, for binary payloads (<see cref="Body"/> is its UTF-8 reading).</summary>
     public byte[] Bytes { get; init; } = [];
+
+    /// <summary>The receiver read the whole request, sent the status line and headers, then cut the connection mid-body.</summary>
+    public bool Cut { get; init; }
+
+    /// <summary>The client's address and port: one per connection, so repeated values show keep-alive reuse.</summary>
+    public string Connection { get; init; } = "";
 }
 
-/// <summary>A local HTTP server that records every request and answers with a configurable status.</summary>
+/// <summary>
+/// A local HTTP server that records every request and answers with a configurable status, serving requests
+/// concurrently (as a threaded receiver does). It can take a while per request (<see cref="Delay"/>) and cut
+/// connections mid-answer (<see cref="CutConnections"/>), and it counts the most requests it was serving at once.
+/// </summary>
 public sealed class HttpReceiver : IDisposable
 {
     private readonly HttpListener _listener = new();
     private readonly ConcurrentQueue<ReceivedRequest> _requests = new();
     private readonly Task _loop;
     private volatile int _status = 200;
+    private volatile bool _cut;
+    private long _delayTicks;
+    private int _serving;
+    private int _mostServing;
 
     public HttpReceiver()
     {
@@ -36,6 +50,23 @@ public sealed class HttpReceiver : IDisposable
     /// <summary>The status code every following request is answered with.</summary>
     public void RespondWith(int status) => _status = status;
 
+    /// <summary>How long the receiver takes over each following request before it answers.</summary>
+    public TimeSpan Delay
+    {
+        get => TimeSpan.FromTicks(Interlocked.Read(ref _delayTicks));
+        set => Interlocked.Exchange(ref _delayTicks, value.Ticks);
+    }
+
+    /// <summary>While true, each request is read in full and answered with headers and part of the body, then the connection is cut.</summary>
+    public bool CutConnections
+    {
+        get => _cut;
+        set => _cut = value;
+    }
+
+    /// <summary>The most requests the receiver was serving at the same time.</summary>
+    public int MostServing => Volatile.Read(ref _mostServing);
+
     public void Clear() => _requests.Clear();
 
     public void Dispose()
@@ -53,20 +84,52 @@ public sealed class HttpReceiver : IDisposable
             try { context = await _listener.GetContextAsync(); }
             catch (HttpListenerException) { return; }
             catch (ObjectDisposedException) { return; }
+            _ = Task.Run(() => AnswerAsync(context));
+        }
+    }
+
+    private async Task AnswerAsync(HttpListenerContext context)
+    {
+        var serving = Interlocked.Increment(ref _serving);
+        for (var most = _mostServing; serving > most; most = _mostServing)
+            if (Interlocked.CompareExchange(ref _mostServing, serving, most) == most) break;
+        try
+        {
             using var content = new MemoryStream();
             await context.Request.InputStream.CopyToAsync(content);
             var bytes = content.ToArray();
             var headers = context.Request.Headers.AllKeys.Where(k => k is not null)
                 .ToDictionary(k => k!, k => context.Request.Headers[k] ?? "", StringComparer.OrdinalIgnoreCase);
+            if (Delay is { Ticks: > 0 } delay) await Task.Delay(delay);
             var status = _status;
+            var cut = _cut;
             _requests.Enqueue(new ReceivedRequest(context.Request.HttpMethod, context.Request.Url?.AbsolutePath ?? "/", headers, Encoding.UTF8.GetString(bytes), status)
             {
                 Bytes = bytes,
+                Cut = cut,
+                Connection = context.Request.RemoteEndPoint?.ToString() ?? "",
             });
             context.Response.StatusCode = status;
             var answer = Encoding.UTF8.GetBytes(status < 300 ? "{\"ok\":true}" : "{\"error\":\"receiver told to fail\"}");
+            if (cut)
+            {
+                // Promise more than is sent, send the start, then drop the connection.
+                context.Response.ContentLength64 = answer.Length + 100;
+                await context.Response.OutputStream.WriteAsync(answer);
+                await context.Response.OutputStream.FlushAsync();
+                context.Response.Abort();
+                return;
+            }
             await context.Response.OutputStream.WriteAsync(answer);
             context.Response.Close();
+        }
+        catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The client hung up, or the receiver is stopping.
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _serving);
         }
     }
 }

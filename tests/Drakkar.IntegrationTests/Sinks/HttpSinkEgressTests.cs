@@ -16,23 +16,7 @@ public sealed class HttpSinkEgressTests(HttpReceiver receiver)
 {
     private static SinkBatch Batch(int count = 1) => new("t", 0, Http(count).Http);
 
-    private static async Task<Exception?> Deliver(HttpSink sink, SinkBatch? batch = null)
-    {
-        await sink.ConnectAsync(default);
-        try
-        {
-            await sink.DeliverAsync(batch ?? Batch(), default);
-            return null;
-        }
-        catch (Exception e)
-        {
-            return e;
-        }
-        finally
-        {
-            await sink.CloseAsync(default);
-        }
-    }
+    private static Task<Exception?> Deliver(HttpSink sink) => DeliverOnceAsync(sink, Batch());
 
     [Fact]
     public async Task A_redirect_is_a_failure_naming_the_status_and_neither_key_nor_body_reach_the_other_host()

@@ -124,6 +124,25 @@ internal static class SinkTestKit
     public static SinkManager Manager(IEnumerable<ISink> sinks, IDeadLetterQueue dlq, SinkManagerOptions? options = null, DrakkarMetrics? metrics = null) =>
         new(sinks, dlq, options ?? new SinkManagerOptions { Delay = (_, _) => Task.CompletedTask }, metrics ?? new DrakkarMetrics(), NullLoggerFactory.Instance);
 
+    /// <summary>Connects <paramref name="sink"/>, delivers the batches at once, closes it; returns what was thrown, or null.</summary>
+    public static async Task<Exception?> DeliverOnceAsync(ISink sink, params SinkBatch[] batches)
+    {
+        await sink.ConnectAsync(default);
+        try
+        {
+            await Task.WhenAll(batches.Select(b => sink.DeliverAsync(b, default).AsTask()));
+            return null;
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
+        finally
+        {
+            await sink.CloseAsync(default);
+        }
+    }
+
     public static CollectResult Http(int count, string sink = "")
     {
         var result = new CollectResult();

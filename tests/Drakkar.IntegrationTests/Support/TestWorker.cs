@@ -33,17 +33,20 @@ internal static class TestWorker
             new WorkerParts { Executor = parts.Executor, Delivery = parts.Delivery, Loggers = loggers }, CancellationToken.None);
     }
 
-    /// <summary>Produces <paramref name="count"/> records round-robin over the partitions; values are "m-{i}".</summary>
-    public static async Task ProduceAsync(string brokers, string topic, int partitions, int count, Func<int, string>? value = null)
+    /// <summary>
+    /// Produces <paramref name="count"/> records round-robin over the partitions; values are "m-{i}". With
+    /// <paramref name="spacing"/> they trickle in one at a time (a stream), else they go as one burst.
+    /// </summary>
+    public static async Task ProduceAsync(string brokers, string topic, int partitions, int count, Func<int, string>? value = null, TimeSpan? spacing = null)
     {
         using var producer = new ProducerBuilder<string?, string>(new ProducerConfig { BootstrapServers = brokers, LingerMs = 5 }).Build();
         for (var i = 0; i < count; i++)
         {
             producer.Produce(new TopicPartition(topic, i % partitions), new Message<string?, string> { Key = $"k{i}", Value = value?.Invoke(i) ?? $"m-{i}" });
             if (i % 10_000 == 9_999) producer.Flush(TimeSpan.FromSeconds(30));
+            if (spacing is { } pause) await Task.Delay(pause);
         }
         producer.Flush(TimeSpan.FromSeconds(30));
-        await Task.CompletedTask;
     }
 
     /// <summary>The group's committed offset per partition (-1 when none).</summary>

@@ -146,6 +146,36 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
+    public void Http_sink_limits_and_retries_are_range_checked_and_bound()
+    {
+        var error = LoadFails("""
+            sinks:
+              http:
+                none: { url: "https://api.example.com/in", max_connections: 0, max_retries: -1, idempotency_key: maybe }
+                many: { url: "https://api.example.com/in", max_connections: 1025, max_retries: 101 }
+                twice: { url: "https://api.example.com/in", idempotency_key: true, headers: { idempotency-key: "abc" } }
+            """);
+
+        Assert.Equal("must be ≥ 1 (got 0)", ProblemAt(error, "sinks.http.none.max_connections").Message);
+        Assert.Equal("must be ≥ 0 (got -1)", ProblemAt(error, "sinks.http.none.max_retries").Message);
+        Assert.Equal("must be true or false (got 'maybe')", ProblemAt(error, "sinks.http.none.idempotency_key").Message);
+        Assert.Equal("must be ≤ 1024 (got 1025)", ProblemAt(error, "sinks.http.many.max_connections").Message);
+        Assert.Equal("must be ≤ 100 (got 101)", ProblemAt(error, "sinks.http.many.max_retries").Message);
+        Assert.Equal("sets Idempotency-Key, which idempotency_key: true derives itself; remove one of the two",
+            ProblemAt(error, "sinks.http.twice.headers").Message);
+
+        var config = ConfigLoader.LoadFromYaml("""
+            sinks:
+              http:
+                tuned: { url: "https://api.example.com/in", max_connections: 32, max_retries: 0, idempotency_key: true }
+                plain: { url: "https://api.example.com/in" }
+            """, Env());
+        Assert.Equal((32, 0, true), (config.Sinks.Http["tuned"].MaxConnections, config.Sinks.Http["tuned"].MaxRetries, config.Sinks.Http["tuned"].IdempotencyKey));
+        Assert.Equal((8, 3, false), (config.Sinks.Http["plain"].MaxConnections, config.Sinks.Http["plain"].MaxRetries, config.Sinks.Http["plain"].IdempotencyKey));
+        Assert.Contains("max_connections: 32", SecretMasker.ToMaskedYaml(config), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Cross_key_rules_are_enforced()
     {
         var error = LoadFails("""

@@ -196,6 +196,37 @@ public sealed class PartitionPipelineTests
     }
 
     [Fact]
+    public async Task Each_hook_call_is_named_in_its_origin_the_same_way_when_the_messages_are_processed_again()
+    {
+        // Two tasks per message, with ids that differ on every run (time-based), as most handlers make them.
+        async Task<Dictionary<string, (long Offset, string Hook)>> RunAsync()
+        {
+            var h = new PipelineHarness();
+            h.Handler.ArrangeWith = (messages, _) =>
+                [.. messages.SelectMany(m => new[] { "grep", "count" }.Select(kind => new ExecutorTask(TaskId.New(kind)) { SourceOffsets = [m.Offset] }))];
+            h.Handler.OnTaskCompleteWith = r => new CollectResult { Http = { HttpPayload.Of(new Note(r.Task.TaskId)) } };
+            h.Handler.OnMessageCompleteWith = g => new CollectResult { Http = { HttpPayload.Of(new Note($"message-{g.Message.Offset}")) } };
+            h.Feed(2);
+            await h.WaitForWatermark(2, "done");
+            await PipelineHarness.Until(() => h.Delivery.Delivered.Count == 6, "every hook call's payloads handed over");
+            // Keyed by what the payload stands for, independent of the run: the task's kind (its id's prefix) and message.
+            return h.Delivery.Delivered.ToDictionary(
+                d => d.Result.Http[0].Data.ToJson().Split('"')[3] is var text && text.StartsWith("message-", StringComparison.Ordinal)
+                    ? text
+                    : $"{text.Split('-')[0]}-{d.Origin.Offsets.Single()}",
+                d => (d.Origin.Offsets.Single(), d.Origin.Hook));
+        }
+
+        var first = await RunAsync();
+        var again = await RunAsync();
+
+        Assert.Equal(6, first.Values.Distinct().Count());
+        Assert.Equal(("on_task_complete #0", "on_task_complete #1", "on_message_complete"),
+            (first["grep-0"].Hook, first["count-0"].Hook, first["message-0"].Hook));
+        Assert.Equal(first.OrderBy(e => e.Key), again.OrderBy(e => e.Key));
+    }
+
+    [Fact]
     public async Task A_task_that_lists_no_open_message_still_hands_its_payloads_over()
     {
         var h = new PipelineHarness();
