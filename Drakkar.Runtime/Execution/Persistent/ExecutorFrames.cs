@@ -207,5 +207,5 @@ internal static class ExecutorFrames
     }
 
     private static FrameException NotAResponse(ReadOnlySpan<byte> line, string why) =>
-        new($"it wrote an invalid response frame ({why}): '{Preview(line)}'");
+        new($"wrote an invalid response frame ({why}): '{Preview(line)}'");
 }

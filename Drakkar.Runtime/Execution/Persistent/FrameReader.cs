@@ -47,7 +47,7 @@ internal sealed class FrameReader(Stream stream) : IDisposable
 
             if (!await FillAsync(cancellationToken).ConfigureAwait(false))
             {
-                return scanned == 0 ? null : throw new FrameException($"its stdout ended inside a frame ({scanned} bytes without a newline)");
+                return scanned == 0 ? null : throw new FrameException($"closed its stdout inside a frame ({scanned} bytes without a newline)");
             }
         }
     }
@@ -72,7 +72,7 @@ internal sealed class FrameReader(Stream stream) : IDisposable
                     var read = await stream.ReadAsync(_buffer, cancellationToken).ConfigureAwait(false);
                     if (read == 0)
                     {
-                        throw new FrameException($"its stdout ended {remaining} bytes before the end of a {length}-byte body");
+                        throw new FrameException($"closed its stdout {remaining} bytes before the end of a {length}-byte body");
                     }
 
                     _end = read;
@@ -102,7 +102,7 @@ internal sealed class FrameReader(Stream stream) : IDisposable
     }
 
     private static FrameException TooLong(int maxBytes) =>
-        new($"it wrote a frame longer than {maxBytes} bytes (2 × executor.max_output_bytes + 64 KiB); " +
+        new($"wrote a frame longer than {maxBytes} bytes (2 × executor.max_output_bytes + 64 KiB); " +
             "answer with stdout_length/stderr_length bodies for large output");
 
     /// <summary>Reads more bytes after the buffered ones, compacting or growing the buffer; false at end-of-stream.</summary>
