@@ -73,6 +73,15 @@ internal static class Child
                 return (0, string.Join(' ', rest) + "\n", "");
             case "cat":
                 return (0, stdin, "");
+            case "crash-once":
+                // Dies (as a crash would) unless its marker file exists, which it creates first: a retry succeeds.
+                if (!File.Exists(args[1]))
+                {
+                    File.WriteAllText(args[1], "crashed\n");
+                    Environment.Exit(3);
+                }
+
+                return (0, string.Join(' ', args.Skip(2)) + "\n", "");
             case "pid":
                 return (0, Environment.ProcessId.ToString(CultureInfo.InvariantCulture), "");
             case "env":
@@ -99,16 +108,6 @@ internal static class Child
             case "crash":
                 Console.Error.WriteLine("segfault-like crash while handling " + request.Id);
                 Environment.Exit(3);
-                return;
-            case "crash-once":
-                // Crashes unless its marker file exists, which it creates first: the retry of the same task succeeds.
-                if (!File.Exists(request.Args[1]))
-                {
-                    File.WriteAllText(request.Args[1], "crashed\n");
-                    Environment.Exit(3);
-                }
-
-                WriteLine(output, request.Id, 0, string.Join(' ', request.Args.Skip(2)) + "\n", "");
                 return;
             case "exit-quietly":
                 Environment.Exit(0);

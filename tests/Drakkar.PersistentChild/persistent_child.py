@@ -21,6 +21,13 @@ def run(args, stdin, env):
         return 0, " ".join(rest) + "\n", ""
     if command == "cat":
         return 0, stdin, ""
+    if command == "crash-once":
+        # dies (as a crash would) unless its marker file exists, which it creates first: a retry succeeds
+        if not os.path.exists(args[1]):
+            with open(args[1], "w") as marker:
+                marker.write("crashed\n")
+            os._exit(3)
+        return 0, " ".join(args[2:]) + "\n", ""
     if command == "pid":
         return 0, str(os.getpid()), ""
     if command == "env":
