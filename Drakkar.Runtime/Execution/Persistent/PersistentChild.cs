@@ -192,6 +192,13 @@ internal sealed class PersistentChild
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+        // Checked before the frame: the kill that ends a timed-out task can also cut the frame it was writing.
+        if (deadline.IsCancellationRequested && response is null)
+        {
+            return new ProcessRun(ProcessRunStatus.TimedOut, Pid, null, "", "", duration,
+                $"timed out after {timeout.TotalSeconds:0.###}s (executor.task_timeout_seconds); {Name} was killed and will be restarted");
+        }
+
         if (violation is not null)
         {
             return new ProcessRun(ProcessRunStatus.ProtocolError, Pid, null, "", "", duration,
@@ -206,12 +213,6 @@ internal sealed class PersistentChild
                 StdoutTruncated = stdout.Truncated,
                 StderrTruncated = stderr.Truncated,
             };
-        }
-
-        if (deadline.IsCancellationRequested)
-        {
-            return new ProcessRun(ProcessRunStatus.TimedOut, Pid, null, "", "", duration,
-                $"timed out after {timeout.TotalSeconds:0.###}s (executor.task_timeout_seconds); {Name} was killed and will be restarted");
         }
 
         var lastWords = _lastStderrLine.Length > 0 ? $"; its last stderr line: '{_lastStderrLine}'" : "";

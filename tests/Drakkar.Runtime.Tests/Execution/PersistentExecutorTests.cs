@@ -183,6 +183,18 @@ public sealed class PersistentExecutorTests
     }
 
     [Fact]
+    public async Task A_child_that_exits_cleanly_without_answering_is_a_protocol_error()
+    {
+        await using var pool = new ExecutorPool(Persistent("csharp"));
+        var first = await PidOf(pool);
+        var error = await Fails(pool, new ExecutorTask("t-quit") { Args = ["exit-quietly"] });
+
+        Assert.Equal(ExecutorFailure.ProtocolError, error.Failure);
+        Assert.Contains($"(pid {first}) exited (code 0) without answering task 't-quit'", error.Exception, StringComparison.Ordinal);
+        Assert.NotEqual(first, await PidOf(pool));
+    }
+
+    [Fact]
     public async Task A_gigabyte_answer_is_captured_up_to_max_output_bytes_and_the_process_stays_in_step()
     {
         var config = Persistent("csharp", timeoutSeconds: 120);
