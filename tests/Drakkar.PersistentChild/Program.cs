@@ -119,6 +119,9 @@ internal static class Child
                 output.Write("this is not a frame\n"u8);
                 output.Flush();
                 return;
+            case "stdin-framing":
+                WriteLine(output, request.Id, 0, request.StdinLength is null ? "json-line" : "length-prefixed", "");
+                return;
             case "wrong-id":
                 WriteLine(output, "someone-else", 0, "", "");
                 return;

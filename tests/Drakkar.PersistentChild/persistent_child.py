@@ -70,6 +70,8 @@ def serve(inp, out):
         elif command == "bad-frame":
             out.write(b"this is not a frame\n")
             out.flush()
+        elif command == "stdin-framing":
+            respond(out, task_id, 0, "length-prefixed" if "stdin_length" in request else "json-line", "")
         elif command == "wrong-id":
             respond(out, "someone-else", 0, "", "")
         elif command == "log":

@@ -207,7 +207,8 @@ internal static class PerformanceReport
         var xargs = new List<double>();
         var python = new List<double>();
         var slowEnv = new Dictionary<string, string> { ["CHILD_STARTUP_MS"] = "200", ["CHILD_WORK_MS"] = "1" };
-        string[] pythonArgs = [PersistentThroughput.PythonChild];
+        // The script itself is the binary (it is executable), so both modes run the same configuration.
+        var pythonChild = PersistentThroughput.PythonChild;
         for (var round = 0; round < options.Rounds; round++)
         {
             var steps = new List<Func<Task>>
@@ -220,9 +221,9 @@ internal static class PerformanceReport
                     await ExecutorThroughput.Xargs(echoTasks, parallelism, "/bin/echo");
                     xargs.Add(echoTasks / clock.Elapsed.TotalSeconds);
                 },
-                async () => python.Add(await PersistentThroughput.RunAsync(ExecutorMode.Persistent, "python3", pythonArgs, ["echo", "hello"], persistentEchoTasks, parallelism)),
-                async () => slow.Drakkar.Add(await PersistentThroughput.RunAsync(ExecutorMode.Persistent, "python3", pythonArgs, ["work", "x"], slowPersistentTasks, parallelism, slowEnv)),
-                async () => slow.Reference.Add(await PersistentThroughput.RunAsync(ExecutorMode.Spawn, "python3", pythonArgs, ["work", "x"], slowSpawnTasks, parallelism, slowEnv)),
+                async () => python.Add(await PersistentThroughput.RunAsync(ExecutorMode.Persistent, pythonChild, [], ["echo", "hello"], persistentEchoTasks, parallelism)),
+                async () => slow.Drakkar.Add(await PersistentThroughput.RunAsync(ExecutorMode.Persistent, pythonChild, [], ["work", "x"], slowPersistentTasks, parallelism, slowEnv)),
+                async () => slow.Reference.Add(await PersistentThroughput.RunAsync(ExecutorMode.Spawn, pythonChild, [], ["work", "x"], slowSpawnTasks, parallelism, slowEnv)),
             };
             // Alternate the order, so a warm-up or a neighbour's build hits both modes alike.
             if (round % 2 == 1) steps.Reverse();

@@ -93,8 +93,12 @@ public sealed class PersistentExecutorTests
         await using var pool = new ExecutorPool(Persistent(child));
         const string text = "{\"not\": \"a frame\"}\nline two\r\n\ttabs, quotes \" and ünïcødé 🚢\n";
         var result = await Succeeds(pool, new ExecutorTask("t-cat") { Args = ["cat"], Stdin = text, Framing = TaskFraming.LengthPrefixed });
+        var prefixed = await Succeeds(pool, new ExecutorTask("t-how") { Args = ["stdin-framing"], Stdin = text, Framing = TaskFraming.LengthPrefixed });
+        var inline = await Succeeds(pool, new ExecutorTask("t-default") { Args = ["stdin-framing"], Stdin = text });
 
         Assert.Equal(text, result.Stdout);
+        Assert.Equal("length-prefixed", prefixed.Stdout);
+        Assert.Equal("json-line", inline.Stdout);
     }
 
     [Theory]
