@@ -28,6 +28,9 @@ internal static partial class ExecutorLog
     [LoggerMessage(EventId = 3008, Level = LogLevel.Information, Message = "Executor process {Binary} (pid {Pid}) stderr: {Line}")]
     public static partial void ChildStderr(ILogger logger, string binary, int pid, string line);
 
+    [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Executor process {Binary} (pid {Pid}) exited with code {ExitCode} while idle; a new one is started")]
+    public static partial void ProcessExitedIdle(ILogger logger, string binary, int pid, int? exitCode);
+
     [LoggerMessage(EventId = 3009, Level = LogLevel.Warning, Message = "Task {TaskId} failed on attempt {Attempt}: {Reason}")]
     public static partial void TaskProtocolError(ILogger logger, string taskId, string reason, int attempt);
 }

@@ -109,6 +109,10 @@ internal static class Child
                 Console.Error.WriteLine("segfault-like crash while handling " + request.Id);
                 Environment.Exit(3);
                 return;
+            case "answer-then-exit":
+                WriteLine(output, request.Id, 0, Environment.ProcessId.ToString(CultureInfo.InvariantCulture), "");
+                Environment.Exit(5);
+                return;
             case "exit-quietly":
                 Environment.Exit(0);
                 return;

@@ -49,6 +49,9 @@ internal sealed class PersistentChild
     /// <summary>False once the process was killed or exited: it must be forgotten, not reused.</summary>
     public bool IsAlive => !_reaped;
 
+    /// <summary>True once the process has exited, even if nobody has noticed through its pipes yet.</summary>
+    public bool HasExited => _exited.IsCompleted;
+
     /// <summary>The exit code observed when the process was reaped (128 + signal when killed).</summary>
     public int? ExitCode { get; private set; }
 
@@ -136,7 +139,7 @@ internal sealed class PersistentChild
         {
             try
             {
-                _request.Clear();
+                _request.ResetWrittenCount();
                 ExecutorFrames.WriteRequest(_request, _json, task);
                 await _process.Stdin!.WriteAsync(_request.WrittenMemory, abort.Token).ConfigureAwait(false);
             }

@@ -81,6 +81,16 @@ internal sealed class PersistentProcesses : IAsyncDisposable
             await evicted.EndAsync(ExitGrace).ConfigureAwait(false);
         }
 
+        if (child is { HasExited: true })
+        {
+            // It died while idle: the task has not been sent, so it is not the task's failure. The replacement
+            // takes over its place in the live count.
+            await child.KillAsync().ConfigureAwait(false);
+            ExecutorLog.ProcessExitedIdle(_logger, child.Binary, child.Pid, child.ExitCode);
+            Failed();
+            child = null;
+        }
+
         if (child is null)
         {
             try

@@ -12,6 +12,12 @@ internal static class PersistentThroughput
     /// <summary>The C# reference child, built beside the bench in the same configuration.</summary>
     public static string CSharpChild => Path.Combine(ChildDirectory, "Drakkar.PersistentChild");
 
+    /// <summary>
+    /// The system's Python interpreter, named directly: a version manager's <c>python3</c> shim is a shell script
+    /// that costs seconds per start on a loaded machine, which would be measured as spawn mode's cost.
+    /// </summary>
+    public static string Python => File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+
     /// <summary>The Python reference child (copied next to the C# one).</summary>
     public static string PythonChild => Path.Combine(ChildDirectory, "persistent_child.py");
 

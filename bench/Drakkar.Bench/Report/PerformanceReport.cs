@@ -205,10 +205,11 @@ internal static class PerformanceReport
         var slow = new Samples($"Persistent executor: child with 200 ms start-up + 1 ms work per task, {parallelism} at a time (Python reference child)",
             "tasks/s", "executor.mode: spawn", "> 1");
         var xargs = new List<double>();
-        var python = new List<double>();
+        var pythonEcho = new List<double>();
         var slowEnv = new Dictionary<string, string> { ["CHILD_STARTUP_MS"] = "200", ["CHILD_WORK_MS"] = "1" };
-        // The script itself is the binary (it is executable), so both modes run the same configuration.
-        var pythonChild = PersistentThroughput.PythonChild;
+        // Spawn mode passes the script as the interpreter's first argument; persistent mode starts it with it.
+        var python = PersistentThroughput.Python;
+        string[] script = [PersistentThroughput.PythonChild];
         for (var round = 0; round < options.Rounds; round++)
         {
             var steps = new List<Func<Task>>
@@ -221,21 +222,21 @@ internal static class PerformanceReport
                     await ExecutorThroughput.Xargs(echoTasks, parallelism, "/bin/echo");
                     xargs.Add(echoTasks / clock.Elapsed.TotalSeconds);
                 },
-                async () => python.Add(await PersistentThroughput.RunAsync(ExecutorMode.Persistent, pythonChild, [], ["echo", "hello"], persistentEchoTasks, parallelism)),
-                async () => slow.Drakkar.Add(await PersistentThroughput.RunAsync(ExecutorMode.Persistent, pythonChild, [], ["work", "x"], slowPersistentTasks, parallelism, slowEnv)),
-                async () => slow.Reference.Add(await PersistentThroughput.RunAsync(ExecutorMode.Spawn, pythonChild, [], ["work", "x"], slowSpawnTasks, parallelism, slowEnv)),
+                async () => pythonEcho.Add(await PersistentThroughput.RunAsync(ExecutorMode.Persistent, python, script, ["echo", "hello"], persistentEchoTasks, parallelism)),
+                async () => slow.Drakkar.Add(await PersistentThroughput.RunAsync(ExecutorMode.Persistent, python, script, ["work", "x"], slowPersistentTasks, parallelism, slowEnv)),
+                async () => slow.Reference.Add(await PersistentThroughput.RunAsync(ExecutorMode.Spawn, python, [], [.. script, "work", "x"], slowSpawnTasks, parallelism, slowEnv)),
             };
             // Alternate the order, so a warm-up or a neighbour's build hits both modes alike.
             if (round % 2 == 1) steps.Reverse();
             foreach (var step in steps) await step();
             Progress($"persistent round {round + 1}: echo persistent {echo.Drakkar[^1]:F0}/s, spawn {echo.Reference[^1]:F0}/s, xargs {xargs[^1]:F0}/s, " +
-                $"python persistent {python[^1]:F0}/s; 200 ms start-up: persistent {slow.Drakkar[^1]:F1}/s, spawn {slow.Reference[^1]:F1}/s");
+                $"python persistent {pythonEcho[^1]:F0}/s; 200 ms start-up: persistent {slow.Drakkar[^1]:F1}/s, spawn {slow.Reference[^1]:F1}/s");
         }
 
         echo.Note = string.Create(CultureInfo.InvariantCulture,
             $"{1e6 / Samples.Median(echo.Drakkar):F0} µs/task vs {1e6 / Samples.Median(echo.Reference):F0} µs/task; xargs -P {parallelism} /bin/echo {Samples.Median(xargs):F0} tasks/s " +
-            $"(persistent = {Samples.Median(echo.Drakkar) / Samples.Median(xargs):F1}× xargs); the Python reference child persistent {Samples.Median(python):F0} tasks/s " +
-            $"({Samples.Median(python) / Samples.Median(echo.Reference):F1}× spawn); runs of {persistentEchoTasks:N0} (persistent) and {echoTasks:N0} (spawn, xargs) tasks, process start-up included");
+            $"(persistent = {Samples.Median(echo.Drakkar) / Samples.Median(xargs):F1}× xargs); the Python reference child persistent {Samples.Median(pythonEcho):F0} tasks/s " +
+            $"({Samples.Median(pythonEcho) / Samples.Median(echo.Reference):F1}× spawn); runs of {persistentEchoTasks:N0} (persistent) and {echoTasks:N0} (spawn, xargs) tasks, process start-up included");
         slow.Note = string.Create(CultureInfo.InvariantCulture,
             $"{1e3 / Samples.Median(slow.Drakkar):F1} ms/task vs {1e3 / Samples.Median(slow.Reference):F0} ms/task; runs of {slowPersistentTasks:N0} (persistent, two 200 ms start-ups included) and {slowSpawnTasks} (spawn) tasks");
         return [echo, slow];

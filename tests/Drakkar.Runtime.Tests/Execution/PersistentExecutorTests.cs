@@ -37,7 +37,8 @@ public sealed class PersistentExecutorTests
         config.ReadyTimeoutSeconds = 10;
         if (child == "python")
         {
-            config.BinaryPath = "python3";
+            // The interpreter itself, not a version manager's shim (a shell script that is slow to start under load).
+            config.BinaryPath = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
             config.ProcessArgs = [Path.Combine(directory, "persistent_child.py"), .. flags];
         }
         else
@@ -196,6 +197,21 @@ public sealed class PersistentExecutorTests
         Assert.Equal(ExecutorFailure.ProtocolError, error.Failure);
         Assert.Contains($"(pid {first}) exited (code 0) without answering task 't-quit'", error.Exception, StringComparison.Ordinal);
         Assert.NotEqual(first, await PidOf(pool));
+    }
+
+    [Fact]
+    public async Task A_process_that_dies_while_idle_is_replaced_before_the_next_task_is_sent()
+    {
+        await using var pool = new ExecutorPool(Persistent("csharp"));
+        var answered = await Succeeds(pool, Task("answer-then-exit"));
+        var first = int.Parse(answered.Stdout, System.Globalization.CultureInfo.InvariantCulture);
+        await Until(() => !IsAlive(first), "the process has exited");
+        await System.Threading.Tasks.Task.Delay(200);
+        var next = await Succeeds(pool, Task("echo", "fresh"));
+
+        Assert.Equal("fresh\n", next.Stdout);
+        Assert.NotEqual(first, next.Pid);
+        Assert.False(Exists(first), "the dead process was not reaped");
     }
 
     [Fact]
