@@ -64,6 +64,29 @@ public sealed class ExecutorConfig
     public int BackpressureLowMultiplier { get; set; } = 4;
     /// <summary>Per-stream capture limit; output beyond it is truncated and the result says so.</summary>
     public int MaxOutputBytes { get; set; } = 16 * 1024 * 1024;
+    /// <summary>One process per task, or long-lived processes that take tasks as frames (docs/executor-protocol.md).</summary>
+    public ExecutorMode Mode { get; set; } = ExecutorMode.Spawn;
+    /// <summary>Persistent mode: the arguments each long-lived process starts with (tasks' own args go in their requests).</summary>
+    public List<string> ProcessArgs { get; set; } = [];
+    /// <summary>Persistent mode: how long a new process has to print its ready line.</summary>
+    public int ReadyTimeoutSeconds { get; set; } = 30;
+    /// <summary>Persistent mode: a process is replaced after this many tasks; 0 keeps it for ever.</summary>
+    public int MaxTasksPerProcess { get; set; }
+    /// <summary>Persistent mode: a process whose resident memory exceeds this after a task is replaced; 0 never checks.</summary>
+    public int MaxRssMb { get; set; }
+    /// <summary>Persistent mode: the first wait before restarting after a process crashed or misbehaved; doubles per failure in a row.</summary>
+    public int RestartBackoffMs { get; set; } = 100;
+    /// <summary>Persistent mode: the longest wait between restarts.</summary>
+    public int RestartBackoffMaxMs { get; set; } = 10_000;
+}
+
+/// <summary>How the executor runs tasks.</summary>
+public enum ExecutorMode
+{
+    /// <summary>One new process per task (the binary's own argv, stdin, exit code).</summary>
+    Spawn,
+    /// <summary>Up to <c>max_executors</c> long-lived processes, each taking one framed request at a time.</summary>
+    Persistent,
 }
 
 public sealed class SinksConfig

@@ -72,6 +72,14 @@ internal static class DrakkarConfigSchema
         Int<ExecutorConfig>("backpressure_high_multiplier", c => c.BackpressureHighMultiplier, (c, v) => c.BackpressureHighMultiplier = v, AtLeast(1)),
         Int<ExecutorConfig>("backpressure_low_multiplier", c => c.BackpressureLowMultiplier, (c, v) => c.BackpressureLowMultiplier = v, AtLeast(1)),
         Int<ExecutorConfig>("max_output_bytes", c => c.MaxOutputBytes, (c, v) => c.MaxOutputBytes = v, AtLeast(1024)),
+        new ScalarField<ExecutorConfig, ExecutorMode>("mode", c => c.Mode, (c, v) => c.Mode = v,
+            new Choice<ExecutorMode>(("spawn", ExecutorMode.Spawn), ("persistent", ExecutorMode.Persistent))),
+        new StringListField<ExecutorConfig>("process_args", c => c.ProcessArgs, (c, v) => c.ProcessArgs = v),
+        Int<ExecutorConfig>("ready_timeout_seconds", c => c.ReadyTimeoutSeconds, (c, v) => c.ReadyTimeoutSeconds = v, AtLeast(1)),
+        Int<ExecutorConfig>("max_tasks_per_process", c => c.MaxTasksPerProcess, (c, v) => c.MaxTasksPerProcess = v, AtLeast(0)),
+        Int<ExecutorConfig>("max_rss_mb", c => c.MaxRssMb, (c, v) => c.MaxRssMb = v, AtLeast(0)),
+        Int<ExecutorConfig>("restart_backoff_ms", c => c.RestartBackoffMs, (c, v) => c.RestartBackoffMs = v, Between(0, 600_000)),
+        Int<ExecutorConfig>("restart_backoff_max_ms", c => c.RestartBackoffMaxMs, (c, v) => c.RestartBackoffMaxMs = v, Between(0, 600_000)),
     ],
     (executor, check) =>
     {
@@ -79,6 +87,9 @@ internal static class DrakkarConfigSchema
         if (executor.BackpressureLowMultiplier > executor.BackpressureHighMultiplier)
             check.Fail("backpressure_low_multiplier",
                 $"must be ≤ backpressure_high_multiplier ({executor.BackpressureHighMultiplier}) (got {executor.BackpressureLowMultiplier})");
+        if (executor.RestartBackoffMaxMs < executor.RestartBackoffMs)
+            check.Fail("restart_backoff_max_ms",
+                $"must be ≥ restart_backoff_ms ({executor.RestartBackoffMs}) (got {executor.RestartBackoffMaxMs})");
     });
 
     private static readonly ObjectSpec<KafkaSinkConfig> KafkaSink = new(Instance(

@@ -15,4 +15,22 @@ internal static partial class ExecutorLog
 
     [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "Task {TaskId} could not start on attempt {Attempt}: {Reason}")]
     public static partial void TaskSpawnFailed(ILogger logger, string taskId, string reason, int attempt);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Information, Message = "Executor process {Binary} (pid {Pid}) started and is ready")]
+    public static partial void ProcessStarted(ILogger logger, string binary, int pid);
+
+    [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "Executor process {Binary} failed {Failures} time(s) in a row; restarting it in {DelayMs:F0} ms")]
+    public static partial void ProcessRestartDelayed(ILogger logger, string binary, int failures, double delayMs);
+
+    [LoggerMessage(EventId = 3007, Level = LogLevel.Information, Message = "Executor process {Binary} (pid {Pid}) is replaced after {Tasks} tasks: {Reason}")]
+    public static partial void ProcessRecycled(ILogger logger, string binary, int pid, int tasks, string reason);
+
+    [LoggerMessage(EventId = 3008, Level = LogLevel.Information, Message = "Executor process {Binary} (pid {Pid}) stderr: {Line}")]
+    public static partial void ChildStderr(ILogger logger, string binary, int pid, string line);
+
+    [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Executor process {Binary} (pid {Pid}) exited with code {ExitCode} while idle; a new one is started")]
+    public static partial void ProcessExitedIdle(ILogger logger, string binary, int pid, int? exitCode);
+
+    [LoggerMessage(EventId = 3009, Level = LogLevel.Warning, Message = "Task {TaskId} failed on attempt {Attempt}: {Reason}")]
+    public static partial void TaskProtocolError(ILogger logger, string taskId, string reason, int attempt);
 }

@@ -1,4 +1,5 @@
 using Drakkar.Pipeline;
+using Drakkar.Execution.Persistent;
 using Drakkar.Execution.Posix;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -7,7 +8,8 @@ namespace Drakkar.Execution;
 
 /// <summary>
 /// The worker's one pool of <c>executor.max_executors</c> process slots, shared by every partition (E1). Each
-/// call runs one attempt of one task; retry, skip and replacement are the caller's decisions.
+/// call runs one attempt of one task; retry, skip and replacement are the caller's decisions. In spawn mode a slot
+/// runs a new process per task; in persistent mode (E9) it hands the task to a long-lived process as a frame.
 /// </summary>
 internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
 {
@@ -21,6 +23,7 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
     private readonly int _timeoutSeconds;
     private readonly int _maxOutputBytes;
     private readonly Dictionary<string, string> _baseEnvironment;
+    private readonly PersistentProcesses? _persistent;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -61,6 +64,9 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
             config.EnvInheritParent,
             config.EnvInheritDeny,
             config.Env);
+        _persistent = config.Mode == ExecutorMode.Persistent
+            ? new PersistentProcesses(config, _baseEnvironment, _timeout, _logger)
+            : null;
     }
 
     public int MaxExecutors => _gate.Capacity;
@@ -70,6 +76,9 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
 
     /// <summary>Attempts queued for a slot.</summary>
     public int WaitingCount => _gate.Waiting;
+
+    /// <summary>Persistent mode: processes alive (idle or busy); spawn mode: 0.</summary>
+    public int PersistentProcessCount => _persistent?.LiveCount ?? 0;
 
     /// <summary>
     /// Runs one attempt of <paramref name="task"/>. A precomputed task completes at once without a slot (E7);
@@ -102,7 +111,8 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
     }
 
     /// <summary>
-    /// Cancels every waiting attempt, kills every running process group, and returns once all of them are reaped.
+    /// Cancels every waiting attempt, kills every running process group, and returns once all of them are reaped;
+    /// in persistent mode idle processes then get end-of-file on stdin and a grace period to exit.
     /// </summary>
     public async ValueTask DisposeAsync()
     {
@@ -115,6 +125,11 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
         await _shutdown.CancelAsync().ConfigureAwait(false);
         ReleaseReference();
         await _drained.Task.ConfigureAwait(false);
+        if (_persistent is not null)
+        {
+            await _persistent.DisposeAsync().ConfigureAwait(false);
+        }
+
         _shutdown.Dispose();
     }
 
@@ -131,14 +146,17 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
             ProcessRun run;
             try
             {
-                var spec = new ProcessSpec(
-                    binary,
-                    task.Args,
-                    task.Stdin,
-                    ChildEnvironment.ForTask(_baseEnvironment, task.Env),
-                    _timeout,
-                    _maxOutputBytes);
-                run = await _runner.RunAsync(spec, token).ConfigureAwait(false);
+                run = _persistent is not null
+                    ? await _persistent.RunAsync(task, binary, token).ConfigureAwait(false)
+                    : await _runner.RunAsync(
+                        new ProcessSpec(
+                            binary,
+                            task.Args,
+                            task.Stdin,
+                            ChildEnvironment.ForTask(_baseEnvironment, task.Env),
+                            _timeout,
+                            _maxOutputBytes),
+                        token).ConfigureAwait(false);
             }
             finally
             {
@@ -174,7 +192,7 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
                         ExecutorFailure.NonZeroExit,
                         run.ExitCode,
                         run.Stderr,
-                        run.ExitCode is null ? "the exit status was lost: the worker must not run with SIGCHLD ignored" : null,
+                        run.Error ?? (run.ExitCode is null ? "the exit status was lost: the worker must not run with SIGCHLD ignored" : null),
                         run.Pid)
                     { Attempt = attempt, Duration = run.Duration });
 
@@ -186,8 +204,14 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
                         ExecutorFailure.Timeout,
                         null,
                         run.Stderr,
-                        $"timed out after {_timeoutSeconds}s (executor.task_timeout_seconds); its process group was killed",
+                        run.Error ?? $"timed out after {_timeoutSeconds}s (executor.task_timeout_seconds); its process group was killed",
                         run.Pid)
+                    { Attempt = attempt, Duration = run.Duration });
+
+            case ProcessRunStatus.ProtocolError:
+                ExecutorLog.TaskProtocolError(_logger, task.TaskId, run.Error ?? "", attempt);
+                return ExecutorOutcome.Failure(
+                    new ExecutorError(task, ExecutorFailure.ProtocolError, null, run.Stderr, run.Error, run.Pid)
                     { Attempt = attempt, Duration = run.Duration });
 
             default:

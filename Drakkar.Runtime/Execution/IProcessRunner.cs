@@ -38,6 +38,8 @@ internal enum ProcessRunStatus
     TimedOut,
     /// <summary>The process never started (<see cref="ProcessRun.Error"/> says why).</summary>
     SpawnFailed,
+    /// <summary>A persistent process broke the frame protocol (<see cref="ProcessRun.Error"/> says how).</summary>
+    ProtocolError,
 }
 
 /// <summary>How one run ended.</summary>
@@ -48,7 +50,7 @@ internal enum ProcessRunStatus
 /// <param name="Stdout">Captured stdout (up to the limit).</param>
 /// <param name="Stderr">Captured stderr (up to the limit).</param>
 /// <param name="Duration">From spawn to reaping.</param>
-/// <param name="Error">Why a spawn failed.</param>
+/// <param name="Error">Why a spawn failed or the protocol broke; for an exit, what else is known about it.</param>
 internal sealed record ProcessRun(
     ProcessRunStatus Status,
     int? Pid,

@@ -75,8 +75,7 @@ internal static class OutputCapture
 
         try
         {
-            var kept = truncated ? TrimIncompleteSequence(buffer.AsSpan(0, length)) : buffer.AsSpan(0, length);
-            return new CapturedOutput(kept.IsEmpty ? "" : Encoding.UTF8.GetString(kept), truncated, complete);
+            return new CapturedOutput(Decode(buffer.AsSpan(0, length), truncated), truncated, complete);
         }
         finally
         {
@@ -86,6 +85,13 @@ internal static class OutputCapture
                 ArrayPool<byte>.Shared.Return(discard);
             }
         }
+    }
+
+    /// <summary>Captured bytes as text; after a truncation, a character cut in half at the end is dropped.</summary>
+    public static string Decode(ReadOnlySpan<byte> bytes, bool truncated)
+    {
+        var kept = truncated ? TrimIncompleteSequence(bytes) : bytes;
+        return kept.IsEmpty ? "" : Encoding.UTF8.GetString(kept);
     }
 
     /// <summary>

@@ -29,6 +29,8 @@ public enum ExecutorFailure
     NoBinary,
     /// <summary>A hook failed while handling the task's result.</summary>
     HookFailed,
+    /// <summary>A persistent executor process broke the protocol (an invalid frame, an answer for another task); it was replaced.</summary>
+    ProtocolError,
 }
 
 /// <summary>A failed task attempt.</summary>
@@ -54,6 +56,7 @@ public sealed record ExecutorError(
         ExecutorFailure.SpawnFailed => $"task {Task.TaskId} could not start: {Exception}",
         ExecutorFailure.NoBinary => $"task {Task.TaskId} has no binary: set executor.binary_path or the task's BinaryPath",
         ExecutorFailure.HookFailed => $"task {Task.TaskId}: a hook failed: {Exception}",
+        ExecutorFailure.ProtocolError => $"task {Task.TaskId}: executor protocol error: {Exception}",
         _ => $"task {Task.TaskId} failed",
     };
 }

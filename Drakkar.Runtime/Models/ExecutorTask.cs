@@ -30,6 +30,12 @@ public sealed class ExecutorTask
     /// <summary>Labels for logs and metrics.</summary>
     public Dictionary<string, string> Labels { get; init; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Persistent mode only: how the request carries stdin. <see cref="TaskFraming.LengthPrefixed"/> sends it as raw
+    /// bytes after the request line instead of a JSON string (docs/executor-protocol.md). Spawn mode ignores it.
+    /// </summary>
+    public TaskFraming Framing { get; init; }
+
     /// <summary>A binary for this task only; overrides <c>executor.binary_path</c>.</summary>
     public string? BinaryPath { get; init; }
 
@@ -48,6 +54,15 @@ public sealed class ExecutorTask
     internal void InheritParent(string parentTaskId) => _parentTaskId ??= parentTaskId;
 
     public override string ToString() => TaskId;
+}
+
+/// <summary>How a persistent executor process receives a task's stdin (docs/executor-protocol.md).</summary>
+public enum TaskFraming
+{
+    /// <summary>Inside the JSON request line, as a string.</summary>
+    JsonLine,
+    /// <summary>As <c>stdin_length</c> raw bytes after the request line: no escaping, for large or binary-ish input.</summary>
+    LengthPrefixed,
 }
 
 /// <summary>The outcome of a task that does not need to run.</summary>

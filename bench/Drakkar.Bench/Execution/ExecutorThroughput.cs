@@ -84,11 +84,11 @@ internal static class ExecutorThroughput
         }));
     }
 
-    internal static async Task Xargs(int tasks, int parallelism)
+    internal static async Task Xargs(int tasks, int parallelism, string command = "/bin/true")
     {
         using var process = Process.Start(new ProcessStartInfo("/bin/sh")
         {
-            ArgumentList = { "-c", $"seq {tasks} | xargs -P {parallelism} -n 1 /bin/true" },
+            ArgumentList = { "-c", $"seq {tasks} | xargs -P {parallelism} -n 1 {command} > /dev/null" },
         })!;
         await process.WaitForExitAsync();
     }

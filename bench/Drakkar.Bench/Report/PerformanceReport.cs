@@ -42,6 +42,7 @@ internal static class PerformanceReport
 
         if (options.Runs("pipeline")) rows.Add(await PipelineAsync(options));
         if (options.Runs("executor")) rows.Add(await ExecutorAsync(options));
+        if (options.Runs("executor") || options.Runs("persistent")) rows.AddRange(await PersistentAsync(options));
         if (SinkCases.Any(options.Runs)) rows.AddRange(await SinksAsync(options));
         if (options.Runs("start")) rows.AddRange(await StartAsync(options));
         var pipelineSinks = PipelineSinkCases.Where(c => options.Runs(c) || options.Only.Contains("pipeline-sinks")).ToArray();
@@ -189,6 +190,56 @@ internal static class PerformanceReport
         row.Note = string.Create(CultureInfo.InvariantCulture,
             $"{1e6 / Samples.Median(row.Drakkar):F0} µs/task vs {1e6 / Samples.Median(row.Reference):F0} µs/task");
         return row;
+    }
+
+    /// <summary>
+    /// executor.mode: persistent against spawn mode on the same tasks, alternating within each round: a trivial echo
+    /// (the C# reference child vs /bin/echo, with xargs -P and the Python child in the note), and a child with a
+    /// 200 ms start-up and 1 ms of work per task (the Python child in both modes).
+    /// </summary>
+    private static async Task<IEnumerable<Samples>> PersistentAsync(Options options)
+    {
+        const int parallelism = 2, echoTasks = 2000, persistentEchoTasks = 20_000, slowSpawnTasks = 40, slowPersistentTasks = 1000;
+        var echo = new Samples($"Persistent executor: trivial echo task, {parallelism} at a time (C# reference child vs /bin/echo per task)",
+            "tasks/s", "executor.mode: spawn", "≥ 20");
+        var slow = new Samples($"Persistent executor: child with 200 ms start-up + 1 ms work per task, {parallelism} at a time (Python reference child)",
+            "tasks/s", "executor.mode: spawn", "> 1");
+        var xargs = new List<double>();
+        var pythonEcho = new List<double>();
+        var slowEnv = new Dictionary<string, string> { ["CHILD_STARTUP_MS"] = "200", ["CHILD_WORK_MS"] = "1" };
+        // Spawn mode passes the script as the interpreter's first argument; persistent mode starts it with it.
+        var python = PersistentThroughput.Python;
+        string[] script = [PersistentThroughput.PythonChild];
+        for (var round = 0; round < options.Rounds; round++)
+        {
+            var steps = new List<Func<Task>>
+            {
+                async () => echo.Drakkar.Add(await PersistentThroughput.RunAsync(ExecutorMode.Persistent, PersistentThroughput.CSharpChild, [], ["echo", "hello"], persistentEchoTasks, parallelism)),
+                async () => echo.Reference.Add(await PersistentThroughput.RunAsync(ExecutorMode.Spawn, "/bin/echo", [], ["hello"], echoTasks, parallelism)),
+                async () =>
+                {
+                    var clock = Stopwatch.StartNew();
+                    await ExecutorThroughput.Xargs(echoTasks, parallelism, "/bin/echo");
+                    xargs.Add(echoTasks / clock.Elapsed.TotalSeconds);
+                },
+                async () => pythonEcho.Add(await PersistentThroughput.RunAsync(ExecutorMode.Persistent, python, script, ["echo", "hello"], persistentEchoTasks, parallelism)),
+                async () => slow.Drakkar.Add(await PersistentThroughput.RunAsync(ExecutorMode.Persistent, python, script, ["work", "x"], slowPersistentTasks, parallelism, slowEnv)),
+                async () => slow.Reference.Add(await PersistentThroughput.RunAsync(ExecutorMode.Spawn, python, [], [.. script, "work", "x"], slowSpawnTasks, parallelism, slowEnv)),
+            };
+            // Alternate the order, so a warm-up or a neighbour's build hits both modes alike.
+            if (round % 2 == 1) steps.Reverse();
+            foreach (var step in steps) await step();
+            Progress($"persistent round {round + 1}: echo persistent {echo.Drakkar[^1]:F0}/s, spawn {echo.Reference[^1]:F0}/s, xargs {xargs[^1]:F0}/s, " +
+                $"python persistent {pythonEcho[^1]:F0}/s; 200 ms start-up: persistent {slow.Drakkar[^1]:F1}/s, spawn {slow.Reference[^1]:F1}/s");
+        }
+
+        echo.Note = string.Create(CultureInfo.InvariantCulture,
+            $"{1e6 / Samples.Median(echo.Drakkar):F0} µs/task vs {1e6 / Samples.Median(echo.Reference):F0} µs/task; xargs -P {parallelism} /bin/echo {Samples.Median(xargs):F0} tasks/s " +
+            $"(persistent = {Samples.Median(echo.Drakkar) / Samples.Median(xargs):F1}× xargs); the Python reference child persistent {Samples.Median(pythonEcho):F0} tasks/s " +
+            $"({Samples.Median(pythonEcho) / Samples.Median(echo.Reference):F1}× spawn); runs of {persistentEchoTasks:N0} (persistent) and {echoTasks:N0} (spawn, xargs) tasks, process start-up included");
+        slow.Note = string.Create(CultureInfo.InvariantCulture,
+            $"{1e3 / Samples.Median(slow.Drakkar):F1} ms/task vs {1e3 / Samples.Median(slow.Reference):F0} ms/task; runs of {slowPersistentTasks:N0} (persistent, two 200 ms start-ups included) and {slowSpawnTasks} (spawn) tasks");
+        return [echo, slow];
     }
 
     /// <summary>The sink rows; <c>--only sinks</c> runs them all, <c>--only redis</c> (say) one, for a profiler.</summary>

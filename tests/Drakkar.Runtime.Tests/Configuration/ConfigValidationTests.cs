@@ -62,7 +62,7 @@ public sealed class ConfigValidationTests
     [InlineData("executor: { max_executor: 3 }", "executor.max_executor", "unknown key; did you mean 'max_executors'?")]
     [InlineData("sinks: { postgress: {} }", "sinks.postgress", "unknown key; did you mean 'postgres'?")]
     [InlineData("excutor: {}", "excutor", "unknown key; did you mean 'executor'?")]
-    [InlineData("executor: { timeout: 3 }", "executor.timeout", "unknown key (known keys: binary_path, env, env_inherit_parent, env_inherit_deny, max_executors, task_timeout_seconds, window_size, max_retries, drain_timeout_seconds, backpressure_high_multiplier, backpressure_low_multiplier, max_output_bytes)")]
+    [InlineData("executor: { timeout: 3 }", "executor.timeout", "unknown key (known keys: binary_path, env, env_inherit_parent, env_inherit_deny, max_executors, task_timeout_seconds, window_size, max_retries, drain_timeout_seconds, backpressure_high_multiplier, backpressure_low_multiplier, max_output_bytes, mode, process_args, ready_timeout_seconds, max_tasks_per_process, max_rss_mb, restart_backoff_ms, restart_backoff_max_ms)")]
     public void Unknown_keys_are_errors_with_a_suggestion_when_one_is_close(string yaml, string path, string message)
     {
         var problem = Assert.Single(LoadFails(yaml).Problems);
@@ -300,5 +300,49 @@ public sealed class ConfigValidationTests
         Assert.Equal("worker-7", config.Kafka.GroupInstanceId);
         Assert.Equal("classic", new DrakkarConfig().Kafka.GroupProtocol);
         Assert.Equal("", new DrakkarConfig().Kafka.GroupInstanceId);
+    }
+
+    [Fact]
+    public void Persistent_executor_keys_are_checked_and_bound()
+    {
+        var error = LoadFails("""
+            executor:
+              mode: pooled
+              ready_timeout_seconds: 0
+              max_tasks_per_process: -1
+              max_rss_mb: -5
+              restart_backoff_ms: -1
+              process_args: "not-a-list"
+            """);
+        Assert.Contains("pooled", ProblemAt(error, "executor.mode").Message);
+        Assert.Equal("must be ≥ 1 (got 0)", ProblemAt(error, "executor.ready_timeout_seconds").Message);
+        Assert.Equal("must be ≥ 0 (got -1)", ProblemAt(error, "executor.max_tasks_per_process").Message);
+        Assert.Equal("must be ≥ 0 (got -5)", ProblemAt(error, "executor.max_rss_mb").Message);
+        Assert.Contains("got -1", ProblemAt(error, "executor.restart_backoff_ms").Message);
+        Assert.NotNull(ProblemAt(error, "executor.process_args"));
+
+        var backwards = LoadFails("executor: { restart_backoff_ms: 500, restart_backoff_max_ms: 200 }");
+        Assert.Equal("must be ≥ restart_backoff_ms (500) (got 200)", ProblemAt(backwards, "executor.restart_backoff_max_ms").Message);
+
+        var config = ConfigLoader.LoadFromYaml("""
+            executor:
+              mode: persistent
+              binary_path: python3
+              process_args: [child.py, --fast]
+              ready_timeout_seconds: 5
+              max_tasks_per_process: 1000
+              max_rss_mb: 512
+              restart_backoff_ms: 50
+              restart_backoff_max_ms: 2000
+            """, Env());
+        Assert.Equal(ExecutorMode.Persistent, config.Executor.Mode);
+        Assert.Equal(["child.py", "--fast"], config.Executor.ProcessArgs);
+        Assert.Equal((5, 1000, 512), (config.Executor.ReadyTimeoutSeconds, config.Executor.MaxTasksPerProcess, config.Executor.MaxRssMb));
+        Assert.Equal((50, 2000), (config.Executor.RestartBackoffMs, config.Executor.RestartBackoffMaxMs));
+
+        var defaults = new DrakkarConfig().Executor;
+        Assert.Equal(ExecutorMode.Spawn, defaults.Mode);
+        Assert.Empty(defaults.ProcessArgs);
+        Assert.Equal((30, 0, 0, 100, 10_000), (defaults.ReadyTimeoutSeconds, defaults.MaxTasksPerProcess, defaults.MaxRssMb, defaults.RestartBackoffMs, defaults.RestartBackoffMaxMs));
     }
 }

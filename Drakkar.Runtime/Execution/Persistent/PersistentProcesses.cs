@@ -1,0 +1,263 @@
+using Drakkar.Execution.Posix;
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar.Execution.Persistent;
+
+/// <summary>
+/// The long-lived processes of <c>executor.mode: persistent</c> (E9). The pool's priority gate decides who runs;
+/// this class decides which process serves the run: an idle one of the task's binary, else a new one, started on
+/// demand. Never more processes live than the gate has slots.
+/// </summary>
+/// <remarks>
+/// A process that crashed, broke the protocol, timed out or never became ready is killed and forgotten, and the
+/// next start waits <c>restart_backoff_ms</c>, doubling per failure in a row up to <c>restart_backoff_max_ms</c>;
+/// an answered task resets the count. A healthy process is replaced after <c>max_tasks_per_process</c> tasks or
+/// when its resident memory passes <c>max_rss_mb</c>.
+/// </remarks>
+internal sealed class PersistentProcesses : IAsyncDisposable
+{
+    /// <summary>How long a process has to exit after its stdin is closed (recycling, shutdown) before it is killed.</summary>
+    internal static readonly TimeSpan ExitGrace = TimeSpan.FromSeconds(5);
+
+    private readonly int _capacity;
+    private readonly IReadOnlyList<string> _processArgs;
+    private readonly Dictionary<string, string> _environment;
+    private readonly TimeSpan _readyTimeout;
+    private readonly TimeSpan _taskTimeout;
+    private readonly int _maxOutputBytes;
+    private readonly int _maxTasksPerProcess;
+    private readonly int _maxRssMb;
+    private readonly TimeSpan _backoff;
+    private readonly TimeSpan _backoffMax;
+    private readonly ILogger _logger;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, Stack<PersistentChild>> _idle = new(StringComparer.Ordinal);
+    private int _live;
+    private int _failuresInARow;
+
+    public PersistentProcesses(ExecutorConfig config, Dictionary<string, string> baseEnvironment, TimeSpan taskTimeout, ILogger logger)
+    {
+        _capacity = config.MaxExecutors;
+        _processArgs = [.. config.ProcessArgs];
+        _environment = new Dictionary<string, string>(baseEnvironment, StringComparer.Ordinal)
+        {
+            [ExecutorFrames.ProtocolVariable] = ExecutorFrames.ProtocolVersion,
+        };
+        _readyTimeout = TimeSpan.FromSeconds(config.ReadyTimeoutSeconds);
+        _taskTimeout = taskTimeout;
+        _maxOutputBytes = config.MaxOutputBytes;
+        _maxTasksPerProcess = config.MaxTasksPerProcess;
+        _maxRssMb = config.MaxRssMb;
+        _backoff = TimeSpan.FromMilliseconds(config.RestartBackoffMs);
+        _backoffMax = TimeSpan.FromMilliseconds(Math.Max(config.RestartBackoffMs, config.RestartBackoffMaxMs));
+        _logger = logger;
+    }
+
+    /// <summary>Processes started and not yet ended (idle or serving a task).</summary>
+    public int LiveCount => Volatile.Read(ref _live);
+
+    /// <summary>
+    /// The wait before the next start after <paramref name="failuresInARow"/> failures: none for zero, then
+    /// <paramref name="initial"/> doubling per failure, capped at <paramref name="max"/>.
+    /// </summary>
+    internal static TimeSpan RestartDelay(int failuresInARow, TimeSpan initial, TimeSpan max)
+    {
+        if (failuresInARow <= 0)
+        {
+            return TimeSpan.Zero;
+        }
+
+        var factor = Math.Pow(2, Math.Min(failuresInARow - 1, 30));
+        return TimeSpan.FromMilliseconds(Math.Min(initial.TotalMilliseconds * factor, max.TotalMilliseconds));
+    }
+
+    /// <summary>Runs one task on a process of <paramref name="binary"/>. The caller holds a gate slot throughout.</summary>
+    public async Task<ProcessRun> RunAsync(ExecutorTask task, string binary, CancellationToken cancellationToken)
+    {
+        var child = Take(binary, out var evicted);
+        if (evicted is not null)
+        {
+            // Every slot's process belongs to other binaries: the idle one makes room for this binary's.
+            await evicted.EndAsync(ExitGrace).ConfigureAwait(false);
+        }
+
+        if (child is { HasExited: true })
+        {
+            // It died while idle: the task has not been sent, so it is not the task's failure. The replacement
+            // takes over its place in the live count.
+            await child.KillAsync().ConfigureAwait(false);
+            ExecutorLog.ProcessExitedIdle(_logger, child.Binary, child.Pid, child.ExitCode);
+            Failed();
+            child = null;
+        }
+
+        if (child is null)
+        {
+            try
+            {
+                child = await StartAsync(binary, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ProcessSpawnException e)
+            {
+                Forget();
+                Failed();
+                return new ProcessRun(ProcessRunStatus.SpawnFailed, null, null, "", "", TimeSpan.Zero, e.Message);
+            }
+            catch (OperationCanceledException)
+            {
+                Forget();
+                throw;
+            }
+        }
+
+        ProcessRun run;
+        try
+        {
+            run = await child.RunAsync(task, _taskTimeout, _maxOutputBytes, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Forget();
+            throw;
+        }
+
+        if (!child.IsAlive)
+        {
+            Forget();
+            if (run.Status != ProcessRunStatus.Exited || run.Error is not null)
+            {
+                Failed();
+            }
+
+            return run;
+        }
+
+        lock (_lock)
+        {
+            _failuresInARow = 0;
+        }
+
+        if (RecycleReason(child) is { } reason)
+        {
+            ExecutorLog.ProcessRecycled(_logger, child.Binary, child.Pid, child.TasksAnswered, reason);
+            await child.EndAsync(ExitGrace).ConfigureAwait(false);
+            Forget();
+        }
+        else
+        {
+            lock (_lock)
+            {
+                if (!_idle.TryGetValue(binary, out var idle))
+                {
+                    _idle[binary] = idle = new Stack<PersistentChild>();
+                }
+
+                idle.Push(child);
+            }
+        }
+
+        return run;
+    }
+
+    /// <summary>Ends every idle process (stdin closed, then killed after the grace). Call once no task runs.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        List<PersistentChild> idle;
+        lock (_lock)
+        {
+            idle = [.. _idle.Values.SelectMany(stack => stack)];
+            _idle.Clear();
+        }
+
+        await Task.WhenAll(idle.Select(child => child.EndAsync(ExitGrace))).ConfigureAwait(false);
+        foreach (var _ in idle)
+        {
+            Forget();
+        }
+    }
+
+    /// <summary>
+    /// An idle process of <paramref name="binary"/>, or null after reserving room for a new one; when every slot's
+    /// process is another binary's, one of those idle processes is handed back to be ended.
+    /// </summary>
+    private PersistentChild? Take(string binary, out PersistentChild? evicted)
+    {
+        evicted = null;
+        lock (_lock)
+        {
+            if (_idle.TryGetValue(binary, out var own) && own.Count > 0)
+            {
+                return own.Pop();
+            }
+
+            if (_live >= _capacity)
+            {
+                // The gate admits at most _capacity runs, this one included, so some live process is idle.
+                foreach (var stack in _idle.Values)
+                {
+                    if (stack.Count > 0)
+                    {
+                        evicted = stack.Pop();
+                        _live--;
+                        break;
+                    }
+                }
+            }
+
+            _live++;
+            return null;
+        }
+    }
+
+    private async Task<PersistentChild> StartAsync(string binary, CancellationToken cancellationToken)
+    {
+        int failures;
+        lock (_lock)
+        {
+            failures = _failuresInARow;
+        }
+
+        var delay = RestartDelay(failures, _backoff, _backoffMax);
+        if (delay > TimeSpan.Zero)
+        {
+            ExecutorLog.ProcessRestartDelayed(_logger, binary, failures, delay.TotalMilliseconds);
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+        }
+
+        var child = await PersistentChild.StartAsync(binary, _processArgs, _environment, _readyTimeout, _logger, cancellationToken)
+            .ConfigureAwait(false);
+        ExecutorLog.ProcessStarted(_logger, binary, child.Pid);
+        return child;
+    }
+
+    private string? RecycleReason(PersistentChild child)
+    {
+        if (_maxTasksPerProcess > 0 && child.TasksAnswered >= _maxTasksPerProcess)
+        {
+            return $"it answered {child.TasksAnswered} tasks (executor.max_tasks_per_process)";
+        }
+
+        if (_maxRssMb > 0 && child.ResidentMegabytes() is { } rss && rss > _maxRssMb)
+        {
+            return $"its resident memory is {rss} MiB, over executor.max_rss_mb ({_maxRssMb})";
+        }
+
+        return null;
+    }
+
+    private void Forget()
+    {
+        lock (_lock)
+        {
+            _live--;
+        }
+    }
+
+    private void Failed()
+    {
+        lock (_lock)
+        {
+            _failuresInARow++;
+        }
+    }
+}
