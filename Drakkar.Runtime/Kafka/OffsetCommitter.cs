@@ -4,6 +4,7 @@ using Confluent.Kafka;
 using Drakkar.Observability.Metrics;
 using Drakkar.Pipeline;
 using Drakkar.Sinks;
+using Drakkar.Sinks.Kafka;
 using Microsoft.Extensions.Logging;
 
 namespace Drakkar.Kafka;
@@ -12,12 +13,14 @@ namespace Drakkar.Kafka;
 /// The one owner of commits (SPEC O3, O9): every <c>kafka.commit_interval_ms</c>, and on demand at revoke and
 /// shutdown, it flushes batching sinks for each partition whose watermark moved and commits the watermarks in one
 /// call, serialized so an older offset never lands after a newer one. A flush that fails or pushes back abandons that
-/// partition's checkpoint: the partition is queued for a rewind, which the poll thread carries out.
+/// partition's checkpoint: the partition is queued for a rewind, which the poll thread carries out. Under
+/// <c>kafka.exactly_once</c> the watermarks are committed inside the Kafka sinks' producer transaction instead of by
+/// the consumer (SPEC O12), and an aborted transaction rewinds every partition it covered.
 /// </summary>
 internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consumer, IPayloadDelivery delivery, DrakkarMetrics metrics, ILogger logger)
 {
-    /// <summary>How long a partition whose flush failed (without a delay of its own) waits before it is reprocessed.</summary>
-    private static readonly TimeSpan FailedFlushPause = TimeSpan.FromSeconds(1);
+    /// <summary>How long a partition whose flush or transaction failed (without a delay of its own) waits before it is reprocessed.</summary>
+    private static readonly TimeSpan FailedCheckpointPause = TimeSpan.FromSeconds(1);
 
     private const int FinalCommitAttempts = 5;
     private static readonly TimeSpan FinalCommitBackoff = TimeSpan.FromMilliseconds(100);
@@ -68,26 +71,11 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
                 offsets.Add((pipeline, new TopicPartitionOffset(pipeline.Topic, pipeline.Partition, offset)));
             }
             if (offsets.Count == 0) return true;
-            // A periodic commit that fails is simply made again on the next tick. A final one (revoke, shutdown) has no
-            // next tick: a refusal that a rebalance causes is retried a few times, or the next owner redoes the work.
-            for (var attempt = 1; ; attempt++)
+            if (delivery.Transaction is { } transaction)
             {
-                try
-                {
-                    consumer.Commit(offsets.Select(o => o.Offset));
-                    break;
-                }
-                catch (KafkaException e) when (final && attempt < FinalCommitAttempts && IsRetriable(e.Error.Code))
-                {
-                    LogFinalCommitRetry(e.Error.Reason, attempt);
-                    await Task.Delay(FinalCommitBackoff).ConfigureAwait(false);
-                }
-                catch (KafkaException e)
-                {
-                    LogCommitFailed(e, e.Error.Reason);
-                    return false;
-                }
+                if (!CommitInTransaction(transaction, offsets)) return false;
             }
+            else if (!await CommitByConsumerAsync(offsets, final).ConfigureAwait(false)) return false;
             foreach (var (pipeline, offset) in offsets)
             {
                 pipeline.ConfirmCommitted(offset.Offset.Value);
@@ -100,6 +88,50 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
         {
             _gate.Release();
         }
+    }
+
+    private async Task<bool> CommitByConsumerAsync(List<(PartitionPipeline Pipeline, TopicPartitionOffset Offset)> offsets, bool final)
+    {
+        // A periodic commit that fails is simply made again on the next tick. A final one (revoke, shutdown) has no
+        // next tick: a refusal that a rebalance causes is retried a few times, or the next owner redoes the work.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                consumer.Commit(offsets.Select(o => o.Offset));
+                return true;
+            }
+            catch (KafkaException e) when (final && attempt < FinalCommitAttempts && IsRetriable(e.Error.Code))
+            {
+                LogFinalCommitRetry(e.Error.Reason, attempt);
+                await Task.Delay(FinalCommitBackoff).ConfigureAwait(false);
+            }
+            catch (KafkaException e)
+            {
+                LogCommitFailed(e, e.Error.Reason);
+                return false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Commits the watermarks in one transaction with the Kafka sink records of the messages they cover. An aborted
+    /// transaction published nothing, so every partition in it is rewound to its last committed offset and redone.
+    /// </summary>
+    private bool CommitInTransaction(KafkaTransaction transaction, List<(PartitionPipeline Pipeline, TopicPartitionOffset Offset)> offsets)
+    {
+        if (transaction.Commit([.. offsets.Select(o => o.Offset)], consumer.ConsumerGroupMetadata))
+        {
+            metrics.KafkaTransactions.Increment("committed");
+            return true;
+        }
+        metrics.KafkaTransactions.Increment("aborted");
+        foreach (var (pipeline, _) in offsets)
+        {
+            pipeline.AbandonCheckpoints();
+            _rewinds.Enqueue((pipeline.Partition, FailedCheckpointPause));
+        }
+        return false;
     }
 
     /// <summary>Batching sinks write what they buffered for the partition first; false abandons this checkpoint (SPEC O9).</summary>
@@ -119,7 +151,7 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
         {
             LogFlushFailed(e, pipeline.Topic, pipeline.Partition);
             pipeline.AbandonCheckpoints();
-            _rewinds.Enqueue((pipeline.Partition, FailedFlushPause));
+            _rewinds.Enqueue((pipeline.Partition, FailedCheckpointPause));
         }
         return false;
     }

@@ -109,7 +109,7 @@ internal sealed partial class InstanceDelivery
         foreach (var group in groups) payloads.AddRange(group.Payloads);
         var partition = groups[0].Origin.Partition;
         var batch = new SinkBatch(groups[0].Origin.Topic, groups.All(g => g.Origin.Partition == partition) ? partition : -1, payloads,
-            TraceContexts(groups, payloads.Count));
+            TraceContexts(groups, payloads.Count), groups);
         var verdict = false;
         try
         {
@@ -294,7 +294,8 @@ internal sealed partial class InstanceDelivery
     }
 
     private static SinkBatch BatchOf(PayloadGroup group) =>
-        new(group.Origin.Topic, group.Origin.Partition, group.Payloads, group.TraceContext == default ? null : [.. Enumerable.Repeat(group.TraceContext, group.Count)]);
+        new(group.Origin.Topic, group.Origin.Partition, group.Payloads,
+            group.TraceContext == default ? null : [.. Enumerable.Repeat(group.TraceContext, group.Count)], [group]);
 
     /// <summary>Each payload's trace context (see <see cref="PayloadGroup.TraceContext"/>), in batch order; null when no group has one.</summary>
     private static ActivityContext[]? TraceContexts(List<PayloadGroup> groups, int payloads)
