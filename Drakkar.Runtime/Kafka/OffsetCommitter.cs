@@ -23,6 +23,7 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
     private static readonly TimeSpan FailedCheckpointPause = TimeSpan.FromSeconds(1);
 
     private const int FinalCommitAttempts = 5;
+    private static readonly TimeSpan CommittedLookupTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan FinalCommitBackoff = TimeSpan.FromMilliseconds(100);
 
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -115,8 +116,9 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
     }
 
     /// <summary>
-    /// Commits the watermarks in one transaction with the Kafka sink records of the messages they cover. An aborted
-    /// transaction published nothing, so every partition in it is rewound to its last committed offset and redone.
+    /// Commits the watermarks in one transaction with the Kafka sink records of the messages they cover. A failed
+    /// transaction is aborted, so every partition in it is rewound and redone from the offset the group really has:
+    /// a commit that timed out may still have landed, and redoing what it covered would repeat its records.
     /// </summary>
     private bool CommitInTransaction(KafkaTransaction transaction, List<(PartitionPipeline Pipeline, TopicPartitionOffset Offset)> offsets)
     {
@@ -126,12 +128,32 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
             return true;
         }
         metrics.KafkaTransactions.Increment("aborted");
+        ConfirmWhatTheGroupHas(offsets);
         foreach (var (pipeline, _) in offsets)
         {
             pipeline.AbandonCheckpoints();
             _rewinds.Enqueue((pipeline.Partition, FailedCheckpointPause));
         }
         return false;
+    }
+
+    /// <summary>Moves each pipeline's committed offset (where a rewind restarts) up to what the group coordinator stores.</summary>
+    private void ConfirmWhatTheGroupHas(List<(PartitionPipeline Pipeline, TopicPartitionOffset Offset)> offsets)
+    {
+        try
+        {
+            var stored = consumer.Committed(offsets.Select(o => o.Offset.TopicPartition), CommittedLookupTimeout);
+            foreach (var (pipeline, _) in offsets)
+            {
+                if (stored.FirstOrDefault(c => c.Partition.Value == pipeline.Partition) is { Offset.Value: >= 0 } committed)
+                    pipeline.ConfirmCommitted(committed.Offset.Value);
+            }
+        }
+        catch (KafkaException e)
+        {
+            // Unknown: the rewind goes to the last commit this worker saw succeed, at worst repeating a landed commit's work.
+            LogCommittedLookupFailed(e.Error.Reason);
+        }
     }
 
     /// <summary>Batching sinks write what they buffered for the partition first; false abandons this checkpoint (SPEC O9).</summary>
@@ -166,6 +188,9 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Flush before committing {Topic}[{Partition}] failed; the partition is reprocessed from its committed offset")]
     private partial void LogFlushFailed(Exception error, string topic, int partition);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "After an aborted transaction the group's committed offsets could not be read ({Reason}); rewinding to the last commit seen")]
+    private partial void LogCommittedLookupFailed(string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Committed offsets {Offsets}")]
     private partial void LogCommitted(string offsets);
