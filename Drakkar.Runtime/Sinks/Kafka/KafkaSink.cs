@@ -107,8 +107,9 @@ public sealed class KafkaSink : ISink
     }
 
     /// <summary>
-    /// Stages each hook call's records whole: a group with a payload that cannot be serialized stages nothing (that
-    /// payload fails, so the group takes the failure path), so a retried group is never staged twice.
+    /// Stages each hook call's records whole: a group with a payload that cannot be serialized, or whose record the
+    /// transactional producer would refuse as too large, stages nothing (that payload fails, so the group takes the
+    /// failure path: <c>OnDeliveryError</c>, the DLQ), so a retried group is never staged twice.
     /// </summary>
     private void Stage(SinkBatch batch, KafkaTransaction transaction)
     {
@@ -117,18 +118,25 @@ public sealed class KafkaSink : ISink
         foreach (var group in groups)
         {
             var records = new Message<byte[]?, byte[]>[group.Count];
-            var serialized = true;
+            var stageable = true;
             for (var i = 0; i < group.Count; i++, index++)
             {
-                if (RecordOf(batch, index, out var unserializable) is { } record)
+                var record = RecordOf(batch, index, out var failure);
+                if (record is not null && KafkaTransaction.TooLarge(record) is { } size)
+                {
+                    failure = new SinkDeliveryException($"payload {index + 1} of {batch.Count} ({batch.Payloads[index].Data.TypeName}) makes a " +
+                        $"record of {size} bytes, over the {KafkaTransaction.MaxRecordBytes}-byte limit of the exactly-once producer");
+                    record = null;
+                }
+                if (record is not null)
                 {
                     records[i] = record;
                     continue;
                 }
-                batch.Fail(index, unserializable!);
-                serialized = false;
+                batch.Fail(index, failure!);
+                stageable = false;
             }
-            if (!serialized) continue;
+            if (!stageable) continue;
             var messages = group.Origin.Messages;
             var lastOffset = messages.Count == 0 ? -1 : messages.Max(m => m.Offset);
             transaction.Stage(group.Origin.Partition, lastOffset, _config.Topic, records, group.Abandoned);

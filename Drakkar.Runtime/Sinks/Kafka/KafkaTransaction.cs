@@ -25,6 +25,13 @@ internal sealed partial class KafkaTransaction : IDisposable
 
     private const int CommitAttempts = 3;
 
+    /// <summary>The transactional producer's <c>message.max.bytes</c> (librdkafka's default, set explicitly so it is ours to check).</summary>
+    public const int MaxRecordBytes = 1_000_000;
+
+    /// <summary>Room for a record's framing in librdkafka's size check (length varints, attributes, timestamp and header counts).</summary>
+    private const int RecordFraming = 512;
+    private static readonly TimeSpan QueueFullWait = TimeSpan.FromMilliseconds(50);
+
     private readonly ProducerConfig _config;
     private readonly ILogger _logger;
     private readonly SinkSecretMasker _masker;
@@ -44,6 +51,7 @@ internal sealed partial class KafkaTransaction : IDisposable
             TransactionalId = transactionalId,
             EnableIdempotence = true,
             Acks = Acks.All,
+            MessageMaxBytes = MaxRecordBytes,
             // Records are produced at commit time, all at once; Flush sends them without waiting for a batch to fill.
             LingerMs = 5,
         };
@@ -89,16 +97,20 @@ internal sealed partial class KafkaTransaction : IDisposable
         }
     }
 
+    /// <summary>
+    /// The size of <paramref name="record"/> when the producer would refuse it as too large, else null. Checked when
+    /// the record is staged: refused at commit time it would abort every transaction that carries it, forever.
+    /// </summary>
+    public static int? TooLarge(Message<byte[]?, byte[]> record)
+    {
+        var size = (record.Key?.Length ?? 0) + record.Value.Length + (record.Headers?.Sum(h => h.Key.Length + (h.GetValueBytes()?.Length ?? 0)) ?? 0);
+        return size + RecordFraming > MaxRecordBytes ? size : null;
+    }
+
     /// <summary>Forgets what is staged for a partition that is rewound or given up: its messages are processed again.</summary>
     public void Discard(int sourcePartition)
     {
         lock (_gate) _staged.Remove(sourcePartition);
-    }
-
-    /// <summary>Records staged and not yet committed (for tests and diagnostics).</summary>
-    public int StagedCount
-    {
-        get { lock (_gate) return _staged.Values.Sum(r => r.Count); }
     }
 
     /// <summary>
@@ -170,8 +182,9 @@ internal sealed partial class KafkaTransaction : IDisposable
             }
             catch (ProduceException<byte[]?, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
             {
-                // librdkafka's queue is full: let deliveries drain, then hand the record over again.
-                producer.Poll(TimeSpan.FromMilliseconds(50));
+                // librdkafka's queue is full: let deliveries drain (the client's own thread serves the reports, and
+                // records time out within transaction.timeout.ms when the broker is away), then hand it over again.
+                Thread.Sleep(QueueFullWait);
             }
         }
     }

@@ -110,6 +110,26 @@ public sealed class ExactlyOnceTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_record_too_large_for_the_transactional_producer_goes_to_the_dlq_instead_of_aborting_every_transaction()
+    {
+        var (input, output) = Topics("eos-large");
+        var handler = new EchoToKafkaHandler(note: m => m is { Partition: 0, Offset: 3 } ? new string('x', 1_100_000) : null);
+        var worker = await TestWorker.StartAsync(handler, ExactlyOnceConfig(_broker.BootstrapServers, input, output), "eos-large");
+        await TestWorker.ProduceAsync(_broker.BootstrapServers, input, Partitions, 40);
+        await Eventually.True(() => SinkTopic.Ids(_broker.BootstrapServers, output, IsolationLevel.ReadUncommitted).Count >= 39,
+            TimeSpan.FromSeconds(60), "every other input answered");
+        await Eventually.True(() => worker.Metrics.SinkDlqMessages.Value("kafka", "out") == 1, TimeSpan.FromSeconds(30), "the large payload dead-lettered");
+        var aborted = worker.Metrics.KafkaTransactions.Value("aborted");
+        await worker.StopAsync();
+
+        var ids = SinkTopic.Ids(_broker.BootstrapServers, output, IsolationLevel.ReadUncommitted);
+        Assert.Equal(39, ids.Count);
+        Assert.DoesNotContain("0:3", ids);
+        Assert.Equal(0, aborted);
+        Assert.Single(SinkTestKit.Consume(_broker.BootstrapServers, $"{input}_dlq", 1));
+    }
+
     private (string Input, string Output) Topics(string prefix)
     {
         var (input, output) = ($"{prefix}-in", $"{prefix}-out");
@@ -129,9 +149,9 @@ public sealed class ExactlyOnceTests : IDisposable
 
 /// <summary>
 /// One Kafka sink record per source message, identified by <c>partition:offset</c>. Each message gets a precomputed
-/// task unless <paramref name="special"/> gives it a task of its own.
+/// task unless <paramref name="special"/> gives it a task of its own; <paramref name="note"/> fills the record's note.
 /// </summary>
-internal sealed class EchoToKafkaHandler(Func<SourceMessage, ExecutorTask?>? special = null) : DrakkarHandler
+internal sealed class EchoToKafkaHandler(Func<SourceMessage, ExecutorTask?>? special = null, Func<SourceMessage, string?>? note = null) : DrakkarHandler
 {
     public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
         ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([.. messages.Select(m => special?.Invoke(m) ?? new ExecutorTask(TaskId.New("eos"))
@@ -143,7 +163,14 @@ internal sealed class EchoToKafkaHandler(Func<SourceMessage, ExecutorTask?>? spe
     public override ValueTask<CollectResult?> OnMessageComplete(MessageGroup group) =>
         ValueTask.FromResult<CollectResult?>(new CollectResult
         {
-            Kafka = { KafkaPayload.Of(Reading.Sample((int)group.Message.Offset) with { Id = $"{group.Message.Partition}:{group.Message.Offset}" }, sink: "out") },
+            Kafka =
+            {
+                KafkaPayload.Of(Reading.Sample((int)group.Message.Offset) with
+                {
+                    Id = $"{group.Message.Partition}:{group.Message.Offset}",
+                    Note = note?.Invoke(group.Message),
+                }, sink: "out"),
+            },
         });
 }
 
