@@ -40,6 +40,11 @@ public sealed class KafkaConfig
     public string GroupInstanceId { get; set; } = "";
     /// <summary>Minimum spacing of offset commits per partition (revoke and shutdown always commit).</summary>
     public int CommitIntervalMs { get; set; } = 1_000;
+    /// <summary>
+    /// Exactly-once Kafka→Kafka: the Kafka sinks' records and the source offsets they answer are committed in one
+    /// producer transaction per commit tick. Valid only when every sink is a Kafka sink on <see cref="Brokers"/>.
+    /// </summary>
+    public bool ExactlyOnce { get; set; }
     public string UiUrl { get; set; } = "";
     public string UiClusterName { get; set; } = "";
     public bool StartupAlignEnabled { get; set; } = true;

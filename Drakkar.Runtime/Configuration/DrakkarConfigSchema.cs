@@ -1,3 +1,4 @@
+using Drakkar.Sinks;
 using static Drakkar.Configuration.ConfigRules;
 using static Drakkar.Configuration.ScalarTypes;
 
@@ -51,6 +52,7 @@ internal static class DrakkarConfigSchema
         new ScalarField<KafkaConfig, string>("group_protocol", c => c.GroupProtocol, (c, v) => c.GroupProtocol = v, Text, OneOf(GroupProtocols)),
         Str<KafkaConfig>("group_instance_id", c => c.GroupInstanceId, (c, v) => c.GroupInstanceId = v),
         Int<KafkaConfig>("commit_interval_ms", c => c.CommitIntervalMs, (c, v) => c.CommitIntervalMs = v, AtLeast(0)),
+        Bool<KafkaConfig>("exactly_once", c => c.ExactlyOnce, (c, v) => c.ExactlyOnce = v),
         UiUrl<KafkaConfig>(c => c.UiUrl, (c, v) => c.UiUrl = v),
         Str<KafkaConfig>("ui_cluster_name", c => c.UiClusterName, (c, v) => c.UiClusterName = v),
         Bool<KafkaConfig>("startup_align_enabled", c => c.StartupAlignEnabled, (c, v) => c.StartupAlignEnabled = v),
@@ -303,7 +305,30 @@ internal static class DrakkarConfigSchema
         new SectionField<DrakkarConfig, LoggingConfig>("logging", c => c.Logging, Logging),
         new SectionField<DrakkarConfig, DebugConfig>("debug", c => c.Debug, Debug),
         new SectionField<DrakkarConfig, CacheConfig>("cache", c => c.Cache, Cache),
-    ]);
+    ],
+    (config, check) =>
+    {
+        if (!config.Kafka.ExactlyOnce) return;
+        // One transaction carries the sink records and the source offsets, so every destination must be a topic of
+        // the source's cluster: another kind of store, or another cluster, cannot join it.
+        if (ExactlyOnceOutsiders(config.Sinks) is { Count: > 0 } outsiders)
+            check.Fail("kafka.exactly_once", $"needs every sink to be a Kafka sink, but {string.Join(", ", outsiders)} " +
+                $"{(outsiders.Count == 1 ? "is" : "are")} not; remove {(outsiders.Count == 1 ? "it" : "them")} or set exactly_once: false");
+        foreach (var (name, sink) in config.Sinks.Kafka)
+        {
+            if (sink.Brokers.Trim().Length > 0 && sink.Brokers.Trim() != config.Kafka.Brokers.Trim())
+                check.Fail($"sinks.kafka.{name}.brokers", $"must be empty or kafka.brokers under kafka.exactly_once: one transaction " +
+                    $"spans one cluster (got '{SecretMasker.Mask(sink.Brokers)}')");
+        }
+    });
+
+    /// <summary>The configured sink instances that are not Kafka sinks, by configuration path.</summary>
+    private static List<string> ExactlyOnceOutsiders(SinksConfig sinks) =>
+    [
+        .. SinkKinds.BuiltIn.Where(kind => kind.Kind != SinkKind.Kafka)
+            .SelectMany(kind => kind.Instances(sinks).Select(instance => kind.ConfigPath(instance.Key))),
+        .. sinks.Custom.SelectMany(kind => kind.Value.Keys.Select(name => SinkKey.ConfigPathOf(SinkKind.Custom, kind.Key, name))),
+    ];
 
     private static void Require(ObjectCheck check, string key, string value, string what)
     {

@@ -10,9 +10,9 @@ namespace Drakkar.Hosting;
 internal static class DeliveryStartup
 {
     public static async Task<(IPayloadDelivery Delivery, NpgsqlDataSource? Postgres)> ConnectAsync(DrakkarConfig config,
-        DrakkarHandlerBase handler, DrakkarMetrics metrics, ILoggerFactory loggers, SinkRegistry registry, CancellationToken cancellationToken)
+        DrakkarHandlerBase handler, string workerId, DrakkarMetrics metrics, ILoggerFactory loggers, SinkRegistry registry, CancellationToken cancellationToken)
     {
-        var manager = SinkManager.ForHandler(handler, config, metrics, loggers, registry);
+        var manager = SinkManager.ForHandler(handler, config, metrics, loggers, registry, workerId);
         await manager.StartAsync(cancellationToken).ConfigureAwait(false);
         return (manager, manager.PostgresDataSource);
     }

@@ -157,7 +157,7 @@ public static class DrakkarApp
             metrics.PoolActive.SampleWith(() => pool.ActiveCount);
             return pool;
         },
-        Delivery = (config, handler, metrics, loggers, cancellationToken) =>
-            DeliveryStartup.ConnectAsync(config, handler, metrics, loggers, registry ?? new Sinks.SinkRegistry(), cancellationToken),
+        Delivery = (config, handler, workerId, metrics, loggers, cancellationToken) =>
+            DeliveryStartup.ConnectAsync(config, handler, workerId, metrics, loggers, registry ?? new Sinks.SinkRegistry(), cancellationToken),
     };
 }

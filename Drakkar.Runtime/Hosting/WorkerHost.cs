@@ -17,8 +17,8 @@ internal sealed class WorkerParts
     /// <summary>Runs task attempts; disposed at shutdown (which must leave no child process running).</summary>
     public required Func<DrakkarConfig, DrakkarMetrics, ILoggerFactory, ITaskExecutor> Executor { get; init; }
 
-    /// <summary>Connects the sinks and returns the delivery service (and the first PostgreSQL data source, if any).</summary>
-    public required Func<DrakkarConfig, DrakkarHandlerBase, DrakkarMetrics, ILoggerFactory, CancellationToken,
+    /// <summary>Connects the sinks for the worker of the given id and returns the delivery service (and the first PostgreSQL data source, if any).</summary>
+    public required Func<DrakkarConfig, DrakkarHandlerBase, string, DrakkarMetrics, ILoggerFactory, CancellationToken,
         Task<(IPayloadDelivery Delivery, NpgsqlDataSource? Postgres)>> Delivery { get; init; }
 
     /// <summary>Log destination; null builds one from <c>logging</c> config.</summary>
@@ -130,7 +130,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
             Config.Kafka.Brokers = EmbeddedBroker.BootstrapServers;
             LogEmbeddedBroker(EmbeddedBroker.BootstrapServers, Config.Kafka.SourceTopic, EmbeddedPartitions);
         }
-        var (delivery, postgres) = await parts.Delivery(Config, _handler, Metrics, _loggers, cancellationToken).ConfigureAwait(false);
+        var (delivery, postgres) = await parts.Delivery(Config, _handler, WorkerId, Metrics, _loggers, cancellationToken).ConfigureAwait(false);
         _delivery = delivery;
         if (Config.Metrics.Enabled)
         {

@@ -4,6 +4,7 @@ using Confluent.Kafka;
 using Drakkar.Observability.Metrics;
 using Drakkar.Pipeline;
 using Drakkar.Sinks;
+using Drakkar.Sinks.Kafka;
 using Microsoft.Extensions.Logging;
 
 namespace Drakkar.Kafka;
@@ -12,14 +13,17 @@ namespace Drakkar.Kafka;
 /// The one owner of commits (SPEC O3, O9): every <c>kafka.commit_interval_ms</c>, and on demand at revoke and
 /// shutdown, it flushes batching sinks for each partition whose watermark moved and commits the watermarks in one
 /// call, serialized so an older offset never lands after a newer one. A flush that fails or pushes back abandons that
-/// partition's checkpoint: the partition is queued for a rewind, which the poll thread carries out.
+/// partition's checkpoint: the partition is queued for a rewind, which the poll thread carries out. Under
+/// <c>kafka.exactly_once</c> the watermarks are committed inside the Kafka sinks' producer transaction instead of by
+/// the consumer (SPEC O12), and an aborted transaction rewinds every partition it covered.
 /// </summary>
 internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consumer, IPayloadDelivery delivery, DrakkarMetrics metrics, ILogger logger)
 {
-    /// <summary>How long a partition whose flush failed (without a delay of its own) waits before it is reprocessed.</summary>
-    private static readonly TimeSpan FailedFlushPause = TimeSpan.FromSeconds(1);
+    /// <summary>How long a partition whose flush or transaction failed (without a delay of its own) waits before it is reprocessed.</summary>
+    private static readonly TimeSpan FailedCheckpointPause = TimeSpan.FromSeconds(1);
 
     private const int FinalCommitAttempts = 5;
+    private static readonly TimeSpan CommittedLookupTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan FinalCommitBackoff = TimeSpan.FromMilliseconds(100);
 
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -68,26 +72,11 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
                 offsets.Add((pipeline, new TopicPartitionOffset(pipeline.Topic, pipeline.Partition, offset)));
             }
             if (offsets.Count == 0) return true;
-            // A periodic commit that fails is simply made again on the next tick. A final one (revoke, shutdown) has no
-            // next tick: a refusal that a rebalance causes is retried a few times, or the next owner redoes the work.
-            for (var attempt = 1; ; attempt++)
+            if (delivery.Transaction is { } transaction)
             {
-                try
-                {
-                    consumer.Commit(offsets.Select(o => o.Offset));
-                    break;
-                }
-                catch (KafkaException e) when (final && attempt < FinalCommitAttempts && IsRetriable(e.Error.Code))
-                {
-                    LogFinalCommitRetry(e.Error.Reason, attempt);
-                    await Task.Delay(FinalCommitBackoff).ConfigureAwait(false);
-                }
-                catch (KafkaException e)
-                {
-                    LogCommitFailed(e, e.Error.Reason);
-                    return false;
-                }
+                if (!CommitInTransaction(transaction, offsets)) return false;
             }
+            else if (!await CommitByConsumerAsync(offsets, final).ConfigureAwait(false)) return false;
             foreach (var (pipeline, offset) in offsets)
             {
                 pipeline.ConfirmCommitted(offset.Offset.Value);
@@ -99,6 +88,71 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
         finally
         {
             _gate.Release();
+        }
+    }
+
+    private async Task<bool> CommitByConsumerAsync(List<(PartitionPipeline Pipeline, TopicPartitionOffset Offset)> offsets, bool final)
+    {
+        // A periodic commit that fails is simply made again on the next tick. A final one (revoke, shutdown) has no
+        // next tick: a refusal that a rebalance causes is retried a few times, or the next owner redoes the work.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                consumer.Commit(offsets.Select(o => o.Offset));
+                return true;
+            }
+            catch (KafkaException e) when (final && attempt < FinalCommitAttempts && IsRetriable(e.Error.Code))
+            {
+                LogFinalCommitRetry(e.Error.Reason, attempt);
+                await Task.Delay(FinalCommitBackoff).ConfigureAwait(false);
+            }
+            catch (KafkaException e)
+            {
+                LogCommitFailed(e, e.Error.Reason);
+                return false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Commits the watermarks in one transaction with the Kafka sink records of the messages they cover. A failed
+    /// transaction is aborted, so every partition in it is rewound and redone from the offset the group really has:
+    /// a commit that timed out may still have landed, and redoing what it covered would repeat its records.
+    /// </summary>
+    private bool CommitInTransaction(KafkaTransaction transaction, List<(PartitionPipeline Pipeline, TopicPartitionOffset Offset)> offsets)
+    {
+        if (transaction.Commit([.. offsets.Select(o => o.Offset)], consumer.ConsumerGroupMetadata))
+        {
+            metrics.KafkaTransactions.Increment("committed");
+            return true;
+        }
+        metrics.KafkaTransactions.Increment("aborted");
+        ConfirmWhatTheGroupHas(offsets);
+        foreach (var (pipeline, _) in offsets)
+        {
+            pipeline.AbandonCheckpoints();
+            _rewinds.Enqueue((pipeline.Partition, FailedCheckpointPause));
+        }
+        return false;
+    }
+
+    /// <summary>Moves each pipeline's committed offset (where a rewind restarts) up to what the group coordinator stores.</summary>
+    private void ConfirmWhatTheGroupHas(List<(PartitionPipeline Pipeline, TopicPartitionOffset Offset)> offsets)
+    {
+        try
+        {
+            var stored = consumer.Committed(offsets.Select(o => o.Offset.TopicPartition), CommittedLookupTimeout);
+            foreach (var (pipeline, _) in offsets)
+            {
+                if (stored.FirstOrDefault(c => c.Partition.Value == pipeline.Partition) is { Offset.Value: >= 0 } committed)
+                    pipeline.ConfirmCommitted(committed.Offset.Value);
+            }
+        }
+        catch (KafkaException e)
+        {
+            // Unknown: the rewind goes to the last commit this worker saw succeed, at worst repeating a landed commit's work.
+            LogCommittedLookupFailed(e.Error.Reason);
         }
     }
 
@@ -119,7 +173,7 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
         {
             LogFlushFailed(e, pipeline.Topic, pipeline.Partition);
             pipeline.AbandonCheckpoints();
-            _rewinds.Enqueue((pipeline.Partition, FailedFlushPause));
+            _rewinds.Enqueue((pipeline.Partition, FailedCheckpointPause));
         }
         return false;
     }
@@ -134,6 +188,9 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Flush before committing {Topic}[{Partition}] failed; the partition is reprocessed from its committed offset")]
     private partial void LogFlushFailed(Exception error, string topic, int partition);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "After an aborted transaction the group's committed offsets could not be read ({Reason}); rewinding to the last commit seen")]
+    private partial void LogCommittedLookupFailed(string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Committed offsets {Offsets}")]
     private partial void LogCommitted(string offsets);

@@ -496,6 +496,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         {
             if (!_pipelines.TryRemove(p.Partition.Value, out var pipeline)) continue;
             pipeline.Abort();
+            // What batching sinks or the exactly-once transaction hold for it belongs to the new owner's redo.
+            _delivery.Discard(p.Topic, p.Partition.Value);
             lost.Add(pipeline);
         }
         CountHandover(lost, "lost");

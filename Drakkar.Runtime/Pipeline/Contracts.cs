@@ -60,6 +60,12 @@ internal interface IPayloadDelivery
     /// </summary>
     Task FlushAsync(string topic, int partition, CancellationToken cancellationToken);
 
-    /// <summary>Drops what batching sinks buffered for a partition that is rewound or gone.</summary>
+    /// <summary>Drops what batching sinks buffered (or the exactly-once transaction staged) for a partition that is rewound or gone.</summary>
     void Discard(string topic, int partition);
+
+    /// <summary>
+    /// Under <c>kafka.exactly_once</c>, the transaction that must commit the source offsets together with the Kafka
+    /// sinks' records (SPEC O12); null when offsets are committed by the consumer.
+    /// </summary>
+    Sinks.Kafka.KafkaTransaction? Transaction { get; }
 }

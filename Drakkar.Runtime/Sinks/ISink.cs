@@ -75,12 +75,20 @@ public sealed class SinkBatch
         Payloads = payloads;
     }
 
-    internal SinkBatch(string topic, int partition, IReadOnlyList<SinkPayload> payloads, ActivityContext[]? traceContexts, PayloadSource[]? sources = null)
+    internal SinkBatch(string topic, int partition, IReadOnlyList<SinkPayload> payloads, ActivityContext[]? traceContexts,
+        PayloadSource[]? sources = null, IReadOnlyList<Delivery.PayloadGroup>? groups = null)
         : this(topic, partition, payloads)
     {
         _traceContexts = traceContexts;
         _sources = sources;
+        Groups = groups;
     }
+
+    /// <summary>
+    /// The hook calls the payloads came from, in batch order (each group's payloads are consecutive); null for a batch
+    /// not built by the delivery engine. The exactly-once Kafka sink stages each group whole, under its source offsets.
+    /// </summary>
+    internal IReadOnlyList<Delivery.PayloadGroup>? Groups { get; }
 
     /// <summary>The source topic the payloads came from.</summary>
     public string Topic { get; }

@@ -35,15 +35,17 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     private readonly CancellationTokenSource _closing = new();
     private long _inFlight;
     private readonly IDeadLetterQueue _dlq;
+    private readonly Kafka.KafkaTransaction? _transaction;
     private readonly SinkManagerOptions _options;
     private readonly DrakkarMetrics _metrics;
     private readonly SinkSecretMasker _masker;
     private readonly ILogger _logger;
 
     internal SinkManager(IEnumerable<ISink> sinks, IDeadLetterQueue dlq, SinkManagerOptions options, DrakkarMetrics metrics,
-        ILoggerFactory loggers, SinkSecretMasker? masker = null)
+        ILoggerFactory loggers, SinkSecretMasker? masker = null, Kafka.KafkaTransaction? transaction = null)
     {
         _dlq = dlq;
+        _transaction = transaction;
         _options = options;
         _metrics = metrics;
         _masker = masker ?? new SinkSecretMasker();
@@ -79,7 +81,22 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
             KafkaDeadLetterQueue.BrokersFor(config.Dlq, config.Kafka),
             metrics, loggers.CreateLogger("Drakkar.Sinks.Dlq"), masker, options.Delay, maxRecordBytes: config.Dlq.MaxMessageBytes);
         masker.AddCredentialsOf(KafkaDeadLetterQueue.BrokersFor(config.Dlq, config.Kafka));
-        return new SinkManager(sinks, dlq, options, metrics, loggers, masker);
+        return new SinkManager(sinks, dlq, options, metrics, loggers, masker, ExactlyOnceTransaction(config, sinks, options, loggers, masker));
+    }
+
+    /// <summary>
+    /// Under <c>kafka.exactly_once</c>: the worker's one transactional producer, which every Kafka sink stages its
+    /// records in (configuration validation already ensured every sink is a Kafka sink on <c>kafka.brokers</c>).
+    /// </summary>
+    private static Kafka.KafkaTransaction? ExactlyOnceTransaction(DrakkarConfig config, List<ISink> sinks, SinkManagerOptions options,
+        ILoggerFactory loggers, SinkSecretMasker masker)
+    {
+        if (!config.Kafka.ExactlyOnce) return null;
+        var transaction = new Kafka.KafkaTransaction(config.Kafka.Brokers,
+            Kafka.KafkaTransaction.IdFor(config.Kafka.ConsumerGroup, options.WorkerId ?? WorkerIdentity.GenerateWorkerId()),
+            loggers.CreateLogger("Drakkar.Sinks.Kafka.Transaction"), masker);
+        foreach (var sink in sinks.OfType<Kafka.KafkaSink>()) sink.StageInto(transaction);
+        return transaction;
     }
 
     /// <summary>
@@ -87,7 +104,7 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     /// and the delivery engine's settings from <c>sinks</c>.
     /// </summary>
     public static SinkManager ForHandler(DrakkarHandlerBase handler, DrakkarConfig config, DrakkarMetrics metrics, ILoggerFactory loggers,
-        SinkRegistry? registry = null) =>
+        SinkRegistry? registry = null, string? workerId = null) =>
         Create(config, handler.DeclaredSinks, new SinkManagerOptions
         {
             OnDeliveryError = handler.OnDeliveryError,
@@ -95,7 +112,10 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
             CircuitBreaker = config.Sinks.CircuitBreaker,
             MaxInFlightPayloads = config.Sinks.MaxInflightPayloads,
             Batching = SinkRegistry.Batching(config.Sinks),
+            WorkerId = workerId,
         }, metrics, loggers, registry);
+
+    Kafka.KafkaTransaction? IPayloadDelivery.Transaction => _transaction;
 
     /// <summary>The configured sink instances.</summary>
     public IReadOnlyList<ISink> Sinks => [.. _slots.Select(s => s.Sink)];
@@ -133,9 +153,10 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     {
         var connects = _slots.Select(s => ConnectAsync(s, cancellationToken)).ToArray();
         var dlq = ConnectDlqAsync(cancellationToken);
+        var transaction = _transaction is { } exactlyOnce ? Task.Run(exactlyOnce.Connect, cancellationToken) : Task.CompletedTask;
         try
         {
-            await Task.WhenAll([.. connects, dlq]).ConfigureAwait(false);
+            await Task.WhenAll([.. connects, dlq, transaction]).ConfigureAwait(false);
             return;
         }
         catch (Exception)
@@ -160,6 +181,11 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         {
             first ??= dlqError;
             failures.Add($"dlq ({_dlq.Destination}): {_masker.Apply(dlqError.Message)}");
+        }
+        if (transaction.Exception?.GetBaseException() is { } transactionError)
+        {
+            first ??= transactionError;
+            failures.Add($"kafka.exactly_once (transactional id {_transaction!.TransactionalId}): {_masker.Apply(transactionError.Message)}");
         }
         await CloseConnectedAsync().ConfigureAwait(false);
         throw new SinkStartupException(
@@ -256,6 +282,7 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     {
         foreach (var slot in _slots)
             if (slot.Sink is IBatchingSink batching) batching.Discard(topic, partition);
+        _transaction?.Discard(partition);
     }
 
     ValueTask IPayloadDelivery.DeliverAsync(CollectResult result, DeliveryOrigin origin, CancellationToken cancellationToken) =>
@@ -452,6 +479,7 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
                 slot.Connected = false;
             }
         })).ConfigureAwait(false);
+        _transaction?.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sink {SinkKind}/{SinkName} connected")]

@@ -20,6 +20,9 @@ public sealed class SinkManagerOptions
     /// <summary>Payloads in flight (handed to sinks, not yet settled) at which the worker pauses consumption.</summary>
     public int MaxInFlightPayloads { get; init; } = 20_000;
 
+    /// <summary>The worker id; under <c>kafka.exactly_once</c> it names the transactional producer. Null: a generated id.</summary>
+    public string? WorkerId { get; init; }
+
     /// <summary>How each instance's delivery queue batches, by <c>(kind, name)</c>.</summary>
     public Func<string, string, SinkBatching> Batching { get; init; } = static (_, _) => SinkBatching.Default;
 

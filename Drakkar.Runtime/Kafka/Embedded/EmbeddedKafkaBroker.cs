@@ -96,6 +96,33 @@ public sealed class EmbeddedKafkaBroker : IDisposable
     /// <summary>Drops any injected errors still queued for <paramref name="apiKey"/>.</summary>
     public void ClearRequestErrors(short apiKey) => MockClusterNative.ClearRequestErrors(Cluster, apiKey);
 
+    /// <summary>Starts recording every request the brokers receive, forgetting any recorded before.</summary>
+    public void StartRequestTracking() => MockClusterNative.StartRequestTracking(Cluster);
+
+    /// <summary>
+    /// How many requests of each Kafka API (by key: 8 = OffsetCommit, 26 = EndTxn, 28 = TxnOffsetCommit, …) the brokers
+    /// received since <see cref="StartRequestTracking"/>.
+    /// </summary>
+    public unsafe IReadOnlyDictionary<short, int> RequestCounts()
+    {
+        nuint count = 0;
+        var requests = MockClusterNative.GetRequests(Cluster, &count);
+        var counts = new Dictionary<short, int>();
+        try
+        {
+            for (nuint i = 0; i < count; i++)
+            {
+                var key = MockClusterNative.RequestApiKey(requests[i]);
+                counts[key] = counts.GetValueOrDefault(key) + 1;
+            }
+        }
+        finally
+        {
+            if (requests is not null) MockClusterNative.RequestDestroyArray(requests, count);
+        }
+        return counts;
+    }
+
     private nint Cluster
     {
         get

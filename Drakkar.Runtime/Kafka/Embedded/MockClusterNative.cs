@@ -59,6 +59,18 @@ internal static partial class MockClusterNative
     [LibraryImport(Library, EntryPoint = "rd_kafka_mock_clear_request_errors")]
     public static partial void ClearRequestErrors(nint cluster, short apiKey);
 
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_start_request_tracking")]
+    public static partial void StartRequestTracking(nint cluster);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_get_requests")]
+    public static unsafe partial nint* GetRequests(nint cluster, nuint* count);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_request_api_key")]
+    public static partial short RequestApiKey(nint request);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_request_destroy_array")]
+    public static unsafe partial void RequestDestroyArray(nint* requests, nuint count);
+
     [LibraryImport(Library, EntryPoint = "rd_kafka_err2str")]
     public static partial nint ErrorToString(int error);
 }

@@ -32,6 +32,7 @@ public sealed class DrakkarMetrics : IDisposable
         RebalanceEvents = r.Counter("drakkar_rebalance_events_total", "Rebalance events", "type");
         RebalancePartitions = r.Counter("drakkar_rebalance_partitions_total", "Partitions assigned, revoked or lost", "type");
         RebalanceDuration = r.Histogram("drakkar_rebalance_duration_seconds", "Time spent handling a rebalance event (a revoke drains and commits)", FastBuckets, "type");
+        KafkaTransactions = r.Counter("drakkar_kafka_transactions_total", "Exactly-once transactions (kafka.exactly_once), by outcome: committed or aborted", "outcome");
         HandoverRedo = r.Counter("drakkar_handover_redo_messages_total", "Messages finished here but left uncommitted at a handover (revoke, lost, stop): the next owner processes them again", "partition");
         SinkDeliverDuration = r.Histogram("drakkar_sink_deliver_duration_seconds", "Sink delivery duration", FastBuckets, "sink_type", "sink_name");
         SinkDeliverErrors = r.Counter("drakkar_sink_deliver_errors_total", "Sink delivery failures", "sink_type", "sink_name");
@@ -74,6 +75,7 @@ public sealed class DrakkarMetrics : IDisposable
     public Counter RebalancePartitions { get; }
     public Histogram RebalanceDuration { get; }
     public Counter HandoverRedo { get; }
+    public Counter KafkaTransactions { get; }
     public Histogram SinkDeliverDuration { get; }
     public Counter SinkDeliverErrors { get; }
     public Counter SinkPayloadsDelivered { get; }

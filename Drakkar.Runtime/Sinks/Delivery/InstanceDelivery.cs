@@ -309,7 +309,7 @@ internal sealed partial class InstanceDelivery
             }
         }
         var partition = first.Origin.Partition;
-        return new SinkBatch(first.Origin.Topic, groups.TrueForAll(g => g.Origin.Partition == partition) ? partition : -1, payloads, contexts, sources);
+        return new SinkBatch(first.Origin.Topic, groups.TrueForAll(g => g.Origin.Partition == partition) ? partition : -1, payloads, contexts, sources, groups);
     }
 
     private void Delivered(int count, TimeSpan elapsed)

@@ -8,7 +8,9 @@ namespace Drakkar.Sinks.Kafka;
 /// <summary>
 /// Produces each payload to the configured topic (SPEC S8): value = compact JSON of the data, key as given, and
 /// waits for every delivery report. Idempotent only with broker idempotence (<c>idempotent: true</c>), because
-/// otherwise a retried batch duplicates records.
+/// otherwise a retried batch duplicates records. Under <c>kafka.exactly_once</c> it produces nothing itself: it stages
+/// each hook call's records in the worker's <see cref="KafkaTransaction"/>, which writes them with the source offsets
+/// at the next commit (SPEC O12).
 /// </summary>
 public sealed class KafkaSink : ISink
 {
@@ -17,6 +19,7 @@ public sealed class KafkaSink : ISink
     private readonly ILogger _logger;
     private readonly SinkSecretMasker _masker;
     private IProducer<byte[]?, byte[]>? _producer;
+    private KafkaTransaction? _transaction;
 
     internal KafkaSink(string name, KafkaSinkConfig config, string defaultBrokers, ILogger logger, SinkSecretMasker masker)
     {
@@ -33,13 +36,17 @@ public sealed class KafkaSink : ISink
     public string Kind => "kafka";
     public string Name { get; }
     public bool IsIdempotent => _config.Idempotent;
-    public bool IsConnected => _producer is not null;
+    public bool IsConnected => _producer is not null || _transaction is { IsConnected: true };
 
     /// <summary>The topic records go to.</summary>
     public string Topic => _config.Topic;
 
+    /// <summary>Exactly-once: records are staged in <paramref name="transaction"/> (connected and closed by its owner) instead of produced.</summary>
+    internal void StageInto(KafkaTransaction transaction) => _transaction = transaction;
+
     public ValueTask ConnectAsync(CancellationToken cancellationToken)
     {
+        if (_transaction is not null) return ValueTask.CompletedTask;
         var config = new ProducerConfig
         {
             BootstrapServers = _brokers,
@@ -57,6 +64,11 @@ public sealed class KafkaSink : ISink
 
     public async ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
+        if (_transaction is { } transaction)
+        {
+            Stage(batch, transaction);
+            return;
+        }
         var producer = _producer ?? throw new SinkTransientException($"kafka sink '{Name}' is not connected");
         if (batch.Count == 0) return;
         // Hand librdkafka the whole batch before waiting, so it packs the records into few requests; one tally per
@@ -65,15 +77,9 @@ public sealed class KafkaSink : ISink
         var tally = new DeliveryTally(batch);
         for (var i = 0; i < batch.Count; i++)
         {
-            Message<byte[]?, byte[]> record;
-            try
+            if (RecordOf(batch, i, out var unserializable) is not { } record)
             {
-                record = Record((KafkaPayload)batch.Payloads[i], batch.TraceContextOf(i));
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException or FormatException)
-            {
-                tally.Unserializable(i, new SinkDeliveryException(
-                    $"payload {i + 1} of {batch.Count} ({batch.Payloads[i].Data.TypeName}) cannot be written as JSON: {e.Message}", e));
+                tally.Unserializable(i, unserializable!);
                 continue;
             }
             try
@@ -100,6 +106,43 @@ public sealed class KafkaSink : ISink
         tally.FailRefused(batch, _config.Topic);
     }
 
+    /// <summary>
+    /// Stages each hook call's records whole: a group with a payload that cannot be serialized, or whose record the
+    /// transactional producer would refuse as too large, stages nothing (that payload fails, so the group takes the
+    /// failure path: <c>OnDeliveryError</c>, the DLQ), so a retried group is never staged twice.
+    /// </summary>
+    private void Stage(SinkBatch batch, KafkaTransaction transaction)
+    {
+        var groups = batch.Groups ?? throw new InvalidOperationException("exactly-once staging needs the hook calls a batch came from");
+        var index = 0;
+        foreach (var group in groups)
+        {
+            var records = new Message<byte[]?, byte[]>[group.Count];
+            var stageable = true;
+            for (var i = 0; i < group.Count; i++, index++)
+            {
+                var record = RecordOf(batch, index, out var failure);
+                if (record is not null && KafkaTransaction.TooLarge(record) is { } size)
+                {
+                    failure = new SinkDeliveryException($"payload {index + 1} of {batch.Count} ({batch.Payloads[index].Data.TypeName}) makes a " +
+                        $"record of {size} bytes, over the {KafkaTransaction.MaxRecordBytes}-byte limit of the exactly-once producer");
+                    record = null;
+                }
+                if (record is not null)
+                {
+                    records[i] = record;
+                    continue;
+                }
+                batch.Fail(index, failure!);
+                stageable = false;
+            }
+            if (!stageable) continue;
+            var messages = group.Origin.Messages;
+            var lastOffset = messages.Count == 0 ? -1 : messages.Max(m => m.Offset);
+            transaction.Stage(group.Origin.Partition, lastOffset, _config.Topic, records, group.Abandoned);
+        }
+    }
+
     public ValueTask CloseAsync(CancellationToken cancellationToken)
     {
         if (_producer is { } producer)
@@ -115,6 +158,22 @@ public sealed class KafkaSink : ISink
             }
         }
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The record of payload <paramref name="index"/>, or null with the reason when its data cannot be written as JSON.</summary>
+    private static Message<byte[]?, byte[]>? RecordOf(SinkBatch batch, int index, out SinkDeliveryException? unserializable)
+    {
+        unserializable = null;
+        try
+        {
+            return Record((KafkaPayload)batch.Payloads[index], batch.TraceContextOf(index));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException or FormatException)
+        {
+            unserializable = new SinkDeliveryException(
+                $"payload {index + 1} of {batch.Count} ({batch.Payloads[index].Data.TypeName}) cannot be written as JSON: {e.Message}", e);
+            return null;
+        }
     }
 
     /// <summary>The record of one payload; it names its delivery span as <c>traceparent</c> when the payload is traced.</summary>

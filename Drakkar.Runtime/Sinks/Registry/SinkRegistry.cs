@@ -80,6 +80,14 @@ public sealed class SinkRegistry
         }
         foreach (var declaration in declared.Where(d => !IsConfigured(sinks, d)))
             problems.Add($"{declaration.ConfigPath}: the handler declares this sink but it is not configured; add it under {declaration.ConfigPath} or remove the [Sink] declaration.");
+        // Configured sinks were checked at load; a declared one the configuration lacks is named here too, so the
+        // user does not add it only to be told that exactly_once refuses it.
+        if (config.Kafka.ExactlyOnce)
+        {
+            foreach (var declaration in declared.Where(d => d.Kind != SinkKind.Kafka))
+                problems.Add($"{declaration.ConfigPath}: the handler declares this sink, but kafka.exactly_once allows only Kafka sinks; " +
+                    "remove the [Sink] declaration or set kafka.exactly_once: false.");
+        }
 
         var built = new List<ISink>();
         void Add(string path, string kind, string name, Func<ISink> create)

@@ -119,6 +119,20 @@ public sealed class SinkRoutingTests
     }
 
     [Fact]
+    public void Under_exactly_once_startup_refuses_a_handler_that_declares_a_sink_that_is_not_kafka()
+    {
+        var config = new DrakkarConfig { Kafka = { ExactlyOnce = true } };
+        config.Sinks.Kafka["results"] = new KafkaSinkConfig { Topic = "out" };
+        SinkDeclaration[] declared = [new(SinkKind.Kafka, "results"), new(SinkKind.Filesystem, "archive")];
+
+        var error = Assert.Throws<SinkConfigurationException>(() =>
+            SinkManager.Create(config, declared, new SinkManagerOptions(), new DrakkarMetrics(), NullLoggerFactory.Instance));
+
+        Assert.Contains("sinks.filesystem.archive: the handler declares this sink, but kafka.exactly_once allows only Kafka sinks", error.Message);
+        Assert.DoesNotContain("sinks.kafka.results", error.Message);
+    }
+
+    [Fact]
     public void Invalid_sink_settings_are_reported_with_their_key_path_and_without_secrets()
     {
         var config = new DrakkarConfig();

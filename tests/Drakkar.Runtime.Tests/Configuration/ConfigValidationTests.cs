@@ -345,4 +345,51 @@ public sealed class ConfigValidationTests
         Assert.Empty(defaults.ProcessArgs);
         Assert.Equal((30, 0, 0, 100, 10_000), (defaults.ReadyTimeoutSeconds, defaults.MaxTasksPerProcess, defaults.MaxRssMb, defaults.RestartBackoffMs, defaults.RestartBackoffMaxMs));
     }
+
+    [Fact]
+    public void Exactly_once_refuses_every_sink_that_is_not_kafka_naming_each_and_a_kafka_sink_on_another_cluster()
+    {
+        var error = LoadFails("""
+            kafka: { brokers: "k1:9092", exactly_once: true }
+            sinks:
+              kafka:
+                results: { topic: out }
+                mirror: { topic: out, brokers: "other:9092" }
+              postgres:
+                main: { dsn: "Host=db;Username=app;Password=hunter2;Database=app" }
+              filesystem:
+                results: { base_path: /tmp }
+              custom:
+                webhook:
+                  audit: { url: "https://example.com" }
+            """);
+        var problem = ProblemAt(error, "kafka.exactly_once").Message;
+        Assert.Contains("sinks.postgres.main, sinks.filesystem.results, sinks.custom.webhook.audit are not", problem);
+        Assert.DoesNotContain("sinks.kafka", problem);
+        Assert.Contains("one transaction spans one cluster", ProblemAt(error, "sinks.kafka.mirror.brokers").Message);
+        Assert.DoesNotContain(error.Problems, p => p.Path == "sinks.kafka.results.brokers");
+    }
+
+    [Fact]
+    public void Exactly_once_is_off_by_default_and_binds_with_only_kafka_sinks_on_the_source_cluster()
+    {
+        Assert.False(new DrakkarConfig().Kafka.ExactlyOnce);
+        var config = ConfigLoader.LoadFromYaml("""
+            kafka: { brokers: "k1:9092", exactly_once: true }
+            sinks:
+              kafka:
+                results: { topic: out }
+                alerts: { topic: alerts, brokers: "k1:9092" }
+            """, Env());
+        Assert.True(config.Kafka.ExactlyOnce);
+
+        // Without exactly_once the same mix of sinks is fine.
+        ConfigLoader.LoadFromYaml("""
+            kafka: { brokers: "k1:9092" }
+            sinks:
+              kafka: { mirror: { topic: out, brokers: "other:9092" } }
+              filesystem: { results: { base_path: /tmp } }
+            """, Env());
+        Assert.Contains("true or false", ProblemAt(LoadFails("kafka: { exactly_once: sometimes }"), "kafka.exactly_once").Message);
+    }
 }

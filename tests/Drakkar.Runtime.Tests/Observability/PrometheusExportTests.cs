@@ -155,6 +155,8 @@ drakkar_consumer_errors_total 0
 # TYPE drakkar_rebalance_partitions_total counter
 # HELP drakkar_rebalance_duration_seconds Time spent handling a rebalance event (a revoke drains and commits)
 # TYPE drakkar_rebalance_duration_seconds histogram
+# HELP drakkar_kafka_transactions_total Exactly-once transactions (kafka.exactly_once), by outcome: committed or aborted
+# TYPE drakkar_kafka_transactions_total counter
 # HELP drakkar_handover_redo_messages_total Messages finished here but left uncommitted at a handover (revoke, lost, stop): the next owner processes them again
 # TYPE drakkar_handover_redo_messages_total counter
 # HELP drakkar_sink_deliver_duration_seconds Sink delivery duration

@@ -72,6 +72,8 @@ internal sealed class RecordingDelivery : IPayloadDelivery
 
     public Task FlushAsync(string topic, int partition, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    public Drakkar.Sinks.Kafka.KafkaTransaction? Transaction => null;
+
     public void Discard(string topic, int partition)
     {
     }
