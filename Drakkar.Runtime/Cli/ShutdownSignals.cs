@@ -4,7 +4,7 @@ namespace Drakkar.Cli;
 
 /// <summary>
 /// SIGTERM and SIGINT for a long-running command: the first signal cancels <see cref="Token"/> (finish what is in
-/// flight, then exit cleanly); a second one means "now" and exits with 130 at once.
+/// flight, then exit cleanly); a second one means "now": it kills the running task processes and exits with 130.
 /// </summary>
 internal sealed class ShutdownSignals : IDisposable
 {
@@ -32,6 +32,8 @@ internal sealed class ShutdownSignals : IDisposable
             return;
         }
         _stderr.WriteLine("second signal: exiting without draining");
+        // Task processes run in process groups of their own, out of reach of the signal: stop them with the worker.
+        Execution.Posix.ChildProcess.KillAllGroups();
         Environment.Exit(130);
     }
 

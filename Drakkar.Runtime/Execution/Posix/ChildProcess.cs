@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.IO.Pipes;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -17,6 +18,9 @@ namespace Drakkar.Execution.Posix;
 /// </remarks>
 internal sealed class ChildProcess
 {
+    /// <summary>The process groups of children started and not yet reaped.</summary>
+    private static readonly ConcurrentDictionary<int, byte> s_unreaped = new();
+
     private ChildProcess(int pid, Stream? stdin, Stream stdout, Stream stderr)
     {
         Pid = pid;
@@ -112,6 +116,7 @@ internal sealed class ChildProcess
             }
 
             started = true;
+            s_unreaped[pid] = 0;
             return new ChildProcess(
                 pid,
                 pipeStdin ? OpenPipe(stdinPipe[1], PipeDirection.Out) : null,
@@ -143,6 +148,15 @@ internal sealed class ChildProcess
                 CloseFd(stdinPipe[1]);
             }
         }
+    }
+
+    /// <summary>
+    /// SIGKILLs the process group of every child not yet reaped: for an exit that cannot wait for the pool to stop
+    /// them (a second signal), so no task process outlives the worker.
+    /// </summary>
+    public static void KillAllGroups()
+    {
+        foreach (var pid in s_unreaped.Keys) LibC.Kill(-pid, LibC.SIGKILL);
     }
 
     /// <summary>SIGKILLs the child's whole process group. Only valid until <see cref="Reap"/> has run.</summary>
@@ -188,9 +202,11 @@ internal sealed class ChildProcess
         {
             if (Marshal.GetLastPInvokeError() != LibC.EINTR)
             {
+                s_unreaped.TryRemove(Pid, out _);
                 return null;
             }
         }
+        s_unreaped.TryRemove(Pid, out _);
 
         var signal = status & 0x7f;
         return signal == 0 ? (status >> 8) & 0xff : 128 + signal;

@@ -19,6 +19,12 @@ public sealed class SampleUnderLoadTests(KafkaBroker kafka) : IDisposable
 
     private string TasksLog => Path.Combine(_dir, "tasks.log");
 
+    private string PidsLog => Path.Combine(_dir, "pids.log");
+
+    /// <summary>Whether a process exists and has not exited (a zombie has exited).</summary>
+    private static bool Alive(string pid) =>
+        File.Exists($"/proc/{pid}/stat") && File.ReadAllText($"/proc/{pid}/stat").Split(") ")[^1][0] != 'Z';
+
     private string ResultsFile => Path.Combine(_dir, "search-results.jsonl");
 
     /// <summary>The request ids whose search started, and those whose search ended (the slow grep logs both).</summary>
@@ -45,7 +51,7 @@ public sealed class SampleUnderLoadTests(KafkaBroker kafka) : IDisposable
         await File.WriteAllLinesAsync(corpus, Enumerable.Range(0, total).Select(i => $"line {i} drakkar r-{i % Partitions}-{i / Partitions}"));
         var slowGrep = Path.Combine(_dir, "slow-grep");
         // Arguments are "-n -- PATTERN PATH"; the pattern names the request.
-        await File.WriteAllTextAsync(slowGrep, $"#!/bin/sh\necho \"start $3\" >> {TasksLog}\nsleep {seconds}\necho \"end $3\" >> {TasksLog}\nexec grep \"$@\"\n");
+        await File.WriteAllTextAsync(slowGrep, $"#!/bin/sh\necho $$ >> {PidsLog}\necho \"start $3\" >> {TasksLog}\nsleep {seconds}\necho \"end $3\" >> {TasksLog}\nexec grep \"$@\"\n");
         File.SetUnixFileMode(slowGrep, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, Partitions, total,
             i => $$"""{"request_id":"r-{{i % Partitions}}-{{i / Partitions}}","pattern":"r-{{i % Partitions}}-{{i / Partitions}}","path":"{{corpus}}"}""");
@@ -117,5 +123,9 @@ public sealed class SampleUnderLoadTests(KafkaBroker kafka) : IDisposable
         Assert.DoesNotContain("\"Stopped\"", sample.Stderr);
         Assert.Empty(Tasks().Ended);
         Assert.Equal([-1L, -1L], TestWorker.Committed(kafka.BootstrapServers, topic, group, Partitions));
+        // The searches that were running did not outlive the worker.
+        var searches = File.ReadAllLines(PidsLog);
+        Assert.NotEmpty(searches);
+        await Eventually.True(() => !searches.Any(Alive), TimeSpan.FromSeconds(5), "every search process gone");
     }
 }
