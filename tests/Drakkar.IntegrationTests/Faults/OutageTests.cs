@@ -1,4 +1,3 @@
-using Confluent.Kafka;
 using Drakkar.IntegrationTests.Fixtures;
 using Drakkar.IntegrationTests.Sinks;
 using Drakkar.IntegrationTests.Support;
@@ -94,20 +93,5 @@ public sealed class OutageTests(KafkaBroker kafka)
 
     private static string IdOf(string body) => System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("id").GetString()!;
 
-    /// <summary>Records in every partition of <paramref name="topic"/>; 0 when it does not exist.</summary>
-    private long CountRecords(string topic)
-    {
-        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = kafka.BootstrapServers }).Build();
-        var partitions = admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.SingleOrDefault(t => t.Topic == topic && t.Error.Code == ErrorCode.NoError)?.Partitions;
-        if (partitions is null) return 0;
-        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig
-        {
-            BootstrapServers = kafka.BootstrapServers, GroupId = $"count-{Guid.NewGuid():N}",
-        }).Build();
-        return partitions.Sum(p =>
-        {
-            var w = consumer.QueryWatermarkOffsets(new TopicPartition(topic, p.PartitionId), TimeSpan.FromSeconds(5));
-            return w.High.Value - w.Low.Value;
-        });
-    }
+    private long CountRecords(string topic) => TopicRecords.Count(kafka.BootstrapServers, topic);
 }
