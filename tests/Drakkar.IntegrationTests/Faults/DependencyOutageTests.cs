@@ -216,7 +216,7 @@ public sealed class DependencyOutageTests(KafkaBroker kafka, PostgresServer post
         if (sinks.Postgres is { } dsn) stores.Add(("postgres", PostgresIds(dsn)));
         if (sinks.RedisPrefix is { } prefix && redis.IsRunning) stores.Add(("redis", RedisIds(prefix)));
         if (sinks.KafkaTopic is { } results) stores.Add(("kafka", TopicRecords.ReadAll(kafka.BootstrapServers, results)
-            .GroupBy(r => r.Key ?? "").ToDictionary(g => g.Key, g => g.Count())));
+            .GroupBy(r => System.Text.Encoding.UTF8.GetString(r.Key ?? [])).ToDictionary(g => g.Key, g => g.Count())));
         return stores;
     }
 

@@ -1,4 +1,3 @@
-using System.Text;
 using Confluent.Kafka;
 
 namespace Drakkar.IntegrationTests.Support;
@@ -19,10 +18,10 @@ internal static class TopicRecords
         });
     }
 
-    /// <summary>Every record of <paramref name="topic"/> (all partitions, from the start), as UTF-8 key and value.</summary>
-    public static List<(string? Key, string? Value)> ReadAll(string brokers, string topic)
+    /// <summary>Every record of <paramref name="topic"/> (all partitions, from the start).</summary>
+    public static List<Message<byte[]?, byte[]?>> ReadAll(string brokers, string topic)
     {
-        var records = new List<(string?, string?)>();
+        var records = new List<Message<byte[]?, byte[]?>>();
         var partitions = PartitionsOf(brokers, topic);
         if (partitions.Count == 0) return records;
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
@@ -39,12 +38,15 @@ internal static class TopicRecords
             var result = consumer.Consume(TimeSpan.FromMilliseconds(500));
             if (result is null) continue;
             if (result.IsPartitionEOF) { open--; continue; }
-            records.Add((Text(result.Message.Key), Text(result.Message.Value)));
+            records.Add(result.Message);
         }
         return records;
     }
 
-    private static string? Text(byte[]? bytes) => bytes is null ? null : Encoding.UTF8.GetString(bytes);
+    /// <summary>The payloads of every DLQ record in <paramref name="topic"/>, each with the source key and headers it carries.</summary>
+    public static List<Drakkar.Sinks.Dlq.ReplayMessage> DeadLetters(string brokers, string topic) =>
+        [.. ReadAll(brokers, topic).SelectMany(r => Drakkar.Sinks.Dlq.DeadLetterEnvelope.Parse(r.Value, r.Key,
+            [.. r.Headers.Select(h => new KeyValuePair<string, byte[]>(h.Key, h.GetValueBytes()))]))];
 
     private static List<int> PartitionsOf(string brokers, string topic)
     {
