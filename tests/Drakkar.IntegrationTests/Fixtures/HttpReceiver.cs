@@ -18,6 +18,7 @@ public sealed class HttpReceiver : IDisposable
     private readonly ConcurrentQueue<ReceivedRequest> _requests = new();
     private readonly Task _loop;
     private volatile int _status = 200;
+    private volatile string? _errorBody;
 
     public HttpReceiver()
     {
@@ -33,8 +34,15 @@ public sealed class HttpReceiver : IDisposable
 
     public IReadOnlyCollection<ReceivedRequest> Requests => _requests;
 
-    /// <summary>The status code every following request is answered with.</summary>
-    public void RespondWith(int status) => _status = status;
+    /// <summary>
+    /// The status code every following request is answered with; <paramref name="errorBody"/> replaces the default
+    /// body of an error answer (a receiver that echoes what it refused, for instance).
+    /// </summary>
+    public void RespondWith(int status, string? errorBody = null)
+    {
+        _errorBody = errorBody;
+        _status = status;
+    }
 
     public void Clear() => _requests.Clear();
 
@@ -64,7 +72,7 @@ public sealed class HttpReceiver : IDisposable
                 Bytes = bytes,
             });
             context.Response.StatusCode = status;
-            var answer = Encoding.UTF8.GetBytes(status < 300 ? "{\"ok\":true}" : "{\"error\":\"receiver told to fail\"}");
+            var answer = Encoding.UTF8.GetBytes(status < 300 ? "{\"ok\":true}" : _errorBody ?? "{\"error\":\"receiver told to fail\"}");
             await context.Response.OutputStream.WriteAsync(answer);
             context.Response.Close();
         }
