@@ -40,6 +40,8 @@ public sealed class PostgresServer : IDisposable
             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
         ], _user);
         _server.WaitForPort(Port, "PostgreSQL", TimeSpan.FromSeconds(30));
+        // Pooled connections to the killed server are dead; the tests' next query must not get one.
+        NpgsqlConnection.ClearAllPools();
         WaitUntilAcceptingQueries();
     }
 
