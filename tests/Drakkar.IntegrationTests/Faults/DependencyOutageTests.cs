@@ -160,29 +160,12 @@ public sealed class DependencyOutageTests(KafkaBroker kafka, PostgresServer post
         await fleet.StartAsync(0);
 
         // About 40 messages a second before, during and after the fault.
-        using var producing = new CancellationTokenSource();
-        var produced = 0;
-        var producer = Task.Run(async () =>
-        {
-            using var p = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = kafka.BootstrapServers, LingerMs = 1 }).Build();
-            while (!producing.IsCancellationRequested)
-            {
-                var i = produced;
-                p.Produce(new TopicPartition(topic, i % Partitions), new Message<string, string>
-                {
-                    Key = $"r-{i}", Value = $$"""{"request_id":"r-{{i}}","pattern":"drakkar","path":"{{corpus}}"}""",
-                });
-                produced++;
-                await Task.Delay(25);
-            }
-            p.Flush(TimeSpan.FromSeconds(60));
-        });
+        await using var stream = new RequestStream(kafka.BootstrapServers, topic, Partitions, corpus, TimeSpan.FromMilliseconds(25));
         await Task.Delay(TimeSpan.FromSeconds(2));
         await fault();
         var repaired = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(2));
-        await producing.CancelAsync();
-        await producer;
+        var produced = await stream.StopAsync();
 
         var file = Path.Combine(_dir, SampleResultsFile);
         await Eventually.True(() => Delivered(sinks, file).All(s => s.Ids.Count + (outageGoesToDlq ? TopicRecords.Count(kafka.BootstrapServers, dlq) : 0) >= produced),

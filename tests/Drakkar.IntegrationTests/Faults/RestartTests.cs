@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using Confluent.Kafka;
 using Drakkar.IntegrationTests.Fixtures;
 using Drakkar.IntegrationTests.Support;
 using Xunit.Abstractions;
@@ -60,23 +59,7 @@ public sealed class RestartTests(KafkaBroker kafka, ITestOutputHelper output) : 
 
         using var fleet = new WorkerFleet(dir, config);
         await fleet.StartAsync(0);
-        using var producing = new CancellationTokenSource();
-        var produced = 0;
-        var producer = Task.Run(async () =>
-        {
-            using var p = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = kafka.BootstrapServers, LingerMs = 1 }).Build();
-            while (!producing.IsCancellationRequested)
-            {
-                var i = produced;
-                p.Produce(new TopicPartition(topic, i % Partitions), new Message<string, string>
-                {
-                    Key = $"r-{i}", Value = $$"""{"request_id":"r-{{i}}","pattern":"drakkar","path":"{{corpus}}"}""",
-                });
-                produced++;
-                await Task.Delay(50);
-            }
-            p.Flush(TimeSpan.FromSeconds(30));
-        });
+        await using var stream = new RequestStream(kafka.BootstrapServers, topic, Partitions, corpus, TimeSpan.FromMilliseconds(50));
         long[] Committed() => TestWorker.Committed(kafka.BootstrapServers, topic, group, Partitions);
         await Eventually.True(() => Committed().All(o => o > 10), TimeSpan.FromSeconds(60), $"{scenario}: the first worker committing\n{fleet.Logs()}");
 
@@ -91,8 +74,7 @@ public sealed class RestartTests(KafkaBroker kafka, ITestOutputHelper output) : 
         await Eventually.True(() => Moved() == Partitions, TimeSpan.FromSeconds(120), $"{scenario}: every partition committing after the restart\n{fleet.Logs()}");
         var everyPartition = restart.Elapsed;
 
-        await producing.CancelAsync();
-        await producer;
+        var produced = await stream.StopAsync();
         var results = Path.Combine(dir, "search-results.jsonl");
         await Eventually.True(() => WorkerFleet.Results(results).Count >= produced, TimeSpan.FromSeconds(60), $"{scenario}: all {produced} answered\n{fleet.Logs()}");
         fleet.StopAll(TimeSpan.FromSeconds(10));
