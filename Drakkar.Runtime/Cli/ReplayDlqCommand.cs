@@ -57,7 +57,9 @@ internal sealed class ReplayDlqCommand
         _masker.AddCredentialsOf(settings.TargetBrokers);
     }
 
-    private sealed record Settings(string DlqTopic, string DlqBrokers, string? TargetTopic, string TargetBrokers, string? Filter, long? Limit, bool DryRun);
+    // Security: the kafka section whose security_protocol, sasl_* and ssl_* keys both clients connect with.
+    private sealed record Settings(string DlqTopic, string DlqBrokers, string? TargetTopic, string TargetBrokers, string? Filter, long? Limit, bool DryRun,
+        KafkaConfig Security);
 
     /// <summary>
     /// The command as the worker binary runs it, with everything after <c>replay-dlq</c> as <paramref name="args"/>:
@@ -120,7 +122,7 @@ internal sealed class ReplayDlqCommand
         return problems.Count > 0
             ? null
             : new Settings(dlqTopic, dlqBrokers, string.IsNullOrWhiteSpace(target) ? null : target, targetBrokers,
-                string.IsNullOrEmpty(filter) ? null : filter, limit, dryRun);
+                string.IsNullOrEmpty(filter) ? null : filter, limit, dryRun, config.Kafka);
     }
 
     private static bool IsEmbedded(string brokers) => string.Equals(brokers.Trim(), WorkerHost.EmbeddedBrokers, StringComparison.OrdinalIgnoreCase);
@@ -128,7 +130,7 @@ internal sealed class ReplayDlqCommand
     private async Task<int> ExecuteAsync(CancellationToken cancellationToken)
     {
         KafkaNativeLibrary.EnsureLoaded();
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]>(new ConsumerConfig
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]>(KafkaSecurity.Apply(new ConsumerConfig
             {
                 BootstrapServers = _settings.DlqBrokers,
                 GroupId = $"drakkar-replay-dlq-{Guid.NewGuid():N}",
@@ -136,7 +138,7 @@ internal sealed class ReplayDlqCommand
                 EnableAutoOffsetStore = false,
                 EnablePartitionEof = true,
                 AutoOffsetReset = AutoOffsetReset.Earliest,
-            })
+            }, _settings.Security, _masker))
             // librdkafka's own chatter would interleave with the progress lines; failures surface as exceptions below.
             .SetLogHandler((_, _) => { })
             .SetErrorHandler((_, _) => { })
@@ -158,13 +160,13 @@ internal sealed class ReplayDlqCommand
 
         using var producer = _settings.DryRun
             ? null
-            : KafkaProducers.Build(new ProducerConfig
+            : KafkaProducers.Build(KafkaSecurity.Apply(new ProducerConfig
             {
                 BootstrapServers = _settings.TargetBrokers,
                 Acks = Acks.All,
                 LingerMs = 5,
                 MessageTimeoutMs = 30_000,
-            }, NullLogger.Instance, _masker, Name);
+            }, _settings.Security, _masker), NullLogger.Instance, _masker, Name);
         using var inFlight = new SemaphoreSlim(MaxInFlight, MaxInFlight);
         var settling = new List<Task>();
         var remaining = new HashSet<int>(ends.Keys);

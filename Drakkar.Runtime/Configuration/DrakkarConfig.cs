@@ -38,6 +38,20 @@ public sealed class KafkaConfig
     public string GroupProtocol { get; set; } = "classic";
     /// <summary>Static membership (librdkafka <c>group.instance.id</c>); empty: dynamic membership.</summary>
     public string GroupInstanceId { get; set; } = "";
+    /// <summary>plaintext, ssl, sasl_plaintext or sasl_ssl (librdkafka <c>security.protocol</c>), for every Kafka client of the worker.</summary>
+    public string SecurityProtocol { get; set; } = "plaintext";
+    /// <summary>PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (<c>sasl.mechanism</c>); required with a sasl_* protocol.</summary>
+    public string SaslMechanism { get; set; } = "";
+    public string SaslUsername { get; set; } = "";
+    public string SaslPassword { get; set; } = "";
+    /// <summary>PEM file of the CA certificates the brokers' certificates are checked against (<c>ssl.ca.location</c>); empty: the system's.</summary>
+    public string SslCaLocation { get; set; } = "";
+    /// <summary>Client certificate and key for mutual TLS (<c>ssl.certificate.location</c>, <c>ssl.key.location</c>, <c>ssl.key.password</c>).</summary>
+    public string SslCertificateLocation { get; set; } = "";
+    public string SslKeyLocation { get; set; } = "";
+    public string SslKeyPassword { get; set; } = "";
+    /// <summary>Whether the broker's certificate must name the host connected to (<c>ssl.endpoint.identification.algorithm</c> https).</summary>
+    public bool SslVerifyHostname { get; set; } = true;
     /// <summary>Minimum spacing of offset commits per partition (revoke and shutdown always commit).</summary>
     public int CommitIntervalMs { get; set; } = 1_000;
     /// <summary>

@@ -1,6 +1,7 @@
 using Drakkar.Sinks;
 using static Drakkar.Configuration.ConfigRules;
 using static Drakkar.Configuration.ScalarTypes;
+using KafkaSecurity = Drakkar.Kafka.KafkaSecurity;
 
 namespace Drakkar.Configuration;
 
@@ -53,12 +54,42 @@ internal static class DrakkarConfigSchema
         Str<KafkaConfig>("group_instance_id", c => c.GroupInstanceId, (c, v) => c.GroupInstanceId = v),
         Int<KafkaConfig>("commit_interval_ms", c => c.CommitIntervalMs, (c, v) => c.CommitIntervalMs = v, AtLeast(0)),
         Bool<KafkaConfig>("exactly_once", c => c.ExactlyOnce, (c, v) => c.ExactlyOnce = v),
+        Str<KafkaConfig>("security_protocol", c => c.SecurityProtocol, (c, v) => c.SecurityProtocol = v, OneOf(KafkaSecurity.Protocols)),
+        Str<KafkaConfig>("sasl_mechanism", c => c.SaslMechanism, (c, v) => c.SaslMechanism = v, value => value.Length == 0 ? null : OneOf(KafkaSecurity.Mechanisms)(value)),
+        Str<KafkaConfig>("sasl_username", c => c.SaslUsername, (c, v) => c.SaslUsername = v),
+        new ScalarField<KafkaConfig, string>("sasl_password", c => c.SaslPassword, (c, v) => c.SaslPassword = v, Text) { FullyMasked = true },
+        Str<KafkaConfig>("ssl_ca_location", c => c.SslCaLocation, (c, v) => c.SslCaLocation = v),
+        Str<KafkaConfig>("ssl_certificate_location", c => c.SslCertificateLocation, (c, v) => c.SslCertificateLocation = v),
+        Str<KafkaConfig>("ssl_key_location", c => c.SslKeyLocation, (c, v) => c.SslKeyLocation = v),
+        new ScalarField<KafkaConfig, string>("ssl_key_password", c => c.SslKeyPassword, (c, v) => c.SslKeyPassword = v, Text) { FullyMasked = true },
+        Bool<KafkaConfig>("ssl_verify_hostname", c => c.SslVerifyHostname, (c, v) => c.SslVerifyHostname = v),
         UiUrl<KafkaConfig>(c => c.UiUrl, (c, v) => c.UiUrl = v),
         Str<KafkaConfig>("ui_cluster_name", c => c.UiClusterName, (c, v) => c.UiClusterName = v),
         Bool<KafkaConfig>("startup_align_enabled", c => c.StartupAlignEnabled, (c, v) => c.StartupAlignEnabled = v),
         Num<KafkaConfig>("startup_min_wait_seconds", c => c.StartupMinWaitSeconds, (c, v) => c.StartupMinWaitSeconds = v, AtLeast(0.0)),
         Int<KafkaConfig>("startup_align_interval_seconds", c => c.StartupAlignIntervalSeconds, (c, v) => c.StartupAlignIntervalSeconds = v, AtLeast(1)),
-    ]);
+    ],
+    (kafka, check) =>
+    {
+        // No key without an effect (C5): SASL keys need a sasl_* protocol, TLS files a protocol that speaks TLS.
+        if (KafkaSecurity.UsesSasl(kafka))
+        {
+            Require(check, "sasl_mechanism", kafka.SaslMechanism, $"one of {string.Join(", ", KafkaSecurity.Mechanisms)} with security_protocol {kafka.SecurityProtocol}");
+            Require(check, "sasl_username", kafka.SaslUsername, $"the SASL user with security_protocol {kafka.SecurityProtocol}");
+            Require(check, "sasl_password", kafka.SaslPassword, "the SASL password, e.g. ${KAFKA_PASSWORD}");
+        }
+        else
+        {
+            foreach (var (key, value) in new[] { ("sasl_mechanism", kafka.SaslMechanism), ("sasl_username", kafka.SaslUsername), ("sasl_password", kafka.SaslPassword) })
+                if (value.Length > 0) check.Fail(key, $"is only used with security_protocol sasl_plaintext or sasl_ssl (it is '{kafka.SecurityProtocol}')");
+        }
+        if (!KafkaSecurity.UsesTls(kafka))
+        {
+            foreach (var (key, value) in new[] { ("ssl_ca_location", kafka.SslCaLocation), ("ssl_certificate_location", kafka.SslCertificateLocation),
+                         ("ssl_key_location", kafka.SslKeyLocation), ("ssl_key_password", kafka.SslKeyPassword) })
+                if (value.Length > 0) check.Fail(key, $"is only used with security_protocol ssl or sasl_ssl (it is '{kafka.SecurityProtocol}')");
+        }
+    });
 
     public static readonly ObjectSpec<ExecutorConfig> Executor = new(
     [

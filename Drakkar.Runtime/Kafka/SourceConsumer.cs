@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using Confluent.Kafka;
 using Drakkar.Observability.Metrics;
@@ -47,6 +48,10 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private readonly HashSet<int> _blocked = [];
     // Poll thread only: where a rewound partition restarts, until its first record arrives (its position is stale).
     private readonly Dictionary<int, long> _rewoundTo = [];
+    private static readonly TimeSpan UndecodableLogInterval = TimeSpan.FromSeconds(10);
+    // Poll thread only: when an undecodable message was last logged, and how many were not logged since.
+    private long? _undecodableLoggedAt;
+    private int _undecodableNotLogged;
 
     public SourceConsumer(DrakkarConfig config, string clientId, DrakkarHandlerBase handler, ITaskExecutor executor,
         IPayloadDelivery delivery, DrakkarMetrics metrics, ILoggerFactory loggers)
@@ -95,6 +100,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             consumerConfig.SessionTimeoutMs = kafka.SessionTimeoutMs;
             consumerConfig.HeartbeatIntervalMs = kafka.HeartbeatIntervalMs;
         }
+        KafkaSecurity.Apply(consumerConfig, kafka);
         _consumer = new ConsumerBuilder<byte[]?, byte[]?>(consumerConfig)
             .SetPartitionsAssignedHandler((_, partitions) => OnAssigned(partitions))
             .SetPartitionsRevokedHandler((_, partitions) => OnRevoked(partitions))
@@ -270,7 +276,26 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         var source = _handler.CreateMessage(record.Topic, partition, record.Offset.Value, message.Key, message.Value,
             message.Timestamp.UtcDateTime, Headers(message));
         // Refused while the partition drains (a record fetched just before a stop or a revoke): it stays uncommitted.
-        if (pipeline.Enqueue(source) && source.DecodeError is not null) _metrics.DecodeErrors.Increment();
+        if (pipeline.Enqueue(source) && source.DecodeError is not null) ReportUndecodable(source);
+    }
+
+    /// <summary>
+    /// Counts an undecodable message and logs it, at most once per <see cref="UndecodableLogInterval"/> (a topic full
+    /// of garbage must not flood the log; the counter has every one, and the next line says how many were not logged).
+    /// Runs on the poll thread only.
+    /// </summary>
+    private void ReportUndecodable(SourceMessage source)
+    {
+        _metrics.DecodeErrors.Increment();
+        var now = Stopwatch.GetTimestamp();
+        if (_undecodableLoggedAt is { } last && Stopwatch.GetElapsedTime(last, now) < UndecodableLogInterval)
+        {
+            _undecodableNotLogged++;
+            return;
+        }
+        LogUndecodable(source.Topic, source.Partition, source.Offset, source.Value.Length, SecretMasker.Mask(source.DecodeError), _undecodableNotLogged);
+        _undecodableLoggedAt = now;
+        _undecodableNotLogged = 0;
     }
 
     /// <summary>While stopping: everything assigned stays paused; polls serve the group protocol and drop any record.</summary>
@@ -530,6 +555,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sink backpressure over: partition {Partition} resumes")]
     private partial void LogSinkPauseOver(int partition);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Undecodable message {Topic}[{Partition}]@{Offset} ({Bytes} bytes): {Error}; it reaches Arrange with a null payload ({NotLogged} more since the last such line, see drakkar_message_decode_errors_total)")]
+    private partial void LogUndecodable(string topic, int partition, long offset, int bytes, string error, int notLogged);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Subscribed to {Topic} as group {Group} on {Brokers}")]
     private partial void LogSubscribed(string topic, string group, string brokers);

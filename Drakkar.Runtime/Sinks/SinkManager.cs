@@ -79,7 +79,9 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         var dlq = new KafkaDeadLetterQueue(
             KafkaDeadLetterQueue.TopicFor(config.Dlq, sourceTopic ?? config.Kafka.SourceTopic),
             KafkaDeadLetterQueue.BrokersFor(config.Dlq, config.Kafka),
-            metrics, loggers.CreateLogger("Drakkar.Sinks.Dlq"), masker, options.Delay, maxRecordBytes: config.Dlq.MaxMessageBytes);
+            metrics, loggers.CreateLogger("Drakkar.Sinks.Dlq"), masker, options.Delay, maxRecordBytes: config.Dlq.MaxMessageBytes, security: config.Kafka);
+        masker.Add(config.Kafka.SaslPassword);
+        masker.Add(config.Kafka.SslKeyPassword);
         masker.AddCredentialsOf(KafkaDeadLetterQueue.BrokersFor(config.Dlq, config.Kafka));
         return new SinkManager(sinks, dlq, options, metrics, loggers, masker, ExactlyOnceTransaction(config, sinks, options, loggers, masker));
     }

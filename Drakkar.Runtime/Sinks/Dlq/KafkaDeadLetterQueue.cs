@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using Drakkar.Kafka;
 using Drakkar.Observability.Metrics;
 using Drakkar.Sinks.Kafka;
 using Microsoft.Extensions.Logging;
@@ -31,6 +32,7 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
     private const int MinRecordBytes = 16 * 1024;
 
     private readonly string _brokers;
+    private readonly KafkaConfig? _security;
     private readonly int _messageTimeoutMs;
     private readonly MetricCell _sendFailures;
     private readonly ILogger _logger;
@@ -47,9 +49,12 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
 
     // messageTimeoutMs: how long one write may take before it counts as failed and is retried.
     // maxRecordBytes: dlq.max_message_bytes, the size records are cut to.
+    // security: the kafka section whose security_protocol, sasl_* and ssl_* keys the producer connects with.
     public KafkaDeadLetterQueue(string topic, string brokers, DrakkarMetrics metrics, ILogger logger, SinkSecretMasker masker,
-        Func<TimeSpan, CancellationToken, Task>? delay = null, int messageTimeoutMs = 30_000, int maxRecordBytes = DeadLetter.DefaultMaxBytes)
+        Func<TimeSpan, CancellationToken, Task>? delay = null, int messageTimeoutMs = 30_000, int maxRecordBytes = DeadLetter.DefaultMaxBytes,
+        KafkaConfig? security = null)
     {
+        _security = security;
         _maxRecordBytes = maxRecordBytes;
         _blockedGauge = metrics.DlqBlockedPartitions.WithLabels();
         ArgumentException.ThrowIfNullOrEmpty(topic);
@@ -94,14 +99,16 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
         lock (_gate)
         {
             if (_producer is not null) return _producer;
-            _producer = KafkaProducers.Build(new ProducerConfig
+            var config = new ProducerConfig
             {
                 BootstrapServers = _brokers,
                 Acks = Acks.All,
                 MessageTimeoutMs = _messageTimeoutMs,
                 // Room for the record (cut to dlq.max_message_bytes) plus its key, headers and framing.
                 MessageMaxBytes = _maxRecordBytes + 64 * 1024,
-            }, _logger, _masker, "dlq");
+            };
+            if (_security is not null) KafkaSecurity.Apply(config, _security, _masker);
+            _producer = KafkaProducers.Build(config, _logger, _masker, "dlq");
             LogProducerStarted(_logger, Destination, SinkSecretMasker.Url(_brokers));
             return _producer;
         }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Confluent.Kafka;
+using Drakkar.Kafka;
 using Drakkar.Observability.Tracing;
 using Microsoft.Extensions.Logging;
 
@@ -16,18 +17,21 @@ public sealed class KafkaSink : ISink
 {
     private readonly KafkaSinkConfig _config;
     private readonly string _brokers;
+    private readonly KafkaConfig _kafka;
     private readonly ILogger _logger;
     private readonly SinkSecretMasker _masker;
     private IProducer<byte[]?, byte[]>? _producer;
     private KafkaTransaction? _transaction;
 
-    internal KafkaSink(string name, KafkaSinkConfig config, string defaultBrokers, ILogger logger, SinkSecretMasker masker)
+    // kafka: the worker's kafka section, for the brokers when the sink names none and for the connection security.
+    internal KafkaSink(string name, KafkaSinkConfig config, KafkaConfig kafka, ILogger logger, SinkSecretMasker masker)
     {
         if (string.IsNullOrWhiteSpace(config.Topic))
             throw new SinkConfigurationException($"sinks.kafka.{name}.topic is required.");
         Name = name;
         _config = config;
-        _brokers = string.IsNullOrWhiteSpace(config.Brokers) ? defaultBrokers : config.Brokers;
+        _brokers = string.IsNullOrWhiteSpace(config.Brokers) ? kafka.Brokers : config.Brokers;
+        _kafka = kafka;
         _logger = logger;
         _masker = masker;
         masker.AddCredentialsOf(_brokers);
@@ -58,7 +62,7 @@ public sealed class KafkaSink : ISink
             // A sink call already hands over a whole batch, so waiting to accumulate more only adds latency.
             LingerMs = 0,
         };
-        _producer = KafkaProducers.Build(config, _logger, _masker, $"kafka sink {Name}");
+        _producer = KafkaProducers.Build(KafkaSecurity.Apply(config, _kafka, _masker), _logger, _masker, $"kafka sink {Name}");
         return ValueTask.CompletedTask;
     }
 

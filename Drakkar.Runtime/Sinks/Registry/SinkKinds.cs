@@ -21,7 +21,7 @@ public static class SinkKinds
     internal static readonly SinkKindDescriptor[] BuiltIn =
     [
         new("kafka", SinkKind.Kafka, typeof(KafkaPayload), s => Instances(s.Kafka),
-            c => new KafkaSink(c.Name, (KafkaSinkConfig)c.Settings, c.Config.Kafka.Brokers, c.Loggers.CreateLogger("Drakkar.Sinks.Kafka"), c.Masker),
+            c => new KafkaSink(c.Name, (KafkaSinkConfig)c.Settings, c.Config.Kafka, c.Loggers.CreateLogger("Drakkar.Sinks.Kafka"), c.Masker),
             // librdkafka keeps the order of pipelined batches.
             DeliveriesInFlight: 4),
         new("postgres", SinkKind.Postgres, typeof(PostgresPayload), s => Instances(s.Postgres),

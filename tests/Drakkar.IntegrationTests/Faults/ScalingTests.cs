@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Confluent.Kafka;
 using Drakkar.IntegrationTests.Fixtures;
 using Drakkar.IntegrationTests.Support;
 using Xunit.Abstractions;
@@ -108,32 +107,13 @@ public sealed class ScalingTests(KafkaBroker kafka, ITestOutputHelper output) : 
         await SettleAsync(fleet);
 
         // A steady stream (about 60 messages a second) for the whole change.
-        using var producing = new CancellationTokenSource();
-        var produced = 0;
-        var producer = Task.Run(async () =>
-        {
-            using var p = new ProducerBuilder<string?, string>(new ProducerConfig { BootstrapServers = kafka.BootstrapServers, LingerMs = 1 }).Build();
-            while (!producing.IsCancellationRequested)
-            {
-                var i = produced;
-                var partition = i % Partitions;
-                p.Produce(new TopicPartition(topic, partition), new Message<string?, string>
-                {
-                    Key = $"k{i}",
-                    Value = $$"""{"request_id":"r-{{i}}","pattern":"drakkar","path":"{{corpus}}"}""",
-                });
-                produced++;
-                await Task.Delay(16);
-            }
-            p.Flush(TimeSpan.FromSeconds(30));
-        });
+        await using var stream = new RequestStream(kafka.BootstrapServers, topic, Partitions, corpus, TimeSpan.FromMilliseconds(16));
         var from = DateTime.UtcNow;
         var clock = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(2));
         await change(fleet);
         await Task.Delay(TimeSpan.FromSeconds(2));
-        await producing.CancelAsync();
-        await producer;
+        var produced = await stream.StopAsync();
         var until = DateTime.UtcNow;
 
         await Eventually.True(() => WorkerFleet.Results(results).Count >= produced, TimeSpan.FromSeconds(60),

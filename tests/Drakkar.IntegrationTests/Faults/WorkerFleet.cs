@@ -118,12 +118,16 @@ internal sealed partial class WorkerFleet : IDisposable
         return longest;
     }
 
-    /// <summary>The request ids in the sample's JSONL results, with how often each was written.</summary>
+    /// <summary>
+    /// The request ids in the sample's JSONL results, with how often each was written. Read while workers append, so
+    /// a last line without its newline is a write still under way, not a result yet.
+    /// </summary>
     public static Dictionary<string, int> Results(string resultsFile)
     {
         var counts = new Dictionary<string, int>();
         if (!File.Exists(resultsFile)) return counts;
-        foreach (var line in File.ReadLines(resultsFile))
+        var text = File.ReadAllText(resultsFile);
+        foreach (var line in text[..(text.LastIndexOf('\n') + 1)].Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             var id = JsonDocument.Parse(line).RootElement.GetProperty("request_id").GetString()!;
             counts[id] = counts.GetValueOrDefault(id) + 1;

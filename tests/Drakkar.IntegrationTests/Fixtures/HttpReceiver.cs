@@ -32,6 +32,7 @@ public sealed class HttpReceiver : IDisposable
     private long _delayTicks;
     private int _serving;
     private int _mostServing;
+    private volatile string? _errorBody;
 
     public HttpReceiver()
     {
@@ -47,8 +48,15 @@ public sealed class HttpReceiver : IDisposable
 
     public IReadOnlyCollection<ReceivedRequest> Requests => _requests;
 
-    /// <summary>The status code every following request is answered with.</summary>
-    public void RespondWith(int status) => _status = status;
+    /// <summary>
+    /// The status code every following request is answered with; <paramref name="errorBody"/> replaces the default
+    /// body of an error answer (a receiver that echoes what it refused, for instance).
+    /// </summary>
+    public void RespondWith(int status, string? errorBody = null)
+    {
+        _errorBody = errorBody;
+        _status = status;
+    }
 
     /// <summary>How long the receiver takes over each following request before it answers.</summary>
     public TimeSpan Delay
@@ -110,7 +118,7 @@ public sealed class HttpReceiver : IDisposable
                 Connection = context.Request.RemoteEndPoint?.ToString() ?? "",
             });
             context.Response.StatusCode = status;
-            var answer = Encoding.UTF8.GetBytes(status < 300 ? "{\"ok\":true}" : "{\"error\":\"receiver told to fail\"}");
+            var answer = Encoding.UTF8.GetBytes(status < 300 ? "{\"ok\":true}" : _errorBody ?? "{\"error\":\"receiver told to fail\"}");
             if (cut)
             {
                 // Promise more than is sent, send the start, then drop the connection.

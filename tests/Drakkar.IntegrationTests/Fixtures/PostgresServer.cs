@@ -2,31 +2,54 @@ using Npgsql;
 
 namespace Drakkar.IntegrationTests.Fixtures;
 
-/// <summary>A throwaway PostgreSQL cluster (initdb) on a free loopback port, trust auth, removed at dispose.</summary>
+/// <summary>
+/// A throwaway PostgreSQL cluster (initdb) on a free loopback port, trust auth, removed at dispose; can be killed and
+/// restarted on that port (an outage).
+/// </summary>
 public sealed class PostgresServer : IDisposable
 {
     private const string Install = "apt-get install -y postgresql";
-    private readonly ServerProcess _server;
+    private readonly string _binaries;
+    private readonly string? _user;
     private readonly string _dataDir;
+    private ServerProcess? _server;
 
     public PostgresServer()
     {
-        var bin = FindBinaries();
+        _binaries = FindBinaries();
         _dataDir = Directory.CreateTempSubdirectory("drakkar-pg-").FullName;
         var asRoot = Environment.UserName == "root";
-        var user = asRoot ? "postgres" : null;
+        _user = asRoot ? "postgres" : null;
         if (asRoot) ServerProcess.Run("chown", ["postgres:postgres", _dataDir]);
-        var data = Path.Combine(_dataDir, "data");
-        ServerProcess.Run(Path.Combine(bin, "initdb"), ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"], user);
+        ServerProcess.Run(Path.Combine(_binaries, "initdb"), ["-D", Path.Combine(_dataDir, "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"], _user);
         Port = FreePort.Next();
-        _server = ServerProcess.Start(Path.Combine(bin, "postgres"),
-        [
-            "-D", data, "-p", Port.ToString(), "-k", _dataDir, "-c", "listen_addresses=127.0.0.1",
-            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-        ], user);
-        _server.WaitForPort(Port, "PostgreSQL", TimeSpan.FromSeconds(30));
         ConnectionString = $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Pooling=true";
+        Start();
+    }
+
+    public bool IsRunning => _server is { HasExited: false };
+
+    /// <summary>Starts the server (again, after <see cref="Stop"/>) and waits until it answers queries.</summary>
+    public void Start()
+    {
+        if (IsRunning) return;
+        _server?.Dispose();
+        _server = ServerProcess.Start(Path.Combine(_binaries, "postgres"),
+        [
+            "-D", Path.Combine(_dataDir, "data"), "-p", Port.ToString(), "-k", _dataDir, "-c", "listen_addresses=127.0.0.1",
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+        ], _user);
+        _server.WaitForPort(Port, "PostgreSQL", TimeSpan.FromSeconds(30));
+        // Pooled connections to the killed server are dead; the tests' next query must not get one.
+        NpgsqlConnection.ClearAllPools();
         WaitUntilAcceptingQueries();
+    }
+
+    /// <summary>Kills the server and its backends (every connection drops); <see cref="Start"/> brings it back on the same port.</summary>
+    public void Stop()
+    {
+        _server?.Dispose();
+        _server = null;
     }
 
     public int Port { get; }
@@ -45,7 +68,7 @@ public sealed class PostgresServer : IDisposable
 
     public void Dispose()
     {
-        _server.Dispose();
+        Stop();
         try { Directory.Delete(_dataDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
@@ -84,7 +107,7 @@ public sealed class PostgresServer : IDisposable
             }
             catch (NpgsqlException e)
             {
-                throw new TimeoutException($"PostgreSQL did not accept queries within 30s: {e.Message}\n{_server.Output}", e);
+                throw new TimeoutException($"PostgreSQL did not accept queries within 30s: {e.Message}\n{_server?.Output}", e);
             }
         }
     }

@@ -114,7 +114,7 @@ public sealed class DeliveryEngineRealSinkTests(PostgresServer postgres, KafkaBr
         var dlqTopic = kafka.CreateTopic("engine-results_dlq");
         var metrics = new DrakkarMetrics();
         var masker = new SinkSecretMasker();
-        var sink = new CountingSink(new Drakkar.Sinks.Kafka.KafkaSink("results", new KafkaSinkConfig { Topic = topic }, kafka.BootstrapServers,
+        var sink = new CountingSink(new Drakkar.Sinks.Kafka.KafkaSink("results", new KafkaSinkConfig { Topic = topic }, new KafkaConfig { Brokers = kafka.BootstrapServers },
             NullLogger.Instance, masker));
         var dlq = new KafkaDeadLetterQueue(dlqTopic, kafka.BootstrapServers, metrics, NullLogger.Instance, masker);
         var manager = new SinkManager([sink], dlq, OneBatchOf100(), metrics, NullLoggerFactory.Instance, masker);

@@ -201,7 +201,7 @@ public sealed class KafkaSinkTests(KafkaBroker kafka)
         var masker = new SinkSecretMasker();
         var dlq = new RecordingDlq();
         var errors = new List<DeliveryError>();
-        var manager = new SinkManager([new Drakkar.Sinks.Kafka.KafkaSink("results", config.Sinks.Kafka["results"], kafka.BootstrapServers, NullLogger.Instance, masker)],
+        var manager = new SinkManager([new Drakkar.Sinks.Kafka.KafkaSink("results", config.Sinks.Kafka["results"], new KafkaConfig { Brokers = kafka.BootstrapServers }, NullLogger.Instance, masker)],
             dlq, new SinkManagerOptions { OnDeliveryError = e => { errors.Add(e); return ValueTask.FromResult(DeliveryAction.Dlq); } },
             new DrakkarMetrics(), NullLoggerFactory.Instance, masker);
         await manager.StartAsync(default);
@@ -222,10 +222,10 @@ public sealed class KafkaSinkTests(KafkaBroker kafka)
     public void The_kafka_sink_is_idempotent_only_with_broker_idempotence_and_needs_a_topic()
     {
         var masker = new SinkSecretMasker();
-        Assert.False(new Drakkar.Sinks.Kafka.KafkaSink("r", new KafkaSinkConfig { Topic = "t" }, "b:9092", NullLogger.Instance, masker).IsIdempotent);
-        Assert.True(new Drakkar.Sinks.Kafka.KafkaSink("r", new KafkaSinkConfig { Topic = "t", Idempotent = true }, "b:9092", NullLogger.Instance, masker).IsIdempotent);
+        Assert.False(new Drakkar.Sinks.Kafka.KafkaSink("r", new KafkaSinkConfig { Topic = "t" }, new KafkaConfig { Brokers = "b:9092" }, NullLogger.Instance, masker).IsIdempotent);
+        Assert.True(new Drakkar.Sinks.Kafka.KafkaSink("r", new KafkaSinkConfig { Topic = "t", Idempotent = true }, new KafkaConfig { Brokers = "b:9092" }, NullLogger.Instance, masker).IsIdempotent);
         Assert.Contains("sinks.kafka.r.topic is required", Assert.Throws<SinkConfigurationException>(() =>
-            new Drakkar.Sinks.Kafka.KafkaSink("r", new KafkaSinkConfig(), "b:9092", NullLogger.Instance, masker)).Message);
+            new Drakkar.Sinks.Kafka.KafkaSink("r", new KafkaSinkConfig(), new KafkaConfig { Brokers = "b:9092" }, NullLogger.Instance, masker)).Message);
     }
 
     [Fact]

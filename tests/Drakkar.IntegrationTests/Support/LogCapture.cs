@@ -17,6 +17,9 @@ internal sealed class LogCapture : ILoggerFactory, ILoggerProvider
     /// <summary>The lines whose message contains <paramref name="text"/>, oldest first.</summary>
     public CapturedLog[] Containing(string text) => [.. _lines.Where(l => l.Message.Contains(text, StringComparison.Ordinal))];
 
+    /// <summary>Every line as "level message", for a failure message.</summary>
+    public string Text() => string.Join("\n", _lines.Select(l => $"{l.Level} {l.Message}{(l.Exception is null ? "" : $" [{l.Exception.GetType().Name}: {l.Exception.Message}]")}"));
+
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
     public void AddProvider(ILoggerProvider provider) => throw new NotSupportedException("LogCapture is its own only provider");

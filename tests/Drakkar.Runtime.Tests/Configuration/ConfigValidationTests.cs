@@ -392,4 +392,39 @@ public sealed class ConfigValidationTests
             """, Env());
         Assert.Contains("true or false", ProblemAt(LoadFails("kafka: { exactly_once: sometimes }"), "kafka.exactly_once").Message);
     }
+
+    [Fact]
+    public void Kafka_security_keys_are_checked_and_reach_every_client_configuration()
+    {
+        var missing = LoadFails("""
+            kafka: { security_protocol: sasl_ssl }
+            """);
+        Assert.Contains("SCRAM-SHA-512", ProblemAt(missing, "kafka.sasl_mechanism").Message);
+        ProblemAt(missing, "kafka.sasl_username");
+        ProblemAt(missing, "kafka.sasl_password");
+        var wrong = LoadFails("""
+            kafka: { security_protocol: tls, sasl_mechanism: GSSAPI, sasl_username: app, ssl_ca_location: /etc/ca.pem }
+            """);
+        Assert.Contains("tls", ProblemAt(wrong, "kafka.security_protocol").Message);
+        Assert.Contains("GSSAPI", ProblemAt(wrong, "kafka.sasl_mechanism").Message);
+        Assert.Contains("sasl_plaintext or sasl_ssl", ProblemAt(wrong, "kafka.sasl_username").Message);
+        Assert.Contains("ssl or sasl_ssl", ProblemAt(wrong, "kafka.ssl_ca_location").Message);
+
+        var config = ConfigLoader.LoadFromYaml("""
+            kafka:
+              security_protocol: sasl_ssl
+              sasl_mechanism: SCRAM-SHA-512
+              sasl_username: app
+              sasl_password: s3cret-pass
+              ssl_ca_location: /etc/kafka/ca.pem
+              ssl_verify_hostname: false
+            """, Env());
+        var client = Drakkar.Kafka.KafkaSecurity.Apply(new Confluent.Kafka.ProducerConfig(), config.Kafka);
+        Assert.Equal(Confluent.Kafka.SecurityProtocol.SaslSsl, client.SecurityProtocol);
+        Assert.Equal(Confluent.Kafka.SaslMechanism.ScramSha512, client.SaslMechanism);
+        Assert.Equal(("app", "s3cret-pass", "/etc/kafka/ca.pem"), (client.SaslUsername, client.SaslPassword, client.SslCaLocation));
+        Assert.Equal(Confluent.Kafka.SslEndpointIdentificationAlgorithm.None, client.SslEndpointIdentificationAlgorithm);
+        Assert.Equal(Confluent.Kafka.SecurityProtocol.Plaintext, Drakkar.Kafka.KafkaSecurity.Apply(new Confluent.Kafka.ConsumerConfig(), new DrakkarConfig().Kafka).SecurityProtocol);
+        Assert.Contains("sasl_password: \"***\"", SecretMasker.ToMaskedYaml(config), StringComparison.Ordinal);
+    }
 }
