@@ -149,11 +149,22 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
         var dlq = _kafka.CreateTopic("replay-interrupted-dlq");
         var target = _kafka.CreateTopic("replay-interrupted");
         ProducePythonRecords(dlq, count);
-        // Ctrl+C arrives as the 1000th record is read: produces are in flight and unacknowledged at that moment.
+        // Ctrl+C arrives as the 1000th record is read: produces are in flight and unacknowledged at that moment, for
+        // the broker answers every request 300 ms late. Without the delay, every acknowledgement was already in before
+        // the summary was printed even with nothing waiting for them, so a replay that dropped its in-flight produces passed.
         using var interrupt = new CancellationTokenSource();
         using var stderr = new InterruptingWriter($"replay-dlq: read 1000/{count}", interrupt);
 
-        var run = await Replay(interrupt.Token, stderr, "--target-topic", target, "--dlq-topic", dlq);
+        _kafka.Broker.SetRoundTripTime(TimeSpan.FromMilliseconds(300));
+        Run run;
+        try
+        {
+            run = await Replay(interrupt.Token, stderr, "--target-topic", target, "--dlq-topic", dlq);
+        }
+        finally
+        {
+            _kafka.Broker.SetRoundTripTime(TimeSpan.Zero);
+        }
 
         Assert.Equal(130, run.ExitCode);
         // Everything read was published: the in-flight produces were awaited and flushed, not dropped.
