@@ -102,7 +102,6 @@ public sealed partial class WorkerHost : IAsyncDisposable
     internal static async Task<WorkerHost> StartAsync(DrakkarHandlerBase handler, DrakkarConfig config, string workerId,
         WorkerParts parts, CancellationToken cancellationToken)
     {
-        KafkaNativeLibrary.BindInBackground();
         config = await handler.OnStartup(config).ConfigureAwait(false);
         var ownsLoggers = parts.Loggers is null;
         var loggers = parts.Loggers ?? DrakkarLoggerProvider.CreateFactory(config.Logging, new LogContext(workerId, config.Kafka.ConsumerGroup, config.ClusterName));

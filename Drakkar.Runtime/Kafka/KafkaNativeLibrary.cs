@@ -40,7 +40,6 @@ internal static class KafkaNativeLibrary
     private static bool s_resolversInstalled;
     private static nint s_handle;
     private static string? s_path;
-    private static Task? s_binding;
 
     /// <summary>The file the process's librdkafka was loaded from, once resolved (null before, or off Linux).</summary>
     public static string? LoadedPath
@@ -80,32 +79,6 @@ internal static class KafkaNativeLibrary
                 // The host installed its own resolver for Confluent.Kafka; it decides, and Resolve follows whatever
                 // it loaded (found mapped in the process) when the embedded broker binds.
             }
-        }
-    }
-
-    /// <summary>
-    /// Loads librdkafka and has Confluent.Kafka bind its native functions on a thread-pool thread, now. Confluent.Kafka
-    /// binds them on first use by looking each of ~200 functions up by name among ~200 reflected methods, which under
-    /// Native AOT costs about 50 ms of CPU; started as the worker starts, that overlaps reading the config, the
-    /// embedded broker and the sink connections instead of delaying the consumer. A failure is left for the first
-    /// client to report, with its own error.
-    /// </summary>
-    public static void BindInBackground()
-    {
-        EnsureLoaded();
-        lock (Gate)
-        {
-            s_binding ??= Task.Run(() =>
-            {
-                try
-                {
-                    _ = Library.Version;
-                }
-                catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or InvalidOperationException or TypeInitializationException)
-                {
-                    // The consumer or producer built next tries again and reports it.
-                }
-            });
         }
     }
 
