@@ -207,8 +207,6 @@ public sealed class DeadLetterRetryTests(KafkaBroker kafka)
             await Task.Delay(ZombieWindow);
             // One dead letter per partition: A's write loop for the moved partition ended with the handover.
             Assert.Equal(partitions, RecordsIn(dlq));
-            Assert.Single(firstLogs.Containing("succeeded after"));
-            Assert.Single(secondLogs.Containing("succeeded after"));
             await Task.WhenAll(workerA.StopAsync(), workerB.StopAsync());
         }
         finally
@@ -251,7 +249,6 @@ public sealed class DeadLetterRetryTests(KafkaBroker kafka)
             await Task.Delay(ZombieWindow);
             // One dead letter: the write loop of the lost partition's work ended when the partition was lost.
             Assert.Equal(1, RecordsIn(dlq));
-            Assert.Single(logs.Containing("succeeded after"));
             await worker.StopAsync();
         }
         finally
@@ -285,7 +282,6 @@ public sealed class DeadLetterRetryTests(KafkaBroker kafka)
             await Task.Delay(ZombieWindow);
             // One dead letter: the write loop of the rewound work ended with the rewind; the redone work wrote it.
             Assert.Equal(1, RecordsIn(dlq));
-            Assert.Single(logs.Containing("succeeded after"));
             Assert.Equal(Messages - 1, sink.Written.Count);
             await worker.StopAsync();
         }
