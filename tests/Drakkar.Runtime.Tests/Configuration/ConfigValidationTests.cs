@@ -405,6 +405,11 @@ public sealed class ConfigValidationTests
         var wrong = LoadFails("""
             kafka: { security_protocol: tls, sasl_mechanism: GSSAPI, sasl_username: app, ssl_ca_location: /etc/ca.pem }
             """);
+        var certificateWithoutTls = LoadFails("""
+            kafka: { ssl_certificate_location: /etc/client.pem, ssl_key_location: /etc/client.key, ssl_key_password: k3y-pass }
+            """);
+        foreach (var key in new[] { "ssl_certificate_location", "ssl_key_location", "ssl_key_password" })
+            Assert.Contains("ssl or sasl_ssl", ProblemAt(certificateWithoutTls, $"kafka.{key}").Message);
         Assert.Contains("tls", ProblemAt(wrong, "kafka.security_protocol").Message);
         Assert.Contains("GSSAPI", ProblemAt(wrong, "kafka.sasl_mechanism").Message);
         Assert.Contains("sasl_plaintext or sasl_ssl", ProblemAt(wrong, "kafka.sasl_username").Message);
@@ -417,12 +422,16 @@ public sealed class ConfigValidationTests
               sasl_username: app
               sasl_password: s3cret-pass
               ssl_ca_location: /etc/kafka/ca.pem
+              ssl_certificate_location: /etc/kafka/client.pem
+              ssl_key_location: /etc/kafka/client.key
+              ssl_key_password: k3y-pass
               ssl_verify_hostname: false
             """, Env());
         var client = Drakkar.Kafka.KafkaSecurity.Apply(new Confluent.Kafka.ProducerConfig(), config.Kafka);
         Assert.Equal(Confluent.Kafka.SecurityProtocol.SaslSsl, client.SecurityProtocol);
         Assert.Equal(Confluent.Kafka.SaslMechanism.ScramSha512, client.SaslMechanism);
         Assert.Equal(("app", "s3cret-pass", "/etc/kafka/ca.pem"), (client.SaslUsername, client.SaslPassword, client.SslCaLocation));
+        Assert.Equal(("/etc/kafka/client.pem", "/etc/kafka/client.key", "k3y-pass"), (client.SslCertificateLocation, client.SslKeyLocation, client.SslKeyPassword));
         Assert.Equal(Confluent.Kafka.SslEndpointIdentificationAlgorithm.None, client.SslEndpointIdentificationAlgorithm);
         Assert.Equal(Confluent.Kafka.SecurityProtocol.Plaintext, Drakkar.Kafka.KafkaSecurity.Apply(new Confluent.Kafka.ConsumerConfig(), new DrakkarConfig().Kafka).SecurityProtocol);
         Assert.Contains("sasl_password: \"***\"", SecretMasker.ToMaskedYaml(config), StringComparison.Ordinal);
