@@ -2,7 +2,7 @@
 # Runs every test project against real servers (PostgreSQL, Redis, the embedded Kafka broker, HTTP, processes).
 # Installs what is missing first (build/setup.sh), publishes the Native AOT sample and MongoDB worker for the smoke
 # tests, prints the ten slowest tests, and ends with one line: "N passed, N failed[, N skipped]" summed over all test
-# projects.
+# projects, plus the package/template check (build/template-check.sh).
 # Exits non-zero on any failure. Each project runs once: a crashed or hung test host is a failure, never rerun.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -73,6 +73,22 @@ for project in "${projects[@]}"; do
   fi
 done
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+
+# The packages from outside the repository: pack → dotnet new drakkar-worker → build → its tests → Native AOT publish
+# → check-config → a run on the embedded broker (build/template-check.sh). Each step counts as one test, and the
+# generated project's own tests are added as they ran.
+echo "[test] the packages and the template, from an empty directory" >&2
+template_log="$root/.artifacts/template-check.log"
+bash build/template-check.sh 2>&1 | tee "$template_log"
+read -r p f < <(sed -n 's/^template-check: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$template_log")
+read -r gp gf < <(grep -E '^(Passed|Failed)! +- +Failed:' "$template_log" | awk -F'[:,]' '{ f += $2; p += $4 } END { printf "%d %d\n", p, f }')
+if [ -z "${p:-}" ]; then
+  echo "[test] FAILED: build/template-check.sh ended without its summary" >&2
+  failed=$((failed + 1))
+else
+  passed=$((passed + p + gp)) failed=$((failed + f + gf))
+fi
+cat "$template_log" >> "$log"
 
 echo "[test] ten slowest tests:"
 python3 - "$results" <<'PY' || echo "[test] (could not read the TRX files)"

@@ -8,7 +8,7 @@ namespace Drakkar;
 /// <c>DK_SECTION__KEY</c> environment overrides on top, then validation. Every problem is reported at once in one
 /// <see cref="ConfigException"/>. Binding is handwritten and reflection-free, so it works under Native AOT.
 /// </summary>
-public static class ConfigLoader
+internal static class ConfigLoader
 {
     /// <summary>The variable naming the configuration file when no path is given.</summary>
     public const string ConfigPathVariable = "DK_CONFIG";

@@ -7,7 +7,7 @@ namespace Drakkar;
 /// Hides credentials before text reaches logs, metrics, errors, the DLQ or <c>check-config</c> output (S17).
 /// Masking keeps the shape (scheme, user, host, key names) so the text still helps someone debugging it.
 /// </summary>
-public static partial class SecretMasker
+internal static partial class SecretMasker
 {
     /// <summary>What a hidden value is replaced with.</summary>
     public const string Masked = "***";

@@ -5,7 +5,7 @@ namespace Drakkar;
 /// <summary>Who this worker is, for logs, metrics and the consumer's client id (C4).</summary>
 /// <param name="WorkerId">From the variable named by <c>worker_name_env</c>, else generated (<c>drakkar-1a2b3c4d</c>).</param>
 /// <param name="ClusterName">From the variable named by <c>cluster_name_env</c> when set, else <c>cluster_name</c>, else empty.</param>
-public sealed record WorkerIdentity(string WorkerId, string ClusterName)
+internal sealed record WorkerIdentity(string WorkerId, string ClusterName)
 {
     /// <summary>Resolves the identity from the process environment.</summary>
     public static WorkerIdentity Resolve(DrakkarConfig config) => Resolve(config, ConfigLoader.ReadProcessEnvironment());

@@ -61,10 +61,10 @@ public sealed partial class WorkerHost : IAsyncDisposable
 
     public DrakkarConfig Config { get; }
     public string WorkerId { get; }
-    public DrakkarMetrics Metrics { get; } = new();
+    internal DrakkarMetrics Metrics { get; } = new();
 
     /// <summary>The in-process broker when <c>kafka.brokers</c> is <c>embedded</c>.</summary>
-    public EmbeddedKafkaBroker? EmbeddedBroker { get; private set; }
+    internal EmbeddedKafkaBroker? EmbeddedBroker { get; private set; }
 
     /// <summary>Completes once the consumer has polled for the first time.</summary>
     public Task Ready => _consumer?.FirstPoll ?? Task.CompletedTask;
@@ -98,6 +98,20 @@ public sealed partial class WorkerHost : IAsyncDisposable
 
     /// <summary>The backpressure load (queued messages plus unfinished tasks).</summary>
     internal WorkerLoad? Load => _consumer?.Load;
+
+    /// <summary>
+    /// Starts a worker in this process on <paramref name="config"/> with the production parts (the process pool and the
+    /// configured sinks): what <c>run</c> does, without the command line and signals. Meant for tests of a handler, for
+    /// example on <c>kafka.brokers: embedded</c> (then <see cref="Config"/>'s <c>Kafka.Brokers</c> holds the in-process
+    /// broker's address to produce input to). Stop it with <see cref="StopAsync"/> or <c>await using</c>.
+    /// </summary>
+    public static Task<WorkerHost> StartAsync(DrakkarHandlerBase handler, DrakkarConfig config, SinkRegistry? sinks = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        ArgumentNullException.ThrowIfNull(config);
+        return StartAsync(handler, config, WorkerIdentity.Resolve(config).WorkerId, DrakkarApp.DefaultParts(sinks), cancellationToken);
+    }
 
     internal static async Task<WorkerHost> StartAsync(DrakkarHandlerBase handler, DrakkarConfig config, string workerId,
         WorkerParts parts, CancellationToken cancellationToken)

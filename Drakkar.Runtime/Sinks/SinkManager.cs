@@ -20,7 +20,7 @@ namespace Drakkar.Sinks;
 /// <see cref="StartAsync"/> (connects everything concurrently, fails fast) → deliveries →
 /// <see cref="FlushAsync"/> per partition before each commit when batching sinks exist → <see cref="CloseAsync"/>.
 /// </remarks>
-public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
+internal sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
 {
     /// <summary>The <see cref="SinkStats.LastError"/> and DLQ error text when the breaker turned a batch away.</summary>
     public const string CircuitOpenError = "circuit open";

@@ -1,7 +1,7 @@
 namespace Drakkar.Sinks;
 
 /// <summary>How the <see cref="SinkManager"/> reacts to failures, with the clock and delays injectable for tests.</summary>
-public sealed class SinkManagerOptions
+internal sealed class SinkManagerOptions
 {
     /// <summary>The handler's <c>OnDeliveryError</c>. Default: every failure goes to the DLQ.</summary>
     public Func<DeliveryError, ValueTask<DeliveryAction>> OnDeliveryError { get; init; } = static _ => ValueTask.FromResult(DeliveryAction.Dlq);

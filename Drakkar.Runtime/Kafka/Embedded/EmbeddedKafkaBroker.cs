@@ -9,7 +9,7 @@ namespace Drakkar.Kafka.Embedded;
 /// offset commits to any Kafka client on a loopback port. It keeps data in memory (roughly the last 5 MB per
 /// partition), so it suits demos, tests and benchmarks that stream rather than hoard.
 /// </summary>
-public sealed class EmbeddedKafkaBroker : IDisposable
+internal sealed class EmbeddedKafkaBroker : IDisposable
 {
     private readonly Lock _gate = new();
     private nint _client;

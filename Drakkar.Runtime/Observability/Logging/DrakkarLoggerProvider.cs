@@ -10,7 +10,7 @@ namespace Drakkar.Observability.Logging;
 /// Structured logs (SPEC X3): one JSON object per line with timestamp, level, message, worker id, consumer group
 /// and every scope value in force (partition, offset, task, sink), or a compact human format.
 /// </summary>
-public sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalScope
+internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalScope
 {
     private readonly LogSink _sink;
     private readonly LogContext _context;

@@ -6,7 +6,7 @@ using Microsoft.Win32.SafeHandles;
 namespace Drakkar.Observability.Logging;
 
 /// <summary>The worker-wide fields every log line carries.</summary>
-public sealed record LogContext(string WorkerId, string ConsumerGroup, string ClusterName = "");
+internal sealed record LogContext(string WorkerId, string ConsumerGroup, string ClusterName = "");
 
 /// <summary>
 /// Where log lines go: one writer shared by all loggers, serialized so lines never interleave. A log file is opened

@@ -4,7 +4,7 @@ namespace Drakkar.Observability.Metrics;
 /// The worker's metrics, with Python Drakkar's names and labels: instruments of a <c>Drakkar</c> meter
 /// (<see cref="MetricRegistry"/>), which <c>/metrics</c>, dotnet-counters and OpenTelemetry all read.
 /// </summary>
-public sealed class DrakkarMetrics : IDisposable
+internal sealed class DrakkarMetrics : IDisposable
 {
     private static readonly double[] DurationBuckets = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
     private static readonly double[] FastBuckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30];

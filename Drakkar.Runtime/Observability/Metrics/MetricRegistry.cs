@@ -13,7 +13,7 @@ namespace Drakkar.Observability.Metrics;
 /// add on a cell it resolved once, and listeners read the cells when they collect. Histograms are
 /// <see cref="Histogram{T}"/> instruments whose bucket boundaries travel as instrument advice.
 /// </remarks>
-public sealed class MetricRegistry : IDisposable
+internal sealed class MetricRegistry : IDisposable
 {
     /// <summary>The meter's name: what <c>dotnet-counters monitor --counters Drakkar</c> and OpenTelemetry's <c>AddMeter</c> select.</summary>
     public const string MeterName = "Drakkar";
@@ -47,7 +47,7 @@ public sealed class MetricRegistry : IDisposable
 }
 
 /// <summary>One instrument of the registry: its name and the label names its measurements carry, in order.</summary>
-public abstract class Metric(string name, string[] labelNames)
+internal abstract class Metric(string name, string[] labelNames)
 {
     public string Name { get; } = name;
     protected string[] LabelNames { get; } = labelNames;
@@ -67,7 +67,7 @@ public abstract class Metric(string name, string[] labelNames)
 }
 
 /// <summary>One labelled value of a counter or gauge; keep it to skip the label lookup on hot paths.</summary>
-public sealed class MetricCell
+internal sealed class MetricCell
 {
     private long _bits;
 
@@ -90,7 +90,7 @@ public sealed class MetricCell
 }
 
 /// <summary>A monotonic counter: an <see cref="ObservableCounter{T}"/> reporting one cumulative value per label set.</summary>
-public class Counter : Metric
+internal class Counter : Metric
 {
     private readonly ConcurrentDictionary<string, Series> _series = new(StringComparer.Ordinal);
 
@@ -144,7 +144,7 @@ public class Counter : Metric
 }
 
 /// <summary>A value that goes up and down: an <see cref="ObservableGauge{T}"/> reporting the last value set per label set.</summary>
-public sealed class Gauge : Counter
+internal sealed class Gauge : Counter
 {
     private Func<double>? _sample;
 
@@ -166,7 +166,7 @@ public sealed class Gauge : Counter
 }
 
 /// <summary>A distribution: a <see cref="Histogram{T}"/> whose Prometheus buckets are its advised boundaries.</summary>
-public sealed class Histogram : Metric
+internal sealed class Histogram : Metric
 {
     private readonly Histogram<double> _instrument;
 

@@ -11,7 +11,7 @@ public sealed record ReplayMessage(byte[]? Key, byte[] Value, IReadOnlyList<KeyV
 /// republishes. Records written by Python Drakkar have no <c>source_messages</c>; their key and headers then come
 /// from the DLQ record itself, which the worker copied from the source message.
 /// </summary>
-public static class DeadLetterEnvelope
+internal static class DeadLetterEnvelope
 {
     /// <summary>
     /// The original payloads, each with its source key and headers: for a source failure payload <c>i</c> is

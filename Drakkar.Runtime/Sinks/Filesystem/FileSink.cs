@@ -12,7 +12,7 @@ namespace Drakkar.Sinks.Filesystem;
 /// threads or processes never interleave within a line nor overwrite each other (on a local filesystem; see
 /// docs/security.md for NFS). Not idempotent: a retry appends again.
 /// </summary>
-public sealed class FileSink : ISink
+internal sealed class FileSink : ISink
 {
     private readonly string _configuredBase;
     private readonly bool _componentWalk;

@@ -16,7 +16,7 @@ namespace Drakkar.Sinks.Http;
 /// the sink retries a request itself (<c>max_retries</c>) only when it was never sent, or when its
 /// <c>Idempotency-Key</c> lets the receiver drop a repeat.
 /// </summary>
-public sealed partial class HttpSink : ISink
+internal sealed partial class HttpSink : ISink
 {
     private const int BodyExcerptBytes = 4 * 1024;
     private const int DrainLimitBytes = 64 * 1024;

@@ -13,7 +13,7 @@ namespace Drakkar.Sinks.Kafka;
 /// each hook call's records in the worker's <see cref="KafkaTransaction"/>, which writes them with the source offsets
 /// at the next commit (SPEC O12).
 /// </summary>
-public sealed class KafkaSink : ISink
+internal sealed class KafkaSink : ISink
 {
     private readonly KafkaSinkConfig _config;
     private readonly string _brokers;

@@ -13,7 +13,7 @@ namespace Drakkar.Sinks.Postgres;
 /// within a batch updates in order instead of failing); idempotent.</item>
 /// </list>
 /// </summary>
-public sealed class PostgresSink : ISink
+internal sealed class PostgresSink : ISink
 {
     /// <summary>PostgreSQL's limit on parameters in one statement.</summary>
     private const int MaxParameters = 65_535;

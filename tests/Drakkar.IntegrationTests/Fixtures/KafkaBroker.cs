@@ -9,7 +9,7 @@ public sealed class KafkaBroker : IDisposable
 
     public KafkaBroker() => Broker = EmbeddedKafkaBroker.Start();
 
-    public EmbeddedKafkaBroker Broker { get; }
+    internal EmbeddedKafkaBroker Broker { get; }
 
     public string BootstrapServers => Broker.BootstrapServers;
 
