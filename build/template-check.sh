@@ -36,16 +36,8 @@ step pack pack || finish
 create() {
   dotnet new install "$feed/Drakkar.Templates.$version.nupkg" --debug:custom-hive "$hive" &&
   dotnet new drakkar-worker -n Acme.Worker -o "$app" --debug:custom-hive "$hive" &&
-  cat > "$app/nuget.config" <<XML
-<?xml version="1.0" encoding="utf-8"?>
-<configuration>
-  <packageSources>
-    <clear />
-    <add key="local" value="$feed" />
-    <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />
-  </packageSources>
-</configuration>
-XML
+  # The package source exactly as docs/packages.md tells users to add it: beside nuget.org.
+  (cd "$app" && dotnet new nugetconfig && dotnet nuget add source "$feed" --name drakkar) &&
   ! grep -rq "ProjectReference.*Drakkar\.\(Runtime\|Generators\)" "$app"
 }
 step new create || finish
