@@ -36,6 +36,8 @@ internal static class ProbeCommand
         if (input is not null && (partition is not null || offset is not null || line.Value("--topic") is not null))
             line.Errors.Add("--input cannot be combined with --topic, --partition or --offset");
         if (count is 0) line.Errors.Add("--count must be ≥ 1");
+        if (input is null && string.Equals(config.Kafka.Brokers.Trim(), Hosting.WorkerHost.EmbeddedBrokers, StringComparison.OrdinalIgnoreCase))
+            line.Errors.Add("kafka.brokers is 'embedded': that broker lives inside a running worker and holds nothing here; give --input FILE");
         if (line.Errors.Count > 0)
         {
             foreach (var error in line.Errors) stderr.WriteLine($"error: {error}");
