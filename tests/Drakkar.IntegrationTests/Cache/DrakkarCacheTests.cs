@@ -129,8 +129,8 @@ public sealed class DrakkarCacheTests : IDisposable
         second.Set("k", "new", scope: CacheScope.Cluster);
         await second.FlushAsync();
 
-        await first.SyncWithPeersAsync();
-        await second.SyncWithPeersAsync();
+        Assert.Equal(0, await second.SyncWithPeersAsync());
+        Assert.Equal(1, await first.SyncWithPeersAsync());
 
         Assert.Equal("new", await first.GetStringAsync("k"));
         Assert.Equal("new", await second.GetStringAsync("k"));
