@@ -29,6 +29,8 @@ public sealed partial class DrakkarCache : IAsyncDisposable
     private readonly Dictionary<string, CacheEntry?> _dirty = new(StringComparer.Ordinal);
     // Per peer file: the last (update time, key) pulled. Starts over on restart, as in Drakkar (LWW makes it harmless).
     private readonly Dictionary<string, (long, string)> _peerCursors = new(StringComparer.Ordinal);
+    // One sync at a time (the periodic run, or a direct call): the cursors are not shared state.
+    private readonly SemaphoreSlim _syncing = new(1, 1);
 
     /// <summary>The cache of a worker with <c>cache.enabled: false</c>: reads miss, writes are dropped.</summary>
     public static DrakkarCache Disabled { get; } = new(new CacheConfig(), new CacheOwner("", "", ""), null, TimeProvider.System, NullLogger.Instance);
@@ -59,10 +61,19 @@ public sealed partial class DrakkarCache : IAsyncDisposable
     {
         if (!config.Cache.Enabled) return Disabled;
         var directory = config.Cache.DbDir.Length > 0 ? config.Cache.DbDir : config.Debug.DbDir;
-        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, FileName(workerId));
         var owner = new CacheOwner(workerId, config.ClusterName, config.Kafka.ConsumerGroup);
-        var store = await CacheStore.OpenAsync(Path.Combine(directory, FileName(workerId)), owner, cancellationToken).ConfigureAwait(false);
-        return new DrakkarCache(config.Cache, owner, store, time ?? TimeProvider.System, logger ?? NullLogger.Instance);
+        try
+        {
+            Directory.CreateDirectory(directory);
+            var store = await CacheStore.OpenAsync(path, owner, cancellationToken).ConfigureAwait(false);
+            return new DrakkarCache(config.Cache, owner, store, time ?? TimeProvider.System, logger ?? NullLogger.Instance);
+        }
+        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+        {
+            var key = config.Cache.DbDir.Length > 0 ? "cache.db_dir" : "debug.db_dir (cache.db_dir is empty)";
+            throw new InvalidOperationException($"the cache file {path} cannot be opened ({key}: '{directory}'): {e.Message}", e);
+        }
     }
 
     /// <summary>
@@ -201,18 +212,26 @@ public sealed partial class DrakkarCache : IAsyncDisposable
         if (_store is null) return 0;
         var directory = Path.GetDirectoryName(_store.Path)!;
         var taken = 0;
-        foreach (var file in Directory.EnumerateFiles(directory, "*" + CacheStore.FileSuffix).Order(StringComparer.Ordinal))
+        await _syncing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            if (string.Equals(Path.GetFullPath(file), Path.GetFullPath(_store.Path), StringComparison.Ordinal)) continue;
-            cancellationToken.ThrowIfCancellationRequested();
-            try
+            foreach (var file in Directory.EnumerateFiles(directory, "*" + CacheStore.FileSuffix).Order(StringComparer.Ordinal))
             {
-                taken += await PullPeerAsync(file, cancellationToken).ConfigureAwait(false);
+                if (string.Equals(Path.GetFullPath(file), Path.GetFullPath(_store.Path), StringComparison.Ordinal)) continue;
+                cancellationToken.ThrowIfCancellationRequested();
+                try
+                {
+                    taken += await PullPeerAsync(file, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    LogPeerFailed(e, Path.GetFileName(file));
+                }
             }
-            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                LogPeerFailed(e, Path.GetFileName(file));
-            }
+        }
+        finally
+        {
+            _syncing.Release();
         }
         return taken;
     }

@@ -137,6 +137,19 @@ public sealed class DrakkarCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task A_cache_directory_that_cannot_be_used_stops_the_open_naming_the_key_and_the_path()
+    {
+        var notADirectory = Path.Combine(_dir, "plain-file");
+        await File.WriteAllTextAsync(notADirectory, "");
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            DrakkarCache.OpenAsync(new DrakkarConfig { Cache = { Enabled = true, DbDir = notADirectory } }, "w1"));
+
+        Assert.Contains($"(cache.db_dir: '{notADirectory}')", error.Message, StringComparison.Ordinal);
+        Assert.Contains(Path.Combine(notADirectory, "w1-cache.db"), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_disabled_cache_misses_every_read_and_drops_every_write()
     {
         var cache = await DrakkarCache.OpenAsync(new DrakkarConfig { Cache = { DbDir = _dir } }, "w1");
