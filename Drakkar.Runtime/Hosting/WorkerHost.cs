@@ -180,6 +180,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
         // After the last hook ran: the final flush keeps every write the handler made.
         await DisposePartAsync(_cache).ConfigureAwait(false);
         _cache = null;
+        _handler.Cache = DrakkarCache.Disabled;
         await DisposePartAsync(_delivery).ConfigureAwait(false);
         _delivery = null;
         // Last of the parts: probes keep answering (503, shutting down) while the worker drains.
