@@ -50,6 +50,35 @@ internal static class HelpText
             DLQ topic cannot be read); 130 interrupted after flushing.
 
             """,
+        ProbeCommand.Name => $"""
+            usage: {program} probe --partition P --offset O [--count N] [--topic TOPIC] [--config PATH]
+                   {program} probe --input MESSAGES.json [--config PATH]
+
+            Runs messages through the worker's handler exactly as the pipeline does (OnStartup, OnReady with no
+            PostgreSQL data source, Arrange, the executor, OnTaskComplete/OnError, OnMessageComplete,
+            OnWindowComplete) and prints, as JSON on stdout, the payloads each configured sink instance would
+            receive. No sink is connected, nothing is delivered or dead-lettered, no offset is committed, and the
+            handler's cache is disabled (reads miss, writes are dropped). Tasks do run: their binaries execute.
+
+            Messages come from Kafka, read by assignment (the consumer group is never joined), or from a JSON file:
+            an array of objects with "value" (a string, or any JSON written as its compact text) and optional
+            "key" (string or null), "headers" (object of strings), "partition" (default 0), "offset" (default:
+            the entry's index) and "topic" (default kafka.source_topic).
+
+            options:
+              --partition P    source partition to read
+              --offset O       first offset to read
+              --count N        how many records from there (default 1; fewer when the partition ends)
+              --topic TOPIC    topic to read (default kafka.source_topic)
+              --input FILE     read the messages from FILE instead of Kafka
+              --config PATH    configuration file (default: $DK_CONFIG, else ./drakkar.yaml, else built-in defaults)
+              -h, --help       show this help
+
+            exit codes: 0 every message finished; 1 the messages could not be read, none was found, or some
+            did not finish within the task timeout (the report then lacks their payloads); 2 usage,
+            configuration or messages-file error.
+
+            """,
         _ => $$"""
             usage: {{program}} [command] [options]
             {{(description is null ? "" : Environment.NewLine + description + Environment.NewLine)}}
@@ -57,6 +86,7 @@ internal static class HelpText
               run             consume the source topic and process it (the default command)
               check-config    validate the configuration and print it with secrets masked
               replay-dlq      republish dead-lettered payloads to a topic (see 'replay-dlq --help')
+              probe           print what each sink would receive for given messages (see 'probe --help')
 
             options:
               --config PATH   configuration file (default: $DK_CONFIG, else ./drakkar.yaml, else built-in defaults)

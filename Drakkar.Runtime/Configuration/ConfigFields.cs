@@ -16,6 +16,9 @@ internal abstract class ConfigField<T>
     public abstract void Bind(T target, ConfigNode node, string path, BindContext context);
 
     public abstract void Write(T source, ConfigYamlWriter writer);
+
+    /// <summary>False for a key that is only recognised to be refused: the effective YAML leaves it out.</summary>
+    public virtual bool Written => true;
 }
 
 /// <summary>A configuration object: its fields plus rules that span several of them (run after the fields bind).</summary>
@@ -47,7 +50,7 @@ internal sealed class ObjectSpec<T>
             if (field is null)
             {
                 var key = entry.KeyFromEnvironment ? entry.Key.ToLowerInvariant() : entry.Key;
-                context.Report(BindContext.Join(path, key), UnknownKey(key, _fields.Select(f => f.Key)), entry.Value);
+                context.Report(BindContext.Join(path, key), UnknownKey(key, _fields.Where(f => f.Written).Select(f => f.Key)), entry.Value);
                 continue;
             }
             field.Bind(target, entry.Value, BindContext.Join(path, field.Key), context);
@@ -60,6 +63,7 @@ internal sealed class ObjectSpec<T>
         writer.BeginMap();
         foreach (var field in _fields)
         {
+            if (!field.Written) continue;
             writer.Key(field.Key);
             field.Write(source, writer);
         }
@@ -169,6 +173,23 @@ internal sealed class ScalarField<T, TValue> : ConfigField<T>
     }
 
     public override void Write(T source, ConfigYamlWriter writer) => _type.Write(writer, _get(source), FullyMasked);
+}
+
+/// <summary>
+/// A Drakkar key this runtime does not support (C5): given at all, it is an error that names it and says why, rather
+/// than an unknown key with a suggestion or a value silently ignored.
+/// </summary>
+internal sealed class UnsupportedField<T>(string key, string reason) : ConfigField<T>(key)
+    where T : class
+{
+    public override bool Written => false;
+
+    public override void Bind(T target, ConfigNode node, string path, BindContext context) =>
+        context.Report(path, $"is not supported by Drakkar for .NET: {reason}; remove it", node);
+
+    public override void Write(T source, ConfigYamlWriter writer)
+    {
+    }
 }
 
 internal sealed class StringListField<T> : ConfigField<T>

@@ -27,7 +27,6 @@ public sealed class KafkaConfig
     public string Brokers { get; set; } = "localhost:9092";
     public string SourceTopic { get; set; } = "input-events";
     public string ConsumerGroup { get; set; } = "drakkar-workers";
-    public int MaxPollRecords { get; set; } = 100;
     public int MaxPollIntervalMs { get; set; } = 300_000;
     public int SessionTimeoutMs { get; set; } = 45_000;
     public int HeartbeatIntervalMs { get; set; } = 3_000;
@@ -61,9 +60,6 @@ public sealed class KafkaConfig
     public bool ExactlyOnce { get; set; }
     public string UiUrl { get; set; } = "";
     public string UiClusterName { get; set; } = "";
-    public bool StartupAlignEnabled { get; set; } = true;
-    public double StartupMinWaitSeconds { get; set; } = 4.0;
-    public int StartupAlignIntervalSeconds { get; set; } = 10;
 }
 
 public sealed class ExecutorConfig

@@ -41,12 +41,19 @@ internal static class DrakkarConfigSchema
     private static readonly string[] GroupProtocols = ["classic", "consumer"];
     private static readonly string[] HttpMethods = ["POST", "PUT", "PATCH", "DELETE", "GET"];
 
+    private const string StartupAlignReason =
+        "workers join the group as soon as they are ready; a joining member moves only the partitions it takes " +
+        "(cooperative-sticky, or KIP-848 with group_protocol: consumer), so delaying joins to a wall-clock boundary " +
+        "would only add seconds to every start (see docs/operations.md, scaling and rolling restarts)";
+
     public static readonly ObjectSpec<KafkaConfig> Kafka = new(
     [
         Str<KafkaConfig>("brokers", c => c.Brokers, (c, v) => c.Brokers = v, NotEmpty),
         Str<KafkaConfig>("source_topic", c => c.SourceTopic, (c, v) => c.SourceTopic = v, NotEmpty),
         Str<KafkaConfig>("consumer_group", c => c.ConsumerGroup, (c, v) => c.ConsumerGroup = v, NotEmpty),
-        Int<KafkaConfig>("max_poll_records", c => c.MaxPollRecords, (c, v) => c.MaxPollRecords = v, AtLeast(1)),
+        new UnsupportedField<KafkaConfig>("max_poll_records",
+            "records are handed to the partition queues one at a time with backpressure checked after each, and " +
+            "executor.window_size sets how many reach Arrange at once (librdkafka's prefetch is bounded by the worker)"),
         Int<KafkaConfig>("max_poll_interval_ms", c => c.MaxPollIntervalMs, (c, v) => c.MaxPollIntervalMs = v, AtLeast(1)),
         Int<KafkaConfig>("session_timeout_ms", c => c.SessionTimeoutMs, (c, v) => c.SessionTimeoutMs = v, AtLeast(1)),
         Int<KafkaConfig>("heartbeat_interval_ms", c => c.HeartbeatIntervalMs, (c, v) => c.HeartbeatIntervalMs = v, AtLeast(1)),
@@ -65,9 +72,9 @@ internal static class DrakkarConfigSchema
         Bool<KafkaConfig>("ssl_verify_hostname", c => c.SslVerifyHostname, (c, v) => c.SslVerifyHostname = v),
         UiUrl<KafkaConfig>(c => c.UiUrl, (c, v) => c.UiUrl = v),
         Str<KafkaConfig>("ui_cluster_name", c => c.UiClusterName, (c, v) => c.UiClusterName = v),
-        Bool<KafkaConfig>("startup_align_enabled", c => c.StartupAlignEnabled, (c, v) => c.StartupAlignEnabled = v),
-        Num<KafkaConfig>("startup_min_wait_seconds", c => c.StartupMinWaitSeconds, (c, v) => c.StartupMinWaitSeconds = v, AtLeast(0.0)),
-        Int<KafkaConfig>("startup_align_interval_seconds", c => c.StartupAlignIntervalSeconds, (c, v) => c.StartupAlignIntervalSeconds = v, AtLeast(1)),
+        new UnsupportedField<KafkaConfig>("startup_align_enabled", StartupAlignReason),
+        new UnsupportedField<KafkaConfig>("startup_min_wait_seconds", StartupAlignReason),
+        new UnsupportedField<KafkaConfig>("startup_align_interval_seconds", StartupAlignReason),
     ],
     (kafka, check) =>
     {

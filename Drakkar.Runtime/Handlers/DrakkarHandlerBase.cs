@@ -13,6 +13,12 @@ public abstract class DrakkarHandlerBase
     {
     }
 
+    /// <summary>
+    /// The worker's key/value cache (<c>cache.*</c>): usable from <c>OnReady</c> on, in every hook and periodic method.
+    /// With <c>cache.enabled: false</c> (the default) reads miss and writes are dropped.
+    /// </summary>
+    public DrakkarCache Cache { get; internal set; } = DrakkarCache.Disabled;
+
     /// <summary>Runs first; may change the configuration before anything starts.</summary>
     public virtual ValueTask<DrakkarConfig> OnStartup(DrakkarConfig config) => ValueTask.FromResult(config);
 

@@ -34,7 +34,7 @@ public sealed class DrakkarAppOptions
 
 /// <summary>
 /// The worker binary's entry point: <c>return await DrakkarApp.RunAsync&lt;MyHandler&gt;(args);</c> gives every
-/// worker the same commands (<c>run</c>, <c>check-config</c>, <c>replay-dlq</c>) and <c>--help</c>.
+/// worker the same commands (<c>run</c>, <c>check-config</c>, <c>replay-dlq</c>, <c>probe</c>) and <c>--help</c>.
 /// </summary>
 public static class DrakkarApp
 {
@@ -46,6 +46,7 @@ public static class DrakkarApp
         ["run"] = (["--config"], []),
         ["check-config"] = (["--config"], []),
         [ReplayDlqCommand.Name] = ReplayDlqCommand.Options,
+        [ProbeCommand.Name] = ProbeCommand.Options,
     };
 
     public static async Task<int> RunAsync<THandler>(string[] args, DrakkarAppOptions? options = null)
@@ -68,6 +69,7 @@ public static class DrakkarApp
         {
             "check-config" => CheckConfig(line, options),
             ReplayDlqCommand.Name => await ReplayDlqAsync(line, options).ConfigureAwait(false),
+            ProbeCommand.Name => await ProbeAsync(new THandler(), line, options).ConfigureAwait(false),
             _ => await RunWorkerAsync<THandler>(line, options).ConfigureAwait(false),
         };
     }
@@ -110,6 +112,20 @@ public static class DrakkarApp
         if (config is null) return ExitUsage;
         using var signals = new ShutdownSignals(Console.Error);
         return await ReplayDlqCommand.RunAsync(line, config, Console.Out, Console.Error, signals.Token, ProgramName).ConfigureAwait(false);
+    }
+
+    private static async Task<int> ProbeAsync(DrakkarHandlerBase handler, CommandLine line, DrakkarAppOptions options)
+    {
+        var environment = ConfigLoader.ReadProcessEnvironment();
+        var config = LoadConfig(line, options.DefaultConfig, environment, Console.Error);
+        if (config is null) return ExitUsage;
+        var identity = WorkerIdentity.Resolve(config, environment);
+        using var loggers = Observability.Logging.DrakkarLoggerProvider.CreateFactory(config.Logging,
+            new Observability.Logging.LogContext(identity.WorkerId, config.Kafka.ConsumerGroup, config.ClusterName));
+        using var signals = new ShutdownSignals(Console.Error);
+        await using var stdout = Console.OpenStandardOutput();
+        return await ProbeCommand.RunAsync(line, handler, config, DefaultParts(options.Sinks), loggers, stdout, Console.Error, signals.Token)
+            .ConfigureAwait(false);
     }
 
     private static async Task<int> RunWorkerAsync<THandler>(CommandLine line, DrakkarAppOptions options)

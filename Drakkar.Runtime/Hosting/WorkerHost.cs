@@ -45,6 +45,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
     private PeriodicRunner? _periodic;
     private ITaskExecutor? _executor;
     private IPayloadDelivery? _delivery;
+    private DrakkarCache? _cache;
     private OperationsEndpoint? _endpoint;
     private OpenTelemetry.Trace.TracerProvider? _traces;
     private int _stopped;
@@ -151,8 +152,12 @@ public sealed partial class WorkerHost : IAsyncDisposable
                 _loggers.CreateLogger("Drakkar.Metrics"));
         }
         _executor = parts.Executor(Config, Metrics, _loggers);
+        _cache = await DrakkarCache.OpenAsync(Config, WorkerId, logger: _loggers.CreateLogger("Drakkar.Cache"), cancellationToken: cancellationToken)
+            .ConfigureAwait(false);
+        _handler.Cache = _cache;
         await _handler.OnReady(Config, postgres).ConfigureAwait(false);
-        _periodic = new PeriodicRunner(_handler.PeriodicMethods, Metrics, _loggers.CreateLogger("Drakkar.Periodic"), TimeProvider.System);
+        _periodic = new PeriodicRunner([.. _handler.PeriodicMethods, .. _cache.BackgroundTasks], Metrics, _loggers.CreateLogger("Drakkar.Periodic"),
+            TimeProvider.System);
         _periodic.Start();
         _consumer = new SourceConsumer(Config, WorkerId, _handler, _executor, _delivery, Metrics, _loggers);
         _consumer.Start();
@@ -186,6 +191,10 @@ public sealed partial class WorkerHost : IAsyncDisposable
         _consumer = null;
         await DisposePartAsync(_executor).ConfigureAwait(false);
         _executor = null;
+        // After the last hook ran: the final flush keeps every write the handler made.
+        await DisposePartAsync(_cache).ConfigureAwait(false);
+        _cache = null;
+        _handler.Cache = DrakkarCache.Disabled;
         await DisposePartAsync(_delivery).ConfigureAwait(false);
         _delivery = null;
         // Last of the parts: probes keep answering (503, shutting down) while the worker drains.

@@ -56,7 +56,7 @@ internal static class PipelineOverhead
             Kafka =
             {
                 Brokers = broker.BootstrapServers, SourceTopic = topic, ConsumerGroup = group, CommitIntervalMs = CommitIntervalMs,
-                StartupAlignEnabled = false, SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500,
+                SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500,
             },
             Metrics = { Enabled = false },
         };

@@ -67,7 +67,7 @@ internal static class EndToEnd
             Kafka =
             {
                 Brokers = brokers, SourceTopic = topic, ConsumerGroup = group, CommitIntervalMs = CommitIntervalMs,
-                StartupAlignEnabled = false, SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500,
+                SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500,
             },
             Metrics = { Enabled = false },
         };

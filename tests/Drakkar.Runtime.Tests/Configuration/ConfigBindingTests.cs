@@ -12,16 +12,12 @@ public sealed class ConfigBindingTests
           brokers: "kafka-1:9092,kafka-2:9092"
           source_topic: search-requests
           consumer_group: search-workers
-          max_poll_records: 250
           max_poll_interval_ms: 600_000
           session_timeout_ms: 30000
           heartbeat_interval_ms: 2000
           commit_interval_ms: 0
           ui_url: "http://kafka-ui:8080"
           ui_cluster_name: prod
-          startup_align_enabled: false
-          startup_min_wait_seconds: 0.5
-          startup_align_interval_seconds: 30
         executor:
           binary_path: /usr/bin/grep
           env: { LANG: C.UTF-8, MODE: fast }
@@ -131,16 +127,12 @@ public sealed class ConfigBindingTests
         Assert.Equal("kafka-1:9092,kafka-2:9092", kafka.Brokers);
         Assert.Equal("search-requests", kafka.SourceTopic);
         Assert.Equal("search-workers", kafka.ConsumerGroup);
-        Assert.Equal(250, kafka.MaxPollRecords);
         Assert.Equal(600_000, kafka.MaxPollIntervalMs);
         Assert.Equal(30_000, kafka.SessionTimeoutMs);
         Assert.Equal(2_000, kafka.HeartbeatIntervalMs);
         Assert.Equal(0, kafka.CommitIntervalMs);
         Assert.Equal("http://kafka-ui:8080", kafka.UiUrl);
         Assert.Equal("prod", kafka.UiClusterName);
-        Assert.False(kafka.StartupAlignEnabled);
-        Assert.Equal(0.5, kafka.StartupMinWaitSeconds);
-        Assert.Equal(30, kafka.StartupAlignIntervalSeconds);
 
         var executor = config.Executor;
         Assert.Equal("/usr/bin/grep", executor.BinaryPath);

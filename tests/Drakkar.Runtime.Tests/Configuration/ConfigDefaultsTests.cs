@@ -17,16 +17,12 @@ public sealed class ConfigDefaultsTests
         Assert.Equal("localhost:9092", kafka.Brokers);
         Assert.Equal("input-events", kafka.SourceTopic);
         Assert.Equal("drakkar-workers", kafka.ConsumerGroup);
-        Assert.Equal(100, kafka.MaxPollRecords);
         Assert.Equal(300_000, kafka.MaxPollIntervalMs);
         Assert.Equal(45_000, kafka.SessionTimeoutMs);
         Assert.Equal(3_000, kafka.HeartbeatIntervalMs);
         Assert.Equal(1_000, kafka.CommitIntervalMs);
         Assert.Equal("", kafka.UiUrl);
         Assert.Equal("", kafka.UiClusterName);
-        Assert.True(kafka.StartupAlignEnabled);
-        Assert.Equal(4.0, kafka.StartupMinWaitSeconds);
-        Assert.Equal(10, kafka.StartupAlignIntervalSeconds);
 
         var executor = config.Executor;
         Assert.Null(executor.BinaryPath);

@@ -76,12 +76,12 @@ public sealed class ConfigFileTests : IDisposable
     [Fact]
     public void Problems_in_a_file_name_the_file_and_the_line()
     {
-        var path = Write("bad.yaml", "kafka:\n  source_topic: ok\n  max_poll_records: 0\n");
+        var path = Write("bad.yaml", "kafka:\n  source_topic: ok\n  max_poll_interval_ms: 0\n");
 
         var error = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path, Env(), _directory.FullName));
 
         Assert.Equal(path, error.Origin);
-        Assert.Equal($"Invalid configuration in {path} (1 problem):\n  kafka.max_poll_records: must be ≥ 1 (got 0) [line 3]", error.Message);
+        Assert.Equal($"Invalid configuration in {path} (1 problem):\n  kafka.max_poll_interval_ms: must be ≥ 1 (got 0) [line 3]", error.Message);
     }
 
     [Fact]

@@ -10,7 +10,7 @@ public sealed class ConfigValidationTests
         var error = LoadFails("""
             kafka:
               brokrs: "localhost:9092"
-              max_poll_records: lots
+              max_poll_interval_ms: lots
             executor:
               max_executors: 0
               backpressure_high_multiplier: 2
@@ -35,7 +35,7 @@ public sealed class ConfigValidationTests
         var expected = new Dictionary<string, string>
         {
             ["kafka.brokrs"] = "unknown key; did you mean 'brokers'?",
-            ["kafka.max_poll_records"] = "must be a whole number (got 'lots')",
+            ["kafka.max_poll_interval_ms"] = "must be a whole number (got 'lots')",
             ["executor.max_executors"] = "must be ≥ 1 (got 0)",
             ["executor.max_output_bytes"] = "must be ≥ 1024 (got 100)",
             ["executor.backpressure_low_multiplier"] = "must be ≤ backpressure_high_multiplier (2) (got 8)",
@@ -193,7 +193,6 @@ public sealed class ConfigValidationTests
     }
 
     [Theory]
-    [InlineData("kafka: { startup_min_wait_seconds: -1 }", "kafka.startup_min_wait_seconds", "must be ≥ 0 (got -1)")]
     [InlineData("kafka: { commit_interval_ms: -1 }", "kafka.commit_interval_ms", "must be ≥ 0 (got -1)")]
     [InlineData("executor: { max_retries: -1 }", "executor.max_retries", "must be ≥ 0 (got -1)")]
     [InlineData("debug: { retention_max_events: 99 }", "debug.retention_max_events", "must be ≥ 100 (got 99)")]
@@ -435,5 +434,21 @@ public sealed class ConfigValidationTests
         Assert.Equal(Confluent.Kafka.SslEndpointIdentificationAlgorithm.None, client.SslEndpointIdentificationAlgorithm);
         Assert.Equal(Confluent.Kafka.SecurityProtocol.Plaintext, Drakkar.Kafka.KafkaSecurity.Apply(new Confluent.Kafka.ConsumerConfig(), new DrakkarConfig().Kafka).SecurityProtocol);
         Assert.Contains("sasl_password: \"***\"", SecretMasker.ToMaskedYaml(config), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("max_poll_records", "100")]
+    [InlineData("startup_align_enabled", "false")]
+    [InlineData("startup_min_wait_seconds", "4.0")]
+    [InlineData("startup_align_interval_seconds", "10")]
+    public void Drakkar_kafka_keys_without_a_meaning_here_are_refused_by_name_as_not_supported(string key, string value)
+    {
+        var error = LoadFails($"kafka: {{ {key}: {value} }}");
+
+        var problem = Assert.Single(error.Problems);
+        Assert.Equal($"kafka.{key}", problem.Path);
+        Assert.StartsWith("is not supported by Drakkar for .NET: ", problem.Message, StringComparison.Ordinal);
+        Assert.EndsWith("; remove it", problem.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(key, SecretMasker.ToMaskedYaml(ConfigLoader.LoadFromYaml("", Env())), StringComparison.Ordinal);
     }
 }

@@ -5,7 +5,7 @@ using static ConfigTestSupport;
 public sealed class EnvironmentOverrideTests
 {
     private const string Yaml = """
-        kafka: { brokers: "file:9092", max_poll_records: 10 }
+        kafka: { brokers: "file:9092", commit_interval_ms: 10 }
         executor: { max_executors: 2 }
         sinks:
           kafka:
@@ -18,14 +18,14 @@ public sealed class EnvironmentOverrideTests
         var config = ConfigLoader.LoadFromYaml(Yaml, Env(
             ("DK_KAFKA__BROKERS", "env:9092"),
             ("DK_EXECUTOR__MAX_EXECUTORS", "16"),
-            ("DK_KAFKA__STARTUP_ALIGN_ENABLED", "false"),
+            ("DK_EXECUTOR__ENV_INHERIT_PARENT", "false"),
             ("DK_CACHE__PEER_SYNC__INTERVAL_SECONDS", "12.5"),
             ("DK_LOGGING__FORMAT", "console")));
 
         Assert.Equal("env:9092", config.Kafka.Brokers);
-        Assert.Equal(10, config.Kafka.MaxPollRecords);
+        Assert.Equal(10, config.Kafka.CommitIntervalMs);
         Assert.Equal(16, config.Executor.MaxExecutors);
-        Assert.False(config.Kafka.StartupAlignEnabled);
+        Assert.False(config.Executor.EnvInheritParent);
         Assert.Equal(12.5, config.Cache.PeerSync.IntervalSeconds);
         Assert.Equal(LogFormat.Console, config.Logging.Format);
     }

@@ -1,0 +1,168 @@
+using System.Text;
+using System.Text.Json;
+using Confluent.Kafka;
+using Drakkar.Kafka;
+using Drakkar.Probe;
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar.Cli;
+
+/// <summary>
+/// <c>probe</c>: runs given messages (read from Kafka by topic/partition/offset without joining the group, or from a
+/// JSON file) through the handler and the executor and prints, per sink instance, the payloads each sink would
+/// receive. Nothing is delivered, dead-lettered or committed.
+/// </summary>
+internal static class ProbeCommand
+{
+    public const string Name = "probe";
+
+    public static readonly (string[] ValueOptions, string[] Flags) Options =
+        (["--config", "--topic", "--partition", "--offset", "--count", "--input"], []);
+
+    public const int ExitOk = 0;
+    public const int ExitFailure = 1;
+    public const int ExitUsage = 2;
+
+    private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(15);
+
+    public static async Task<int> RunAsync(CommandLine line, DrakkarHandlerBase handler, DrakkarConfig config, Hosting.WorkerParts parts,
+        ILoggerFactory loggers, Stream stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        var input = line.Value("--input");
+        var partition = line.Integer("--partition");
+        var offset = line.Integer("--offset");
+        var count = line.Integer("--count", 1);
+        if (input is null && (partition is null || offset is null)) line.Errors.Add("give --input FILE, or --partition P and --offset O");
+        if (input is not null && (partition is not null || offset is not null || line.Value("--topic") is not null))
+            line.Errors.Add("--input cannot be combined with --topic, --partition or --offset");
+        if (count is 0) line.Errors.Add("--count must be ≥ 1");
+        if (input is null && string.Equals(config.Kafka.Brokers.Trim(), Hosting.WorkerHost.EmbeddedBrokers, StringComparison.OrdinalIgnoreCase))
+            line.Errors.Add("kafka.brokers is 'embedded': that broker lives inside a running worker and holds nothing here; give --input FILE");
+        if (line.Errors.Count > 0)
+        {
+            foreach (var error in line.Errors) stderr.WriteLine($"error: {error}");
+            return ExitUsage;
+        }
+
+        config = await handler.OnStartup(config).ConfigureAwait(false);
+        IReadOnlyList<ProbeInput> messages;
+        try
+        {
+            messages = input is not null
+                ? ReadFile(input, config.Kafka.SourceTopic)
+                : ReadKafka(config, line.Value("--topic") ?? config.Kafka.SourceTopic, partition!.Value, offset!.Value, count!.Value, cancellationToken);
+        }
+        catch (Exception e) when (input is not null && e is IOException or JsonException or InvalidDataException or UnauthorizedAccessException
+            or InvalidOperationException or FormatException)
+        {
+            stderr.WriteLine($"error: {input}: {e.Message}");
+            return ExitUsage;
+        }
+        catch (KafkaException e)
+        {
+            stderr.WriteLine($"error: reading the messages failed: {SecretMasker.Mask(e.Message)}");
+            return ExitFailure;
+        }
+        if (messages.Count == 0)
+        {
+            stderr.WriteLine("error: no message at that position (the partition ends before it)");
+            return ExitFailure;
+        }
+
+        await handler.OnReady(config, null).ConfigureAwait(false);
+        using var metrics = new Observability.Metrics.DrakkarMetrics();
+        var executor = parts.Executor(config, metrics, loggers);
+        ProbeReport report;
+        try
+        {
+            var bound = TimeSpan.FromSeconds(config.Executor.TaskTimeoutSeconds * (config.Executor.MaxRetries + 1) + 10);
+            report = await MessageProbe.RunAsync(handler, config, messages, executor, loggers, bound, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            switch (executor)
+            {
+                case IAsyncDisposable disposable: await disposable.DisposeAsync().ConfigureAwait(false); break;
+                case IDisposable disposable: disposable.Dispose(); break;
+            }
+        }
+        report.WriteJson(stdout, config.Sinks);
+        await stdout.WriteAsync("\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+        await stdout.FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (report.Unfinished == 0) return ExitOk;
+        stderr.WriteLine($"error: {report.Unfinished} message(s) did not finish in time; their payloads are missing from the report");
+        return ExitFailure;
+    }
+
+    /// <summary>Reads <paramref name="count"/> records from one partition by assignment: no group join, no commit.</summary>
+    private static List<ProbeInput> ReadKafka(DrakkarConfig config, string topic, int partition, long offset, int count, CancellationToken cancellationToken)
+    {
+        KafkaNativeLibrary.EnsureLoaded();
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaSecurity.Apply(new ConsumerConfig
+        {
+            BootstrapServers = config.Kafka.Brokers,
+            // librdkafka wants a group id; an assigned consumer never joins it, and nothing is committed.
+            GroupId = $"drakkar-probe-{Guid.NewGuid():N}",
+            EnableAutoCommit = false,
+            EnableAutoOffsetStore = false,
+            EnablePartitionEof = true,
+        }, config.Kafka))
+            // librdkafka's own chatter would mix with the report; failures surface as exceptions.
+            .SetLogHandler((_, _) => { })
+            .SetErrorHandler((_, _) => { })
+            .Build();
+        consumer.Assign(new TopicPartitionOffset(topic, partition, offset));
+        var messages = new List<ProbeInput>(count);
+        var deadline = DateTime.UtcNow + ReadTimeout;
+        while (messages.Count < count && DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
+        {
+            var record = consumer.Consume(TimeSpan.FromMilliseconds(200));
+            if (record is null) continue;
+            if (record.IsPartitionEOF) break;
+            var headers = record.Message.Headers is { Count: > 0 } h ? h.Select(x => KeyValuePair.Create(x.Key, x.GetValueBytes())).ToArray() : [];
+            messages.Add(new ProbeInput(record.Topic, record.Partition.Value, record.Offset.Value, record.Message.Key, record.Message.Value,
+                record.Message.Timestamp.UtcDateTime, headers));
+        }
+        consumer.Close();
+        return messages;
+    }
+
+    /// <summary>
+    /// Reads a messages file: a JSON array of objects with <c>value</c> (a string, or any other JSON written as its
+    /// compact text), and optional <c>key</c> (string or null), <c>headers</c> (object of strings), <c>partition</c>
+    /// (default 0), <c>offset</c> (default: the entry's index) and <c>topic</c> (default <c>kafka.source_topic</c>).
+    /// </summary>
+    internal static List<ProbeInput> ReadFile(string path, string sourceTopic)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+        if (document.RootElement.ValueKind != JsonValueKind.Array) throw new InvalidDataException("must hold a JSON array of messages");
+        var messages = new List<ProbeInput>();
+        var index = 0;
+        foreach (var item in document.RootElement.EnumerateArray())
+        {
+            var at = $"message [{index}]";
+            if (item.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{at} must be an object");
+            var value = item.TryGetProperty("value", out var v) ? v.ValueKind switch
+            {
+                JsonValueKind.String => Encoding.UTF8.GetBytes(v.GetString()!),
+                JsonValueKind.Null => null,
+                _ => Encoding.UTF8.GetBytes(v.GetRawText()),
+            } : null;
+            var key = item.TryGetProperty("key", out var k) && k.ValueKind != JsonValueKind.Null
+                ? Encoding.UTF8.GetBytes(k.ValueKind == JsonValueKind.String ? k.GetString()! : throw new InvalidDataException($"{at}: key must be a string or null"))
+                : null;
+            var headers = new List<KeyValuePair<string, byte[]>>();
+            if (item.TryGetProperty("headers", out var h) && h.ValueKind == JsonValueKind.Object)
+                foreach (var header in h.EnumerateObject())
+                    headers.Add(KeyValuePair.Create(header.Name, Encoding.UTF8.GetBytes(header.Value.ValueKind == JsonValueKind.String
+                        ? header.Value.GetString()!
+                        : throw new InvalidDataException($"{at}: header '{header.Name}' must be a string"))));
+            var partition = item.TryGetProperty("partition", out var p) ? p.GetInt32() : 0;
+            var offset = item.TryGetProperty("offset", out var o) ? o.GetInt64() : index;
+            var topic = item.TryGetProperty("topic", out var t) ? t.GetString() ?? sourceTopic : sourceTopic;
+            messages.Add(new ProbeInput(topic, partition, offset, key, value, DateTimeOffset.UtcNow, headers));
+            index++;
+        }
+        return messages;
+    }
+}

@@ -1,0 +1,159 @@
+using System.Text;
+using System.Text.Json;
+using Drakkar.Observability.Metrics;
+using Drakkar.Pipeline;
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar.Probe;
+
+/// <summary>A record to probe, as read from Kafka or from a messages file.</summary>
+internal sealed record ProbeInput(string Topic, int Partition, long Offset, byte[]? Key, byte[]? Value, DateTimeOffset Timestamp,
+    IReadOnlyList<KeyValuePair<string, byte[]>> Headers);
+
+/// <summary>What a probe saw: every payload by sink instance, the payloads no instance takes, the would-be dead letters.</summary>
+internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDelivery Captured, int Unfinished)
+{
+    /// <summary>Writes the report as indented JSON (the format docs/operations.md describes).</summary>
+    public void WriteJson(Stream output, SinksConfig sinks)
+    {
+        using var json = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true });
+        json.WriteStartObject();
+        json.WriteStartArray("messages");
+        foreach (var message in Messages)
+        {
+            json.WriteStartObject();
+            json.WriteString("topic", message.Topic);
+            json.WriteNumber("partition", message.Partition);
+            json.WriteNumber("offset", message.Offset);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteNumber("unfinished", Unfinished);
+        json.WriteStartArray("sinks");
+        foreach (var instance in Captured.Routed.GroupBy(r => (r.Kind, r.Instance)).OrderBy(g => g.Key.Kind, StringComparer.Ordinal)
+                     .ThenBy(g => g.Key.Instance, StringComparer.Ordinal))
+        {
+            json.WriteStartObject();
+            json.WriteString("kind", instance.Key.Kind);
+            json.WriteString("instance", instance.Key.Instance);
+            json.WriteStartArray("payloads");
+            foreach (var (_, _, probed) in Ordered(instance)) WritePayload(json, probed, sinks, instance.Key.Instance);
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteStartArray("unroutable");
+        foreach (var (probed, error) in Captured.Unroutable.OrderBy(u => u.Payload.Offsets[0]))
+        {
+            json.WriteStartObject();
+            json.WriteString("kind", probed.Payload.Kind == SinkKind.Custom ? ((CustomPayload)probed.Payload).CustomKind : SinkKinds.ConfigName(probed.Payload.Kind));
+            json.WriteString("error", error);
+            json.WritePropertyName("payload");
+            WritePayload(json, probed, sinks, probed.Payload.Sink);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteStartArray("dead_letters");
+        foreach (var letter in Captured.DeadLetters.OrderBy(d => (d.Partition, d.Offsets[0])))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("partition", letter.Partition);
+            WriteOffsets(json, letter.Offsets);
+            json.WriteString("error", letter.Error);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    /// <summary>Payloads in a stable order: by partition and first offset, then hook, then as returned.</summary>
+    private static IEnumerable<(string, string, ProbedPayload)> Ordered(IEnumerable<(string, string, ProbedPayload Payload)> routed) =>
+        routed.Select((r, i) => (r, i)).OrderBy(x => x.r.Payload.Partition).ThenBy(x => x.r.Payload.Offsets.Count > 0 ? x.r.Payload.Offsets[0] : -1)
+            .ThenBy(x => x.r.Payload.Hook, StringComparer.Ordinal).ThenBy(x => x.i).Select(x => x.r);
+
+    private static void WriteOffsets(Utf8JsonWriter json, IReadOnlyList<long> offsets)
+    {
+        json.WriteStartArray("offsets");
+        foreach (var offset in offsets) json.WriteNumberValue(offset);
+        json.WriteEndArray();
+    }
+
+    /// <summary>One payload with what its sink kind makes of it (topic and key, table, collection, Redis key, path).</summary>
+    private static void WritePayload(Utf8JsonWriter json, ProbedPayload probed, SinksConfig sinks, string instance)
+    {
+        json.WriteStartObject();
+        json.WriteString("hook", probed.Hook);
+        json.WriteNumber("partition", probed.Partition);
+        WriteOffsets(json, probed.Offsets);
+        json.WriteString("type", probed.Payload.Data.TypeName);
+        switch (probed.Payload)
+        {
+            case KafkaPayload kafka:
+                if (sinks.Kafka.TryGetValue(instance, out var topic)) json.WriteString("topic", topic.Topic);
+                if (kafka.Key is null) json.WriteNull("key");
+                else json.WriteString("key", Encoding.UTF8.GetString(kafka.Key));
+                break;
+            case PostgresPayload postgres:
+                json.WriteString("table", postgres.Table);
+                break;
+            case MongoPayload mongo:
+                json.WriteString("collection", mongo.Collection);
+                break;
+            case RedisPayload redis:
+                json.WriteString("key", (sinks.Redis.TryGetValue(instance, out var options) ? options.KeyPrefix : "") + redis.Key);
+                if (redis.Ttl is { } ttl) json.WriteNumber("ttl_seconds", (long)ttl.TotalSeconds);
+                else json.WriteNull("ttl_seconds");
+                break;
+            case FilePayload file:
+                json.WriteString("path", file.Path);
+                break;
+        }
+        json.WritePropertyName("data");
+        probed.Payload.Data.WriteJson(json);
+        json.WriteEndObject();
+    }
+}
+
+/// <summary>
+/// Runs messages through the worker's own pipeline (Arrange → executor → OnTaskComplete / OnError →
+/// OnMessageComplete → OnWindowComplete, one <see cref="PartitionPipeline"/> per partition, windows of
+/// <c>window_size</c>) with a <see cref="ProbeDelivery"/> in place of the sinks, so the report shows what every sink
+/// would receive while nothing is delivered or committed. The handler gets <see cref="DrakkarCache.Disabled"/>: a
+/// probe never changes the cache. Reusable by any front end (the <c>probe</c> command, a UI action).
+/// </summary>
+internal static class MessageProbe
+{
+    public static async Task<ProbeReport> RunAsync(DrakkarHandlerBase handler, DrakkarConfig config, IReadOnlyList<ProbeInput> inputs,
+        ITaskExecutor executor, ILoggerFactory loggers, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        handler.Cache = DrakkarCache.Disabled;
+        var captured = new ProbeDelivery(new ProbeRouting(config.Sinks));
+        using var metrics = new DrakkarMetrics();
+        var load = WorkerLoad.From(config.Executor, captured);
+        var settings = PipelineSettings.From(config.Executor);
+        var pipelines = new List<PartitionPipeline>();
+        foreach (var partition in inputs.GroupBy(i => (i.Topic, i.Partition)))
+        {
+            var pipeline = new PartitionPipeline(partition.Key.Topic, partition.Key.Partition, handler, executor, captured, settings, load, metrics,
+                loggers.CreateLogger("Drakkar.Probe"));
+            pipelines.Add(pipeline);
+            pipeline.Start();
+            // The offset tracker takes each offset once and in order.
+            foreach (var input in partition.DistinctBy(i => i.Offset).OrderBy(i => i.Offset))
+                pipeline.Enqueue(handler.CreateMessage(input.Topic, input.Partition, input.Offset, input.Key, input.Value, input.Timestamp, input.Headers));
+        }
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(timeout);
+        try
+        {
+            while (pipelines.Any(p => p.OpenMessages > 0)) await Task.Delay(10, bounded.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Out of time or interrupted: report what finished; the rest counts as unfinished.
+        }
+        var unfinished = pipelines.Sum(p => p.OpenMessages);
+        await Task.WhenAll(pipelines.Select(p => p.DrainAsync(TimeSpan.FromSeconds(1)))).ConfigureAwait(false);
+        return new ProbeReport(inputs, captured, unfinished);
+    }
+}

@@ -1,0 +1,87 @@
+using System.Collections.Concurrent;
+using Drakkar.Pipeline;
+
+namespace Drakkar.Probe;
+
+/// <summary>A payload a sink instance would have received, with the hook call and the source offsets it came from.</summary>
+internal sealed record ProbedPayload(string Hook, int Partition, IReadOnlyList<long> Offsets, SinkPayload Payload);
+
+/// <summary>Source messages that would have gone to the DLQ (for example <c>Arrange</c> threw), and why.</summary>
+internal sealed record ProbedDeadLetter(int Partition, IReadOnlyList<long> Offsets, string Error);
+
+/// <summary>
+/// The delivery side of a probe: takes the payloads the hooks return, records them by the sink instance they route
+/// to, and settles them at once. Nothing is connected, delivered, dead-lettered or committed.
+/// </summary>
+internal sealed class ProbeDelivery(ProbeRouting routing) : IPayloadDelivery
+{
+    private readonly ConcurrentQueue<(string Kind, string Instance, ProbedPayload Payload)> _routed = new();
+    private readonly ConcurrentQueue<(ProbedPayload Payload, string Error)> _unroutable = new();
+    private readonly ConcurrentQueue<ProbedDeadLetter> _deadLetters = new();
+
+    public IEnumerable<(string Kind, string Instance, ProbedPayload Payload)> Routed => _routed;
+    public IEnumerable<(ProbedPayload Payload, string Error)> Unroutable => _unroutable;
+    public IEnumerable<ProbedDeadLetter> DeadLetters => _deadLetters;
+
+    public ValueTask DeliverAsync(CollectResult result, DeliveryOrigin origin, CancellationToken cancellationToken)
+    {
+        Record(result, origin);
+        return ValueTask.CompletedTask;
+    }
+
+    public void Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool> settled)
+    {
+        Record(result, origin);
+        settled(true);
+    }
+
+    public IReadOnlyDictionary<(string Topic, int Partition), string> BlockedPartitions { get; } = new Dictionary<(string, int), string>();
+
+    public long InFlightPayloads => 0;
+
+    public long MaxInFlightPayloads => long.MaxValue;
+
+    public ValueTask DeadLetterAsync(DeliveryOrigin origin, string error, CancellationToken cancellationToken)
+    {
+        _deadLetters.Enqueue(new ProbedDeadLetter(origin.Partition, [.. origin.Offsets], error));
+        return ValueTask.CompletedTask;
+    }
+
+    public Task FlushAsync(string topic, int partition, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public void Discard(string topic, int partition)
+    {
+    }
+
+    public Sinks.Kafka.KafkaTransaction? Transaction => null;
+
+    private void Record(CollectResult result, DeliveryOrigin origin)
+    {
+        foreach (var payload in result.All())
+        {
+            var probed = new ProbedPayload(origin.Hook, origin.Partition, [.. origin.Offsets], payload);
+            if (routing.TryRoute(payload, out var kind, out var instance, out var error)) _routed.Enqueue((kind, instance, probed));
+            else _unroutable.Enqueue((probed, error));
+        }
+    }
+}
+
+/// <summary>Which configured sink instance a payload goes to, by the rules the sink manager applies (SPEC S1, S2).</summary>
+internal sealed class ProbeRouting(SinksConfig sinks)
+{
+    public bool TryRoute(SinkPayload payload, out string kind, out string instance, out string error)
+    {
+        var customKind = payload is CustomPayload custom ? custom.CustomKind : null;
+        kind = customKind ?? SinkKinds.ConfigName(payload.Kind);
+        string[] configured = customKind is null
+            ? [.. SinkKinds.Of(payload.Kind).Instances(sinks).Select(e => e.Key)]
+            : sinks.Custom.TryGetValue(customKind, out var plugins) ? [.. plugins.Keys] : [];
+        instance = payload.Sink.Length > 0 ? payload.Sink : configured.Length == 1 ? configured[0] : "";
+        error = instance.Length == 0
+            ? configured.Length == 0
+                ? $"a {payload.Data.TypeName} payload targets the {kind} sink, but none is configured"
+                : $"{configured.Length} {kind} sinks are configured ({string.Join(", ", configured)}) but a {payload.Data.TypeName} payload names none"
+            : configured.Contains(instance) ? "" : $"no {kind} sink named '{instance}' is configured";
+        return error.Length == 0;
+    }
+}

@@ -1,0 +1,162 @@
+using Drakkar.IntegrationTests.Sinks;
+
+namespace Drakkar.IntegrationTests.Cache;
+
+/// <summary>The handler cache on real SQLite files: TTL, persistence across a restart, the LRU bound, deletes, peers.</summary>
+public sealed class DrakkarCacheTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("drakkar-cache-").FullName;
+    private readonly ManualClock _clock = new();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private DrakkarConfig Config(int? maxMemoryEntries = 10_000, string group = "cache-group") => new()
+    {
+        Kafka = { ConsumerGroup = group },
+        Cache = { Enabled = true, DbDir = _dir, MaxMemoryEntries = maxMemoryEntries },
+    };
+
+    private Task<DrakkarCache> Open(string workerId = "w1", int? maxMemoryEntries = 10_000, string group = "cache-group") =>
+        DrakkarCache.OpenAsync(Config(maxMemoryEntries, group), workerId, _clock);
+
+    [Fact]
+    public async Task An_entry_expires_after_its_ttl_in_memory_and_in_the_database()
+    {
+        await using (var cache = await Open())
+        {
+            cache.Set("short", "lives 10 s", ttl: TimeSpan.FromSeconds(10));
+            cache.Set("forever", "no ttl");
+            await cache.FlushAsync();
+            _clock.Advance(TimeSpan.FromSeconds(9));
+            Assert.Equal("lives 10 s", await cache.GetStringAsync("short"));
+
+            _clock.Advance(TimeSpan.FromSeconds(2));
+            Assert.Null(cache.Peek("short"));
+            Assert.Null(await cache.GetStringAsync("short"));
+            Assert.Equal("no ttl", await cache.GetStringAsync("forever"));
+        }
+        // A fresh process finds nothing expired in the file either.
+        await using var restarted = await Open();
+        Assert.Null(await restarted.GetStringAsync("short"));
+        Assert.Equal("no ttl", await restarted.GetStringAsync("forever"));
+    }
+
+    [Fact]
+    public async Task Values_survive_a_restart_typed_text_and_bytes_including_writes_never_flushed_by_the_timer()
+    {
+        var reading = new Reading("r-1", 3, 0.5, null, ["a", "b"]);
+        await using (var cache = await Open())
+        {
+            cache.Set("typed", reading);
+            cache.Set("text", "héllo");
+            cache.Set("raw", [0, 1, 255]);
+        }
+
+        await using var restarted = await Open();
+        Assert.False(restarted.Contains("typed"));
+        var back = await restarted.GetAsync<Reading>("typed");
+        Assert.NotNull(back);
+        Assert.Equal(PayloadData.Of(reading).ToJson(), PayloadData.Of(back).ToJson());
+        Assert.Equal("héllo", await restarted.GetStringAsync("text"));
+        Assert.Equal([0, 1, 255], await restarted.GetBytesAsync("raw"));
+        Assert.True(restarted.Contains("typed"));
+    }
+
+    [Fact]
+    public async Task Memory_holds_at_most_max_memory_entries_and_evicted_keys_are_still_read_back()
+    {
+        await using var cache = await Open(maxMemoryEntries: 2);
+        cache.Set("a", "A");
+        cache.Set("b", "B");
+        Assert.NotNull(cache.Peek("a"));
+        cache.Set("c", "C");
+
+        // "b" was the least recently used once "a" was peeked.
+        Assert.True(cache.Contains("a"));
+        Assert.False(cache.Contains("b"));
+        Assert.True(cache.Contains("c"));
+        Assert.Equal("B", await cache.GetStringAsync("b"));
+        Assert.False(cache.Contains("a"));
+
+        await cache.FlushAsync();
+        Assert.Equal("A", await cache.GetStringAsync("a"));
+        Assert.Equal(2, new[] { "a", "b", "c" }.Count(cache.Contains));
+    }
+
+    [Fact]
+    public async Task A_delete_removes_the_key_now_and_from_the_file_at_the_next_flush()
+    {
+        await using (var cache = await Open())
+        {
+            cache.Set("gone", "soon");
+            await cache.FlushAsync();
+            Assert.True(cache.Delete("gone"));
+            Assert.Null(await cache.GetStringAsync("gone"));
+        }
+        await using var restarted = await Open();
+        Assert.Null(await restarted.GetStringAsync("gone"));
+    }
+
+    [Fact]
+    public async Task Peers_pull_cluster_entries_of_their_own_group_global_ones_from_anyone_and_never_local_ones()
+    {
+        await using var writer = await Open("writer");
+        await using var sameGroup = await Open("same-group");
+        await using var otherGroup = await Open("other-group", group: "another-group");
+        writer.Set("local", "mine", scope: CacheScope.Local);
+        writer.Set("cluster", "ours", scope: CacheScope.Cluster);
+        writer.Set("global", "everyone's", scope: CacheScope.Global);
+        await writer.FlushAsync();
+
+        Assert.Equal(2, await sameGroup.SyncWithPeersAsync());
+        Assert.Equal(1, await otherGroup.SyncWithPeersAsync());
+
+        Assert.Null(await sameGroup.GetStringAsync("local"));
+        Assert.Equal("ours", await sameGroup.GetStringAsync("cluster"));
+        Assert.Equal("everyone's", await sameGroup.GetStringAsync("global"));
+        Assert.Null(await otherGroup.GetStringAsync("cluster"));
+        Assert.Equal("everyone's", await otherGroup.GetStringAsync("global"));
+    }
+
+    [Fact]
+    public async Task The_newer_write_wins_a_sync_and_an_older_one_never_overwrites_it()
+    {
+        await using var first = await Open("first");
+        await using var second = await Open("second");
+        first.Set("k", "old", scope: CacheScope.Cluster);
+        await first.FlushAsync();
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        second.Set("k", "new", scope: CacheScope.Cluster);
+        await second.FlushAsync();
+
+        Assert.Equal(0, await second.SyncWithPeersAsync());
+        Assert.Equal(1, await first.SyncWithPeersAsync());
+
+        Assert.Equal("new", await first.GetStringAsync("k"));
+        Assert.Equal("new", await second.GetStringAsync("k"));
+    }
+
+    [Fact]
+    public async Task A_cache_directory_that_cannot_be_used_stops_the_open_naming_the_key_and_the_path()
+    {
+        var notADirectory = Path.Combine(_dir, "plain-file");
+        await File.WriteAllTextAsync(notADirectory, "");
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            DrakkarCache.OpenAsync(new DrakkarConfig { Cache = { Enabled = true, DbDir = notADirectory } }, "w1"));
+
+        Assert.Contains($"(cache.db_dir: '{notADirectory}')", error.Message, StringComparison.Ordinal);
+        Assert.Contains(Path.Combine(notADirectory, "w1-cache.db"), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_disabled_cache_misses_every_read_and_drops_every_write()
+    {
+        var cache = await DrakkarCache.OpenAsync(new DrakkarConfig { Cache = { DbDir = _dir } }, "w1");
+
+        cache.Set("k", "v");
+        Assert.False(cache.Enabled);
+        Assert.Null(await cache.GetStringAsync("k"));
+        Assert.Empty(Directory.GetFiles(_dir));
+    }
+}

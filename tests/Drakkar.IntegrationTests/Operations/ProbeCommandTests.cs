@@ -1,0 +1,137 @@
+using System.Text.Json;
+using Drakkar.Cli;
+using Drakkar.IntegrationTests.Fixtures;
+using Drakkar.IntegrationTests.Sinks;
+using Drakkar.IntegrationTests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Drakkar.IntegrationTests.Operations;
+
+/// <summary>
+/// The <c>probe</c> command against the embedded broker with a real redis-server and a filesystem sink configured:
+/// it prints what each sink would receive and delivers and commits nothing.
+/// </summary>
+[Collection(KafkaCollection.Name)]
+public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
+{
+    private readonly RedisServer _redis = new();
+    private readonly string _files = Directory.CreateTempSubdirectory("drakkar-probe-").FullName;
+
+    public void Dispose()
+    {
+        _redis.Dispose();
+        Directory.Delete(_files, recursive: true);
+    }
+
+    /// <summary>One real <c>/bin/echo</c> task per message; its output goes to Redis and to a file; "boom" makes Arrange throw.</summary>
+    [Sink(SinkKind.Redis, "cache")]
+    [Sink(SinkKind.Filesystem, "files")]
+    private sealed partial class EchoHandler : DrakkarHandler
+    {
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending)
+        {
+            if (messages.Any(m => m.Value.AsSpan().SequenceEqual("boom"u8))) throw new InvalidOperationException("boom in arrange");
+            return ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([.. messages.Select(m => new ExecutorTask(TaskId.New("echo"))
+            {
+                BinaryPath = "/bin/echo", Args = [System.Text.Encoding.UTF8.GetString(m.Value)], SourceOffsets = [m.Offset],
+            })]);
+        }
+
+        public override ValueTask<CollectResult?> OnTaskComplete(ExecutorResult result)
+        {
+            var echoed = result.Stdout.Trim();
+            var reading = new Reading(echoed, echoed.Length, 1.5, null, ["probe"]);
+            return ValueTask.FromResult<CollectResult?>(new CollectResult
+            {
+                Redis = { RedisPayload.Of($"echo:{echoed}", reading, ttl: TimeSpan.FromMinutes(1)) },
+                Files = { FilePayload.Of("out.jsonl", reading) },
+            });
+        }
+    }
+
+    private DrakkarConfig Config(string topic, string group)
+    {
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, group);
+        config.Sinks.Redis["cache"] = new RedisSinkConfig { Url = _redis.Url, KeyPrefix = "pfx:" };
+        config.Sinks.Filesystem["files"] = new FileSinkConfig { BasePath = _files };
+        return config;
+    }
+
+    private static async Task<(int Exit, JsonElement Report, string Errors)> Probe(DrakkarConfig config, params string[] args)
+    {
+        var line = CommandLine.Parse([ProbeCommand.Name, .. args], new Dictionary<string, (string[], string[])> { [ProbeCommand.Name] = ProbeCommand.Options });
+        using var stdout = new MemoryStream();
+        var stderr = new StringWriter();
+        var exit = await ProbeCommand.RunAsync(line, new EchoHandler(), config, DrakkarApp.DefaultParts(), NullLoggerFactory.Instance, stdout, stderr, default);
+        var report = stdout.Length > 0 ? JsonDocument.Parse(stdout.ToArray()).RootElement.Clone() : default;
+        return (exit, report, stderr.ToString());
+    }
+
+    [Fact]
+    public async Task Probe_prints_each_sinks_payloads_for_an_offset_and_leaves_the_sinks_empty_and_the_group_uncommitted()
+    {
+        var topic = kafka.CreateTopic("probe-source");
+        var group = $"probe-{Guid.NewGuid():N}";
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, partitions: 1, count: 3);
+
+        var (exit, report, errors) = await Probe(Config(topic, group), "--partition", "0", "--offset", "1");
+
+        Assert.True(exit == ProbeCommand.ExitOk, errors);
+        Assert.Equal(1, Assert.Single(report.GetProperty("messages").EnumerateArray()).GetProperty("offset").GetInt64());
+        var sinks = report.GetProperty("sinks").EnumerateArray().ToDictionary(s => $"{s.GetProperty("kind").GetString()}.{s.GetProperty("instance").GetString()}");
+        Assert.Equal(["filesystem.files", "redis.cache"], sinks.Keys.Order());
+        var redis = Assert.Single(sinks["redis.cache"].GetProperty("payloads").EnumerateArray());
+        Assert.Equal("pfx:echo:m-1", redis.GetProperty("key").GetString());
+        Assert.Equal(60, redis.GetProperty("ttl_seconds").GetInt64());
+        Assert.Equal([1L], redis.GetProperty("offsets").EnumerateArray().Select(o => o.GetInt64()));
+        Assert.Equal("on_task_complete #0", redis.GetProperty("hook").GetString());
+        Assert.Equal(PayloadData.Of(new Reading("m-1", 3, 1.5, null, ["probe"])).ToJson(), System.Text.Json.Nodes.JsonNode.Parse(redis.GetProperty("data").GetRawText())!.ToJsonString());
+        var file = Assert.Single(sinks["filesystem.files"].GetProperty("payloads").EnumerateArray());
+        Assert.Equal("out.jsonl", file.GetProperty("path").GetString());
+
+        using var resp = new Resp(_redis.Port);
+        Assert.Equal("0", resp.Call("DBSIZE"));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_files));
+        Assert.Equal([-1L], TestWorker.Committed(kafka.BootstrapServers, topic, group, 1));
+    }
+
+    [Fact]
+    public async Task Probe_reads_a_messages_file_and_reports_would_be_dead_letters()
+    {
+        var input = Path.Combine(Path.GetTempPath(), $"drakkar-probe-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(input, """
+            [
+              { "key": "a", "value": "first", "partition": 2, "offset": 40, "headers": { "trace": "t-1" } },
+              { "value": "boom", "partition": 3, "offset": 7 }
+            ]
+            """);
+        try
+        {
+            var (exit, report, errors) = await Probe(Config("unused", "probe-file"), "--input", input);
+
+            Assert.True(exit == ProbeCommand.ExitOk, errors);
+            var redis = report.GetProperty("sinks").EnumerateArray().Single(s => s.GetProperty("kind").GetString() == "redis");
+            var payload = Assert.Single(redis.GetProperty("payloads").EnumerateArray());
+            Assert.Equal("pfx:echo:first", payload.GetProperty("key").GetString());
+            Assert.Equal(2, payload.GetProperty("partition").GetInt32());
+            var letter = Assert.Single(report.GetProperty("dead_letters").EnumerateArray());
+            Assert.Equal(3, letter.GetProperty("partition").GetInt32());
+            Assert.Contains("boom in arrange", letter.GetProperty("error").GetString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(input);
+        }
+    }
+
+    [Theory]
+    [InlineData(new[] { "--offset", "1" }, "give --input FILE, or --partition P and --offset O")]
+    [InlineData(new[] { "--input", "x.json", "--partition", "0" }, "--input cannot be combined with --topic, --partition or --offset")]
+    public async Task Probe_without_a_complete_position_is_a_usage_error(string[] args, string message)
+    {
+        var (exit, _, errors) = await Probe(Config("unused", "probe-usage"), args);
+
+        Assert.Equal(ProbeCommand.ExitUsage, exit);
+        Assert.Contains(message, errors, StringComparison.Ordinal);
+    }
+}
