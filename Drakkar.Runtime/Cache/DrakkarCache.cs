@@ -81,7 +81,7 @@ public sealed partial class DrakkarCache : IAsyncDisposable
     /// <c>cache.cleanup</c> and, when <c>cache.peer_sync.enabled</c>, <c>cache.sync</c> (bounded by
     /// <c>cycle_deadline_seconds</c>; a cycle that overruns fails and the next one runs on schedule). Empty when disabled.
     /// </summary>
-    public IReadOnlyList<PeriodicRegistration> BackgroundTasks
+    internal IReadOnlyList<PeriodicRegistration> BackgroundTasks
     {
         get
         {
