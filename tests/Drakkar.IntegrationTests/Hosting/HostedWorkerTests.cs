@@ -68,7 +68,7 @@ public sealed class HostedWorkerTests(KafkaBroker kafka) : IDisposable
 
         Assert.Equal(["hello from yaml m-0", "hello from yaml m-1", "hello from yaml m-2"], File.ReadAllLines(greetings));
         var lines = File.ReadAllLines(log);
-        Assert.Contains(lines, line => line.Contains("\"logger\":\"" + typeof(GreeterHandler).FullName + "\"", StringComparison.Ordinal)
+        Assert.Contains(lines, line => line.Contains("\"logger\":\"" + typeof(GreeterHandler).FullName!.Replace('+', '.') + "\"", StringComparison.Ordinal)
                                        && line.Contains("Greeted", StringComparison.Ordinal));
         // The host's stop is the worker's graceful stop: it drained and said so in the same log.
         Assert.Contains(lines, line => line.Contains("\"message\":\"Stopped\"", StringComparison.Ordinal));
