@@ -43,17 +43,13 @@ internal sealed class CommandLine
                 continue;
             }
             var (name, inlineValue) = arg.Split('=', 2) is [var n, var v] && n.StartsWith("--", StringComparison.Ordinal) ? (n, v) : (arg, null);
-            if (name.StartsWith("--", StringComparison.Ordinal) && name.Contains(':', StringComparison.Ordinal)
-                && known.ValueOptions.Contains("--config"))
+            var isSetting = name.StartsWith("--", StringComparison.Ordinal) && name.Contains(':', StringComparison.Ordinal)
+                            && known.ValueOptions.Contains("--config");
+            if (isSetting || known.ValueOptions.Contains(name))
             {
                 var value = inlineValue ?? (index + 1 < args.Length ? args[++index] : null);
                 if (value is null) line.Errors.Add($"{name} needs a value");
-                else line.Settings.Add($"{name}={value}");
-            }
-            else if (known.ValueOptions.Contains(name))
-            {
-                var value = inlineValue ?? (index + 1 < args.Length ? args[++index] : null);
-                if (value is null) line.Errors.Add($"{name} needs a value");
+                else if (isSetting) line.Settings.Add($"{name}={value}");
                 else line._options[name] = value;
             }
             else if (known.Flags.Contains(name) && inlineValue is null)
