@@ -11,9 +11,13 @@ internal sealed class CommandLine
     public bool Help { get; private set; }
     public List<string> Errors { get; } = [];
 
+    /// <summary>Configuration settings given as <c>--section:key=value</c> or <c>--section:key value</c>, in order.</summary>
+    public List<string> Settings { get; } = [];
+
     /// <summary>
     /// Parses <paramref name="args"/>. The first word that is not an option is the command (default <c>run</c>);
-    /// each command lists the options that take a value and the flags that don't; anything else is an error.
+    /// each command lists the options that take a value and the flags that don't; commands that read the
+    /// configuration (those with <c>--config</c>) also take <c>--section:key=value</c> settings; anything else is an error.
     /// </summary>
     public static CommandLine Parse(string[] args, IReadOnlyDictionary<string, (string[] ValueOptions, string[] Flags)> commands)
     {
@@ -39,10 +43,13 @@ internal sealed class CommandLine
                 continue;
             }
             var (name, inlineValue) = arg.Split('=', 2) is [var n, var v] && n.StartsWith("--", StringComparison.Ordinal) ? (n, v) : (arg, null);
-            if (known.ValueOptions.Contains(name))
+            var isSetting = name.StartsWith("--", StringComparison.Ordinal) && name.Contains(':', StringComparison.Ordinal)
+                            && known.ValueOptions.Contains("--config");
+            if (isSetting || known.ValueOptions.Contains(name))
             {
                 var value = inlineValue ?? (index + 1 < args.Length ? args[++index] : null);
                 if (value is null) line.Errors.Add($"{name} needs a value");
+                else if (isSetting) line.Settings.Add($"{name}={value}");
                 else line._options[name] = value;
             }
             else if (known.Flags.Contains(name) && inlineValue is null)

@@ -14,6 +14,7 @@ internal static class HelpText
 
             options:
               --config PATH   configuration file (default: $DK_CONFIG, else ./drakkar.yaml, else built-in defaults)
+              --section:key=V one configuration key, over the file, appsettings.json and DK_* variables
               -h, --help      show this help
 
             """,
@@ -90,10 +91,12 @@ internal static class HelpText
 
             options:
               --config PATH   configuration file (default: $DK_CONFIG, else ./drakkar.yaml, else built-in defaults)
+              --section:key=V one configuration key, over the file, appsettings.json and DK_* variables
               -h, --help      show help; '{{program}} <command> --help' shows a command's own
 
             Configuration keys follow Python Drakkar (kafka, executor, sinks, dlq, metrics, logging, debug, cache).
-            Environment variables DK_SECTION__KEY override the file; ${VAR} and ${VAR:-default} expand inside it.
+            appsettings.json, then DK_SECTION__KEY variables, then --section:key=value override the file;
+            ${VAR} and ${VAR:-default} expand inside it.
             SIGTERM or SIGINT drains in-flight work, commits and exits 0; a second signal exits at once.
 
             """,

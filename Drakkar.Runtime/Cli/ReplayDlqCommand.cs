@@ -81,7 +81,7 @@ internal sealed class ReplayDlqCommand
             stdout.Write(HelpText.For(Name, program, null));
             return ExitOk;
         }
-        var config = DrakkarApp.LoadConfig(line, defaultConfig, ConfigLoader.ReadProcessEnvironment(), stderr);
+        var config = DrakkarApp.LoadConfig(line, new DrakkarAppOptions { DefaultConfig = defaultConfig }, stderr);
         if (config is null) return ExitUsage;
         return await RunAsync(line, config, stdout, stderr, cancellationToken, program).ConfigureAwait(false);
     }

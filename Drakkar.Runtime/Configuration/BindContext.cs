@@ -19,7 +19,7 @@ internal sealed class BindContext
     public MapNode? AsMap(ConfigNode node, string path)
     {
         if (node is MapNode map) return map;
-        if (node is ScalarNode { EnvVar: not null, Value: { } text } scalar && text.TrimStart().StartsWith('{'))
+        if (node is ScalarNode { Override: not null, Value: { } text } scalar && text.TrimStart().StartsWith('{'))
             return ParseInline(text, scalar, path) as MapNode;
         if (node is ScalarNode { Failed: true }) return null;
         Report(path, $"must be a mapping of keys, got {node.Describe()}", node);
@@ -33,12 +33,12 @@ internal sealed class BindContext
     public List<ConfigNode>? AsList(ConfigNode node, string path)
     {
         if (node is SequenceNode sequence) return sequence.Items;
-        if (node is ScalarNode { EnvVar: not null, Value: { } text } scalar)
+        if (node is ScalarNode { Override: not null, Value: { } text } scalar)
         {
             if (text.TrimStart().StartsWith('['))
                 return (ParseInline(text, scalar, path) as SequenceNode)?.Items;
             return text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-                .Select(ConfigNode (item) => new ScalarNode(item) { EnvVar = scalar.EnvVar })
+                .Select(ConfigNode (item) => new ScalarNode(item) { Override = scalar.Override })
                 .ToList();
         }
         if (node is ScalarNode { Failed: true }) return null;
@@ -48,7 +48,7 @@ internal sealed class BindContext
 
     private ConfigNode? ParseInline(string text, ScalarNode scalar, string path)
     {
-        var node = YamlTreeReader.ReadInline(text, scalar.EnvVar!, out var error);
+        var node = YamlTreeReader.ReadInline(text, scalar.Override!, out var error);
         if (node is null) Report(path, $"is not a valid inline mapping or list: {error}", scalar);
         return node;
     }

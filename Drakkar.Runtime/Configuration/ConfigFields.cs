@@ -34,6 +34,9 @@ internal sealed class ObjectSpec<T>
         _validate = validate;
     }
 
+    /// <summary>The keys this object accepts.</summary>
+    public IEnumerable<string> Keys => _fields.Select(f => f.Key);
+
     public void Bind(T target, ConfigNode node, string path, BindContext context)
     {
         // A section written with nothing under it (all keys commented out) keeps its defaults.
@@ -49,7 +52,7 @@ internal sealed class ObjectSpec<T>
             var field = Find(entry);
             if (field is null)
             {
-                var key = entry.KeyFromEnvironment ? entry.Key.ToLowerInvariant() : entry.Key;
+                var key = entry.KeyFromOverride ? entry.Key.ToLowerInvariant() : entry.Key;
                 context.Report(BindContext.Join(path, key), UnknownKey(key, _fields.Where(f => f.Written).Select(f => f.Key)), entry.Value);
                 continue;
             }
@@ -72,7 +75,7 @@ internal sealed class ObjectSpec<T>
 
     private ConfigField<T>? Find(MapEntry entry)
     {
-        var comparison = entry.KeyFromEnvironment ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+        var comparison = entry.KeyFromOverride ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
         return Array.Find(_fields, field => string.Equals(field.Key, entry.Key, comparison));
     }
 
@@ -370,7 +373,7 @@ internal sealed class InstancesField<T, TInstance> : ConfigField<T>
     }
 
     /// <summary>Drakkar lower-cases names that arrive through environment variables; file names are kept as written.</summary>
-    internal static string InstanceName(MapEntry entry) => entry.KeyFromEnvironment ? entry.Key.ToLowerInvariant() : entry.Key;
+    internal static string InstanceName(MapEntry entry) => entry.KeyFromOverride ? entry.Key.ToLowerInvariant() : entry.Key;
 
     public override void Write(T source, ConfigYamlWriter writer)
     {
@@ -437,7 +440,7 @@ internal sealed class CustomSinksField<T> : ConfigField<T>
                 foreach (var entry in map.Entries)
                 {
                     // Setting names from the environment are lower-cased like every other key Drakkar reads there.
-                    var key = entry.KeyFromEnvironment ? entry.Key.ToLowerInvariant() : entry.Key;
+                    var key = entry.KeyFromOverride ? entry.Key.ToLowerInvariant() : entry.Key;
                     Flatten(entry.Value, prefix.Length == 0 ? key : $"{prefix}.{key}", BindContext.Join(path, key), into, context);
                 }
                 break;

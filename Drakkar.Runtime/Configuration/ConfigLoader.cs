@@ -1,11 +1,15 @@
 using System.Collections;
 using Drakkar.Configuration;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.CommandLine;
+using Microsoft.Extensions.Configuration.Json;
 
 namespace Drakkar;
 
 /// <summary>
 /// Loads <see cref="DrakkarConfig"/>: the YAML file (with <c>${VAR}</c> / <c>${VAR:-default}</c> expanded), then
-/// <c>DK_SECTION__KEY</c> environment overrides on top, then validation. Every problem is reported at once in one
+/// the overrides on top (<c>appsettings.json</c>, <c>DK_SECTION__KEY</c> variables, the command line, when the
+/// <see cref="IConfiguration"/> holds them), then validation. Every problem is reported at once in one
 /// <see cref="ConfigException"/>. Binding is handwritten and reflection-free, so it works under Native AOT.
 /// </summary>
 internal static class ConfigLoader
@@ -33,22 +37,8 @@ internal static class ConfigLoader
     {
         ArgumentNullException.ThrowIfNull(environment);
         var (file, chosenBy) = Resolve(path, environment, workingDirectory ?? Directory.GetCurrentDirectory());
-        if (file is null) return Bind(null, environment, null);
-
-        string yaml;
-        try
-        {
-            yaml = File.ReadAllText(file);
-        }
-        catch (Exception exception) when (exception is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new ConfigException([new ConfigProblem("", $"configuration file '{file}' ({chosenBy}) does not exist")], file);
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-        {
-            throw new ConfigException([new ConfigProblem("", $"configuration file '{file}' ({chosenBy}) cannot be read: {exception.Message}")], file);
-        }
-        return Bind(yaml, environment, file);
+        return Bind(new ConfigurationBuilder().Add(new YamlConfigurationSource(file, chosenBy, environment))
+            .Add(new DrakkarEnvironmentSource(environment)).Build());
     }
 
     /// <summary>Loads from YAML text (no file lookup); environment overrides and expansion apply as for a file.</summary>
@@ -56,8 +46,65 @@ internal static class ConfigLoader
     public static DrakkarConfig LoadFromYaml(string yaml, IReadOnlyDictionary<string, string?>? environment = null)
     {
         ArgumentNullException.ThrowIfNull(yaml);
-        return Bind(yaml, environment ?? new Dictionary<string, string?>(), null);
+        environment ??= new Dictionary<string, string?>();
+        return Bind(new ConfigurationBuilder().Add(YamlConfigurationSource.FromText(yaml, environment))
+            .Add(new DrakkarEnvironmentSource(environment)).Build());
     }
+
+    /// <summary>
+    /// Binds Drakkar's sections from <paramref name="configuration"/>, each source over the ones added before it:
+    /// the Drakkar YAML file, <c>appsettings*.json</c> (Drakkar's sections only; .NET's own <c>Logging:LogLevel</c>
+    /// is left to .NET), <c>DK_</c> variables and the command line (Drakkar's sections only), as
+    /// <c>AddDrakkar</c> adds them to the host's configuration. Other sources (plain environment variables, user
+    /// secrets) are not read for Drakkar's keys.
+    /// </summary>
+    /// <param name="configuration">The application's configuration (for example <c>builder.Configuration</c>).</param>
+    /// <param name="applicationSections">
+    /// Top-level sections of the YAML file and <c>DK_</c> variables that belong to the application (bound with
+    /// <c>services.Configure&lt;T&gt;(configuration.GetSection(…))</c>) and so are not reported as unknown.
+    /// </param>
+    /// <exception cref="ConfigException">Every problem found, with key paths and sources.</exception>
+    public static DrakkarConfig Bind(IConfiguration configuration, IEnumerable<string>? applicationSections = null)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var problems = new List<ConfigProblem>();
+        var root = new MapNode();
+        string? origin = null;
+        var drakkarSections = DrakkarConfigSchema.Root.Keys.ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (var provider in (configuration as IConfigurationRoot)?.Providers ?? [])
+        {
+            switch (provider)
+            {
+                case YamlConfigurationProvider yaml:
+                    root = yaml.ReadTree(problems) ?? new MapNode();
+                    origin = yaml.Source.File;
+                    break;
+                case DrakkarEnvironmentProvider variables:
+                    ConfigOverrides.ApplyEnvironment(root, variables.Environment, problems);
+                    break;
+                case JsonConfigurationProvider json:
+                    ConfigOverrides.ApplyProvider(root, json, Path.GetFileName(json.Source.Path) ?? "json",
+                        (section, key) => drakkarSections.Contains(section) && !IsDotnetLoggingKey(section, key));
+                    break;
+                case CommandLineConfigurationProvider commandLine:
+                    ConfigOverrides.ApplyProvider(root, commandLine, "command line", (section, _) => drakkarSections.Contains(section));
+                    break;
+            }
+        }
+        var ignored = new HashSet<string>(applicationSections ?? [], StringComparer.OrdinalIgnoreCase);
+        root.Entries.RemoveAll(entry => ignored.Contains(entry.Key) && !drakkarSections.Contains(entry.Key));
+
+        var config = new DrakkarConfig();
+        DrakkarConfigSchema.Root.Bind(config, root, "", new BindContext(problems));
+        if (problems.Count > 0) throw new ConfigException(problems, origin);
+        return config;
+    }
+
+    // appsettings.json's "Logging" section is .NET's (LogLevel, per-provider sections) as well as Drakkar's
+    // logging.level/format/output: only Drakkar's keys are read from it.
+    private static bool IsDotnetLoggingKey(string section, string key) =>
+        key.Length > 0 && string.Equals(section, "logging", StringComparison.OrdinalIgnoreCase)
+        && !DrakkarConfigSchema.LoggingKeys.Contains(key, StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Which file <see cref="Load(string?, IReadOnlyDictionary{string, string?}, string?)"/> would read; null for none.</summary>
     public static string? ResolvePath(
@@ -76,7 +123,7 @@ internal static class ConfigLoader
         return snapshot;
     }
 
-    private static (string? File, string ChosenBy) Resolve(
+    internal static (string? File, string ChosenBy) Resolve(
         string? path, IReadOnlyDictionary<string, string?> environment, string workingDirectory)
     {
         if (!string.IsNullOrWhiteSpace(path))
@@ -86,17 +133,5 @@ internal static class ConfigLoader
         var local = Path.Combine(workingDirectory, DefaultFileName);
         // Only the implicit default may be absent: an explicitly named file that is missing is a mistake to report.
         return File.Exists(local) ? (local, "found in the working directory") : (null, "");
-    }
-
-    private static DrakkarConfig Bind(string? yaml, IReadOnlyDictionary<string, string?> environment, string? origin)
-    {
-        var problems = new List<ConfigProblem>();
-        var root = (yaml is null ? null : YamlTreeReader.Read(yaml, environment, problems, origin)) ?? new MapNode();
-        EnvironmentOverrides.Apply(root, environment, problems);
-
-        var config = new DrakkarConfig();
-        DrakkarConfigSchema.Root.Bind(config, root, "", new BindContext(problems));
-        if (problems.Count > 0) throw new ConfigException(problems, origin);
-        return config;
     }
 }

@@ -1,6 +1,7 @@
 namespace Drakkar.Configuration;
 
-// The configuration as an untyped tree: the YAML file first, then DK_ overrides merged in. Binding walks it against
+// The configuration as an untyped tree: the YAML file first, then the overrides (appsettings.json, DK_ variables,
+// the command line) merged in. Binding walks it against
 // the schema, so a value keeps where it came from (file line or environment variable) for error messages.
 
 internal abstract class ConfigNode
@@ -8,10 +9,13 @@ internal abstract class ConfigNode
     /// <summary>1-based line in the file; 0 when the node did not come from the file.</summary>
     public int Line { get; init; }
 
-    /// <summary>The DK_ variable that set this node, when it came from the environment.</summary>
-    public string? EnvVar { get; init; }
+    /// <summary>
+    /// Where an override of the file set this node (<c>env DK_KAFKA__BROKERS</c>, <c>appsettings.json</c>,
+    /// <c>command line --kafka:brokers</c>); null for the file itself.
+    /// </summary>
+    public string? Override { get; init; }
 
-    public string? Source => EnvVar is not null ? $"env {EnvVar}" : Line > 0 ? $"line {Line}" : null;
+    public string? Source => Override ?? (Line > 0 ? $"line {Line}" : null);
 
     public abstract string Describe();
 }
@@ -34,19 +38,19 @@ internal sealed class ScalarNode : ConfigNode
 
 internal sealed class MapEntry
 {
-    public MapEntry(string key, ConfigNode value, bool keyFromEnvironment)
+    public MapEntry(string key, ConfigNode value, bool keyFromOverride)
     {
         Key = key;
         Value = value;
-        KeyFromEnvironment = keyFromEnvironment;
+        KeyFromOverride = keyFromOverride;
     }
 
     public string Key { get; }
 
     public ConfigNode Value { get; set; }
 
-    /// <summary>The key was spelled by an environment variable name, so it matches schema keys case-insensitively.</summary>
-    public bool KeyFromEnvironment { get; }
+    /// <summary>The key came from an override (a variable name, JSON, the command line), so it matches schema keys case-insensitively.</summary>
+    public bool KeyFromOverride { get; }
 }
 
 internal sealed class MapNode : ConfigNode

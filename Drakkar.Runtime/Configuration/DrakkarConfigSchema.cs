@@ -253,6 +253,9 @@ internal static class DrakkarConfigSchema
         if (telemetry.Traces) Require(check, "otlp_endpoint", telemetry.OtlpEndpoint, "where traces: true sends spans, e.g. http://collector:4318");
     });
 
+    /// <summary>The keys of the <c>logging</c> section (an <c>appsettings.json</c> "Logging" section also holds .NET's own).</summary>
+    public static IEnumerable<string> LoggingKeys => Logging.Keys;
+
     private static readonly ObjectSpec<LoggingConfig> Logging = new(
     [
         new ScalarField<LoggingConfig, string>("level", c => c.Level, (c, v) => c.Level = v, Text, OneOf(LogLevels))

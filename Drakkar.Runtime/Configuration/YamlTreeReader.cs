@@ -16,15 +16,15 @@ internal sealed class YamlTreeReader
     private readonly Dictionary<string, ConfigNode> _anchors = new(StringComparer.Ordinal);
 
     /// <summary>Set when reading a variable's inline value: every node is stamped with it and nothing is expanded.</summary>
-    private readonly string? _envVar;
+    private readonly string? _override;
 
     private YamlTreeReader(
-        string yaml, IReadOnlyDictionary<string, string?> environment, List<ConfigProblem> problems, string? envVar = null)
+        string yaml, IReadOnlyDictionary<string, string?> environment, List<ConfigProblem> problems, string? overrideSource = null)
     {
         _parser = new Parser(new StringReader(yaml));
         _environment = environment;
         _problems = problems;
-        _envVar = envVar;
+        _override = overrideSource;
     }
 
     /// <summary>Reads the document's root mapping; null when the text holds no document at all.</summary>
@@ -56,12 +56,12 @@ internal sealed class YamlTreeReader
     }
 
     /// <summary>Reads an environment variable's inline mapping or list (YAML flow or JSON), taken literally.</summary>
-    public static ConfigNode? ReadInline(string text, string envVar, out string? error)
+    public static ConfigNode? ReadInline(string text, string overrideSource, out string? error)
     {
         error = null;
         try
         {
-            var reader = new YamlTreeReader(text, EmptyEnvironment, [], envVar);
+            var reader = new YamlTreeReader(text, EmptyEnvironment, [], overrideSource);
             reader._parser.Consume<StreamStart>();
             reader._parser.Consume<DocumentStart>();
             return reader.ReadNode("");
@@ -131,7 +131,7 @@ internal sealed class YamlTreeReader
 
     private ScalarNode ReadScalar(Scalar scalar, string path)
     {
-        if (_envVar is not null) return new ScalarNode(IsNull(scalar) ? null : scalar.Value) { EnvVar = _envVar };
+        if (_override is not null) return new ScalarNode(IsNull(scalar) ? null : scalar.Value) { Override = _override };
 
         var line = (int)scalar.Start.Line;
         if (IsNull(scalar)) return new ScalarNode(null) { Line = line };
@@ -154,7 +154,7 @@ internal sealed class YamlTreeReader
 
     private SequenceNode ReadSequence(SequenceStart start, string path)
     {
-        var sequence = new SequenceNode { Line = LineOf(start), EnvVar = _envVar };
+        var sequence = new SequenceNode { Line = LineOf(start), Override = _override };
         while (!_parser.TryConsume<SequenceEnd>(out _))
             sequence.Items.Add(ReadNode($"{path}[{sequence.Items.Count}]"));
         return sequence;
@@ -162,7 +162,7 @@ internal sealed class YamlTreeReader
 
     private MapNode ReadMapping(MappingStart start, string path)
     {
-        var map = new MapNode { Line = LineOf(start), EnvVar = _envVar };
+        var map = new MapNode { Line = LineOf(start), Override = _override };
         List<MapNode>? merged = null;
         while (!_parser.TryConsume<MappingEnd>(out _))
         {
@@ -188,18 +188,18 @@ internal sealed class YamlTreeReader
                 map.Entries[existing].Value = value;
                 continue;
             }
-            map.Entries.Add(new MapEntry(key.Value, value, keyFromEnvironment: false));
+            map.Entries.Add(new MapEntry(key.Value, value, keyFromOverride: false));
         }
 
         if (merged is not null)
             foreach (var source in merged)
                 foreach (var entry in source.Entries)
                     if (!map.Entries.Exists(e => e.Key == entry.Key))
-                        map.Entries.Add(new MapEntry(entry.Key, Clone(entry.Value), entry.KeyFromEnvironment));
+                        map.Entries.Add(new MapEntry(entry.Key, Clone(entry.Value), entry.KeyFromOverride));
         return map;
     }
 
-    private int LineOf(ParsingEvent parsingEvent) => _envVar is null ? (int)parsingEvent.Start.Line : 0;
+    private int LineOf(ParsingEvent parsingEvent) => _override is null ? (int)parsingEvent.Start.Line : 0;
 
     private static void CollectMergeSources(ConfigNode value, List<MapNode> into, Scalar key)
     {
@@ -222,12 +222,12 @@ internal sealed class YamlTreeReader
         switch (node)
         {
             case MapNode map:
-                var mapCopy = new MapNode { Line = map.Line, EnvVar = map.EnvVar };
+                var mapCopy = new MapNode { Line = map.Line, Override = map.Override };
                 foreach (var entry in map.Entries)
-                    mapCopy.Entries.Add(new MapEntry(entry.Key, Clone(entry.Value), entry.KeyFromEnvironment));
+                    mapCopy.Entries.Add(new MapEntry(entry.Key, Clone(entry.Value), entry.KeyFromOverride));
                 return mapCopy;
             case SequenceNode sequence:
-                var sequenceCopy = new SequenceNode { Line = sequence.Line, EnvVar = sequence.EnvVar };
+                var sequenceCopy = new SequenceNode { Line = sequence.Line, Override = sequence.Override };
                 foreach (var item in sequence.Items) sequenceCopy.Items.Add(Clone(item));
                 return sequenceCopy;
             default:

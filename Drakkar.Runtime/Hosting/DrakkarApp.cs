@@ -1,6 +1,10 @@
+using System.Diagnostics.CodeAnalysis;
 using Drakkar.Cli;
 using Drakkar.Execution;
 using Drakkar.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Drakkar;
@@ -30,6 +34,14 @@ public sealed class DrakkarAppOptions
     /// from <c>Drakkar.Sinks.MongoDB</c>) and plugins (<c>.Register("kind", factory)</c>).
     /// </summary>
     public Sinks.SinkRegistry Sinks { get; init; } = new();
+
+    /// <summary>
+    /// Top-level sections of the configuration that belong to the application, not to Drakkar (for example
+    /// <c>["greeter"]</c>, bound with <c>services.Configure&lt;GreeterOptions&gt;(configuration.GetSection("greeter"))</c>).
+    /// Drakkar validates its own sections strictly and reports any other top-level key of the YAML file or of a
+    /// <c>DK_</c> variable as unknown unless it is listed here.
+    /// </summary>
+    public IReadOnlyCollection<string> ApplicationSections { get; init; } = [];
 }
 
 /// <summary>
@@ -49,8 +61,26 @@ public static class DrakkarApp
         [ProbeCommand.Name] = ProbeCommand.Options,
     };
 
-    public static async Task<int> RunAsync<THandler>(string[] args, DrakkarAppOptions? options = null)
-        where THandler : DrakkarHandlerBase, new()
+    /// <inheritdoc cref="RunAsync{THandler}(string[], DrakkarAppOptions?, Action{IServiceCollection, IConfiguration}?)"/>
+    public static Task<int> RunAsync<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>(
+        string[] args, DrakkarAppOptions? options = null)
+        where THandler : DrakkarHandlerBase =>
+        RunAsync<THandler>(args, options, configureServices: null);
+
+    /// <summary>
+    /// Runs the command <paramref name="args"/> names (<c>run</c> by default) for a worker of
+    /// <typeparamref name="THandler"/>, on a .NET Generic Host with the handler resolved from its container.
+    /// </summary>
+    /// <param name="args">The process's arguments: a command, its options and <c>--section:key=value</c> settings.</param>
+    /// <param name="options">Help text, sink kinds, application sections, an in-code default configuration.</param>
+    /// <param name="configureServices">
+    /// Registers the application's services (whatever the handler's constructor takes) and options classes, for
+    /// example <c>(services, configuration) =&gt; services.Configure&lt;GreeterOptions&gt;(configuration.GetSection("greeter"))</c>.
+    /// </param>
+    /// <returns>The exit code: 0 after a graceful stop, 1 when the worker could not start, 2 for usage and configuration errors.</returns>
+    public static async Task<int> RunAsync<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>(
+        string[] args, DrakkarAppOptions? options, Action<IServiceCollection, IConfiguration>? configureServices)
+        where THandler : DrakkarHandlerBase
     {
         options ??= new DrakkarAppOptions();
         var line = CommandLine.Parse(args, Commands);
@@ -69,24 +99,39 @@ public static class DrakkarApp
         {
             "check-config" => CheckConfig(line, options),
             ReplayDlqCommand.Name => await ReplayDlqAsync(line, options).ConfigureAwait(false),
-            ProbeCommand.Name => await ProbeAsync(new THandler(), line, options).ConfigureAwait(false),
-            _ => await RunWorkerAsync<THandler>(line, options).ConfigureAwait(false),
+            ProbeCommand.Name => await ProbeAsync<THandler>(line, options, configureServices).ConfigureAwait(false),
+            _ => await RunWorkerAsync<THandler>(line, options, configureServices).ConfigureAwait(false),
         };
     }
 
     private static string ProgramName => Path.GetFileName(Environment.GetCommandLineArgs()[0]) is { Length: > 0 } name
         && !name.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? name : "worker";
 
-    /// <summary>Loads the configuration the worker would use, or prints every problem to <paramref name="stderr"/> and returns null.</summary>
-    internal static DrakkarConfig? LoadConfig(CommandLine line, Func<DrakkarConfig>? defaultConfig, IReadOnlyDictionary<string, string?> environment,
-        TextWriter stderr)
+    /// <summary>
+    /// The host every command builds its configuration on: <c>appsettings.json</c> (and
+    /// <c>appsettings.{Environment}.json</c>) from the working directory, environment variables and the command
+    /// line's <c>--section:key=value</c> settings; the files are read once, not watched.
+    /// </summary>
+    private static HostApplicationBuilder CreateHostBuilder(CommandLine line)
     {
-        var path = line.Value("--config");
+        var configuration = new ConfigurationManager();
+        configuration.AddInMemoryCollection([new("hostBuilder:reloadConfigOnChange", "false")]);
+        return Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            Args = [.. line.Settings],
+            Configuration = configuration,
+            ContentRootPath = Directory.GetCurrentDirectory(),
+        });
+    }
+
+    /// <summary>Loads the configuration the worker would use, or prints every problem to <paramref name="stderr"/> and returns null.</summary>
+    internal static DrakkarConfig? LoadConfig(CommandLine line, DrakkarAppOptions options, TextWriter stderr)
+    {
         try
         {
-            if (defaultConfig is { } fallback && ConfigLoader.ResolvePath(path, environment) is null)
-                return fallback();
-            return ConfigLoader.Load(path, environment);
+            var builder = CreateHostBuilder(line);
+            var file = DrakkarServiceCollectionExtensions.AddSources(builder.Configuration, line.Value("--config"), ConfigLoader.ReadProcessEnvironment());
+            return DrakkarServiceCollectionExtensions.Bind(builder.Configuration, options, file is null && options.DefaultConfig is not null);
         }
         catch (ConfigException e)
         {
@@ -97,10 +142,9 @@ public static class DrakkarApp
 
     private static int CheckConfig(CommandLine line, DrakkarAppOptions options)
     {
-        var environment = ConfigLoader.ReadProcessEnvironment();
-        var config = LoadConfig(line, options.DefaultConfig, environment, Console.Error);
+        var config = LoadConfig(line, options, Console.Error);
         if (config is null) return ExitUsage;
-        var source = ConfigLoader.ResolvePath(line.Value("--config"), environment) ?? "built-in defaults";
+        var source = ConfigLoader.ResolvePath(line.Value("--config"), ConfigLoader.ReadProcessEnvironment()) ?? "built-in defaults";
         Console.Out.WriteLine($"# configuration is valid (source: {source}); effective values, secrets masked:");
         Console.Out.Write(SecretMasker.ToMaskedYaml(config));
         return 0;
@@ -108,65 +152,105 @@ public static class DrakkarApp
 
     private static async Task<int> ReplayDlqAsync(CommandLine line, DrakkarAppOptions options)
     {
-        var config = LoadConfig(line, options.DefaultConfig, ConfigLoader.ReadProcessEnvironment(), Console.Error);
+        var config = LoadConfig(line, options, Console.Error);
         if (config is null) return ExitUsage;
         using var signals = new ShutdownSignals(Console.Error);
         return await ReplayDlqCommand.RunAsync(line, config, Console.Out, Console.Error, signals.Token, ProgramName).ConfigureAwait(false);
     }
 
-    private static async Task<int> ProbeAsync(DrakkarHandlerBase handler, CommandLine line, DrakkarAppOptions options)
+    /// <summary>
+    /// <c>probe</c>: the handler comes from the same container as for <c>run</c> (constructor injection works), the
+    /// worker's configuration and log provider too; nothing is started, delivered or committed.
+    /// </summary>
+    private static async Task<int> ProbeAsync<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>(
+        CommandLine line, DrakkarAppOptions options, Action<IServiceCollection, IConfiguration>? configureServices)
+        where THandler : DrakkarHandlerBase
     {
-        var environment = ConfigLoader.ReadProcessEnvironment();
-        var config = LoadConfig(line, options.DefaultConfig, environment, Console.Error);
-        if (config is null) return ExitUsage;
-        var identity = WorkerIdentity.Resolve(config, environment);
-        using var loggers = Observability.Logging.DrakkarLoggerProvider.CreateFactory(config.Logging,
-            new Observability.Logging.LogContext(identity.WorkerId, config.Kafka.ConsumerGroup, config.ClusterName));
-        using var signals = new ShutdownSignals(Console.Error);
-        await using var stdout = Console.OpenStandardOutput();
-        return await ProbeCommand.RunAsync(line, handler, config, DefaultParts(options.Sinks), loggers, stdout, Console.Error, signals.Token)
-            .ConfigureAwait(false);
-    }
-
-    private static async Task<int> RunWorkerAsync<THandler>(CommandLine line, DrakkarAppOptions options)
-        where THandler : DrakkarHandlerBase, new()
-    {
-        var environment = ConfigLoader.ReadProcessEnvironment();
-        var config = LoadConfig(line, options.DefaultConfig, environment, Console.Error);
-        if (config is null) return ExitUsage;
-        var identity = WorkerIdentity.Resolve(config, environment);
-
-        using var signals = new ShutdownSignals(Console.Error);
-        WorkerHost host;
+        IHost host;
+        DrakkarConfig config;
         try
         {
-            host = await WorkerHost.StartAsync(new THandler(), config, identity.WorkerId, DefaultParts(options.Sinks), signals.Token).ConfigureAwait(false);
+            host = BuildHost<THandler>(line, options, configureServices);
+            config = host.Services.GetRequiredService<DrakkarConfig>();
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (ConfigException e)
         {
-            Console.Error.WriteLine($"error: the worker could not start: {SecretMasker.Mask(e.Message)}");
-            return ExitFailure;
+            Console.Error.WriteLine(e.Message);
+            return ExitUsage;
         }
-
-        var exitCode = 0;
-        var stopped = Task.Delay(Timeout.Infinite, signals.Token).ContinueWith(_ => 0, TaskScheduler.Default);
-        var onDefaultConfig = options.DefaultConfig is not null && ConfigLoader.ResolvePath(line.Value("--config"), environment) is null;
-        if (options.Companion is { } companion && onDefaultConfig)
+        using (host)
         {
-            var finished = await Task.WhenAny(companion(host, signals.Token), stopped).ConfigureAwait(false);
-            exitCode = finished.IsCompletedSuccessfully ? finished.Result : ExitFailure;
+            var handler = host.Services.GetRequiredService<THandler>();
+            var loggers = host.Services.GetRequiredService<ILoggerFactory>();
+            using var signals = new ShutdownSignals(Console.Error);
+            await using var stdout = Console.OpenStandardOutput();
+            return await ProbeCommand.RunAsync(line, handler, config, DefaultParts(options.Sinks, loggers), loggers, stdout, Console.Error, signals.Token)
+                .ConfigureAwait(false);
         }
-        else
-        {
-            await stopped.ConfigureAwait(false);
-        }
-        await host.StopAsync().ConfigureAwait(false);
-        return exitCode;
     }
 
-    /// <summary>The production parts: the process pool and the configured sinks.</summary>
-    internal static WorkerParts DefaultParts(Sinks.SinkRegistry? registry = null) => new()
+    /// <summary>The worker's host: the configuration sources, Drakkar's services and the application's own.</summary>
+    private static IHost BuildHost<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>(
+        CommandLine line, DrakkarAppOptions options, Action<IServiceCollection, IConfiguration>? configureServices)
+        where THandler : DrakkarHandlerBase
     {
+        var builder = CreateHostBuilder(line);
+        builder.Services.AddDrakkar<THandler>(builder.Configuration, options, line.Value("--config"));
+        configureServices?.Invoke(builder.Services, builder.Configuration);
+        return builder.Build();
+    }
+
+    private static async Task<int> RunWorkerAsync<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>(
+        CommandLine line, DrakkarAppOptions options, Action<IServiceCollection, IConfiguration>? configureServices)
+        where THandler : DrakkarHandlerBase
+    {
+        IHost host;
+        try
+        {
+            host = BuildHost<THandler>(line, options, configureServices);
+            // Bound before anything starts, so configuration mistakes exit 2 with every problem listed.
+            host.Services.GetRequiredService<DrakkarConfig>();
+        }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return ExitUsage;
+        }
+
+        using (host)
+        {
+            try
+            {
+                await host.StartAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                Console.Error.WriteLine($"error: the worker could not start: {SecretMasker.Mask(e.Message)}");
+                return ExitFailure;
+            }
+
+            var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+            var exitCode = 0;
+            var stopped = Task.Delay(Timeout.Infinite, lifetime.ApplicationStopping).ContinueWith(_ => 0, TaskScheduler.Default);
+            if (options.Companion is { } companion && host.Services.GetRequiredService<DrakkarWorkerSetup>().OnDefaultConfig)
+            {
+                var worker = host.Services.GetRequiredService<DrakkarWorkerService>().Worker!;
+                var finished = await Task.WhenAny(companion(worker, lifetime.ApplicationStopping), stopped).ConfigureAwait(false);
+                exitCode = finished.IsCompletedSuccessfully ? finished.Result : ExitFailure;
+            }
+            else
+            {
+                await stopped.ConfigureAwait(false);
+            }
+            await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            return exitCode;
+        }
+    }
+
+    /// <summary>The production parts: the process pool and the configured sinks, logging to <paramref name="loggers"/> (else to a factory built from <c>logging</c>).</summary>
+    internal static WorkerParts DefaultParts(Sinks.SinkRegistry? registry = null, ILoggerFactory? loggers = null) => new()
+    {
+        Loggers = loggers,
         Executor = (config, metrics, loggers) =>
         {
             var pool = new ExecutorPool(config.Executor, logger: loggers.CreateLogger<ExecutorPool>());

@@ -29,11 +29,13 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
     /// <summary>Creates a logger factory writing where <paramref name="config"/> says.</summary>
     public static ILoggerFactory CreateFactory(LoggingConfig config, LogContext context)
     {
-        var minimum = LogSink.ParseLevel(config.Level);
-        var provider = new DrakkarLoggerProvider(LogSink.Open(config.Output, context), context, config.Format, minimum);
         // Built directly: LoggerFactory.Create would assemble a dependency-injection container for the same result.
-        return new LoggerFactory([provider], new LoggerFilterOptions { MinLevel = minimum });
+        return new LoggerFactory([Create(config, context)], new LoggerFilterOptions { MinLevel = LogSink.ParseLevel(config.Level) });
     }
+
+    /// <summary>A provider writing where <paramref name="config"/> says, at <c>logging.level</c> and above.</summary>
+    public static DrakkarLoggerProvider Create(LoggingConfig config, LogContext context) =>
+        new(LogSink.Open(config.Output, context), context, config.Format, LogSink.ParseLevel(config.Level));
 
     public ILogger CreateLogger(string categoryName) => new DrakkarLogger(this, categoryName);
 

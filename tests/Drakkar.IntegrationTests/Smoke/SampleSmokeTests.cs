@@ -102,6 +102,22 @@ public sealed class SampleSmokeTests : IDisposable
     }
 
     [Fact]
+    public void Check_config_takes_appsettings_json_then_DK_variables_then_command_line_settings_over_the_file()
+    {
+        var config = Path.Combine(_dir, "layers.yaml");
+        File.WriteAllText(config, "kafka:\n  source_topic: file-topic\n  consumer_group: file-group\n  group_instance_id: file-instance\n");
+        File.WriteAllText(Path.Combine(_dir, "appsettings.json"), """{ "kafka": { "source_topic": "json-topic", "consumer_group": "json-group" } }""");
+        var environment = new Dictionary<string, string> { ["DK_KAFKA__CONSUMER_GROUP"] = "env-group", ["DK_KAFKA__GROUP_INSTANCE_ID"] = "env-instance" };
+        using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!,
+            ["check-config", "--config", config, "--kafka:group_instance_id", "cli-instance"], _dir, environment);
+        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.True(sample.ExitCode == 0, sample.Stderr);
+        Assert.Contains("source_topic: \"json-topic\"", sample.Stdout, StringComparison.Ordinal);
+        Assert.Contains("consumer_group: \"env-group\"", sample.Stdout, StringComparison.Ordinal);
+        Assert.Contains("group_instance_id: \"cli-instance\"", sample.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_bad_configuration_lists_every_problem_and_exits_2()
     {
         var config = Path.Combine(_dir, "bad.yaml");

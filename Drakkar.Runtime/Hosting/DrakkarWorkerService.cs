@@ -1,0 +1,39 @@
+using Drakkar.Sinks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar.Hosting;
+
+/// <summary>What <c>AddDrakkar</c> was given, for <see cref="DrakkarApp"/>.</summary>
+/// <param name="Options">The options given to <c>AddDrakkar</c>.</param>
+/// <param name="OnDefaultConfig">No file was found, so the worker runs on <see cref="DrakkarAppOptions.DefaultConfig"/>.</param>
+internal sealed record DrakkarWorkerSetup(DrakkarAppOptions Options, bool OnDefaultConfig);
+
+/// <summary>The worker as a hosted service: starts with the host, drains when the host stops (SPEC O8).</summary>
+internal sealed class DrakkarWorkerService : IHostedService
+{
+    private readonly DrakkarHandlerBase _handler;
+    private readonly DrakkarConfig _config;
+    private readonly WorkerIdentity _identity;
+    private readonly ILoggerFactory _loggers;
+    private readonly SinkRegistry _sinks;
+
+    public DrakkarWorkerService(DrakkarHandlerBase handler, DrakkarConfig config, WorkerIdentity identity, ILoggerFactory loggers, SinkRegistry sinks)
+    {
+        _handler = handler;
+        _config = config;
+        _identity = identity;
+        _loggers = loggers;
+        _sinks = sinks;
+    }
+
+    /// <summary>The running worker once the host has started.</summary>
+    public WorkerHost? Worker { get; private set; }
+
+    public async Task StartAsync(CancellationToken cancellationToken) =>
+        Worker = await WorkerHost.StartAsync(_handler, _config, _identity.WorkerId, DrakkarApp.DefaultParts(_sinks, _loggers), cancellationToken)
+            .ConfigureAwait(false);
+
+    // The stop is bounded by executor.drain_timeout_seconds inside WorkerHost, not by the host's shutdown timeout.
+    public Task StopAsync(CancellationToken cancellationToken) => Worker?.StopAsync() ?? Task.CompletedTask;
+}

@@ -1,0 +1,78 @@
+using System.Text;
+using Drakkar.IntegrationTests.Fixtures;
+using Drakkar.IntegrationTests.Support;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Drakkar.IntegrationTests.Hosting;
+
+/// <summary>The worker on a .NET Generic Host built by the application: DI-resolved handler, IOptions from the YAML, the host's logging, the host's stop.</summary>
+[Collection(KafkaCollection.Name)]
+public sealed class HostedWorkerTests(KafkaBroker kafka) : IDisposable
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("drakkar-hosted-");
+
+    public sealed class GreeterOptions
+    {
+        public string Greeting { get; set; } = "";
+        public string File { get; set; } = "";
+    }
+
+    /// <summary>Writes "{greeting} {value}" per message to the file its options name, and logs through its injected logger.</summary>
+    public sealed class GreeterHandler(ILogger<GreeterHandler> logger, IOptions<GreeterOptions> options) : DrakkarHandler
+    {
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending)
+        {
+            var greeter = options.Value;
+            File.AppendAllLines(greeter.File, messages.Select(message => $"{greeter.Greeting} {Encoding.UTF8.GetString(message.Value)}"));
+            logger.LogInformation("Greeted {Count} messages", messages.Count);
+            return ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+        }
+    }
+
+    [Fact]
+    public async Task A_handler_built_by_the_container_logs_to_the_worker_log_uses_its_yaml_options_and_stops_with_the_host()
+    {
+        var topic = kafka.CreateTopic("hosted");
+        var greetings = Path.Combine(_dir.FullName, "greetings.txt");
+        var log = Path.Combine(_dir.FullName, "worker.log");
+        var yaml = Path.Combine(_dir.FullName, "drakkar.yaml");
+        File.WriteAllText(yaml, $"""
+            kafka:
+              brokers: {kafka.BootstrapServers}
+              source_topic: {topic}
+              consumer_group: {topic}-g
+              commit_interval_ms: 50
+            metrics:
+              enabled: false
+            logging:
+              output: {log}
+            greeter:
+              greeting: hello from yaml
+              file: {greetings}
+            """);
+
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = _dir.FullName });
+        builder.Services.AddDrakkar<GreeterHandler>(builder.Configuration, new DrakkarAppOptions { ApplicationSections = ["greeter"] }, yaml);
+        builder.Services.Configure<GreeterOptions>(builder.Configuration.GetSection("greeter"));
+        using var host = builder.Build();
+        await host.StartAsync();
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, 3);
+
+        await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, $"{topic}-g", 1)[0] == 3, Patience, "three messages committed");
+        await host.StopAsync();
+
+        Assert.Equal(["hello from yaml m-0", "hello from yaml m-1", "hello from yaml m-2"], File.ReadAllLines(greetings));
+        var lines = File.ReadAllLines(log);
+        Assert.Contains(lines, line => line.Contains("\"logger\":\"" + typeof(GreeterHandler).FullName!.Replace('+', '.') + "\"", StringComparison.Ordinal)
+                                       && line.Contains("Greeted", StringComparison.Ordinal));
+        // The host's stop is the worker's graceful stop: it drained and said so in the same log.
+        Assert.Contains(lines, line => line.Contains("\"message\":\"Stopped\"", StringComparison.Ordinal));
+    }
+
+    public void Dispose() => _dir.Delete(recursive: true);
+}
