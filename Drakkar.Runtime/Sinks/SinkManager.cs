@@ -111,6 +111,7 @@ public sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         {
             OnDeliveryError = handler.OnDeliveryError,
             MaxRetries = config.Executor.MaxRetries,
+            RetryBackoff = RetryBackoff.FromMilliseconds(config.Sinks.RetryBackoffMs, config.Sinks.RetryBackoffMaxMs),
             CircuitBreaker = config.Sinks.CircuitBreaker,
             MaxInFlightPayloads = config.Sinks.MaxInflightPayloads,
             Batching = SinkRegistry.Batching(config.Sinks),
