@@ -46,7 +46,8 @@ internal static class GeneratorHarness
 
     public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
 
-    private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(() =>
+    /// <summary>The platform, the runtime and the packages its public API exposes.</summary>
+    public static readonly Lazy<ImmutableArray<MetadataReference>> References = new(() =>
     {
         var platform = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
         var runtime = new[]
@@ -76,9 +77,11 @@ internal static class GeneratorHarness
         CSharpGeneratorDriver.Create([new DrakkarGenerator().AsSourceGenerator()], parseOptions: ParseOptions,
             driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
 
-    public static GeneratorRun Run(params string[] sources)
+    public static GeneratorRun Run(params string[] sources) => Run(CreateCompilation(sources));
+
+    /// <summary>Runs the generator and the analyzer over <paramref name="compilation"/>.</summary>
+    public static GeneratorRun Run(CSharpCompilation compilation)
     {
-        var compilation = CreateCompilation(sources);
         var driver = CreateDriver().RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
         var analyzerDiagnostics = output.WithAnalyzers([new SinkRoutingAnalyzer()])
             .GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult();
