@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Text.RegularExpressions;
 using Drakkar.Generators.Tests.Infrastructure;
 using Microsoft.CodeAnalysis;
@@ -126,15 +125,9 @@ public sealed partial class DocsSnippetTests
         // Each tree's path is its block's index in the project, so a diagnostic names its block.
         var trees = project.Select((b, i) => CSharpSyntaxTree.ParseText(b.Code, GeneratorHarness.ParseOptions, path: i.ToString(System.Globalization.CultureInfo.InvariantCulture)))
             .Append(CSharpSyntaxTree.ParseText(Usings, GeneratorHarness.ParseOptions, path: "usings"));
-        var options = new CSharpCompilationOptions(kind, nullableContextOptions: NullableContextOptions.Enable)
-            .WithSpecificDiagnosticOptions(new Dictionary<string, ReportDiagnostic>
-            {
-                ["CS1701"] = ReportDiagnostic.Suppress,
-                ["CS1702"] = ReportDiagnostic.Suppress,
-            });
         var references = GeneratorHarness.References.Value.Add(MetadataReference.CreateFromFile(typeof(Drakkar.Sinks.MongoSinkRegistration).Assembly.Location))
             .Add(MetadataReference.CreateFromFile(typeof(MongoDB.Driver.IMongoClient).Assembly.Location));
-        var run = GeneratorHarness.Run(CSharpCompilation.Create("DocsSnippet", trees, references, options));
+        var run = GeneratorHarness.Run(CSharpCompilation.Create("DocsSnippet", trees, references, GeneratorHarness.Options(kind)));
         return
         [
             .. run.GeneratorDiagnostics.Concat(run.AnalyzerDiagnostics).Concat(run.Output.GetDiagnostics())

@@ -63,15 +63,18 @@ internal static class GeneratorHarness
     {
         var trees = sources.Select((s, i) => CSharpSyntaxTree.ParseText(s, ParseOptions, path: $"Source{i}.cs"))
             .Append(CSharpSyntaxTree.ParseText(GlobalUsings, ParseOptions, path: "GlobalUsings.cs"));
-        var options = new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable)
+        return CSharpCompilation.Create("Snippet", trees, References.Value, Options(OutputKind.DynamicallyLinkedLibrary));
+    }
+
+    /// <summary>A worker project's compiler settings: nullable on, and no noise about the framework gap.</summary>
+    public static CSharpCompilationOptions Options(OutputKind kind) =>
+        new CSharpCompilationOptions(kind, nullableContextOptions: NullableContextOptions.Enable)
             // The runtime targets an older framework than the test host; that version gap is not the snippet's problem.
             .WithSpecificDiagnosticOptions(new Dictionary<string, ReportDiagnostic>
             {
                 ["CS1701"] = ReportDiagnostic.Suppress,
                 ["CS1702"] = ReportDiagnostic.Suppress,
             });
-        return CSharpCompilation.Create("Snippet", trees, References.Value, options);
-    }
 
     public static GeneratorDriver CreateDriver() =>
         CSharpGeneratorDriver.Create([new DrakkarGenerator().AsSourceGenerator()], parseOptions: ParseOptions,
