@@ -65,6 +65,8 @@ public sealed class SampleSmokeTests : IDisposable
         Assert.Equal(0, sample.ExitCode);
         Assert.Contains("check-config", sample.Stdout);
         Assert.Contains("--config", sample.Stdout);
+        // The JIT build's apphost names itself as the AOT binary does (its entry assembly is drakkar-sample.dll).
+        Assert.StartsWith("usage: drakkar-sample [command] [options]", sample.Stdout.TrimStart(), StringComparison.Ordinal);
     }
 
     [Fact]
