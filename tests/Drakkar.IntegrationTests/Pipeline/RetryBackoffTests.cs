@@ -89,6 +89,60 @@ public sealed class RetryBackoffTests(KafkaBroker kafka)
         await worker.StopAsync();
     }
 
+    [Fact]
+    public async Task A_shutdown_ends_the_backoff_waits_of_a_delivery_and_a_task_and_leaves_their_message_uncommitted()
+    {
+        using var receiver = new HttpReceiver();
+        receiver.RespondWith(500);
+        var topic = kafka.CreateTopic("backoff-shutdown", partitions: 2);
+        // Ten minutes before any retry: only the shutdown can end the waits.
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, $"{topic}-g", c =>
+        {
+            c.Executor.BinaryPath = "/bin/sh";
+            c.Executor.DrainTimeoutSeconds = 2;
+            c.Executor.RetryBackoffMs = c.Executor.RetryBackoffMaxMs = 600_000;
+            c.Sinks.RetryBackoffMs = c.Sinks.RetryBackoffMaxMs = 600_000;
+            c.Sinks.Http["hook"] = new HttpSinkConfig { Url = receiver.Url, MaxRetries = 0, OnOutage = OutagePolicy.Dlq };
+        });
+        var handler = new WaitingOnBoth();
+        var worker = await TestWorker.StartAsync(handler, config);
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 2, 2);
+
+        await Eventually.True(() => receiver.Requests.Count == 1 && handler.Failures.Count == 1, TimeSpan.FromSeconds(60),
+            "the delivery and the task failed once each and wait for their retry");
+        // Well under the ten minutes; the bound only tells "the wait was cut" from "the wait ran".
+        await worker.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        await worker.DisposeAsync();
+
+        Assert.Single(receiver.Requests);
+        Assert.Single(handler.Failures);
+        Assert.Equal([-1L, -1L], TestWorker.Committed(kafka.BootstrapServers, topic, config.Kafka.ConsumerGroup, 2));
+    }
+
+    /// <summary>Partition 0's message fails its task, partition 1's fails its delivery; both ask for retries.</summary>
+    private sealed class WaitingOnBoth : DrakkarHandler
+    {
+        private readonly WebhookHandler _payloads = new();
+
+        public ConcurrentQueue<DateTimeOffset> Failures { get; } = new();
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            messages[0].Partition == 0
+                ? Tasks([.. messages.Select(m => new ExecutorTask(TaskId.New("fail")) { Args = ["-c", "exit 3"], SourceOffsets = [m.Offset] })])
+                : _payloads.Arrange(messages, pending);
+
+        public override ValueTask<ErrorDecision> OnError(ExecutorTask task, ExecutorError error)
+        {
+            Failures.Enqueue(DateTimeOffset.UtcNow);
+            return Decide(ErrorDecision.Retry);
+        }
+
+        public override ValueTask<CollectResult?> OnMessageComplete(MessageGroup group) =>
+            group.Message.Partition == 1 ? _payloads.OnMessageComplete(group) : Collect(null);
+
+        public override ValueTask<DeliveryAction> OnDeliveryError(DeliveryError error) => Decide(DeliveryAction.Retry);
+    }
+
     /// <summary>The gap before retry n is at least half its nominal wait, <c>BackoffMs × 2^(n−1)</c>: 100, 200, 400, 800 ms.</summary>
     private static void AssertBackoffGaps(DateTimeOffset[] attempts)
     {
