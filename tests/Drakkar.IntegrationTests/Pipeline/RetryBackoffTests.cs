@@ -105,7 +105,8 @@ public sealed class RetryBackoffTests(KafkaBroker kafka)
             c.Sinks.Http["hook"] = new HttpSinkConfig { Url = receiver.Url, MaxRetries = 0, OnOutage = OutagePolicy.Dlq };
         });
         var handler = new WaitingOnBoth();
-        var worker = await TestWorker.StartAsync(handler, config);
+        using var logs = new LogCapture();
+        var worker = await TestWorker.StartAsync(handler, config, loggers: logs);
         await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 2, 2);
 
         await Eventually.True(() => receiver.Requests.Count == 1 && handler.Failures.Count == 1, TimeSpan.FromSeconds(60),
@@ -114,6 +115,9 @@ public sealed class RetryBackoffTests(KafkaBroker kafka)
         await worker.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
         await worker.DisposeAsync();
 
+        // The sinks closed within the stop's bound: no delivery was left waiting out its backoff.
+        Assert.Single(logs.Containing("Stopped"));
+        Assert.Empty(logs.Containing("parts still closing"));
         Assert.Single(receiver.Requests);
         Assert.Single(handler.Failures);
         Assert.Equal([-1L, -1L], TestWorker.Committed(kafka.BootstrapServers, topic, config.Kafka.ConsumerGroup, 2));
