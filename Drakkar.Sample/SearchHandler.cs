@@ -49,28 +49,28 @@ public sealed partial class SearchHandler : DrakkarHandler<SearchRequest>
                 SourceOffsets = [message.Offset],
             });
         }
-        return ValueTask.FromResult<IReadOnlyList<ExecutorTask>>(tasks);
+        return Tasks(tasks);
     }
 
     /// <summary>grep and rg exit 1 for "no match": that is an answer, not a failure worth retrying.</summary>
     public override ValueTask<ErrorDecision> OnError(ExecutorTask task, ExecutorError error) =>
-        ValueTask.FromResult(error.ExitCode is null ? ErrorDecision.Retry : ErrorDecision.Skip);
+        Decide(error.ExitCode is null ? ErrorDecision.Retry : ErrorDecision.Skip);
 
-    public override ValueTask<CollectResult?> OnMessageComplete(MessageGroup group)
+    public override ValueTask<CollectResult?> OnMessageComplete(MessageGroup<SearchRequest> group)
     {
-        var message = (SourceMessage<SearchRequest>)group.Message;
-        var result = Summarize(message, group);
+        var result = Summarize(group);
         var collect = new CollectResult { Files = { FilePayload.Of(ResultsFile, result, sink: "results") } };
         var key = Encoding.UTF8.GetBytes(result.RequestId);
         foreach (var name in _config.Sinks.Kafka.Keys) collect.Kafka.Add(KafkaPayload.Of(result, key, sink: name));
         foreach (var name in _config.Sinks.Postgres.Keys) collect.Postgres.Add(PostgresPayload.Of("search_results", result, sink: name));
         foreach (var name in _config.Sinks.Redis.Keys) collect.Redis.Add(RedisPayload.Of($"search:{result.RequestId}", result, TimeSpan.FromHours(1), sink: name));
         foreach (var name in _config.Sinks.Http.Keys) collect.Http.Add(HttpPayload.Of(result, sink: name));
-        return ValueTask.FromResult<CollectResult?>(collect);
+        return Collect(collect);
     }
 
-    private static SearchResult Summarize(SourceMessage<SearchRequest> message, MessageGroup group)
+    private static SearchResult Summarize(MessageGroup<SearchRequest> group)
     {
+        var message = group.Message;
         var request = message.Payload;
         var requestId = request?.RequestId ?? $"offset-{message.Offset}";
         if (request is null)

@@ -74,6 +74,10 @@ public sealed class ExecutorConfig
     public int TaskTimeoutSeconds { get; set; } = 120;
     public int WindowSize { get; set; } = 100;
     public int MaxRetries { get; set; } = 3;
+    /// <summary>The wait before an <c>OnError</c> → Retry re-runs a task: capped exponential backoff with jitter (<see cref="RetryBackoff"/>).</summary>
+    public int RetryBackoffMs { get; set; } = 500;
+    /// <summary>The longest wait between two runs of a retried task.</summary>
+    public int RetryBackoffMaxMs { get; set; } = 30_000;
     public int DrainTimeoutSeconds { get; set; } = 30;
     public int BackpressureHighMultiplier { get; set; } = 32;
     public int BackpressureLowMultiplier { get; set; } = 4;
@@ -120,6 +124,10 @@ public sealed class SinksConfig
     /// half of them are settled.
     /// </summary>
     public int MaxInflightPayloads { get; set; } = 20_000;
+    /// <summary>The wait before an <c>OnDeliveryError</c> → Retry delivers again: capped exponential backoff with jitter (<see cref="RetryBackoff"/>).</summary>
+    public int RetryBackoffMs { get; set; } = 500;
+    /// <summary>The longest wait between two deliveries of a retried payload group.</summary>
+    public int RetryBackoffMaxMs { get; set; } = 30_000;
 }
 
 /// <summary>

@@ -108,6 +108,8 @@ internal static class DrakkarConfigSchema
         Int<ExecutorConfig>("task_timeout_seconds", c => c.TaskTimeoutSeconds, (c, v) => c.TaskTimeoutSeconds = v, AtLeast(1)),
         Int<ExecutorConfig>("window_size", c => c.WindowSize, (c, v) => c.WindowSize = v, AtLeast(1)),
         Int<ExecutorConfig>("max_retries", c => c.MaxRetries, (c, v) => c.MaxRetries = v, AtLeast(0)),
+        Int<ExecutorConfig>("retry_backoff_ms", c => c.RetryBackoffMs, (c, v) => c.RetryBackoffMs = v, Between(0, 600_000)),
+        Int<ExecutorConfig>("retry_backoff_max_ms", c => c.RetryBackoffMaxMs, (c, v) => c.RetryBackoffMaxMs = v, Between(0, 600_000)),
         Int<ExecutorConfig>("drain_timeout_seconds", c => c.DrainTimeoutSeconds, (c, v) => c.DrainTimeoutSeconds = v, AtLeast(1)),
         Int<ExecutorConfig>("backpressure_high_multiplier", c => c.BackpressureHighMultiplier, (c, v) => c.BackpressureHighMultiplier = v, AtLeast(1)),
         Int<ExecutorConfig>("backpressure_low_multiplier", c => c.BackpressureLowMultiplier, (c, v) => c.BackpressureLowMultiplier = v, AtLeast(1)),
@@ -130,7 +132,13 @@ internal static class DrakkarConfigSchema
         if (executor.RestartBackoffMaxMs < executor.RestartBackoffMs)
             check.Fail("restart_backoff_max_ms",
                 $"must be ≥ restart_backoff_ms ({executor.RestartBackoffMs}) (got {executor.RestartBackoffMaxMs})");
+        CheckRetryBackoff(check, executor.RetryBackoffMs, executor.RetryBackoffMaxMs);
     });
+
+    private static void CheckRetryBackoff(ObjectCheck check, int initialMs, int maxMs)
+    {
+        if (maxMs < initialMs) check.Fail("retry_backoff_max_ms", $"must be ≥ retry_backoff_ms ({initialMs}) (got {maxMs})");
+    }
 
     private static readonly ObjectSpec<KafkaSinkConfig> KafkaSink = new(Instance(
     [
@@ -226,7 +234,10 @@ internal static class DrakkarConfigSchema
         new CustomSinksField<SinksConfig>("custom", c => c.Custom),
         new SectionField<SinksConfig, CircuitBreakerConfig>("circuit_breaker", c => c.CircuitBreaker, CircuitBreaker),
         Int<SinksConfig>("max_inflight_payloads", c => c.MaxInflightPayloads, (c, v) => c.MaxInflightPayloads = v, AtLeast(1)),
-    ]);
+        Int<SinksConfig>("retry_backoff_ms", c => c.RetryBackoffMs, (c, v) => c.RetryBackoffMs = v, Between(0, 600_000)),
+        Int<SinksConfig>("retry_backoff_max_ms", c => c.RetryBackoffMaxMs, (c, v) => c.RetryBackoffMaxMs = v, Between(0, 600_000)),
+    ],
+    (sinks, check) => CheckRetryBackoff(check, sinks.RetryBackoffMs, sinks.RetryBackoffMaxMs));
 
     private static readonly ObjectSpec<DlqConfig> Dlq = new(
     [

@@ -28,7 +28,10 @@ public abstract class DrakkarHandlerBase
     /// <summary>A task exited with code 0 (or was precomputed). Throwing makes the task a final failure.</summary>
     public virtual ValueTask<CollectResult?> OnTaskComplete(ExecutorResult result) => ValueTask.FromResult<CollectResult?>(null);
 
-    /// <summary>Every task serving a message is final. Fires exactly once per message.</summary>
+    /// <summary>
+    /// Every task serving a message is final. Fires exactly once per message. A typed handler may override the
+    /// <see cref="DrakkarHandler{T}.OnMessageComplete(MessageGroup{T})"/> overload instead.
+    /// </summary>
     public virtual ValueTask<CollectResult?> OnMessageComplete(MessageGroup group) => ValueTask.FromResult<CollectResult?>(null);
 
     /// <summary>Every task of a window is final. Fires once per window that produced tasks.</summary>
@@ -57,6 +60,18 @@ public abstract class DrakkarHandlerBase
         return lowest;
     }
 
+    /// <summary>For a hook with nothing to await: <c>return Tasks(tasks);</c> from <c>Arrange</c>.</summary>
+    protected static ValueTask<IReadOnlyList<ExecutorTask>> Tasks(IReadOnlyList<ExecutorTask> tasks) => ValueTask.FromResult(tasks);
+
+    /// <summary>For a hook with nothing to await: <c>return Collect(new CollectResult { … });</c> (or <c>Collect(null)</c>).</summary>
+    protected static ValueTask<CollectResult?> Collect(CollectResult? payloads) => ValueTask.FromResult(payloads);
+
+    /// <summary>For an <c>OnError</c> with nothing to await: <c>=> Decide(ErrorDecision.Retry);</c></summary>
+    protected static ValueTask<ErrorDecision> Decide(ErrorDecision decision) => ValueTask.FromResult(decision);
+
+    /// <summary>For an <c>OnDeliveryError</c> with nothing to await: <c>=> Decide(DeliveryAction.Retry);</c></summary>
+    protected static ValueTask<DeliveryAction> Decide(DeliveryAction action) => ValueTask.FromResult(action);
+
     /// <summary>The sink instances this handler routes to (generated from <see cref="SinkAttribute"/>).</summary>
     protected internal virtual IReadOnlyList<SinkDeclaration> DeclaredSinks => [];
 
@@ -68,6 +83,11 @@ public abstract class DrakkarHandlerBase
         DateTimeOffset timestamp, IReadOnlyList<KeyValuePair<string, byte[]>> headers);
 
     internal abstract ValueTask<IReadOnlyList<ExecutorTask>> ArrangeCore(IReadOnlyList<SourceMessage> messages, PendingContext pending);
+
+    /// <summary>The group <c>OnMessageComplete</c> gets for <paramref name="message"/> (typed for a typed handler).</summary>
+    internal virtual MessageGroup CreateGroup(SourceMessage message, IReadOnlyList<ExecutorTask> tasks, IReadOnlyList<ExecutorResult> results,
+        IReadOnlyList<ExecutorError> errors, IReadOnlyList<string> replacedTaskIds, DateTimeOffset startedAt, DateTimeOffset finishedAt) =>
+        new(message, tasks, results, errors, replacedTaskIds, startedAt, finishedAt);
 }
 
 /// <summary>A handler over raw messages (no decoding).</summary>
@@ -112,4 +132,14 @@ public abstract class DrakkarHandler<T> : DrakkarHandlerBase where T : class, IP
         for (var i = 0; i < typed.Length; i++) typed[i] = (SourceMessage<T>)messages[i];
         return Arrange(typed, pending);
     }
+
+    /// <summary>Calls the typed <see cref="OnMessageComplete(MessageGroup{T})"/>; override either, not both.</summary>
+    public override ValueTask<CollectResult?> OnMessageComplete(MessageGroup group) => OnMessageComplete((MessageGroup<T>)group);
+
+    /// <summary>Every task serving a message is final, with the message typed. Fires exactly once per message.</summary>
+    public virtual ValueTask<CollectResult?> OnMessageComplete(MessageGroup<T> group) => ValueTask.FromResult<CollectResult?>(null);
+
+    internal sealed override MessageGroup CreateGroup(SourceMessage message, IReadOnlyList<ExecutorTask> tasks, IReadOnlyList<ExecutorResult> results,
+        IReadOnlyList<ExecutorError> errors, IReadOnlyList<string> replacedTaskIds, DateTimeOffset startedAt, DateTimeOffset finishedAt) =>
+        new MessageGroup<T>((SourceMessage<T>)message, tasks, results, errors, replacedTaskIds, startedAt, finishedAt);
 }

@@ -104,8 +104,14 @@ public static class DrakkarApp
         };
     }
 
-    private static string ProgramName => Path.GetFileName(Environment.GetCommandLineArgs()[0]) is { Length: > 0 } name
-        && !name.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? name : "worker";
+    /// <summary>
+    /// The worker's command name for usage lines: the executable (the apphost under JIT, as under <c>dotnet run</c>,
+    /// or the Native AOT binary), else the assembly's name when started as <c>dotnet name.dll</c>.
+    /// </summary>
+    private static string ProgramName =>
+        Path.GetFileNameWithoutExtension(Environment.ProcessPath) is { Length: > 0 } process && process != "dotnet" ? process
+        : Path.GetFileNameWithoutExtension(Environment.GetCommandLineArgs()[0]) is { Length: > 0 } assembly ? assembly
+        : "worker";
 
     /// <summary>
     /// The host every command builds its configuration on: <c>appsettings.json</c> (and

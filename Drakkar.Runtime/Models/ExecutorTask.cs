@@ -24,8 +24,21 @@ public sealed class ExecutorTask
     /// <summary>The source offsets (in the arranged partition) this task serves. A message completes when every task listing it is final.</summary>
     public IReadOnlyList<long> SourceOffsets { get; init; } = [];
 
-    /// <summary>Free-form values for the hooks (not given to the process).</summary>
+    /// <summary>Free-form strings for the hooks (not given to the process). For typed data prefer <see cref="State"/>.</summary>
     public Dictionary<string, string> Metadata { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Any object the later hooks need (the decoded request, a record of your own): set it in <c>Arrange</c>, read it
+    /// back in <c>OnTaskComplete</c>, <c>OnError</c> or <c>OnMessageComplete</c> with <see cref="StateAs{T}"/> or a
+    /// pattern (<c>task.State is MyState s</c>). It never leaves the worker process: it is not serialized and not
+    /// given to the executor. A replacement task (from <c>OnError</c>) without a state of its own gets the failed
+    /// task's.
+    /// </summary>
+    public object? State
+    {
+        get => _state;
+        init => _state = value;
+    }
 
     /// <summary>Labels for logs and metrics.</summary>
     public Dictionary<string, string> Labels { get; init; } = new(StringComparer.Ordinal);
@@ -50,8 +63,22 @@ public sealed class ExecutorTask
     }
 
     private string? _parentTaskId;
+    private object? _state;
 
-    internal void InheritParent(string parentTaskId) => _parentTaskId ??= parentTaskId;
+    /// <summary>The task's <see cref="State"/> as a <typeparamref name="T"/>.</summary>
+    /// <exception cref="InvalidOperationException">The task carries no state, or a state of another type.</exception>
+    public T StateAs<T>() => _state is T state
+        ? state
+        : throw new InvalidOperationException(_state is null
+            ? $"task {TaskId} carries no state: set State in Arrange (or on the replacement task) to read it as {typeof(T).Name}"
+            : $"task {TaskId} carries a state of type {_state.GetType().Name}, not {typeof(T).Name}");
+
+    /// <summary>A replacement task joins its parent: it remembers the parent's id and, unless it has its own, takes its state.</summary>
+    internal void InheritParent(ExecutorTask parent)
+    {
+        _parentTaskId ??= parent.TaskId;
+        _state ??= parent._state;
+    }
 
     public override string ToString() => TaskId;
 }

@@ -1,7 +1,7 @@
 namespace Drakkar;
 
 /// <summary>Everything that happened to one source message: the tasks that served it and how they ended.</summary>
-public sealed class MessageGroup
+public class MessageGroup
 {
     public MessageGroup(SourceMessage message, IReadOnlyList<ExecutorTask> tasks, IReadOnlyList<ExecutorResult> results,
         IReadOnlyList<ExecutorError> errors, IReadOnlyList<string> replacedTaskIds, DateTimeOffset startedAt, DateTimeOffset finishedAt)
@@ -34,4 +34,21 @@ public sealed class MessageGroup
     public bool AllSucceeded => Errors.Count == 0;
     public bool IsEmpty => Tasks.Count == 0;
     public TimeSpan Duration => FinishedAt - StartedAt;
+}
+
+/// <summary>
+/// The <see cref="MessageGroup"/> a typed handler (<see cref="DrakkarHandler{T}"/>) gets: its message is the decoded
+/// <see cref="SourceMessage{T}"/>.
+/// </summary>
+public sealed class MessageGroup<T> : MessageGroup where T : class
+{
+    public MessageGroup(SourceMessage<T> message, IReadOnlyList<ExecutorTask> tasks, IReadOnlyList<ExecutorResult> results,
+        IReadOnlyList<ExecutorError> errors, IReadOnlyList<string> replacedTaskIds, DateTimeOffset startedAt, DateTimeOffset finishedAt)
+        : base(message, tasks, results, errors, replacedTaskIds, startedAt, finishedAt)
+    {
+        Message = message;
+    }
+
+    /// <summary>The source message, with its decoded <see cref="SourceMessage{T}.Payload"/>.</summary>
+    public new SourceMessage<T> Message { get; }
 }

@@ -7,9 +7,13 @@ using Microsoft.Extensions.Logging;
 namespace Drakkar.Pipeline;
 
 /// <summary>Settings one partition pipeline needs, taken from <see cref="ExecutorConfig"/>.</summary>
-internal sealed record PipelineSettings(int WindowSize, int MaxRetries)
+/// <param name="WindowSize">The most messages one <c>Arrange</c> call gets.</param>
+/// <param name="MaxRetries">How many times <see cref="ErrorDecision.Retry"/> re-runs a task.</param>
+/// <param name="RetryBackoff">The wait before each such re-run; null retries at once.</param>
+internal sealed record PipelineSettings(int WindowSize, int MaxRetries, RetryBackoff? RetryBackoff = null)
 {
-    public static PipelineSettings From(ExecutorConfig executor) => new(executor.WindowSize, executor.MaxRetries);
+    public static PipelineSettings From(ExecutorConfig executor) =>
+        new(executor.WindowSize, executor.MaxRetries, RetryBackoff.FromMilliseconds(executor.RetryBackoffMs, executor.RetryBackoffMaxMs));
 }
 
 /// <summary>
@@ -397,8 +401,12 @@ internal sealed partial class PartitionPipeline
                 switch (decision.Kind)
                 {
                     case ErrorDecisionKind.Retry when attempt <= _settings.MaxRetries:
-                        attempt++;
                         _metrics.TaskRetries.Increment();
+                        // Cancelled when the partition is abandoned (lost, or a drain that timed out): the task then
+                        // stays unfinished and uncommitted like any other abandoned work.
+                        if (_settings.RetryBackoff?.Before(attempt, Random.Shared) is { Ticks: > 0 } wait)
+                            await Task.Delay(wait, _abort.Token).ConfigureAwait(false);
+                        attempt++;
                         continue;
                     case ErrorDecisionKind.Replace:
                         Replace(task, decision.Replacements, window);
@@ -463,7 +471,7 @@ internal sealed partial class PartitionPipeline
             window.RemainingTasks += replacements.Count;
             foreach (var replacement in replacements)
             {
-                replacement.InheritParent(failed.TaskId);
+                replacement.InheritParent(failed);
                 Join(replacement, window);
             }
             foreach (var state in window.Joined[failed]) state.ReplacedTaskIds.Add(failed.TaskId);
@@ -503,7 +511,7 @@ internal sealed partial class PartitionPipeline
         MessageGroup group;
         lock (_gate)
         {
-            group = new MessageGroup(state.Message, [.. state.Tasks], [.. state.Results], [.. state.Errors],
+            group = _handler.CreateGroup(state.Message, [.. state.Tasks], [.. state.Results], [.. state.Errors],
                 [.. state.ReplacedTaskIds], state.StartedAt, DateTimeOffset.UtcNow);
         }
         // The message's span is current for its hook (this async flow only), so spans the handler starts nest under it.

@@ -111,11 +111,16 @@ internal sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         {
             OnDeliveryError = handler.OnDeliveryError,
             MaxRetries = config.Executor.MaxRetries,
+            RetryBackoff = RetryBackoffOf(config),
             CircuitBreaker = config.Sinks.CircuitBreaker,
             MaxInFlightPayloads = config.Sinks.MaxInflightPayloads,
             Batching = SinkRegistry.Batching(config.Sinks),
             WorkerId = workerId,
         }, metrics, loggers, registry);
+
+    /// <summary>The wait before an <c>OnDeliveryError</c> → Retry re-delivers: <c>sinks.retry_backoff_ms</c> and <c>retry_backoff_max_ms</c>.</summary>
+    internal static RetryBackoff RetryBackoffOf(DrakkarConfig config) =>
+        RetryBackoff.FromMilliseconds(config.Sinks.RetryBackoffMs, config.Sinks.RetryBackoffMaxMs);
 
     Kafka.KafkaTransaction? IPayloadDelivery.Transaction => _transaction;
 

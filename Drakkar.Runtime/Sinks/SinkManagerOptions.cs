@@ -9,12 +9,18 @@ internal sealed class SinkManagerOptions
     /// <summary>How many times <see cref="DeliveryAction.Retry"/> re-delivers a batch before it falls through to the DLQ (<c>executor.max_retries</c>).</summary>
     public int MaxRetries { get; init; } = 3;
 
+    /// <summary>
+    /// The wait before each such re-delivery (<c>sinks.retry_backoff_ms</c>/<c>retry_backoff_max_ms</c> for a worker);
+    /// the default retries at once.
+    /// </summary>
+    public RetryBackoff RetryBackoff { get; init; } = RetryBackoff.None;
+
     public CircuitBreakerConfig CircuitBreaker { get; init; } = new();
 
     /// <summary>The clock the circuit breaker measures cooldowns with.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
-    /// <summary>Waits between fast retries and after backpressure; replace it to observe or skip the waiting.</summary>
+    /// <summary>Waits between fast retries, between retries the handler asked for, and after backpressure; replace it to observe or skip the waiting.</summary>
     public Func<TimeSpan, CancellationToken, Task> Delay { get; init; } = Task.Delay;
 
     /// <summary>Payloads in flight (handed to sinks, not yet settled) at which the worker pauses consumption.</summary>

@@ -223,6 +223,14 @@ internal sealed partial class InstanceDelivery
                 {
                     _slot.Counters.Retried();
                     _slot.Retries.Increment();
+                    // Cancelled when the group's partition is given up or the sinks close: the group is then dropped
+                    // uncommitted (see DeliverBatchAsync) and redone by whoever consumes the partition next.
+                    var wait = _options.RetryBackoff.Before(attempt, Random.Shared);
+                    if (wait > TimeSpan.Zero)
+                    {
+                        LogRetryBackoff(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, attempt + 1, wait.TotalMilliseconds);
+                        await _options.Delay(wait, stop.Token).ConfigureAwait(false);
+                    }
                     batch = BatchOf([group]);
                     continue;
                 }
@@ -443,6 +451,9 @@ internal sealed partial class InstanceDelivery
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Sink {SinkKind}/{SinkName} transient failure, fast retry {Retry} in {BackoffMs} ms: {Error}")]
     private static partial void LogFastRetry(ILogger logger, string sinkKind, string sinkName, int retry, double backoffMs, string error);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Sink {SinkKind}/{SinkName}: {Count} payload(s) are delivered again (attempt {Attempt}) in {WaitMs} ms")]
+    private static partial void LogRetryBackoff(ILogger logger, string sinkKind, string sinkName, int count, int attempt, double waitMs);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: circuit open, {Count} payload(s) go straight to the DLQ")]
     private static partial void LogCircuitOpen(ILogger logger, string sinkKind, string sinkName, int count);

@@ -46,7 +46,8 @@ internal static class GeneratorHarness
 
     public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
 
-    private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(() =>
+    /// <summary>The platform, the runtime and the packages its public API exposes.</summary>
+    public static readonly Lazy<ImmutableArray<MetadataReference>> References = new(() =>
     {
         var platform = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
         var runtime = new[]
@@ -62,23 +63,28 @@ internal static class GeneratorHarness
     {
         var trees = sources.Select((s, i) => CSharpSyntaxTree.ParseText(s, ParseOptions, path: $"Source{i}.cs"))
             .Append(CSharpSyntaxTree.ParseText(GlobalUsings, ParseOptions, path: "GlobalUsings.cs"));
-        var options = new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable)
+        return CSharpCompilation.Create("Snippet", trees, References.Value, Options(OutputKind.DynamicallyLinkedLibrary));
+    }
+
+    /// <summary>A worker project's compiler settings: nullable on, and no noise about the framework gap.</summary>
+    public static CSharpCompilationOptions Options(OutputKind kind) =>
+        new CSharpCompilationOptions(kind, nullableContextOptions: NullableContextOptions.Enable)
             // The runtime targets an older framework than the test host; that version gap is not the snippet's problem.
             .WithSpecificDiagnosticOptions(new Dictionary<string, ReportDiagnostic>
             {
                 ["CS1701"] = ReportDiagnostic.Suppress,
                 ["CS1702"] = ReportDiagnostic.Suppress,
             });
-        return CSharpCompilation.Create("Snippet", trees, References.Value, options);
-    }
 
     public static GeneratorDriver CreateDriver() =>
         CSharpGeneratorDriver.Create([new DrakkarGenerator().AsSourceGenerator()], parseOptions: ParseOptions,
             driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
 
-    public static GeneratorRun Run(params string[] sources)
+    public static GeneratorRun Run(params string[] sources) => Run(CreateCompilation(sources));
+
+    /// <summary>Runs the generator and the analyzer over <paramref name="compilation"/>.</summary>
+    public static GeneratorRun Run(CSharpCompilation compilation)
     {
-        var compilation = CreateCompilation(sources);
         var driver = CreateDriver().RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
         var analyzerDiagnostics = output.WithAnalyzers([new SinkRoutingAnalyzer()])
             .GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult();

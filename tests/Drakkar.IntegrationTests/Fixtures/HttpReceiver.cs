@@ -15,6 +15,9 @@ public sealed record ReceivedRequest(string Method, string Path, IReadOnlyDictio
 
     /// <summary>The client's address and port: one per connection, so repeated values show keep-alive reuse.</summary>
     public string Connection { get; init; } = "";
+
+    /// <summary>When the request arrived (before <see cref="HttpReceiver.Delay"/>).</summary>
+    public DateTimeOffset ArrivedAt { get; init; }
 }
 
 /// <summary>
@@ -98,6 +101,7 @@ public sealed class HttpReceiver : IDisposable
 
     private async Task AnswerAsync(HttpListenerContext context)
     {
+        var arrivedAt = DateTimeOffset.UtcNow;
         var serving = Interlocked.Increment(ref _serving);
         for (var most = _mostServing; serving > most; most = _mostServing)
             if (Interlocked.CompareExchange(ref _mostServing, serving, most) == most) break;
@@ -116,6 +120,7 @@ public sealed class HttpReceiver : IDisposable
                 Bytes = bytes,
                 Cut = cut,
                 Connection = context.Request.RemoteEndPoint?.ToString() ?? "",
+                ArrivedAt = arrivedAt,
             });
             context.Response.StatusCode = status;
             var answer = Encoding.UTF8.GetBytes(status < 300 ? "{\"ok\":true}" : _errorBody ?? "{\"error\":\"receiver told to fail\"}");

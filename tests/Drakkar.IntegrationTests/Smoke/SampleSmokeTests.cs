@@ -65,6 +65,14 @@ public sealed class SampleSmokeTests : IDisposable
         Assert.Equal(0, sample.ExitCode);
         Assert.Contains("check-config", sample.Stdout);
         Assert.Contains("--config", sample.Stdout);
+        Assert.StartsWith("usage: drakkar-sample [command] [options]", sample.Stdout.TrimStart(), StringComparison.Ordinal);
+
+        // Started as `dotnet drakkar-sample.dll`, the usage line still names the program, not "worker".
+        var dll = SampleBinary.PathOf(aot: false) + ".dll";
+        using var throughDotnet = SampleBinary.Start(Environment.ProcessPath is { } host && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "/usr/bin/dotnet",
+            [dll, "--help"], _dir);
+        Assert.True(throughDotnet.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.StartsWith("usage: drakkar-sample [command] [options]", throughDotnet.Stdout.TrimStart(), StringComparison.Ordinal);
     }
 
     [Fact]

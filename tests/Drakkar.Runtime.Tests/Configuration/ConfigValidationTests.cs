@@ -62,7 +62,7 @@ public sealed class ConfigValidationTests
     [InlineData("executor: { max_executor: 3 }", "executor.max_executor", "unknown key; did you mean 'max_executors'?")]
     [InlineData("sinks: { postgress: {} }", "sinks.postgress", "unknown key; did you mean 'postgres'?")]
     [InlineData("excutor: {}", "excutor", "unknown key; did you mean 'executor'?")]
-    [InlineData("executor: { timeout: 3 }", "executor.timeout", "unknown key (known keys: binary_path, env, env_inherit_parent, env_inherit_deny, max_executors, task_timeout_seconds, window_size, max_retries, drain_timeout_seconds, backpressure_high_multiplier, backpressure_low_multiplier, max_output_bytes, mode, process_args, ready_timeout_seconds, max_tasks_per_process, max_rss_mb, restart_backoff_ms, restart_backoff_max_ms)")]
+    [InlineData("executor: { timeout: 3 }", "executor.timeout", "unknown key (known keys: binary_path, env, env_inherit_parent, env_inherit_deny, max_executors, task_timeout_seconds, window_size, max_retries, retry_backoff_ms, retry_backoff_max_ms, drain_timeout_seconds, backpressure_high_multiplier, backpressure_low_multiplier, max_output_bytes, mode, process_args, ready_timeout_seconds, max_tasks_per_process, max_rss_mb, restart_backoff_ms, restart_backoff_max_ms)")]
     public void Unknown_keys_are_errors_with_a_suggestion_when_one_is_close(string yaml, string path, string message)
     {
         var problem = Assert.Single(LoadFails(yaml).Problems);
@@ -343,6 +343,30 @@ public sealed class ConfigValidationTests
         Assert.Equal(ExecutorMode.Spawn, defaults.Mode);
         Assert.Empty(defaults.ProcessArgs);
         Assert.Equal((30, 0, 0, 100, 10_000), (defaults.ReadyTimeoutSeconds, defaults.MaxTasksPerProcess, defaults.MaxRssMb, defaults.RestartBackoffMs, defaults.RestartBackoffMaxMs));
+    }
+
+    [Fact]
+    public void Retry_backoff_keys_of_executor_and_sinks_are_range_checked_ordered_and_reach_the_retry_waits()
+    {
+        var error = LoadFails("""
+            executor: { retry_backoff_ms: -1, retry_backoff_max_ms: 700000 }
+            sinks: { retry_backoff_ms: 800, retry_backoff_max_ms: 100 }
+            """);
+        Assert.Equal("must be ≥ 0 (got -1)", ProblemAt(error, "executor.retry_backoff_ms").Message);
+        Assert.Equal("must be ≤ 600000 (got 700000)", ProblemAt(error, "executor.retry_backoff_max_ms").Message);
+        Assert.Equal("must be ≥ retry_backoff_ms (800) (got 100)", ProblemAt(error, "sinks.retry_backoff_max_ms").Message);
+
+        var config = ConfigLoader.LoadFromYaml("""
+            executor: { retry_backoff_ms: 50, retry_backoff_max_ms: 400 }
+            sinks: { retry_backoff_ms: 0, retry_backoff_max_ms: 0 }
+            """, Env());
+        var executor = Drakkar.Pipeline.PipelineSettings.From(config.Executor).RetryBackoff!;
+        Assert.Equal([50, 100, 200, 400, 400], Enumerable.Range(1, 5).Select(n => executor.Nominal(n).TotalMilliseconds));
+        Assert.Equal(TimeSpan.Zero, Drakkar.Sinks.SinkManager.RetryBackoffOf(config).Before(1, Random.Shared));
+
+        var defaults = new DrakkarConfig();
+        Assert.Equal((500, 30_000, 500, 30_000),
+            (defaults.Executor.RetryBackoffMs, defaults.Executor.RetryBackoffMaxMs, defaults.Sinks.RetryBackoffMs, defaults.Sinks.RetryBackoffMaxMs));
     }
 
     [Fact]
