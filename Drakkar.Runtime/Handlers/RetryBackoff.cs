@@ -8,7 +8,7 @@ namespace Drakkar;
 /// </summary>
 /// <param name="Initial">The nominal first wait (<c>retry_backoff_ms</c>).</param>
 /// <param name="Max">The cap (<c>retry_backoff_max_ms</c>).</param>
-public sealed record RetryBackoff(TimeSpan Initial, TimeSpan Max)
+internal sealed record RetryBackoff(TimeSpan Initial, TimeSpan Max)
 {
     /// <summary>Retries at once (tests, or <c>retry_backoff_ms: 0</c>).</summary>
     public static RetryBackoff None { get; } = new(TimeSpan.Zero, TimeSpan.Zero);
