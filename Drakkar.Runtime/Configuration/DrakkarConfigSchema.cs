@@ -397,7 +397,7 @@ internal static class DrakkarConfigSchema
         {
             Doc = "server, with optional ACL user, password and database; port defaults to 6379 (26379 with " +
                 "`sentinel_service`)",
-            AllowedNote = "`redis://[[user]:password@]host[:port][/db]`, `rediss://…` (TLS) or " +
+            AllowedNote = "written `redis://[[user]:password@]host[:port][/db]`, `rediss://…` (TLS) or " +
                 "`unix://[[user]:password@]/path/redis.sock[?db=N]`",
         },
         Str<RedisSinkConfig>("key_prefix", c => c.KeyPrefix, (c, v) => c.KeyPrefix = v,

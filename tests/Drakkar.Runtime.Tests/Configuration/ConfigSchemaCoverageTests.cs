@@ -20,9 +20,13 @@ public sealed class ConfigSchemaCoverageTests
         var properties = new HashSet<string>(PropertyPaths(typeof(DrakkarConfig), ""), StringComparer.Ordinal);
         var keys = new HashSet<string>(ConfigDocs.Keys().Select(key => key.Path), StringComparer.Ordinal);
 
-        Assert.Empty(properties.Except(keys).Except(NotInSchema).Order());
-        Assert.Empty(keys.Except(properties).Order());
-        Assert.Empty(NotInSchema.Except(properties));
+        var unbound = properties.Except(keys).Except(NotInSchema).Order().ToList();
+        var unmapped = keys.Except(properties).Order().ToList();
+        var staleExclusions = NotInSchema.Except(properties).ToList();
+
+        Assert.True(unbound.Count == 0, $"config properties no schema key binds: {string.Join(", ", unbound)}");
+        Assert.True(unmapped.Count == 0, $"schema keys with no config property of that name: {string.Join(", ", unmapped)}");
+        Assert.True(staleExclusions.Count == 0, $"excluded paths that are no longer properties: {string.Join(", ", staleExclusions)}");
     }
 
     /// <summary>The dotted snake_case path of every public settable property, sections and instances walked into.</summary>
