@@ -32,6 +32,7 @@ internal abstract class ConfigField<T>
     /// <summary>A leaf key's row: the note follows the allowed values the field itself checks.</summary>
     protected ConfigKeyDoc Row(string type, string shownDefault, params string?[] allowed) =>
         new(Key, type, shownDefault, string.Join("; ", allowed.Append(AllowedNote).Where(text => !string.IsNullOrEmpty(text))), Doc);
+
     public abstract void Bind(T target, ConfigNode node, string path, BindContext context);
 
     public abstract void Write(T source, ConfigYamlWriter writer);
