@@ -1,8 +1,12 @@
 namespace Drakkar.Configuration;
 
 // Table-driven binding: each configuration class is described once as a list of fields (key, getter, setter, type,
-// rules). The same table binds the tree, reports unknown keys with suggestions, and writes the effective YAML, so
-// the three can never disagree about a key. Plain delegates keep it free of reflection for Native AOT.
+// rules, docs). The same table binds the tree, reports unknown keys with suggestions, writes the effective YAML and
+// renders the key tables of docs/configuration.md (ConfigDocs), so they can never disagree about a key. Plain
+// delegates keep it free of reflection for Native AOT.
+
+/// <summary>One row of a key table in docs/configuration.md; <see cref="Path"/> is the key's dotted path from the spec described.</summary>
+internal sealed record ConfigKeyDoc(string Path, string Type, string Default, string Allowed, string Meaning);
 
 /// <summary>One key of a configuration object.</summary>
 internal abstract class ConfigField<T>
@@ -12,6 +16,22 @@ internal abstract class ConfigField<T>
 
     /// <summary>The snake_case key, as in Drakkar.</summary>
     public string Key { get; }
+
+    /// <summary>What the key does: the "meaning" column of docs/configuration.md.</summary>
+    public string Doc { get; init; } = "";
+
+    /// <summary>
+    /// What is allowed beyond the field's own rules, for the docs' "allowed" column: a rule enforced by the object's
+    /// cross-key check or at start-up ("required", "≤ `pool_max`").
+    /// </summary>
+    public string? AllowedNote { get; init; }
+
+    /// <summary>The docs rows of this key (several for a section), with defaults read from <paramref name="defaults"/>.</summary>
+    public abstract IEnumerable<ConfigKeyDoc> Describe(T defaults);
+
+    /// <summary>A leaf key's row: the note follows the allowed values the field itself checks.</summary>
+    protected ConfigKeyDoc Row(string type, string shownDefault, params string?[] allowed) =>
+        new(Key, type, shownDefault, string.Join("; ", allowed.Append(AllowedNote).Where(text => !string.IsNullOrEmpty(text))), Doc);
 
     public abstract void Bind(T target, ConfigNode node, string path, BindContext context);
 
@@ -79,6 +99,8 @@ internal sealed class ObjectSpec<T>
         return Array.Find(_fields, field => string.Equals(field.Key, entry.Key, comparison));
     }
 
+    public IEnumerable<ConfigKeyDoc> Describe(T defaults) => _fields.SelectMany(field => field.Describe(defaults));
+
     public static string UnknownKey(string key, IEnumerable<string> known)
     {
         var suggestion = KeySuggester.Closest(key, known);
@@ -129,9 +151,9 @@ internal sealed class ScalarField<T, TValue> : ConfigField<T>
     private readonly Func<T, TValue> _get;
     private readonly Action<T, TValue> _set;
     private readonly ScalarType<TValue> _type;
-    private readonly Func<TValue, string?>[] _rules;
+    private readonly ConfigRule<TValue>[] _rules;
 
-    public ScalarField(string key, Func<T, TValue> get, Action<T, TValue> set, ScalarType<TValue> type, params Func<TValue, string?>[] rules)
+    public ScalarField(string key, Func<T, TValue> get, Action<T, TValue> set, ScalarType<TValue> type, params ConfigRule<TValue>[] rules)
         : base(key)
     {
         _get = get;
@@ -166,7 +188,7 @@ internal sealed class ScalarField<T, TValue> : ConfigField<T>
         }
         foreach (var rule in _rules)
         {
-            if (rule(value) is { } message)
+            if (rule.Check(value) is { } message)
             {
                 context.Report(path, message, node);
                 return;
@@ -176,6 +198,9 @@ internal sealed class ScalarField<T, TValue> : ConfigField<T>
     }
 
     public override void Write(T source, ConfigYamlWriter writer) => _type.Write(writer, _get(source), FullyMasked);
+
+    public override IEnumerable<ConfigKeyDoc> Describe(T defaults) =>
+        [Row(_type.DocName, _type.Show(_get(defaults)), [_type.DocValues, .. _rules.Select(rule => rule.Text)])];
 }
 
 /// <summary>
@@ -189,6 +214,9 @@ internal sealed class UnsupportedField<T>(string key, string reason) : ConfigFie
 
     public override void Bind(T target, ConfigNode node, string path, BindContext context) =>
         context.Report(path, $"is not supported by Drakkar for .NET: {reason}; remove it", node);
+
+    /// <summary>Not a row of the generated key tables: docs/configuration.md lists refused keys in prose.</summary>
+    public override IEnumerable<ConfigKeyDoc> Describe(T defaults) => [];
 
     public override void Write(T source, ConfigYamlWriter writer)
     {
@@ -234,6 +262,8 @@ internal sealed class StringListField<T> : ConfigField<T>
         foreach (var value in values) writer.String(value);
         writer.EndList();
     }
+
+    public override IEnumerable<ConfigKeyDoc> Describe(T defaults) => [Row("list", $"`[{string.Join(", ", _get(defaults))}]`")];
 }
 
 /// <summary>A free-form string map (<c>executor.env</c>, HTTP <c>headers</c>); values named like secrets are masked.</summary>
@@ -271,6 +301,12 @@ internal sealed class StringMapField<T> : ConfigField<T>
     }
 
     public override void Write(T source, ConfigYamlWriter writer) => writer.StringMap(_get(source));
+
+    public override IEnumerable<ConfigKeyDoc> Describe(T defaults) => [Row("map", $"`{Show(_get(defaults))}`")];
+
+    /// <summary>A map as the docs show a default, in YAML flow style: <c>{}</c>, <c>{name: x}</c>.</summary>
+    internal static string Show(Dictionary<string, string> map) =>
+        $"{{{string.Join(", ", map.Select(pair => $"{pair.Key}: {pair.Value}"))}}}";
 }
 
 /// <summary>A list of small string maps (<c>debug.custom_links</c>).</summary>
@@ -309,6 +345,9 @@ internal sealed class StringMapListField<T> : ConfigField<T>
         foreach (var map in values) writer.StringMap(map);
         writer.EndList();
     }
+
+    public override IEnumerable<ConfigKeyDoc> Describe(T defaults) =>
+        [Row("list of maps", $"`[{string.Join(", ", _get(defaults).Select(StringMapField<T>.Show))}]`")];
 }
 
 /// <summary>A nested section that always exists (<c>kafka</c>, <c>sinks.circuit_breaker</c>).</summary>
@@ -330,6 +369,9 @@ internal sealed class SectionField<T, TSection> : ConfigField<T>
         _spec.Bind(_get(target), node, path, context);
 
     public override void Write(T source, ConfigYamlWriter writer) => _spec.Write(_get(source), writer);
+
+    public override IEnumerable<ConfigKeyDoc> Describe(T defaults) =>
+        _spec.Describe(_get(defaults)).Select(row => row with { Path = $"{Key}.{row.Path}" });
 }
 
 /// <summary>Named instances of one sink kind (<c>sinks.kafka.results</c>, <c>sinks.kafka.alerts</c>).</summary>
@@ -371,6 +413,10 @@ internal sealed class InstancesField<T, TInstance> : ConfigField<T>
             _spec.Bind(instance, entry.Value, instancePath, context);
         }
     }
+
+    /// <summary>The keys of one instance, under <c>{key}.&lt;name&gt;</c>, with the defaults of a new instance.</summary>
+    public override IEnumerable<ConfigKeyDoc> Describe(T defaults) =>
+        _spec.Describe(_create()).Select(row => row with { Path = $"{Key}.<name>.{row.Path}" });
 
     /// <summary>Drakkar lower-cases names that arrive through environment variables; file names are kept as written.</summary>
     internal static string InstanceName(MapEntry entry) => entry.KeyFromOverride ? entry.Key.ToLowerInvariant() : entry.Key;
@@ -431,6 +477,9 @@ internal sealed class CustomSinksField<T> : ConfigField<T>
             }
         }
     }
+
+    /// <summary>Plugin settings are the plugin's own: docs/configuration.md describes them in prose.</summary>
+    public override IEnumerable<ConfigKeyDoc> Describe(T defaults) => [];
 
     private static void Flatten(ConfigNode node, string prefix, string path, Dictionary<string, string> into, BindContext context)
     {

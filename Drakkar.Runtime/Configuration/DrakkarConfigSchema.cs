@@ -11,29 +11,42 @@ namespace Drakkar.Configuration;
 /// </summary>
 internal static class DrakkarConfigSchema
 {
-    private static ScalarField<T, string> Str<T>(string key, Func<T, string> get, Action<T, string> set, params Func<string, string?>[] rules)
-        where T : class => new(key, get, set, Text, rules);
+    private static ScalarField<T, string> Str<T>(string key, Func<T, string> get, Action<T, string> set, string doc, params ConfigRule<string>[] rules)
+        where T : class => new(key, get, set, Text, rules) { Doc = doc };
 
-    private static ScalarField<T, int> Int<T>(string key, Func<T, int> get, Action<T, int> set, params Func<int, string?>[] rules)
-        where T : class => new(key, get, set, Integer, rules);
+    private static ScalarField<T, int> Int<T>(string key, Func<T, int> get, Action<T, int> set, string doc, params ConfigRule<int>[] rules)
+        where T : class => new(key, get, set, Integer, rules) { Doc = doc };
 
-    private static ScalarField<T, double> Num<T>(string key, Func<T, double> get, Action<T, double> set, params Func<double, string?>[] rules)
-        where T : class => new(key, get, set, Number, rules);
+    private static ScalarField<T, double> Num<T>(string key, Func<T, double> get, Action<T, double> set, string doc, params ConfigRule<double>[] rules)
+        where T : class => new(key, get, set, Number, rules) { Doc = doc };
 
-    private static ScalarField<T, bool> Bool<T>(string key, Func<T, bool> get, Action<T, bool> set)
-        where T : class => new(key, get, set, TrueFalse);
+    private static ScalarField<T, bool> Bool<T>(string key, Func<T, bool> get, Action<T, bool> set, string doc)
+        where T : class => new(key, get, set, TrueFalse) { Doc = doc };
 
     private static ScalarField<T, string> UiUrl<T>(Func<T, string> get, Action<T, string> set)
-        where T : class => Str("ui_url", get, set);
+        where T : class => Str("ui_url", get, set, "accepted for the debug UI; not used yet");
 
     /// <summary>The keys every sink instance has (<see cref="SinkInstanceConfig"/>) after its own.</summary>
     private static ConfigField<T>[] Instance<T>(params ConfigField<T>[] own) where T : SinkInstanceConfig =>
     [
         .. own,
-        Int<T>("batch_size", c => c.BatchSize, (c, v) => c.BatchSize = v, Between(1, 100_000)),
-        Int<T>("linger_ms", c => c.LingerMs, (c, v) => c.LingerMs = v, Between(0, 60_000)),
+        Int<T>("batch_size", c => c.BatchSize, (c, v) => c.BatchSize = v,
+            "most payloads one sink call carries; one hook call's payloads for the instance are never split, so a " +
+                "larger group goes alone",
+            Between(1, 100_000)),
+        Int<T>("linger_ms", c => c.LingerMs, (c, v) => c.LingerMs = v,
+            "how long a batch may wait for `batch_size` payloads before it is sent anyway; `0` sends whatever is " +
+                "queued as soon as a delivery slot is free",
+            Between(0, 60_000)),
         new ScalarField<T, OutagePolicy>("on_outage", c => c.OnOutage, (c, v) => c.OnOutage = v,
-            new Choice<OutagePolicy>(("pause", OutagePolicy.Pause), ("dlq", OutagePolicy.Dlq))),
+            new Choice<OutagePolicy>(("pause", OutagePolicy.Pause), ("dlq", OutagePolicy.Dlq)))
+        {
+            Doc = "what an outage (the destination unreachable: a transient error after retries, or the circuit open) " +
+                "does. `pause`: hold the payloads (their messages stay uncommitted), pause consumption, probe every " +
+                "0.5 s backing off to 5 s, deliver everything once a probe gets through — nothing goes to the DLQ. " +
+                "`dlq`: send them to the DLQ (Python Drakkar's behaviour). Payloads the destination refuses (bad " +
+                "data, 4xx, constraint) go to the DLQ under both. See [sinks.md](sinks.md#outages)",
+        },
         UiUrl<T>(c => c.UiUrl, (c, v) => c.UiUrl = v),
     ];
 
@@ -48,30 +61,90 @@ internal static class DrakkarConfigSchema
 
     public static readonly ObjectSpec<KafkaConfig> Kafka = new(
     [
-        Str<KafkaConfig>("brokers", c => c.Brokers, (c, v) => c.Brokers = v, NotEmpty),
-        Str<KafkaConfig>("source_topic", c => c.SourceTopic, (c, v) => c.SourceTopic = v, NotEmpty),
-        Str<KafkaConfig>("consumer_group", c => c.ConsumerGroup, (c, v) => c.ConsumerGroup = v, NotEmpty),
+        Str<KafkaConfig>("brokers", c => c.Brokers, (c, v) => c.Brokers = v,
+            "bootstrap servers, or `embedded`",
+            NotEmpty),
+        Str<KafkaConfig>("source_topic", c => c.SourceTopic, (c, v) => c.SourceTopic = v, "topic consumed", NotEmpty),
+        Str<KafkaConfig>("consumer_group", c => c.ConsumerGroup, (c, v) => c.ConsumerGroup = v,
+            "consumer group id",
+            NotEmpty),
         new UnsupportedField<KafkaConfig>("max_poll_records",
             "records are handed to the partition queues one at a time with backpressure checked after each, and " +
             "executor.window_size sets how many reach Arrange at once (librdkafka's prefetch is bounded by the worker)"),
-        Int<KafkaConfig>("max_poll_interval_ms", c => c.MaxPollIntervalMs, (c, v) => c.MaxPollIntervalMs = v, AtLeast(1)),
-        Int<KafkaConfig>("session_timeout_ms", c => c.SessionTimeoutMs, (c, v) => c.SessionTimeoutMs = v, AtLeast(1)),
-        Int<KafkaConfig>("heartbeat_interval_ms", c => c.HeartbeatIntervalMs, (c, v) => c.HeartbeatIntervalMs = v, AtLeast(1)),
-        new ScalarField<KafkaConfig, string>("group_protocol", c => c.GroupProtocol, (c, v) => c.GroupProtocol = v, Text, OneOf(GroupProtocols)),
-        Str<KafkaConfig>("group_instance_id", c => c.GroupInstanceId, (c, v) => c.GroupInstanceId = v),
-        Int<KafkaConfig>("commit_interval_ms", c => c.CommitIntervalMs, (c, v) => c.CommitIntervalMs = v, AtLeast(0)),
-        Bool<KafkaConfig>("exactly_once", c => c.ExactlyOnce, (c, v) => c.ExactlyOnce = v),
-        Str<KafkaConfig>("security_protocol", c => c.SecurityProtocol, (c, v) => c.SecurityProtocol = v, OneOf(KafkaSecurity.Protocols)),
-        Str<KafkaConfig>("sasl_mechanism", c => c.SaslMechanism, (c, v) => c.SaslMechanism = v, value => value.Length == 0 ? null : OneOf(KafkaSecurity.Mechanisms)(value)),
-        Str<KafkaConfig>("sasl_username", c => c.SaslUsername, (c, v) => c.SaslUsername = v),
-        new ScalarField<KafkaConfig, string>("sasl_password", c => c.SaslPassword, (c, v) => c.SaslPassword = v, Text) { FullyMasked = true },
-        Str<KafkaConfig>("ssl_ca_location", c => c.SslCaLocation, (c, v) => c.SslCaLocation = v),
-        Str<KafkaConfig>("ssl_certificate_location", c => c.SslCertificateLocation, (c, v) => c.SslCertificateLocation = v),
-        Str<KafkaConfig>("ssl_key_location", c => c.SslKeyLocation, (c, v) => c.SslKeyLocation = v),
-        new ScalarField<KafkaConfig, string>("ssl_key_password", c => c.SslKeyPassword, (c, v) => c.SslKeyPassword = v, Text) { FullyMasked = true },
-        Bool<KafkaConfig>("ssl_verify_hostname", c => c.SslVerifyHostname, (c, v) => c.SslVerifyHostname = v),
+        Int<KafkaConfig>("max_poll_interval_ms", c => c.MaxPollIntervalMs, (c, v) => c.MaxPollIntervalMs = v,
+            "librdkafka `max.poll.interval.ms`",
+            AtLeast(1)),
+        Int<KafkaConfig>("session_timeout_ms", c => c.SessionTimeoutMs, (c, v) => c.SessionTimeoutMs = v,
+            "librdkafka `session.timeout.ms`",
+            AtLeast(1)),
+        Int<KafkaConfig>("heartbeat_interval_ms", c => c.HeartbeatIntervalMs, (c, v) => c.HeartbeatIntervalMs = v,
+            "librdkafka `heartbeat.interval.ms`",
+            AtLeast(1)),
+        new ScalarField<KafkaConfig, string>("group_protocol", c => c.GroupProtocol, (c, v) => c.GroupProtocol = v, Text, OneOf(GroupProtocols))
+        {
+            Doc = "consumer group protocol. `classic`: join/sync rounds with cooperative-sticky assignment, every " +
+                "broker. `consumer` (KIP-848, Kafka 4.0+): the broker assigns and moves partitions one at a time, no " +
+                "group-wide pause; `session_timeout_ms` and `heartbeat_interval_ms` are then the broker's " +
+                "(`group.consumer.*`) and ignored here. See " +
+                "[operations.md](operations.md#scaling-and-rolling-restarts)",
+        },
+        Str<KafkaConfig>("group_instance_id", c => c.GroupInstanceId, (c, v) => c.GroupInstanceId = v,
+            "static membership (librdkafka `group.instance.id`; `${WORKER_ID}` works). A restarted worker with " +
+                "the same id takes its partitions back without a rebalance (classic protocol on Kafka), but a stopped " +
+                "one does not leave the group: its partitions wait `session_timeout_ms` for it. Off by default " +
+                "because that wait would stall every scale-in; use it for workers that restart in place " +
+                "(StatefulSet-style). What it buys after a `kill -9`, per protocol and on the embedded broker (which " +
+                "does not replace static members): [operations.md](operations.md#restarting-after-a-crash)"),
+        Int<KafkaConfig>("commit_interval_ms", c => c.CommitIntervalMs, (c, v) => c.CommitIntervalMs = v,
+            "minimum spacing of offset commits (revoke and shutdown always commit); `0` commits as often as the " +
+                "commit loop runs (about every millisecond)",
+            AtLeast(0)),
+        new ScalarField<KafkaConfig, bool>("exactly_once", c => c.ExactlyOnce, (c, v) => c.ExactlyOnce = v, TrueFalse)
+        {
+            Doc = "exactly-once Kafka→Kafka: the Kafka sinks' records and the source offsets they answer are committed " +
+                "in one producer transaction per commit tick, and the consumer commits nothing. Every configured sink " +
+                "must be a Kafka sink (any other is an error naming it) whose `brokers` is empty or equal to " +
+                "`kafka.brokers`. Records reach the sink topic at the commit tick, not as they are delivered. See " +
+                "[semantics.md](semantics.md#exactly-once-kafkakafka)",
+            AllowedNote = "only Kafka sinks, on `kafka.brokers`",
+        },
+        Str<KafkaConfig>("security_protocol", c => c.SecurityProtocol, (c, v) => c.SecurityProtocol = v,
+            "librdkafka `security.protocol`, for every Kafka client of the worker: the source consumer, the Kafka " +
+                "sinks, the DLQ producer and `replay-dlq` (both its clients). A sink or the DLQ with its own " +
+                "`brokers` connects with the same settings",
+            OneOf(KafkaSecurity.Protocols)),
+        Str<KafkaConfig>("sasl_mechanism", c => c.SaslMechanism, (c, v) => c.SaslMechanism = v,
+            "`sasl.mechanism`; required with a `sasl_*` protocol, refused without one. GSSAPI (Kerberos) and " +
+                "OAUTHBEARER are not offered: the self-contained librdkafka build used on Debian has no Cyrus SASL, " +
+                "and OAUTHBEARER needs a token callback",
+            EmptyOr(OneOf(KafkaSecurity.Mechanisms))),
+        Str<KafkaConfig>("sasl_username", c => c.SaslUsername, (c, v) => c.SaslUsername = v,
+            "`sasl.username`; required with a `sasl_*` protocol, refused without one"),
+        new ScalarField<KafkaConfig, string>("sasl_password", c => c.SaslPassword, (c, v) => c.SaslPassword = v, Text)
+        {
+            Doc = "`sasl.password` (use `${KAFKA_PASSWORD}`); required with a `sasl_*` protocol, refused without one. " +
+                "Masked in `check-config`, and wherever an error repeats it",
+            FullyMasked = true,
+        },
+        Str<KafkaConfig>("ssl_ca_location", c => c.SslCaLocation, (c, v) => c.SslCaLocation = v,
+            "`ssl.ca.location`: PEM file of the CAs the brokers' certificates are checked against; empty: the " +
+                "system's store. Only with `ssl`/`sasl_ssl`"),
+        Str<KafkaConfig>("ssl_certificate_location", c => c.SslCertificateLocation, (c, v) => c.SslCertificateLocation = v,
+            "`ssl.certificate.location`: client certificate (PEM) for mutual TLS. Only with `ssl`/`sasl_ssl`"),
+        Str<KafkaConfig>("ssl_key_location", c => c.SslKeyLocation, (c, v) => c.SslKeyLocation = v,
+            "`ssl.key.location`: its private key (PEM). Only with `ssl`/`sasl_ssl`"),
+        new ScalarField<KafkaConfig, string>("ssl_key_password", c => c.SslKeyPassword, (c, v) => c.SslKeyPassword = v, Text)
+        {
+            Doc = "`ssl.key.password`, when that key is encrypted; masked like `sasl_password`. Only with " +
+                "`ssl`/`sasl_ssl`",
+            FullyMasked = true,
+        },
+        Bool<KafkaConfig>("ssl_verify_hostname", c => c.SslVerifyHostname, (c, v) => c.SslVerifyHostname = v,
+            "`false` sets `ssl.endpoint.identification.algorithm=none` (the broker's certificate need not name " +
+                "the host); only for test clusters"),
         UiUrl<KafkaConfig>(c => c.UiUrl, (c, v) => c.UiUrl = v),
-        Str<KafkaConfig>("ui_cluster_name", c => c.UiClusterName, (c, v) => c.UiClusterName = v),
+        Str<KafkaConfig>("ui_cluster_name", c => c.UiClusterName, (c, v) => c.UiClusterName = v,
+            "accepted for the debug UI; not used yet"),
         new UnsupportedField<KafkaConfig>("startup_align_enabled", StartupAlignReason),
         new UnsupportedField<KafkaConfig>("startup_min_wait_seconds", StartupAlignReason),
         new UnsupportedField<KafkaConfig>("startup_align_interval_seconds", StartupAlignReason),
@@ -100,28 +173,100 @@ internal static class DrakkarConfigSchema
 
     public static readonly ObjectSpec<ExecutorConfig> Executor = new(
     [
-        new ScalarField<ExecutorConfig, string?>("binary_path", c => c.BinaryPath, (c, v) => c.BinaryPath = v, OptionalText, NotEmptyOrNull),
-        new StringMapField<ExecutorConfig>("env", c => c.Env),
-        Bool<ExecutorConfig>("env_inherit_parent", c => c.EnvInheritParent, (c, v) => c.EnvInheritParent = v),
-        new StringListField<ExecutorConfig>("env_inherit_deny", c => c.EnvInheritDeny, (c, v) => c.EnvInheritDeny = v),
-        Int<ExecutorConfig>("max_executors", c => c.MaxExecutors, (c, v) => c.MaxExecutors = v, AtLeast(1)),
-        Int<ExecutorConfig>("task_timeout_seconds", c => c.TaskTimeoutSeconds, (c, v) => c.TaskTimeoutSeconds = v, AtLeast(1)),
-        Int<ExecutorConfig>("window_size", c => c.WindowSize, (c, v) => c.WindowSize = v, AtLeast(1)),
-        Int<ExecutorConfig>("max_retries", c => c.MaxRetries, (c, v) => c.MaxRetries = v, AtLeast(0)),
-        Int<ExecutorConfig>("retry_backoff_ms", c => c.RetryBackoffMs, (c, v) => c.RetryBackoffMs = v, Between(0, 600_000)),
-        Int<ExecutorConfig>("retry_backoff_max_ms", c => c.RetryBackoffMaxMs, (c, v) => c.RetryBackoffMaxMs = v, Between(0, 600_000)),
-        Int<ExecutorConfig>("drain_timeout_seconds", c => c.DrainTimeoutSeconds, (c, v) => c.DrainTimeoutSeconds = v, AtLeast(1)),
-        Int<ExecutorConfig>("backpressure_high_multiplier", c => c.BackpressureHighMultiplier, (c, v) => c.BackpressureHighMultiplier = v, AtLeast(1)),
-        Int<ExecutorConfig>("backpressure_low_multiplier", c => c.BackpressureLowMultiplier, (c, v) => c.BackpressureLowMultiplier = v, AtLeast(1)),
-        Int<ExecutorConfig>("max_output_bytes", c => c.MaxOutputBytes, (c, v) => c.MaxOutputBytes = v, AtLeast(1024)),
+        new ScalarField<ExecutorConfig, string?>("binary_path", c => c.BinaryPath, (c, v) => c.BinaryPath = v, OptionalText, NotEmptyOrNull)
+        {
+            Doc = "binary every task runs; a task's `BinaryPath` wins. With neither, the task fails " +
+                "(`ExecutorFailure.NoBinary`)",
+        },
+        new StringMapField<ExecutorConfig>("env", c => c.Env)
+        {
+            Doc = "variables added to every task's environment",
+        },
+        Bool<ExecutorConfig>("env_inherit_parent", c => c.EnvInheritParent, (c, v) => c.EnvInheritParent = v,
+            "children inherit the worker's environment"),
+        new StringListField<ExecutorConfig>("env_inherit_deny", c => c.EnvInheritDeny, (c, v) => c.EnvInheritDeny = v)
+        {
+            Doc = "case-insensitive globs (`*`, `?`) of inherited variables to drop, on top of the secret-name rule " +
+                "that always applies to inherited variables (names with password, pwd, secret, token, credential, " +
+                "private, signature…, ending in key/dsn/pass, a word auth/sig/pat, or `*_URL`/`*_URI`/connection " +
+                "strings; see [security](security.md#child-process-environment)); `executor.env` and task env are not " +
+                "filtered",
+        },
+        Int<ExecutorConfig>("max_executors", c => c.MaxExecutors, (c, v) => c.MaxExecutors = v,
+            "process slots shared by all partitions",
+            AtLeast(1)),
+        Int<ExecutorConfig>("task_timeout_seconds", c => c.TaskTimeoutSeconds, (c, v) => c.TaskTimeoutSeconds = v,
+            "a task running longer has its whole process group killed",
+            AtLeast(1)),
+        Int<ExecutorConfig>("window_size", c => c.WindowSize, (c, v) => c.WindowSize = v,
+            "most messages handed to one `Arrange` call",
+            AtLeast(1)),
+        Int<ExecutorConfig>("max_retries", c => c.MaxRetries, (c, v) => c.MaxRetries = v,
+            "how many times `ErrorDecision.Retry` re-runs a task, and `DeliveryAction.Retry` re-delivers a failed " +
+                "payload group (one hook call's payloads for one sink instance)",
+            AtLeast(0)),
+        Int<ExecutorConfig>("retry_backoff_ms", c => c.RetryBackoffMs, (c, v) => c.RetryBackoffMs = v,
+            "the wait before an `ErrorDecision.Retry` runs the task again: retry *n* waits a random time between half " +
+                "and all of `retry_backoff_ms × 2^(n−1)` (capped exponential backoff with jitter); `0` retries at once. " +
+                "The wait is cut short, leaving the message uncommitted, when the partition is lost or its drain times out",
+            Between(0, 600_000)),
+        new ScalarField<ExecutorConfig, int>("retry_backoff_max_ms", c => c.RetryBackoffMaxMs, (c, v) => c.RetryBackoffMaxMs = v,
+            Integer, Between(0, 600_000))
+        {
+            Doc = "the cap of that doubling",
+            AllowedNote = "≥ `retry_backoff_ms`",
+        },
+        Int<ExecutorConfig>("drain_timeout_seconds", c => c.DrainTimeoutSeconds, (c, v) => c.DrainTimeoutSeconds = v,
+            "how long a revoked partition, or shutdown, waits for work already started (windows being arranged, " +
+                "running tasks, hooks, deliveries in flight); messages still queued are left uncommitted for the next " +
+                "owner",
+            AtLeast(1)),
+        Int<ExecutorConfig>("backpressure_high_multiplier", c => c.BackpressureHighMultiplier, (c, v) => c.BackpressureHighMultiplier = v,
+            "pause consumption when load ≥ `max_executors ×` this",
+            AtLeast(1)),
+        new ScalarField<ExecutorConfig, int>("backpressure_low_multiplier", c => c.BackpressureLowMultiplier, (c, v) => c.BackpressureLowMultiplier = v,
+            Integer, AtLeast(1))
+        {
+            Doc = "resume when load ≤ `max_executors ×` this",
+            AllowedNote = "≤ `backpressure_high_multiplier`",
+        },
+        Int<ExecutorConfig>("max_output_bytes", c => c.MaxOutputBytes, (c, v) => c.MaxOutputBytes = v,
+            "per-stream capture limit (16 MiB by default); beyond it output is truncated and " +
+                "`ExecutorResult.StdoutTruncated`/`StderrTruncated` is set",
+            AtLeast(1024)),
         new ScalarField<ExecutorConfig, ExecutorMode>("mode", c => c.Mode, (c, v) => c.Mode = v,
-            new Choice<ExecutorMode>(("spawn", ExecutorMode.Spawn), ("persistent", ExecutorMode.Persistent))),
-        new StringListField<ExecutorConfig>("process_args", c => c.ProcessArgs, (c, v) => c.ProcessArgs = v),
-        Int<ExecutorConfig>("ready_timeout_seconds", c => c.ReadyTimeoutSeconds, (c, v) => c.ReadyTimeoutSeconds = v, AtLeast(1)),
-        Int<ExecutorConfig>("max_tasks_per_process", c => c.MaxTasksPerProcess, (c, v) => c.MaxTasksPerProcess = v, AtLeast(0)),
-        Int<ExecutorConfig>("max_rss_mb", c => c.MaxRssMb, (c, v) => c.MaxRssMb = v, AtLeast(0)),
-        Int<ExecutorConfig>("restart_backoff_ms", c => c.RestartBackoffMs, (c, v) => c.RestartBackoffMs = v, Between(0, 600_000)),
-        Int<ExecutorConfig>("restart_backoff_max_ms", c => c.RestartBackoffMaxMs, (c, v) => c.RestartBackoffMaxMs = v, Between(0, 600_000)),
+            new Choice<ExecutorMode>(("spawn", ExecutorMode.Spawn), ("persistent", ExecutorMode.Persistent)))
+        {
+            Doc = "`spawn`: a new process per task. `persistent`: up to `max_executors` long-lived processes of " +
+                "`binary_path`, each taking one framed request at a time " +
+                "([executor-protocol.md](executor-protocol.md)); the keys below apply only to it",
+        },
+        new StringListField<ExecutorConfig>("process_args", c => c.ProcessArgs, (c, v) => c.ProcessArgs = v)
+        {
+            Doc = "persistent mode: the arguments each long-lived process starts with (a task's own `Args` travel in " +
+                "its request)",
+        },
+        Int<ExecutorConfig>("ready_timeout_seconds", c => c.ReadyTimeoutSeconds, (c, v) => c.ReadyTimeoutSeconds = v,
+            "persistent mode: a new process must print `{\"ready\": true}` within this, else it is killed and the " +
+                "task fails (`SpawnFailed`)",
+            AtLeast(1)),
+        Int<ExecutorConfig>("max_tasks_per_process", c => c.MaxTasksPerProcess, (c, v) => c.MaxTasksPerProcess = v,
+            "persistent mode: a process is ended and replaced after answering this many tasks; `0` keeps it",
+            AtLeast(0)),
+        Int<ExecutorConfig>("max_rss_mb", c => c.MaxRssMb, (c, v) => c.MaxRssMb = v,
+            "persistent mode: after each task, a process whose resident memory (its own `VmRSS`) is above this " +
+                "many MiB is ended and replaced; `0` never checks",
+            AtLeast(0)),
+        Int<ExecutorConfig>("restart_backoff_ms", c => c.RestartBackoffMs, (c, v) => c.RestartBackoffMs = v,
+            "persistent mode: wait before starting a process after one crashed, timed out, broke the protocol or " +
+                "failed to start; doubles per failure in a row, reset by an answered task",
+            Between(0, 600_000)),
+        new ScalarField<ExecutorConfig, int>("restart_backoff_max_ms", c => c.RestartBackoffMaxMs, (c, v) => c.RestartBackoffMaxMs = v,
+            Integer, Between(0, 600_000))
+        {
+            Doc = "persistent mode: the longest such wait",
+            AllowedNote = "≥ `restart_backoff_ms`",
+        },
     ],
     (executor, check) =>
     {
@@ -142,20 +287,41 @@ internal static class DrakkarConfigSchema
 
     private static readonly ObjectSpec<KafkaSinkConfig> KafkaSink = new(Instance(
     [
-        Str<KafkaSinkConfig>("topic", c => c.Topic, (c, v) => c.Topic = v),
-        Str<KafkaSinkConfig>("brokers", c => c.Brokers, (c, v) => c.Brokers = v),
-        Bool<KafkaSinkConfig>("idempotent", c => c.Idempotent, (c, v) => c.Idempotent = v),
+        new ScalarField<KafkaSinkConfig, string>("topic", c => c.Topic, (c, v) => c.Topic = v, Text)
+        {
+            Doc = "topic records go to",
+            AllowedNote = "required",
+        },
+        Str<KafkaSinkConfig>("brokers", c => c.Brokers, (c, v) => c.Brokers = v, "empty inherits `kafka.brokers`"),
+        Bool<KafkaSinkConfig>("idempotent", c => c.Idempotent, (c, v) => c.Idempotent = v,
+            "enables producer idempotence; also marks the sink idempotent for fast retries"),
     ]),
     (sink, check) => Require(check, "topic", sink.Topic, "the topic this sink produces to"));
 
     private static readonly ObjectSpec<PostgresSinkConfig> PostgresSink = new(Instance(
     [
-        Str<PostgresSinkConfig>("dsn", c => c.Dsn, (c, v) => c.Dsn = v),
-        Int<PostgresSinkConfig>("pool_min", c => c.PoolMin, (c, v) => c.PoolMin = v, AtLeast(1)),
-        Int<PostgresSinkConfig>("pool_max", c => c.PoolMax, (c, v) => c.PoolMax = v, AtLeast(1)),
+        new ScalarField<PostgresSinkConfig, string>("dsn", c => c.Dsn, (c, v) => c.Dsn = v, Text)
+        {
+            Doc = "connection string",
+            AllowedNote = "required; must parse as an Npgsql connection string (checked at start-up)",
+        },
+        new ScalarField<PostgresSinkConfig, int>("pool_min", c => c.PoolMin, (c, v) => c.PoolMin = v,
+            Integer, AtLeast(1))
+        {
+            Doc = "minimum pool size",
+            AllowedNote = "≤ `pool_max`",
+        },
+        Int<PostgresSinkConfig>("pool_max", c => c.PoolMax, (c, v) => c.PoolMax = v, "maximum pool size", AtLeast(1)),
         new ScalarField<PostgresSinkConfig, PostgresWriteMode>("mode", c => c.Mode, (c, v) => c.Mode = v,
-            new Choice<PostgresWriteMode>(("insert", PostgresWriteMode.Insert), ("bulk", PostgresWriteMode.Bulk), ("upsert", PostgresWriteMode.Upsert))),
-        new StringListField<PostgresSinkConfig>("on_conflict", c => c.OnConflict, (c, v) => c.OnConflict = v),
+            new Choice<PostgresWriteMode>(("insert", PostgresWriteMode.Insert), ("bulk", PostgresWriteMode.Bulk), ("upsert", PostgresWriteMode.Upsert)))
+        {
+            Doc = "write mode",
+        },
+        new StringListField<PostgresSinkConfig>("on_conflict", c => c.OnConflict, (c, v) => c.OnConflict = v)
+        {
+            Doc = "conflict key columns for `upsert`",
+            AllowedNote = "required with `upsert`, refused otherwise; each a SQL identifier",
+        },
     ]),
     (sink, check) =>
     {
@@ -172,8 +338,18 @@ internal static class DrakkarConfigSchema
 
     private static readonly ObjectSpec<MongoSinkConfig> MongoSink = new(Instance(
     [
-        Str<MongoSinkConfig>("uri", c => c.Uri, (c, v) => c.Uri = v, UrlWithScheme("mongodb", "mongodb+srv")),
-        Str<MongoSinkConfig>("database", c => c.Database, (c, v) => c.Database = v),
+        new ScalarField<MongoSinkConfig, string>("uri", c => c.Uri, (c, v) => c.Uri = v,
+            Text, UrlWithScheme("mongodb", "mongodb+srv"))
+        {
+            Doc = "connection string",
+            AllowedNote = "required; any option the official driver accepts (replica set, TLS, `authMechanism`, write concern, " +
+                "timeouts); checked by the driver at start-up",
+        },
+        new ScalarField<MongoSinkConfig, string>("database", c => c.Database, (c, v) => c.Database = v, Text)
+        {
+            Doc = "database the collections live in",
+            AllowedNote = "required",
+        },
     ]),
     (sink, check) =>
     {
@@ -183,17 +359,46 @@ internal static class DrakkarConfigSchema
 
     private static readonly ObjectSpec<HttpSinkConfig> HttpSink = new(Instance(
     [
-        Str<HttpSinkConfig>("url", c => c.Url, (c, v) => c.Url = v, HttpSinkUrl),
+        new ScalarField<HttpSinkConfig, string>("url", c => c.Url, (c, v) => c.Url = v, Text, HttpSinkUrl)
+        {
+            Doc = "endpoint",
+            AllowedNote = "required",
+        },
         new ScalarField<HttpSinkConfig, string>("method", c => c.Method, (c, v) => c.Method = v, Text, OneOf(HttpMethods))
         {
+            Doc = "request method",
             Normalize = method => method.Trim().ToUpperInvariant(),
         },
-        Int<HttpSinkConfig>("timeout_seconds", c => c.TimeoutSeconds, (c, v) => c.TimeoutSeconds = v, AtLeast(1)),
-        new StringMapField<HttpSinkConfig>("headers", c => c.Headers),
-        Int<HttpSinkConfig>("max_retries", c => c.MaxRetries, (c, v) => c.MaxRetries = v, Between(0, 100)),
-        Int<HttpSinkConfig>("max_connections", c => c.MaxConnections, (c, v) => c.MaxConnections = v, Between(1, 1024)),
-        Bool<HttpSinkConfig>("idempotency_key", c => c.IdempotencyKey, (c, v) => c.IdempotencyKey = v),
-        Bool<HttpSinkConfig>("allow_loopback", c => c.AllowLoopback, (c, v) => c.AllowLoopback = v),
+        Int<HttpSinkConfig>("timeout_seconds", c => c.TimeoutSeconds, (c, v) => c.TimeoutSeconds = v,
+            "per-request timeout",
+            AtLeast(1)),
+        new StringMapField<HttpSinkConfig>("headers", c => c.Headers)
+        {
+            Doc = "extra headers; values may use `${VAR}`",
+        },
+        Int<HttpSinkConfig>("max_retries", c => c.MaxRetries, (c, v) => c.MaxRetries = v,
+            "how many times the sink itself sends one payload's request again after a transient failure (backoff " +
+                "100 ms, doubling, at most 2 s) before the delivery engine hears of the failure: always for a request " +
+                "that was never sent (the name did not resolve, the connection was refused, reset or timed out while " +
+                "opening), and for one that may have reached the receiver (5xx/408/429, a timeout, a connection cut " +
+                "mid-answer) only with `idempotency_key: true`; 0 tries once",
+            Between(0, 100)),
+        Int<HttpSinkConfig>("max_connections", c => c.MaxConnections, (c, v) => c.MaxConnections = v,
+            "requests of this instance in flight at once, across all its batches, retries and probes; also the " +
+                "most connections kept open to the endpoint (idle ones are reused, keep-alive). A request waiting for " +
+                "a free slot is not yet timed: `timeout_seconds` starts when it gets one",
+            Between(1, 1024)),
+        new ScalarField<HttpSinkConfig, bool>("idempotency_key", c => c.IdempotencyKey, (c, v) => c.IdempotencyKey = v,
+            TrueFalse)
+        {
+            Doc = "sends an `Idempotency-Key` header (a quoted UUID) derived from the payload's source — consumer " +
+                "group, instance, topic, partition, offsets, hook call and index — the same on every retry and on a " +
+                "redelivery after a crash, so the receiver can drop repeats; see [sinks](sinks.md#http-sinkshttpname)",
+            AllowedNote = "not together with an `Idempotency-Key` entry in `headers`",
+        },
+        Bool<HttpSinkConfig>("allow_loopback", c => c.AllowLoopback, (c, v) => c.AllowLoopback = v,
+            "lets a host **name** that resolves to a loopback address (127.0.0.0/8, `::1`, `0.0.0.0`) be used; a " +
+                "loopback literal or `localhost` written in `url` is always allowed"),
     ]),
     (sink, check) =>
     {
@@ -204,23 +409,48 @@ internal static class DrakkarConfigSchema
 
     private static readonly ObjectSpec<RedisSinkConfig> RedisSink = new(Instance(
     [
-        Str<RedisSinkConfig>("url", c => c.Url, (c, v) => c.Url = v, NotEmpty, UrlWithScheme("redis", "rediss", "unix")),
-        Str<RedisSinkConfig>("key_prefix", c => c.KeyPrefix, (c, v) => c.KeyPrefix = v),
-        new StringListField<RedisSinkConfig>("endpoints", c => c.Endpoints, (c, v) => c.Endpoints = v),
-        Str<RedisSinkConfig>("sentinel_service", c => c.SentinelService, (c, v) => c.SentinelService = v),
-        Str<RedisSinkConfig>("tls_ca_file", c => c.TlsCaFile, (c, v) => c.TlsCaFile = v),
+        new ScalarField<RedisSinkConfig, string>("url", c => c.Url, (c, v) => c.Url = v,
+            Text, NotEmpty, UrlWithScheme("redis", "rediss", "unix"))
+        {
+            Doc = "server, with optional ACL user, password and database; port defaults to 6379 (26379 with " +
+                "`sentinel_service`)",
+            AllowedNote = "written `redis://[[user]:password@]host[:port][/db]`, `rediss://…` (TLS) or " +
+                "`unix://[[user]:password@]/path/redis.sock[?db=N]`",
+        },
+        Str<RedisSinkConfig>("key_prefix", c => c.KeyPrefix, (c, v) => c.KeyPrefix = v,
+            "prepended to every payload key"),
+        new StringListField<RedisSinkConfig>("endpoints", c => c.Endpoints, (c, v) => c.Endpoints = v)
+        {
+            Doc = "more nodes beside the URL's: cluster seed nodes, or further sentinels",
+            AllowedNote = "each `host:port` (or `host`)",
+        },
+        Str<RedisSinkConfig>("sentinel_service", c => c.SentinelService, (c, v) => c.SentinelService = v,
+            "the primary's name as the sentinels know it; when set, `url` and `endpoints` are sentinels"),
+        new ScalarField<RedisSinkConfig, string>("tls_ca_file", c => c.TlsCaFile, (c, v) => c.TlsCaFile = v, Text)
+        {
+            Doc = "a CA to trust besides the system's (a private CA)",
+            AllowedNote = "a PEM file that exists; only with `rediss://`",
+        },
     ]));
 
     private static readonly ObjectSpec<FileSinkConfig> FileSink = new(Instance(
     [
-        Str<FileSinkConfig>("base_path", c => c.BasePath, (c, v) => c.BasePath = v),
+        new ScalarField<FileSinkConfig, string>("base_path", c => c.BasePath, (c, v) => c.BasePath = v, Text)
+        {
+            Doc = "directory every written file must stay inside; must exist at start-up",
+            AllowedNote = "required",
+        },
     ]),
     (sink, check) => Require(check, "base_path", sink.BasePath, "the directory every written file must stay inside"));
 
     private static readonly ObjectSpec<CircuitBreakerConfig> CircuitBreaker = new(
     [
-        Int<CircuitBreakerConfig>("failure_threshold", c => c.FailureThreshold, (c, v) => c.FailureThreshold = v, AtLeast(1)),
-        Num<CircuitBreakerConfig>("cooldown_seconds", c => c.CooldownSeconds, (c, v) => c.CooldownSeconds = v, AtLeast(0.0)),
+        Int<CircuitBreakerConfig>("failure_threshold", c => c.FailureThreshold, (c, v) => c.FailureThreshold = v,
+            "consecutive terminal failures that open the circuit",
+            AtLeast(1)),
+        Num<CircuitBreakerConfig>("cooldown_seconds", c => c.CooldownSeconds, (c, v) => c.CooldownSeconds = v,
+            "how long the circuit stays open before one probe",
+            AtLeast(0.0)),
     ]);
 
     public static readonly ObjectSpec<SinksConfig> Sinks = new(
@@ -233,31 +463,66 @@ internal static class DrakkarConfigSchema
         new InstancesField<SinksConfig, FileSinkConfig>("filesystem", c => c.Filesystem, () => new(), FileSink),
         new CustomSinksField<SinksConfig>("custom", c => c.Custom),
         new SectionField<SinksConfig, CircuitBreakerConfig>("circuit_breaker", c => c.CircuitBreaker, CircuitBreaker),
-        Int<SinksConfig>("max_inflight_payloads", c => c.MaxInflightPayloads, (c, v) => c.MaxInflightPayloads = v, AtLeast(1)),
-        Int<SinksConfig>("retry_backoff_ms", c => c.RetryBackoffMs, (c, v) => c.RetryBackoffMs = v, Between(0, 600_000)),
-        Int<SinksConfig>("retry_backoff_max_ms", c => c.RetryBackoffMaxMs, (c, v) => c.RetryBackoffMaxMs = v, Between(0, 600_000)),
+        Int<SinksConfig>("max_inflight_payloads", c => c.MaxInflightPayloads, (c, v) => c.MaxInflightPayloads = v,
+            "payloads handed to the delivery engine and not yet settled (delivered, dead-lettered or skipped), " +
+                "counted across all instances; when the count reaches this value every partition is paused until it " +
+                "falls to half",
+            AtLeast(1)),
+        Int<SinksConfig>("retry_backoff_ms", c => c.RetryBackoffMs, (c, v) => c.RetryBackoffMs = v,
+            "the wait before a `DeliveryAction.Retry` delivers the group again: retry *n* waits a random time between " +
+                "half and all of `retry_backoff_ms × 2^(n−1)` (capped exponential backoff with jitter), so a failing " +
+                "destination is not hammered; `0` retries at once. Separate from a sink's own fast retries " +
+                "([sinks.md](sinks.md#delivery-retries-and-the-breaker)). The wait is cut short, leaving the message " +
+                "uncommitted, when its partition is given up or the sinks close",
+            Between(0, 600_000)),
+        new ScalarField<SinksConfig, int>("retry_backoff_max_ms", c => c.RetryBackoffMaxMs, (c, v) => c.RetryBackoffMaxMs = v,
+            Integer, Between(0, 600_000))
+        {
+            Doc = "the cap of that doubling",
+            AllowedNote = "≥ `retry_backoff_ms`",
+        },
     ],
     (sinks, check) => CheckRetryBackoff(check, sinks.RetryBackoffMs, sinks.RetryBackoffMaxMs));
 
     private static readonly ObjectSpec<DlqConfig> Dlq = new(
     [
-        Str<DlqConfig>("topic", c => c.Topic, (c, v) => c.Topic = v),
-        Str<DlqConfig>("brokers", c => c.Brokers, (c, v) => c.Brokers = v),
-        Int<DlqConfig>("max_message_bytes", c => c.MaxMessageBytes, (c, v) => c.MaxMessageBytes = v, Between(16 * 1024, 100_000_000)),
+        Str<DlqConfig>("topic", c => c.Topic, (c, v) => c.Topic = v, "empty means `{kafka.source_topic}_dlq`"),
+        Str<DlqConfig>("brokers", c => c.Brokers, (c, v) => c.Brokers = v, "empty inherits `kafka.brokers`"),
+        Int<DlqConfig>("max_message_bytes", c => c.MaxMessageBytes, (c, v) => c.MaxMessageBytes = v,
+            "largest DLQ record value written; a bigger record has its stored values cut, each ending with a " +
+                "marker naming its source (`topic[partition]@offset`), and carries `\"truncated\": true` (see " +
+                "[dlq-and-replay.md](dlq-and-replay.md#size-limit-and-truncated-records)). The DLQ producer's " +
+                "`message.max.bytes` is set to this plus 64 KiB",
+            Between(16 * 1024, 100_000_000)),
     ]);
 
     private static readonly ObjectSpec<MetricsConfig> Metrics = new(
     [
-        Bool<MetricsConfig>("enabled", c => c.Enabled, (c, v) => c.Enabled = v),
-        Int<MetricsConfig>("port", c => c.Port, (c, v) => c.Port = v, Between(1, 65535)),
-        Str<MetricsConfig>("host", c => c.Host, (c, v) => c.Host = v, ListenAddress),
+        Bool<MetricsConfig>("enabled", c => c.Enabled, (c, v) => c.Enabled = v,
+            "serve `/metrics` (see [operations.md](operations.md))"),
+        Int<MetricsConfig>("port", c => c.Port, (c, v) => c.Port = v,
+            "port of the metrics endpoint",
+            Between(1, 65535)),
+        Str<MetricsConfig>("host", c => c.Host, (c, v) => c.Host = v,
+            "address the endpoint listens on: every interface by default, so Kubernetes probes and Prometheus " +
+                "reach it; `127.0.0.1` keeps it on the machine",
+            ListenAddress),
     ]);
 
     private static readonly ObjectSpec<TelemetryConfig> Telemetry = new(
     [
-        Bool<TelemetryConfig>("traces", c => c.Traces, (c, v) => c.Traces = v),
-        Str<TelemetryConfig>("otlp_endpoint", c => c.OtlpEndpoint, (c, v) => c.OtlpEndpoint = v, UrlWithScheme("http", "https")),
-        Str<TelemetryConfig>("service_name", c => c.ServiceName, (c, v) => c.ServiceName = v),
+        Bool<TelemetryConfig>("traces", c => c.Traces, (c, v) => c.Traces = v,
+            "record spans and send them to `otlp_endpoint`; while off, no span is made and no `traceparent` is " +
+                "written"),
+        new ScalarField<TelemetryConfig, string>("otlp_endpoint", c => c.OtlpEndpoint, (c, v) => c.OtlpEndpoint = v,
+            Text, UrlWithScheme("http", "https"))
+        {
+            Doc = "the collector's base URL, as in `OTEL_EXPORTER_OTLP_ENDPOINT` (`http://collector:4318`); spans are " +
+                "posted to `{otlp_endpoint}/v1/traces`",
+            AllowedNote = "required when `traces` is true",
+        },
+        Str<TelemetryConfig>("service_name", c => c.ServiceName, (c, v) => c.ServiceName = v,
+            "`service.name` of the exported spans; empty uses the worker id (`WORKER_ID`)"),
     ],
     (telemetry, check) =>
     {
@@ -271,59 +536,102 @@ internal static class DrakkarConfigSchema
     [
         new ScalarField<LoggingConfig, string>("level", c => c.Level, (c, v) => c.Level = v, Text, OneOf(LogLevels))
         {
+            Doc = "minimum level",
             Normalize = level => level.Trim().ToUpperInvariant(),
         },
         new ScalarField<LoggingConfig, LogFormat>("format", c => c.Format, (c, v) => c.Format = v,
-            new Choice<LogFormat>(("json", LogFormat.Json), ("console", LogFormat.Console))),
-        Str<LoggingConfig>("output", c => c.Output, (c, v) => c.Output = v, NotEmpty),
+            new Choice<LogFormat>(("json", LogFormat.Json), ("console", LogFormat.Console)))
+        {
+            Doc = "JSON lines or a compact human format",
+        },
+        Str<LoggingConfig>("output", c => c.Output, (c, v) => c.Output = v,
+            "`stderr`, `stdout`, or a file path (appended with `O_APPEND`, one write per line, so several workers " +
+                "may share one file; `{worker_id}` and `{cluster_name}` are replaced; the directory is created)",
+            NotEmpty),
     ]);
 
     private static readonly ObjectSpec<DebugConfig> Debug = new(
     [
-        Bool<DebugConfig>("enabled", c => c.Enabled, (c, v) => c.Enabled = v),
-        Str<DebugConfig>("host", c => c.Host, (c, v) => c.Host = v, NotEmpty),
-        Int<DebugConfig>("port", c => c.Port, (c, v) => c.Port = v, Between(1, 65535)),
+        Bool<DebugConfig>("enabled", c => c.Enabled, (c, v) => c.Enabled = v, ""),
+        Str<DebugConfig>("host", c => c.Host, (c, v) => c.Host = v, "", NotEmpty),
+        Int<DebugConfig>("port", c => c.Port, (c, v) => c.Port = v, "", Between(1, 65535)),
         new ScalarField<DebugConfig, string>("auth_token", c => c.AuthToken, (c, v) => c.AuthToken = v, Text)
         {
+            AllowedNote = "surrounding whitespace stripped; fully masked in output",
             // A quoted " token " would otherwise demand the spaces from every client, as Drakkar notes.
             Normalize = token => token.Trim(),
             FullyMasked = true,
         },
         new StringListField<DebugConfig>("allowed_ws_origins", c => c.AllowedWsOrigins, (c, v) => c.AllowedWsOrigins = v),
-        Str<DebugConfig>("debug_url", c => c.DebugUrl, (c, v) => c.DebugUrl = v),
-        Str<DebugConfig>("db_dir", c => c.DbDir, (c, v) => c.DbDir = v),
-        Bool<DebugConfig>("store_events", c => c.StoreEvents, (c, v) => c.StoreEvents = v),
-        Bool<DebugConfig>("store_config", c => c.StoreConfig, (c, v) => c.StoreConfig = v),
-        Bool<DebugConfig>("store_state", c => c.StoreState, (c, v) => c.StoreState = v),
-        Int<DebugConfig>("state_sync_interval_seconds", c => c.StateSyncIntervalSeconds, (c, v) => c.StateSyncIntervalSeconds = v, AtLeast(1)),
+        Str<DebugConfig>("debug_url", c => c.DebugUrl, (c, v) => c.DebugUrl = v, ""),
+        Str<DebugConfig>("db_dir", c => c.DbDir, (c, v) => c.DbDir = v, ""),
+        Bool<DebugConfig>("store_events", c => c.StoreEvents, (c, v) => c.StoreEvents = v, ""),
+        Bool<DebugConfig>("store_config", c => c.StoreConfig, (c, v) => c.StoreConfig = v, ""),
+        Bool<DebugConfig>("store_state", c => c.StoreState, (c, v) => c.StoreState = v, ""),
+        Int<DebugConfig>("state_sync_interval_seconds", c => c.StateSyncIntervalSeconds, (c, v) => c.StateSyncIntervalSeconds = v,
+            "",
+            AtLeast(1)),
         new StringListField<DebugConfig>("expose_env_vars", c => c.ExposeEnvVars, (c, v) => c.ExposeEnvVars = v),
-        Int<DebugConfig>("rotation_interval_minutes", c => c.RotationIntervalMinutes, (c, v) => c.RotationIntervalMinutes = v, AtLeast(1)),
-        Int<DebugConfig>("retention_hours", c => c.RetentionHours, (c, v) => c.RetentionHours = v, AtLeast(1)),
-        Int<DebugConfig>("retention_max_events", c => c.RetentionMaxEvents, (c, v) => c.RetentionMaxEvents = v, AtLeast(100)),
-        Bool<DebugConfig>("store_output", c => c.StoreOutput, (c, v) => c.StoreOutput = v),
-        Int<DebugConfig>("flush_interval_seconds", c => c.FlushIntervalSeconds, (c, v) => c.FlushIntervalSeconds = v, AtLeast(1)),
-        Int<DebugConfig>("max_buffer", c => c.MaxBuffer, (c, v) => c.MaxBuffer = v, AtLeast(1000)),
-        Int<DebugConfig>("max_flush_retries", c => c.MaxFlushRetries, (c, v) => c.MaxFlushRetries = v, AtLeast(1)),
-        Int<DebugConfig>("max_ui_rows", c => c.MaxUiRows, (c, v) => c.MaxUiRows = v, AtLeast(100)),
-        Int<DebugConfig>("log_min_duration_ms", c => c.LogMinDurationMs, (c, v) => c.LogMinDurationMs = v, AtLeast(0)),
-        Int<DebugConfig>("ws_min_duration_ms", c => c.WsMinDurationMs, (c, v) => c.WsMinDurationMs = v, AtLeast(0)),
-        Int<DebugConfig>("event_min_duration_ms", c => c.EventMinDurationMs, (c, v) => c.EventMinDurationMs = v, AtLeast(0)),
-        Int<DebugConfig>("output_min_duration_ms", c => c.OutputMinDurationMs, (c, v) => c.OutputMinDurationMs = v, AtLeast(0)),
-        Str<DebugConfig>("prometheus_url", c => c.PrometheusUrl, (c, v) => c.PrometheusUrl = v),
-        Str<DebugConfig>("prometheus_rate_interval", c => c.PrometheusRateInterval, (c, v) => c.PrometheusRateInterval = v),
-        Str<DebugConfig>("prometheus_worker_label", c => c.PrometheusWorkerLabel, (c, v) => c.PrometheusWorkerLabel = v),
-        Str<DebugConfig>("prometheus_cluster_label", c => c.PrometheusClusterLabel, (c, v) => c.PrometheusClusterLabel = v),
-        new StringMapListField<DebugConfig>("custom_links", c => c.CustomLinks, (c, v) => c.CustomLinks = v),
+        Int<DebugConfig>("rotation_interval_minutes", c => c.RotationIntervalMinutes, (c, v) => c.RotationIntervalMinutes = v,
+            "",
+            AtLeast(1)),
+        Int<DebugConfig>("retention_hours", c => c.RetentionHours, (c, v) => c.RetentionHours = v, "", AtLeast(1)),
+        Int<DebugConfig>("retention_max_events", c => c.RetentionMaxEvents, (c, v) => c.RetentionMaxEvents = v,
+            "",
+            AtLeast(100)),
+        Bool<DebugConfig>("store_output", c => c.StoreOutput, (c, v) => c.StoreOutput = v, ""),
+        Int<DebugConfig>("flush_interval_seconds", c => c.FlushIntervalSeconds, (c, v) => c.FlushIntervalSeconds = v,
+            "",
+            AtLeast(1)),
+        Int<DebugConfig>("max_buffer", c => c.MaxBuffer, (c, v) => c.MaxBuffer = v, "", AtLeast(1000)),
+        Int<DebugConfig>("max_flush_retries", c => c.MaxFlushRetries, (c, v) => c.MaxFlushRetries = v, "", AtLeast(1)),
+        Int<DebugConfig>("max_ui_rows", c => c.MaxUiRows, (c, v) => c.MaxUiRows = v, "", AtLeast(100)),
+        Int<DebugConfig>("log_min_duration_ms", c => c.LogMinDurationMs, (c, v) => c.LogMinDurationMs = v,
+            "",
+            AtLeast(0)),
+        Int<DebugConfig>("ws_min_duration_ms", c => c.WsMinDurationMs, (c, v) => c.WsMinDurationMs = v, "", AtLeast(0)),
+        Int<DebugConfig>("event_min_duration_ms", c => c.EventMinDurationMs, (c, v) => c.EventMinDurationMs = v,
+            "",
+            AtLeast(0)),
+        Int<DebugConfig>("output_min_duration_ms", c => c.OutputMinDurationMs, (c, v) => c.OutputMinDurationMs = v,
+            "",
+            AtLeast(0)),
+        Str<DebugConfig>("prometheus_url", c => c.PrometheusUrl, (c, v) => c.PrometheusUrl = v, ""),
+        Str<DebugConfig>("prometheus_rate_interval", c => c.PrometheusRateInterval, (c, v) => c.PrometheusRateInterval = v,
+            ""),
+        Str<DebugConfig>("prometheus_worker_label", c => c.PrometheusWorkerLabel, (c, v) => c.PrometheusWorkerLabel = v,
+            ""),
+        Str<DebugConfig>("prometheus_cluster_label", c => c.PrometheusClusterLabel, (c, v) => c.PrometheusClusterLabel = v,
+            ""),
+        new StringMapListField<DebugConfig>("custom_links", c => c.CustomLinks, (c, v) => c.CustomLinks = v)
+        {
+            AllowedNote = "each entry a string map (for example `name`, `url`)",
+        },
     ]);
 
     private static readonly ObjectSpec<CachePeerSyncConfig> PeerSync = new(
     [
-        Bool<CachePeerSyncConfig>("enabled", c => c.Enabled, (c, v) => c.Enabled = v),
-        Num<CachePeerSyncConfig>("interval_seconds", c => c.IntervalSeconds, (c, v) => c.IntervalSeconds = v, Above(0.0)),
-        Int<CachePeerSyncConfig>("batch_size", c => c.BatchSize, (c, v) => c.BatchSize = v, AtLeast(1)),
-        Num<CachePeerSyncConfig>("timeout_seconds", c => c.TimeoutSeconds, (c, v) => c.TimeoutSeconds = v, Above(0.0)),
+        Bool<CachePeerSyncConfig>("enabled", c => c.Enabled, (c, v) => c.Enabled = v,
+            "pull entries from the other workers' files in `db_dir`"),
+        Num<CachePeerSyncConfig>("interval_seconds", c => c.IntervalSeconds, (c, v) => c.IntervalSeconds = v,
+            "how often to pull. A value set on one worker reaches another within about `flush_interval_seconds + " +
+                "interval_seconds`",
+            Above(0.0)),
+        Int<CachePeerSyncConfig>("batch_size", c => c.BatchSize, (c, v) => c.BatchSize = v,
+            "entries read from a peer's file per query; a cycle reads pages until the peer has nothing newer",
+            AtLeast(1)),
+        Num<CachePeerSyncConfig>("timeout_seconds", c => c.TimeoutSeconds, (c, v) => c.TimeoutSeconds = v,
+            "bound on one peer in a cycle (opening and reading its file, waiting for its lock); a peer that overruns " +
+                "or fails is logged and skipped until the next cycle",
+            Above(0.0)),
         new ScalarField<CachePeerSyncConfig, double?>("cycle_deadline_seconds", c => c.CycleDeadlineSeconds,
-            (c, v) => c.CycleDeadlineSeconds = v, OptionalNumber, AtLeastOrNull(0.1)),
+            (c, v) => c.CycleDeadlineSeconds = v, OptionalNumber, AtLeastOrNull(0.1))
+        {
+            Doc = "bound on a whole cycle (`null`: 90% of `peer_sync.interval_seconds`); an overrun ends it as a failed " +
+                "`cache.sync` run (`drakkar_periodic_task_runs_total{name=\"cache.sync\",status=\"error\"}`) and the next " +
+                "runs on schedule",
+            AllowedNote = "< `interval_seconds`",
+        },
     ],
     (sync, check) =>
     {
@@ -334,20 +642,35 @@ internal static class DrakkarConfigSchema
 
     private static readonly ObjectSpec<CacheConfig> Cache = new(
     [
-        Bool<CacheConfig>("enabled", c => c.Enabled, (c, v) => c.Enabled = v),
-        Str<CacheConfig>("db_dir", c => c.DbDir, (c, v) => c.DbDir = v),
-        Num<CacheConfig>("flush_interval_seconds", c => c.FlushIntervalSeconds, (c, v) => c.FlushIntervalSeconds = v, Above(0.0)),
-        Num<CacheConfig>("cleanup_interval_seconds", c => c.CleanupIntervalSeconds, (c, v) => c.CleanupIntervalSeconds = v, Above(0.0)),
+        Bool<CacheConfig>("enabled", c => c.Enabled, (c, v) => c.Enabled = v,
+            "`false`: `Cache` reads always miss and writes are dropped; no file is made"),
+        Str<CacheConfig>("db_dir", c => c.DbDir, (c, v) => c.DbDir = v,
+            "directory of the cache files (created at start); empty falls back to `debug.db_dir`. Workers that should " +
+                "share entries must see the same directory (a shared volume)"),
+        Num<CacheConfig>("flush_interval_seconds", c => c.FlushIntervalSeconds, (c, v) => c.FlushIntervalSeconds = v,
+            "how often pending sets and deletes are written to the file (one transaction); also written at shutdown. " +
+                "A crash loses at most this much",
+            Above(0.0)),
+        Num<CacheConfig>("cleanup_interval_seconds", c => c.CleanupIntervalSeconds, (c, v) => c.CleanupIntervalSeconds = v,
+            "how often expired entries are removed from memory and the file (reads never return an expired entry in " +
+                "between)",
+            Above(0.0)),
         new ScalarField<CacheConfig, int?>("max_memory_entries", c => c.MaxMemoryEntries, (c, v) => c.MaxMemoryEntries = v,
-            OptionalInteger, AtLeastOrNull(1)),
+            OptionalInteger, AtLeastOrNull(1))
+        {
+            Doc = "entries kept in memory (`null`: unbounded); past it the least recently used is dropped from memory (a " +
+                "write not yet flushed is kept) and later reads fall back to the file",
+        },
         new SectionField<CacheConfig, CachePeerSyncConfig>("peer_sync", c => c.PeerSync, PeerSync),
     ]);
 
     public static readonly ObjectSpec<DrakkarConfig> Root = new(
     [
-        Str<DrakkarConfig>("worker_name_env", c => c.WorkerNameEnv, (c, v) => c.WorkerNameEnv = v),
-        Str<DrakkarConfig>("cluster_name", c => c.ClusterName, (c, v) => c.ClusterName = v),
-        Str<DrakkarConfig>("cluster_name_env", c => c.ClusterNameEnv, (c, v) => c.ClusterNameEnv = v),
+        Str<DrakkarConfig>("worker_name_env", c => c.WorkerNameEnv, (c, v) => c.WorkerNameEnv = v,
+            "variable holding the worker id; when unset or empty, an id `drakkar-` + 8 hex digits is generated"),
+        Str<DrakkarConfig>("cluster_name", c => c.ClusterName, (c, v) => c.ClusterName = v, "logical cluster name"),
+        Str<DrakkarConfig>("cluster_name_env", c => c.ClusterNameEnv, (c, v) => c.ClusterNameEnv = v,
+            "variable holding the cluster name; when named and set it wins over `cluster_name`"),
         new SectionField<DrakkarConfig, KafkaConfig>("kafka", c => c.Kafka, Kafka),
         new SectionField<DrakkarConfig, ExecutorConfig>("executor", c => c.Executor, Executor),
         new SectionField<DrakkarConfig, SinksConfig>("sinks", c => c.Sinks, Sinks),

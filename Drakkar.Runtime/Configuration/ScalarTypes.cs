@@ -8,7 +8,16 @@ internal abstract class ScalarType<TValue>
     /// <summary>What the value should be, for messages: "an integer", "true or false".</summary>
     public abstract string Expected { get; }
 
+    /// <summary>The type column of docs/configuration.md: "int", "string or null".</summary>
+    public abstract string DocName { get; }
+
+    /// <summary>The values a closed set allows, for the docs' "allowed" column; null when any value of the type may be given.</summary>
+    public virtual string? DocValues => null;
+
     public virtual bool AllowsNull => false;
+
+    /// <summary>A value as the docs' default column shows it: <c>`4.0`</c>, <c>`""`</c>, <c>`null`</c>.</summary>
+    public abstract string Show(TValue value);
 
     /// <summary>Parses the scalar's text, which is null only when <see cref="AllowsNull"/>.</summary>
     public abstract bool TryParse(string? text, out TValue value);
@@ -30,6 +39,10 @@ internal static class ScalarTypes
     {
         public override string Expected => "a string";
 
+        public override string DocName => "string";
+
+        public override string Show(string value) => ShowText(value);
+
         public override bool TryParse(string? text, out string value)
         {
             value = text ?? "";
@@ -42,6 +55,10 @@ internal static class ScalarTypes
     private sealed class OptionalTextType : ScalarType<string?>
     {
         public override string Expected => "a string or null";
+
+        public override string DocName => "string or null";
+
+        public override string Show(string? value) => value is null ? "`null`" : ShowText(value);
 
         public override bool AllowsNull => true;
 
@@ -62,6 +79,10 @@ internal static class ScalarTypes
     {
         public override string Expected => "a whole number";
 
+        public override string DocName => "int";
+
+        public override string Show(int value) => $"`{value.ToString(CultureInfo.InvariantCulture)}`";
+
         public override bool TryParse(string? text, out int value) => ParseInteger(text, out value);
 
         public override void Write(ConfigYamlWriter writer, int value, bool fullyMasked) =>
@@ -71,6 +92,10 @@ internal static class ScalarTypes
     private sealed class OptionalIntegerType : ScalarType<int?>
     {
         public override string Expected => "a whole number or null";
+
+        public override string DocName => "int or null";
+
+        public override string Show(int? value) => value is { } number ? $"`{number.ToString(CultureInfo.InvariantCulture)}`" : "`null`";
 
         public override bool AllowsNull => true;
 
@@ -94,6 +119,10 @@ internal static class ScalarTypes
     {
         public override string Expected => "a number";
 
+        public override string DocName => "number";
+
+        public override string Show(double value) => $"`{FormatNumber(value)}`";
+
         public override bool TryParse(string? text, out double value) => ParseNumber(text, out value);
 
         public override void Write(ConfigYamlWriter writer, double value, bool fullyMasked) => writer.Plain(FormatNumber(value));
@@ -102,6 +131,10 @@ internal static class ScalarTypes
     private sealed class OptionalNumberType : ScalarType<double?>
     {
         public override string Expected => "a number or null";
+
+        public override string DocName => "number or null";
+
+        public override string Show(double? value) => value is { } number ? $"`{FormatNumber(number)}`" : "`null`";
 
         public override bool AllowsNull => true;
 
@@ -124,6 +157,10 @@ internal static class ScalarTypes
     private sealed class BooleanType : ScalarType<bool>
     {
         public override string Expected => "true or false";
+
+        public override string DocName => "bool";
+
+        public override string Show(bool value) => value ? "`true`" : "`false`";
 
         public override bool TryParse(string? text, out bool value)
         {
@@ -155,6 +192,12 @@ internal static class ScalarTypes
 
         public override string Expected => "one of " + string.Join(", ", _names.Select(n => n.Name));
 
+        public override string DocName => "enum";
+
+        public override string DocValues => string.Join(", ", _names.Select(n => $"`{n.Name}`"));
+
+        public override string Show(TEnum value) => $"`{Name(value)}`";
+
         public override bool TryParse(string? text, out TEnum value)
         {
             foreach (var (name, candidate) in _names)
@@ -169,19 +212,20 @@ internal static class ScalarTypes
             return false;
         }
 
-        public override void Write(ConfigYamlWriter writer, TEnum value, bool fullyMasked)
+        public override void Write(ConfigYamlWriter writer, TEnum value, bool fullyMasked) => writer.String(Name(value));
+
+        private string Name(TEnum value)
         {
             foreach (var (name, candidate) in _names)
             {
-                if (EqualityComparer<TEnum>.Default.Equals(candidate, value))
-                {
-                    writer.String(name);
-                    return;
-                }
+                if (EqualityComparer<TEnum>.Default.Equals(candidate, value)) return name;
             }
-            writer.String(value.ToString().ToLowerInvariant());
+            return value.ToString().ToLowerInvariant();
         }
     }
+
+    /// <summary>A string in the docs: <c>`""`</c> when empty, so an empty default is visible.</summary>
+    private static string ShowText(string value) => value.Length == 0 ? "`\"\"`" : $"`{value}`";
 
     private static bool ParseInteger(string? text, out int value)
     {

@@ -17,14 +17,8 @@ public sealed class PersistentExecutorTests
 
     private static string ChildDirectory()
     {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Drakkar.sln")))
-        {
-            directory = directory.Parent;
-        }
-
         var configuration = AppContext.BaseDirectory.Contains("/bin/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
-        return Path.Combine(directory!.FullName, "tests", "Drakkar.PersistentChild", "bin", configuration, "net9.0");
+        return Path.Combine(RepositoryPaths.Root(), "tests", "Drakkar.PersistentChild", "bin", configuration, "net9.0");
     }
 
     /// <summary>A persistent-mode config running <paramref name="child"/>; <paramref name="flags"/> go to the C# child's argv.</summary>
