@@ -199,7 +199,7 @@ internal sealed partial class OperationsEndpoint : IAsyncDisposable
     }
 
     /// <summary>The request head (up to the blank line) as ASCII; null when it exceeds the size bound.</summary>
-    private static async Task<string?> ReadHeadAsync(Socket socket, CancellationToken cancellationToken)
+    internal static async Task<string?> ReadHeadAsync(Socket socket, CancellationToken cancellationToken)
     {
         var buffer = new byte[MaxRequestHeadBytes];
         var length = 0;
