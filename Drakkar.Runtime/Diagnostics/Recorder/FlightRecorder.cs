@@ -124,6 +124,9 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         var duration = result?.Duration ?? error!.Duration;
         var failed = result is null;
         var keepOutput = _config.StoreOutput && (failed || duration.TotalMilliseconds >= _config.OutputMinDurationMs);
+        var stored = duration.TotalMilliseconds >= _config.EventMinDurationMs;
+        // Taken before the finish's sequence number, so the start sorts first.
+        var start = stored && _config.EventMinDurationMs > 0 ? StartOf(task, attempt, now - duration) : null;
         var finished = new FlightEvent(NextSeq(), now, failed ? FlightEvent.TaskFailed : FlightEvent.TaskFinished)
         {
             TaskId = task.TaskId,
@@ -138,8 +141,8 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         _tasks.Add(finished);
         if (duration.TotalMilliseconds >= _config.LogMinDurationMs)
             LogSlowTask(_logger, task.TaskId, duration.TotalMilliseconds, finished.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none");
-        if (duration.TotalMilliseconds < _config.EventMinDurationMs) return;
-        if (_config.EventMinDurationMs > 0) Record(StartOf(task, attempt, now - duration));
+        if (!stored) return;
+        if (start is not null) Record(start);
         Record(finished);
     }
 
