@@ -17,8 +17,7 @@ internal interface IWorkerEvents
 
     void MessageConsumed(SourceMessage message);
 
-    void TaskStarted(ExecutorTask task, int attempt);
-
+    /// <summary>A task attempt ended (its start is the finish time minus the outcome's duration).</summary>
     void TaskFinished(ExecutorTask task, int attempt, in ExecutorOutcome outcome);
 
     /// <summary>A sink accepted <paramref name="payloads"/> payloads in <paramref name="duration"/>.</summary>
@@ -40,7 +39,6 @@ internal interface IWorkerEvents
     {
         public bool IsOn => false;
         public void MessageConsumed(SourceMessage message) { }
-        public void TaskStarted(ExecutorTask task, int attempt) { }
         public void TaskFinished(ExecutorTask task, int attempt, in ExecutorOutcome outcome) { }
         public void Delivered(string sinkKind, string sinkName, int payloads, TimeSpan duration) { }
         public void DeliveryFailed(string sinkKind, string sinkName, int payloads, string error) { }

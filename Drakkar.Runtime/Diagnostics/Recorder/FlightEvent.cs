@@ -7,7 +7,6 @@ namespace Drakkar.Diagnostics.Recorder;
 internal sealed record FlightEvent(long Seq, DateTimeOffset At, string Kind)
 {
     public const string Consumed = "consumed";
-    public const string TaskStarted = "task_started";
     public const string TaskFinished = "task_finished";
     public const string TaskFailed = "task_failed";
     public const string Delivered = "delivered";
@@ -17,7 +16,7 @@ internal sealed record FlightEvent(long Seq, DateTimeOffset At, string Kind)
 
     public string? Topic { get; init; }
     public int? Partition { get; init; }
-    /// <summary>The message offset, the committed offset, or (for a task or a dead letter) the first source offset.</summary>
+    /// <summary>The first offset of a consumed range, the committed offset, or (for a task or a dead letter) the first source offset.</summary>
     public long? Offset { get; init; }
     public string? TaskId { get; init; }
     public int? Attempt { get; init; }
@@ -25,9 +24,9 @@ internal sealed record FlightEvent(long Seq, DateTimeOffset At, string Kind)
     public string? Sink { get; init; }
     public int? ExitCode { get; init; }
     public double? DurationMs { get; init; }
-    /// <summary>Payload count for deliveries and dead letters.</summary>
+    /// <summary>Messages of a consumed range, payloads of a delivery or dead letter, partitions of a rebalance.</summary>
     public int? Count { get; init; }
-    /// <summary>The error, the task's arguments, or the partitions of a rebalance.</summary>
+    /// <summary>The error, or the partitions of a rebalance.</summary>
     public string? Detail { get; init; }
     public string? Stdout { get; init; }
     public string? Stderr { get; init; }

@@ -1,4 +1,4 @@
-using System.Threading.Channels;
+using System.Collections.Concurrent;
 using Drakkar.Execution;
 using Drakkar.Observability.Metrics;
 using Drakkar.Sinks.Dlq;
@@ -7,11 +7,13 @@ using Microsoft.Extensions.Logging;
 namespace Drakkar.Diagnostics.Recorder;
 
 /// <summary>
-/// The flight recorder: turns worker events into <see cref="FlightEvent"/>s, keeps the newest ones in memory for the
-/// debug UI, and hands them to a background writer through a bounded buffer (<c>debug.max_buffer</c>). The pipeline
-/// never waits: when the buffer is full the event is dropped and counted
+/// The flight recorder: turns worker events into <see cref="FlightEvent"/>s, keeps the newest tasks and dead letters
+/// in memory for the debug UI, and hands events to a background writer through a bounded buffer
+/// (<c>debug.max_buffer</c>). The pipeline never waits: when the buffer is full the event is dropped and counted
 /// (<c>drakkar_recorder_events_dropped_total{reason="buffer_full"}</c>). The writer stores what it finds every
 /// <c>debug.flush_interval_seconds</c> (sooner once half the buffer is used) in one transaction per batch.
+/// Consumed messages are stored as ranges (one row per run of consecutive offsets of a partition, per flush): a row
+/// per message cost the pipeline more than the 5 % the recorder may take (docs/performance.md).
 /// </summary>
 internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
 {
@@ -21,7 +23,8 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     private readonly DebugConfig _config;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly Channel<FlightEvent> _buffer;
+    private readonly ConcurrentQueue<FlightEvent> _buffer = new();
+    private readonly ConcurrentDictionary<int, ConsumedRange> _consumed = new();
     private readonly MetricCell _droppedFull;
     private readonly MetricCell _droppedFailed;
     private readonly EventStore? _store;
@@ -47,11 +50,6 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         _state = state;
         _logger = logger;
         _time = time ?? TimeProvider.System;
-        _buffer = Channel.CreateBounded<FlightEvent>(new BoundedChannelOptions(config.MaxBuffer)
-        {
-            FullMode = BoundedChannelFullMode.Wait, // TryWrite then fails instead of waiting: the event is dropped
-            SingleReader = true,
-        });
         _wakeAt = Math.Max(1, config.MaxBuffer / 2);
         _droppedFull = metrics.RecorderEventsDropped.WithLabels("buffer_full");
         _droppedFailed = metrics.RecorderEventsDropped.WithLabels("write_failed");
@@ -101,33 +99,32 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
 
     public List<FlightEvent> RecentDeadLetters(int limit) => _deadLetters.Newest(limit);
 
-    public void MessageConsumed(SourceMessage message) =>
-        Record(new FlightEvent(NextSeq(), _time.GetUtcNow(), FlightEvent.Consumed)
-        {
-            Topic = message.Topic,
-            Partition = message.Partition,
-            Offset = message.Offset,
-        });
-
-    public void TaskStarted(ExecutorTask task, int attempt)
+    /// <summary>Extends the partition's open range of consecutive offsets; a gap (a rewind, a skip) closes it into a row.</summary>
+    public void MessageConsumed(SourceMessage message)
     {
-        // With event_min_duration_ms the start is stored along with the finish, once the duration is known.
-        if (_config.EventMinDurationMs > 0) return;
-        Record(StartOf(task, attempt, _time.GetUtcNow()));
+        if (!Storing) return;
+        var range = _consumed.GetOrAdd(message.Partition, static (p, topic) => new ConsumedRange(topic, p), message.Topic);
+        lock (range)
+        {
+            if (range.Count > 0 && message.Offset != range.Last + 1) Record(range.Take(NextSeq()));
+            if (range.Count == 0)
+            {
+                range.First = message.Offset;
+                range.Since = _time.GetUtcNow();
+            }
+            range.Last = message.Offset;
+            range.Count++;
+        }
     }
 
     public void TaskFinished(ExecutorTask task, int attempt, in ExecutorOutcome outcome)
     {
-        var now = _time.GetUtcNow();
         var result = outcome.Result;
         var error = outcome.Error;
         var duration = result?.Duration ?? error!.Duration;
         var failed = result is null;
         var keepOutput = _config.StoreOutput && (failed || duration.TotalMilliseconds >= _config.OutputMinDurationMs);
-        var stored = duration.TotalMilliseconds >= _config.EventMinDurationMs;
-        // Taken before the finish's sequence number, so the start sorts first.
-        var start = stored && _config.EventMinDurationMs > 0 ? StartOf(task, attempt, now - duration) : null;
-        var finished = new FlightEvent(NextSeq(), now, failed ? FlightEvent.TaskFailed : FlightEvent.TaskFinished)
+        var finished = new FlightEvent(NextSeq(), _time.GetUtcNow(), failed ? FlightEvent.TaskFailed : FlightEvent.TaskFinished)
         {
             TaskId = task.TaskId,
             Attempt = attempt,
@@ -141,9 +138,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         _tasks.Add(finished);
         if (duration.TotalMilliseconds >= _config.LogMinDurationMs)
             LogSlowTask(_logger, task.TaskId, duration.TotalMilliseconds, finished.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none");
-        if (!stored) return;
-        if (start is not null) Record(start);
-        Record(finished);
+        if (duration.TotalMilliseconds >= _config.EventMinDurationMs) Record(finished);
     }
 
     public void Delivered(string sinkKind, string sinkName, int payloads, TimeSpan duration) =>
@@ -192,34 +187,63 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     {
         if (_stop.IsCancellationRequested) return;
         await _stop.CancelAsync().ConfigureAwait(false);
-        _buffer.Writer.TryComplete();
         if (_writer is not null) await _writer.ConfigureAwait(false);
         _store?.Dispose();
     }
 
     private long NextSeq() => Interlocked.Increment(ref _seq);
 
-    private FlightEvent StartOf(ExecutorTask task, int attempt, DateTimeOffset at) =>
-        new(NextSeq(), at, FlightEvent.TaskStarted)
-        {
-            TaskId = task.TaskId,
-            Attempt = attempt,
-            Offset = task.SourceOffsets.Count > 0 ? task.SourceOffsets[0] : null,
-            Detail = task.Args.Count > 0 ? string.Join(' ', task.Args) : null,
-        };
-
     private static string Excerpt(string text) => text.Length <= OutputExcerptChars ? text : text[..OutputExcerptChars];
+
+    /// <summary>False when nothing is stored (then events only feed the UI's memory).</summary>
+    private bool Storing => _config.StoreEvents && _store is not null && !_stop.IsCancellationRequested;
 
     private void Record(FlightEvent e)
     {
-        if (!_config.StoreEvents || _store is null || _stop.IsCancellationRequested) return;
-        if (!_buffer.Writer.TryWrite(e))
+        if (!Storing) return;
+        var pending = Interlocked.Increment(ref _pending);
+        if (pending > _config.MaxBuffer)
         {
+            Interlocked.Decrement(ref _pending);
             _droppedFull.Increment();
             Interlocked.Increment(ref _dropped);
             return;
         }
-        if (Interlocked.Increment(ref _pending) == _wakeAt) Volatile.Read(ref _wake).TrySetResult();
+        _buffer.Enqueue(e);
+        if (pending == _wakeAt) Volatile.Read(ref _wake).TrySetResult();
+    }
+
+    /// <summary>Moves the buffered events, and the consumed ranges still open, into <paramref name="batch"/>.</summary>
+    private void Drain(List<FlightEvent> batch)
+    {
+        foreach (var range in _consumed.Values)
+        {
+            lock (range)
+            {
+                if (range.Count > 0) batch.Add(range.Take(NextSeq()));
+            }
+        }
+        while (_buffer.TryDequeue(out var e))
+        {
+            batch.Add(e);
+            Interlocked.Decrement(ref _pending);
+        }
+    }
+
+    /// <summary>Consecutive offsets of one partition consumed since the range opened; guarded by its own lock.</summary>
+    private sealed class ConsumedRange(string topic, int partition)
+    {
+        public long First;
+        public long Last;
+        public int Count;
+        public DateTimeOffset Since;
+
+        public FlightEvent Take(long seq)
+        {
+            var e = new FlightEvent(seq, Since, FlightEvent.Consumed) { Topic = topic, Partition = partition, Offset = First, Count = Count };
+            Count = 0;
+            return e;
+        }
     }
 
     private async Task WriteLoopAsync()
@@ -246,9 +270,8 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
                 }
                 Volatile.Write(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
             }
-            while (_buffer.Reader.TryRead(out var e)) batch.Add(e);
-            Interlocked.Add(ref _pending, -Interlocked.Read(ref _pending));
             if (_store is null) return;
+            if (_config.StoreEvents) Drain(batch);
             var now = _time.GetUtcNow();
             try
             {

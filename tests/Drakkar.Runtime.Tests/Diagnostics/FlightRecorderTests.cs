@@ -24,7 +24,7 @@ public sealed class FlightRecorderTests : IDisposable
         var config = new DebugConfig { Enabled = true, DbDir = _dir, MaxBuffer = 1000, RetentionMaxEvents = 100_000 };
         var recorder = NewRecorder(config);
         // The writer is not started yet: nothing drains the buffer, as when the disk stalls.
-        for (var i = 0; i < 1500; i++) recorder.MessageConsumed(Message(i));
+        for (var i = 0; i < 1500; i++) Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1), offset: i);
 
         Assert.Equal(500, _metrics.RecorderEventsDropped.Value("buffer_full"));
         Assert.Equal(500, recorder.Dropped);
@@ -33,7 +33,7 @@ public sealed class FlightRecorderTests : IDisposable
         recorder.Start();
         var database = recorder.DatabasePath!;
         await recorder.DisposeAsync();
-        Assert.Equal([(1000L, 0L, 999L)], Query(database, "SELECT count(*), min(offset), max(offset) FROM events WHERE kind = 'consumed'"));
+        Assert.Equal([(1000L, 0L, 999L)], Query(database, "SELECT count(*), min(offset), max(offset) FROM events WHERE kind = 'task_finished'"));
     }
 
     [Fact]
@@ -56,16 +56,26 @@ public sealed class FlightRecorderTests : IDisposable
         Assert.Equal(["slow", "medium", "fast"], recent.Select(t => t.TaskId));
         Assert.Equal(["slow"], slow.Select(t => t.TaskId));
         var rows = QueryText(database, "SELECT kind || ' ' || task_id || ' ' || coalesce(stdout, '-') FROM events ORDER BY seq");
-        Assert.Equal(["task_started medium -", "task_finished medium -", "task_started slow -", "task_finished slow out of slow\n"], rows);
+        Assert.Equal(["task_finished medium -", "task_finished slow out of slow\n"], rows);
+    }
+
+    [Fact]
+    public async Task Consumed_messages_are_stored_as_ranges_of_consecutive_offsets()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir });
+        recorder.Start();
+        foreach (var offset in new long[] { 0, 1, 2, 3, 10, 11 }) recorder.MessageConsumed(Message(offset));
+        var database = recorder.DatabasePath!;
+        await recorder.DisposeAsync();
+        Assert.Equal([(0L, 4L, 0L), (10L, 2L, 0L)], Query(database, "SELECT offset, count, partition FROM events WHERE kind = 'consumed' ORDER BY seq"));
     }
 
     private FlightRecorder NewRecorder(DebugConfig config) =>
         new(config, ("w1", "c1", "", "{}", "debug: {}"), () => "{}", _metrics, NullLogger.Instance);
 
-    private static void Finish(FlightRecorder recorder, string id, TimeSpan duration)
+    private static void Finish(FlightRecorder recorder, string id, TimeSpan duration, long offset = 1)
     {
-        var task = new ExecutorTask(id) { SourceOffsets = [1] };
-        recorder.TaskStarted(task, 1);
+        var task = new ExecutorTask(id) { SourceOffsets = [offset] };
         recorder.TaskFinished(task, 1, ExecutorOutcome.Success(new ExecutorResult(task, 0, $"out of {id}\n", "", duration, 42)));
     }
 
