@@ -189,19 +189,15 @@ internal sealed class DebugJson(DrakkarConfig config, string workerId, WorkerVie
     private static void WriteLinks(Utf8JsonWriter w, string name, List<DebugLink> links)
     {
         w.WriteStartArray(name);
-        foreach (var link in links)
-        {
-            w.WriteStartObject();
-            w.WriteString("name", link.Name);
-            w.WriteString("url", link.Url);
-            w.WriteEndObject();
-        }
+        foreach (var link in links) WriteLink(w, null, link);
         w.WriteEndArray();
     }
 
-    private static void WriteLink(Utf8JsonWriter w, string name, DebugLink link)
+    /// <summary>A link object: the value of property <paramref name="name"/>, or an array item when null.</summary>
+    private static void WriteLink(Utf8JsonWriter w, string? name, DebugLink link)
     {
-        w.WriteStartObject(name);
+        if (name is null) w.WriteStartObject();
+        else w.WriteStartObject(name);
         w.WriteString("name", link.Name);
         w.WriteString("url", link.Url);
         w.WriteEndObject();

@@ -48,23 +48,8 @@ internal sealed partial class DebugServer : IAsyncDisposable
     public IPEndPoint LocalEndpoint => (IPEndPoint)_listener.LocalEndpoint;
 
     /// <summary>Listens on <c>debug.host:debug.port</c>; a port in use is a startup error naming the keys.</summary>
-    public static DebugServer Start(DebugConfig config, DebugJson json, ILogger logger)
-    {
-        var host = config.Host.Trim();
-        var address = host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback : IPAddress.Parse(host);
-        var listener = new TcpListener(address, config.Port);
-        try
-        {
-            listener.Start(backlog: 64);
-        }
-        catch (SocketException e)
-        {
-            listener.Dispose();
-            throw new InvalidOperationException(
-                $"the debug UI cannot listen on {host}:{config.Port} ({e.Message}); set debug.port to a free port, or debug.enabled: false", e);
-        }
-        return new DebugServer(listener, config, json, logger);
-    }
+    public static DebugServer Start(DebugConfig config, DebugJson json, ILogger logger) =>
+        new(OperationsEndpoint.Listen(config.Host, config.Port, "the debug UI", "debug"), config, json, logger);
 
     public async ValueTask DisposeAsync()
     {
