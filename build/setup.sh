@@ -9,7 +9,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null;
   log "need root to run: $*"; exit 1; fi; }
 
 # OS packages (kcat is a test tool only) ---------------------------------------------------------------------
-packages=(kcat redis-server redis-tools clang lld python3-bson)
+# chromium: the debug UI test loads the page in a real headless browser.
+packages=(kcat redis-server redis-tools clang lld python3-bson chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
 missing=()
 for p in "${packages[@]}"; do

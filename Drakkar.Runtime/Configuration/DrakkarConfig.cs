@@ -299,10 +299,11 @@ public sealed class LoggingConfig
     public string Output { get; set; } = "stderr";
 }
 
-/// <summary>Drakkar's debug UI and flight-recorder settings (the UI itself is planned; the keys are accepted and validated).</summary>
+/// <summary>The debug web UI and flight recorder (docs/debug-ui.md).</summary>
 public sealed class DebugConfig
 {
-    public bool Enabled { get; set; } = true;
+    /// <summary>Off by default (Python Drakkar: on): a listening port and files on disk are the operator's choice.</summary>
+    public bool Enabled { get; set; }
     public string Host { get; set; } = "127.0.0.1";
     public int Port { get; set; } = 8080;
     /// <summary>Bearer token for the UI; empty disables auth. Surrounding whitespace is stripped at load.</summary>

@@ -24,7 +24,8 @@ internal static class DrakkarConfigSchema
         where T : class => new(key, get, set, TrueFalse) { Doc = doc };
 
     private static ScalarField<T, string> UiUrl<T>(Func<T, string> get, Action<T, string> set)
-        where T : class => Str("ui_url", get, set, "accepted for the debug UI; not used yet");
+        where T : class => Str("ui_url", get, set,
+            "a web UI for this destination; the debug UI's sink table links the instance's name to it");
 
     /// <summary>The keys every sink instance has (<see cref="SinkInstanceConfig"/>) after its own.</summary>
     private static ConfigField<T>[] Instance<T>(params ConfigField<T>[] own) where T : SinkInstanceConfig =>
@@ -142,9 +143,11 @@ internal static class DrakkarConfigSchema
         Bool<KafkaConfig>("ssl_verify_hostname", c => c.SslVerifyHostname, (c, v) => c.SslVerifyHostname = v,
             "`false` sets `ssl.endpoint.identification.algorithm=none` (the broker's certificate need not name " +
                 "the host); only for test clusters"),
-        UiUrl<KafkaConfig>(c => c.UiUrl, (c, v) => c.UiUrl = v),
+        Str<KafkaConfig>("ui_url", c => c.UiUrl, (c, v) => c.UiUrl = v,
+            "your Kafka web UI (Kafka UI / Kafbat, AKHQ…); the debug UI links to it ([debug-ui.md](debug-ui.md#links))"),
         Str<KafkaConfig>("ui_cluster_name", c => c.UiClusterName, (c, v) => c.UiClusterName = v,
-            "accepted for the debug UI; not used yet"),
+            "the cluster's name in that Kafka UI: shown in the debug UI, and with `ui_url` the link goes to the source " +
+                "topic's page, `{ui_url}/ui/clusters/{ui_cluster_name}/all-topics/{source_topic}`"),
         new UnsupportedField<KafkaConfig>("startup_align_enabled", StartupAlignReason),
         new UnsupportedField<KafkaConfig>("startup_min_wait_seconds", StartupAlignReason),
         new UnsupportedField<KafkaConfig>("startup_align_interval_seconds", StartupAlignReason),
@@ -552,60 +555,81 @@ internal static class DrakkarConfigSchema
 
     private static readonly ObjectSpec<DebugConfig> Debug = new(
     [
-        Bool<DebugConfig>("enabled", c => c.Enabled, (c, v) => c.Enabled = v, ""),
-        Str<DebugConfig>("host", c => c.Host, (c, v) => c.Host = v, "", NotEmpty),
-        Int<DebugConfig>("port", c => c.Port, (c, v) => c.Port = v, "", Between(1, 65535)),
+        Bool<DebugConfig>("enabled", c => c.Enabled, (c, v) => c.Enabled = v, "starts the flight recorder and the debug UI. Python Drakkar defaults to `true`; here a " +
+                "listening port and files on disk are opted into"),
+        Str<DebugConfig>("host", c => c.Host, (c, v) => c.Host = v, "address the UI listens on (`0.0.0.0` exposes it: set `auth_token`)", NotEmpty),
+        Int<DebugConfig>("port", c => c.Port, (c, v) => c.Port = v, "the UI's port; in use at startup is an error naming this key", Between(1, 65535)),
         new ScalarField<DebugConfig, string>("auth_token", c => c.AuthToken, (c, v) => c.AuthToken = v, Text)
         {
+            Doc = "when set, every UI request needs it: `Authorization: Bearer <token>`, or `?token=<token>` once " +
+                "(it sets an HttpOnly cookie for the page's own requests); otherwise 401",
             AllowedNote = "surrounding whitespace stripped; fully masked in output",
             // A quoted " token " would otherwise demand the spaces from every client, as Drakkar notes.
             Normalize = token => token.Trim(),
             FullyMasked = true,
         },
-        new StringListField<DebugConfig>("allowed_ws_origins", c => c.AllowedWsOrigins, (c, v) => c.AllowedWsOrigins = v),
-        Str<DebugConfig>("debug_url", c => c.DebugUrl, (c, v) => c.DebugUrl = v, ""),
-        Str<DebugConfig>("db_dir", c => c.DbDir, (c, v) => c.DbDir = v, ""),
-        Bool<DebugConfig>("store_events", c => c.StoreEvents, (c, v) => c.StoreEvents = v, ""),
-        Bool<DebugConfig>("store_config", c => c.StoreConfig, (c, v) => c.StoreConfig = v, ""),
-        Bool<DebugConfig>("store_state", c => c.StoreState, (c, v) => c.StoreState = v, ""),
+        new StringListField<DebugConfig>("allowed_ws_origins", c => c.AllowedWsOrigins, (c, v) => c.AllowedWsOrigins = v)
+        {
+            Doc = "extra `Origin`s (`https://ops.example.com`, or `*`) allowed to open the live event stream " +
+                "(`/api/stream`, server-sent events) from another site; the UI's own origin always may",
+        },
+        Str<DebugConfig>("debug_url", c => c.DebugUrl, (c, v) => c.DebugUrl = v, "the address operators reach this worker's UI at (behind a proxy): logged at startup, shown on " +
+                "the page, and stored in the recorder's `worker_config` rows"),
+        Str<DebugConfig>("db_dir", c => c.DbDir, (c, v) => c.DbDir = v, "directory of the recorder's SQLite files; `\"\"` keeps the recorder in memory only (the UI still " +
+                "shows recent tasks and dead letters)"),
+        Bool<DebugConfig>("store_events", c => c.StoreEvents, (c, v) => c.StoreEvents = v, "write events to the `events` table"),
+        Bool<DebugConfig>("store_config", c => c.StoreConfig, (c, v) => c.StoreConfig = v, "write a `worker_config` row (masked config, `expose_env_vars`, `debug_url`) into each new file"),
+        Bool<DebugConfig>("store_state", c => c.StoreState, (c, v) => c.StoreState = v, "write the UI's state document (partitions, executor, sinks) to `worker_state` every " +
+                "`state_sync_interval_seconds`"),
         Int<DebugConfig>("state_sync_interval_seconds", c => c.StateSyncIntervalSeconds, (c, v) => c.StateSyncIntervalSeconds = v,
-            "",
+            "see `store_state`",
             AtLeast(1)),
-        new StringListField<DebugConfig>("expose_env_vars", c => c.ExposeEnvVars, (c, v) => c.ExposeEnvVars = v),
+        new StringListField<DebugConfig>("expose_env_vars", c => c.ExposeEnvVars, (c, v) => c.ExposeEnvVars = v)
+        {
+            Doc = "names of environment variables whose values the UI shows and `worker_config` stores (unset ones " +
+                "are left out)",
+        },
         Int<DebugConfig>("rotation_interval_minutes", c => c.RotationIntervalMinutes, (c, v) => c.RotationIntervalMinutes = v,
-            "",
+            "the recorder starts a new file this often",
             AtLeast(1)),
-        Int<DebugConfig>("retention_hours", c => c.RetentionHours, (c, v) => c.RetentionHours = v, "", AtLeast(1)),
+        Int<DebugConfig>("retention_hours", c => c.RetentionHours, (c, v) => c.RetentionHours = v, "rows older than this are deleted from the current file after each flush, and this worker's " +
+                "older files at startup and at each rotation", AtLeast(1)),
         Int<DebugConfig>("retention_max_events", c => c.RetentionMaxEvents, (c, v) => c.RetentionMaxEvents = v,
-            "",
+            "the current file keeps at most this many events (the newest)",
             AtLeast(100)),
-        Bool<DebugConfig>("store_output", c => c.StoreOutput, (c, v) => c.StoreOutput = v, ""),
+        Bool<DebugConfig>("store_output", c => c.StoreOutput, (c, v) => c.StoreOutput = v, "store the start of each task's stdout/stderr (4,096 characters each) with its finish event"),
         Int<DebugConfig>("flush_interval_seconds", c => c.FlushIntervalSeconds, (c, v) => c.FlushIntervalSeconds = v,
-            "",
+            "the writer stores buffered events this often (sooner once half of `max_buffer` is used), one " +
+                "transaction per batch",
             AtLeast(1)),
-        Int<DebugConfig>("max_buffer", c => c.MaxBuffer, (c, v) => c.MaxBuffer = v, "", AtLeast(1000)),
-        Int<DebugConfig>("max_flush_retries", c => c.MaxFlushRetries, (c, v) => c.MaxFlushRetries = v, "", AtLeast(1)),
-        Int<DebugConfig>("max_ui_rows", c => c.MaxUiRows, (c, v) => c.MaxUiRows = v, "", AtLeast(100)),
+        Int<DebugConfig>("max_buffer", c => c.MaxBuffer, (c, v) => c.MaxBuffer = v, "events waiting for the writer; when full, new events are dropped and counted in " +
+                "`drakkar_recorder_events_dropped_total{reason=\"buffer_full\"}` (the pipeline never waits)", AtLeast(1000)),
+        Int<DebugConfig>("max_flush_retries", c => c.MaxFlushRetries, (c, v) => c.MaxFlushRetries = v, "attempts to store one batch before it is dropped (`reason=\"write_failed\"`)", AtLeast(1)),
+        Int<DebugConfig>("max_ui_rows", c => c.MaxUiRows, (c, v) => c.MaxUiRows = v, "recent tasks and dead letters kept in memory for the UI, and the most rows one UI list returns", AtLeast(100)),
         Int<DebugConfig>("log_min_duration_ms", c => c.LogMinDurationMs, (c, v) => c.LogMinDurationMs = v,
-            "",
+            "a task attempt at least this long is logged (`Slow task …`) and listed under \"Slow tasks\"",
             AtLeast(0)),
-        Int<DebugConfig>("ws_min_duration_ms", c => c.WsMinDurationMs, (c, v) => c.WsMinDurationMs = v, "", AtLeast(0)),
+        Int<DebugConfig>("ws_min_duration_ms", c => c.WsMinDurationMs, (c, v) => c.WsMinDurationMs = v, "a finished task at least this long (or failed) is pushed to the page's live feed", AtLeast(0)),
         Int<DebugConfig>("event_min_duration_ms", c => c.EventMinDurationMs, (c, v) => c.EventMinDurationMs = v,
-            "",
+            "task attempts shorter than this are not stored; they still show in the UI",
             AtLeast(0)),
         Int<DebugConfig>("output_min_duration_ms", c => c.OutputMinDurationMs, (c, v) => c.OutputMinDurationMs = v,
-            "",
+            "stdout/stderr are stored only for attempts at least this long (failed attempts always keep " +
+                "stderr)",
             AtLeast(0)),
-        Str<DebugConfig>("prometheus_url", c => c.PrometheusUrl, (c, v) => c.PrometheusUrl = v, ""),
+        Str<DebugConfig>("prometheus_url", c => c.PrometheusUrl, (c, v) => c.PrometheusUrl = v, "your Prometheus; the UI shows graph links for this worker (none when empty)"),
         Str<DebugConfig>("prometheus_rate_interval", c => c.PrometheusRateInterval, (c, v) => c.PrometheusRateInterval = v,
-            ""),
+            "the `rate()` window in those links"),
         Str<DebugConfig>("prometheus_worker_label", c => c.PrometheusWorkerLabel, (c, v) => c.PrometheusWorkerLabel = v,
-            ""),
+            "the PromQL selector for this worker, e.g. `worker_id=\"{worker_id}\"`; empty: `instance=\"{host " +
+                "name}:{metrics.port}\"`"),
         Str<DebugConfig>("prometheus_cluster_label", c => c.PrometheusClusterLabel, (c, v) => c.PrometheusClusterLabel = v,
-            ""),
+            "the selector for the whole cluster, e.g. `cluster=\"{cluster_name}\"`; adds cluster-wide links"),
         new StringMapListField<DebugConfig>("custom_links", c => c.CustomLinks, (c, v) => c.CustomLinks = v)
         {
-            AllowedNote = "each entry a string map (for example `name`, `url`)",
+            Doc = "links on the page; entries with `name` and `url` are shown, `url` may use `{worker_id}`, " +
+                "`{cluster_name}`, `{metrics_port}`, `{debug_port}`",
+            AllowedNote = "each entry a string map",
         },
     ]);
 

@@ -47,6 +47,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
     private IPayloadDelivery? _delivery;
     private DrakkarCache? _cache;
     private OperationsEndpoint? _endpoint;
+    private Diagnostics.DebugConsole? _debug;
     private OpenTelemetry.Trace.TracerProvider? _traces;
     private int _stopped;
 
@@ -93,6 +94,9 @@ public sealed partial class WorkerHost : IAsyncDisposable
 
     /// <summary>Where <c>/metrics</c>, <c>/healthz</c> and <c>/readyz</c> are served; null when <c>metrics.enabled</c> is false.</summary>
     public System.Net.IPEndPoint? MetricsEndpoint => _endpoint?.LocalEndpoint;
+
+    /// <summary>The flight recorder and debug UI; null without <c>debug.enabled</c>.</summary>
+    internal Diagnostics.DebugConsole? Debug => _debug;
 
     /// <summary>The sink delivery service (a <see cref="SinkManager"/> in production).</summary>
     internal IPayloadDelivery? Delivery => _delivery;
@@ -144,6 +148,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
             Config.Kafka.Brokers = EmbeddedBroker.BootstrapServers;
             LogEmbeddedBroker(EmbeddedBroker.BootstrapServers, Config.Kafka.SourceTopic, EmbeddedPartitions);
         }
+        _debug = Diagnostics.DebugConsole.Create(Config, WorkerId, Metrics, _loggers);
         var (delivery, postgres) = await parts.Delivery(Config, _handler, WorkerId, Metrics, _loggers, cancellationToken).ConfigureAwait(false);
         _delivery = delivery;
         if (Config.Metrics.Enabled)
@@ -155,12 +160,14 @@ public sealed partial class WorkerHost : IAsyncDisposable
         _cache = await DrakkarCache.OpenAsync(Config, WorkerId, logger: _loggers.CreateLogger("Drakkar.Cache"), cancellationToken: cancellationToken)
             .ConfigureAwait(false);
         _handler.Cache = _cache;
+        if (_debug is not null) _executor = _debug.Wrap(_executor);
         await _handler.OnReady(Config, postgres).ConfigureAwait(false);
         _periodic = new PeriodicRunner([.. _handler.PeriodicMethods, .. _cache.BackgroundTasks], Metrics, _loggers.CreateLogger("Drakkar.Periodic"),
             TimeProvider.System);
         _periodic.Start();
         _consumer = new SourceConsumer(Config, WorkerId, _handler, _executor, _delivery, Metrics, _loggers);
         _consumer.Start();
+        _debug?.StartUi(DebugView());
         _ = _consumer.FirstPoll.ContinueWith(_ => LogReady(WorkerId, Config.Kafka.SourceTopic), TaskScheduler.Default);
     }
 
@@ -200,6 +207,8 @@ public sealed partial class WorkerHost : IAsyncDisposable
         // Last of the parts: probes keep answering (503, shutting down) while the worker drains.
         await DisposePartAsync(_endpoint).ConfigureAwait(false);
         _endpoint = null;
+        await DisposePartAsync(_debug).ConfigureAwait(false);
+        _debug = null;
         EmbeddedBroker?.Dispose();
         EmbeddedBroker = null;
         // After the sinks closed, so every delivery span has ended: disposing exports the spans still buffered.
@@ -208,6 +217,19 @@ public sealed partial class WorkerHost : IAsyncDisposable
         Metrics.Dispose();
         if (_ownsLoggers) _loggers.Dispose();
     }
+
+    /// <summary>What the debug UI reads from this worker.</summary>
+    private Diagnostics.Ui.WorkerView DebugView() => new(
+        () => _consumer?.Partitions ?? [],
+        () =>
+        {
+            var pool = (_executor as Diagnostics.Recorder.RecordingExecutor)?.Inner as Execution.ExecutorPool;
+            var load = _consumer?.Load;
+            return new Diagnostics.Ui.ExecutorView(pool?.MaxExecutors ?? Config.Executor.MaxExecutors, pool?.ActiveCount ?? 0, pool?.WaitingCount ?? 0,
+                load?.Current ?? 0, load?.High ?? 0, load?.Paused ?? false, _delivery?.InFlightPayloads ?? 0);
+        },
+        () => (_delivery as SinkManager)?.Stats ?? [],
+        () => Readiness);
 
     private async ValueTask StopPeriodicAsync()
     {

@@ -81,6 +81,7 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
             {
                 pipeline.ConfirmCommitted(offset.Offset.Value);
                 metrics.OffsetsCommitted.Increment(pipeline.Partition.ToString(CultureInfo.InvariantCulture));
+                metrics.Events.Committed(pipeline.Topic, pipeline.Partition, offset.Offset.Value);
             }
             if (final) LogCommitted(string.Join(", ", offsets.Select(o => $"{o.Offset.Partition.Value}@{o.Offset.Offset.Value}")));
             return true;

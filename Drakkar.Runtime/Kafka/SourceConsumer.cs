@@ -119,6 +119,34 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
 
     public WorkerLoad Load => _load;
 
+    /// <summary>
+    /// Each assigned partition's progress with the broker's high watermark as last fetched (-1 when not known yet),
+    /// for the debug UI. Safe from any thread.
+    /// </summary>
+    public IReadOnlyList<PartitionProgress> Partitions
+    {
+        get
+        {
+            var views = new List<PartitionProgress>();
+            foreach (var pipeline in _pipelines.Values)
+            {
+                var (committed, consumed, open) = pipeline.Progress;
+                long high = -1;
+                try
+                {
+                    high = _consumer.GetWatermarkOffsets(new TopicPartition(pipeline.Topic, pipeline.Partition)).High.Value;
+                }
+                catch (Exception e) when (e is KafkaException or ObjectDisposedException)
+                {
+                    // Not fetched yet, or the consumer is closing: shown as unknown.
+                }
+                views.Add(new PartitionProgress(pipeline.Topic, pipeline.Partition, committed, consumed, high, open));
+            }
+            views.Sort((a, b) => a.Partition.CompareTo(b.Partition));
+            return views;
+        }
+    }
+
     public void Start()
     {
         _consumer.Subscribe(_config.Kafka.SourceTopic);
@@ -276,7 +304,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         var source = _handler.CreateMessage(record.Topic, partition, record.Offset.Value, message.Key, message.Value,
             message.Timestamp.UtcDateTime, Headers(message));
         // Refused while the partition drains (a record fetched just before a stop or a revoke): it stays uncommitted.
-        if (pipeline.Enqueue(source) && source.DecodeError is not null) ReportUndecodable(source);
+        if (!pipeline.Enqueue(source)) return;
+        _metrics.Events.MessageConsumed(source);
+        if (source.DecodeError is not null) ReportUndecodable(source);
     }
 
     /// <summary>
@@ -452,6 +482,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _metrics.RebalanceEvents.Increment("assign");
         _metrics.RebalancePartitions.WithLabels("assign").Add(partitions.Count);
+        if (_metrics.Events.IsOn) _metrics.Events.Rebalanced("assign", [.. partitions.Select(p => p.Partition.Value)]);
         foreach (var tp in partitions)
         {
             var pipeline = NewPipeline(tp.Topic, tp.Partition.Value);
@@ -472,6 +503,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _metrics.RebalanceEvents.Increment("revoke");
         _metrics.RebalancePartitions.WithLabels("revoke").Add(partitions.Count);
+        if (_metrics.Events.IsOn) _metrics.Events.Rebalanced("revoke", [.. partitions.Select(p => p.Partition.Value)]);
         var revoked = partitions.Select(p => _pipelines.TryGetValue(p.Partition.Value, out var pipeline) ? pipeline : null)
             .OfType<PartitionPipeline>().ToArray();
         if (revoked.Length > 0)
@@ -516,6 +548,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _metrics.RebalanceEvents.Increment("lost");
         _metrics.RebalancePartitions.WithLabels("lost").Add(partitions.Count);
+        if (_metrics.Events.IsOn) _metrics.Events.Rebalanced("lost", [.. partitions.Select(p => p.Partition.Value)]);
         var lost = new List<PartitionPipeline>();
         foreach (var p in partitions)
         {
@@ -603,4 +636,11 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Closing the consumer failed")]
     private partial void LogCloseFailed(Exception error);
+}
+
+/// <summary>One assigned partition as the debug UI shows it (offsets are -1 when not known yet).</summary>
+internal sealed record PartitionProgress(string Topic, int Partition, long Committed, long LastConsumed, long HighWatermark, int InFlight)
+{
+    /// <summary>Records on the broker not committed yet: the high watermark minus the committed offset (or minus the start when nothing was committed).</summary>
+    public long Lag => HighWatermark < 0 ? Math.Max(0, LastConsumed + 1 - Math.Max(Committed, 0)) : Math.Max(0, HighWatermark - Math.Max(Committed, 0));
 }

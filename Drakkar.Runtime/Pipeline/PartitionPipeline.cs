@@ -180,6 +180,12 @@ internal sealed partial class PartitionPipeline
         }
     }
 
+    /// <summary>The last committed offset (-1 before the first commit), the last consumed one (-1 before any), and the messages not yet done.</summary>
+    public (long Committed, long LastConsumed, int Open) Progress
+    {
+        get { lock (_gate) return (_committed, _offsets.LastRegistered, _offsets.Outstanding); }
+    }
+
     /// <summary>The consumed-minus-committed distance for the lag metric.</summary>
     public long Lag
     {

@@ -51,6 +51,18 @@ internal sealed partial class OperationsEndpoint : IAsyncDisposable
     /// <summary>Listens on <paramref name="host"/>:<paramref name="port"/>; a port already in use is a startup error.</summary>
     public static OperationsEndpoint Start(string host, int port, Func<string> metrics, Func<Readiness> readiness, ILogger logger)
     {
+        var listener = Listen(host, port, "the metrics endpoint", "metrics");
+        var endpoint = new OperationsEndpoint(listener, metrics, readiness, logger);
+        LogListening(logger, endpoint.LocalEndpoint.ToString());
+        return endpoint;
+    }
+
+    /// <summary>
+    /// A started listener on <paramref name="host"/>:<paramref name="port"/> (<c>localhost</c> or an IP address); a
+    /// port in use is an error naming <paramref name="section"/><c>.port</c>.
+    /// </summary>
+    internal static TcpListener Listen(string host, int port, string what, string section)
+    {
         var address = host.Trim().Equals("localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback : IPAddress.Parse(host.Trim());
         var listener = new TcpListener(address, port);
         try
@@ -61,11 +73,9 @@ internal sealed partial class OperationsEndpoint : IAsyncDisposable
         {
             listener.Dispose();
             throw new InvalidOperationException(
-                $"the metrics endpoint cannot listen on {host}:{port} ({e.Message}); set metrics.port to a free port, or metrics.enabled: false", e);
+                $"{what} cannot listen on {host}:{port} ({e.Message}); set {section}.port to a free port, or {section}.enabled: false", e);
         }
-        var endpoint = new OperationsEndpoint(listener, metrics, readiness, logger);
-        LogListening(logger, endpoint.LocalEndpoint.ToString());
-        return endpoint;
+        return listener;
     }
 
     public async ValueTask DisposeAsync()
@@ -199,7 +209,7 @@ internal sealed partial class OperationsEndpoint : IAsyncDisposable
     }
 
     /// <summary>The request head (up to the blank line) as ASCII; null when it exceeds the size bound.</summary>
-    private static async Task<string?> ReadHeadAsync(Socket socket, CancellationToken cancellationToken)
+    internal static async Task<string?> ReadHeadAsync(Socket socket, CancellationToken cancellationToken)
     {
         var buffer = new byte[MaxRequestHeadBytes];
         var length = 0;

@@ -47,7 +47,12 @@ internal sealed class DrakkarMetrics : IDisposable
         HandlerDuration = r.Histogram("drakkar_handler_duration_seconds", "Handler hook duration", FastBuckets, "hook");
         PeriodicRuns = r.Counter("drakkar_periodic_task_runs_total", "Periodic method runs", "name", "status");
         PeriodicDuration = r.Histogram("drakkar_periodic_task_duration_seconds", "Periodic method duration", FastBuckets, "name");
+        RecorderEventsDropped = r.Counter("drakkar_recorder_events_dropped_total",
+            "Flight-recorder events not stored: buffer_full (the pipeline never waits for the recorder) or write_failed (a batch failed debug.max_flush_retries times)", "reason");
     }
+
+    /// <summary>Where pipeline events go besides the metrics: the flight recorder with <c>debug.enabled</c>, else nowhere.</summary>
+    internal Diagnostics.IWorkerEvents Events { get; set; } = Diagnostics.IWorkerEvents.None;
 
     public MetricRegistry Registry { get; } = new();
 
@@ -89,4 +94,5 @@ internal sealed class DrakkarMetrics : IDisposable
     public Histogram HandlerDuration { get; }
     public Counter PeriodicRuns { get; }
     public Histogram PeriodicDuration { get; }
+    public Counter RecorderEventsDropped { get; }
 }

@@ -217,6 +217,7 @@ internal sealed partial class InstanceDelivery
                 _slot.Counters.Failed(error, _options.Time.GetUtcNow());
                 _slot.Errors.Increment();
                 LogDeliveryFailed(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, attempt, error);
+                _metrics.Events.DeliveryFailed(_slot.Key.KindName, _slot.Key.Name, group.Count, error);
 
                 var action = await DecideAsync(group, error, attempt).ConfigureAwait(false);
                 if (action == DeliveryAction.Retry && attempt <= _options.MaxRetries)
@@ -325,6 +326,7 @@ internal sealed partial class InstanceDelivery
         _slot.Counters.Delivered(count, _options.Time.GetUtcNow(), elapsed);
         _slot.PayloadsDelivered.Add(count);
         _metrics.SinkDeliverDuration.Observe(elapsed.TotalSeconds, _slot.Key.KindName, _slot.Key.Name);
+        _metrics.Events.Delivered(_slot.Key.KindName, _slot.Key.Name, count, elapsed);
     }
 
     private static Exception FirstFailure(SinkBatch batch)

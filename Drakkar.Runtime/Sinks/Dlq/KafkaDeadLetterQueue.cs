@@ -44,6 +44,7 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
     // Copy-on-write: the poll thread reads this on every iteration, so reading must not lock; changes are rare.
     private volatile IReadOnlyDictionary<(string Topic, int Partition), string> _blocked = new Dictionary<(string Topic, int Partition), string>();
     private readonly MetricCell _blockedGauge;
+    private readonly DrakkarMetrics _metrics;
     private IProducer<byte[]?, byte[]>? _producer;
     private int _activeWrites;
 
@@ -57,6 +58,7 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
         _security = security;
         _maxRecordBytes = maxRecordBytes;
         _blockedGauge = metrics.DlqBlockedPartitions.WithLabels();
+        _metrics = metrics;
         ArgumentException.ThrowIfNullOrEmpty(topic);
         ArgumentException.ThrowIfNullOrEmpty(brokers);
         Destination = topic;
@@ -162,6 +164,7 @@ internal sealed partial class KafkaDeadLetterQueue : IDeadLetterQueue
                 {
                     await producer.ProduceAsync(Destination, message, cancellationToken).ConfigureAwait(false);
                     if (failures > 1) LogRecovered(_logger, Destination, failures - 1);
+                    _metrics.Events.DeadLettered(letter);
                     return;
                 }
                 catch (ProduceException<byte[]?, byte[]> e)

@@ -41,6 +41,8 @@ internal static class PerformanceReport
         var started = DateTime.UtcNow;
 
         if (options.Runs("pipeline")) rows.Add(await PipelineAsync(options));
+        // --only pipeline runs it too: the debug UI's cost is read against the row above.
+        if (options.Runs("pipeline-debug") || options.Only.Contains("pipeline")) rows.Add(await PipelineDebugAsync(options));
         if (options.Runs("executor")) rows.Add(await ExecutorAsync(options));
         if (options.Runs("executor") || options.Runs("persistent")) rows.AddRange(await PersistentAsync(options));
         if (SinkCases.Any(options.Runs)) rows.AddRange(await SinksAsync(options));
@@ -84,6 +86,43 @@ internal static class PerformanceReport
         row.Note = string.Create(CultureInfo.InvariantCulture,
             $"{drakkarMicros:F1} µs/task vs {handMicros:F1} µs/task: Drakkar adds {drakkarMicros - handMicros:F1} µs/task. " +
             $"Worker runs: {string.Join("; ", PipelineOverhead.Diagnostics)}");
+        return row;
+    }
+
+    /// <summary>
+    /// The same orchestration run with <c>debug.enabled</c> (flight recorder on disk, debug UI with a page following
+    /// its event stream) against the worker without it, alternating in each round: what the debug tooling costs.
+    /// </summary>
+    private static async Task<Samples> PipelineDebugAsync(Options options)
+    {
+        var row = new Samples($"Orchestration with the flight recorder and debug UI on ({options.Messages:N0} precomputed tasks, one page streaming)",
+            "tasks/s", "the same worker with debug.enabled: false", "≥ 0.95");
+        using var broker = EmbeddedKafkaBroker.Start();
+        var firstNote = PipelineOverhead.Diagnostics.Count;
+        // A discarded warm-up of each side first: the first worker of the process pays for JIT and native loading.
+        await PipelineOverhead.RunDrakkarAsync(broker, options.Messages / 4, -1, debug: true);
+        await PipelineOverhead.RunDrakkarAsync(broker, options.Messages / 4, -1);
+        for (var round = 0; round < options.Rounds; round++)
+        {
+            double on, off;
+            if (round % 2 == 0)
+            {
+                on = await PipelineOverhead.RunDrakkarAsync(broker, options.Messages, round, debug: true);
+                off = await PipelineOverhead.RunDrakkarAsync(broker, options.Messages, round);
+            }
+            else
+            {
+                off = await PipelineOverhead.RunDrakkarAsync(broker, options.Messages, round);
+                on = await PipelineOverhead.RunDrakkarAsync(broker, options.Messages, round, debug: true);
+            }
+            row.Drakkar.Add(on);
+            row.Reference.Add(off);
+            Progress($"pipeline-debug round {round + 1}: debug on {on:F0}/s, off {off:F0}/s");
+        }
+        var runs = PipelineOverhead.Diagnostics.Skip(firstNote).Where(d => d.Contains("recorder", StringComparison.Ordinal)).ToList();
+        PipelineOverhead.Diagnostics.RemoveRange(firstNote, PipelineOverhead.Diagnostics.Count - firstNote);
+        row.Note = string.Create(CultureInfo.InvariantCulture,
+            $"{1e6 / Samples.Median(row.Drakkar):F1} µs/task with debug on vs {1e6 / Samples.Median(row.Reference):F1} µs/task off. Debug runs: {string.Join("; ", runs)}");
         return row;
     }
 

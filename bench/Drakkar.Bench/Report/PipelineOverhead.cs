@@ -47,9 +47,16 @@ internal static class PipelineOverhead
         return name;
     }
 
-    public static async Task<double> RunDrakkarAsync(EmbeddedKafkaBroker broker, int messages, int round)
+    /// <param name="broker">The embedded broker both sides read from.</param>
+    /// <param name="messages">Records in the run.</param>
+    /// <param name="round">Tells the run's topics apart.</param>
+    /// <param name="debug">
+    /// With the flight recorder writing to a temporary directory and the debug UI listening, one page following its
+    /// event stream the whole run (what an operator watching the worker costs it).
+    /// </param>
+    public static async Task<double> RunDrakkarAsync(EmbeddedKafkaBroker broker, int messages, int round, bool debug = false)
     {
-        var topic = PrepareInput(broker, $"pipe-drakkar-{round}", messages);
+        var topic = PrepareInput(broker, $"pipe-drakkar{(debug ? "-debug" : "")}-{round}", messages);
         var group = topic + "-group";
         var config = new DrakkarConfig
         {
@@ -66,10 +73,14 @@ internal static class PipelineOverhead
             config.Executor.BackpressureHighMultiplier = high;
             config.Executor.BackpressureLowMultiplier = low;
         }
+        var recorderDir = debug ? Directory.CreateTempSubdirectory("drakkar-bench-recorder-").FullName : null;
+        if (recorderDir is not null) config.Debug = new DebugConfig { Enabled = true, Port = 0, DbDir = recorderDir };
         var handler = new EchoHandler();
         var parts = DrakkarApp.DefaultParts();
         await using var host = await WorkerHost.StartAsync(handler, config, "bench-worker",
             new WorkerParts { Executor = parts.Executor, Delivery = parts.Delivery, Loggers = NullLoggerFactory.Instance }, CancellationToken.None);
+        using var watching = new CancellationTokenSource();
+        var watcher = host.Debug is { Endpoint: { } ui } ? FollowStreamAsync($"http://{ui}/api/stream", watching.Token) : Task.FromResult(0L);
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         using var sampling = new CancellationTokenSource();
         var sampler = SampleLoadAsync(host, handler, sampling.Token);
@@ -89,8 +100,40 @@ internal static class PipelineOverhead
         var callSeconds = Metric(metrics, "drakkar_sink_deliver_duration_seconds_sum{sink_type=\"kafka\"");
         Diagnostics[^1] += string.Create(CultureInfo.InvariantCulture,
             $", {calls:F0} Kafka sink calls for {messages} records (mean {1000 * callSeconds / Math.Max(calls, 1):F1} ms each)");
+        await watching.CancelAsync();
+        var streamed = await watcher;
+        if (host.Debug is { } console)
+        {
+            Diagnostics[^1] += string.Create(CultureInfo.InvariantCulture,
+                $", recorder dropped {console.Recorder.Dropped} events, the page received {streamed / 1024} KiB of server-sent events");
+        }
         await host.StopAsync();
+        if (recorderDir is not null)
+        {
+            var stored = Directory.EnumerateFiles(recorderDir).Sum(f => new FileInfo(f).Length);
+            Diagnostics[^1] += string.Create(CultureInfo.InvariantCulture, $", recorder files {stored / 1024 / 1024.0:F1} MiB");
+            Directory.Delete(recorderDir, recursive: true);
+        }
         return messages / seconds;
+    }
+
+    /// <summary>Reads the debug UI's event stream like an open page does, until stopped; returns the bytes received.</summary>
+    private static async Task<long> FollowStreamAsync(string url, CancellationToken stop)
+    {
+        using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        long total = 0;
+        try
+        {
+            await using var stream = await http.GetStreamAsync(url, stop);
+            var buffer = new byte[64 * 1024];
+            int read;
+            while ((read = await stream.ReadAsync(buffer, stop)) > 0) total += read;
+        }
+        catch (OperationCanceledException)
+        {
+            // The run is over.
+        }
+        return total;
     }
 
     public static async Task<double> RunHandLoopAsync(EmbeddedKafkaBroker broker, int messages, int round)

@@ -26,15 +26,16 @@ public sealed partial class WordCountHandler : DrakkarHandler<Document>
                 Args = ["-w"],
                 Stdin = document.Text,
                 SourceOffsets = [message.Offset],
-                Metadata = { ["id"] = document.Id },
+                State = document,                 // for OnTaskComplete; never sent to the process
             });
         }
-        return ValueTask.FromResult<IReadOnlyList<ExecutorTask>>(tasks);
+        return Tasks(tasks);
     }
 
     public override ValueTask<CollectResult?> OnTaskComplete(ExecutorResult result)
     {
-        var count = new WordCount(result.Task.Metadata["id"], int.Parse(result.Stdout.Trim(), System.Globalization.CultureInfo.InvariantCulture));
-        return ValueTask.FromResult<CollectResult?>(new CollectResult { Files = { FilePayload.Of(CountsFile, count, sink: "results") } });
+        var document = result.Task.StateAs<Document>();
+        var count = new WordCount(document.Id, int.Parse(result.Stdout.Trim(), System.Globalization.CultureInfo.InvariantCulture));
+        return Collect(new CollectResult { Files = { FilePayload.Of(CountsFile, count, sink: "results") } });
     }
 }

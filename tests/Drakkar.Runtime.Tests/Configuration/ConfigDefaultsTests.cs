@@ -59,12 +59,13 @@ public sealed class ConfigDefaultsTests
     }
 
     [Fact]
-    public void Debug_and_cache_defaults_match_drakkar()
+    public void Debug_and_cache_defaults_match_drakkar_but_the_debug_ui_is_opt_in()
     {
         var config = ConfigLoader.LoadFromYaml("", Env());
 
         var debug = config.Debug;
-        Assert.True(debug.Enabled);
+        // Python Drakkar enables it; here a listening port and files on disk are opted into (docs/debug-ui.md).
+        Assert.False(debug.Enabled);
         Assert.Equal("127.0.0.1", debug.Host);
         Assert.Equal(8080, debug.Port);
         Assert.Equal("", debug.AuthToken);

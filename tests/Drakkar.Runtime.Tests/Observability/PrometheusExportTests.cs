@@ -227,6 +227,8 @@ drakkar_handler_duration_seconds_count{hook="arrange"} 1
 # TYPE drakkar_periodic_task_runs_total counter
 # HELP drakkar_periodic_task_duration_seconds Periodic method duration
 # TYPE drakkar_periodic_task_duration_seconds histogram
+# HELP drakkar_recorder_events_dropped_total Flight-recorder events not stored: buffer_full (the pipeline never waits for the recorder) or write_failed (a batch failed debug.max_flush_retries times)
+# TYPE drakkar_recorder_events_dropped_total counter
 
 """;
 }

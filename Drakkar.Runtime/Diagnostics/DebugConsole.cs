@@ -1,0 +1,65 @@
+using Drakkar.Diagnostics.Recorder;
+using Drakkar.Diagnostics.Ui;
+using Drakkar.Observability.Metrics;
+using Drakkar.Pipeline;
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar.Diagnostics;
+
+/// <summary>
+/// What <c>debug.enabled</c> adds to a worker: the flight recorder (fed through <see cref="DrakkarMetrics.Events"/>
+/// and the executor wrapper) and the debug web UI. Created before the worker's parts so that they report to it;
+/// the UI starts once they exist.
+/// </summary>
+internal sealed partial class DebugConsole : IAsyncDisposable
+{
+    private readonly DrakkarConfig _config;
+    private readonly string _workerId;
+    private readonly ILogger _logger;
+    private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
+    private DebugServer? _server;
+    private DebugJson? _json;
+
+    private DebugConsole(DrakkarConfig config, string workerId, DrakkarMetrics metrics, ILoggerFactory loggers)
+    {
+        _config = config;
+        _workerId = workerId;
+        _logger = loggers.CreateLogger("Drakkar.Debug");
+        var debug = config.Debug;
+        var identity = (workerId, config.ClusterName, debug.DebugUrl, DebugJson.EnvironmentJson(debug), SecretMasker.ToMaskedYaml(config));
+        Recorder = new FlightRecorder(debug, identity, () => _json?.State() ?? "{}", metrics, _logger);
+        Recorder.Start();
+        metrics.Events = Recorder;
+    }
+
+    public FlightRecorder Recorder { get; }
+
+    /// <summary>Where the UI listens, once started.</summary>
+    public System.Net.IPEndPoint? Endpoint => _server?.LocalEndpoint;
+
+    /// <summary>Starts the recorder and routes <paramref name="metrics"/>' events to it; null without <c>debug.enabled</c>.</summary>
+    public static DebugConsole? Create(DrakkarConfig config, string workerId, DrakkarMetrics metrics, ILoggerFactory loggers) =>
+        config.Debug.Enabled ? new DebugConsole(config, workerId, metrics, loggers) : null;
+
+    /// <summary>The executor, reporting every task attempt to the recorder.</summary>
+    public ITaskExecutor Wrap(ITaskExecutor executor) => new RecordingExecutor(executor, Recorder);
+
+    /// <summary>Starts the UI over the running worker.</summary>
+    public void StartUi(WorkerView worker)
+    {
+        _json = new DebugJson(_config, _workerId, worker, Recorder, _startedAt);
+        _server = DebugServer.Start(_config.Debug, _json, _logger);
+        var local = $"http://{_server.LocalEndpoint}/";
+        LogListening(_logger, _config.Debug.DebugUrl.Length > 0 ? _config.Debug.DebugUrl : local, local,
+            _config.Debug.AuthToken.Length > 0 ? "token required" : "no token", Recorder.DatabasePath ?? "none (memory only)");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_server is not null) await _server.DisposeAsync().ConfigureAwait(false);
+        await Recorder.DisposeAsync().ConfigureAwait(false);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Debug UI at {Url} (listening on {Local}, {Auth}); flight recorder database: {Database}")]
+    private static partial void LogListening(ILogger logger, string url, string local, string auth, string database);
+}

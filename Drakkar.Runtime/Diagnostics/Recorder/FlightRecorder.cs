@@ -1,0 +1,329 @@
+using System.Collections.Concurrent;
+using Drakkar.Execution;
+using Drakkar.Observability.Metrics;
+using Drakkar.Sinks.Dlq;
+using Microsoft.Extensions.Logging;
+
+namespace Drakkar.Diagnostics.Recorder;
+
+/// <summary>
+/// The flight recorder: turns worker events into <see cref="FlightEvent"/>s, keeps the newest tasks and dead letters
+/// in memory for the debug UI, and hands events to a background writer through a bounded buffer
+/// (<c>debug.max_buffer</c>). The pipeline never waits: when the buffer is full the event is dropped and counted
+/// (<c>drakkar_recorder_events_dropped_total{reason="buffer_full"}</c>). The writer stores what it finds every
+/// <c>debug.flush_interval_seconds</c> (sooner once half the buffer is used) in one transaction per batch.
+/// Consumed messages are stored as ranges (one row per run of consecutive offsets of a partition, per flush): a row
+/// per message cost the pipeline more than the 5 % the recorder may take (docs/performance.md).
+/// </summary>
+internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
+{
+    /// <summary>stdout and stderr are stored up to this many characters each (the start of the output).</summary>
+    internal const int OutputExcerptChars = 4096;
+
+    private readonly DebugConfig _config;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ConcurrentQueue<FlightEvent> _buffer = new();
+    private readonly ConcurrentDictionary<int, ConsumedRange> _consumed = new();
+    private readonly MetricCell _droppedFull;
+    private readonly MetricCell _droppedFailed;
+    private readonly EventStore? _store;
+    private readonly RecentRing<FlightEvent> _tasks;
+    private readonly RecentRing<FlightEvent> _deadLetters;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Func<string>? _state;
+    private readonly (string WorkerId, string ClusterName, string DebugUrl, string EnvJson, string ConfigYaml) _identity;
+    private readonly int _wakeAt;
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task? _writer;
+    private long _seq;
+    private long _pending;
+    private long _dropped;
+
+    // config: the debug section. identity: what worker_config rows hold (debug.store_config). state: the worker's
+    // state as JSON, stored every debug.state_sync_interval_seconds (debug.store_state).
+    public FlightRecorder(DebugConfig config, (string WorkerId, string ClusterName, string DebugUrl, string EnvJson, string ConfigYaml) identity,
+        Func<string>? state, DrakkarMetrics metrics, ILogger logger, TimeProvider? time = null)
+    {
+        _config = config;
+        _identity = identity;
+        _state = state;
+        _logger = logger;
+        _time = time ?? TimeProvider.System;
+        _wakeAt = Math.Max(1, config.MaxBuffer / 2);
+        _droppedFull = metrics.RecorderEventsDropped.WithLabels("buffer_full");
+        _droppedFailed = metrics.RecorderEventsDropped.WithLabels("write_failed");
+        _tasks = new RecentRing<FlightEvent>(config.MaxUiRows);
+        _deadLetters = new RecentRing<FlightEvent>(config.MaxUiRows);
+        if (config.DbDir.Length > 0 && (config.StoreEvents || config.StoreConfig || config.StoreState))
+            _store = new EventStore(config.DbDir, identity.WorkerId);
+    }
+
+    public bool IsOn => true;
+
+    /// <summary>The database file being written; null when nothing is stored (<c>db_dir</c> empty, every <c>store_*</c> off).</summary>
+    public string? DatabasePath => _store?.Path;
+
+    /// <summary>Events dropped so far (buffer full or failed writes).</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Opens the first database file and starts the writer; a file that cannot be created is a startup error.</summary>
+    public void Start()
+    {
+        if (_store is not null)
+        {
+            var now = _time.GetUtcNow();
+            try
+            {
+                _store.Open(now);
+                _store.DeleteFilesOlderThan(now - TimeSpan.FromHours(_config.RetentionHours));
+                WriteConfig(now);
+            }
+            catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+            {
+                throw new InvalidOperationException($"the flight recorder cannot write to debug.db_dir '{_config.DbDir}': {e.Message}", e);
+            }
+        }
+        _writer = Task.Run(WriteLoopAsync);
+    }
+
+    /// <summary>The newest finished task attempts, newest first.</summary>
+    public List<FlightEvent> RecentTasks(int limit) => _tasks.Newest(limit);
+
+    /// <summary>The newest task attempts that took at least <c>debug.log_min_duration_ms</c>, newest first.</summary>
+    public List<FlightEvent> SlowTasks(int limit) => _tasks.Newest(limit, e => e.DurationMs >= _config.LogMinDurationMs);
+
+    /// <summary>Finished tasks after <paramref name="afterSeq"/> that the live view shows: failed ones, and those of at least <c>debug.ws_min_duration_ms</c>.</summary>
+    public List<FlightEvent> LiveTasks(long afterSeq, int limit) =>
+        _tasks.Newest(limit, e => e.Seq > afterSeq && (e.Kind == FlightEvent.TaskFailed || e.DurationMs >= _config.WsMinDurationMs));
+
+    public List<FlightEvent> RecentDeadLetters(int limit) => _deadLetters.Newest(limit);
+
+    /// <summary>Extends the partition's open range of consecutive offsets; a gap (a rewind, a skip) closes it into a row.</summary>
+    public void MessageConsumed(SourceMessage message)
+    {
+        if (!Storing) return;
+        var range = _consumed.GetOrAdd(message.Partition, static (p, topic) => new ConsumedRange(topic, p), message.Topic);
+        lock (range)
+        {
+            if (range.Count > 0 && message.Offset != range.Last + 1) Record(range.Take(NextSeq()));
+            if (range.Count == 0)
+            {
+                range.First = message.Offset;
+                range.Since = _time.GetUtcNow();
+            }
+            range.Last = message.Offset;
+            range.Count++;
+        }
+    }
+
+    public void TaskFinished(ExecutorTask task, int attempt, in ExecutorOutcome outcome)
+    {
+        var result = outcome.Result;
+        var error = outcome.Error;
+        var duration = result?.Duration ?? error!.Duration;
+        var failed = result is null;
+        var keepOutput = _config.StoreOutput && (failed || duration.TotalMilliseconds >= _config.OutputMinDurationMs);
+        var finished = new FlightEvent(NextSeq(), _time.GetUtcNow(), failed ? FlightEvent.TaskFailed : FlightEvent.TaskFinished)
+        {
+            TaskId = task.TaskId,
+            Attempt = attempt,
+            Offset = task.SourceOffsets.Count > 0 ? task.SourceOffsets[0] : null,
+            ExitCode = result?.ExitCode ?? error!.ExitCode,
+            DurationMs = duration.TotalMilliseconds,
+            Detail = failed ? error!.Message : null,
+            Stdout = keepOutput && result is not null ? Excerpt(result.Stdout) : null,
+            Stderr = keepOutput ? Excerpt(result?.Stderr ?? error!.Stderr) : null,
+        };
+        _tasks.Add(finished);
+        if (duration.TotalMilliseconds >= _config.LogMinDurationMs)
+            LogSlowTask(_logger, task.TaskId, duration.TotalMilliseconds, finished.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none");
+        if (duration.TotalMilliseconds >= _config.EventMinDurationMs) Record(finished);
+    }
+
+    public void Delivered(string sinkKind, string sinkName, int payloads, TimeSpan duration) =>
+        Record(new FlightEvent(NextSeq(), _time.GetUtcNow(), FlightEvent.Delivered)
+        {
+            Sink = $"{sinkKind}/{sinkName}",
+            Count = payloads,
+            DurationMs = duration.TotalMilliseconds,
+        });
+
+    public void DeliveryFailed(string sinkKind, string sinkName, int payloads, string error) =>
+        Record(new FlightEvent(NextSeq(), _time.GetUtcNow(), FlightEvent.DeliveryFailed)
+        {
+            Sink = $"{sinkKind}/{sinkName}",
+            Count = payloads,
+            Detail = error,
+        });
+
+    public void DeadLettered(DeadLetter letter)
+    {
+        var e = new FlightEvent(NextSeq(), _time.GetUtcNow(), FlightEvent.DeadLettered)
+        {
+            Topic = letter.SourceTopic,
+            Partition = letter.Partition,
+            Offset = letter.Messages.Count > 0 ? letter.Messages[0].Offset : null,
+            Sink = $"{letter.SinkKind}/{letter.SinkName}",
+            Count = Math.Max(letter.Payloads.Count, letter.Messages.Count),
+            Attempt = letter.AttemptCount,
+            Detail = letter.Error,
+        };
+        _deadLetters.Add(e);
+        Record(e);
+    }
+
+    public void Rebalanced(string kind, IReadOnlyList<int> partitions) =>
+        Record(new FlightEvent(NextSeq(), _time.GetUtcNow(), kind switch { "assign" => "assigned", "revoke" => "revoked", _ => kind })
+        {
+            Count = partitions.Count,
+            Detail = string.Join(",", partitions),
+        });
+
+    public void Committed(string topic, int partition, long offset) =>
+        Record(new FlightEvent(NextSeq(), _time.GetUtcNow(), FlightEvent.Committed) { Topic = topic, Partition = partition, Offset = offset });
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stop.IsCancellationRequested) return;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_writer is not null) await _writer.ConfigureAwait(false);
+        _store?.Dispose();
+    }
+
+    private long NextSeq() => Interlocked.Increment(ref _seq);
+
+    private static string Excerpt(string text) => text.Length <= OutputExcerptChars ? text : text[..OutputExcerptChars];
+
+    /// <summary>False when nothing is stored (then events only feed the UI's memory).</summary>
+    private bool Storing => _config.StoreEvents && _store is not null && !_stop.IsCancellationRequested;
+
+    private void Record(FlightEvent e)
+    {
+        if (!Storing) return;
+        var pending = Interlocked.Increment(ref _pending);
+        if (pending > _config.MaxBuffer)
+        {
+            Interlocked.Decrement(ref _pending);
+            _droppedFull.Increment();
+            Interlocked.Increment(ref _dropped);
+            return;
+        }
+        _buffer.Enqueue(e);
+        if (pending == _wakeAt) Volatile.Read(ref _wake).TrySetResult();
+    }
+
+    /// <summary>Moves the buffered events, and the consumed ranges still open, into <paramref name="batch"/>.</summary>
+    private void Drain(List<FlightEvent> batch)
+    {
+        foreach (var range in _consumed.Values)
+        {
+            lock (range)
+            {
+                if (range.Count > 0) batch.Add(range.Take(NextSeq()));
+            }
+        }
+        while (_buffer.TryDequeue(out var e))
+        {
+            batch.Add(e);
+            Interlocked.Decrement(ref _pending);
+        }
+    }
+
+    /// <summary>Consecutive offsets of one partition consumed since the range opened; guarded by its own lock.</summary>
+    private sealed class ConsumedRange(string topic, int partition)
+    {
+        public long First;
+        public long Last;
+        public int Count;
+        public DateTimeOffset Since;
+
+        public FlightEvent Take(long seq)
+        {
+            var e = new FlightEvent(seq, Since, FlightEvent.Consumed) { Topic = topic, Partition = partition, Offset = First, Count = Count };
+            Count = 0;
+            return e;
+        }
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var interval = TimeSpan.FromSeconds(_config.FlushIntervalSeconds);
+        var rotation = TimeSpan.FromMinutes(_config.RotationIntervalMinutes);
+        var stateInterval = TimeSpan.FromSeconds(_config.StateSyncIntervalSeconds);
+        var nextRotation = _time.GetUtcNow() + rotation;
+        var nextState = _time.GetUtcNow();
+        var batch = new List<FlightEvent>();
+        var failures = 0;
+        while (true)
+        {
+            var stopping = _stop.IsCancellationRequested;
+            if (!stopping)
+            {
+                try
+                {
+                    await Task.WhenAny(Task.Delay(interval, _time, _stop.Token), _wake.Task).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Stopping: one last round below.
+                }
+                Volatile.Write(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            }
+            if (_store is null) return;
+            if (_config.StoreEvents) Drain(batch);
+            var now = _time.GetUtcNow();
+            try
+            {
+                if (batch.Count > 0)
+                {
+                    _store.Append(batch);
+                    _store.Trim(now - TimeSpan.FromHours(_config.RetentionHours), _config.RetentionMaxEvents);
+                }
+                batch.Clear();
+                failures = 0;
+                if (_config.StoreState && _state is not null && now >= nextState)
+                {
+                    _store.WriteState(now, _state());
+                    nextState = now + stateInterval;
+                }
+                if (now >= nextRotation)
+                {
+                    _store.Open(now);
+                    WriteConfig(now);
+                    var deleted = _store.DeleteFilesOlderThan(now - TimeSpan.FromHours(_config.RetentionHours));
+                    LogRotated(_logger, _store.Path!, deleted);
+                    nextRotation = now + rotation;
+                }
+            }
+            catch (Exception e)
+            {
+                failures++;
+                LogWriteFailed(_logger, e, batch.Count, failures, _config.MaxFlushRetries);
+                if (failures >= _config.MaxFlushRetries || stopping)
+                {
+                    _droppedFailed.Add(batch.Count);
+                    Interlocked.Add(ref _dropped, batch.Count);
+                    batch.Clear();
+                    failures = 0;
+                }
+            }
+            if (stopping) return;
+        }
+    }
+
+    private void WriteConfig(DateTimeOffset now)
+    {
+        if (!_config.StoreConfig) return;
+        _store!.WriteConfig(now, _identity.WorkerId, _identity.ClusterName, _identity.DebugUrl, _identity.EnvJson, _identity.ConfigYaml);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Slow task {TaskId}: {Milliseconds:0} ms, exit code {ExitCode}")]
+    private static partial void LogSlowTask(ILogger logger, string taskId, double milliseconds, string exitCode);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Flight recorder rotated to {Path}; {Deleted} file(s) past debug.retention_hours deleted")]
+    private static partial void LogRotated(ILogger logger, string path, int deleted);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Flight recorder could not store {Count} events (attempt {Attempt} of {MaxAttempts})")]
+    private static partial void LogWriteFailed(ILogger logger, Exception error, int count, int attempt, int maxAttempts);
+}

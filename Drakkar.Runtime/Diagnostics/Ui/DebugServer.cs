@@ -1,0 +1,266 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using Drakkar.Observability.Http;
+using Microsoft.Extensions.Logging;
+using Response = Drakkar.Observability.Http.OperationsEndpoint.Response;
+
+namespace Drakkar.Diagnostics.Ui;
+
+/// <summary>
+/// Serves the debug page and its JSON on <c>debug.host:debug.port</c>, with the same hand-written HTTP/1.1 responder
+/// as <c>/metrics</c> (one request per connection) plus one long-lived stream: <c>/api/stream</c>, server-sent events
+/// with the state every second and task events as they finish. With <c>debug.auth_token</c> every request must carry
+/// the token (<c>Authorization: Bearer</c>, <c>?token=</c>, or the cookie a <c>?token=</c> request sets); the stream
+/// refuses an <c>Origin</c> that is neither this server nor listed in <c>debug.allowed_ws_origins</c>.
+/// </summary>
+internal sealed partial class DebugServer : IAsyncDisposable
+{
+    internal const string CookieName = "drakkar_debug_token";
+    internal const int MaxConnections = 64;
+    private const string TextType = "text/plain; charset=utf-8";
+    private const string JsonType = "application/json; charset=utf-8";
+    // The page loads nothing from anywhere else, and runs only its own script.
+    private const string PageHeaders =
+        "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'\r\n" +
+        "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n";
+    private static readonly TimeSpan HeadTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan StreamInterval = TimeSpan.FromSeconds(1);
+
+    private readonly TcpListener _listener;
+    private readonly DebugConfig _config;
+    private readonly DebugJson _json;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _accepting;
+    private int _open;
+
+    private DebugServer(TcpListener listener, DebugConfig config, DebugJson json, ILogger logger)
+    {
+        _listener = listener;
+        _config = config;
+        _json = json;
+        _logger = logger;
+        _accepting = Task.Run(AcceptLoopAsync);
+    }
+
+    public IPEndPoint LocalEndpoint => (IPEndPoint)_listener.LocalEndpoint;
+
+    /// <summary>Listens on <c>debug.host:debug.port</c>; a port in use is a startup error naming the keys.</summary>
+    public static DebugServer Start(DebugConfig config, DebugJson json, ILogger logger) =>
+        new(OperationsEndpoint.Listen(config.Host, config.Port, "the debug UI", "debug"), config, json, logger);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stop.IsCancellationRequested) return;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _listener.Stop();
+        await _accepting.ConfigureAwait(false);
+        _listener.Dispose();
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener.AcceptSocketAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                if (_stop.IsCancellationRequested) return;
+                continue;
+            }
+            if (Interlocked.Increment(ref _open) > MaxConnections)
+            {
+                Interlocked.Decrement(ref _open);
+                socket.Dispose();
+                continue;
+            }
+            _ = ServeAsync(socket);
+        }
+    }
+
+    private async Task ServeAsync(Socket socket)
+    {
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            deadline.CancelAfter(HeadTimeout);
+            var head = await OperationsEndpoint.ReadHeadAsync(socket, deadline.Token).ConfigureAwait(false);
+            var request = head is null ? null : DebugRequest.Parse(head);
+            if (request is null)
+            {
+                await SendAsync(socket, new Response(400, "Bad Request", TextType, "bad request\n"), false).ConfigureAwait(false);
+                return;
+            }
+            deadline.CancelAfter(Timeout.InfiniteTimeSpan);
+            if (request.Method == "GET" && request.Path == "/api/stream" && Authorize(request, out _) is null && OriginAllowed(request))
+            {
+                await StreamAsync(socket).ConfigureAwait(false);
+                return;
+            }
+            await SendAsync(socket, Route(request), request.Method == "HEAD").ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
+        {
+            // The client left, was too slow, or the worker is stopping.
+        }
+        catch (Exception e)
+        {
+            LogRequestFailed(_logger, e);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _open);
+            socket.Dispose();
+        }
+    }
+
+    /// <summary>Answers every request but an authorized, allowed <c>/api/stream</c>.</summary>
+    internal Response Route(DebugRequest request)
+    {
+        if (request.Method is not ("GET" or "HEAD"))
+            return new Response(405, "Method Not Allowed", TextType, "only GET is served\n", "Allow: GET, HEAD\r\n");
+        if (Authorize(request, out var setCookie) is { } refused) return refused;
+        if (request.Path == "/api/stream") return new Response(403, "Forbidden", TextType, "origin not allowed; see debug.allowed_ws_origins\n");
+        return request.Path switch
+        {
+            "/" or "/index.html" => Asset("index.html", "text/html; charset=utf-8", setCookie),
+            "/app.js" => Asset("app.js", "text/javascript; charset=utf-8", setCookie),
+            "/app.css" => Asset("app.css", "text/css; charset=utf-8", setCookie),
+            "/api/state" => Json(_json.State(), setCookie),
+            "/api/tasks" => Json(_json.Tasks(), setCookie),
+            "/api/dlq" => Json(_json.DeadLetters(), setCookie),
+            "/api/config" => Json(_json.Config(), setCookie),
+            _ => new Response(404, "Not Found", TextType, "not found\n"),
+        };
+    }
+
+    /// <summary>Null when the request may proceed; else the 401. <paramref name="setCookie"/> carries a token given in the query on to later requests.</summary>
+    private Response? Authorize(DebugRequest request, out string setCookie)
+    {
+        setCookie = "";
+        var expected = _config.AuthToken;
+        if (expected.Length == 0) return null;
+        if (request.Query.TryGetValue("token", out var query) && Same(query, expected))
+        {
+            setCookie = $"Set-Cookie: {CookieName}={Uri.EscapeDataString(expected)}; Path=/; HttpOnly; SameSite=Strict\r\n";
+            return null;
+        }
+        if (request.Header("authorization") is { } authorization && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            && Same(authorization[7..].Trim(), expected))
+            return null;
+        if (request.Cookie(CookieName) is { } cookie && Same(Uri.UnescapeDataString(cookie), expected)) return null;
+        return new Response(401, "Unauthorized", TextType,
+            "the debug UI needs its token (debug.auth_token): Authorization: Bearer <token>, or ?token=<token> once\n",
+            "WWW-Authenticate: Bearer realm=\"drakkar-debug\"\r\n");
+    }
+
+    private static bool Same(string given, string expected) =>
+        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(expected));
+
+    /// <summary>No <c>Origin</c> (not a browser's cross-origin request), this server's own, or one of <c>debug.allowed_ws_origins</c>.</summary>
+    private bool OriginAllowed(DebugRequest request)
+    {
+        if (request.Header("origin") is not { } origin) return true;
+        if (request.Header("host") is { } host && (origin == $"http://{host}" || origin == $"https://{host}")) return true;
+        return _config.AllowedWsOrigins.Any(o => o == "*" || string.Equals(o.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase));
+    }
+
+    private async Task StreamAsync(Socket socket)
+    {
+        var head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-store\r\nConnection: close\r\n" +
+            "X-Accel-Buffering: no\r\n\r\nretry: 2000\n\n";
+        await socket.SendAsync(Encoding.ASCII.GetBytes(head), _stop.Token).ConfigureAwait(false);
+        long lastSeq = 0;
+        while (!_stop.IsCancellationRequested)
+        {
+            var text = new StringBuilder();
+            text.Append("event: state\ndata: ").Append(_json.State()).Append("\n\n");
+            var tasks = _json.LiveTasks(lastSeq, out lastSeq);
+            if (tasks.Length > 0) text.Append("event: tasks\ndata: ").Append(tasks).Append("\n\n");
+            await socket.SendAsync(Encoding.UTF8.GetBytes(text.ToString()), _stop.Token).ConfigureAwait(false);
+            await Task.Delay(StreamInterval, _stop.Token).ConfigureAwait(false);
+        }
+    }
+
+    private static Response Json(string body, string extraHeaders) => new(200, "OK", JsonType, body, extraHeaders);
+
+    private static Response Asset(string name, string contentType, string extraHeaders) =>
+        new(200, "OK", contentType, Assets.Read(name), PageHeaders + extraHeaders);
+
+    private static async Task SendAsync(Socket socket, Response response, bool headOnly)
+    {
+        await socket.SendAsync(response.Encode(headOnly)).ConfigureAwait(false);
+        socket.Shutdown(SocketShutdown.Both);
+    }
+
+    /// <summary>The page's files, embedded in the assembly (Diagnostics/Ui/Assets).</summary>
+    private static class Assets
+    {
+        private static readonly Dictionary<string, string> Cache = new(StringComparer.Ordinal);
+
+        public static string Read(string name)
+        {
+            lock (Cache)
+            {
+                if (Cache.TryGetValue(name, out var text)) return text;
+                using var stream = typeof(DebugServer).Assembly.GetManifestResourceStream($"Drakkar.Diagnostics.Ui.Assets.{name}")
+                    ?? throw new InvalidOperationException($"the debug UI asset {name} is not embedded");
+                using var reader = new StreamReader(stream, Encoding.UTF8);
+                return Cache[name] = reader.ReadToEnd();
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Debug UI failed to answer a request")]
+    private static partial void LogRequestFailed(ILogger logger, Exception error);
+}
+
+/// <summary>The request line and headers of one debug UI request.</summary>
+internal sealed record DebugRequest(string Method, string Path, IReadOnlyDictionary<string, string> Query, IReadOnlyDictionary<string, string> Headers)
+{
+    public string? Header(string name) => Headers.GetValueOrDefault(name);
+
+    public string? Cookie(string name)
+    {
+        if (Header("cookie") is not { } cookies) return null;
+        foreach (var part in cookies.Split(';'))
+        {
+            var eq = part.IndexOf('=');
+            if (eq > 0 && part[..eq].Trim() == name) return part[(eq + 1)..].Trim();
+        }
+        return null;
+    }
+
+    /// <summary>Null when the request line is malformed.</summary>
+    public static DebugRequest? Parse(string head)
+    {
+        var lines = head.Split('\n');
+        var parts = lines[0].TrimEnd('\r').Split(' ');
+        if (parts.Length != 3 || !parts[2].StartsWith("HTTP/1.", StringComparison.Ordinal) || !parts[1].StartsWith('/')) return null;
+        var target = parts[1];
+        var mark = target.IndexOf('?');
+        var query = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (mark >= 0)
+        {
+            foreach (var pair in target[(mark + 1)..].Split('&', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var eq = pair.IndexOf('=');
+                var key = Uri.UnescapeDataString((eq < 0 ? pair : pair[..eq]).Replace('+', ' '));
+                query[key] = eq < 0 ? "" : Uri.UnescapeDataString(pair[(eq + 1)..].Replace('+', ' '));
+            }
+        }
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var line in lines.Skip(1))
+        {
+            var colon = line.IndexOf(':');
+            if (colon > 0) headers[line[..colon].Trim()] = line[(colon + 1)..].Trim();
+        }
+        return new DebugRequest(parts[0], mark < 0 ? target : target[..mark], query, headers);
+    }
+}

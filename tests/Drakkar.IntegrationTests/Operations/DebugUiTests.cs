@@ -1,0 +1,198 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Drakkar.IntegrationTests.Fixtures;
+using Drakkar.IntegrationTests.Pipeline;
+using Drakkar.IntegrationTests.Support;
+using Microsoft.Data.Sqlite;
+
+namespace Drakkar.IntegrationTests.Operations;
+
+/// <summary>The flight recorder and the debug web UI of real workers (debug.*; docs/debug-ui.md).</summary>
+[Collection(KafkaCollection.Name)]
+public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+    private readonly string _dir = Directory.CreateTempSubdirectory("drakkar-debug-ui-").FullName;
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+    public void Dispose()
+    {
+        _http.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public async Task The_recorder_database_holds_the_runs_events_with_retention_applied()
+    {
+        var topic = kafka.CreateTopic("debug-recorder", partitions: 2);
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, "debug-recorder", c =>
+        {
+            c.Debug.Enabled = true;
+            c.Debug.Port = FreePort.Next();
+            c.Debug.DbDir = _dir;
+            c.Debug.FlushIntervalSeconds = 1;
+            c.Debug.RetentionMaxEvents = 100;
+            c.Debug.OutputMinDurationMs = 0;
+        });
+        var handler = new RecordingHandler(realProcesses: true);
+        string database;
+        await using (var worker = await TestWorker.StartAsync(handler, config))
+        {
+            database = worker.Debug!.Recorder.DatabasePath!;
+            await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 2, 200);
+            await Eventually.True(() => handler.Settled.Count == 200, Deadline, "200 messages settled");
+            await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, "debug-recorder", 2).Sum() == 200, Deadline, "offsets committed");
+            await worker.StopAsync();
+        }
+
+        // 200 finished tasks, consumed ranges, commits and the rebalance: well over 100, so retention cut the oldest.
+        using var db = new SqliteConnection($"Data Source={database};Mode=ReadOnly");
+        db.Open();
+        Assert.Equal(100L, Scalar(db, "SELECT count(*) FROM events"));
+        var (first, last) = ((long)Scalar(db, "SELECT min(seq) FROM events")!, (long)Scalar(db, "SELECT max(seq) FROM events")!);
+        Assert.Equal(99, last - first); // the newest 100, without gaps
+        Assert.True(last > 200, $"more than 200 events recorded, the oldest deleted (kept {first}..{last})");
+        // What the tail of the run holds: finished tasks with their output and exit code, and the final commits.
+        var finished = Scalar(db, "SELECT count(*) FROM events WHERE kind = 'task_finished' AND exit_code = 0 AND stdout LIKE '%:%'");
+        Assert.True((long)finished! > 0, "finished tasks with their stdout");
+        var committed = Rows(db, "SELECT partition, max(offset) FROM events WHERE kind = 'committed' GROUP BY partition");
+        Assert.Equal([(0L, 100L), (1L, 100L)], committed);
+        Assert.Equal(1L, Scalar(db, "SELECT count(*) FROM worker_config WHERE worker_id = 'test-worker' AND config_yaml LIKE '%debug:%'"));
+    }
+
+    [Fact]
+    public async Task With_an_auth_token_every_request_needs_it_by_header_query_or_cookie()
+    {
+        var topic = kafka.CreateTopic("debug-auth", partitions: 1);
+        var port = FreePort.Next();
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, "debug-auth", c =>
+        {
+            c.Debug.Enabled = true;
+            c.Debug.Port = port;
+            c.Debug.DbDir = "";
+            c.Debug.AuthToken = "s3cret-token";
+        });
+        await using var worker = await TestWorker.StartAsync(new RecordingHandler(realProcesses: false), config);
+        var baseUrl = $"http://127.0.0.1:{port}";
+
+        foreach (var path in new[] { "/", "/api/state", "/api/tasks", "/api/config", "/api/stream" })
+            Assert.Equal(HttpStatusCode.Unauthorized, (await _http.GetAsync(baseUrl + path)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _http.GetAsync(baseUrl + "/api/state?token=wrong")).StatusCode);
+
+        using var bearer = new HttpRequestMessage(HttpMethod.Get, baseUrl + "/api/state") { Headers = { { "Authorization", "Bearer s3cret-token" } } };
+        var state = await _http.SendAsync(bearer);
+        Assert.Equal(HttpStatusCode.OK, state.StatusCode);
+        Assert.Equal("test-worker", (string?)JsonNode.Parse(await state.Content.ReadAsStringAsync())!["worker"]!["worker_id"]);
+
+        // ?token= once sets a cookie that later requests (the page's fetches and event stream) carry.
+        var page = await _http.GetAsync(baseUrl + "/?token=s3cret-token");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        var cookie = Assert.Single(page.Headers.GetValues("Set-Cookie"));
+        using var withCookie = new HttpRequestMessage(HttpMethod.Get, baseUrl + "/api/config") { Headers = { { "Cookie", cookie.Split(';')[0] } } };
+        var masked = await _http.SendAsync(withCookie);
+        Assert.Equal(HttpStatusCode.OK, masked.StatusCode);
+        Assert.DoesNotContain("s3cret-token", await masked.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task The_sample_shows_its_partitions_and_a_task_that_just_ran_in_a_headless_browser()
+    {
+        var debugPort = FreePort.Next();
+        var corpus = Path.Combine(_dir, "corpus.txt");
+        await File.WriteAllTextAsync(corpus, "alpha\nneedle in a haystack\nomega\n");
+        var config = Path.Combine(_dir, "debug.yaml");
+        await File.WriteAllTextAsync(config, $$"""
+            kafka:
+              brokers: embedded
+              source_topic: ui-requests
+              consumer_group: ui-sample
+            executor:
+              binary_path: /bin/grep
+            metrics:
+              enabled: false
+            logging:
+              format: console
+            sinks:
+              filesystem:
+                results:
+                  base_path: {{_dir}}
+                  ui_url: http://files.example/results
+            debug:
+              enabled: true
+              port: {{debugPort}}
+              auth_token: ui-token
+              db_dir: {{_dir}}/recorder
+              output_min_duration_ms: 0
+              ws_min_duration_ms: 0
+              custom_links:
+                - name: Runbook
+                  url: "http://runbook.example/{worker_id}"
+            """);
+        using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["--config", config], _dir);
+        await Eventually.True(() => sample.Stderr.Contains("is ready", StringComparison.Ordinal), Deadline, $"the ready line (stderr: {sample.Stderr})");
+        var bootstrap = EmbeddedBootstrap(sample.Stderr);
+        await TestWorker.ProduceAsync(bootstrap, "ui-requests", 4, 8,
+            i => $$"""{"request_id":"req-{{i}}","pattern":"needle","path":"{{corpus}}"}""");
+        var results = Path.Combine(_dir, "search-results.jsonl");
+        await Eventually.True(() => File.Exists(results) && File.ReadAllLines(results).Length == 8, Deadline, "8 results written");
+
+        await using var browser = await HeadlessChromium.StartAsync();
+        await browser.NavigateAsync($"http://127.0.0.1:{debugPort}/?token=ui-token");
+        // The page's script renders what its fetches and its event stream bring: wait until it has.
+        await WaitForAsync(browser, "document.querySelectorAll('#partitions tr[data-partition]').length === 4 && " +
+            "document.querySelectorAll('#recent-tasks tr[data-task-id]').length > 0 && document.getElementById('live').children.length > 0");
+        var dom = await browser.DomAsync();
+        var screenshot = Path.Combine(AppContext.BaseDirectory, "artifacts", "debug-ui.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
+        await browser.ScreenshotAsync(screenshot);
+
+        for (var p = 0; p < 4; p++) Assert.Contains($"data-partition=\"{p}\"", dom);
+        Assert.Matches("data-task-id=\"search-[^\"]+\"", dom);
+        Assert.Contains("2:needle in a haystack", dom); // grep -n's stdout of a task that just ran, rendered by the page
+        Assert.Contains("http://files.example/results", dom);
+        Assert.Contains("http://runbook.example/", dom);
+        Assert.DoesNotContain("ui-token", (string?)(await browser.EvaluateAsync("document.getElementById('config').textContent")) ?? "");
+        Assert.True(new FileInfo(screenshot).Length > 10_000, "a screenshot with content");
+
+        sample.Signal(Posix.SigTerm);
+        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(20)), $"still running after SIGTERM; stderr:\n{sample.Stderr}");
+        Assert.Equal(0, sample.ExitCode);
+    }
+
+    private static async Task WaitForAsync(HeadlessChromium browser, string condition)
+    {
+        var deadline = DateTime.UtcNow + Deadline;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await browser.EvaluateAsync(condition) is JsonValue value && value.GetValue<bool>()) return;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"the page never satisfied: {condition}\n{await browser.DomAsync()}");
+    }
+
+    private static string EmbeddedBootstrap(string log)
+    {
+        const string marker = "Embedded Kafka broker at ";
+        var at = log.IndexOf(marker, StringComparison.Ordinal);
+        Assert.True(at >= 0, "the embedded broker's address is logged");
+        var rest = log[(at + marker.Length)..];
+        return rest[..rest.IndexOf(';')];
+    }
+
+    private static object? Scalar(SqliteConnection db, string sql)
+    {
+        using var command = db.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+
+    private static List<(long, long)> Rows(SqliteConnection db, string sql)
+    {
+        using var command = db.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var rows = new List<(long, long)>();
+        while (reader.Read()) rows.Add((reader.GetInt64(0), reader.GetInt64(1)));
+        return rows;
+    }
+}
