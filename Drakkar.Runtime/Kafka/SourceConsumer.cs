@@ -240,7 +240,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
                     if (_paused && !_pausedInKafka)
                     {
                         // Held back without a librdkafka pause: take nothing new while the queues drain.
-                        Thread.Sleep(1);
+                        _load.WaitForRoom(SoftPauseCheck);
                         continue;
                     }
                 }
@@ -360,6 +360,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
 
     /// <summary>How long a backpressure pause only stops pulling records before it becomes a librdkafka pause.</summary>
     private static readonly TimeSpan SoftPauseLimit = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>How often a soft pause re-checks what has no signal (payloads in flight, sink pauses, the stop).</summary>
+    private static readonly TimeSpan SoftPauseCheck = TimeSpan.FromMilliseconds(2);
 
     /// <summary>
     /// Global backpressure (SPEC O6). A pause first only stops taking records from librdkafka (its prefetch is

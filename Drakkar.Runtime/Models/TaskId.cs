@@ -1,8 +1,10 @@
-using System.Security.Cryptography;
-
 namespace Drakkar;
 
-/// <summary>Task ids of the form <c>prefix-{16 hex time}-{8 hex random}</c>, sortable by creation time.</summary>
+/// <summary>
+/// Task ids of the form <c>prefix-{16 hex time}-{8 hex random}</c>, sortable by creation time. The time part is strictly
+/// increasing within a process, so ids never repeat there; the random part only tells processes apart, which needs no
+/// cryptographic generator (one per task cost a call into OpenSSL, and a getpid, on every task).
+/// </summary>
 public static class TaskId
 {
     private static long _lastTicks;
@@ -24,7 +26,7 @@ public static class TaskId
             rest[0] = '-';
             state.ticks.TryFormat(rest[1..17], out _, "x16");
             rest[17] = '-';
-            RandomNumberGenerator.GetHexString(rest[18..26], lowercase: true);
+            ((uint)Random.Shared.NextInt64(1L << 32)).TryFormat(rest[18..26], out _, "x8");
         });
     }
 }

@@ -10,6 +10,9 @@ namespace Drakkar.Pipeline;
 internal sealed class WorkerLoad(long high, long low, Func<long>? inFlightPayloads = null, long maxInFlightPayloads = long.MaxValue)
 {
     private readonly Func<long> _inFlight = inFlightPayloads ?? (static () => 0);
+    // Set when the executor load falls to Low: a paused poll thread waits on it instead of sleeping, so consumption
+    // resumes the moment there is room (a 1 ms sleep left the pipelines idle for most of a millisecond per cycle).
+    private readonly ManualResetEventSlim _room = new(false, spinCount: 0);
     private long _load;
 
     public long High { get; } = high;
@@ -28,7 +31,23 @@ internal sealed class WorkerLoad(long high, long low, Func<long>? inFlightPayloa
     public int Pauses { get; private set; }
     public int Resumes { get; private set; }
 
-    public void Add(long amount) => Interlocked.Add(ref _load, amount);
+    public void Add(long amount)
+    {
+        var now = Interlocked.Add(ref _load, amount);
+        if (amount < 0 && now <= Low && now - amount > Low) _room.Set();
+    }
+
+    /// <summary>
+    /// Waits until the executor load falls to Low, or <paramref name="timeout"/> passed (the delivery load has no
+    /// signal; it is re-checked then). Call <see cref="Update"/> after it.
+    /// </summary>
+    /// <returns>True when the executor load is at or under Low.</returns>
+    public bool WaitForRoom(TimeSpan timeout)
+    {
+        // Reset before checking, so a fall to Low between the check and the wait still ends the wait.
+        _room.Reset();
+        return Current <= Low || _room.Wait(timeout);
+    }
 
     /// <summary>Re-evaluates the pause state; returns true when it changed.</summary>
     public bool Update()

@@ -206,8 +206,9 @@ internal static class PipelineOverhead
     }
 
     /// <summary>
-    /// Samples every millisecond from the first window on whether consumption is paused. A dedicated thread, so a
-    /// saturated thread pool does not bias the samples toward idle moments.
+    /// Samples every 10 ms from the first window on whether consumption is paused. A dedicated thread, so a
+    /// saturated thread pool does not bias the samples toward idle moments. (Every millisecond, the sampler's own
+    /// wake-ups took ~2.7 % of the process's CPU in a profile, charged to the worker's side only.)
     /// </summary>
     private static Task<(int Samples, int Paused)> SampleLoadAsync(WorkerHost host, EchoHandler handler, CancellationToken stop)
     {
@@ -217,7 +218,7 @@ internal static class PipelineOverhead
             int samples = 0, paused = 0;
             while (!stop.IsCancellationRequested)
             {
-                Thread.Sleep(1);
+                Thread.Sleep(10);
                 if (handler.FirstArrange == 0 || host.Load is not { } load) continue;
                 samples++;
                 if (load.Paused) paused++;
