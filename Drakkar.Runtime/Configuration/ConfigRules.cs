@@ -31,6 +31,9 @@ internal static partial class ConfigRules
     public static ConfigRule<double> Above(double minimum) =>
         new(value => value > minimum ? null : $"must be > {Show(minimum)} (got {Show(value)})", $"> {Show(minimum)}");
 
+    public static ConfigRule<double> AtMost(double maximum) =>
+        new(value => value <= maximum ? null : $"must be ≤ {Show(maximum)} (got {Show(value)})", $"≤ {Show(maximum)}");
+
     public static ConfigRule<double?> AtLeastOrNull(double minimum) =>
         new(value => value is not { } number || number >= minimum ? null : $"must be ≥ {Show(minimum)} or null (got {Show(number)})",
             $"≥ {Show(minimum)}, or `null`");

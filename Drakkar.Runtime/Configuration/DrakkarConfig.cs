@@ -142,6 +142,8 @@ public abstract class SinkInstanceConfig
     public int LingerMs { get; set; }
     /// <summary>What an outage (the destination unreachable, the circuit open) does to payloads.</summary>
     public OutagePolicy OnOutage { get; set; } = OutagePolicy.Pause;
+    /// <summary>The longest one delivery attempt (one sink call) may take before it counts as a transient failure.</summary>
+    public double AttemptTimeoutSeconds { get; set; } = 30;
     public string UiUrl { get; set; } = "";
 }
 
@@ -156,6 +158,9 @@ public enum OutagePolicy
 
 public sealed class KafkaSinkConfig : SinkInstanceConfig
 {
+    /// <summary>librdkafka reports a record it could not deliver after <c>message.timeout.ms</c> (30 s): its own verdict comes first.</summary>
+    public KafkaSinkConfig() => AttemptTimeoutSeconds = 45;
+
     public string Topic { get; set; } = "";
     /// <summary>Empty inherits <c>kafka.brokers</c>.</summary>
     public string Brokers { get; set; } = "";
@@ -185,14 +190,25 @@ public sealed class PostgresSinkConfig : SinkInstanceConfig
 
 public sealed class MongoSinkConfig : SinkInstanceConfig
 {
+    /// <summary>The driver gives up selecting a server after 30 s: its own verdict comes first.</summary>
+    public MongoSinkConfig() => AttemptTimeoutSeconds = 45;
+
     public string Uri { get; set; } = "";
     public string Database { get; set; } = "";
 }
 
 public sealed class HttpSinkConfig : SinkInstanceConfig
 {
-    /// <summary>Requests are one per payload, so a batch is a burst of concurrent requests: smaller by default.</summary>
-    public HttpSinkConfig() => BatchSize = 100;
+    /// <summary>
+    /// Requests are one per payload, so a batch is a burst of concurrent requests: smaller by default. Its requests
+    /// queue for <see cref="MaxConnections"/> and each may take <see cref="TimeoutSeconds"/> per try, so one call
+    /// gets longer than other kinds'.
+    /// </summary>
+    public HttpSinkConfig()
+    {
+        BatchSize = 100;
+        AttemptTimeoutSeconds = 300;
+    }
 
     public string Url { get; set; } = "";
     public string Method { get; set; } = "POST";

@@ -48,6 +48,13 @@ internal static class DrakkarConfigSchema
                 "`dlq`: send them to the DLQ (Python Drakkar's behaviour). Payloads the destination refuses (bad " +
                 "data, 4xx, constraint) go to the DLQ under both. See [sinks.md](sinks.md#outages)",
         },
+        Num<T>("attempt_timeout_seconds", c => c.AttemptTimeoutSeconds, (c, v) => c.AttemptTimeoutSeconds = v,
+            "the longest one delivery attempt (one sink call, its connect included) may take; past it the call is " +
+                "abandoned and counts as a transient failure (logged, counted, held or dead-lettered like any " +
+                "outage), so a destination that accepts and never answers cannot stall the instance. Kafka and " +
+                "MongoDB default above their clients' own 30 s timeouts; `http` above a batch's requests queueing " +
+                "for `max_connections`. See [sinks.md](sinks.md#outages)",
+            Above(0.0), AtMost(86_400)),
         UiUrl<T>(c => c.UiUrl, (c, v) => c.UiUrl = v),
     ];
 

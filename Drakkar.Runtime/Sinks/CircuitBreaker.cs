@@ -24,6 +24,12 @@ internal enum CircuitAdmission
 /// The per-instance circuit breaker (SPEC S6). It counts terminal outcomes only — a batch's fast retries and
 /// handler-requested retries are one outcome — so a blip never trips it, while a persistent outage stops the
 /// worker from hammering the destination. Thread-safe; the clock is injected.
+/// <para>
+/// The single probe slot is leased, not owned: a probe that has reported nothing (no verdict, no release) for
+/// <c>probeLease</c> is presumed lost and the next batch becomes the probe. Every sink call is bounded, so a lost probe
+/// should not happen; the lease makes "half-open and turning everything away forever" impossible whatever a probe's
+/// owner does (a handler hook that never returns, a path that forgets to release).
+/// </para>
 /// </summary>
 internal sealed class CircuitBreaker
 {
@@ -31,18 +37,22 @@ internal sealed class CircuitBreaker
     private readonly int _threshold;
     private readonly TimeSpan _cooldown;
     private readonly TimeProvider _time;
+    // How long a probe may go without reporting back before its slot is handed out again.
+    private readonly TimeSpan _probeLease;
     private readonly MetricCell _stateGauge;
     private readonly MetricCell _trips;
     private int _consecutiveFailures;
     private long _openedAt;
     private bool _probeInFlight;
+    private long _probeSince;
     private CircuitState _state = CircuitState.Closed;
 
-    public CircuitBreaker(CircuitBreakerConfig config, TimeProvider time, MetricCell stateGauge, MetricCell trips)
+    public CircuitBreaker(CircuitBreakerConfig config, TimeProvider time, TimeSpan probeLease, MetricCell stateGauge, MetricCell trips)
     {
         _threshold = Math.Max(1, config.FailureThreshold);
         _cooldown = TimeSpan.FromSeconds(Math.Max(0, config.CooldownSeconds));
         _time = time;
+        _probeLease = probeLease;
         _stateGauge = stateGauge;
         _trips = trips;
         // Present from the start so a never-tripped sink still shows up in a scrape.
@@ -64,7 +74,7 @@ internal sealed class CircuitBreaker
                 return _state switch
                 {
                     CircuitState.Closed => false,
-                    CircuitState.HalfOpen => _probeInFlight,
+                    CircuitState.HalfOpen => ProbeHeld,
                     _ => _time.GetElapsedTime(_openedAt) < _cooldown,
                 };
             }
@@ -84,17 +94,25 @@ internal sealed class CircuitBreaker
                 case CircuitState.Closed:
                     return CircuitAdmission.Deliver;
                 case CircuitState.HalfOpen:
-                    if (_probeInFlight) return CircuitAdmission.Reject;
-                    _probeInFlight = true;
-                    return CircuitAdmission.Probe;
+                    if (ProbeHeld) return CircuitAdmission.Reject;
+                    return TakeProbe();
                 default:
                     var wait = cooldown is { } shorter && shorter < _cooldown ? shorter : _cooldown;
                     if (_time.GetElapsedTime(_openedAt) < wait) return CircuitAdmission.Reject;
                     SetState(CircuitState.HalfOpen);
-                    _probeInFlight = true;
-                    return CircuitAdmission.Probe;
+                    return TakeProbe();
             }
         }
+    }
+
+    /// <summary>A probe is out and its lease has not run out (call under the lock).</summary>
+    private bool ProbeHeld => _probeInFlight && _time.GetElapsedTime(_probeSince) < _probeLease;
+
+    private CircuitAdmission TakeProbe()
+    {
+        _probeInFlight = true;
+        _probeSince = _time.GetTimestamp();
+        return CircuitAdmission.Probe;
     }
 
     public void RecordSuccess()

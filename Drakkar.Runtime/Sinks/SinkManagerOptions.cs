@@ -45,4 +45,10 @@ public sealed record SinkBatching(int BatchSize, TimeSpan Linger, int Concurrenc
 {
     /// <summary>For plugin sinks and tests: up to 100 payloads, sent as soon as they are queued, one delivery at a time.</summary>
     public static SinkBatching Default { get; } = new(100, TimeSpan.Zero);
+
+    /// <summary>
+    /// The longest one sink call may take (<c>attempt_timeout_seconds</c>); past it the call is abandoned and counts
+    /// as a transient failure, so no delivery, retry or outage probe ever waits on a destination forever.
+    /// </summary>
+    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }

@@ -33,7 +33,10 @@ internal sealed class SinkSlot
         Sink = sink;
         Key = key;
         string[] labels = [key.KindName, key.Name];
-        Breaker = new CircuitBreaker(options.CircuitBreaker, options.Time, metrics.SinkCircuitOpen.WithLabels(labels),
+        // A probe is one attempt (plus at most a few fast retries and the handler's decision): twice the attempt
+        // bound is ample before its slot is presumed lost.
+        var probeLease = 2 * options.Batching(key.KindName, key.Name).AttemptTimeout;
+        Breaker = new CircuitBreaker(options.CircuitBreaker, options.Time, probeLease, metrics.SinkCircuitOpen.WithLabels(labels),
             metrics.SinkCircuitTrips.WithLabels(labels));
         PayloadsDelivered = metrics.SinkPayloadsDelivered.WithLabels(labels);
         Errors = metrics.SinkDeliverErrors.WithLabels(labels);

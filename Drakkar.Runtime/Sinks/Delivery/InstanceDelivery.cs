@@ -25,6 +25,7 @@ internal sealed partial class InstanceDelivery
     private readonly CancellationToken _closing;
     private readonly DeliveryQueue _queue;
     private readonly bool _holdOnOutage;
+    private readonly TimeSpan _attemptTimeout;
     // Groups held back while the destination is unreachable (on_outage: pause).
     private int _holding;
 
@@ -44,6 +45,7 @@ internal sealed partial class InstanceDelivery
         var batching = options.Batching(slot.Key.KindName, slot.Key.Name);
         _queue = new DeliveryQueue(batching.BatchSize, batching.Linger, batching.Concurrency, () => slot.Breaker.IsTurningAway, DeliverBatchAsync);
         _holdOnOutage = batching.OnOutage == OutagePolicy.Pause;
+        _attemptTimeout = batching.AttemptTimeout;
     }
 
     /// <summary>True while payloads are held back for an outage (on_outage: pause): consumption pauses meanwhile.</summary>
@@ -288,7 +290,13 @@ internal sealed partial class InstanceDelivery
                 await _options.Delay(wait, stop.Token).ConfigureAwait(false);
                 wait = wait * 2 < MaxHoldProbe ? wait * 2 : MaxHoldProbe;
                 var admission = _slot.Breaker.Admit(FirstHoldProbe);
-                if (admission == CircuitAdmission.Reject) continue;
+                if (admission == CircuitAdmission.Reject)
+                {
+                    // Another group's probe is in flight (bounded by attempt_timeout_seconds, and the breaker hands
+                    // its slot out again once its lease ran out) or the circuit was just re-opened.
+                    LogHeldBack(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, _slot.Breaker.State, wait.TotalMilliseconds);
+                    continue;
+                }
                 if (await DeliverGroupAsync(group, null, given: admission).ConfigureAwait(false)) return;
             }
         }
@@ -339,7 +347,10 @@ internal sealed partial class InstanceDelivery
     /// <summary>
     /// One attempt as the breaker sees it: the sink call plus fast retries (idempotent sinks, transient errors) and
     /// waits the sink asked for (<see cref="SinkBackpressureException"/> from a delivery means "slow down": the same
-    /// batch is tried again after the delay; a partition is rewound only when a checkpoint flush pushes back).
+    /// batch is tried again after the delay; a partition is rewound only when a checkpoint flush pushes back). Each
+    /// sink call is bounded by <c>attempt_timeout_seconds</c>: one that overruns it is abandoned and reported as a
+    /// <see cref="TimeoutException"/> at once, without fast retries — a destination that did not answer for that long
+    /// is not having a blip.
     /// </summary>
     /// <param name="batch">The payloads.</param>
     /// <param name="stop">Fires when the sinks close or every payload's partition gave its work up.</param>
@@ -348,14 +359,29 @@ internal sealed partial class InstanceDelivery
         var fastRetries = 0;
         while (true)
         {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            deadline.CancelAfter(_attemptTimeout);
+            Task? call = null;
             try
             {
-                await _slot.Sink.DeliverAsync(batch, stop).ConfigureAwait(false);
+                call = _slot.Sink.DeliverAsync(batch, deadline.Token).AsTask();
+                // Waiting on the deadline too: a sink that does not watch its token is not waited on past it either.
+                await call.WaitAsync(deadline.Token).ConfigureAwait(false);
                 return null;
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
                 throw;
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+            {
+                // Whether the abandoned call wrote anything is unknown (at-least-once: a retry may write it again);
+                // whatever it ends with later is observed here so it cannot surface as an unobserved task exception.
+                _ = call?.ContinueWith(static ended => ended.Exception, CancellationToken.None,
+                    TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                return new TimeoutException(
+                    $"no answer within {_attemptTimeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}s " +
+                    "(attempt_timeout_seconds); the call was abandoned");
             }
             catch (SinkBackpressureException backpressure)
             {
@@ -462,6 +488,9 @@ internal sealed partial class InstanceDelivery
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Sink {SinkKind}/{SinkName} is unreachable: holding its payloads (on_outage: pause), consumption pauses, offsets stay uncommitted; probing until it is back")]
     private static partial void LogHolding(ILogger logger, string sinkKind, string sinkName);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Sink {SinkKind}/{SinkName}: {Count} held payload(s) turned away by the circuit ({State}: another probe in flight, or just re-opened); looking again in {WaitMs} ms")]
+    private static partial void LogHeldBack(ILogger logger, string sinkKind, string sinkName, int count, CircuitState state, double waitMs);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sink {SinkKind}/{SinkName} is back: no payload held any more")]
     private static partial void LogHoldOver(ILogger logger, string sinkKind, string sinkName);

@@ -143,11 +143,15 @@ public sealed class SinkRegistry
         : SinkKinds.Of(declaration.Kind).Instance(sinks, declaration.Name) is not null;
 
     /// <summary>
-    /// Each instance's <c>batch_size</c>, <c>linger_ms</c> and <c>on_outage</c>, with its kind's deliveries in flight;
+    /// Each instance's <c>batch_size</c>, <c>linger_ms</c>, <c>on_outage</c> and <c>attempt_timeout_seconds</c>, with its
+    /// kind's deliveries in flight;
     /// plugin kinds get <see cref="SinkBatching.Default"/> with the default outage policy (pause).
     /// </summary>
     internal static Func<string, string, SinkBatching> Batching(SinksConfig sinks) => (kind, name) =>
         SinkKinds.Named(kind) is { } descriptor && descriptor.Instance(sinks, name) is { } config
             ? new SinkBatching(config.BatchSize, TimeSpan.FromMilliseconds(config.LingerMs), descriptor.DeliveriesInFlight, config.OnOutage)
+            {
+                AttemptTimeout = TimeSpan.FromSeconds(config.AttemptTimeoutSeconds),
+            }
             : SinkBatching.Default with { OnOutage = OutagePolicy.Pause };
 }

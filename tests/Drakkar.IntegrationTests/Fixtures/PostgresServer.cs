@@ -52,6 +52,42 @@ public sealed class PostgresServer : IDisposable
         _server = null;
     }
 
+    /// <summary>
+    /// Stops the server and its backends with SIGSTOP until the returned handle is disposed (SIGCONT): a destination
+    /// that hangs. Connections stay open and new ones are queued by the kernel, but nothing answers.
+    /// </summary>
+    public IDisposable Freeze()
+    {
+        var postmaster = File.ReadLines(Path.Combine(_dataDir, "data", "postmaster.pid")).First().Trim();
+        string[] pids =
+        [
+            postmaster,
+            .. Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).OfType<string>().Where(pid => pid.All(char.IsAsciiDigit))
+                .Where(pid => ParentOf(pid) == postmaster),
+        ];
+        ServerProcess.Run("kill", ["-STOP", .. pids]);
+        return new Resume(pids);
+    }
+
+    private static string? ParentOf(string pid)
+    {
+        try
+        {
+            // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after its closing parenthesis.
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1];
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private sealed class Resume(string[] pids) : IDisposable
+    {
+        public void Dispose() => ServerProcess.Run("kill", ["-CONT", .. pids]);
+    }
+
     public int Port { get; }
 
     public string ConnectionString { get; }

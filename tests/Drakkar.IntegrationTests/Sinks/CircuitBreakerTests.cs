@@ -151,4 +151,25 @@ public sealed class CircuitBreakerTests
         await manager.DeliverAsync(Http(1), Origin(), default);
         Assert.Equal(3, sink.Calls);
     }
+
+    [Fact]
+    public void A_probe_that_never_reports_back_loses_its_slot_once_its_lease_runs_out()
+    {
+        var breaker = new CircuitBreaker(new CircuitBreakerConfig { FailureThreshold = 1, CooldownSeconds = 1 }, _clock, TimeSpan.FromSeconds(10),
+            _metrics.SinkCircuitOpen.WithLabels("http", "hook"), _metrics.SinkCircuitTrips.WithLabels("http", "hook"));
+        breaker.RecordFailure();
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(CircuitAdmission.Probe, breaker.Admit());
+
+        // Its owner never records a verdict nor releases it: everyone else is turned away, but only for the lease.
+        _clock.Advance(TimeSpan.FromSeconds(9.9));
+        Assert.Equal(CircuitAdmission.Reject, breaker.Admit());
+        Assert.True(breaker.IsTurningAway);
+        _clock.Advance(TimeSpan.FromSeconds(0.2));
+        Assert.False(breaker.IsTurningAway);
+        Assert.Equal(CircuitAdmission.Probe, breaker.Admit());
+        Assert.Equal(CircuitAdmission.Reject, breaker.Admit());
+        breaker.RecordSuccess();
+        Assert.Equal(CircuitAdmission.Deliver, breaker.Admit());
+    }
 }

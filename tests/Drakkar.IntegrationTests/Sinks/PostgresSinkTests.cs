@@ -14,7 +14,7 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
     private static int _databases;
 
     private async Task<(SinkManager Manager, RecordingDlq Dlq, string ConnectionString)> StartAsync(PostgresWriteMode mode = PostgresWriteMode.Insert,
-        List<string>? onConflict = null)
+        List<string>? onConflict = null, SinkManagerOptions? options = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
     {
         Oddly.ColumnName = "value";
         var connectionString = postgres.CreateDatabase($"sinks_{Interlocked.Increment(ref _databases)}_{Environment.ProcessId}");
@@ -29,7 +29,7 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
         var dlq = new RecordingDlq();
         var masker = new SinkSecretMasker();
         var manager = new SinkManager([new Drakkar.Sinks.Postgres.PostgresSink("main", config.Sinks.Postgres["main"], masker)], dlq,
-            new SinkManagerOptions(), new DrakkarMetrics(), NullLoggerFactory.Instance, masker);
+            options ?? new SinkManagerOptions(), new DrakkarMetrics(), loggers ?? NullLoggerFactory.Instance, masker);
         await manager.StartAsync(default);
         return (manager, dlq, connectionString);
     }
@@ -79,6 +79,45 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
         Assert.NotNull(manager.PostgresDataSource);
         await using var lookup = manager.PostgresDataSource!.CreateCommand("SELECT count(*) FROM search_results");
         Assert.Equal(4L, await lookup.ExecuteScalarAsync());
+        await manager.CloseAsync();
+    }
+
+    /// <summary>
+    /// The intermittent outage-test hang: a held instance's single probe waited on a server that took its connection
+    /// and never answered (Npgsql alone gives up only after 30 s of command timeout plus 15 s to open its cancel
+    /// request), and every other held group was turned away in silence meanwhile. Each attempt is now bounded by
+    /// attempt_timeout_seconds.
+    /// </summary>
+    [Fact]
+    public async Task A_server_that_stops_answering_fails_each_attempt_within_its_timeout_and_every_row_lands_once_it_answers()
+    {
+        using var logs = new LogCapture();
+        var (manager, dlq, db) = await StartAsync(options: new SinkManagerOptions
+        {
+            Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause, AttemptTimeout = TimeSpan.FromSeconds(1) },
+        }, loggers: logs);
+        await manager.DeliverAsync(Readings("search_results", 1), Origin(offsets: 1), default);
+
+        Task[] deliveries;
+        using (postgres.Freeze())
+        {
+            // Separate hook calls: one becomes the probe, the others wait their turn behind it.
+            deliveries = [.. Enumerable.Range(0, 3).Select(i => manager.DeliverAsync(Readings("search_results", 2, start: 10 + 2 * i), Origin(offsets: 10 + i), default).AsTask())];
+            await Eventually.True(() => manager.StatsOf("postgres", "main").Errors >= 2, TimeSpan.FromSeconds(10),
+                $"two attempts failed while the server hangs\n{logs.Text()}");
+            Assert.Contains("(attempt_timeout_seconds)", manager.StatsOf("postgres", "main").LastError);
+            await Eventually.True(() => logs.Containing("turned away by the circuit").Any(l => l.Level == Microsoft.Extensions.Logging.LogLevel.Debug),
+                TimeSpan.FromSeconds(10), $"a held group turned away while another probes, logged\n{logs.Text()}");
+            Assert.All(deliveries, d => Assert.False(d.IsCompleted));
+            Assert.Equal(manager.MaxInFlightPayloads, manager.InFlightPayloads);
+        }
+
+        await Task.WhenAll(deliveries).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Empty(dlq.Letters);
+        // A timed-out INSERT may still commit once the server resumes (its outcome was unknown: at-least-once), so
+        // the rows are compared as a set.
+        var ids = (await Rows(db, "SELECT DISTINCT id FROM search_results ORDER BY id")).Select(r => (string)r[0]!).ToArray();
+        Assert.Equal([.. new[] { 0 }.Concat(Enumerable.Range(10, 6)).Select(i => $"r-{i}").Order(StringComparer.Ordinal)], ids);
         await manager.CloseAsync();
     }
 

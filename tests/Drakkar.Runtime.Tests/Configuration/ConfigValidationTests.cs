@@ -277,7 +277,39 @@ public sealed class ConfigValidationTests
         Assert.Equal((250, 5), (config.Sinks.Kafka["results"].BatchSize, config.Sinks.Kafka["results"].LingerMs));
         Assert.Equal(100, config.Sinks.Http["hook"].BatchSize);
         Assert.Equal(200_000, config.Dlq.MaxMessageBytes);
-        Assert.Equal(new Drakkar.Sinks.SinkBatching(250, TimeSpan.FromMilliseconds(5), 4, OutagePolicy.Pause), Drakkar.Sinks.SinkRegistry.Batching(config.Sinks)("kafka", "results"));
+        Assert.Equal(new Drakkar.Sinks.SinkBatching(250, TimeSpan.FromMilliseconds(5), 4, OutagePolicy.Pause) { AttemptTimeout = TimeSpan.FromSeconds(45) },
+            Drakkar.Sinks.SinkRegistry.Batching(config.Sinks)("kafka", "results"));
+    }
+
+    [Fact]
+    public void Attempt_timeout_is_positive_bounded_and_reaches_the_delivery_engine()
+    {
+        var error = LoadFails("""
+            sinks:
+              postgres:
+                main: { dsn: "Host=db", attempt_timeout_seconds: 0 }
+              redis:
+                cache: { attempt_timeout_seconds: 100000 }
+            """);
+        Assert.Equal("must be > 0 (got 0)", ProblemAt(error, "sinks.postgres.main.attempt_timeout_seconds").Message);
+        Assert.Equal("must be ≤ 86400 (got 100000)", ProblemAt(error, "sinks.redis.cache.attempt_timeout_seconds").Message);
+
+        var config = ConfigLoader.LoadFromYaml("""
+            sinks:
+              postgres:
+                main: { dsn: "Host=db", attempt_timeout_seconds: 2.5 }
+                replica: { dsn: "Host=db2" }
+              kafka:
+                results: { topic: out }
+              http:
+                hook: { url: "https://api.example.com/in" }
+            """, Env());
+        var batching = Drakkar.Sinks.SinkRegistry.Batching(config.Sinks);
+        Assert.Equal(TimeSpan.FromSeconds(2.5), batching("postgres", "main").AttemptTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(30), batching("postgres", "replica").AttemptTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(45), batching("kafka", "results").AttemptTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(300), batching("http", "hook").AttemptTimeout);
+        Assert.Equal(45.0, new MongoSinkConfig().AttemptTimeoutSeconds);
     }
 
     [Fact]

@@ -1,0 +1,131 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Drakkar.IntegrationTests.Support;
+using Drakkar.Observability.Metrics;
+using Drakkar.Sinks;
+using static Drakkar.IntegrationTests.Sinks.SinkTestKit;
+
+namespace Drakkar.IntegrationTests.Sinks;
+
+/// <summary>
+/// A plugin sink that sends each batch as one line over a fresh TCP connection and waits for the reply line, watching
+/// no cancellation token at all: the kind of sink call the delivery engine must not wait on forever.
+/// </summary>
+internal sealed class LineSink(int port) : ISink
+{
+    public string Kind => "line";
+    public string Name => "main";
+    public bool IsIdempotent => false;
+    public bool IsConnected => true;
+    public ValueTask ConnectAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    public ValueTask CloseAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    public async ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        var stream = client.GetStream();
+        var ids = string.Join(",", batch.Payloads.Select(p => ((Reading)p.Data.Value).Id));
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(ids + "\n"));
+        using var reader = new StreamReader(stream);
+        if (await reader.ReadLineAsync() != "ok") throw new IOException("the server hung up");
+    }
+}
+
+/// <summary>
+/// A TCP server that accepts every connection but, until <see cref="Answer"/>, never reads or replies: a destination
+/// that is up as far as TCP can tell and hangs every call. Afterwards it records each line and answers "ok".
+/// </summary>
+internal sealed class HangingLineServer : IDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly TaskCompletionSource _answering = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _stop = new();
+
+    public HangingLineServer()
+    {
+        _listener.Start();
+        _ = AcceptAsync();
+    }
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    public System.Collections.Concurrent.ConcurrentQueue<string> Lines { get; } = new();
+
+    public void Answer() => _answering.TrySetResult();
+
+    private async Task AcceptAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener.AcceptSocketAsync(_stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            _ = ServeAsync(socket);
+        }
+    }
+
+    private async Task ServeAsync(Socket socket)
+    {
+        using var stream = new NetworkStream(socket, ownsSocket: true);
+        try
+        {
+            await _answering.Task.WaitAsync(_stop.Token);
+            using var reader = new StreamReader(stream, leaveOpen: true);
+            if (await reader.ReadLineAsync(_stop.Token) is not { } line) return;
+            Lines.Enqueue(line);
+            await stream.WriteAsync("ok\n"u8.ToArray(), _stop.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException)
+        {
+            // Stopped, or the client gave up.
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+    }
+}
+
+public sealed class AttemptTimeoutTests
+{
+    [Fact]
+    public async Task A_sink_call_that_never_returns_is_abandoned_at_the_attempt_timeout_and_its_payloads_held_until_the_destination_answers()
+    {
+        using var server = new HangingLineServer();
+        using var logs = new LogCapture();
+        var dlq = new RecordingDlq();
+        var manager = new SinkManager([new LineSink(server.Port)], dlq, new SinkManagerOptions
+        {
+            Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause, AttemptTimeout = TimeSpan.FromSeconds(0.5) },
+        }, new DrakkarMetrics(), logs);
+        await manager.StartAsync(default);
+
+        var result = new CollectResult();
+        result.Custom.Add(CustomPayload.Of("line", Reading.Sample(1), "main"));
+        var delivery = manager.DeliverAsync(result, Origin(offsets: 7), default).AsTask();
+
+        await Eventually.True(() => manager.StatsOf("line", "main").Errors >= 2, TimeSpan.FromSeconds(10),
+            $"two attempts failed on the timeout while the server hangs\n{logs.Text()}");
+        var stats = manager.StatsOf("line", "main");
+        Assert.Contains("no answer within 0.5s (attempt_timeout_seconds)", stats.LastError);
+        Assert.False(delivery.IsCompleted);
+        Assert.Equal(manager.MaxInFlightPayloads, manager.InFlightPayloads);
+
+        server.Answer();
+        await delivery.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Contains("r-1", server.Lines);
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(1, manager.StatsOf("line", "main").Delivered);
+        await manager.CloseAsync();
+    }
+}
