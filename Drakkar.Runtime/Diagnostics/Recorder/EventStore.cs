@@ -95,7 +95,6 @@ internal sealed class EventStore : IDisposable
         }
         _connection = connection;
         Path = path;
-
     }
 
     /// <summary>
