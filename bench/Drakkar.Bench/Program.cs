@@ -1,5 +1,6 @@
 using System.Globalization;
 using BenchmarkDotNet.Running;
+using Drakkar.Bench.Diagnostics;
 using Drakkar.Bench.Execution;
 using Drakkar.Bench.Report;
 using Drakkar.Bench.Scenarios;
@@ -11,6 +12,7 @@ return args switch
     ["json", .. var rest] => RunBenchmarks(typeof(JsonWriterBenchmarks), rest),
     ["sinks", .. var rest] => await SinkThroughput.RunAsync(rest),
     ["executor", .. var rest] => await RunExecutor(rest),
+    ["recorder", .. var rest] => await RecorderCost.RunAsync(rest),
     ["report", .. var rest] => await PerformanceReport.RunAsync(rest),
     ["memory-child", .. var rest] => await EndToEnd.MemoryChildAsync(rest),
     _ => Usage(),
@@ -39,6 +41,7 @@ static int Usage()
           json [BenchmarkDotNet options]       generated payload JSON writer vs System.Text.Json source generation
           sinks [seconds]                      delivered payloads/s per sink kind against local servers
           executor [tasks] [parallel] [rounds] /bin/true through the executor pool vs xargs -P
+          recorder [events] [rounds]           flight recorder CPU per task event, stored vs memory only
           report [--out docs/performance.md] [--rounds 3] [--messages 100000] [--sink-payloads 50000]
                  [--only pipeline,executor,sinks,start|postgres|redis|kafka-sink
                          pipeline-sinks|pipeline-postgres,pipeline-redis,pipeline-files,pipeline-http,pipeline-exec,memory]

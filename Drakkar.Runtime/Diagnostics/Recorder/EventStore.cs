@@ -1,4 +1,7 @@
+using System.Buffers;
 using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
@@ -12,24 +15,34 @@ namespace Drakkar.Diagnostics.Recorder;
 internal sealed class EventStore : IDisposable
 {
     private const string Schema = """
+        PRAGMA page_size = 65536;
         PRAGMA journal_mode = WAL;
         PRAGMA synchronous = NORMAL;
-        CREATE TABLE IF NOT EXISTS events (
-            seq INTEGER PRIMARY KEY,
-            at_ms INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            topic TEXT,
-            partition INTEGER,
-            offset INTEGER,
-            task_id TEXT,
-            attempt INTEGER,
-            sink TEXT,
-            exit_code INTEGER,
-            duration_ms REAL,
-            count INTEGER,
-            detail TEXT,
-            stdout TEXT,
-            stderr TEXT);
+        PRAGMA wal_autocheckpoint = 256;
+        CREATE TABLE IF NOT EXISTS event_packs (
+            id INTEGER PRIMARY KEY,
+            first_at_ms INTEGER NOT NULL,
+            last_at_ms INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            skip INTEGER NOT NULL DEFAULT 0,
+            events_json TEXT NOT NULL);
+        CREATE VIEW IF NOT EXISTS events AS SELECT
+            json_extract(e.value, '$[0]') AS seq,
+            json_extract(e.value, '$[1]') AS at_ms,
+            json_extract(e.value, '$[2]') AS kind,
+            json_extract(e.value, '$[3]') AS topic,
+            json_extract(e.value, '$[4]') AS partition,
+            json_extract(e.value, '$[5]') AS offset,
+            json_extract(e.value, '$[6]') AS task_id,
+            json_extract(e.value, '$[7]') AS attempt,
+            json_extract(e.value, '$[8]') AS sink,
+            json_extract(e.value, '$[9]') AS exit_code,
+            CAST(json_extract(e.value, '$[10]') AS REAL) AS duration_ms,
+            json_extract(e.value, '$[11]') AS count,
+            json_extract(e.value, '$[12]') AS detail,
+            json_extract(e.value, '$[13]') AS stdout,
+            json_extract(e.value, '$[14]') AS stderr
+            FROM event_packs p, json_each(p.events_json) e WHERE e.key >= p.skip;
         CREATE TABLE IF NOT EXISTS worker_config (
             at_ms INTEGER NOT NULL,
             worker_id TEXT NOT NULL,
@@ -42,10 +55,25 @@ internal sealed class EventStore : IDisposable
             state_json TEXT NOT NULL);
         """;
 
+    // 64 KiB pages: a pack spans a few pages instead of dozens, and the WAL writes and checkpoints a sixteenth as many;
+    // wal_autocheckpoint counts pages: 256 keeps the WAL near 16 MiB (the default, 1,000 pages, would let it reach 64 MiB).
+
+    /// <summary>Events per row of <c>event_packs</c>.</summary>
+    internal const int PackSize = 1000;
+
+    // Only SQLite's JSON functions read the text, so nothing needs HTML-safe escaping.
+    private static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true };
+
     private readonly string _directory;
     private readonly string _prefix;
     private SqliteConnection? _connection;
     private sqlite3_stmt? _insert;
+    private sqlite3_stmt? _deleteExpired;
+    private sqlite3_stmt? _skipExpired;
+    private sqlite3_stmt? _packCounts;
+    private sqlite3_stmt? _cut;
+    private sqlite3_stmt? _skip;
+    private readonly ArrayBufferWriter<byte> _json = new(64 * 1024);
 
     public EventStore(string directory, string workerId)
     {
@@ -74,41 +102,31 @@ internal sealed class EventStore : IDisposable
     }
 
     /// <summary>
-    /// Writes <paramref name="events"/> in one transaction, through SQLite's own prepared-statement calls: binding
-    /// through ADO.NET parameters cost several times more per row, on the cores the pipeline shares.
+    /// Writes <paramref name="events"/> and applies retention (events older than <paramref name="oldest"/>, all but the
+    /// newest <paramref name="maxEvents"/>) in one transaction. Events are stored in packs of up to
+    /// <see cref="PackSize"/>, one JSON array per pack row, which the <c>events</c> view expands: a row per event cost
+    /// about 2 µs of CPU (SQLite's B-tree work and 17 native calls per row), a pack costs the JSON encoding, a few
+    /// hundred nanoseconds per event.
     /// </summary>
-    public void Append(IReadOnlyList<FlightEvent> events)
+    public void Append(List<FlightEvent> events, DateTimeOffset oldest, int maxEvents)
     {
+        // Packs are in seq order, so retention, which cuts packs from the front, keeps the newest events.
+        events.Sort(static (a, b) => a.Seq.CompareTo(b.Seq));
         var db = Connection.Handle!;
         Check(db, raw.sqlite3_exec(db, "BEGIN"));
         try
         {
-            var statement = _insert ??= Prepare(db, """
-                INSERT INTO events (seq, at_ms, kind, topic, partition, offset, task_id, attempt, sink, exit_code, duration_ms, count, detail, stdout, stderr)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-                """);
-            foreach (var e in events)
+            var insert = _insert ??= Prepare(db, "INSERT INTO event_packs (first_at_ms, last_at_ms, count, events_json) VALUES (?1, ?2, ?3, ?4)");
+            for (var start = 0; start < events.Count; start += PackSize)
             {
-                raw.sqlite3_bind_int64(statement, 1, e.Seq);
-                raw.sqlite3_bind_int64(statement, 2, e.At.ToUnixTimeMilliseconds());
-                raw.sqlite3_bind_text(statement, 3, e.Kind);
-                Bind(statement, 4, e.Topic);
-                Bind(statement, 5, e.Partition);
-                Bind(statement, 6, e.Offset);
-                Bind(statement, 7, e.TaskId);
-                Bind(statement, 8, e.Attempt);
-                Bind(statement, 9, e.Sink);
-                Bind(statement, 10, e.ExitCode);
-                if (e.DurationMs is { } ms) raw.sqlite3_bind_double(statement, 11, ms);
-                else raw.sqlite3_bind_null(statement, 11);
-                Bind(statement, 12, e.Count);
-                Bind(statement, 13, e.Detail);
-                Bind(statement, 14, e.Stdout);
-                Bind(statement, 15, e.Stderr);
-                var done = raw.sqlite3_step(statement);
-                raw.sqlite3_reset(statement);
-                if (done != raw.SQLITE_DONE) Check(db, done);
+                var pack = events.GetRange(start, Math.Min(PackSize, events.Count - start));
+                raw.sqlite3_bind_int64(insert, 1, pack.Min(e => e.At).ToUnixTimeMilliseconds());
+                raw.sqlite3_bind_int64(insert, 2, pack.Max(e => e.At).ToUnixTimeMilliseconds());
+                raw.sqlite3_bind_int(insert, 3, pack.Count);
+                raw.sqlite3_bind_text(insert, 4, Encode(pack));
+                Step(db, insert);
             }
+            Trim(db, oldest, maxEvents);
             Check(db, raw.sqlite3_exec(db, "COMMIT"));
         }
         catch
@@ -118,45 +136,119 @@ internal sealed class EventStore : IDisposable
         }
     }
 
+    /// <summary>The pack's JSON: an array of events, each an array of the <c>events</c> view's columns in order.</summary>
+    private ReadOnlySpan<byte> Encode(List<FlightEvent> pack)
+    {
+        _json.ResetWrittenCount();
+        using var w = new Utf8JsonWriter(_json, JsonOptions);
+        w.WriteStartArray();
+        foreach (var e in pack)
+        {
+            w.WriteStartArray();
+            w.WriteNumberValue(e.Seq);
+            w.WriteNumberValue(e.At.ToUnixTimeMilliseconds());
+            w.WriteStringValue(e.Kind);
+            Write(w, e.Topic);
+            Write(w, e.Partition);
+            Write(w, e.Offset);
+            Write(w, e.TaskId);
+            Write(w, e.Attempt);
+            Write(w, e.Sink);
+            Write(w, e.ExitCode);
+            if (e.DurationMs is { } ms) w.WriteNumberValue(ms);
+            else w.WriteNullValue();
+            Write(w, e.Count);
+            Write(w, e.Detail);
+            Write(w, e.Stdout);
+            Write(w, e.Stderr);
+            w.WriteEndArray();
+        }
+        w.WriteEndArray();
+        w.Flush();
+        return _json.WrittenSpan;
+    }
+
+    private static void Write(Utf8JsonWriter w, string? value)
+    {
+        if (value is null) w.WriteNullValue();
+        else w.WriteStringValue(value);
+    }
+
+    private static void Write(Utf8JsonWriter w, long? value)
+    {
+        if (value is { } v) w.WriteNumberValue(v);
+        else w.WriteNullValue();
+    }
+
+    /// <summary>
+    /// Deletes events older than <paramref name="oldest"/> (everything stored before the first event at or after it)
+    /// and all but the newest <paramref name="maxEvents"/>. Whole packs are deleted; the first pack left hides its
+    /// older events by its <c>skip</c> count. Only the packs' small columns are read, never their JSON, apart from
+    /// the one pack that holds the time limit.
+    /// </summary>
+    private void Trim(sqlite3 db, DateTimeOffset oldest, int maxEvents)
+    {
+        var expired = _deleteExpired ??= Prepare(db, """
+            DELETE FROM event_packs WHERE id < (SELECT id FROM event_packs WHERE last_at_ms >= ?1 ORDER BY id LIMIT 1)
+            """);
+        raw.sqlite3_bind_int64(expired, 1, oldest.ToUnixTimeMilliseconds());
+        Step(db, expired);
+        var skipExpired = _skipExpired ??= Prepare(db, """
+            UPDATE event_packs SET skip = (SELECT min(key) FROM json_each(events_json) WHERE key >= skip AND json_extract(value, '$[1]') >= ?1)
+            WHERE id = (SELECT min(id) FROM event_packs) AND first_at_ms < ?1 AND last_at_ms >= ?1
+            """);
+        raw.sqlite3_bind_int64(skipExpired, 1, oldest.ToUnixTimeMilliseconds());
+        Step(db, skipExpired);
+
+        var packs = _packCounts ??= Prepare(db, "SELECT id, count - skip FROM event_packs ORDER BY id DESC");
+        var kept = 0L;
+        var (cutPack, cutSkip) = (-1L, 0L);
+        try
+        {
+            while (raw.sqlite3_step(packs) == raw.SQLITE_ROW)
+            {
+                var (id, count) = (raw.sqlite3_column_int64(packs, 0), raw.sqlite3_column_int64(packs, 1));
+                if (kept + count > maxEvents)
+                {
+                    (cutPack, cutSkip) = (id, kept + count - maxEvents);
+                    break;
+                }
+                kept += count;
+            }
+        }
+        finally
+        {
+            raw.sqlite3_reset(packs);
+        }
+        if (cutPack < 0) return;
+        var cut = _cut ??= Prepare(db, """
+            DELETE FROM event_packs WHERE id < ?1 OR (id = ?1 AND count - skip = ?2);
+            """);
+        raw.sqlite3_bind_int64(cut, 1, cutPack);
+        raw.sqlite3_bind_int64(cut, 2, cutSkip);
+        Step(db, cut);
+        var skip = _skip ??= Prepare(db, "UPDATE event_packs SET skip = skip + ?2 WHERE id = ?1");
+        raw.sqlite3_bind_int64(skip, 1, cutPack);
+        raw.sqlite3_bind_int64(skip, 2, cutSkip);
+        Step(db, skip);
+    }
+
+    private static void Step(sqlite3 db, sqlite3_stmt statement)
+    {
+        var done = raw.sqlite3_step(statement);
+        raw.sqlite3_reset(statement);
+        if (done != raw.SQLITE_DONE) Check(db, done);
+    }
+
     private static sqlite3_stmt Prepare(sqlite3 db, string sql)
     {
         Check(db, raw.sqlite3_prepare_v2(db, sql, out var statement));
         return statement;
     }
 
-    private static void Bind(sqlite3_stmt statement, int index, string? value)
-    {
-        if (value is null) raw.sqlite3_bind_null(statement, index);
-        else raw.sqlite3_bind_text(statement, index, value);
-    }
-
-    private static void Bind(sqlite3_stmt statement, int index, long? value)
-    {
-        if (value is { } v) raw.sqlite3_bind_int64(statement, index, v);
-        else raw.sqlite3_bind_null(statement, index);
-    }
-
     private static void Check(sqlite3 db, int code)
     {
         if (code is not (raw.SQLITE_OK or raw.SQLITE_DONE or raw.SQLITE_ROW)) throw new SqliteException(raw.sqlite3_errmsg(db).utf8_to_string(), code);
-    }
-
-    /// <summary>
-    /// Deletes rows older than <paramref name="oldest"/> and all but the newest <paramref name="maxEvents"/>. Both walk
-    /// the primary key from the oldest row, so a file with nothing to delete costs one row read (times grow with
-    /// seq, apart from a consumed range's start, which is at most one flush interval older).
-    /// </summary>
-    public void Trim(DateTimeOffset oldest, int maxEvents)
-    {
-        using var command = Connection.CreateCommand();
-        command.CommandText = """
-            DELETE FROM events WHERE seq < (SELECT seq FROM events WHERE at_ms >= $oldest ORDER BY seq LIMIT 1);
-            DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT max(0, (SELECT count(*) FROM events) - $keep));
-            DELETE FROM worker_state WHERE at_ms < $oldest;
-            """;
-        command.Parameters.AddWithValue("$oldest", oldest.ToUnixTimeMilliseconds());
-        command.Parameters.AddWithValue("$keep", maxEvents);
-        command.ExecuteNonQuery();
     }
 
     public void WriteConfig(DateTimeOffset at, string workerId, string clusterName, string debugUrl, string envJson, string configYaml)
@@ -202,8 +294,8 @@ internal sealed class EventStore : IDisposable
 
     private void Close()
     {
-        _insert?.Dispose();
-        _insert = null;
+        foreach (var statement in new[] { _insert, _deleteExpired, _skipExpired, _packCounts, _cut, _skip }) statement?.Dispose();
+        (_insert, _deleteExpired, _skipExpired, _packCounts, _cut, _skip) = (null, null, null, null, null, null);
         if (_connection is null) return;
         _connection.Dispose();
         _connection = null;

@@ -1,7 +1,7 @@
 namespace Drakkar.Diagnostics.Recorder;
 
 /// <summary>
-/// One row of the flight recorder's <c>events</c> table (docs/debug-ui.md, "The recorder's database"). Fields that do
+/// One row of the flight recorder's <c>events</c> view (docs/debug-ui.md, "Schema"). Fields that do
 /// not apply to a kind are null.
 /// </summary>
 internal sealed record FlightEvent(long Seq, DateTimeOffset At, string Kind)

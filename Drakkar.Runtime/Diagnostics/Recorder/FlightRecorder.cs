@@ -277,8 +277,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
             {
                 if (batch.Count > 0)
                 {
-                    _store.Append(batch);
-                    _store.Trim(now - TimeSpan.FromHours(_config.RetentionHours), _config.RetentionMaxEvents);
+                    _store.Append(batch, now - TimeSpan.FromHours(_config.RetentionHours), _config.RetentionMaxEvents);
                 }
                 batch.Clear();
                 failures = 0;

@@ -15,7 +15,7 @@ namespace Drakkar.Diagnostics.Ui;
 /// the token (<c>Authorization: Bearer</c>, <c>?token=</c>, or the cookie a <c>?token=</c> request sets); the stream
 /// refuses an <c>Origin</c> that is neither this server nor listed in <c>debug.allowed_ws_origins</c>.
 /// </summary>
-internal sealed partial class DebugServer : IAsyncDisposable
+internal sealed partial class DebugServer : SocketServer
 {
     internal const string CookieName = "drakkar_debug_token";
     internal const int MaxConnections = 64;
@@ -28,69 +28,42 @@ internal sealed partial class DebugServer : IAsyncDisposable
     private static readonly TimeSpan HeadTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan StreamInterval = TimeSpan.FromSeconds(1);
 
-    private readonly TcpListener _listener;
     private readonly DebugConfig _config;
     private readonly DebugJson _json;
     private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _accepting;
     private int _open;
 
     private DebugServer(TcpListener listener, DebugConfig config, DebugJson json, ILogger logger)
+        : base(listener, "Debug UI", logger)
     {
-        _listener = listener;
         _config = config;
         _json = json;
         _logger = logger;
-        _accepting = Task.Run(AcceptLoopAsync);
+        StartAccepting();
     }
-
-    public IPEndPoint LocalEndpoint => (IPEndPoint)_listener.LocalEndpoint;
 
     /// <summary>Listens on <c>debug.host:debug.port</c>; a port in use is a startup error naming the keys.</summary>
     public static DebugServer Start(DebugConfig config, DebugJson json, ILogger logger) =>
-        new(OperationsEndpoint.Listen(config.Host, config.Port, "the debug UI", "debug"), config, json, logger);
+        new(Listen(config.Host, config.Port, "the debug UI", "debug"), config, json, logger);
 
-    public async ValueTask DisposeAsync()
+    protected override void Accepted(Socket socket)
     {
-        if (_stop.IsCancellationRequested) return;
-        await _stop.CancelAsync().ConfigureAwait(false);
-        _listener.Stop();
-        await _accepting.ConfigureAwait(false);
-        _listener.Dispose();
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
+        if (Interlocked.Increment(ref _open) > MaxConnections)
         {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptSocketAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                if (_stop.IsCancellationRequested) return;
-                continue;
-            }
-            if (Interlocked.Increment(ref _open) > MaxConnections)
-            {
-                Interlocked.Decrement(ref _open);
-                socket.Dispose();
-                continue;
-            }
-            _ = ServeAsync(socket);
+            Interlocked.Decrement(ref _open);
+            socket.Dispose();
+            return;
         }
+        _ = ServeAsync(socket);
     }
 
     private async Task ServeAsync(Socket socket)
     {
         try
         {
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Stopping);
             deadline.CancelAfter(HeadTimeout);
-            var head = await OperationsEndpoint.ReadHeadAsync(socket, deadline.Token).ConfigureAwait(false);
+            var head = await ReadHeadAsync(socket, deadline.Token).ConfigureAwait(false);
             var request = head is null ? null : DebugRequest.Parse(head);
             if (request is null)
             {
@@ -175,16 +148,16 @@ internal sealed partial class DebugServer : IAsyncDisposable
     {
         var head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-store\r\nConnection: close\r\n" +
             "X-Accel-Buffering: no\r\n\r\nretry: 2000\n\n";
-        await socket.SendAsync(Encoding.ASCII.GetBytes(head), _stop.Token).ConfigureAwait(false);
+        await socket.SendAsync(Encoding.ASCII.GetBytes(head), Stopping).ConfigureAwait(false);
         long lastSeq = 0;
-        while (!_stop.IsCancellationRequested)
+        while (!Stopping.IsCancellationRequested)
         {
             var text = new StringBuilder();
             text.Append("event: state\ndata: ").Append(_json.State()).Append("\n\n");
             var tasks = _json.LiveTasks(lastSeq, out lastSeq);
             if (tasks.Length > 0) text.Append("event: tasks\ndata: ").Append(tasks).Append("\n\n");
-            await socket.SendAsync(Encoding.UTF8.GetBytes(text.ToString()), _stop.Token).ConfigureAwait(false);
-            await Task.Delay(StreamInterval, _stop.Token).ConfigureAwait(false);
+            await socket.SendAsync(Encoding.UTF8.GetBytes(text.ToString()), Stopping).ConfigureAwait(false);
+            await Task.Delay(StreamInterval, Stopping).ConfigureAwait(false);
         }
     }
 

@@ -17,36 +17,29 @@ public sealed record Readiness(bool IsReady, IReadOnlyList<string> Reasons);
 /// not sent its request yet, so idle or slow clients can never keep a probe from being answered. Only when every
 /// open connection is being answered is the newcomer closed. There is no authentication: see docs/security.md.
 /// </summary>
-internal sealed partial class OperationsEndpoint : IAsyncDisposable
+internal sealed partial class OperationsEndpoint : SocketServer
 {
     public const string MetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
     private const string TextContentType = "text/plain; charset=utf-8";
-    private const int MaxRequestHeadBytes = 8 * 1024;
     internal const int MaxConnections = 32;
     // Probes and scrapers send their request with the connection; a second is generous on any network.
     private static readonly TimeSpan HeadTimeout = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(5);
 
-    private readonly TcpListener _listener;
     private readonly Func<string> _metrics;
     private readonly Func<Readiness> _readiness;
     private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stop = new();
     private readonly Lock _gate = new();
     private readonly LinkedList<Connection> _open = new(); // oldest first
-    private readonly Task _accepting;
 
     private OperationsEndpoint(TcpListener listener, Func<string> metrics, Func<Readiness> readiness, ILogger logger)
+        : base(listener, "Metrics endpoint", logger)
     {
-        _listener = listener;
         _metrics = metrics;
         _readiness = readiness;
         _logger = logger;
-        _accepting = Task.Run(AcceptLoopAsync);
+        StartAccepting();
     }
-
-    /// <summary>Where the endpoint listens (the real port when 0 was asked for).</summary>
-    public IPEndPoint LocalEndpoint => (IPEndPoint)_listener.LocalEndpoint;
 
     /// <summary>Listens on <paramref name="host"/>:<paramref name="port"/>; a port already in use is a startup error.</summary>
     public static OperationsEndpoint Start(string host, int port, Func<string> metrics, Func<Readiness> readiness, ILogger logger)
@@ -57,63 +50,11 @@ internal sealed partial class OperationsEndpoint : IAsyncDisposable
         return endpoint;
     }
 
-    /// <summary>
-    /// A started listener on <paramref name="host"/>:<paramref name="port"/> (<c>localhost</c> or an IP address); a
-    /// port in use is an error naming <paramref name="section"/><c>.port</c>.
-    /// </summary>
-    internal static TcpListener Listen(string host, int port, string what, string section)
+    protected override void Accepted(Socket socket)
     {
-        var address = host.Trim().Equals("localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback : IPAddress.Parse(host.Trim());
-        var listener = new TcpListener(address, port);
-        try
-        {
-            listener.Start(backlog: 64);
-        }
-        catch (SocketException e)
-        {
-            listener.Dispose();
-            throw new InvalidOperationException(
-                $"{what} cannot listen on {host}:{port} ({e.Message}); set {section}.port to a free port, or {section}.enabled: false", e);
-        }
-        return listener;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_stop.IsCancellationRequested) return;
-        await _stop.CancelAsync().ConfigureAwait(false);
-        _listener.Stop();
-        await _accepting.ConfigureAwait(false);
-        _listener.Dispose();
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptSocketAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException e)
-            {
-                if (_stop.IsCancellationRequested) return;
-                LogAcceptFailed(_logger, e.Message);
-                continue;
-            }
-            var connection = Admit(socket);
-            if (connection is null)
-            {
-                socket.Dispose();
-                continue;
-            }
-            _ = ServeAsync(connection);
-        }
+        var connection = Admit(socket);
+        if (connection is null) socket.Dispose();
+        else _ = ServeAsync(connection);
     }
 
     /// <summary>Registers a new connection, evicting the oldest one still waiting for its request when at the limit; null when none can go.</summary>
@@ -134,7 +75,7 @@ internal sealed partial class OperationsEndpoint : IAsyncDisposable
                 }
                 if (evicted is null) return null;
             }
-            admitted = new Connection(socket, _stop.Token);
+            admitted = new Connection(socket, Stopping);
             admitted.Node = _open.AddLast(admitted);
         }
         evicted?.Evict();
@@ -208,23 +149,6 @@ internal sealed partial class OperationsEndpoint : IAsyncDisposable
         }
     }
 
-    /// <summary>The request head (up to the blank line) as ASCII; null when it exceeds the size bound.</summary>
-    internal static async Task<string?> ReadHeadAsync(Socket socket, CancellationToken cancellationToken)
-    {
-        var buffer = new byte[MaxRequestHeadBytes];
-        var length = 0;
-        while (true)
-        {
-            if (length == buffer.Length) return null;
-            var read = await socket.ReceiveAsync(buffer.AsMemory(length), SocketFlags.None, cancellationToken).ConfigureAwait(false);
-            if (read == 0) return Encoding.ASCII.GetString(buffer, 0, length);
-            var scanFrom = Math.Max(0, length - 3);
-            length += read;
-            var span = buffer.AsSpan(scanFrom, length - scanFrom);
-            if (span.IndexOf("\r\n\r\n"u8) >= 0 || span.IndexOf("\n\n"u8) >= 0) return Encoding.ASCII.GetString(buffer, 0, length);
-        }
-    }
-
     /// <summary>Answers one request head: the request line decides everything, other headers are ignored.</summary>
     internal Response Route(string head)
     {
@@ -268,9 +192,6 @@ internal sealed partial class OperationsEndpoint : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Metrics and probes at http://{Endpoint}/ (/metrics, /healthz, /readyz)")]
     private static partial void LogListening(ILogger logger, string endpoint);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Metrics endpoint could not accept a connection: {Reason}")]
-    private static partial void LogAcceptFailed(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Metrics endpoint failed to answer a request")]
     private static partial void LogRequestFailed(ILogger logger, Exception error);

@@ -70,6 +70,29 @@ public sealed class FlightRecorderTests : IDisposable
         Assert.Equal([(0L, 4L, 0L), (10L, 2L, 0L)], Query(database, "SELECT offset, count, partition FROM events WHERE kind = 'consumed' ORDER BY seq"));
     }
 
+    [Fact]
+    public void Retention_keeps_exactly_the_newest_events_and_none_older_than_the_limit_across_packs()
+    {
+        var now = DateTimeOffset.UtcNow;
+        using var store = new EventStore(_dir, "w1");
+        store.Open(now);
+        var seq = 0L;
+        // Two and a half packs, then a limit that cuts the middle of the first pack left.
+        store.Append(Tasks(2 * EventStore.PackSize + EventStore.PackSize / 2, now), now.AddHours(-1), maxEvents: int.MaxValue);
+        store.Append(Tasks(10, now), now.AddHours(-1), maxEvents: EventStore.PackSize + 100);
+        Assert.Equal([(EventStore.PackSize + 100L, seq - EventStore.PackSize - 99, seq)], Query(store.Path!, "SELECT count(*), min(seq), max(seq) FROM events"));
+
+        // Events older than the time limit are gone too, also where one pack holds old and recent ones.
+        var old = Tasks(5, now);
+        var recent = Tasks(3, now.AddHours(2));
+        store.Append([.. old, .. recent], now.AddHours(1), maxEvents: int.MaxValue);
+        Assert.Equal([(3L, seq - 2, seq)], Query(store.Path!, "SELECT count(*), min(seq), max(seq) FROM events"));
+        Assert.Equal(["task_finished t1 0.5"], QueryText(store.Path!, "SELECT kind || ' ' || task_id || ' ' || duration_ms FROM events WHERE seq = " + (seq - 1)));
+
+        List<FlightEvent> Tasks(int count, DateTimeOffset at) =>
+            [.. Enumerable.Range(0, count).Select(i => new FlightEvent(++seq, at, FlightEvent.TaskFinished) { TaskId = $"t{i}", DurationMs = 0.5, ExitCode = 0 })];
+    }
+
     private FlightRecorder NewRecorder(DebugConfig config) =>
         new(config, ("w1", "c1", "", "{}", "debug: {}"), () => "{}", _metrics, NullLogger.Instance);
 

@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using System.Globalization;
+using Drakkar.Diagnostics.Recorder;
+using Drakkar.Execution;
+using Drakkar.Observability.Metrics;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Drakkar.Bench.Diagnostics;
+
+/// <summary>
+/// CPU the flight recorder spends per finished task: <c>events</c> task attempts (and a commit per 100) through a
+/// <see cref="FlightRecorder"/> writing to a temporary directory, against the same recorder keeping them in memory
+/// only (<c>db_dir: ""</c>), alternating. Process CPU time, not wall time: the machine is shared. Events arrive in
+/// chunks of 5,000 every 100 ms (about the orchestration bench's pace), so the writer's batches are as large as
+/// in the worker and the default retention (100,000 events) deletes once the file is full.
+/// </summary>
+internal static class RecorderCost
+{
+    private const int Chunk = 5_000;
+
+    public static async Task<int> RunAsync(string[] options)
+    {
+        var events = options.Length > 0 ? int.Parse(options[0], CultureInfo.InvariantCulture) : 300_000;
+        var rounds = options.Length > 1 ? int.Parse(options[1], CultureInfo.InvariantCulture) : 3;
+        await MeasureAsync(events, stored: true);
+        await MeasureAsync(events, stored: false);
+        var stored = new List<double>();
+        var memory = new List<double>();
+        for (var round = 0; round < rounds; round++)
+        {
+            stored.Add(await MeasureAsync(events, stored: true));
+            memory.Add(await MeasureAsync(events, stored: false));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"round {round + 1}: stored {stored[^1]:F2} µs/event, memory only {memory[^1]:F2} µs/event"));
+        }
+        var (s, m) = (Median(stored), Median(memory));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{events} task events, median of {rounds}: stored {s:F2} µs/event, memory only {m:F2}, the database's share {s - m:F2} µs/event"));
+        return 0;
+    }
+
+    private static async Task<double> MeasureAsync(int events, bool stored)
+    {
+        var dir = Directory.CreateTempSubdirectory("drakkar-recorder-cost-");
+        try
+        {
+            using var metrics = new DrakkarMetrics();
+            var config = new DebugConfig { Enabled = true, DbDir = stored ? dir.FullName : "", FlushIntervalSeconds = 5 };
+            var recorder = new FlightRecorder(config, ("bench", "bench", "", "{}", "debug: {}"), () => "{}", metrics, NullLogger.Instance);
+            recorder.Start();
+            var tasks = Enumerable.Range(0, Chunk).Select(i => new ExecutorTask($"task-{i}") { SourceOffsets = [i] }).ToArray();
+            GC.Collect();
+            var before = Process.GetCurrentProcess().TotalProcessorTime;
+            for (var sent = 0; sent < events; sent += Chunk)
+            {
+                for (var i = 0; i < Chunk; i++)
+                {
+                    var task = tasks[i];
+                    recorder.TaskFinished(task, 1, ExecutorOutcome.Success(new ExecutorResult(task, 0, "", "", TimeSpan.FromMilliseconds(0.2), 1)));
+                    if (i % 100 == 0) recorder.Committed("bench", 0, sent + i);
+                }
+                await Task.Delay(100);
+            }
+            await recorder.DisposeAsync();
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime - before;
+            if (recorder.Dropped > 0) throw new InvalidOperationException($"{recorder.Dropped} events dropped");
+            return cpu.TotalMicroseconds / events;
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[sorted.Count / 2];
+    }
+}
