@@ -10,8 +10,9 @@ namespace Drakkar.Bench.Sinks;
 
 /// <summary>
 /// The Redis sink's own cost per SET: payloads made up front, then <see cref="RedisSink.DeliverAsync"/> called batch
-/// after batch against a local redis-server, one stream. It reports this process's CPU time (so it holds on a busy
-/// machine, unlike a rate) and managed allocation per SET; redis-server's CPU is its own process's and not counted.
+/// after batch against a local redis-server, one stream. Per SET it reports this process's CPU time (less disturbed
+/// by a busy machine than a rate, though not immune: take the lowest of several rounds), GC pause time, managed
+/// allocation and thread-pool work items (hand-offs between threads); redis-server's CPU is its own and not counted.
 /// </summary>
 internal static class RedisSinkCpu
 {
@@ -34,13 +35,17 @@ internal static class RedisSinkCpu
                 {
                     var cpu = Process.GetCurrentProcess().TotalProcessorTime;
                     var allocated = GC.GetTotalAllocatedBytes(precise: true);
+                    var workItems = ThreadPool.CompletedWorkItemCount;
+                    var paused = GC.GetTotalPauseDuration();
                     var started = Stopwatch.GetTimestamp();
                     await DeliverAllAsync(sink, made, batch);
                     var wall = Stopwatch.GetElapsedTime(started);
                     var used = Process.GetCurrentProcess().TotalProcessorTime - cpu;
                     var bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+                    var hops = ThreadPool.CompletedWorkItemCount - workItems;
+                    var gc = GC.GetTotalPauseDuration() - paused;
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"batch {batch,5}: {used.TotalMicroseconds / payloads,6:F2} µs CPU/SET  {(double)bytes / payloads,7:F0} B allocated/SET  {payloads / wall.TotalSeconds,9:N0} SETs/s"));
+                        $"batch {batch,5}: {used.TotalMicroseconds / payloads,6:F2} µs CPU/SET (GC pauses {gc.TotalMicroseconds / payloads,4:F2})  {(double)bytes / payloads,7:F0} B allocated/SET  {(double)hops / payloads,5:F2} thread-pool items/SET  {payloads / wall.TotalSeconds,9:N0} SETs/s"));
                 }
             }
         }
