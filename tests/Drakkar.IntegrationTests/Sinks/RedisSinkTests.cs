@@ -169,6 +169,37 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
         }
     }
 
+    [Fact]
+    public async Task A_refused_SET_is_still_seen_when_the_batch_ends_with_a_payload_that_never_became_a_SET()
+    {
+        // The sink waits on the batch's last SET and then on any still open; here the last payload has no SET at all
+        // (its JSON fails), so the refusal earlier in the batch must be waited for on its own.
+        using var admin = new Resp(redis.Port);
+        admin.Call("ACL", "SETUSER", "tail", "on", ">tail-pass-1", "resetkeys", "~kept:*", "-@all", "+set", "+@connection");
+        try
+        {
+            var dlq = new RecordingDlq();
+            var manager = Manager(new RedisSinkConfig { Url = $"redis://tail:tail-pass-1@127.0.0.1:{redis.Port}/0" }, dlq,
+                new SinkManagerOptions { Batching = (_, _) => new SinkBatching(100, TimeSpan.FromMilliseconds(500)) });
+            await manager.StartAsync(default);
+
+            var refused = manager.DeliverAsync(Keys("kept:1", "other:1", "kept:2"), Origin("orders", 0, 30), default).AsTask();
+            var poison = manager.DeliverAsync(new CollectResult { Redis = { RedisPayload.Of("kept:nan", new Gauge("g", double.NaN)) } }, Origin("orders", 0, 31), default).AsTask();
+            await Task.WhenAll(refused, poison).WaitAsync(TimeSpan.FromSeconds(30));
+
+            Assert.Equal([30L, 31L], dlq.Letters.SelectMany(l => l.Messages).Select(m => m.Offset).Order());
+            Assert.Contains(dlq.Letters, l => l.Error.Contains("NOPERM", StringComparison.Ordinal) && l.Error.Contains("other:1", StringComparison.Ordinal));
+            Assert.Contains(dlq.Letters, l => l.Error.Contains("JSON", StringComparison.Ordinal));
+            Assert.NotNull(admin.Call("GET", "kept:2"));
+            Assert.Null(admin.Call("GET", "other:1"));
+            await manager.CloseAsync();
+        }
+        finally
+        {
+            admin.Call("ACL", "DELUSER", "tail");
+        }
+    }
+
     private static CollectResult Keys(params string[] keys)
     {
         var result = new CollectResult();
