@@ -7,8 +7,8 @@ using StackExchange.Redis.KeyspaceIsolation;
 namespace Drakkar.Sinks.Redis;
 
 /// <summary>
-/// <c>SET {key_prefix}{key} {json} [EX ttl]</c> for each payload, pipelined per batch (one client batch) over one
-/// StackExchange.Redis multiplexer (SPEC S11). Write-replace, hence idempotent. Each SET has its own outcome: one the server refuses fails
+/// <c>SET {key_prefix}{key} {json} [EX ttl]</c> for each payload, pipelined per batch (one client batch, awaited
+/// through its last SET) over one StackExchange.Redis multiplexer (SPEC S11). Write-replace, hence idempotent. Each SET has its own outcome: one the server refuses fails
 /// only its payload; a lost connection or a timeout fails the batch as transient. The multiplexer reconnects on its
 /// own; while it is away SETs fail at once (see <see cref="RedisOptions"/>), and readiness follows its connection
 /// events, so an idle worker notices a lost server.
@@ -21,6 +21,8 @@ internal sealed partial class RedisSink : ISink
     private readonly ILogger _logger;
     /// <summary>Bytes a value is expected to take beyond the previous batch's average, so a batch of alike payloads fits its first buffer.</summary>
     private const int JsonSizeSlack = 16;
+    /// <summary>Past this a batch's buffer grows as it is written rather than being guessed from the previous batch.</summary>
+    private const int MaxFirstJsonBuffer = 1 << 20;
     private int _jsonBytesPerPayload = 128;
     private ConnectionMultiplexer? _multiplexer;
     private IDatabase? _database;
@@ -80,7 +82,7 @@ internal sealed partial class RedisSink : ISink
         // Every value is written first, into one buffer of its own: the client keeps the memory until the SET is on
         // the wire, which may be after this call gave up waiting (a timeout), so it is never reused. It is sized from
         // the previous batch's values, so it is allocated about once rather than grown or left mostly empty.
-        var json = new ArrayBufferWriter<byte>(payloads.Count * Volatile.Read(ref _jsonBytesPerPayload));
+        var json = new ArrayBufferWriter<byte>((int)Math.Min((long)payloads.Count * Volatile.Read(ref _jsonBytesPerPayload), MaxFirstJsonBuffer));
         var ranges = new Range[payloads.Count];
         using (var writer = new Utf8JsonWriter(json))
         {
