@@ -11,6 +11,7 @@ return args switch
 {
     ["json", .. var rest] => RunBenchmarks(typeof(JsonWriterBenchmarks), rest),
     ["sinks", .. var rest] => await SinkThroughput.RunAsync(rest),
+    ["redis-cpu", .. var rest] => await RedisSinkCpu.RunAsync(rest),
     ["executor", .. var rest] => await RunExecutor(rest),
     ["recorder", .. var rest] => await RecorderCost.RunAsync(rest),
     ["report", .. var rest] => await PerformanceReport.RunAsync(rest),
@@ -40,6 +41,8 @@ static int Usage()
         scenarios:
           json [BenchmarkDotNet options]       generated payload JSON writer vs System.Text.Json source generation
           sinks [seconds]                      delivered payloads/s per sink kind against local servers
+          redis-cpu [payloads] [64,1000] [rounds]
+                                               the Redis sink's CPU µs and allocated bytes per SET, batch by batch
           executor [tasks] [parallel] [rounds] /bin/true through the executor pool vs xargs -P
           recorder [events] [rounds]           flight recorder CPU per task event, stored vs memory only
           report [--out docs/performance.md] [--rounds 3] [--messages 100000] [--sink-payloads 50000]

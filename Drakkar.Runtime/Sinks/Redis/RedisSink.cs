@@ -2,12 +2,13 @@ using System.Buffers;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
+using StackExchange.Redis.KeyspaceIsolation;
 
 namespace Drakkar.Sinks.Redis;
 
 /// <summary>
-/// <c>SET {key_prefix}{key} {json} [EX ttl]</c> for each payload, pipelined per batch (one client batch) over one
-/// StackExchange.Redis multiplexer (SPEC S11). Write-replace, hence idempotent. Each SET has its own outcome: one the server refuses fails
+/// <c>SET {key_prefix}{key} {json} [EX ttl]</c> for each payload, pipelined per batch (one client batch, awaited
+/// through its last SET) over one StackExchange.Redis multiplexer (SPEC S11). Write-replace, hence idempotent. Each SET has its own outcome: one the server refuses fails
 /// only its payload; a lost connection or a timeout fails the batch as transient. The multiplexer reconnects on its
 /// own; while it is away SETs fail at once (see <see cref="RedisOptions"/>), and readiness follows its connection
 /// events, so an idle worker notices a lost server.
@@ -18,6 +19,11 @@ internal sealed partial class RedisSink : ISink
     private readonly ConfigurationOptions _options;
     private readonly SinkSecretMasker _masker;
     private readonly ILogger _logger;
+    /// <summary>Bytes a value is expected to take beyond the previous batch's average, so a batch of alike payloads fits its first buffer.</summary>
+    private const int JsonSizeSlack = 16;
+    /// <summary>Past this a batch's buffer grows as it is written rather than being guessed from the previous batch.</summary>
+    private const int MaxFirstJsonBuffer = 1 << 20;
+    private int _jsonBytesPerPayload = 128;
     private ConnectionMultiplexer? _multiplexer;
     private IDatabase? _database;
 
@@ -62,7 +68,8 @@ internal sealed partial class RedisSink : ISink
         }
         multiplexer.ConnectionFailed += OnConnectionFailed;
         multiplexer.ConnectionRestored += OnConnectionRestored;
-        _database = multiplexer.GetDatabase();
+        // The client writes the prefix's bytes before each key, so no prefixed key string is built per SET.
+        _database = multiplexer.GetDatabase().WithKeyPrefix(_config.KeyPrefix);
         Volatile.Write(ref _multiplexer, multiplexer);
     }
 
@@ -70,10 +77,12 @@ internal sealed partial class RedisSink : ISink
     {
         var database = _database ?? throw new InvalidOperationException($"redis sink '{Name}' delivers before it was connected");
         var payloads = batch.Payloads;
+        if (payloads.Count == 0) return;
 
         // Every value is written first, into one buffer of its own: the client keeps the memory until the SET is on
-        // the wire, which may be after this call gave up waiting (a timeout), so it is never reused.
-        var json = new ArrayBufferWriter<byte>(payloads.Count * 128);
+        // the wire, which may be after this call gave up waiting (a timeout), so it is never reused. It is sized from
+        // the previous batch's values, so it is allocated about once rather than grown or left mostly empty.
+        var json = new ArrayBufferWriter<byte>((int)Math.Min((long)payloads.Count * Volatile.Read(ref _jsonBytesPerPayload), MaxFirstJsonBuffer));
         var ranges = new Range[payloads.Count];
         using (var writer = new Utf8JsonWriter(json))
         {
@@ -94,6 +103,7 @@ internal sealed partial class RedisSink : ISink
             }
         }
 
+        Volatile.Write(ref _jsonBytesPerPayload, json.WrittenCount / payloads.Count + JsonSizeSlack);
         var values = json.WrittenMemory;
         var sets = new Task<bool>?[payloads.Count];
         try
@@ -104,7 +114,7 @@ internal sealed partial class RedisSink : ISink
             {
                 if (batch.FailureOf(i) is not null) continue;
                 var redis = (RedisPayload)payloads[i];
-                sets[i] = pipeline.StringSetAsync(_config.KeyPrefix + redis.Key, values[ranges[i]], redis.Ttl, When.Always);
+                sets[i] = pipeline.StringSetAsync(redis.Key, values[ranges[i]], redis.Ttl, When.Always);
             }
             pipeline.Execute();
         }
@@ -114,13 +124,20 @@ internal sealed partial class RedisSink : ISink
             throw new SinkTransientException($"{Destination} did not take the batch: {e.Message}", e);
         }
 
-        try
+        // Replies on a connection come back in order, so once the last SET is answered the others usually are too:
+        // waiting on that one task costs one continuation per batch, not one thread-pool hand-off per SET (which
+        // Task.WhenAll would cost). Any SET still open after it (another server, a failure) is waited for in turn.
+        for (var i = sets.Length - 1; i >= 0; i--)
         {
-            await Task.WhenAll(sets.OfType<Task<bool>>()).WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // Each SET's own outcome is read below.
+            if (sets[i] is not { IsCompleted: false } open) continue;
+            try
+            {
+                await open.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Each SET's own outcome is read below.
+            }
         }
 
         Exception? lost = null;

@@ -133,18 +133,9 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
     }
 
     [Fact]
-    public async Task A_SET_the_server_refuses_dead_letters_only_the_group_it_came_from()
-    {
-        // An ACL user that may write only under "allowed:" (and run nothing but SET and the connection handshake).
-        using var admin = new Resp(redis.Port);
-        admin.Call("ACL", "SETUSER", "limited", "on", ">limited-pass-1", "resetkeys", "~allowed:*", "-@all", "+set", "+@connection");
-        try
+    public Task A_SET_the_server_refuses_dead_letters_only_the_group_it_came_from() =>
+        WithSetOnlyUserAsync("limited", "allowed:*", async (manager, dlq, admin) =>
         {
-            var dlq = new RecordingDlq();
-            var manager = Manager(new RedisSinkConfig { Url = $"redis://limited:limited-pass-1@127.0.0.1:{redis.Port}/0" }, dlq,
-                new SinkManagerOptions { Batching = (_, _) => new SinkBatching(100, TimeSpan.FromMilliseconds(500)) });
-            await manager.StartAsync(default);
-
             // Three hook calls in one batch; the middle one writes outside the user's keys.
             var allowed1 = manager.DeliverAsync(Keys("allowed:1", "allowed:2"), Origin("orders", 0, 20), default).AsTask();
             var refused = manager.DeliverAsync(Keys("allowed:3", "secret:1"), Origin("orders", 0, 21), default).AsTask();
@@ -161,11 +152,46 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
             Assert.Equal((3, 2, 0), (stats.Delivered, stats.DeadLettered, stats.Retries));
             foreach (var key in new[] { "allowed:1", "allowed:2", "allowed:4" }) Assert.NotNull(admin.Call("GET", key));
             Assert.Null(admin.Call("GET", "secret:1"));
+        });
+
+    [Fact]
+    public Task A_refused_SET_is_still_seen_when_the_batch_ends_with_a_payload_that_never_became_a_SET() =>
+        // The sink waits on the batch's last SET and then on any still open; here the last payload has no SET at all
+        // (its JSON fails), so the refusal earlier in the batch must be waited for on its own.
+        WithSetOnlyUserAsync("tail", "kept:*", async (manager, dlq, admin) =>
+        {
+            var refused = manager.DeliverAsync(Keys("kept:1", "other:1", "kept:2"), Origin("orders", 0, 30), default).AsTask();
+            var poison = manager.DeliverAsync(new CollectResult { Redis = { RedisPayload.Of("kept:nan", new Gauge("g", double.NaN)) } }, Origin("orders", 0, 31), default).AsTask();
+            await Task.WhenAll(refused, poison).WaitAsync(TimeSpan.FromSeconds(30));
+
+            Assert.Equal([30L, 31L], dlq.Letters.SelectMany(l => l.Messages).Select(m => m.Offset).Order());
+            Assert.Contains(dlq.Letters, l => l.Error.Contains("NOPERM", StringComparison.Ordinal) && l.Error.Contains("other:1", StringComparison.Ordinal));
+            Assert.Contains(dlq.Letters, l => l.Error.Contains("JSON", StringComparison.Ordinal));
+            Assert.NotNull(admin.Call("GET", "kept:2"));
+            Assert.Null(admin.Call("GET", "other:1"));
+        });
+
+    /// <summary>
+    /// Runs <paramref name="test"/> against a started sink manager connected as an ACL user that may write only keys
+    /// matching <paramref name="keys"/> (and run nothing but SET and the connection handshake); hook calls delivered
+    /// together within 500 ms share one batch. The user's password is <c>{user}-pass-1</c>.
+    /// </summary>
+    private async Task WithSetOnlyUserAsync(string user, string keys, Func<SinkManager, RecordingDlq, Resp, Task> test)
+    {
+        using var admin = new Resp(redis.Port);
+        admin.Call("ACL", "SETUSER", user, "on", $">{user}-pass-1", "resetkeys", $"~{keys}", "-@all", "+set", "+@connection");
+        try
+        {
+            var dlq = new RecordingDlq();
+            var manager = Manager(new RedisSinkConfig { Url = $"redis://{user}:{user}-pass-1@127.0.0.1:{redis.Port}/0" }, dlq,
+                new SinkManagerOptions { Batching = (_, _) => new SinkBatching(100, TimeSpan.FromMilliseconds(500)) });
+            await manager.StartAsync(default);
+            await test(manager, dlq, admin);
             await manager.CloseAsync();
         }
         finally
         {
-            admin.Call("ACL", "DELUSER", "limited");
+            admin.Call("ACL", "DELUSER", user);
         }
     }
 
