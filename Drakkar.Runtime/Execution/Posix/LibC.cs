@@ -4,8 +4,9 @@ namespace Drakkar.Execution.Posix;
 
 /// <summary>
 /// The few libc calls the process runner needs that .NET does not expose: spawning into a new session (so the
-/// child leads its own process group), signalling that whole group, and waiting for/reaping the exact child.
-/// Constants and opaque-type sizes are glibc's on 64-bit Linux.
+/// child leads its own process group), signalling that whole group, and waiting for/reaping the exact child; and the
+/// thread signal mask the embedded broker starts its native thread under. Constants and opaque-type sizes are glibc's
+/// on 64-bit Linux.
 /// </summary>
 internal static unsafe partial class LibC
 {
@@ -19,6 +20,9 @@ internal static unsafe partial class LibC
 
     public const int O_RDONLY = 0;
     public const int O_CLOEXEC = 0x80000;
+
+    public const int SIG_BLOCK = 0;
+    public const int SIG_SETMASK = 2;
 
     public const int P_PID = 1;
     public const int WEXITED = 4;
@@ -86,4 +90,8 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Library, EntryPoint = "sigfillset")]
     public static partial int SigFillSet(void* sigset);
+
+    // Returns an error number instead of setting errno.
+    [LibraryImport(Library, EntryPoint = "pthread_sigmask")]
+    public static partial int PthreadSigMask(int how, void* set, void* oldSet);
 }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using Confluent.Kafka;
+using Drakkar.Execution.Posix;
 
 namespace Drakkar.Kafka.Embedded;
 
@@ -48,7 +49,7 @@ internal sealed class EmbeddedKafkaBroker : IDisposable
             MockClusterNative.ConfDestroy(conf);
             throw new InvalidOperationException($"librdkafka could not create the embedded broker's host handle: {Text(errorText)}");
         }
-        var cluster = MockClusterNative.ClusterNew(client, brokerCount);
+        var cluster = NewClusterWithSignalsBlocked(client, brokerCount);
         if (cluster == 0)
         {
             MockClusterNative.KafkaDestroy(client);
@@ -59,6 +60,33 @@ internal sealed class EmbeddedKafkaBroker : IDisposable
         MockClusterNative.SetGroupConsumerHeartbeatInterval(cluster, 1_000);
         var bootstraps = Marshal.PtrToStringUTF8(MockClusterNative.ClusterBootstraps(cluster)) ?? "";
         return new EmbeddedKafkaBroker(client, cluster, bootstraps, brokerCount);
+    }
+
+    /// <summary>
+    /// Starts the mock cluster with every signal blocked on the calling thread, so the cluster's thread inherits that
+    /// mask. librdkafka blocks all signals on the threads <c>rd_kafka_new</c> starts, but <c>rd_kafka_mock_cluster_new</c>
+    /// starts its thread with the caller's mask, and that thread treats a failed <c>poll()</c>, EINTR included, as the
+    /// end: it closes every listener and connection and frees the cluster. One signal with a handler (the runtime
+    /// handles SIGCHLD, which every exiting task process sends) landing on that thread killed the broker mid-run, and
+    /// <see cref="Dispose"/> then destroyed freed memory: a native heap abort.
+    /// </summary>
+    private static unsafe nint NewClusterWithSignalsBlocked(nint client, int brokerCount)
+    {
+        if (!OperatingSystem.IsLinux()) return MockClusterNative.ClusterNew(client, brokerCount);
+        var all = stackalloc byte[LibC.SigSetSize];
+        var previous = stackalloc byte[LibC.SigSetSize];
+        LibC.SigFillSet(all);
+        var error = LibC.PthreadSigMask(LibC.SIG_BLOCK, all, previous);
+        if (error != 0)
+            throw new InvalidOperationException($"Could not block signals for the embedded broker's thread: {Marshal.GetPInvokeErrorMessage(error)} (errno {error}).");
+        try
+        {
+            return MockClusterNative.ClusterNew(client, brokerCount);
+        }
+        finally
+        {
+            LibC.PthreadSigMask(LibC.SIG_SETMASK, previous, null);
+        }
     }
 
     /// <summary>Creates <paramref name="topic"/> with <paramref name="partitions"/> partitions.</summary>
