@@ -170,6 +170,9 @@ internal static class EndToEnd
     public static async Task<int> MemoryChildAsync(string[] args)
     {
         var (side, brokers, topic) = (args[0], args[1], args[2]);
+        // This child starts no broker and, on the hand side, no Drakkar client: without the resolver Confluent.Kafka
+        // probes on its own and can bind an older system librdkafka (kcat's), which lacks functions it calls.
+        Drakkar.Kafka.KafkaNativeLibrary.EnsureLoaded();
         var partitions = int.Parse(args[3], CultureInfo.InvariantCulture);
         var target = long.Parse(args[4], CultureInfo.InvariantCulture);
         var maxSeconds = double.Parse(args[5], CultureInfo.InvariantCulture);
