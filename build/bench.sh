@@ -21,5 +21,5 @@ log "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (ra
 exec dotnet "bench/Drakkar.Bench/bin/Release/net10.0/Drakkar.Bench.dll" report \
   --out "$root/docs/performance.md" \
   --aot "$aot_out/drakkar-sample" \
-  --jit "$root/Drakkar.Sample/bin/Release/net9.0/drakkar-sample.dll" \
+  --jit "$root/Drakkar.Sample/bin/Release/net10.0/drakkar-sample.dll" \
   "$@"

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-
 namespace Drakkar;
 
 /// <summary>Who this worker is, for logs, metrics and the consumer's client id (C4).</summary>
@@ -23,9 +21,12 @@ internal sealed record WorkerIdentity(string WorkerId, string ClusterName)
         return new WorkerIdentity(id, cluster);
     }
 
-    /// <summary>A fresh id, <c>drakkar-</c> plus 8 random hex digits.</summary>
-    public static string GenerateWorkerId() =>
-        "drakkar-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+    /// <summary>
+    /// A fresh id, <c>drakkar-</c> plus 8 random hex digits: the first 32 bits of a version 4 GUID, which .NET draws
+    /// from the kernel's random source. Not <c>RandomNumberGenerator</c>: on Linux that loads OpenSSL (libcrypto and
+    /// libssl, 3.6 MB resident) into a worker that may never use it otherwise.
+    /// </summary>
+    public static string GenerateWorkerId() => "drakkar-" + Guid.NewGuid().ToString("N")[..8];
 
     private static string? Lookup(IReadOnlyDictionary<string, string?> environment, string name) =>
         name.Length > 0 && environment.TryGetValue(name, out var value) ? NonEmpty(value) : null;

@@ -1,14 +1,13 @@
 using Drakkar.Diagnostics.Recorder;
 using Drakkar.Diagnostics.Ui;
 using Drakkar.Observability.Metrics;
-using Drakkar.Pipeline;
 using Microsoft.Extensions.Logging;
 
 namespace Drakkar.Diagnostics;
 
 /// <summary>
-/// What <c>debug.enabled</c> adds to a worker: the flight recorder (fed through <see cref="DrakkarMetrics.Events"/>
-/// and the executor wrapper) and the debug web UI. Created before the worker's parts so that they report to it;
+/// What <c>debug.enabled</c> adds to a worker: the flight recorder (fed through <see cref="DrakkarMetrics.Events"/>,
+/// which the consumer, the pipeline, the sinks and the committer call) and the debug web UI. Created before the worker's parts so that they report to it;
 /// the UI starts once they exist.
 /// </summary>
 internal sealed partial class DebugConsole : IAsyncDisposable
@@ -40,9 +39,6 @@ internal sealed partial class DebugConsole : IAsyncDisposable
     /// <summary>Starts the recorder and routes <paramref name="metrics"/>' events to it; null without <c>debug.enabled</c>.</summary>
     public static DebugConsole? Create(DrakkarConfig config, string workerId, DrakkarMetrics metrics, ILoggerFactory loggers) =>
         config.Debug.Enabled ? new DebugConsole(config, workerId, metrics, loggers) : null;
-
-    /// <summary>The executor, reporting every task attempt to the recorder.</summary>
-    public ITaskExecutor Wrap(ITaskExecutor executor) => new RecordingExecutor(executor, Recorder);
 
     /// <summary>Starts the UI over the running worker.</summary>
     public void StartUi(WorkerView worker)

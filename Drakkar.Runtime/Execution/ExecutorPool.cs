@@ -153,7 +153,7 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
                             binary,
                             task.Args,
                             task.Stdin,
-                            ChildEnvironment.ForTask(_baseEnvironment, task.Env),
+                            ChildEnvironment.ForTask(_baseEnvironment, task.EnvOrEmpty),
                             _timeout,
                             _maxOutputBytes),
                         token).ConfigureAwait(false);

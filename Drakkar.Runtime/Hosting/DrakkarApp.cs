@@ -210,6 +210,8 @@ public static class DrakkarApp
         CommandLine line, DrakkarAppOptions options, Action<IServiceCollection, IConfiguration>? configureServices)
         where THandler : DrakkarHandlerBase
     {
+        // Every worker creates a Kafka consumer; its native binding runs meanwhile on another core.
+        Kafka.KafkaNativeLibrary.BindInBackground();
         IHost host;
         try
         {

@@ -160,7 +160,6 @@ public sealed partial class WorkerHost : IAsyncDisposable
         _cache = await DrakkarCache.OpenAsync(Config, WorkerId, logger: _loggers.CreateLogger("Drakkar.Cache"), cancellationToken: cancellationToken)
             .ConfigureAwait(false);
         _handler.Cache = _cache;
-        if (_debug is not null) _executor = _debug.Wrap(_executor);
         await _handler.OnReady(Config, postgres).ConfigureAwait(false);
         _periodic = new PeriodicRunner([.. _handler.PeriodicMethods, .. _cache.BackgroundTasks], Metrics, _loggers.CreateLogger("Drakkar.Periodic"),
             TimeProvider.System);
@@ -223,7 +222,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
         () => _consumer?.Partitions ?? [],
         () =>
         {
-            var pool = (_executor as Diagnostics.Recorder.RecordingExecutor)?.Inner as Execution.ExecutorPool;
+            var pool = _executor as Execution.ExecutorPool;
             var load = _consumer?.Load;
             return new Diagnostics.Ui.ExecutorView(pool?.MaxExecutors ?? Config.Executor.MaxExecutors, pool?.ActiveCount ?? 0, pool?.WaitingCount ?? 0,
                 load?.Current ?? 0, load?.High ?? 0, load?.Paused ?? false, _delivery?.InFlightPayloads ?? 0);

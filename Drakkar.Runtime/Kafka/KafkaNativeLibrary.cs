@@ -82,6 +82,31 @@ internal static class KafkaNativeLibrary
         }
     }
 
+    /// <summary>
+    /// Has Confluent.Kafka bind its native methods on a background thread while the caller goes on (reading the
+    /// configuration, building the host, starting the embedded broker), so the first Kafka client does not wait for
+    /// it. The binding looks up each of its ~100 functions by name over reflection metadata: about 50 ms of CPU under
+    /// Native AOT, a third of a worker's start. A failure is left for the first client to report.
+    /// </summary>
+    public static void BindInBackground()
+    {
+        EnsureLoaded();
+        var thread = new Thread(static () =>
+        {
+            try
+            {
+                _ = Library.Version;
+            }
+            catch (Exception)
+            {
+                // Whatever failed (no usable librdkafka, too old a version) fails again in the first client's
+                // constructor, where it is reported; an exception escaping this thread would end the process.
+            }
+        })
+        { IsBackground = true, Name = "drakkar-kafka-bind" };
+        thread.Start();
+    }
+
     private static nint Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath)
     {
         if (libraryName != ImportName && Array.IndexOf(PackageFiles, libraryName) < 0) return 0;

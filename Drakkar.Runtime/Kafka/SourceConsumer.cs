@@ -87,6 +87,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             // With the small prefetch above a partition often has queued.min.messages waiting; librdkafka 2.x then
             // postpones that partition's next fetch by fetch.queue.backoff.ms (default 1 s), which stalled the worker.
             FetchQueueBackoffMs = 10,
+            // A subscription to one named topic: every record is of that topic, so the client need not decode the
+            // topic's name into a new string per record (RecordTopic). A pattern (^...) keeps it.
+            ConsumeResultFields = kafka.SourceTopic.StartsWith('^') ? "all" : "timestamp,headers",
         };
         if (kafka.GroupInstanceId.Length > 0) consumerConfig.GroupInstanceId = kafka.GroupInstanceId;
         if (kafka.GroupProtocol == "consumer")
@@ -301,7 +304,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             return;
         }
         var message = record.Message;
-        var source = _handler.CreateMessage(record.Topic, partition, record.Offset.Value, message.Key, message.Value,
+        var source = _handler.CreateMessage(RecordTopic(record), partition, record.Offset.Value, message.Key, message.Value,
             message.Timestamp.UtcDateTime, Headers(message));
         // Refused while the partition drains (a record fetched just before a stop or a revoke): it stays uncommitted.
         if (!pipeline.Enqueue(source)) return;
@@ -351,10 +354,13 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private static IReadOnlyList<KeyValuePair<string, byte[]>> Headers(Message<byte[]?, byte[]?> message) =>
         message.Headers is { Count: > 0 } h ? [.. h.Select(x => new KeyValuePair<string, byte[]>(x.Key, x.GetValueBytes()))] : [];
 
+    /// <summary>A record's topic: the subscribed one, unless the subscription is a pattern (then the client names it).</summary>
+    private string RecordTopic(ConsumeResult<byte[]?, byte[]?> record) => record.Topic ?? _config.Kafka.SourceTopic;
+
     /// <summary>The record as consumed, without decoding: what the DLQ keeps when dispatching it failed.</summary>
-    private static SourceMessage RawMessage(ConsumeResult<byte[]?, byte[]?> record) => new()
+    private SourceMessage RawMessage(ConsumeResult<byte[]?, byte[]?> record) => new()
     {
-        Topic = record.Topic, Partition = record.Partition.Value, Offset = record.Offset.Value, Key = record.Message.Key,
+        Topic = RecordTopic(record), Partition = record.Partition.Value, Offset = record.Offset.Value, Key = record.Message.Key,
         Value = record.Message.Value ?? [], Timestamp = record.Message.Timestamp.UtcDateTime, Headers = Headers(record.Message),
     };
 
@@ -404,7 +410,12 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private void ServeSinkBackpressure()
     {
         while (_committer.TryTakeRewind(out var partition, out var delay)) Rewind(partition, delay);
-        if (_resumeAt.Count == 0) return;
+        if (_resumeAt.Count > 0) ResumeDuePartitions();
+    }
+
+    /// <summary>Resumes the partitions whose sink backpressure pause is over (a method of its own: the lambda's closure would otherwise be made on every poll).</summary>
+    private void ResumeDuePartitions()
+    {
         var now = DateTime.UtcNow;
         foreach (var (partition, at) in _resumeAt.Where(r => r.Value <= now).ToArray())
         {

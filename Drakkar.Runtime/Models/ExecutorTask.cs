@@ -19,13 +19,22 @@ public sealed class ExecutorTask
     public string? Stdin { get; init; }
 
     /// <summary>Environment variables for this task; they win over inherited and configured ones.</summary>
-    public Dictionary<string, string> Env { get; init; } = new(StringComparer.Ordinal);
+    public Dictionary<string, string> Env
+    {
+        // Created on first use: most tasks set none of the three maps, and a worker makes one task per message.
+        get => _env ??= new(StringComparer.Ordinal);
+        init => _env = value;
+    }
 
     /// <summary>The source offsets (in the arranged partition) this task serves. A message completes when every task listing it is final.</summary>
     public IReadOnlyList<long> SourceOffsets { get; init; } = [];
 
     /// <summary>Free-form strings for the hooks (not given to the process). For typed data prefer <see cref="State"/>.</summary>
-    public Dictionary<string, string> Metadata { get; init; } = new(StringComparer.Ordinal);
+    public Dictionary<string, string> Metadata
+    {
+        get => _metadata ??= new(StringComparer.Ordinal);
+        init => _metadata = value;
+    }
 
     /// <summary>
     /// Any object the later hooks need (the decoded request, a record of your own): set it in <c>Arrange</c>, read it
@@ -41,7 +50,11 @@ public sealed class ExecutorTask
     }
 
     /// <summary>Labels for logs and metrics.</summary>
-    public Dictionary<string, string> Labels { get; init; } = new(StringComparer.Ordinal);
+    public Dictionary<string, string> Labels
+    {
+        get => _labels ??= new(StringComparer.Ordinal);
+        init => _labels = value;
+    }
 
     /// <summary>
     /// Persistent mode only: how the request carries stdin. <see cref="TaskFraming.LengthPrefixed"/> sends it as raw
@@ -64,6 +77,12 @@ public sealed class ExecutorTask
 
     private string? _parentTaskId;
     private object? _state;
+    private Dictionary<string, string>? _env, _metadata, _labels;
+
+    /// <summary>The task's own environment variables without creating the map: empty when it sets none.</summary>
+    internal IReadOnlyDictionary<string, string> EnvOrEmpty => (IReadOnlyDictionary<string, string>?)_env ?? NoEnv;
+
+    private static readonly Dictionary<string, string> NoEnv = [];
 
     /// <summary>The task's <see cref="State"/> as a <typeparamref name="T"/>.</summary>
     /// <exception cref="InvalidOperationException">The task carries no state, or a state of another type.</exception>

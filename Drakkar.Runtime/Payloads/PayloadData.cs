@@ -20,13 +20,24 @@ public abstract class PayloadData
     /// <summary>The data as compact UTF-8 JSON.</summary>
     public byte[] ToJsonBytes()
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            WriteJson(writer);
-        }
-        return buffer.WrittenSpan.ToArray();
+        // One writer and buffer per thread, reused: sinks call this once per payload. Taken out of the slot while in
+        // use, so a nested call (a writer that serializes another payload) gets fresh ones instead of sharing.
+        var (buffer, writer) = t_jsonWriter ?? (new ArrayBufferWriter<byte>(256), new Utf8JsonWriter(Stream.Null));
+        t_jsonWriter = null;
+        buffer.ResetWrittenCount();
+        writer.Reset(buffer);
+        WriteJson(writer);
+        writer.Flush();
+        var json = buffer.WrittenSpan.ToArray();
+        // A buffer grown by an unusually large payload is not kept.
+        if (buffer.Capacity <= MaxKeptJsonBuffer) t_jsonWriter = (buffer, writer);
+        return json;
     }
+
+    private const int MaxKeptJsonBuffer = 64 * 1024;
+
+    [ThreadStatic]
+    private static (ArrayBufferWriter<byte> Buffer, Utf8JsonWriter Writer)? t_jsonWriter;
 
     /// <summary>The data as compact JSON text.</summary>
     public string ToJson() => System.Text.Encoding.UTF8.GetString(ToJsonBytes());

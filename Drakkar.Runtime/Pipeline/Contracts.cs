@@ -37,10 +37,11 @@ internal interface IPayloadDelivery
 
     /// <summary>
     /// <see cref="DeliverAsync"/> without a task: <paramref name="settled"/> is called once, with <c>true</c> when every
-    /// payload is settled or <c>false</c> when the work was abandoned first. It runs on the delivering thread, so it
-    /// must be short and must not throw.
+    /// payload is settled or <c>false</c> when the work was abandoned first, and <paramref name="state"/>. It runs on
+    /// the delivering thread, so it must be short and must not throw. A static callback with its state allocates
+    /// nothing per call (this runs once per hook call).
     /// </summary>
-    void Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool> settled);
+    void Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool, object?> settled, object? state);
 
     /// <summary>Source partitions that cannot progress because their dead letter cannot be stored, with the reason.</summary>
     IReadOnlyDictionary<(string Topic, int Partition), string> BlockedPartitions { get; }

@@ -113,7 +113,7 @@ internal sealed partial class PartitionPipeline
     public bool EnqueueFailed(SourceMessage message, string error)
     {
         message.Span = PipelineTracing.StartMessage(message);
-        var state = new MessageState(message, DateTimeOffset.UtcNow);
+        var state = new MessageState(this, message, DateTimeOffset.UtcNow);
         lock (_gate)
         {
             if (_draining || _abort.IsCancellationRequested || message.Offset <= _offsets.LastRegistered) return false;
@@ -272,19 +272,18 @@ internal sealed partial class PartitionPipeline
     private async Task ProcessWindowAsync(SourceMessage[] messages)
     {
         var states = new MessageState[messages.Length];
-        ExecutorTask[] pendingSnapshot;
         lock (_gate)
         {
             for (var i = 0; i < messages.Length; i++)
             {
-                states[i] = new MessageState(messages[i], DateTimeOffset.UtcNow);
+                states[i] = new MessageState(this, messages[i], DateTimeOffset.UtcNow);
                 _open[messages[i].Offset] = states[i];
             }
-            pendingSnapshot = [.. _pendingTasks];
         }
 
         var started = Stopwatch.GetTimestamp();
-        var (arranged, arrangeError) = await CallHookAsync("arrange", () => _handler.ArrangeCore(messages, new PendingContext(pendingSnapshot)),
+        var (arranged, arrangeError) = await CallHookAsync("arrange",
+            static (handler, arg) => handler.ArrangeCore(arg.Messages, new PendingContext(arg.Pending)), (Messages: messages, Pending: new PendingTasks(this)),
             new OffsetRange(messages)).ConfigureAwait(false);
         if (arrangeError is not null)
         {
@@ -340,9 +339,11 @@ internal sealed partial class PartitionPipeline
     /// <summary>Registers <paramref name="task"/> with the window and every open message it lists. Caller holds the gate.</summary>
     private void Join(ExecutorTask task, WindowState window)
     {
-        var joined = new List<MessageState>(task.SourceOffsets.Count);
-        foreach (var offset in task.SourceOffsets)
+        var offsets = task.SourceOffsets;
+        var joined = new List<MessageState>(offsets.Count);
+        for (var i = 0; i < offsets.Count; i++)
         {
+            var offset = offsets[i];
             if (_open.TryGetValue(offset, out var state) && !state.TasksFinished)
             {
                 if (joined.Contains(state)) continue;
@@ -387,6 +388,7 @@ internal sealed partial class PartitionPipeline
             {
                 var outcome = await _executor.ExecuteAsync(task, SafePriority(task), attempt, _abort.Token).ConfigureAwait(false);
                 CountOutcome(task, outcome);
+                _metrics.Events.TaskFinished(task, attempt, outcome);
                 span?.SetTag("drakkar.task.attempts", attempt);
                 if (outcome.Result is { } result)
                 {
@@ -442,7 +444,8 @@ internal sealed partial class PartitionPipeline
     /// </summary>
     private async Task<ExecutorError?> OnSuccessAsync(ExecutorTask task, ExecutorResult result, WindowState window, Activity? span)
     {
-        var (collect, error) = await CallHookAsync("on_task_complete", () => _handler.OnTaskComplete(result), task.TaskId).ConfigureAwait(false);
+        var (collect, error) = await CallHookAsync("on_task_complete", static (handler, result) => handler.OnTaskComplete(result), result, task.TaskId)
+            .ConfigureAwait(false);
         if (error is not null) return new ExecutorError(task, ExecutorFailure.HookFailed, result.ExitCode, result.Stderr, error.ToString(), result.Pid);
         if (collect is { Count: > 0 })
         {
@@ -452,7 +455,7 @@ internal sealed partial class PartitionPipeline
             {
                 joined = window.Joined[task];
                 // The task's place among its first message's tasks follows Arrange's order, so it is the same on a redo.
-                hook = joined.Count > 0 ? $"on_task_complete #{joined[0].Tasks.IndexOf(task)}" : $"on_task_complete {task.TaskId}";
+                hook = joined.Count > 0 ? TaskHookLabel(joined[0].Tasks.IndexOf(task)) : $"on_task_complete {task.TaskId}";
             }
             Deliver(collect, joined, span, hook);
         }
@@ -462,7 +465,8 @@ internal sealed partial class PartitionPipeline
     private async Task<ErrorDecision> DecideAsync(ExecutorTask task, ExecutorError error)
     {
         // A throwing OnError must never wedge the partition: the failure becomes final.
-        var (decision, _) = await CallHookAsync("on_error", () => _handler.OnError(task, error), task.TaskId).ConfigureAwait(false);
+        var (decision, _) = await CallHookAsync("on_error", static (handler, arg) => handler.OnError(arg.Task, arg.Error), (Task: task, Error: error), task.TaskId)
+            .ConfigureAwait(false);
         return decision ?? ErrorDecision.Skip;
     }
 
@@ -480,7 +484,7 @@ internal sealed partial class PartitionPipeline
                 replacement.InheritParent(failed);
                 Join(replacement, window);
             }
-            foreach (var state in window.Joined[failed]) state.ReplacedTaskIds.Add(failed.TaskId);
+            foreach (var state in window.Joined[failed]) (state.ReplacedTaskIds ??= []).Add(failed.TaskId);
         }
         foreach (var replacement in replacements) _ = RunTaskAsync(replacement, window);
         Finish(failed, window, null, null);
@@ -489,7 +493,9 @@ internal sealed partial class PartitionPipeline
     /// <summary>Marks a task final (with its result, its error, or neither when replaced) and completes what that finishes.</summary>
     private void Finish(ExecutorTask task, WindowState window, ExecutorResult? result, ExecutorError? error)
     {
-        var completedMessages = new List<MessageState>();
+        // A task usually completes one message: a list only when it completes more.
+        MessageState? completed = null;
+        List<MessageState>? alsoCompleted = null;
         var windowDone = false;
         lock (_gate)
         {
@@ -499,16 +505,19 @@ internal sealed partial class PartitionPipeline
             foreach (var state in window.Joined[task])
             {
                 if (result is not null) state.Results.Add(result);
-                if (error is not null) state.Errors.Add(error);
+                if (error is not null) (state.Errors ??= []).Add(error);
                 if (--state.RemainingTasks == 0)
                 {
                     state.TasksFinished = true;
-                    completedMessages.Add(state);
+                    if (completed is null) completed = state;
+                    else (alsoCompleted ??= []).Add(state);
                 }
             }
             windowDone = --window.RemainingTasks == 0;
         }
-        foreach (var state in completedMessages) _ = CompleteMessageAsync(state);
+        if (completed is not null) _ = CompleteMessageAsync(completed);
+        if (alsoCompleted is not null)
+            foreach (var state in alsoCompleted) _ = CompleteMessageAsync(state);
         if (windowDone) _ = CompleteWindowAsync(window);
     }
 
@@ -517,23 +526,26 @@ internal sealed partial class PartitionPipeline
         MessageGroup group;
         lock (_gate)
         {
-            group = _handler.CreateGroup(state.Message, [.. state.Tasks], [.. state.Results], [.. state.Errors],
-                [.. state.ReplacedTaskIds], state.StartedAt, DateTimeOffset.UtcNow);
+            // The lists themselves, not copies: a message's tasks are final here, so nothing changes them any more.
+            group = _handler.CreateGroup(state.Message, state.Tasks, state.Results, (IReadOnlyList<ExecutorError>?)state.Errors ?? [],
+                (IReadOnlyList<string>?)state.ReplacedTaskIds ?? [], state.StartedAt, DateTimeOffset.UtcNow);
         }
         // The message's span is current for its hook (this async flow only), so spans the handler starts nest under it.
         if (state.Message.Span is { } span) Activity.Current = span;
         // A throwing hook is logged and the message still completes (its offsets advance).
-        var (collect, _) = await CallHookAsync("on_message_complete", () => _handler.OnMessageComplete(group), state.Message).ConfigureAwait(false);
+        var (collect, _) = await CallHookAsync("on_message_complete", static (handler, group) => handler.OnMessageComplete(group), group, state.Message)
+            .ConfigureAwait(false);
         if (collect is { Count: > 0 }) Deliver(collect, [state], state.Message.Span, "on_message_complete");
         Release(state);
     }
 
     private async Task CompleteWindowAsync(WindowState window)
     {
-        ExecutorResult[] results;
-        lock (_gate) results = [.. window.Results];
+        // The list itself, not a copy: every task of the window is final here, so nothing adds to it any more.
+        var results = window.Results;
         _metrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(window.StartedAt).TotalSeconds);
-        var (collect, _) = await CallHookAsync("on_window_complete", () => _handler.OnWindowComplete(results, window.Messages),
+        var (collect, _) = await CallHookAsync("on_window_complete",
+            static (handler, arg) => handler.OnWindowComplete(arg.Results, arg.Messages), (Results: results, window.Messages),
             new OffsetRange(window.Messages)).ConfigureAwait(false);
         // A window's payloads come from all its messages; their delivery spans are children of the first one's.
         if (collect is { Count: > 0 }) Deliver(collect, window.States, window.Messages[0].Span, "on_window_complete");
@@ -553,36 +565,51 @@ internal sealed partial class PartitionPipeline
     /// <param name="hook">Which hook call returned them (<see cref="DeliveryOrigin.Hook"/>).</param>
     private void Deliver(CollectResult collect, IReadOnlyList<MessageState> states, Activity? cause, string hook)
     {
+        // Indexed loops: a foreach over the interface would box the list's enumerator, twice per hook call.
         lock (_gate)
         {
-            foreach (var state in states) state.Holds++;
+            for (var i = 0; i < states.Count; i++) states[i].Holds++;
         }
-        var origin = new DeliveryOrigin(Topic, Partition, [.. states.Select(s => s.Message)])
+        var messages = new SourceMessage[states.Count];
+        for (var i = 0; i < messages.Length; i++) messages[i] = states[i].Message;
+        var origin = new DeliveryOrigin(Topic, Partition, messages)
         {
             Parent = (cause ?? (states.Count > 0 ? states[0].Message.Span : null))?.Context ?? default,
             Hook = hook,
         };
-        _delivery.Submit(collect, origin, _abort.Token, settled =>
-        {
-            // Not settled (abandoned, or the sinks closed first): the messages stay open and uncommitted, to be redone.
-            if (!settled) return;
-            foreach (var state in states) Release(state);
-        });
+        _delivery.Submit(collect, origin, _abort.Token, ReleaseWhenSettled, states);
     }
+
+    /// <summary>
+    /// The settle callback of <see cref="Deliver"/>, static so a hook call allocates no closure: its state is the
+    /// messages' list, and each message knows its pipeline. Not settled (abandoned, or the sinks closed first): the
+    /// messages stay open and uncommitted, to be redone.
+    /// </summary>
+    private static readonly Action<bool, object?> ReleaseWhenSettled = static (settled, state) =>
+    {
+        if (!settled) return;
+        var states = (IReadOnlyList<MessageState>)state!;
+        for (var i = 0; i < states.Count; i++) states[i].Pipeline.Release(states[i]);
+    };
 
     /// <summary>
     /// Calls one user hook: times it (<c>drakkar_handler_duration_seconds</c>), and turns an exception into a logged
     /// error the caller decides about (cancellation of an abandoned partition still propagates).
     /// </summary>
     /// <param name="hook">The hook's name in logs and metrics.</param>
-    /// <param name="call">Calls the hook (inside the guard, so a hook that throws before returning is caught too).</param>
+    /// <param name="call">
+    /// Calls the hook (inside the guard, so a hook that throws before returning is caught too); a static lambda given
+    /// <paramref name="arg"/>, so calling a hook allocates no closure.
+    /// </param>
+    /// <param name="arg">What <paramref name="call"/> passes to the hook.</param>
     /// <param name="subject">What the hook works on, for the log (formatted only when the hook fails).</param>
-    private async ValueTask<(T? Value, Exception? Error)> CallHookAsync<T>(string hook, Func<ValueTask<T>> call, object subject)
+    private async ValueTask<(T? Value, Exception? Error)> CallHookAsync<TArg, T>(string hook, Func<DrakkarHandlerBase, TArg, ValueTask<T>> call, TArg arg,
+        object subject)
     {
         var started = Stopwatch.GetTimestamp();
         try
         {
-            return (await call().ConfigureAwait(false), null);
+            return (await call(_handler, arg).ConfigureAwait(false), null);
         }
         catch (Exception e) when (e is not OperationCanceledException || !_abort.IsCancellationRequested)
         {
@@ -594,6 +621,11 @@ internal sealed partial class PartitionPipeline
             _metrics.HandlerDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, hook);
         }
     }
+
+    private static readonly string[] TaskHookLabels = [.. Enumerable.Range(0, 16).Select(i => $"on_task_complete #{i}")];
+
+    /// <summary>The origin label of a task's payloads: its place among its first message's tasks (cached for the usual few).</summary>
+    private static string TaskHookLabel(int index) => (uint)index < (uint)TaskHookLabels.Length ? TaskHookLabels[index] : $"on_task_complete #{index}";
 
     /// <summary>One hold on the message is settled (its own hook's payloads, or its window's).</summary>
     private void Release(MessageState state)
@@ -641,20 +673,46 @@ internal sealed partial class PartitionPipeline
         lock (_gate) return window.Joined.TryGetValue(task, out var joined) ? [.. joined.Select(s => s.Message.Span)] : [];
     }
 
+    /// <summary>
+    /// The partition's tasks that are not final yet, as <c>Arrange</c> sees them: copied the first time it reads them
+    /// (most handlers never do; copying every pending task for every window did cost more than the window).
+    /// </summary>
+    private sealed class PendingTasks(PartitionPipeline pipeline) : IReadOnlyList<ExecutorTask>
+    {
+        private ExecutorTask[]? _copy;
+
+        public int Count => Copy().Length;
+
+        public ExecutorTask this[int index] => Copy()[index];
+
+        public IEnumerator<ExecutorTask> GetEnumerator() => ((IEnumerable<ExecutorTask>)Copy()).GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        private ExecutorTask[] Copy()
+        {
+            if (Volatile.Read(ref _copy) is { } copy) return copy;
+            lock (pipeline._gate) return _copy ??= [.. pipeline._pendingTasks];
+        }
+    }
+
     /// <summary>A window's offsets as logs show them.</summary>
     private readonly record struct OffsetRange(IReadOnlyList<SourceMessage> Messages)
     {
         public override string ToString() => $"offsets {Messages[0].Offset}-{Messages[^1].Offset}";
     }
 
-    private sealed class MessageState(SourceMessage message, DateTimeOffset startedAt)
+    private sealed class MessageState(PartitionPipeline pipeline, SourceMessage message, DateTimeOffset startedAt)
     {
+        public PartitionPipeline Pipeline { get; } = pipeline;
         public SourceMessage Message { get; } = message;
         public DateTimeOffset StartedAt { get; } = startedAt;
-        public List<ExecutorTask> Tasks { get; } = [];
-        public List<ExecutorResult> Results { get; } = [];
-        public List<ExecutorError> Errors { get; } = [];
-        public List<string> ReplacedTaskIds { get; } = [];
+        // Sized for the usual one task per message.
+        public List<ExecutorTask> Tasks { get; } = new(1);
+        public List<ExecutorResult> Results { get; } = new(1);
+        // Created on first use: most messages end with neither.
+        public List<ExecutorError>? Errors { get; set; }
+        public List<string>? ReplacedTaskIds { get; set; }
         public int RemainingTasks { get; set; }
         public bool TasksFinished { get; set; }
         /// <summary>Settlements still owed: the message hook's delivery, plus the window hook's when the window has tasks.</summary>
@@ -667,8 +725,8 @@ internal sealed partial class PartitionPipeline
         public MessageState[] States { get; } = states;
         public int RemainingTasks { get; set; } = taskCount;
         public long StartedAt { get; } = startedAt;
-        public List<ExecutorResult> Results { get; } = [];
-        public Dictionary<ExecutorTask, List<MessageState>> Joined { get; } = new(ReferenceEqualityComparer.Instance);
+        public List<ExecutorResult> Results { get; } = new(taskCount);
+        public Dictionary<ExecutorTask, List<MessageState>> Joined { get; } = new(taskCount, ReferenceEqualityComparer.Instance);
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Hook {Hook} failed for {Topic}[{Partition}] ({Subject})")]

@@ -38,15 +38,20 @@ internal sealed class WorkerLoad(long high, long low, Func<long>? inFlightPayloa
     }
 
     /// <summary>
-    /// Waits until the executor load falls to Low, or <paramref name="timeout"/> passed (the delivery load has no
-    /// signal; it is re-checked then). Call <see cref="Update"/> after it.
+    /// Called while consumption is paused: waits until the executor load falls to Low, or <paramref name="timeout"/>
+    /// passed. When the executor load is at or under Low already, what holds the pause is the delivery load, which has
+    /// no signal, so the whole timeout is waited (returning at once spun the poll thread at full speed for as long as
+    /// payloads were in flight to a slow sink). Returns at once when both loads already allow resuming. Call
+    /// <see cref="Update"/> after it.
     /// </summary>
-    /// <returns>True when the executor load is at or under Low.</returns>
+    /// <returns>True when there is room: both loads allow resuming, or the executor load fell to Low during the wait.</returns>
     public bool WaitForRoom(TimeSpan timeout)
     {
-        // Reset before checking, so a fall to Low between the check and the wait still ends the wait.
+        // Set only when the load crosses Low from above; reset first, so such a fall during the wait still ends it.
+        // A fall between the caller's Update and this reset left no signal behind: the check after the reset sees it.
         _room.Reset();
-        return Current <= Low || _room.Wait(timeout);
+        if (Current <= Low && InFlightPayloads <= MaxInFlightPayloads / 2) return true;
+        return _room.Wait(timeout);
     }
 
     /// <summary>Re-evaluates the pause state; returns true when it changed.</summary>

@@ -29,10 +29,10 @@ internal sealed class ProbeDelivery(ProbeRouting routing) : IPayloadDelivery
         return ValueTask.CompletedTask;
     }
 
-    public void Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool> settled)
+    public void Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool, object?> settled, object? state)
     {
         Record(result, origin);
-        settled(true);
+        settled(true, state);
     }
 
     public IReadOnlyDictionary<(string Topic, int Partition), string> BlockedPartitions { get; } = new Dictionary<(string, int), string>();

@@ -65,7 +65,8 @@ public interface IBatchingSink : ISink
 public sealed class SinkBatch
 {
     private readonly ActivityContext[]? _traceContexts;
-    private readonly PayloadSource[]? _sources;
+    // Given, or made from the groups the first time a sink asks (most sinks never do).
+    private PayloadSource[]? _sources;
     private Exception?[]? _failures;
 
     public SinkBatch(string topic, int partition, IReadOnlyList<SinkPayload> payloads)
@@ -123,7 +124,22 @@ public sealed class SinkBatch
     public ActivityContext TraceContextOf(int index) => _traceContexts?[index] ?? default;
 
     /// <summary>The hook call payload <paramref name="index"/> came from and its place among that call's payloads for this instance; null when the batch was built without them (outside the delivery engine).</summary>
-    internal PayloadSource? SourceOf(int index) => _sources?[index];
+    internal PayloadSource? SourceOf(int index)
+    {
+        if (Volatile.Read(ref _sources) is { } sources) return sources[index];
+        if (Groups is not { } groups) return null;
+        return (Interlocked.CompareExchange(ref _sources, SourcesOf(groups, Count), null) ?? _sources!)[index];
+    }
+
+    /// <summary>Each payload's source, the groups' payloads being consecutive in batch order.</summary>
+    private static PayloadSource[] SourcesOf(IReadOnlyList<Delivery.PayloadGroup> groups, int count)
+    {
+        var sources = new PayloadSource[count];
+        var index = 0;
+        foreach (var group in groups)
+            for (var i = 0; i < group.Count; i++, index++) sources[index] = new PayloadSource(group.Origin, i);
+        return sources;
+    }
 
     /// <summary>True when <see cref="Fail"/> was called for some payload.</summary>
     public bool HasFailures => Volatile.Read(ref _failures) is not null;

@@ -295,8 +295,8 @@ internal sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     ValueTask IPayloadDelivery.DeliverAsync(CollectResult result, DeliveryOrigin origin, CancellationToken cancellationToken) =>
         DeliverAsync(result, origin, cancellationToken);
 
-    void IPayloadDelivery.Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool> settled) =>
-        Submit(result, origin, abandoned, settled);
+    void IPayloadDelivery.Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool, object?> settled, object? state) =>
+        Submit(result, origin, abandoned, settled, state);
 
     ValueTask IPayloadDelivery.DeadLetterAsync(DeliveryOrigin origin, string error, CancellationToken cancellationToken) =>
         DeadLetterAsync(origin, error, cancellationToken);
@@ -329,21 +329,24 @@ internal sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     {
         if (result.Count == 0) return ValueTask.CompletedTask;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Submit(result, origin, cancellationToken, settled =>
+        Submit(result, origin, cancellationToken, (settled, _) =>
         {
             if (settled) done.TrySetResult();
             else done.TrySetCanceled(cancellationToken.IsCancellationRequested ? cancellationToken : _closing.Token);
-        });
+        }, null);
         return new ValueTask(done.Task);
     }
 
+    /// <summary>A hook call's payloads are settled or dropped: they no longer count as in flight.</summary>
+    internal void Finished(int payloads) => Interlocked.Add(ref _inFlight, -payloads);
+
     /// <inheritdoc cref="IPayloadDelivery.Submit"/>
-    internal void Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool> settled)
+    internal void Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool, object?> settled, object? state)
     {
         var count = result.Count;
         if (count == 0)
         {
-            settled(true);
+            settled(true, state);
             return;
         }
         // Most hook calls target one instance: one list, and a dictionary only when a second instance shows up.
@@ -351,36 +354,37 @@ internal sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         List<SinkPayload>? onlyPayloads = null;
         Dictionary<InstanceDelivery, List<SinkPayload>>? routed = null;
         Dictionary<(string Kind, string Name, string Error), List<SinkPayload>>? unroutable = null;
-        foreach (var payload in result.All())
+        for (var kind = 0; kind < CollectResult.KindLists; kind++)
         {
-            if (TryRoute(payload, out var instance, out var error))
+            if (result.ListAt(kind) is not { } payloads) continue;
+            for (var i = 0; i < payloads.Count; i++)
             {
-                if (only is null || only == instance)
+                var payload = payloads[i];
+                if (TryRoute(payload, out var instance, out var error))
                 {
-                    only = instance;
-                    (onlyPayloads ??= []).Add(payload);
-                    continue;
+                    if (only is null || only == instance)
+                    {
+                        only = instance;
+                        (onlyPayloads ??= new List<SinkPayload>(count)).Add(payload);
+                        continue;
+                    }
+                    routed ??= new() { [only] = onlyPayloads! };
+                    if (!routed.TryGetValue(instance, out var list)) routed[instance] = list = [];
+                    list.Add(payload);
                 }
-                routed ??= new() { [only] = onlyPayloads! };
-                if (!routed.TryGetValue(instance, out var list)) routed[instance] = list = [];
-                list.Add(payload);
-            }
-            else
-            {
-                unroutable ??= [];
-                var key = (SinkKey.KindNameOf(payload), payload.Sink, error);
-                if (!unroutable.TryGetValue(key, out var list)) unroutable[key] = list = [];
-                list.Add(payload);
+                else
+                {
+                    unroutable ??= [];
+                    var key = (SinkKey.KindNameOf(payload), payload.Sink, error);
+                    if (!unroutable.TryGetValue(key, out var list)) unroutable[key] = list = [];
+                    list.Add(payload);
+                }
             }
         }
         var groups = routed?.Count ?? (only is null ? 0 : 1);
 
         Interlocked.Add(ref _inFlight, count);
-        var settlement = new Settlement(groups + (unroutable?.Count ?? 0), ok =>
-        {
-            Interlocked.Add(ref _inFlight, -count);
-            settled(ok);
-        });
+        var settlement = new Settlement(groups + (unroutable?.Count ?? 0), count, this, settled, state);
         if (routed is not null)
             foreach (var (instance, payloads) in routed) instance.Enqueue(Group(instance.Slot.Key.KindName, instance.Slot.Key.Name, payloads));
         else if (only is not null)
@@ -404,7 +408,8 @@ internal sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     private bool TryRoute(SinkPayload payload, out InstanceDelivery instance, out string error)
     {
         var customKind = payload is CustomPayload custom ? custom.CustomKind : null;
-        var kindName = customKind ?? SinkKinds.ConfigName(payload.Kind);
+        // Named only for the error texts: routing a payload must not look its kind up.
+        string KindName() => customKind ?? SinkKinds.ConfigName(payload.Kind);
         if (payload.Sink.Length > 0)
         {
             if (_byKey.TryGetValue(new SinkKey(payload.Kind, customKind, payload.Sink), out instance!))
@@ -413,6 +418,7 @@ internal sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
                 return true;
             }
             var known = _byKind.TryGetValue((payload.Kind, customKind), out var same) ? string.Join(", ", same.Select(s => s.Slot.Key.Name)) : "";
+            var kindName = KindName();
             error = known.Length == 0
                 ? $"no {kindName} sink named '{payload.Sink}' is configured (and no {kindName} sink at all); add {SinkKey.ConfigPathOf(payload.Kind, customKind, payload.Sink)}"
                 : $"no {kindName} sink named '{payload.Sink}' is configured (configured: {known}); a {payload.Data.TypeName} payload named it";
@@ -425,9 +431,10 @@ internal sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
             return true;
         }
         instance = null!;
+        var kind = KindName();
         error = candidates is null
-            ? $"a {payload.Data.TypeName} payload targets the {kindName} sink, but none is configured (sinks.{(customKind is null ? kindName : "custom." + customKind)})"
-            : $"{candidates.Length} {kindName} sinks are configured ({string.Join(", ", candidates.Select(s => s.Slot.Key.Name))}) but a {payload.Data.TypeName} payload names none; set its sink name";
+            ? $"a {payload.Data.TypeName} payload targets the {kind} sink, but none is configured (sinks.{(customKind is null ? kind : "custom." + customKind)})"
+            : $"{candidates.Length} {kind} sinks are configured ({string.Join(", ", candidates.Select(s => s.Slot.Key.Name))}) but a {payload.Data.TypeName} payload names none; set its sink name";
         return false;
     }
 

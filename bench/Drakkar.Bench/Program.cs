@@ -14,7 +14,7 @@ return args switch
     ["redis-cpu", .. var rest] => await RedisSinkCpu.RunAsync(rest),
     ["executor", .. var rest] => await RunExecutor(rest),
     ["recorder", .. var rest] => await RecorderCost.RunAsync(rest),
-    ["report", .. var rest] => await PerformanceReport.RunAsync(rest),
+    ["report", .. var rest] => WorkerGc.RunsUnderIt() ? await PerformanceReport.RunAsync(rest) : await WorkerGc.RunAgainUnderItAsync(args),
     ["memory-child", .. var rest] => await EndToEnd.MemoryChildAsync(rest),
     _ => Usage(),
 };
@@ -41,17 +41,18 @@ static int Usage()
         scenarios:
           json [BenchmarkDotNet options]       generated payload JSON writer vs System.Text.Json source generation
           sinks [seconds]                      delivered payloads/s per sink kind against local servers
-          redis-cpu [payloads] [64,1000] [rounds]
-                                               the Redis sink's CPU µs and allocated bytes per SET, batch by batch
+          redis-cpu [payloads] [64,1000] [rounds] [--alloc-types]
+                                               the Redis sink's CPU µs and allocated bytes per SET, alone and through a SinkManager
           executor [tasks] [parallel] [rounds] /bin/true through the executor pool vs xargs -P
           recorder [events] [rounds]           flight recorder CPU per task event, stored vs memory only
           report [--out docs/performance.md] [--rounds 3] [--messages 100000] [--sink-payloads 50000]
-                 [--only pipeline,executor,sinks,start|postgres|redis|kafka-sink
+                 [--only pipeline,orchestration,executor,sinks,start|postgres|redis|kafka-sink
                          pipeline-sinks|pipeline-postgres,pipeline-redis,pipeline-files,pipeline-http,pipeline-exec,memory]
                  [--aot <drakkar-sample>] [--jit <drakkar-sample.dll>]
                  [--exec-tasks 2000] [--lag-messages 1000000] [--lag-seconds 30]  (pipeline-exec; memory's lag row)
                  [--backpressure high,low]  (diagnostic: executor.backpressure_*_multiplier for the pipeline)
                  [--hand-loop-fetch worker] (diagnostic: the hand loop consumes with the worker's fetch settings)
+                 [--alloc-types]            (diagnostic: the types each orchestration worker run allocates most, to stderr)
                                                every scenario vs its baseline, alternating; writes the markdown table
           memory-child drakkar|hand <brokers> <topic> <partitions> <target> <max-seconds>
                                                (internal: one side of the memory rows, alone in its process)

@@ -45,9 +45,13 @@ internal static class ExecutorFrames
 
         json.WriteEndArray();
         json.WriteStartObject("env"u8);
-        foreach (var (name, value) in task.Env)
+        var env = task.EnvOrEmpty;
+        if (env.Count > 0)
         {
-            json.WriteString(name, value);
+            foreach (var (name, value) in env)
+            {
+                json.WriteString(name, value);
+            }
         }
 
         json.WriteEndObject();

@@ -5,7 +5,8 @@ namespace Drakkar.Execution.Posix;
 /// <summary>
 /// The few libc calls the process runner needs that .NET does not expose: spawning into a new session (so the
 /// child leads its own process group), signalling that whole group, and waiting for/reaping the exact child; and the
-/// thread signal mask the embedded broker starts its native thread under. Constants and opaque-type sizes are glibc's
+/// thread signal mask the embedded broker starts its native thread under; and the nice value of one thread (the flight
+/// recorder's writer). Constants and opaque-type sizes are glibc's
 /// on 64-bit Linux.
 /// </summary>
 internal static unsafe partial class LibC
@@ -92,6 +93,15 @@ internal static unsafe partial class LibC
     public static partial int SigFillSet(void* sigset);
 
     // Returns an error number instead of setting errno.
+    public const int PRIO_PROCESS = 0;
+
+    /// <summary>The calling thread's kernel id (what <c>setpriority</c> takes to change one thread on Linux).</summary>
+    [LibraryImport(Library, EntryPoint = "gettid")]
+    public static partial int GetTid();
+
+    [LibraryImport(Library, EntryPoint = "setpriority", SetLastError = true)]
+    public static partial int SetPriority(int which, int who, int niceValue);
+
     [LibraryImport(Library, EntryPoint = "pthread_sigmask")]
     public static partial int PthreadSigMask(int how, void* set, void* oldSet);
 }

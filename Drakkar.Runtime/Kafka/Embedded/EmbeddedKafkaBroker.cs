@@ -98,6 +98,13 @@ internal sealed class EmbeddedKafkaBroker : IDisposable
             $"create topic '{topic}'");
     }
 
+    /// <summary>
+    /// How long the first join round of an empty classic group waits for more members before it assigns (Kafka's
+    /// <c>group.initial.rebalance.delay.ms</c>; 3 s on the mock, as on Kafka).
+    /// </summary>
+    public void SetGroupInitialRebalanceDelay(TimeSpan delay) =>
+        MockClusterNative.SetGroupInitialRebalanceDelay(Cluster, checked((int)delay.TotalMilliseconds));
+
     /// <summary>Takes broker <paramref name="brokerId"/> down: its connections close and new ones are refused.</summary>
     public void SetBrokerDown(int brokerId = 1) => Check(MockClusterNative.BrokerSetDown(Cluster, brokerId), $"take broker {brokerId} down");
 

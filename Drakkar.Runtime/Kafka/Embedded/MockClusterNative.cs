@@ -44,6 +44,9 @@ internal static partial class MockClusterNative
     [LibraryImport(Library, EntryPoint = "rd_kafka_mock_set_group_consumer_heartbeat_interval_ms")]
     public static partial void SetGroupConsumerHeartbeatInterval(nint cluster, int intervalMs);
 
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_group_initial_rebalance_delay_ms")]
+    public static partial void SetGroupInitialRebalanceDelay(nint cluster, int delayMs);
+
     [LibraryImport(Library, EntryPoint = "rd_kafka_mock_broker_set_down")]
     public static partial int BrokerSetDown(nint cluster, int brokerId);
 

@@ -52,13 +52,13 @@ internal abstract class Metric(string name, string[] labelNames)
     public string Name { get; } = name;
     protected string[] LabelNames { get; } = labelNames;
 
-    private protected void CheckLabels(string[] labelValues)
+    private protected void CheckLabels(ReadOnlySpan<string> labelValues)
     {
         if (labelValues.Length != LabelNames.Length)
             throw new ArgumentException($"metric {Name} takes labels ({string.Join(", ", LabelNames)}), got {labelValues.Length} values");
     }
 
-    private protected KeyValuePair<string, object?>[] Tags(string[] labelValues)
+    private protected KeyValuePair<string, object?>[] Tags(ReadOnlySpan<string> labelValues)
     {
         var tags = new KeyValuePair<string, object?>[labelValues.Length];
         for (var i = 0; i < tags.Length; i++) tags[i] = new(LabelNames[i], labelValues[i]);
@@ -103,20 +103,21 @@ internal class Counter : Metric
         if (labelNames.Length == 0) _series[""] = new Series(new MetricCell(), []);
     }
 
-    public MetricCell WithLabels(params string[] labelValues)
+    // The label parameters are spans: a params array would be allocated on every call of a hot path.
+    public MetricCell WithLabels(params ReadOnlySpan<string> labelValues)
     {
         var key = Key(labelValues);
-        return (_series.TryGetValue(key, out var series)
-            ? series
-            : _series.GetOrAdd(key, static (_, arg) => new Series(new MetricCell(), arg.Counter.Tags(arg.Values)), (Counter: this, Values: labelValues))).Cell;
+        if (_series.TryGetValue(key, out var series)) return series.Cell;
+        var tags = Tags(labelValues);
+        return _series.GetOrAdd(key, static (_, tags) => new Series(new MetricCell(), tags), tags).Cell;
     }
 
-    public void Increment(params string[] labelValues) => WithLabels(labelValues).Add(1);
+    public void Increment(params ReadOnlySpan<string> labelValues) => WithLabels(labelValues).Add(1);
 
     /// <summary>The current value; 0 for a label set never recorded (without adding it to the exposition).</summary>
-    public double Value(params string[] labelValues) => _series.TryGetValue(Key(labelValues), out var series) ? series.Cell.Value : 0;
+    public double Value(params ReadOnlySpan<string> labelValues) => _series.TryGetValue(Key(labelValues), out var series) ? series.Cell.Value : 0;
 
-    private string Key(string[] labelValues)
+    private string Key(ReadOnlySpan<string> labelValues)
     {
         CheckLabels(labelValues);
         return labelValues.Length switch
@@ -151,7 +152,7 @@ internal sealed class Gauge : Counter
     internal Gauge(Meter meter, string name, string help, string[] labelNames) : base(name, labelNames) =>
         meter.CreateObservableGauge(name, Observe, unit: null, description: help);
 
-    public void Set(double value, params string[] labelValues) => WithLabels(labelValues).Set(value);
+    public void Set(double value, params ReadOnlySpan<string> labelValues) => WithLabels(labelValues).Set(value);
 
     /// <summary>
     /// Reads the (unlabelled) value from <paramref name="sample"/> whenever a listener collects: for values cheaper to
@@ -174,7 +175,7 @@ internal sealed class Histogram : Metric
         _instrument = meter.CreateHistogram(name, unit: "s", description: help, tags: null,
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [.. buckets.Order()] });
 
-    public void Observe(double value, params string[] labelValues)
+    public void Observe(double value, params ReadOnlySpan<string> labelValues)
     {
         CheckLabels(labelValues);
         switch (labelValues.Length)

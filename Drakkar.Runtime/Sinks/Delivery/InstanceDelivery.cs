@@ -124,14 +124,14 @@ internal sealed partial class InstanceDelivery
             }
 
             var delivered = 0;
-            var failed = new List<(PayloadGroup Group, Exception Error)>();
+            // Each group's first failure; null: delivered.
+            var errors = new Exception?[groups.Count];
             var index = 0;
-            foreach (var group in groups)
+            for (var g = 0; g < groups.Count; g++)
             {
-                Exception? error = null;
-                for (var i = 0; i < group.Count; i++, index++) error ??= batch.FailureOf(index);
-                if (error is null) delivered += group.Count;
-                else failed.Add((group, error));
+                var group = groups[g];
+                for (var i = 0; i < group.Count; i++, index++) errors[g] ??= batch.FailureOf(index);
+                if (errors[g] is null) delivered += group.Count;
             }
             if (delivered > 0)
             {
@@ -144,9 +144,11 @@ internal sealed partial class InstanceDelivery
                 _slot.Breaker.ReleaseProbe();
                 verdict = true;
             }
-            foreach (var group in groups)
-                if (!failed.Exists(f => ReferenceEquals(f.Group, group))) group.Settle();
-            await Task.WhenAll(failed.Select(f => DeliverOrHoldAsync(f.Group, f.Error))).ConfigureAwait(false);
+            for (var g = 0; g < groups.Count; g++)
+                if (errors[g] is null) groups[g].Settle();
+            if (delivered < batch.Count)
+                await Task.WhenAll(groups.Select((group, g) => (Group: group, Error: errors[g])).Where(f => f.Error is not null)
+                    .Select(f => DeliverOrHoldAsync(f.Group, f.Error))).ConfigureAwait(false);
         }
         finally
         {
@@ -308,25 +310,23 @@ internal sealed partial class InstanceDelivery
 
     /// <summary>
     /// The groups' payloads as one batch, each with its trace context (see <see cref="PayloadGroup.TraceContext"/>; none
-    /// when no group has one) and its source (the hook call, and its index among that call's payloads).
+    /// when no group has one); each payload's source (the hook call, and its index among that call's payloads) is made
+    /// from the groups when a sink asks for it.
     /// </summary>
     private static SinkBatch BatchOf(List<PayloadGroup> groups)
     {
         var first = groups[0];
         IReadOnlyList<SinkPayload> payloads = groups.Count == 1 ? first.Payloads : [.. groups.SelectMany(g => g.Payloads)];
         var contexts = groups.TrueForAll(g => g.TraceContext == default) ? null : new ActivityContext[payloads.Count];
-        var sources = new PayloadSource[payloads.Count];
-        var index = 0;
-        foreach (var group in groups)
+        if (contexts is not null)
         {
-            for (var i = 0; i < group.Count; i++, index++)
-            {
-                sources[index] = new PayloadSource(group.Origin, i);
-                if (contexts is not null) contexts[index] = group.TraceContext;
-            }
+            var index = 0;
+            foreach (var group in groups)
+                for (var i = 0; i < group.Count; i++, index++) contexts[index] = group.TraceContext;
         }
         var partition = first.Origin.Partition;
-        return new SinkBatch(first.Origin.Topic, groups.TrueForAll(g => g.Origin.Partition == partition) ? partition : -1, payloads, contexts, sources, groups);
+        return new SinkBatch(first.Origin.Topic, groups.TrueForAll(g => g.Origin.Partition == partition) ? partition : -1, payloads, contexts,
+            groups: groups);
     }
 
     private void Delivered(int count, TimeSpan elapsed)
@@ -443,14 +443,35 @@ internal sealed partial class InstanceDelivery
         {
             _source = CancellationTokenSource.CreateLinkedTokenSource(closing);
             _open = groups.Count;
-            _registrations = [.. groups.Select(g => g.Abandoned.Register(GroupAbandoned))];
+            // The groups of one partition share its token: one registration per token, counting its groups (a
+            // registration per group cost a delegate and a callback node per hook call).
+            var shares = new List<TokenShare>(1);
+            foreach (var group in groups)
+            {
+                var s = 0;
+                while (s < shares.Count && shares[s].Token != group.Abandoned) s++;
+                if (s == shares.Count) shares.Add(new TokenShare(this, group.Abandoned));
+                shares[s].Groups++;
+            }
+            _registrations = new CancellationTokenRegistration[shares.Count];
+            for (var i = 0; i < shares.Count; i++)
+                _registrations[i] = shares[i].Token.Register(static share => ((TokenShare)share!).Abandoned(), shares[i]);
         }
 
         public CancellationToken Token => _source.Token;
 
-        private void GroupAbandoned()
+        private void GroupsAbandoned(int groups)
         {
-            if (Interlocked.Decrement(ref _open) == 0) _source.Cancel();
+            if (Interlocked.Add(ref _open, -groups) == 0) _source.Cancel();
+        }
+
+        /// <summary>One token the batch's groups are abandoned by, and how many groups it abandons.</summary>
+        private sealed class TokenShare(BatchStop stop, CancellationToken token)
+        {
+            public CancellationToken Token { get; } = token;
+            public int Groups { get; set; }
+
+            public void Abandoned() => stop.GroupsAbandoned(Groups);
         }
 
         public void Dispose()

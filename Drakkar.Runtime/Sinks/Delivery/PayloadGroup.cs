@@ -67,13 +67,24 @@ internal sealed class PayloadGroup(List<SinkPayload> payloads, DeliveryOrigin or
 /// </summary>
 internal sealed class Settlement
 {
-    private readonly Action<bool> _report;
+    private readonly int _payloads;
+    private readonly SinkManager _manager;
+    private readonly Action<bool, object?> _report;
+    private readonly object? _state;
     private int _remaining;
     private int _dropped;
 
-    public Settlement(int groups, Action<bool> report)
+    /// <param name="groups">The groups to wait for.</param>
+    /// <param name="payloads">Their payloads, taken off the manager's in-flight count when the last group finishes.</param>
+    /// <param name="manager">Whose in-flight count they are on.</param>
+    /// <param name="report">Told once, after that, with <paramref name="state"/>.</param>
+    /// <param name="state">What <paramref name="report"/> is given.</param>
+    public Settlement(int groups, int payloads, SinkManager manager, Action<bool, object?> report, object? state)
     {
+        _state = state;
         _remaining = groups;
+        _payloads = payloads;
+        _manager = manager;
         _report = report;
     }
 
@@ -87,6 +98,8 @@ internal sealed class Settlement
 
     private void Finish()
     {
-        if (Interlocked.Decrement(ref _remaining) == 0) _report(Volatile.Read(ref _dropped) == 0);
+        if (Interlocked.Decrement(ref _remaining) != 0) return;
+        _manager.Finished(_payloads);
+        _report(Volatile.Read(ref _dropped) == 0, _state);
     }
 }

@@ -44,6 +44,8 @@ internal sealed class FileSink : ISink
         var baseDirectory = _base ?? throw new SinkTransientException($"filesystem sink '{Name}' is not connected");
         // Open every file first: a batch with one refused path writes nothing.
         var files = new Dictionary<string, (SafeFileHandle File, ArrayBufferWriter<byte> Lines, List<int> Payloads)>(StringComparer.Ordinal);
+        // One JSON writer for the whole batch, pointed at each line's file buffer in turn.
+        using var writer = new Utf8JsonWriter(Stream.Null);
         try
         {
             for (var i = 0; i < batch.Count; i++)
@@ -52,7 +54,9 @@ internal sealed class FileSink : ISink
                 var path = ((FilePayload)payload).Path;
                 if (!files.TryGetValue(path, out var file))
                     files[path] = file = (BeneathFile.OpenForAppend(baseDirectory, path, _configuredBase, _componentWalk), new ArrayBufferWriter<byte>(256), []);
-                using (var writer = new Utf8JsonWriter(file.Lines)) payload.Data.WriteJson(writer);
+                writer.Reset(file.Lines);
+                payload.Data.WriteJson(writer);
+                writer.Flush();
                 file.Lines.GetSpan(1)[0] = (byte)'\n';
                 file.Lines.Advance(1);
                 file.Payloads.Add(i);

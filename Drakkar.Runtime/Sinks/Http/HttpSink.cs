@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -139,11 +140,10 @@ internal sealed partial class HttpSink : ISink
             return e;
         }
         var key = _keyScope is not null && batch.SourceOf(i) is { } source ? IdempotencyKey.Of(_keyScope, Name, source) : null;
-        var where = $"{_method} {_url.GetLeftPart(UriPartial.Path)} (payload {i + 1} of {batch.Count})";
         var backoff = FirstBackoff;
         for (var attempt = 1; ; attempt++)
         {
-            var (failure, sent) = await SendAsync(client, body, key, where, cancellationToken).ConfigureAwait(false);
+            var (failure, sent) = await SendAsync(client, body, key, (i, batch.Count), cancellationToken).ConfigureAwait(false);
             if (failure is null) return null;
             if (attempt > _maxRetries || (sent && key is null) || !TransientErrors.IsTransient(failure))
                 return attempt == 1 ? failure : new SinkTransientException($"{failure.Message} (after {attempt} attempts, max_retries: {_maxRetries})", failure);
@@ -154,13 +154,18 @@ internal sealed partial class HttpSink : ISink
         }
     }
 
+    /// <summary>What a failure names: the request and the payload's place in its batch.</summary>
+    private string Where((int Index, int Of) payload) => $"{_method} {_url.GetLeftPart(UriPartial.Path)} (payload {payload.Index + 1} of {payload.Of})";
+
     /// <summary>
     /// One request, holding one of the instance's <c>max_connections</c> slots. Returns why it failed (null when the
     /// endpoint took it) and whether it may have been sent: false only when no connection could be opened for it
     /// (<see cref="HttpConnectException"/> from <see cref="HttpEgress.ConnectAsync"/>, which HttpClient hands to the
-    /// request that waited for that connection), so not one byte of it was written.
+    /// request that waited for that connection), so not one byte of it was written. <c>payload</c> (which of how many
+    /// in the batch) is only formatted into a failure's text.
     /// </summary>
-    private async Task<(Exception? Failure, bool Sent)> SendAsync(HttpClient client, byte[] body, string? key, string where, CancellationToken cancellationToken)
+    private async Task<(Exception? Failure, bool Sent)> SendAsync(HttpClient client, byte[] body, string? key, (int Index, int Of) payload,
+        CancellationToken cancellationToken)
     {
         await _inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -204,7 +209,7 @@ internal sealed partial class HttpSink : ISink
                     ? $"redirects are not followed (Location: {SinkSecretMasker.Url(response.Headers.Location?.ToString() ?? "none")}); "
                     : "";
                 // Throttling and server errors may pass; a 3xx or 4xx says the request itself is wrong.
-                return (new HttpSinkException(status, text, $"HTTP {status} {response.ReasonPhrase} from {where}: {redirect}{text}",
+                return (new HttpSinkException(status, text, $"HTTP {status} {response.ReasonPhrase} from {Where(payload)}: {redirect}{text}",
                     transient: status is >= 500 or 408 or 429), true);
             }
         }
@@ -215,7 +220,7 @@ internal sealed partial class HttpSink : ISink
         catch (OperationCanceledException e)
         {
             // Not the caller's cancellation: the request's own deadline passed (it surfaced as "The operation was canceled").
-            return (new TimeoutException($"{where} timed out after " +
+            return (new TimeoutException($"{Where(payload)} timed out after " +
                 $"{_timeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}s (timeout_seconds)", e), true);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -238,15 +243,24 @@ internal sealed partial class HttpSink : ISink
         var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
-            var buffer = new byte[limit + 1];
-            var length = 0;
-            while (length < buffer.Length)
+            // Pooled: a success body is drained with a 64 KiB limit on every request, and a fresh 64 KiB array per
+            // request (zeroed, and a collection every hundred or so requests) cost more than the request itself.
+            var buffer = ArrayPool<byte>.Shared.Rent(limit + 1);
+            try
             {
-                var read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false);
-                if (read == 0) break;
-                length += read;
+                var length = 0;
+                while (length <= limit)
+                {
+                    var read = await stream.ReadAsync(buffer.AsMemory(length, limit + 1 - length), cancellationToken).ConfigureAwait(false);
+                    if (read == 0) break;
+                    length += read;
+                }
+                return length > limit ? (buffer[..limit], true) : (buffer[..length], false);
             }
-            return length > limit ? (buffer[..limit], true) : (buffer[..length], false);
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
     }
 

@@ -61,6 +61,8 @@ internal sealed class KafkaSink : ISink
             MessageTimeoutMs = 30_000,
             // A sink call already hands over a whole batch, so waiting to accumulate more only adds latency.
             LingerMs = 0,
+            // Only a report's error is read (DeliveryTally): Confluent then copies no key, value or headers back per record.
+            DeliveryReportFields = "status",
         };
         _producer = KafkaProducers.Build(KafkaSecurity.Apply(config, _kafka, _masker), _logger, _masker, $"kafka sink {Name}");
         return ValueTask.CompletedTask;
@@ -185,8 +187,14 @@ internal sealed class KafkaSink : ISink
     {
         Key = payload.Key,
         Value = payload.Data.ToJsonBytes(),
-        Headers = trace == default ? null : new Headers { { PipelineTracing.TraceParentHeader, PipelineTracing.TraceParent(trace) } },
+        Headers = trace == default ? NoHeaders : new Headers { { PipelineTracing.TraceParentHeader, PipelineTracing.TraceParent(trace) } },
     };
+
+    /// <summary>
+    /// The headers of an untraced record. Given none, the client makes an empty set (and its list) per record; it only
+    /// reads them, so one empty set serves every record.
+    /// </summary>
+    private static readonly Headers NoHeaders = [];
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using Npgsql;
 
@@ -5,10 +6,12 @@ namespace Drakkar.Sinks.Postgres;
 
 /// <summary>
 /// Writes each payload as a row of its table (SPEC S9), one column per data member, with typed parameters from the
-/// generated row binder. A batch is one round trip in one transaction: every row lands or none does.
+/// generated row binder. A batch is one transaction: every row lands or none does.
 /// <list type="bullet">
-/// <item><c>insert</c> (default): multi-row <c>INSERT</c> statements sent as one Npgsql batch.</item>
-/// <item><c>bulk</c>: binary <c>COPY</c> per table inside one transaction, for large batches.</item>
+/// <item><c>insert</c> (default): plain <c>INSERT</c> semantics. Into an ordinary or partitioned table without rules
+/// or row security, where a COPY does exactly what the INSERT would, a binary <c>COPY</c> (a fraction of the client
+/// and server work); otherwise multi-row <c>INSERT</c> statements sent as one Npgsql batch.</item>
+/// <item><c>bulk</c>: binary <c>COPY</c> per table whatever the table, for large batches.</item>
 /// <item><c>upsert</c>: <c>INSERT … ON CONFLICT (on_conflict) DO UPDATE</c>, one statement per row (so a key repeated
 /// within a batch updates in order instead of failing); idempotent.</item>
 /// </list>
@@ -20,6 +23,7 @@ internal sealed class PostgresSink : ISink
 
     private readonly PostgresSinkConfig _config;
     private readonly string[] _conflictKeys;
+    private readonly ConcurrentDictionary<string, bool> _copyable = new(StringComparer.Ordinal);
     private NpgsqlDataSource? _dataSource;
 
     internal PostgresSink(string name, PostgresSinkConfig config, SinkSecretMasker masker)
@@ -81,20 +85,49 @@ internal sealed class PostgresSink : ISink
         var dataSource = _dataSource ?? throw new SinkTransientException($"postgres sink '{Name}' is not connected");
         var groups = Group(batch.Payloads);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        if (_config.Mode == PostgresWriteMode.Bulk)
+        switch (_config.Mode)
         {
-            await CopyAsync(connection, groups, cancellationToken).ConfigureAwait(false);
-            return;
+            case PostgresWriteMode.Upsert:
+                await using (var statements = new NpgsqlBatch(connection))
+                {
+                    // One implicit transaction: the batch's statements end at its single Sync, all rows or none.
+                    foreach (var group in groups) AddUpserts(statements, group);
+                    await statements.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+                return;
+            case PostgresWriteMode.Bulk:
+                await WriteAsync(connection, groups, [], cancellationToken).ConfigureAwait(false);
+                return;
+            default:
+                await InsertModeAsync(connection, groups, cancellationToken).ConfigureAwait(false);
+                return;
         }
-        // Without an explicit transaction Npgsql runs a batch's statements in one implicit transaction that ends
-        // at the batch's single Sync: all rows or none, in one round trip.
-        await using var statements = new NpgsqlBatch(connection);
-        foreach (var group in groups)
+    }
+
+    /// <summary>
+    /// Insert mode: COPY into the tables where it does what the INSERT would (<see cref="CopyableAsync"/>), INSERT
+    /// elsewhere. A table that became unfit for COPY since it was looked at (row security turned on, replaced by a
+    /// view) fails the whole attempt with nothing written; it is looked at again and the batch written once more.
+    /// </summary>
+    private async Task InsertModeAsync(NpgsqlConnection connection, List<TableGroup> groups, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
         {
-            if (_config.Mode == PostgresWriteMode.Upsert) AddUpserts(statements, group);
-            else AddInserts(statements, group);
+            var copies = new List<TableGroup>(groups.Count);
+            var inserts = new List<TableGroup>();
+            foreach (var group in groups)
+                (await CopyableAsync(connection, group, cancellationToken).ConfigureAwait(false) ? copies : inserts).Add(group);
+            try
+            {
+                await WriteAsync(connection, copies, inserts, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (PostgresException e) when (attempt == 0 && copies.Count > 0 &&
+                e.SqlState is PostgresErrorCodes.FeatureNotSupported or PostgresErrorCodes.WrongObjectType)
+            {
+                foreach (var group in copies) _copyable.TryRemove(group.Table, out _);
+            }
         }
-        await statements.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask CloseAsync(CancellationToken cancellationToken)
@@ -173,23 +206,68 @@ internal sealed class PostgresSink : ISink
         }
     }
 
-    private static async Task CopyAsync(NpgsqlConnection connection, List<TableGroup> groups, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether a plain <c>INSERT</c> into the group's table does exactly what a <c>COPY</c> does: an ordinary or
+    /// partitioned table without rules (COPY ignores them; views have one) and without row security (COPY refuses
+    /// it). Looked up once per table; a table that does not resolve (yet) is left to the INSERT and its error.
+    /// </summary>
+    private async ValueTask<bool> CopyableAsync(NpgsqlConnection connection, TableGroup group, CancellationToken cancellationToken)
     {
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var group in groups)
+        if (_copyable.TryGetValue(group.Table, out var copyable)) return copyable;
+        await using var lookup = new NpgsqlCommand(
+            "SELECT c.relkind IN ('r', 'p') AND NOT c.relhasrules AND NOT c.relrowsecurity FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)",
+            connection);
+        lookup.Parameters.Add(new NpgsqlParameter<string> { TypedValue = group.QuotedTable });
+        if (await lookup.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not bool answer) return false;
+        _copyable[group.Table] = answer;
+        return answer;
+    }
+
+    /// <summary>
+    /// Binary COPY for <paramref name="copies"/>, one multi-row INSERT batch for <paramref name="inserts"/>: one
+    /// transaction for all of it. A lone COPY is atomic by itself, so it runs without BEGIN and COMMIT round trips.
+    /// </summary>
+    private static async Task WriteAsync(NpgsqlConnection connection, List<TableGroup> copies, List<TableGroup> inserts, CancellationToken cancellationToken)
+    {
+        if (copies.Count == 1 && inserts.Count == 0)
         {
-            var copy = $"COPY {group.QuotedTable} ({string.Join(", ", group.QuotedColumns)}) FROM STDIN (FORMAT BINARY)";
-            await using var importer = await connection.BeginBinaryImportAsync(copy, cancellationToken).ConfigureAwait(false);
-            var writer = new CopyRowWriter(importer, group.Columns);
-            foreach (var row in group.Rows)
-            {
-                writer.StartRow();
-                row.Data.WriteRow(writer);
-                writer.EndRow();
-            }
-            await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            await CopyAsync(connection, copies[0], cancellationToken).ConfigureAwait(false);
+            return;
         }
+        if (copies.Count == 0)
+        {
+            await InsertAsync(connection, inserts, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var group in copies) await CopyAsync(connection, group, cancellationToken).ConfigureAwait(false);
+        if (inserts.Count > 0) await InsertAsync(connection, inserts, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task CopyAsync(NpgsqlConnection connection, TableGroup group, CancellationToken cancellationToken)
+    {
+        var copy = $"COPY {group.QuotedTable} ({string.Join(", ", group.QuotedColumns)}) FROM STDIN (FORMAT BINARY)";
+        await using var importer = await connection.BeginBinaryImportAsync(copy, cancellationToken).ConfigureAwait(false);
+        var writer = new CopyRowWriter(importer, group.Columns);
+        foreach (var row in group.Rows)
+        {
+            writer.StartRow();
+            row.Data.WriteRow(writer);
+            writer.EndRow();
+        }
+        await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Multi-row INSERT statements as one Npgsql batch. Outside an explicit transaction Npgsql runs a batch's
+    /// statements in one implicit transaction that ends at its single Sync: all rows or none, in one round trip.
+    /// </summary>
+    private static async Task InsertAsync(NpgsqlConnection connection, List<TableGroup> groups, CancellationToken cancellationToken)
+    {
+        await using var statements = new NpgsqlBatch(connection);
+        foreach (var group in groups) AddInserts(statements, group);
+        await statements.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private static void AppendValues(StringBuilder sql, int rows, int columns)

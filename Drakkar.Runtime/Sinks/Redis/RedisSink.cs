@@ -7,9 +7,10 @@ using StackExchange.Redis.KeyspaceIsolation;
 namespace Drakkar.Sinks.Redis;
 
 /// <summary>
-/// <c>SET {key_prefix}{key} {json} [EX ttl]</c> for each payload, pipelined per batch (one client batch, awaited
-/// through its last SET) over one StackExchange.Redis multiplexer (SPEC S11). Write-replace, hence idempotent. Each SET has its own outcome: one the server refuses fails
-/// only its payload; a lost connection or a timeout fails the batch as transient. The multiplexer reconnects on its
+/// <c>MSET</c> for each run of payloads without a ttl and <c>SET {key_prefix}{key} {json} EX ttl</c> for the others,
+/// pipelined per batch (one client batch, awaited through its last command) over one StackExchange.Redis multiplexer
+/// (SPEC S11). Write-replace, hence idempotent. Each payload has its own outcome: a SET the server refuses fails only
+/// its payload, a refused MSET is written again key by key; a lost connection or a timeout fails the batch as transient. The multiplexer reconnects on its
 /// own; while it is away SETs fail at once (see <see cref="RedisOptions"/>), and readiness follows its connection
 /// events, so an idle worker notices a lost server.
 /// </summary>
@@ -24,6 +25,12 @@ internal sealed partial class RedisSink : ISink
     /// <summary>Past this a batch's buffer grows as it is written rather than being guessed from the previous batch.</summary>
     private const int MaxFirstJsonBuffer = 1 << 20;
     private int _jsonBytesPerPayload = 128;
+    /// <summary>Keys one MSET takes at most: a longer run of payloads without a ttl is split.</summary>
+    private const int MaxKeysPerMset = 1024;
+    /// <summary>Value bytes one MSET takes at most (it may go over by its last value), so the server never holds one huge command.</summary>
+    private const int MaxBytesPerMset = 1 << 20;
+    /// <summary>Whether runs of payloads without a ttl go as one MSET: not on a cluster (keys of one MSET must share a slot), nor once the server refused MSET to this user.</summary>
+    private bool _multiKeySet;
     private ConnectionMultiplexer? _multiplexer;
     private IDatabase? _database;
 
@@ -70,6 +77,7 @@ internal sealed partial class RedisSink : ISink
         multiplexer.ConnectionRestored += OnConnectionRestored;
         // The client writes the prefix's bytes before each key, so no prefixed key string is built per SET.
         _database = multiplexer.GetDatabase().WithKeyPrefix(_config.KeyPrefix);
+        _multiKeySet = !multiplexer.GetServers().Any(server => server.ServerType == ServerType.Cluster);
         Volatile.Write(ref _multiplexer, multiplexer);
     }
 
@@ -104,55 +112,119 @@ internal sealed partial class RedisSink : ISink
         }
 
         Volatile.Write(ref _jsonBytesPerPayload, json.WrittenCount / payloads.Count + JsonSizeSlack);
-        var values = json.WrittenMemory;
-        var sets = new Task<bool>?[payloads.Count];
+        var refused = await WriteAsync(database, batch, json.WrittenMemory, ranges, 0, Volatile.Read(ref _multiKeySet), cancellationToken).ConfigureAwait(false);
+        // A refused MSET does not say which of its keys the server objects to (an ACL key pattern, a WRONGTYPE…), so its
+        // payloads are written again one SET each: every payload gets its own outcome, and only a refused one fails.
+        // Everything after it is written again too (write-replace), so a key set twice in the batch still ends with
+        // its later value.
+        if (refused is { } from)
+            await WriteAsync(database, batch, json.WrittenMemory, ranges, from, multiKey: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes the payloads from <paramref name="first"/> on (skipping failed ones) as one client batch, in payload order:
+    /// with <paramref name="multiKey"/>, each run of consecutive payloads without a ttl is one <c>MSET</c> (up to
+    /// <see cref="MaxKeysPerMset"/> keys or <see cref="MaxBytesPerMset"/> of values), every other payload a
+    /// <c>SET</c>. A SET the server refuses fails its payload; the first payload of the first refused MSET is
+    /// returned, to be written again from there key by key; a lost connection, a timeout or a "not now" reply fails the batch as transient.
+    /// </summary>
+    private async ValueTask<int?> WriteAsync(IDatabase database, SinkBatch batch, ReadOnlyMemory<byte> values, Range[] ranges,
+        int first, bool multiKey, CancellationToken cancellationToken)
+    {
+        var payloads = batch.Payloads;
+        var writes = new List<Write>(multiKey ? 4 : payloads.Count);
         try
         {
-            // A client batch hands all SETs to the connection at once (one lock, one flush) instead of one by one.
+            // A client batch hands all commands to the connection at once (one lock, one flush) instead of one by one.
             var pipeline = database.CreateBatch();
-            for (var i = 0; i < payloads.Count; i++)
+            for (var i = first; i < payloads.Count;)
             {
-                if (batch.FailureOf(i) is not null) continue;
+                if (batch.FailureOf(i) is not null)
+                {
+                    i++;
+                    continue;
+                }
                 var redis = (RedisPayload)payloads[i];
-                sets[i] = pipeline.StringSetAsync(redis.Key, values[ranges[i]], redis.Ttl, When.Always);
+                var run = multiKey ? RunWithoutTtl(batch, ranges, i) : 1;
+                if (run < 2)
+                {
+                    writes.Add(new(i, 1, pipeline.StringSetAsync(redis.Key, values[ranges[i]], redis.Ttl, When.Always)));
+                    i++;
+                    continue;
+                }
+                var pairs = new KeyValuePair<RedisKey, RedisValue>[run];
+                for (var k = 0; k < run; k++)
+                    pairs[k] = new(((RedisPayload)payloads[i + k]).Key, values[ranges[i + k]]);
+                writes.Add(new(i, run, pipeline.StringSetAsync(pairs)));
+                i += run;
             }
             pipeline.Execute();
         }
         catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException)
         {
-            // With no server connected the batch is refused as it is handed over, not through its SETs' tasks.
+            // With no server connected the batch is refused as it is handed over, not through its commands' tasks.
             throw new SinkTransientException($"{Destination} did not take the batch: {e.Message}", e);
         }
 
-        // Replies on a connection come back in order, so once the last SET is answered the others usually are too:
-        // waiting on that one task costs one continuation per batch, not one thread-pool hand-off per SET (which
-        // Task.WhenAll would cost). Any SET still open after it (another server, a failure) is waited for in turn.
-        for (var i = sets.Length - 1; i >= 0; i--)
+        // Replies on a connection come back in order, so once the last command is answered the others usually are
+        // too: waiting on that one task costs one continuation per batch, not one thread-pool hand-off per command
+        // (which Task.WhenAll would cost). Any command still open after it (another server, a failure) is waited for in turn.
+        for (var w = writes.Count - 1; w >= 0; w--)
         {
-            if (sets[i] is not { IsCompleted: false } open) continue;
+            if (writes[w].Reply is not { IsCompleted: false } open) continue;
             try
             {
                 await open.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                // Each SET's own outcome is read below.
+                // Each command's own outcome is read below.
             }
         }
 
         Exception? lost = null;
-        for (var i = 0; i < sets.Length; i++)
+        int? refusedFrom = null;
+        foreach (var (at, count, reply) in writes)
         {
-            if (sets[i] is not { IsFaulted: true } set) continue;
-            var error = set.Exception!.GetBaseException();
-            if (error is RedisServerException refused && !IsTransient(refused))
-                batch.Fail(i, new SinkDeliveryException($"Redis refused SET {_config.KeyPrefix}{((RedisPayload)payloads[i]).Key}: {refused.Message}", refused));
-            else
+            if (!reply.IsFaulted) continue;
+            var error = reply.Exception!.GetBaseException();
+            if (error is not RedisServerException refused || IsTransient(refused))
+            {
                 lost ??= error;
+            }
+            else if (count > 1)
+            {
+                refusedFrom ??= at;
+                if (refused.Message.StartsWith("NOPERM", StringComparison.Ordinal) && refused.Message.Contains("'mset'", StringComparison.OrdinalIgnoreCase)
+                    && Interlocked.Exchange(ref _multiKeySet, false))
+                    LogMsetRefused(_logger, Name, _masker.Apply(refused.Message));
+            }
+            else
+            {
+                batch.Fail(at, new SinkDeliveryException($"Redis refused SET {_config.KeyPrefix}{((RedisPayload)payloads[at]).Key}: {refused.Message}", refused));
+            }
         }
         if (lost is not null)
             throw new SinkTransientException($"{Destination} did not take the batch: {lost.Message}", lost);
+        return refusedFrom;
     }
+
+    /// <summary>How many payloads from <paramref name="first"/> on one MSET takes: consecutive, not failed, without a ttl, within the MSET's bounds.</summary>
+    private static int RunWithoutTtl(SinkBatch batch, Range[] ranges, int first)
+    {
+        var bytes = 0;
+        var i = first;
+        while (i < batch.Count && i - first < MaxKeysPerMset && bytes < MaxBytesPerMset
+               && batch.FailureOf(i) is null && ((RedisPayload)batch.Payloads[i]).Ttl is null)
+        {
+            bytes += ranges[i].End.Value - ranges[i].Start.Value;
+            i++;
+        }
+        return i - first;
+    }
+
+    /// <summary>One command of a client batch: the <paramref name="Count"/> payloads it writes from <paramref name="First"/> on, and its reply.</summary>
+    private readonly record struct Write(int First, int Count, Task<bool> Reply);
 
     public async ValueTask CloseAsync(CancellationToken cancellationToken)
     {
@@ -193,6 +265,9 @@ internal sealed partial class RedisSink : ISink
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Redis sink {Sink} lost its connection to {Endpoint} ({Failure}): {Error}; the worker is not ready until it is back")]
     private static partial void LogConnectionLost(ILogger logger, string sink, string endpoint, ConnectionFailureType failure, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis sink {Sink} may not run MSET ({Error}); it writes one SET per payload from now on (grant +mset for fewer, larger commands)")]
+    private static partial void LogMsetRefused(ILogger logger, string sink, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Redis sink {Sink} is connected to {Endpoint} again")]
     private static partial void LogConnectionRestored(ILogger logger, string sink, string endpoint);

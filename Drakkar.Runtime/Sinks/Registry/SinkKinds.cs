@@ -34,10 +34,12 @@ public static class SinkKinds
         // One batch at a time: a retried batch must not overwrite newer values from the batch after it.
         new("redis", SinkKind.Redis, typeof(RedisPayload), s => Instances(s.Redis),
             c => new RedisSink(c.Name, (RedisSinkConfig)c.Settings, c.Masker, c.Loggers.CreateLogger("Drakkar.Sinks.Redis"))),
-        // One batch at a time: it sends a batch's requests concurrently already (up to max_connections at once).
+        // Two batches at a time: while the last requests of one finish, the next one's already use the free
+        // connections. Requests of every batch share the instance's max_connections slots, so the bound holds.
         new("http", SinkKind.Http, typeof(HttpPayload), s => Instances(s.Http),
             c => new HttpSink(c.Name, (HttpSinkConfig)c.Settings, c.Masker, consumerGroup: c.Config.Kafka.ConsumerGroup,
-                logger: c.Loggers.CreateLogger("Drakkar.Sinks.Http"))),
+                logger: c.Loggers.CreateLogger("Drakkar.Sinks.Http")),
+            DeliveriesInFlight: 2),
         // One batch at a time keeps each file's line order.
         new("filesystem", SinkKind.Filesystem, typeof(FilePayload), s => Instances(s.Filesystem),
             c => new FileSink(c.Name, (FileSinkConfig)c.Settings)),
@@ -50,8 +52,13 @@ public static class SinkKinds
     /// <summary>The kind's key under <c>sinks</c>: <c>kafka</c>, … (<c>custom</c> for plugin kinds).</summary>
     public static string ConfigName(SinkKind kind) => kind == SinkKind.Custom ? PluginSection : Of(kind).Name;
 
-    internal static SinkKindDescriptor Of(SinkKind kind) =>
-        Array.Find(BuiltIn, d => d.Kind == kind) ?? throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a built-in sink kind");
+    internal static SinkKindDescriptor Of(SinkKind kind)
+    {
+        // A loop, not Array.Find: this runs per payload (metric labels, routing errors) and a lambda would capture kind.
+        foreach (var descriptor in BuiltIn)
+            if (descriptor.Kind == kind) return descriptor;
+        throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a built-in sink kind");
+    }
 
     /// <summary>The built-in kind configured under <c>sinks.{name}</c>, or null (a plugin kind's name, or unknown).</summary>
     internal static SinkKindDescriptor? Named(string name) => Array.Find(BuiltIn, d => d.Name == name);

@@ -32,7 +32,7 @@ internal static class PersistentThroughput
             }
 
             var configuration = AppContext.BaseDirectory.Contains("/bin/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
-            return Path.Combine(directory!.FullName, "tests", "Drakkar.PersistentChild", "bin", configuration, "net9.0");
+            return Path.Combine(directory!.FullName, "tests", "Drakkar.PersistentChild", "bin", configuration, "net10.0");
         }
     }
 

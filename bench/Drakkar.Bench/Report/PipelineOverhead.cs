@@ -29,6 +29,9 @@ internal static class PipelineOverhead
     /// <summary>Diagnostic: the hand loop consumes with the worker's fetch settings instead of librdkafka's defaults.</summary>
     public static bool HandLoopWithWorkerFetchSettings { get; set; }
 
+    /// <summary>Diagnostic (<c>--alloc-types</c>): prints the types each worker run allocates most, to stderr.</summary>
+    public static AllocationSampler? Allocations { get; set; }
+
     /// <summary>Where the worker's time went in each run: pause/resume cycles, paused share, Kafka sink calls.</summary>
     public static List<string> Diagnostics { get; } = [];
 
@@ -82,17 +85,28 @@ internal static class PipelineOverhead
         using var watching = new CancellationTokenSource();
         var watcher = host.Debug is { Endpoint: { } ui } ? FollowStreamAsync($"http://{ui}/api/stream", watching.Token) : Task.FromResult(0L);
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var (allocatedBefore, gen0Before, gen1Before, gen2Before, pauseBefore) =
+            (GC.GetTotalAllocatedBytes(), GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
+        Allocations?.Start();
         using var sampling = new CancellationTokenSource();
         var sampler = SampleLoadAsync(host, handler, sampling.Token);
         var ended = await WaitForCommittedEndAsync(broker.BootstrapServers, topic, group, messages);
         var seconds = (ended - handler.FirstArrange) / (double)Stopwatch.Frequency;
         var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+        var allocated = GC.GetTotalAllocatedBytes() - allocatedBefore;
+        var collections = (GC.CollectionCount(0) - gen0Before, GC.CollectionCount(1) - gen1Before, GC.CollectionCount(2) - gen2Before);
+        var gcPause = (GC.GetTotalPauseDuration() - pauseBefore).TotalMilliseconds;
+        if (Allocations is { } allocations)
+        {
+            foreach (var (type, share) in allocations.Stop()) Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"allocated by the worker: {100 * share,5:F1} % {type}"));
+            Console.Error.WriteLine(allocations.Collections());
+        }
         await sampling.CancelAsync();
-        var (samples, paused) = await sampler;
+        var (samples, paused, meanInFlight, maxInFlight) = await sampler;
         var load = host.Load!;
         Diagnostics.Add(string.Create(CultureInfo.InvariantCulture,
             $"worker {seconds:F2} s, process CPU {cpu:F2} s ({cpu * 1e6 / messages:F0} µs/task, {cpu / seconds:F2} cores busy), {load.Pauses} pauses / {load.Resumes} resumes (one per {messages / Math.Max(1, load.Pauses)} messages), " +
-            $"paused {100.0 * paused / samples:F0} % of samples"));
+            $"paused {100.0 * paused / samples:F0} % of samples, payloads in flight {meanInFlight} mean / {maxInFlight} max, {allocated / messages} B allocated/task, GC {collections.Item1}/{collections.Item2}/{collections.Item3} (gen0/1/2) pausing {gcPause:F0} ms"));
         // The worker's own metrics (consumed, delivered, handler and sink timings) for the "where the time goes" notes.
         var metrics = host.Metrics.Registry.Export();
         await File.WriteAllTextAsync(Path.Combine(Path.GetTempPath(), $"drakkar-bench-pipeline-metrics-{round}.txt"), metrics);
@@ -189,13 +203,15 @@ internal static class PipelineOverhead
             consumer.Close();
         }, TaskCreationOptions.LongRunning);
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var allocatedBefore = GC.GetTotalAllocatedBytes();
         var ended = await WaitForCommittedEndAsync(broker.BootstrapServers, topic, group, messages);
         var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+        var allocated = GC.GetTotalAllocatedBytes() - allocatedBefore;
         await stop.CancelAsync();
         await loop;
         var seconds = (ended - first) / (double)Stopwatch.Frequency;
         Diagnostics.Add(string.Create(CultureInfo.InvariantCulture,
-            $"hand loop {seconds:F2} s, process CPU {cpu:F2} s including the group join ({cpu * 1e6 / messages:F0} µs/task)"));
+            $"hand loop {seconds:F2} s, process CPU {cpu:F2} s including the group join ({cpu * 1e6 / messages:F0} µs/task), {allocated / messages:F0} B allocated per task"));
         return messages / seconds;
     }
 
@@ -210,20 +226,25 @@ internal static class PipelineOverhead
     /// saturated thread pool does not bias the samples toward idle moments. (Every millisecond, the sampler's own
     /// wake-ups took ~2.7 % of the process's CPU in a profile, charged to the worker's side only.)
     /// </summary>
-    private static Task<(int Samples, int Paused)> SampleLoadAsync(WorkerHost host, EchoHandler handler, CancellationToken stop)
+    private static Task<(int Samples, int Paused, long MeanInFlight, long MaxInFlight)> SampleLoadAsync(WorkerHost host, EchoHandler handler, CancellationToken stop)
     {
-        var done = new TaskCompletionSource<(int, int)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = new TaskCompletionSource<(int, int, long, long)>(TaskCreationOptions.RunContinuationsAsynchronously);
         new Thread(() =>
         {
             int samples = 0, paused = 0;
+            long inFlightSum = 0, inFlightMax = 0;
             while (!stop.IsCancellationRequested)
             {
                 Thread.Sleep(10);
                 if (handler.FirstArrange == 0 || host.Load is not { } load) continue;
                 samples++;
                 if (load.Paused) paused++;
+                var inFlight = load.InFlightPayloads;
+                inFlightSum += inFlight;
+                inFlightMax = Math.Max(inFlightMax, inFlight);
             }
-            done.SetResult((Math.Max(samples, 1), paused));
+            samples = Math.Max(samples, 1);
+            done.SetResult((samples, paused, inFlightSum / samples, inFlightMax));
         }) { IsBackground = true, Name = "bench-load-sampler" }.Start();
         return done.Task;
     }

@@ -358,7 +358,7 @@ internal static class PipelineSinks
             }
             if (names.Contains("pipeline-redis"))
             {
-                var redis = new RedisServer();
+                var redis = RedisServer.WithoutPersistence();
                 cleanup.Add(redis);
                 cases.Add(new Case("pipeline-redis",
                     new Samples($"End to end → Redis sink: {shape} (a SET each)", "SETs/s",
@@ -451,28 +451,41 @@ internal static class PipelineSinks
             }
 
             foreach (var c in cases) topics[c.Name] = Produce(broker, c.Name, messages);
+            // This process's CPU per task for each side (the destination servers' own CPU is not counted): on a shared
+            // machine wall time is noise, CPU time much less so.
+            var cpu = cases.ToDictionary(c => c.Name, _ => (Drakkar: new List<double>(), Baseline: new List<double>()));
+            async Task<double> Measured(Func<string, int, Task<double>> run, string topic, int round, List<double> cpuPerTask)
+            {
+                var before = Process.GetCurrentProcess().TotalProcessorTime;
+                var rate = await run(topic, round);
+                cpuPerTask.Add((Process.GetCurrentProcess().TotalProcessorTime - before).TotalMicroseconds / messages);
+                return rate;
+            }
             for (var round = 0; round < rounds; round++)
             {
                 foreach (var c in cases)
                 {
+                    var (drakkarCpu, baselineCpu) = cpu[c.Name];
                     // Alternate which side goes first, so a warm-up or a neighbour's build hits both alike.
                     if (round % 2 == 0)
                     {
-                        c.Row.Drakkar.Add(await c.Drakkar(topics[c.Name], round));
-                        c.Row.Reference.Add(await c.Baseline(topics[c.Name], round));
+                        c.Row.Drakkar.Add(await Measured(c.Drakkar, topics[c.Name], round, drakkarCpu));
+                        c.Row.Reference.Add(await Measured(c.Baseline, topics[c.Name], round, baselineCpu));
                     }
                     else
                     {
-                        c.Row.Reference.Add(await c.Baseline(topics[c.Name], round));
-                        c.Row.Drakkar.Add(await c.Drakkar(topics[c.Name], round));
+                        c.Row.Reference.Add(await Measured(c.Baseline, topics[c.Name], round, baselineCpu));
+                        c.Row.Drakkar.Add(await Measured(c.Drakkar, topics[c.Name], round, drakkarCpu));
                     }
-                    progress($"{c.Name} round {round + 1}: drakkar {c.Row.Drakkar[^1]:F0}/s, hand loop {c.Row.Reference[^1]:F0}/s");
+                    progress(string.Create(CultureInfo.InvariantCulture,
+                        $"{c.Name} round {round + 1}: drakkar {c.Row.Drakkar[^1]:F0}/s ({drakkarCpu[^1]:F1} µs CPU/task), hand loop {c.Row.Reference[^1]:F0}/s ({baselineCpu[^1]:F1} µs CPU/task)"));
                 }
             }
             foreach (var c in cases)
             {
+                var (drakkarCpu, baselineCpu) = cpu[c.Name];
                 c.Row.Note = string.Create(CultureInfo.InvariantCulture,
-                    $"{1e6 / Samples.Median(c.Row.Drakkar):F1} µs/task vs {1e6 / Samples.Median(c.Row.Reference):F1} µs/task");
+                    $"{1e6 / Samples.Median(c.Row.Drakkar):F1} µs/task vs {1e6 / Samples.Median(c.Row.Reference):F1} µs/task; process CPU {Samples.Median(drakkarCpu):F1} vs {Samples.Median(baselineCpu):F1} µs/task");
                 if (c.Name == "pipeline-http")
                     c.Row.Note += $"; the HTTP sink opened {string.Join(", ", DrakkarConnections)} connections per run (it sets no per-server bound)";
             }

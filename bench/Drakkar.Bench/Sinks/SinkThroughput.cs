@@ -26,7 +26,7 @@ internal static class SinkThroughput
         var seconds = args.Length > 0 ? double.Parse(args[0], CultureInfo.InvariantCulture) : 3.0;
         using var kafka = new KafkaBroker();
         using var postgres = new PostgresServer();
-        using var redis = new RedisServer();
+        using var redis = RedisServer.WithoutPersistence();
         using var http = new HttpReceiver();
         using var mongo = new MongoWireServer();
         var files = Directory.CreateTempSubdirectory("drakkar-bench-files-").FullName;

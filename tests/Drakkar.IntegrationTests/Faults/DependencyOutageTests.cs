@@ -14,6 +14,7 @@ namespace Drakkar.IntegrationTests.Faults;
 /// Kafka sink's produce requests, the results directory. Every store is counted afterwards: nothing may be lost, and
 /// with the default <c>on_outage: pause</c> an outage puts nothing in the DLQ.
 /// </summary>
+[Trait(NativeAotTrait.Name, NativeAotTrait.Sample)]
 [Collection(FaultServersCollection.Name)]
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class DependencyOutageTests(KafkaBroker kafka, PostgresServer postgres, RedisServer redis, ITestOutputHelper output) : IDisposable
@@ -168,8 +169,18 @@ public sealed class DependencyOutageTests(KafkaBroker kafka, PostgresServer post
         var produced = await stream.StopAsync();
 
         var file = Path.Combine(_dir, SampleResultsFile);
-        await Eventually.True(() => Delivered(sinks, file).All(s => s.Ids.Count + (outageGoesToDlq ? TopicRecords.Count(kafka.BootstrapServers, dlq) : 0) >= produced),
-            TimeSpan.FromSeconds(60), $"all {produced} requests in every sink\n{fleet.Logs()}");
+        try
+        {
+            await Eventually.True(() => Delivered(sinks, file).All(s => s.Ids.Count + (outageGoesToDlq ? TopicRecords.Count(kafka.BootstrapServers, dlq) : 0) >= produced),
+                TimeSpan.FromSeconds(60), $"all {produced} requests in every sink");
+        }
+        catch (TimeoutException e)
+        {
+            // The worker's log as it is at the deadline, not as it was when the wait began.
+            var missing = Delivered(sinks, file).Select(s =>
+                $"{s.Name} {s.Ids.Count}, missing {string.Join(" ", Enumerable.Range(0, produced).Select(i => $"r-{i}").Where(id => !s.Ids.ContainsKey(id)).Take(20))}");
+            throw new TimeoutException($"{e.Message}: {string.Join("; ", missing)}\n{fleet.Logs()}", e);
+        }
         var recovered = repaired.Elapsed;
         await Task.Delay(500);
         fleet.StopAll(TimeSpan.FromSeconds(10));

@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using Drakkar.IntegrationTests.Fixtures;
 using Drakkar.IntegrationTests.Kafka;
 using Drakkar.IntegrationTests.Support;
 using Drakkar.Kafka.Embedded;
@@ -18,7 +19,7 @@ public sealed class ExactlyOnceFaultTests(ITestOutputHelper output) : IDisposabl
 {
     private const int Partitions = 2, Messages = 600;
 
-    private readonly EmbeddedKafkaBroker _broker = EmbeddedKafkaBroker.Start();
+    private readonly EmbeddedKafkaBroker _broker = KafkaBroker.StartEmbedded();
 
     public void Dispose() => _broker.Dispose();
 

@@ -12,6 +12,7 @@ namespace Drakkar.IntegrationTests.Faults;
 /// (<c>kafka.group_instance_id</c>). The four variants run side by side, each on its own topic and group. What the
 /// embedded broker does with the dead member decides the numbers (docs/operations.md, "Restarting after a crash").
 /// </summary>
+[Trait(NativeAotTrait.Name, NativeAotTrait.Sample)]
 [Collection(KafkaCollection.Name)]
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class RestartTests(KafkaBroker kafka, ITestOutputHelper output) : IDisposable

@@ -11,6 +11,7 @@ namespace Drakkar.IntegrationTests.Faults;
 /// and stop each worker within its drain timeout. kill -9 handovers must lose nothing (duplicates are allowed there:
 /// at-least-once).
 /// </summary>
+[Trait(NativeAotTrait.Name, NativeAotTrait.Sample)]
 [Collection(KafkaCollection.Name)]
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class ScalingTests(KafkaBroker kafka, ITestOutputHelper output) : IDisposable

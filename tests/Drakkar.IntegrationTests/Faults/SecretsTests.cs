@@ -13,6 +13,7 @@ namespace Drakkar.IntegrationTests.Faults;
 /// errors are logged and payloads dead-lettered. None of the secrets may appear in the worker's logs, its DLQ
 /// records, its <c>/metrics</c> output or <c>check-config</c>.
 /// </summary>
+[Trait(NativeAotTrait.Name, NativeAotTrait.Sample)]
 [Collection(FaultServersCollection.Name)]
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class SecretsTests(KafkaBroker kafka, PostgresServer postgres, RedisServer redis, ITestOutputHelper output) : IDisposable

@@ -7,7 +7,19 @@ public sealed class KafkaBroker : IDisposable
 {
     private int _topicCounter;
 
-    public KafkaBroker() => Broker = EmbeddedKafkaBroker.Start();
+    public KafkaBroker() => Broker = StartEmbedded();
+
+    /// <summary>
+    /// An embedded broker whose classic groups assign their first join round at once instead of waiting 3 s for more
+    /// members: every test starts its workers one after another (each waits for its assignment), so no first round
+    /// ever had a second member to wait for. Later rounds still wait as before (session.timeout.ms - 1 s on the mock).
+    /// </summary>
+    internal static EmbeddedKafkaBroker StartEmbedded()
+    {
+        var broker = EmbeddedKafkaBroker.Start();
+        broker.SetGroupInitialRebalanceDelay(TimeSpan.Zero);
+        return broker;
+    }
 
     internal EmbeddedKafkaBroker Broker { get; }
 

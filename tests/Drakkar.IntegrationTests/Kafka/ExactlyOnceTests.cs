@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using Drakkar.IntegrationTests.Fixtures;
 using Drakkar.IntegrationTests.Sinks;
 using Drakkar.IntegrationTests.Support;
 using Drakkar.Kafka.Embedded;
@@ -17,7 +18,7 @@ public sealed class ExactlyOnceTests : IDisposable
     // Kafka API keys, as the broker sees requests.
     private const short OffsetCommit = 8, AddOffsetsToTxn = 25, EndTxn = 26, TxnOffsetCommit = 28;
 
-    private readonly EmbeddedKafkaBroker _broker = EmbeddedKafkaBroker.Start();
+    private readonly EmbeddedKafkaBroker _broker = KafkaBroker.StartEmbedded();
 
     public void Dispose() => _broker.Dispose();
 

@@ -60,8 +60,14 @@ public sealed class DeliveryEngineRealSinkTests(PostgresServer postgres, KafkaBr
         await using (var connection = new NpgsqlConnection(db))
         {
             await connection.OpenAsync();
-            await using var create = new NpgsqlCommand(
-                "CREATE TABLE audit (id text NOT NULL, count integer, score double precision, note text, tags jsonb)", connection);
+            // A trigger records the statement that wrote each row: insert mode copies into a plain table.
+            await using var create = new NpgsqlCommand("""
+                CREATE TABLE audit (id text NOT NULL, count integer, score double precision, note text, tags jsonb);
+                CREATE TABLE statements (text text);
+                CREATE FUNCTION record_statement() RETURNS trigger LANGUAGE plpgsql AS
+                  $$ BEGIN INSERT INTO statements VALUES (current_query()); RETURN NEW; END $$;
+                CREATE TRIGGER record_statement BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION record_statement();
+                """, connection);
             await create.ExecuteNonQueryAsync();
         }
         var masker = new SinkSecretMasker();
@@ -100,6 +106,12 @@ public sealed class DeliveryEngineRealSinkTests(PostgresServer postgres, KafkaBr
             while (await reader.ReadAsync()) ids.Add(reader.GetString(0));
         }
         Assert.Equal(Enumerable.Range(0, Groups).Where(i => i != Poison).Select(i => $"r-{i}").Order(), ids.Order());
+        await using (var connection = new NpgsqlConnection(db))
+        {
+            await connection.OpenAsync();
+            await using var statements = new NpgsqlCommand("SELECT string_agg(DISTINCT text, ' | ') FROM statements", connection);
+            Assert.Matches(@"^COPY ""audit"" \(.*\) FROM STDIN \(FORMAT BINARY\)$", (string)(await statements.ExecuteScalarAsync())!);
+        }
         Assert.All(deliveries, d => Assert.True(d.IsCompletedSuccessfully));
         var stats = manager.StatsOf("postgres", "main");
         Assert.Equal(Groups - 1, stats.Delivered);

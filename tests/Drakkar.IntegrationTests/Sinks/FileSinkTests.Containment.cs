@@ -193,6 +193,6 @@ public sealed partial class FileSinkTests
 #else
         const string configuration = "Debug";
 #endif
-        return Path.Combine(SampleBinary.RepoRoot(), "tests", "Drakkar.FileSinkWriter", "bin", configuration, "net9.0", "Drakkar.FileSinkWriter");
+        return Path.Combine(SampleBinary.RepoRoot(), "tests", "Drakkar.FileSinkWriter", "bin", configuration, "net10.0", "Drakkar.FileSinkWriter");
     }
 }

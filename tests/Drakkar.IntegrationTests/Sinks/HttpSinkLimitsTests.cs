@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Drakkar.IntegrationTests.Fixtures;
 using Drakkar.Pipeline;
 using Drakkar.Sinks;
+using Drakkar.Sinks.Delivery;
 using Drakkar.Sinks.Http;
 using static Drakkar.IntegrationTests.Sinks.SinkTestKit;
 
@@ -178,5 +179,32 @@ public sealed class HttpSinkLimitsTests
         {
             Assert.Empty(first.Intersect(other));
         }
+    }
+
+    [Fact]
+    public async Task In_a_batch_of_several_hook_calls_each_payload_keeps_the_key_of_its_own_call_and_place()
+    {
+        using var receiver = new HttpReceiver();
+        var first = Origin("source", 0, 7) with { Hook = "on_message_complete" };
+        var second = Origin("source", 1, 9) with { Hook = "on_message_complete" };
+        var manager = Manager([], new RecordingDlq());
+        PayloadGroup Group(DeliveryOrigin origin, int count) =>
+            new([.. Http(count).Http], origin, new Settlement(1, count, manager, static (_, _) => { }, null), CancellationToken.None);
+        async Task<string[]> KeysAsync(params PayloadGroup[] groups)
+        {
+            receiver.Clear();
+            // Packed as the delivery engine packs hook calls: the groups' payloads one after the other, sources made
+            // from the groups when the sink asks for them.
+            var batch = new SinkBatch("source", -1, [.. groups.SelectMany(g => g.Payloads)], null, groups: groups);
+            Assert.Null(await DeliverOnceAsync(Sink(receiver.Url, c => c.IdempotencyKey = true), batch));
+            return [.. receiver.Requests.OrderBy(r => r.Body, StringComparer.Ordinal).ThenBy(r => r.Headers["Idempotency-Key"], StringComparer.Ordinal)
+                .Select(r => r.Headers["Idempotency-Key"])];
+        }
+
+        var together = await KeysAsync(Group(first, 2), Group(second, 3));
+        var alone = (await KeysAsync(Group(first, 2))).Concat(await KeysAsync(Group(second, 3))).Order(StringComparer.Ordinal);
+
+        Assert.Equal(5, together.Distinct().Count());
+        Assert.Equal(alone, together.Order(StringComparer.Ordinal));
     }
 }

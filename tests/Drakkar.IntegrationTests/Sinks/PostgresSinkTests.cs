@@ -14,7 +14,8 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
     private static int _databases;
 
     private async Task<(SinkManager Manager, RecordingDlq Dlq, string ConnectionString)> StartAsync(PostgresWriteMode mode = PostgresWriteMode.Insert,
-        List<string>? onConflict = null, SinkManagerOptions? options = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
+        List<string>? onConflict = null, SinkManagerOptions? options = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null,
+        bool asOrdinaryRole = false)
     {
         Oddly.ColumnName = "value";
         var connectionString = postgres.CreateDatabase($"sinks_{Interlocked.Increment(ref _databases)}_{Environment.ProcessId}");
@@ -24,8 +25,16 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
             CREATE TABLE stamps (key text PRIMARY KEY, sequence bigint NOT NULL, at timestamptz NOT NULL);
             CREATE TABLE "Mixed" (value text);
             """);
+        var sinkDsn = connectionString;
+        if (asOrdinaryRole)
+        {
+            // The fixture's user is a superuser, and row-level security does not apply to superusers.
+            var role = $"writer_{Interlocked.Increment(ref _databases)}_{Environment.ProcessId}";
+            await Execute(connectionString, $"CREATE ROLE {role} LOGIN; GRANT ALL ON SCHEMA public TO {role}; GRANT ALL ON ALL TABLES IN SCHEMA public TO {role};");
+            sinkDsn = new NpgsqlConnectionStringBuilder(connectionString) { Username = role }.ConnectionString;
+        }
         var config = new DrakkarConfig();
-        config.Sinks.Postgres["main"] = new PostgresSinkConfig { Dsn = connectionString, Mode = mode, OnConflict = onConflict ?? [] };
+        config.Sinks.Postgres["main"] = new PostgresSinkConfig { Dsn = sinkDsn, Mode = mode, OnConflict = onConflict ?? [] };
         var dlq = new RecordingDlq();
         var masker = new SinkSecretMasker();
         var manager = new SinkManager([new Drakkar.Sinks.Postgres.PostgresSink("main", config.Sinks.Postgres["main"], masker)], dlq,
@@ -211,6 +220,81 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
         Assert.Matches(@"^COPY ""search_results"" \(.*\) FROM STDIN \(FORMAT BINARY\)$", (string)statement[0]!);
         Assert.Equal(["r-998", 998, 499.0, "note 998 ✓", "[\"t998\", \"x\"]"],
             (await Rows(db, "SELECT id, count, score, note, tags::text FROM search_results WHERE id = 'r-998'"))[0]);
+        await manager.CloseAsync();
+    }
+
+    /// <summary>A trigger on <paramref name="table"/> that records the statement writing each row in <c>statements</c>.</summary>
+    private static Task RecordStatements(string db, string table) => Execute(db, $"""
+        CREATE TABLE IF NOT EXISTS statements (tab text, text text);
+        CREATE OR REPLACE FUNCTION record_statement() RETURNS trigger LANGUAGE plpgsql AS
+          $$ BEGIN INSERT INTO statements VALUES (TG_TABLE_NAME, current_query()); RETURN NEW; END $$;
+        CREATE TRIGGER record_statement BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION record_statement();
+        """);
+
+    [Fact]
+    public async Task Insert_mode_writes_a_plain_table_with_one_binary_copy()
+    {
+        var (manager, dlq, db) = await StartAsync();
+        await RecordStatements(db, "search_results");
+        await manager.DeliverAsync(Readings("search_results", 500), Origin(), default);
+
+        Assert.Empty(dlq.Letters);
+        var statement = Assert.Single(await Rows(db, "SELECT DISTINCT text FROM statements"));
+        Assert.Matches(@"^COPY ""search_results"" \(""id"", ""count"", ""score"", ""note"", ""tags""\) FROM STDIN \(FORMAT BINARY\)$", (string)statement[0]!);
+        Assert.Equal(500L, (await Rows(db, "SELECT count(*) FROM search_results"))[0][0]);
+        Assert.Equal(["r-0", 0, 0.0, null, "[\"t0\", \"x\"]"],
+            (await Rows(db, "SELECT id, count, score, note, tags::text FROM search_results WHERE id = 'r-0'"))[0]);
+        await manager.CloseAsync();
+    }
+
+    /// <summary>
+    /// COPY skips rules, refuses row security and cannot write into a view; insert mode keeps INSERT there, in the
+    /// same transaction as the COPY into a plain table of the same batch.
+    /// </summary>
+    [Fact]
+    public async Task Insert_mode_keeps_insert_into_views_tables_with_rules_and_tables_with_row_security()
+    {
+        var (manager, dlq, db) = await StartAsync(asOrdinaryRole: true);
+        await RecordStatements(db, "search_results");
+        await Execute(db, """
+            CREATE VIEW audit_view AS SELECT * FROM audit;
+            CREATE TABLE ruled (id text, count integer, score double precision, note text, tags jsonb);
+            CREATE TABLE rule_log (id text);
+            CREATE RULE log_insert AS ON INSERT TO ruled DO ALSO INSERT INTO rule_log VALUES (NEW.id);
+            CREATE TABLE secured (id text, count integer, score double precision, note text, tags jsonb);
+            ALTER TABLE secured ENABLE ROW LEVEL SECURITY;
+            ALTER TABLE secured FORCE ROW LEVEL SECURITY;
+            CREATE POLICY everything ON secured USING (true) WITH CHECK (true);
+            GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC;
+            """);
+        var result = Readings("search_results", 3);
+        foreach (var table in new[] { "audit_view", "ruled", "secured" })
+            result.Postgres.AddRange(Readings(table, 3, start: 10).Postgres);
+
+        await manager.DeliverAsync(result, Origin(), default);
+
+        Assert.Empty(dlq.Letters);
+        foreach (var table in new[] { "search_results", "audit", "ruled", "secured", "rule_log" })
+            Assert.Equal(3L, (await Rows(db, $"SELECT count(*) FROM {table}"))[0][0]);
+        Assert.StartsWith("COPY", (string)Assert.Single(await Rows(db, "SELECT DISTINCT text FROM statements"))[0]!);
+        await manager.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Insert_mode_notices_a_table_replaced_by_a_view_after_its_first_copy()
+    {
+        var (manager, dlq, db) = await StartAsync();
+        await manager.DeliverAsync(Readings("search_results", 2), Origin(), default);
+        await Execute(db, """
+            ALTER TABLE search_results RENAME TO search_results_base;
+            CREATE VIEW search_results AS SELECT * FROM search_results_base;
+            """);
+
+        // The cached answer says COPY; the view refuses it, the sink looks again and INSERTs through the view.
+        await manager.DeliverAsync(Readings("search_results", 2, start: 2), Origin(offsets: 2), default);
+
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(4L, (await Rows(db, "SELECT count(*) FROM search_results_base"))[0][0]);
         await manager.CloseAsync();
     }
 

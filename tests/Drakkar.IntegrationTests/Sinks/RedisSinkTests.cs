@@ -133,9 +133,45 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
     }
 
     [Fact]
+    public async Task Runs_without_a_ttl_go_as_MSETs_in_payload_order_and_every_key_holds_its_value_and_ttl()
+    {
+        using var own = new RedisServer();
+        var sink = new RedisSink("cache", new RedisSinkConfig { Url = own.Url, KeyPrefix = "m:" }, new SinkSecretMasker(), NullLogger.Instance);
+        await sink.ConnectAsync(default);
+        var hour = TimeSpan.FromHours(1);
+        // 1,100 keys without a ttl (two MSETs: 1,024 + 76), two with a ttl, ten more without, and then a key of the
+        // first run again with a ttl: it must end with that later value and its ttl.
+        var payloads = new List<SinkPayload>();
+        payloads.AddRange(Enumerable.Range(0, 1100).Select(i => RedisPayload.Of($"a{i}", Reading.Sample(i))));
+        payloads.Add(RedisPayload.Of("t0", Reading.Sample(2000), hour));
+        payloads.Add(RedisPayload.Of("t1", Reading.Sample(2001), hour));
+        payloads.AddRange(Enumerable.Range(0, 10).Select(i => RedisPayload.Of($"b{i}", Reading.Sample(3000 + i))));
+        payloads.Add(RedisPayload.Of("a5", Reading.Sample(9999), hour));
+        var batch = new SinkBatch("source", 0, payloads);
+
+        await sink.DeliverAsync(batch, default);
+        await sink.CloseAsync(default);
+
+        Assert.False(batch.HasFailures);
+        using var client = new Resp(own.Port);
+        foreach (var i in Enumerable.Range(0, 1100).Where(i => i != 5))
+            Assert.Equal(PayloadData.Of(Reading.Sample(i)).ToJson(), client.Call("GET", $"m:a{i}"));
+        foreach (var i in Enumerable.Range(0, 10)) Assert.Equal(PayloadData.Of(Reading.Sample(3000 + i)).ToJson(), client.Call("GET", $"m:b{i}"));
+        Assert.Equal(PayloadData.Of(Reading.Sample(2001)).ToJson(), client.Call("GET", "m:t1"));
+        Assert.Equal(PayloadData.Of(Reading.Sample(9999)).ToJson(), client.Call("GET", "m:a5"));
+        foreach (var key in new[] { "m:t0", "m:t1", "m:a5" }) Assert.InRange(int.Parse(client.Call("TTL", key)!), 3590, 3600);
+        Assert.Equal("-1", client.Call("TTL", "m:a0"));
+        Assert.Equal("-1", client.Call("TTL", "m:b9"));
+        Assert.Equal("1112", client.Call("DBSIZE"));
+        Assert.Equal((3, 0), CommandStats(client, "mset"));
+        Assert.Equal((3, 0), CommandStats(client, "setex")); // the client spells SET … EX as SETEX
+    }
+
+    [Fact]
     public Task A_SET_the_server_refuses_dead_letters_only_the_group_it_came_from() =>
-        WithSetOnlyUserAsync("limited", "allowed:*", async (manager, dlq, admin) =>
+        WithLimitedUserAsync("limited", "allowed:*", ["+set"], async (manager, dlq, admin) =>
         {
+            var msetBefore = CommandStats(admin, "mset");
             // Three hook calls in one batch; the middle one writes outside the user's keys.
             var allowed1 = manager.DeliverAsync(Keys("allowed:1", "allowed:2"), Origin("orders", 0, 20), default).AsTask();
             var refused = manager.DeliverAsync(Keys("allowed:3", "secret:1"), Origin("orders", 0, 21), default).AsTask();
@@ -152,13 +188,60 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
             Assert.Equal((3, 2, 0), (stats.Delivered, stats.DeadLettered, stats.Retries));
             foreach (var key in new[] { "allowed:1", "allowed:2", "allowed:4" }) Assert.NotNull(admin.Call("GET", key));
             Assert.Null(admin.Call("GET", "secret:1"));
+
+            // The user may not run MSET: refused once, the sink then writes one SET per payload without asking again.
+            await manager.DeliverAsync(Keys("allowed:5", "allowed:6"), Origin("orders", 0, 23), default).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.NotNull(admin.Call("GET", "allowed:6"));
+            Assert.Equal((msetBefore.Calls, msetBefore.Rejected + 1), CommandStats(admin, "mset"));
+        });
+
+    [Fact]
+    public Task An_MSET_refused_for_one_key_is_written_again_key_by_key_and_later_batches_still_use_MSET() =>
+        WithLimitedUserAsync("keyed", "open:*", ["+set", "+mset"], async (manager, dlq, admin) =>
+        {
+            var msetBefore = CommandStats(admin, "mset");
+            // One batch, one MSET of five keys, one of them outside the user's keys: the server refuses the whole MSET.
+            var open1 = manager.DeliverAsync(Keys("open:1", "open:2"), Origin("orders", 0, 40), default).AsTask();
+            var refused = manager.DeliverAsync(Keys("open:3", "shut:1"), Origin("orders", 0, 41), default).AsTask();
+            var open2 = manager.DeliverAsync(Keys("open:4"), Origin("orders", 0, 42), default).AsTask();
+            await Task.WhenAll(open1, refused, open2).WaitAsync(TimeSpan.FromSeconds(30));
+
+            var letter = Assert.Single(dlq.Letters);
+            Assert.Equal([41L], letter.Messages.Select(m => m.Offset));
+            Assert.Contains("shut:1", letter.Error);
+            foreach (var key in new[] { "open:1", "open:2", "open:3", "open:4" }) Assert.NotNull(admin.Call("GET", key));
+            Assert.Null(admin.Call("GET", "shut:1"));
+            Assert.Equal((msetBefore.Calls, msetBefore.Rejected + 1), CommandStats(admin, "mset"));
+
+            await manager.DeliverAsync(Keys("open:5", "open:6"), Origin("orders", 0, 43), default).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(PayloadData.Of(Reading.Sample(1)).ToJson(), admin.Call("GET", "open:6"));
+            Assert.Equal((msetBefore.Calls + 1, msetBefore.Rejected + 1), CommandStats(admin, "mset"));
+            var stats = manager.StatsOf("redis", "cache");
+            Assert.Equal((5, 2, 0), (stats.Delivered, stats.DeadLettered, stats.Retries));
+        });
+
+    [Fact]
+    public Task A_key_set_again_after_a_refused_MSET_keeps_its_later_value_and_ttl() =>
+        WithLimitedUserAsync("order", "ord:*", ["+set", "+setex", "+mset"], async (manager, dlq, admin) =>
+        {
+            // One batch: MSET ord:k, ord:x, bad:1 (refused for bad:1), then SET ord:k with a ttl. Writing the refused
+            // MSET's keys again must not put the earlier value of ord:k back over the later one.
+            var first = manager.DeliverAsync(new CollectResult { Redis = { RedisPayload.Of("ord:k", Reading.Sample(1)), RedisPayload.Of("ord:x", Reading.Sample(2)) } }, Origin("orders", 0, 50), default).AsTask();
+            var refused = manager.DeliverAsync(Keys("bad:1"), Origin("orders", 0, 51), default).AsTask();
+            var later = manager.DeliverAsync(new CollectResult { Redis = { RedisPayload.Of("ord:k", Reading.Sample(3), TimeSpan.FromHours(1)) } }, Origin("orders", 0, 52), default).AsTask();
+            await Task.WhenAll(first, refused, later).WaitAsync(TimeSpan.FromSeconds(30));
+
+            Assert.Equal([51L], Assert.Single(dlq.Letters).Messages.Select(m => m.Offset));
+            Assert.Equal(PayloadData.Of(Reading.Sample(3)).ToJson(), admin.Call("GET", "ord:k"));
+            Assert.InRange(int.Parse(admin.Call("TTL", "ord:k")!), 3590, 3600);
+            Assert.Equal(PayloadData.Of(Reading.Sample(2)).ToJson(), admin.Call("GET", "ord:x"));
         });
 
     [Fact]
     public Task A_refused_SET_is_still_seen_when_the_batch_ends_with_a_payload_that_never_became_a_SET() =>
         // The sink waits on the batch's last SET and then on any still open; here the last payload has no SET at all
         // (its JSON fails), so the refusal earlier in the batch must be waited for on its own.
-        WithSetOnlyUserAsync("tail", "kept:*", async (manager, dlq, admin) =>
+        WithLimitedUserAsync("tail", "kept:*", ["+set"], async (manager, dlq, admin) =>
         {
             var refused = manager.DeliverAsync(Keys("kept:1", "other:1", "kept:2"), Origin("orders", 0, 30), default).AsTask();
             var poison = manager.DeliverAsync(new CollectResult { Redis = { RedisPayload.Of("kept:nan", new Gauge("g", double.NaN)) } }, Origin("orders", 0, 31), default).AsTask();
@@ -173,13 +256,13 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
 
     /// <summary>
     /// Runs <paramref name="test"/> against a started sink manager connected as an ACL user that may write only keys
-    /// matching <paramref name="keys"/> (and run nothing but SET and the connection handshake); hook calls delivered
-    /// together within 500 ms share one batch. The user's password is <c>{user}-pass-1</c>.
+    /// matching <paramref name="keys"/> and run nothing but <paramref name="commands"/> and the connection handshake;
+    /// hook calls delivered together within 500 ms share one batch. The user's password is <c>{user}-pass-1</c>.
     /// </summary>
-    private async Task WithSetOnlyUserAsync(string user, string keys, Func<SinkManager, RecordingDlq, Resp, Task> test)
+    private async Task WithLimitedUserAsync(string user, string keys, string[] commands, Func<SinkManager, RecordingDlq, Resp, Task> test)
     {
         using var admin = new Resp(redis.Port);
-        admin.Call("ACL", "SETUSER", user, "on", $">{user}-pass-1", "resetkeys", $"~{keys}", "-@all", "+set", "+@connection");
+        admin.Call(["ACL", "SETUSER", user, "on", $">{user}-pass-1", "resetkeys", $"~{keys}", "-@all", .. commands, "+@connection"]);
         try
         {
             var dlq = new RecordingDlq();
@@ -193,6 +276,15 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
         {
             admin.Call("ACL", "DELUSER", user);
         }
+    }
+
+    /// <summary>How often the server ran <paramref name="command"/> and how often it refused it (ACL, arity…), from <c>INFO commandstats</c>.</summary>
+    private static (long Calls, long Rejected) CommandStats(Resp client, string command)
+    {
+        var line = client.Call("INFO", "commandstats")!.Split("\r\n").FirstOrDefault(l => l.StartsWith($"cmdstat_{command}:", StringComparison.Ordinal));
+        if (line is null) return (0, 0);
+        var fields = line[(line.IndexOf(':') + 1)..].Split(',').Select(f => f.Split('=')).ToDictionary(f => f[0], f => f[1]);
+        return (long.Parse(fields["calls"]), long.Parse(fields["rejected_calls"]));
     }
 
     private static CollectResult Keys(params string[] keys)
@@ -310,7 +402,7 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
         Assert.Equal(0, stats.DeadLettered);
         Assert.Empty(dlq.Letters);
         using var client = new Resp(redis.Port);
-        // The server keeps nothing across a restart (no persistence): what is there was written after it came back.
+        // Every payload of the hook calls made during and after the outage is there once the server is back.
         foreach (var i in Enumerable.Range(5, 25)) Assert.Equal(PayloadData.Of(Reading.Sample(i)).ToJson(), client.Call("GET", $"idle:reading:{i}"));
         await manager.CloseAsync();
     }

@@ -8,6 +8,7 @@ namespace Drakkar.IntegrationTests.Smoke;
 /// process, JIT and Native AOT: it consumes readings and inserts them through the official driver into the
 /// wire-protocol test server.
 /// </summary>
+[Trait(NativeAotTrait.Name, NativeAotTrait.MongoWorker)]
 [Collection(KafkaCollection.Name)]
 public sealed class MongoWorkerTests(KafkaBroker kafka) : IDisposable
 {

@@ -12,6 +12,27 @@ public sealed class SampleSmokeTests : IDisposable
     // Both builds always run: without the AOT binary the AOT case fails and says how to get it, rather than vanishing.
     public static TheoryData<bool> Builds() => new() { false, true };
 
+    /// <summary>The JIT or AOT sample on <paramref name="config"/>, once it has logged that it is ready.</summary>
+    private async Task<SampleBinary> StartUntilReadyAsync(bool aot, string config)
+    {
+        var binary = SampleBinary.PathOf(aot);
+        Assert.True(binary is not null && File.Exists(binary),
+            $"no {(aot ? "Native AOT" : "JIT")} sample binary at '{binary}': build/test.sh publishes it and sets DRAKKAR_SAMPLE_AOT");
+        var sample = SampleBinary.Start(binary, ["--config", config], _dir);
+        try
+        {
+            await Eventually.True(() => sample.Stderr.Contains("is ready", StringComparison.Ordinal), TimeSpan.FromSeconds(30),
+                $"the ready log line (stderr so far: {sample.Stderr})");
+            return sample;
+        }
+        catch
+        {
+            sample.Dispose();
+            throw;
+        }
+    }
+
+    [Trait(NativeAotTrait.Name, NativeAotTrait.Sample)]
     [Theory]
     [MemberData(nameof(Builds))]
     public async Task On_the_embedded_broker_it_gets_ready_and_exits_0_promptly_after_SIGTERM(bool aot)
@@ -35,12 +56,7 @@ public sealed class SampleSmokeTests : IDisposable
                 results:
                   base_path: {_dir}
             """);
-        var binary = SampleBinary.PathOf(aot);
-        Assert.True(binary is not null && File.Exists(binary),
-            $"no {(aot ? "Native AOT" : "JIT")} sample binary at '{binary}': build/test.sh publishes it and sets DRAKKAR_SAMPLE_AOT");
-        using var sample = SampleBinary.Start(binary, ["--config", config], _dir);
-        await Eventually.True(() => sample.Stderr.Contains("is ready", StringComparison.Ordinal), TimeSpan.FromSeconds(30),
-            $"the ready log line (stderr so far: {sample.Stderr})");
+        using var sample = await StartUntilReadyAsync(aot, config);
         Assert.Contains("\"worker_id\"", sample.Stderr);
         using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) })
         {
@@ -55,6 +71,38 @@ public sealed class SampleSmokeTests : IDisposable
         Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(10)), $"still running 10s after SIGTERM; stderr:\n{sample.Stderr}");
         Assert.Equal(0, sample.ExitCode);
         Assert.Contains("Stopped", sample.Stderr);
+    }
+
+    /// <summary>
+    /// Nothing a plain worker does before ready needs cryptography, so OpenSSL (libcrypto and libssl, 3.6 MB resident)
+    /// is not mapped at ready; its sinks and TLS load it when they are used.
+    /// </summary>
+    [Trait(NativeAotTrait.Name, NativeAotTrait.Sample)]
+    [Theory]
+    [MemberData(nameof(Builds))]
+    public async Task At_ready_a_plain_worker_has_not_loaded_OpenSSL(bool aot)
+    {
+        var config = Path.Combine(_dir, "start.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            kafka:
+              brokers: embedded
+              source_topic: start-requests
+              consumer_group: start
+            executor:
+              binary_path: /bin/true
+            metrics:
+              enabled: false
+            sinks:
+              filesystem:
+                results:
+                  base_path: {_dir}
+            """);
+        using var sample = await StartUntilReadyAsync(aot, config);
+
+        var openSsl = File.ReadLines($"/proc/{sample.ProcessId}/maps")
+            .Where(line => line.Contains("/libcrypto.so", StringComparison.Ordinal) || line.Contains("/libssl.so", StringComparison.Ordinal))
+            .ToList();
+        Assert.True(openSsl.Count == 0, "OpenSSL is mapped at ready:\n" + string.Join('\n', openSsl));
     }
 
     [Fact]

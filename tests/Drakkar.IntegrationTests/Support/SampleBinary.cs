@@ -53,7 +53,7 @@ public sealed class SampleBinary : IDisposable
 #else
         const string configuration = "Debug";
 #endif
-        return Path.Combine(RepoRoot(), projectDirectory, "bin", configuration, "net9.0", assemblyName);
+        return Path.Combine(RepoRoot(), projectDirectory, "bin", configuration, "net10.0", assemblyName);
     }
 
     public static string RepoRoot()

@@ -71,6 +71,194 @@ public sealed class FlightRecorderTests : IDisposable
     }
 
     [Fact]
+    public async Task A_packs_worth_of_events_is_stored_without_waiting_for_the_flush_interval()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, FlushIntervalSeconds = 3600 });
+        recorder.Start();
+        for (var i = 0; i < EventStore.PackSize; i++) Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1), offset: i);
+        var database = recorder.DatabasePath!;
+        // Only the pack-sized wake can store them: the interval is an hour away.
+        var stored = 0L;
+        for (var wait = 0; wait < 300 && stored < EventStore.PackSize; wait++)
+        {
+            await Task.Delay(100);
+            stored = Query(database, "SELECT count(*), 0, 0 FROM events WHERE kind = 'task_finished'")[0].Item1;
+        }
+        await recorder.DisposeAsync();
+        Assert.Equal(EventStore.PackSize, stored);
+    }
+
+    [Fact]
+    public async Task Every_kind_reads_back_through_the_events_view_with_the_columns_it_sets()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, OutputMinDurationMs = 100 });
+        recorder.Start();
+        var task = new ExecutorTask("broken") { SourceOffsets = [7] };
+        recorder.TaskFinished(task, 2, ExecutorOutcome.Failure(
+            new ExecutorError(task, ExecutorFailure.NonZeroExit, 3, "it broke\n", null, 42) { Attempt = 2, Duration = TimeSpan.FromMilliseconds(4) }));
+        recorder.Delivered("kafka", "results", 12, TimeSpan.FromMilliseconds(2.5));
+        recorder.DeliveryFailed("postgres", "main", 4, "connection refused");
+        recorder.Committed("t", 3, 99);
+        var database = recorder.DatabasePath!;
+        await recorder.DisposeAsync();
+        Assert.Equal(
+            [
+                "task_failed|||7|broken|2||3|4.0||task broken exited with code 3||it broke\n",
+                "delivered||||||kafka/results||2.5|12|||",
+                "delivery_failed||||||postgres/main|||4|connection refused||",
+                "committed|t|3|99|||||||||",
+            ],
+            QueryText(database, """
+                SELECT concat_ws('|', kind, coalesce(topic, ''), coalesce(partition, ''), coalesce(offset, ''), coalesce(task_id, ''),
+                    coalesce(attempt, ''), coalesce(sink, ''), coalesce(exit_code, ''), coalesce(duration_ms, ''), coalesce(count, ''),
+                    coalesce(detail, ''), coalesce(stdout, ''), coalesce(stderr, '')) FROM events ORDER BY seq
+                """));
+    }
+
+    [Fact]
+    public async Task The_recorder_keeps_no_task_id_string_alive_yet_reads_and_stores_every_id_back()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir });
+        recorder.Start();
+        var longId = "a-task-prefix-longer-than-the-inline-copy-" + new string('x', FlightEvent.InlineIdChars);
+        var (shortId, shortIdString) = FinishUnreferenced(recorder, "echo-0000000000000001-00000002");
+        var (_, longIdString) = FinishUnreferenced(recorder, longId);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        // The recent ring and the writer's buffer hold the short id's characters, not its string (which a worker would
+        // otherwise keep alive into generation 2); an id too long to copy is referenced.
+        Assert.False(shortIdString.IsAlive);
+        Assert.True(longIdString.IsAlive);
+        Assert.Equal([longId, shortId], recorder.RecentTasks(10).Select(e => e.TaskId));
+        var database = recorder.DatabasePath!;
+        await recorder.DisposeAsync();
+        Assert.Equal([shortId, longId], QueryText(database, "SELECT task_id FROM events WHERE kind = 'task_finished' ORDER BY seq"));
+    }
+
+    [Fact]
+    public void Filling_the_recent_task_ring_of_a_busy_worker_allocates_no_arrays()
+    {
+        // Memory only (db_dir empty): what the pipeline thread pays per finished task for the UI's recent list.
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = "" });
+        var outcomes = Enumerable.Range(0, 5000).Select(i =>
+        {
+            var task = new ExecutorTask($"t{i}") { SourceOffsets = [i] };
+            return (task, ExecutorOutcome.Success(new ExecutorResult(task, 0, "", "", TimeSpan.FromMilliseconds(1), 42)));
+        }).ToList();
+        recorder.TaskFinished(outcomes[0].task, 1, outcomes[0].Item2);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        foreach (var (task, outcome) in outcomes) recorder.TaskFinished(task, 1, outcome);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        // The ring starts at its 5,000 rows: growing into them by doubling made about 3.5 MB of outgrown arrays.
+        Assert.True(allocated < 64 * 1024, $"{allocated} bytes allocated for 5,000 finished tasks");
+        Assert.Equal(["t4999", "t4998"], recorder.RecentTasks(2).Select(e => e.TaskId));
+    }
+
+    // The id is a fresh string nothing but the recorder could keep (a copy of the text the test compares with).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static (string Id, WeakReference IdString) FinishUnreferenced(FlightRecorder recorder, string id)
+    {
+        var fresh = new string(id.AsSpan());
+        Finish(recorder, fresh, TimeSpan.FromMilliseconds(1));
+        return (id, new WeakReference(fresh));
+    }
+
+    [Fact]
+    public void The_recent_ring_keeps_the_newest_items_newest_first_as_it_grows_and_wraps()
+    {
+        var ring = new RecentRing<int>(100);
+        for (var i = 0; i < 70; i++) ring.Add(i);
+        Assert.Equal(Enumerable.Range(0, 70).Reverse(), ring.Newest(1000));
+        for (var i = 70; i < 250; i++) ring.Add(i);
+        Assert.Equal(Enumerable.Range(150, 100).Reverse(), ring.Newest(1000));
+        Assert.Equal([248, 246, 244], ring.Newest(3, i => i % 2 == 0));
+    }
+
+    [Fact]
+    public async Task The_recent_ring_read_while_threads_add_returns_only_whole_items_newest_first()
+    {
+        var ring = new RecentRing<Pair>(100);
+        var writers = Enumerable.Range(0, 4).Select(w => Task.Run(() =>
+        {
+            for (long i = 0; i < 200_000; i++) ring.Add(new Pair(w * 1_000_000 + i));
+        })).ToArray();
+        var reads = 0;
+        while (!writers.All(t => t.IsCompleted))
+        {
+            var items = ring.Newest(100);
+            // Each item's two halves were written together: a torn copy would break the pair.
+            Assert.All(items, p => Assert.Equal(~p.Value, p.Check));
+            // Newest first: a writer's own items come out in decreasing order.
+            foreach (var writer in items.GroupBy(p => p.Value / 1_000_000))
+                Assert.Equal(writer.Select(p => p.Value).OrderDescending(), writer.Select(p => p.Value));
+            reads++;
+        }
+        await Task.WhenAll(writers);
+        var last = ring.Newest(1000);
+        Assert.Equal(100, last.Count);
+        Assert.Equal(100, last.Select(p => p.Value).Distinct().Count());
+        Assert.True(reads > 0);
+    }
+
+    [Fact]
+    public async Task Events_recorded_from_many_threads_at_once_are_all_stored_once_each_pack_in_seq_order()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, RetentionMaxEvents = 1_000_000 });
+        recorder.Start();
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(w => Task.Run(() =>
+        {
+            for (var i = 0; i < 2_000; i++) Finish(recorder, $"w{w}-{i}", TimeSpan.FromMilliseconds(1), offset: w * 10_000 + i);
+        })));
+        var database = recorder.DatabasePath!;
+        await recorder.DisposeAsync();
+
+        Assert.Equal(0, recorder.Dropped);
+        Assert.Equal([(16_000L, 16_000L, 0L)], Query(database, "SELECT count(*), count(DISTINCT task_id), 0 FROM events WHERE kind = 'task_finished'"));
+        // Every event once, and each pack's elements ascending. Across packs the order is the writer's: an event whose
+        // thread was descheduled between taking its seq and buffering it goes into the next pack.
+        var rows = Query(database, "SELECT p.id, json_extract(e.value, '$[0]'), e.key FROM event_packs p, json_each(p.events_json) e ORDER BY p.id, e.key");
+        Assert.Equal(rows.Count, rows.Select(r => r.Item2).Distinct().Count());
+        foreach (var pack in rows.GroupBy(r => r.Item1))
+            Assert.Equal(pack.Select(r => r.Item2).Order(), pack.Select(r => r.Item2));
+    }
+
+    [Fact]
+    public async Task The_writer_runs_on_its_own_thread_below_the_pipeline_priority()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir });
+        recorder.Start();
+        try
+        {
+            // The kernel's view of this process's threads: /proc/self/task/<tid>/comm is the name (15 characters),
+            // field 19 of .../stat the nice value.
+            string? nice = null;
+            for (var wait = 0; wait < 100 && nice is null; wait++)
+            {
+                nice = Directory.EnumerateDirectories("/proc/self/task")
+                    .Where(task => File.ReadAllText(Path.Combine(task, "comm")).Trim() == "drakkar-recorde")
+                    .Select(task => File.ReadAllText(Path.Combine(task, "stat")))
+                    .Select(stat => stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16])
+                    .FirstOrDefault();
+                if (nice is null) await Task.Delay(20);
+            }
+            Assert.Equal(FlightRecorder.WriterNice.ToString(System.Globalization.CultureInfo.InvariantCulture), nice);
+        }
+        finally
+        {
+            await recorder.DisposeAsync();
+        }
+    }
+
+    private readonly record struct Pair(long Value)
+    {
+        public long Check { get; } = ~Value;
+    }
+
+    [Fact]
     public void Retention_keeps_exactly_the_newest_events_and_none_older_than_the_limit_across_packs()
     {
         var now = DateTimeOffset.UtcNow;

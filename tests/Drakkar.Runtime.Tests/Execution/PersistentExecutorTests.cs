@@ -18,7 +18,7 @@ public sealed class PersistentExecutorTests
     private static string ChildDirectory()
     {
         var configuration = AppContext.BaseDirectory.Contains("/bin/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
-        return Path.Combine(RepositoryPaths.Root(), "tests", "Drakkar.PersistentChild", "bin", configuration, "net9.0");
+        return Path.Combine(RepositoryPaths.Root(), "tests", "Drakkar.PersistentChild", "bin", configuration, "net10.0");
     }
 
     /// <summary>A persistent-mode config running <paramref name="child"/>; <paramref name="flags"/> go to the C# child's argv.</summary>

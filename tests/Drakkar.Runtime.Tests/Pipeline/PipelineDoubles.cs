@@ -57,10 +57,10 @@ internal sealed class RecordingDelivery : IPayloadDelivery
         DeadLetters.Enqueue((origin, error));
     }
 
-    public void Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool> settled)
+    public void Submit(CollectResult result, DeliveryOrigin origin, CancellationToken abandoned, Action<bool, object?> settled, object? state)
     {
         Delivered.Enqueue((result, origin));
-        settled(true);
+        settled(true, state);
     }
 
     public IReadOnlyDictionary<(string Topic, int Partition), string> BlockedPartitions { get; } =
