@@ -56,7 +56,7 @@ public sealed class PipelineEndToEndTests(KafkaBroker kafka)
             }
         });
         await Task.Delay(300); // paused: the load must not grow while we watch
-        Assert.True(load.Current >= load.High && load.Current <= load.High + 4, $"load {load.Current} while paused (high {load.High}), pauses {load.Pauses}, resumes {load.Resumes}");
+        Assert.True(load.Current == load.High, $"load {load.Current} while paused (high {load.High}), pauses {load.Pauses}, resumes {load.Resumes}");
         Assert.Equal(0, worker.Metrics.BackpressureActive.Value() == 1 ? 0 : 1);
 
         gate.SetResult();
@@ -72,8 +72,10 @@ public sealed class PipelineEndToEndTests(KafkaBroker kafka)
             for (long o = 0; o < committed[p]; o++)
                 Assert.True(handler.Settled.ContainsKey((p, o)), $"{p}@{o} committed but never settled");
         Assert.True(handler.Settled.Count < total, "the lag was still queued in Kafka, not in the worker");
-        // What the worker held in memory never exceeded the high mark by more than one poll per partition.
-        Assert.InRange(peak, 1, load.High + 4);
+        // What the worker held in memory never exceeded the high mark: records the client still returned after the
+        // pause reached librdkafka were left there (and consumed again after the resume: the loop above finds no gap).
+        Assert.True(peak >= 1 && peak <= load.High,
+            $"peak load {peak} (high {load.High}), {worker.Metrics.RecordsHeldBack.Value()} records held back, pauses {load.Pauses}");
     }
 
     [Fact]
