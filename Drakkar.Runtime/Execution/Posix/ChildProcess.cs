@@ -107,7 +107,8 @@ internal sealed class ChildProcess
             argv = NativeStrings.Arguments(file, args);
             envp = NativeStrings.Environment(environment);
             int pid;
-            var error = LibC.PosixSpawnP(&pid, argv[0], fileActions, attributes, argv, envp);
+            int error;
+            using (SpawnGate.Spawning()) error = LibC.PosixSpawnP(&pid, argv[0], fileActions, attributes, argv, envp);
             if (error != 0)
             {
                 throw new ProcessSpawnException(

@@ -105,11 +105,21 @@ internal sealed class EmbeddedKafkaBroker : IDisposable
     public void SetGroupInitialRebalanceDelay(TimeSpan delay) =>
         MockClusterNative.SetGroupInitialRebalanceDelay(Cluster, checked((int)delay.TotalMilliseconds));
 
-    /// <summary>Takes broker <paramref name="brokerId"/> down: its connections close and new ones are refused.</summary>
-    public void SetBrokerDown(int brokerId = 1) => Check(MockClusterNative.BrokerSetDown(Cluster, brokerId), $"take broker {brokerId} down");
+    /// <summary>
+    /// Takes broker <paramref name="brokerId"/> down: its connections close and new ones are refused. The mock closes
+    /// the broker's listening socket and binds its port again at once (a failed bind aborts the process), so no child
+    /// process may be starting meanwhile: see <see cref="SpawnGate"/>.
+    /// </summary>
+    public void SetBrokerDown(int brokerId = 1)
+    {
+        using (SpawnGate.Exclusive()) Check(MockClusterNative.BrokerSetDown(Cluster, brokerId), $"take broker {brokerId} down");
+    }
 
-    /// <summary>Brings broker <paramref name="brokerId"/> back up.</summary>
-    public void SetBrokerUp(int brokerId = 1) => Check(MockClusterNative.BrokerSetUp(Cluster, brokerId), $"bring broker {brokerId} up");
+    /// <summary>Brings broker <paramref name="brokerId"/> back up (listening again on its port; see <see cref="SetBrokerDown"/>).</summary>
+    public void SetBrokerUp(int brokerId = 1)
+    {
+        using (SpawnGate.Exclusive()) Check(MockClusterNative.BrokerSetUp(Cluster, brokerId), $"bring broker {brokerId} up");
+    }
 
     /// <summary>Delays every response of broker <paramref name="brokerId"/> by <paramref name="roundTrip"/>.</summary>
     public void SetRoundTripTime(TimeSpan roundTrip, int brokerId = 1) =>

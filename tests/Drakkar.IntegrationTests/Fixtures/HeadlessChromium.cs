@@ -36,7 +36,7 @@ public sealed class HeadlessChromium : IAsyncDisposable
         foreach (var arg in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                      "--remote-debugging-port=0", $"--user-data-dir={profile}", $"--window-size={width},{height}", "about:blank" })
             info.ArgumentList.Add(arg);
-        var process = Process.Start(info) ?? throw new InvalidOperationException("chromium did not start");
+        var process = ChildProcesses.Start(info);
         var browser = new HeadlessChromium(process, profile);
         try
         {

@@ -43,7 +43,7 @@ internal sealed class ServerProcess : IDisposable
             info.ArgumentList.Add(fileName);
         }
         foreach (var a in args) info.ArgumentList.Add(a);
-        var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {fileName}");
+        var process = ChildProcesses.Start(info);
         process.StandardInput.Close();
         return new ServerProcess(process);
     }

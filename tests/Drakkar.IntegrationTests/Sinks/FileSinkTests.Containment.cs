@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Drakkar.IntegrationTests.Fixtures;
 using Drakkar.IntegrationTests.Support;
 using Drakkar.Sinks;
 using Drakkar.Sinks.Filesystem;
@@ -142,7 +143,7 @@ public sealed partial class FileSinkTests
     {
         var writer = WriterPath();
         var go = Path.Combine(_root, "go");
-        var processes = Enumerable.Range(0, 3).Select(w => Process.Start(new ProcessStartInfo(writer)
+        var processes = Enumerable.Range(0, 3).Select(w => ChildProcesses.Start(new ProcessStartInfo(writer)
         {
             ArgumentList = { _base, "logs/shared.jsonl", $"w{w}", "2000", "10", go },
             RedirectStandardError = true,

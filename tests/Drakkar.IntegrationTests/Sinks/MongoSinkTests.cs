@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Drakkar.IntegrationTests.Fixtures;
 using Drakkar.IntegrationTests.Support;
 using Drakkar.Observability.Metrics;
 using Drakkar.Sinks;
@@ -76,7 +77,7 @@ public sealed class MongoSinkTests : IDisposable
                     file,
                 },
             };
-            using var python = Process.Start(info)!;
+            using var python = ChildProcesses.Start(info);
             var output = python.StandardOutput.ReadToEnd();
             var errors = python.StandardError.ReadToEnd();
             python.WaitForExit();

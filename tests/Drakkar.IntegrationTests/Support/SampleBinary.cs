@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using Drakkar.IntegrationTests.Fixtures;
 
 namespace Drakkar.IntegrationTests.Support;
 
@@ -76,7 +77,7 @@ public sealed class SampleBinary : IDisposable
         };
         foreach (var a in args) info.ArgumentList.Add(a);
         if (environment is not null) foreach (var (k, v) in environment) info.Environment[k] = v;
-        var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {path}");
+        var process = ChildProcesses.Start(info);
         process.StandardInput.Close();
         return new SampleBinary(process);
     }
@@ -142,7 +143,7 @@ internal static partial class Posix
     {
         var info = new System.Diagnostics.ProcessStartInfo(tool) { RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in args) info.ArgumentList.Add(arg);
-        using var process = System.Diagnostics.Process.Start(info)!;
+        using var process = ChildProcesses.Start(info);
         var stderr = process.StandardError.ReadToEnd();
         process.WaitForExit();
         if (process.ExitCode != 0) throw new InvalidOperationException($"{tool} {string.Join(' ', args)} exited {process.ExitCode}: {stderr}");
