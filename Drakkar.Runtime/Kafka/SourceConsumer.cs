@@ -267,7 +267,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
                 }
                 _firstPoll.TrySetResult();
                 // A record returned after the stop began is left for the next owner (nothing past it is committed).
-                if (record is null || record.IsPartitionEOF || _stopping || HoldBack(record)) continue;
+                if (record is null || record.IsPartitionEOF || _stopping) continue;
                 try
                 {
                     Dispatch(record);
@@ -292,24 +292,6 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             _firstPoll.TrySetResult();
             _pollStopped.TrySetResult();
         }
-    }
-
-    /// <summary>
-    /// A record librdkafka returns for a partition this worker has paused in it (backpressure, or a dead letter the DLQ
-    /// refuses) was fetched before the pause. Taking it would let the load grow past the high mark by whatever the
-    /// client still had queued, so it is left: the partition resumes at it (<see cref="ResumeAtPosition"/>), so it is
-    /// consumed again and nothing is skipped. A partition a sink paused is not held back here: its rewind already set
-    /// where it restarts, and it resumes without a seek.
-    /// </summary>
-    private bool HoldBack(ConsumeResult<byte[]?, byte[]?> record)
-    {
-        var partition = record.Partition.Value;
-        if (!_pausedInKafka && !_blocked.Contains(partition)) return false;
-        if (_resumeAt.ContainsKey(partition) || !_pipelines.ContainsKey(partition)) return false;
-        // The first held-back record of a partition is its lowest: later ones (and a restart already set) come after it.
-        _rewoundTo.TryAdd(partition, record.Offset.Value);
-        _metrics.RecordsHeldBack.Increment();
-        return true;
     }
 
     private void Dispatch(ConsumeResult<byte[]?, byte[]?> record)

@@ -294,8 +294,9 @@ internal sealed partial class PartitionPipeline
         }
         var tasks = arranged ?? [];
 
-        // The messages leave the load only now: while being arranged they are still held in memory.
-        AddLoad(-messages.Length);
+        // The messages leave the load only now (while being arranged they are still held in memory), and in the same
+        // step as their tasks join it: a dip between the two let the poll thread take records past the high mark.
+        AddLoad(tasks.Count - messages.Length);
         var window = new WindowState(messages, states, tasks.Count, started);
         var untouched = new List<MessageState>();
         lock (_gate)
@@ -336,7 +337,7 @@ internal sealed partial class PartitionPipeline
         }
     }
 
-    /// <summary>Registers <paramref name="task"/> with the window and every open message it lists. Caller holds the gate.</summary>
+    /// <summary>Registers <paramref name="task"/> with the window and every open message it lists. Caller holds the gate and counts the task in the load.</summary>
     private void Join(ExecutorTask task, WindowState window)
     {
         var offsets = task.SourceOffsets;
@@ -358,7 +359,6 @@ internal sealed partial class PartitionPipeline
         }
         window.Joined[task] = joined;
         _pendingTasks.Add(task);
-        AddLoad(1);
     }
 
     /// <summary>Executor metrics per attempt: <c>drakkar_executor_tasks_total{status}</c>, durations, timeouts, precomputed.</summary>
@@ -479,6 +479,7 @@ internal sealed partial class PartitionPipeline
         lock (_gate)
         {
             window.RemainingTasks += replacements.Count;
+            AddLoad(replacements.Count);
             foreach (var replacement in replacements)
             {
                 replacement.InheritParent(failed);

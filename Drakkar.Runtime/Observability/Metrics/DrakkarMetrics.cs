@@ -28,7 +28,6 @@ internal sealed class DrakkarMetrics : IDisposable
         TotalQueued = r.Gauge("drakkar_total_queued", "Queued messages plus unfinished tasks across partitions");
         AssignedPartitions = r.Gauge("drakkar_assigned_partitions", "Partitions assigned to this worker");
         ConsumerErrors = r.Counter("drakkar_consumer_errors_total", "Errors reported by the Kafka consumer");
-        RecordsHeldBack = r.Counter("drakkar_records_held_back_total", "Records returned for a partition the worker had paused, left to be consumed again on resume");
         OffsetsCommitted = r.Counter("drakkar_offsets_committed_total", "Offset commits", "partition");
         RebalanceEvents = r.Counter("drakkar_rebalance_events_total", "Rebalance events", "type");
         RebalancePartitions = r.Counter("drakkar_rebalance_partitions_total", "Partitions assigned, revoked or lost", "type");
@@ -76,7 +75,6 @@ internal sealed class DrakkarMetrics : IDisposable
     public Gauge TotalQueued { get; }
     public Gauge AssignedPartitions { get; }
     public Counter ConsumerErrors { get; }
-    public Counter RecordsHeldBack { get; }
     public Counter OffsetsCommitted { get; }
     public Counter RebalanceEvents { get; }
     public Counter RebalancePartitions { get; }

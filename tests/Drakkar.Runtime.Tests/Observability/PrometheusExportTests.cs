@@ -147,9 +147,6 @@ drakkar_assigned_partitions 0
 # HELP drakkar_consumer_errors_total Errors reported by the Kafka consumer
 # TYPE drakkar_consumer_errors_total counter
 drakkar_consumer_errors_total 0
-# HELP drakkar_records_held_back_total Records returned for a partition the worker had paused, left to be consumed again on resume
-# TYPE drakkar_records_held_back_total counter
-drakkar_records_held_back_total 0
 # HELP drakkar_offsets_committed_total Offset commits
 # TYPE drakkar_offsets_committed_total counter
 # HELP drakkar_rebalance_events_total Rebalance events
