@@ -7,6 +7,42 @@ public sealed class PartitionPipelineTests
     private static ExecutorError Failed(ExecutorTask task) => new(task, ExecutorFailure.NonZeroExit, 1, "boom", null, 1);
 
     [Fact]
+    public async Task While_windows_are_arranged_the_load_never_dips_below_the_work_the_pipeline_holds()
+    {
+        // Every task is held, so nothing leaves the load: a window swaps its messages for as many tasks, and the load
+        // may only grow as messages arrive. A dip (the messages taken out before the tasks were counted) is room the
+        // poll thread would fill with records past the high mark.
+        const int messages = 4000;
+        var h = new PipelineHarness(windowSize: 16);
+        h.Handler.ArrangeWith = (window, _) => [.. window.Select(m => new ExecutorTask($"task-{m.Offset}") { SourceOffsets = [m.Offset] })];
+        for (var i = 0; i < messages; i++) h.Executor.Hold($"task-{i}");
+        var dips = 0;
+        var watching = true;
+        var watcher = new Thread(() =>
+        {
+            var last = 0L;
+            while (Volatile.Read(ref watching))
+            {
+                var now = h.Load.Current;
+                if (now < last) dips++;
+                last = now;
+            }
+        });
+        watcher.Start();
+
+        h.Feed(messages);
+        await PipelineHarness.Until(() => h.Executor.Attempts.Count == messages, "every task started");
+        Volatile.Write(ref watching, false);
+        watcher.Join();
+
+        Assert.Equal(0, dips);
+        Assert.Equal(messages, h.Load.Current);
+        for (var i = 0; i < messages; i++) h.Executor.Release($"task-{i}");
+        await h.WaitForWatermark(messages, "every message done");
+        Assert.Equal(0, h.Load.Current);
+    }
+
+    [Fact]
     public async Task Out_of_order_completion_never_moves_the_watermark_past_an_unfinished_message()
     {
         // One message per window: a window's messages also wait for its window hook, which would hide the order.
