@@ -14,6 +14,7 @@ return args switch
     ["redis-cpu", .. var rest] => await RedisSinkCpu.RunAsync(rest),
     ["executor", .. var rest] => await RunExecutor(rest),
     ["recorder", .. var rest] => await RecorderCost.RunAsync(rest),
+    ["recorder-store", .. var rest] => RecorderCost.RunStore(rest),
     ["report", .. var rest] => WorkerGc.RunsUnderIt() ? await PerformanceReport.RunAsync(rest) : await WorkerGc.RunAgainUnderItAsync(args),
     ["memory-child", .. var rest] => await EndToEnd.MemoryChildAsync(rest),
     _ => Usage(),
@@ -45,6 +46,7 @@ static int Usage()
                                                the Redis sink's CPU µs and allocated bytes per SET, alone and through a SinkManager
           executor [tasks] [parallel] [rounds] /bin/true through the executor pool vs xargs -P
           recorder [events] [rounds]           flight recorder CPU per task event, stored vs memory only
+          recorder-store [events] [rounds]     the recorder's database writes alone (EventStore.Append), CPU per event
           report [--out docs/performance.md] [--rounds 3] [--messages 100000] [--sink-payloads 50000]
                  [--only pipeline,orchestration,executor,sinks,start|postgres|redis|kafka-sink
                          pipeline-sinks|pipeline-postgres,pipeline-redis,pipeline-files,pipeline-http,pipeline-exec,memory]

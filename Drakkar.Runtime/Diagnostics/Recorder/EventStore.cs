@@ -1,9 +1,6 @@
-using System.Buffers;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
@@ -63,19 +60,18 @@ internal sealed class EventStore : IDisposable
     /// <summary>Events per row of <c>event_packs</c>.</summary>
     internal const int PackSize = 1000;
 
-    // Only SQLite's JSON functions read the text, so nothing needs HTML-safe escaping.
-    private static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true };
-
     private readonly string _directory;
     private readonly string _prefix;
     private SqliteConnection? _connection;
     private sqlite3_stmt? _insert;
-    private sqlite3_stmt? _deleteExpired;
+    private sqlite3_stmt? _deleteBefore;
     private sqlite3_stmt? _skipExpired;
-    private sqlite3_stmt? _packCounts;
-    private sqlite3_stmt? _cut;
     private sqlite3_stmt? _skip;
-    private readonly ArrayBufferWriter<byte> _json = new(64 * 1024);
+    // The file's packs, oldest first, as the table holds them: retention is decided here, without reading the file.
+    // (Asking the table for the packs' small columns read each pack's first page, 64 KiB, on every flush: with the
+    // default retention that was a hundred pages per pack written, most of the writer's CPU.)
+    private readonly List<PackInfo> _packs = [];
+    private readonly PackJson _json = new(128 * 1024);
 
     public EventStore(string directory, string workerId)
     {
@@ -101,14 +97,15 @@ internal sealed class EventStore : IDisposable
         }
         _connection = connection;
         Path = path;
+        LoadPacks();
     }
 
     /// <summary>
     /// Writes <paramref name="events"/> and applies retention (events older than <paramref name="oldest"/>, all but the
     /// newest <paramref name="maxEvents"/>) in one transaction. Events are stored in packs of up to
     /// <see cref="PackSize"/>, one JSON array per pack row, which the <c>events</c> view expands: a row per event cost
-    /// about 2 µs of CPU (SQLite's B-tree work and 17 native calls per row), a pack costs the JSON encoding, a few
-    /// hundred nanoseconds per event.
+    /// about 2 µs of CPU (SQLite's B-tree work and 17 native calls per row); a pack costs about 0.5 µs per event in
+    /// all, the JSON text (<see cref="PackJson"/>), SQLite and the kernel's WAL writes.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Append(List<FlightEvent> events, DateTimeOffset oldest, int maxEvents)
@@ -131,15 +128,29 @@ internal sealed class EventStore : IDisposable
                 raw.sqlite3_bind_int(insert, 3, count);
                 raw.sqlite3_bind_text(insert, 4, json.Span);
                 Step(db, insert);
+                _packs.Add(new PackInfo(raw.sqlite3_last_insert_rowid(db), firstAt, lastAt, count, 0));
             }
-            Trim(db, oldest, maxEvents);
+            Trim(db, oldest.ToUnixTimeMilliseconds(), maxEvents);
             Check(db, raw.sqlite3_exec(db, "COMMIT"));
         }
         catch
         {
             raw.sqlite3_exec(db, "ROLLBACK");
+            // The index may hold what was rolled back: read it again from the file.
+            LoadPacks();
             throw;
         }
+    }
+
+    /// <summary>Reads the index of the file's packs (a new file has none; an existing one is reopened within the same second).</summary>
+    private void LoadPacks()
+    {
+        _packs.Clear();
+        using var command = Connection.CreateCommand();
+        command.CommandText = "SELECT id, first_at_ms, last_at_ms, count, skip FROM event_packs ORDER BY id";
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+            _packs.Add(new PackInfo(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3), reader.GetInt32(4)));
     }
 
     private static bool InSeqOrder(List<FlightEvent> events)
@@ -153,115 +164,118 @@ internal sealed class EventStore : IDisposable
     /// The pack's JSON: an array of events, each an array of the <c>events</c> view's columns in order (the duration in
     /// microseconds), without the trailing nulls (<c>json_extract</c> reads a missing element as null); and the pack's
     /// oldest and newest times.
-    /// Optimized at once: the writer calls this a few times a minute, too rarely for tiered compilation to reach it,
-    /// and unoptimized it cost the recorder more than SQLite did.
+    /// Optimized at once: on a quiet worker the writer calls this a few times a minute, too rarely for tiered
+    /// compilation to reach it, and unoptimized it cost the recorder more than SQLite did.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private (ReadOnlyMemory<byte> Json, long FirstAtMs, long LastAtMs) Encode(ReadOnlySpan<FlightEvent> pack)
     {
-        _json.ResetWrittenCount();
+        var w = _json;
+        w.Reset();
         var (firstAt, lastAt) = (long.MaxValue, long.MinValue);
-        using var w = new Utf8JsonWriter(_json, JsonOptions);
-        w.WriteStartArray();
+        w.StartArray();
         foreach (ref readonly var e in pack)
         {
             var at = e.At.ToUnixTimeMilliseconds();
             (firstAt, lastAt) = (Math.Min(firstAt, at), Math.Max(lastAt, at));
-            w.WriteStartArray();
-            w.WriteNumberValue(e.Seq);
-            w.WriteNumberValue(at);
-            w.WriteStringValue(e.Kind);
+            w.StartArray();
+            w.Number(e.Seq);
+            w.Number(at);
+            w.String(e.Kind);
             var columns = e.Stderr is not null ? 15 : e.Stdout is not null ? 14 : e.Detail is not null ? 13 : e.Count is not null ? 12
                 : e.DurationMs is not null ? 11 : e.ExitCode is not null ? 10 : e.Sink is not null ? 9 : 8;
-            Write(w, e.Topic);
-            Write(w, e.Partition);
-            Write(w, e.Offset);
-            if (e.HasTaskId) w.WriteStringValue(e.TaskIdChars);
-            else w.WriteNullValue();
-            Write(w, e.Attempt);
-            if (columns > 8) Write(w, e.Sink);
-            if (columns > 9) Write(w, e.ExitCode);
-            if (columns > 10)
-            {
-                // Whole microseconds: an integer is written several times faster than a double's shortest form.
-                if (e.DurationMs is { } ms) w.WriteNumberValue((long)Math.Round(ms * 1000));
-                else w.WriteNullValue();
-            }
-            if (columns > 11) Write(w, e.Count);
-            if (columns > 12) Write(w, e.Detail);
-            if (columns > 13) Write(w, e.Stdout);
-            if (columns > 14) Write(w, e.Stderr);
-            w.WriteEndArray();
+            w.String(e.Topic);
+            w.Number(e.Partition);
+            w.Number(e.Offset);
+            if (e.HasTaskId) w.String(e.TaskIdChars);
+            else w.Null();
+            w.Number(e.Attempt);
+            if (columns > 8) w.String(e.Sink);
+            if (columns > 9) w.Number(e.ExitCode);
+            // Whole microseconds: an integer is written several times faster than a double's shortest form.
+            if (columns > 10) w.Number(e.DurationMs is { } ms ? (long)Math.Round(ms * 1000) : null);
+            if (columns > 11) w.Number(e.Count);
+            if (columns > 12) w.String(e.Detail);
+            if (columns > 13) w.String(e.Stdout);
+            if (columns > 14) w.String(e.Stderr);
+            w.EndArray();
         }
-        w.WriteEndArray();
-        w.Flush();
-        return (_json.WrittenMemory, firstAt, lastAt);
-    }
-
-    private static void Write(Utf8JsonWriter w, string? value)
-    {
-        if (value is null) w.WriteNullValue();
-        else w.WriteStringValue(value);
-    }
-
-    private static void Write(Utf8JsonWriter w, long? value)
-    {
-        if (value is { } v) w.WriteNumberValue(v);
-        else w.WriteNullValue();
+        w.EndArray();
+        return (w.Written, firstAt, lastAt);
     }
 
     /// <summary>
-    /// Deletes events older than <paramref name="oldest"/> (everything stored before the first event at or after it)
+    /// Deletes events older than <paramref name="oldestMs"/> (everything stored before the first event at or after it)
     /// and all but the newest <paramref name="maxEvents"/>. Whole packs are deleted; the first pack left hides its
-    /// older events by its <c>skip</c> count. Only the packs' small columns are read, never their JSON, apart from
-    /// the one pack that holds the time limit.
+    /// older events by its <c>skip</c> count. Decided from <see cref="_packs"/>; only the one pack that holds the time
+    /// limit is read, once (its <c>first_at_ms</c> then moves to its first event kept).
     /// </summary>
-    private void Trim(sqlite3 db, DateTimeOffset oldest, int maxEvents)
+    private void Trim(sqlite3 db, long oldestMs, int maxEvents)
     {
-        var expired = _deleteExpired ??= Prepare(db, """
-            DELETE FROM event_packs WHERE id < (SELECT id FROM event_packs WHERE last_at_ms >= ?1 ORDER BY id LIMIT 1)
-            """);
-        raw.sqlite3_bind_int64(expired, 1, oldest.ToUnixTimeMilliseconds());
-        Step(db, expired);
-        var skipExpired = _skipExpired ??= Prepare(db, """
-            UPDATE event_packs SET skip = (SELECT min(key) FROM json_each(events_json) WHERE key >= skip AND json_extract(value, '$[1]') >= ?1)
-            WHERE id = (SELECT min(id) FROM event_packs) AND first_at_ms < ?1 AND last_at_ms >= ?1
-            """);
-        raw.sqlite3_bind_int64(skipExpired, 1, oldest.ToUnixTimeMilliseconds());
-        Step(db, skipExpired);
-
-        var packs = _packCounts ??= Prepare(db, "SELECT id, count - skip FROM event_packs ORDER BY id DESC");
-        var kept = 0L;
-        var (cutPack, cutSkip) = (-1L, 0L);
-        try
+        var firstRecent = _packs.FindIndex(p => p.LastAtMs >= oldestMs);
+        if (firstRecent > 0) DeletePacks(db, firstRecent);
+        if (firstRecent >= 0 && _packs[0] is { } first && first.FirstAtMs < oldestMs)
         {
-            while (raw.sqlite3_step(packs) == raw.SQLITE_ROW)
+            var skipExpired = _skipExpired ??= Prepare(db, """
+                UPDATE event_packs SET (skip, first_at_ms) = (
+                    SELECT key, json_extract(value, '$[1]') FROM json_each(events_json)
+                    WHERE key >= skip AND json_extract(value, '$[1]') >= ?1 ORDER BY key LIMIT 1)
+                WHERE id = ?2 RETURNING skip, first_at_ms
+                """);
+            raw.sqlite3_bind_int64(skipExpired, 1, oldestMs);
+            raw.sqlite3_bind_int64(skipExpired, 2, first.Id);
+            try
             {
-                var (id, count) = (raw.sqlite3_column_int64(packs, 0), raw.sqlite3_column_int64(packs, 1));
-                if (kept + count > maxEvents)
-                {
-                    (cutPack, cutSkip) = (id, kept + count - maxEvents);
-                    break;
-                }
-                kept += count;
+                var done = raw.sqlite3_step(skipExpired);
+                if (done != raw.SQLITE_ROW) Check(db, done);
+                _packs[0] = first with { Skip = raw.sqlite3_column_int(skipExpired, 0), FirstAtMs = raw.sqlite3_column_int64(skipExpired, 1) };
+                Check(db, raw.sqlite3_step(skipExpired));
+            }
+            finally
+            {
+                raw.sqlite3_reset(skipExpired);
             }
         }
-        finally
+
+        var kept = 0L;
+        for (var i = _packs.Count - 1; i >= 0; i--)
         {
-            raw.sqlite3_reset(packs);
+            var pack = _packs[i];
+            var count = pack.Count - pack.Skip;
+            if (kept + count <= maxEvents)
+            {
+                kept += count;
+                continue;
+            }
+            // The newest maxEvents end inside (or just after) this pack: it keeps its last maxEvents - kept events.
+            var cutSkip = (int)(kept + count - maxEvents);
+            if (cutSkip == count)
+            {
+                DeletePacks(db, i + 1);
+                return;
+            }
+            DeletePacks(db, i);
+            var skip = _skip ??= Prepare(db, "UPDATE event_packs SET skip = ?2 WHERE id = ?1");
+            raw.sqlite3_bind_int64(skip, 1, pack.Id);
+            raw.sqlite3_bind_int(skip, 2, pack.Skip + cutSkip);
+            Step(db, skip);
+            _packs[0] = pack with { Skip = pack.Skip + cutSkip };
+            return;
         }
-        if (cutPack < 0) return;
-        var cut = _cut ??= Prepare(db, """
-            DELETE FROM event_packs WHERE id < ?1 OR (id = ?1 AND count - skip = ?2);
-            """);
-        raw.sqlite3_bind_int64(cut, 1, cutPack);
-        raw.sqlite3_bind_int64(cut, 2, cutSkip);
-        Step(db, cut);
-        var skip = _skip ??= Prepare(db, "UPDATE event_packs SET skip = skip + ?2 WHERE id = ?1");
-        raw.sqlite3_bind_int64(skip, 1, cutPack);
-        raw.sqlite3_bind_int64(skip, 2, cutSkip);
-        Step(db, skip);
     }
+
+    /// <summary>Deletes the oldest <paramref name="count"/> packs.</summary>
+    private void DeletePacks(sqlite3 db, int count)
+    {
+        if (count == 0) return;
+        var delete = _deleteBefore ??= Prepare(db, "DELETE FROM event_packs WHERE id <= ?1");
+        raw.sqlite3_bind_int64(delete, 1, _packs[count - 1].Id);
+        Step(db, delete);
+        _packs.RemoveRange(0, count);
+    }
+
+    /// <summary>A row of <c>event_packs</c> without its events.</summary>
+    private readonly record struct PackInfo(long Id, long FirstAtMs, long LastAtMs, int Count, int Skip);
 
     private static void Step(sqlite3 db, sqlite3_stmt statement)
     {
@@ -324,8 +338,9 @@ internal sealed class EventStore : IDisposable
 
     private void Close()
     {
-        foreach (var statement in new[] { _insert, _deleteExpired, _skipExpired, _packCounts, _cut, _skip }) statement?.Dispose();
-        (_insert, _deleteExpired, _skipExpired, _packCounts, _cut, _skip) = (null, null, null, null, null, null);
+        foreach (var statement in new[] { _insert, _deleteBefore, _skipExpired, _skip }) statement?.Dispose();
+        (_insert, _deleteBefore, _skipExpired, _skip) = (null, null, null, null);
+        _packs.Clear();
         if (_connection is null) return;
         _connection.Dispose();
         _connection = null;

@@ -72,6 +72,52 @@ internal static class RecorderCost
         }
     }
 
+    /// <summary>
+    /// <see cref="EventStore.Append"/> alone, on this thread: <c>events</c> task events in batches of one pack, the
+    /// default retention (100,000 events, so the file is full after the first third), µs of process CPU per event,
+    /// median of <c>rounds</c> after a discarded first round. What the writer thread spends, without the buffers.
+    /// </summary>
+    public static int RunStore(string[] options)
+    {
+        var events = options.Length > 0 ? int.Parse(options[0], CultureInfo.InvariantCulture) : 300_000;
+        var rounds = options.Length > 1 ? int.Parse(options[1], CultureInfo.InvariantCulture) : 5;
+        var results = new List<double>();
+        for (var round = 0; round <= rounds; round++)
+        {
+            var dir = Directory.CreateTempSubdirectory("drakkar-recorder-store-");
+            try
+            {
+                using var store = new EventStore(dir.FullName, "bench");
+                var now = DateTimeOffset.UtcNow;
+                store.Open(now);
+                var batch = new List<FlightEvent>(EventStore.PackSize);
+                var seq = 0L;
+                var before = Process.GetCurrentProcess().TotalProcessorTime;
+                for (var sent = 0; sent < events; sent += EventStore.PackSize)
+                {
+                    batch.Clear();
+                    for (var i = 0; i < EventStore.PackSize; i++)
+                    {
+                        seq++;
+                        batch.Add(new FlightEvent(seq, now, FlightEvent.TaskFinished)
+                            { TaskId = "echo-0123456789abcdef-01234567", Offset = seq, Attempt = 1, ExitCode = 0, DurationMs = 0.2 });
+                    }
+                    store.Append(batch, now.AddHours(-24), new DebugConfig().RetentionMaxEvents);
+                }
+                var cpu = (Process.GetCurrentProcess().TotalProcessorTime - before).TotalMicroseconds / events;
+                if (round == 0) continue;
+                results.Add(cpu);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {round}: {cpu:F2} µs of CPU per stored event"));
+            }
+            finally
+            {
+                dir.Delete(recursive: true);
+            }
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{events} task events per round, median of {rounds}: {Median(results):F2} µs of CPU per stored event"));
+        return 0;
+    }
+
     private static double Median(List<double> values)
     {
         var sorted = values.Order().ToList();

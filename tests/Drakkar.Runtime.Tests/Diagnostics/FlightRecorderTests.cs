@@ -116,6 +116,36 @@ public sealed class FlightRecorderTests : IDisposable
     }
 
     [Fact]
+    public async Task Text_with_quotes_backslashes_control_and_non_ascii_characters_reads_back_unchanged()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, OutputMinDurationMs = 0 });
+        recorder.Start();
+        string[] texts =
+        [
+            "plain",
+            "a \"quoted\" C:\\path\\",
+            "lines\nand\ttabs\r\n\u0001\u001f\b\f end",
+            "héllo wörld — 日本語 🚀",
+            "\"\\\u0000",
+            "",
+        ];
+        foreach (var text in texts)
+        {
+            var task = new ExecutorTask("id " + text) { SourceOffsets = [1] };
+            recorder.TaskFinished(task, 1, ExecutorOutcome.Success(new ExecutorResult(task, 0, text, "err " + text, TimeSpan.FromMilliseconds(1), 1)));
+            recorder.DeliveryFailed("http", "api", 1, "detail " + text);
+        }
+        var database = recorder.DatabasePath!;
+        await recorder.DisposeAsync();
+
+        Assert.Equal(texts.Select(t => $"id {t}|{t}|err {t}"),
+            QueryText(database, "SELECT task_id || '|' || stdout || '|' || stderr FROM events WHERE kind = 'task_finished' ORDER BY seq"));
+        Assert.Equal(texts.Select(t => "detail " + t), QueryText(database, "SELECT detail FROM events WHERE kind = 'delivery_failed' ORDER BY seq"));
+        // Every pack is valid JSON to SQLite.
+        Assert.Equal(["1"], QueryText(database, "SELECT cast(min(json_valid(events_json)) AS TEXT) FROM event_packs"));
+    }
+
+    [Fact]
     public async Task The_recorder_keeps_no_task_id_string_alive_yet_reads_and_stores_every_id_back()
     {
         var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir });
@@ -276,6 +306,13 @@ public sealed class FlightRecorderTests : IDisposable
         store.Append([.. old, .. recent], now.AddHours(1), maxEvents: int.MaxValue);
         Assert.Equal([(3L, seq - 2, seq)], Query(store.Path!, "SELECT count(*), min(seq), max(seq) FROM events"));
         Assert.Equal(["task_finished t1 0.5"], QueryText(store.Path!, "SELECT kind || ' ' || task_id || ' ' || duration_ms FROM events WHERE seq = " + (seq - 1)));
+
+        // The store decides retention from what it knows the file holds: reopened (the same second names the same
+        // file), it reads that back and goes on counting from it.
+        store.Open(now);
+        store.Append(Tasks(4, now.AddHours(2)), now.AddHours(1), maxEvents: 5);
+        Assert.Equal([(5L, seq - 4, seq)], Query(store.Path!, "SELECT count(*), min(seq), max(seq) FROM events"));
+        Assert.Equal([(2L, 2L, 2L)], Query(store.Path!, "SELECT count(*), count(*), count(*) FROM event_packs"));
 
         List<FlightEvent> Tasks(int count, DateTimeOffset at) =>
             [.. Enumerable.Range(0, count).Select(i => new FlightEvent(++seq, at, FlightEvent.TaskFinished) { TaskId = $"t{i}", DurationMs = 0.5, ExitCode = 0 })];
