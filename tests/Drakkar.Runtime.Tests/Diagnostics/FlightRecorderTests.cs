@@ -116,6 +116,32 @@ public sealed class FlightRecorderTests : IDisposable
     }
 
     [Fact]
+    public async Task Events_stored_in_short_form_read_back_with_their_kind_names_sequence_and_times()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir });
+        recorder.Start();
+        var before = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        recorder.Rebalanced("assign", [0, 1]);
+        recorder.Rebalanced("revoke", [1]);
+        recorder.Rebalanced("lost", [0]);
+        recorder.Rebalanced("paused", [2]);
+        recorder.MessageConsumed(Message(5));
+        recorder.DeadLettered(new global::Drakkar.Sinks.Dlq.DeadLetter("http", "api", "refused", [], 1, "t", 0, [], DateTimeOffset.UtcNow));
+        var after = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var database = recorder.DatabasePath!;
+        await recorder.DisposeAsync();
+
+        Assert.Equal(["1 assigned 0,1", "2 revoked 1", "3 lost 0", "4 paused 2", "5 dlq refused", "6 consumed "],
+            QueryText(database, "SELECT seq || ' ' || kind || ' ' || coalesce(detail, '') FROM events ORDER BY seq"));
+        var times = Query(database, "SELECT min(at_ms), max(at_ms), count(*) FROM events");
+        Assert.InRange(times[0].Item1, before, after);
+        Assert.InRange(times[0].Item2, before, after);
+        // Known kinds are stored as their codes, an unknown one by name; seq and time as offsets from the pack's.
+        Assert.Equal(["[0,0,8,"], QueryText(database, "SELECT substr(events_json, 2, 7) FROM event_packs ORDER BY id LIMIT 1"));
+        Assert.Contains("\"paused\"", QueryText(database, "SELECT events_json FROM event_packs")[0]);
+    }
+
+    [Fact]
     public async Task Text_with_quotes_backslashes_control_and_non_ascii_characters_reads_back_unchanged()
     {
         var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, OutputMinDurationMs = 0 });
@@ -250,7 +276,7 @@ public sealed class FlightRecorderTests : IDisposable
         Assert.Equal([(16_000L, 16_000L, 0L)], Query(database, "SELECT count(*), count(DISTINCT task_id), 0 FROM events WHERE kind = 'task_finished'"));
         // Every event once, and each pack's elements ascending. Across packs the order is the writer's: an event whose
         // thread was descheduled between taking its seq and buffering it goes into the next pack.
-        var rows = Query(database, "SELECT p.id, json_extract(e.value, '$[0]'), e.key FROM event_packs p, json_each(p.events_json) e ORDER BY p.id, e.key");
+        var rows = Query(database, "SELECT p.id, p.base_seq + json_extract(e.value, '$[0]'), e.key FROM event_packs p, json_each(p.events_json) e ORDER BY p.id, e.key");
         Assert.Equal(rows.Count, rows.Select(r => r.Item2).Distinct().Count());
         foreach (var pack in rows.GroupBy(r => r.Item1))
             Assert.Equal(pack.Select(r => r.Item2).Order(), pack.Select(r => r.Item2));
