@@ -70,12 +70,13 @@ internal sealed class EventStore : IDisposable
     private SqliteConnection? _connection;
     private sqlite3_stmt? _insert;
     private sqlite3_stmt? _deleteBefore;
-    private sqlite3_stmt? _skipExpired;
+    private sqlite3_stmt? _firstKept;
     private sqlite3_stmt? _skip;
     // The file's packs, oldest first, as the table holds them: retention is decided here, without reading the file.
     // (Asking the table for the packs' small columns read each pack's first page, 64 KiB, on every flush: with the
     // default retention that was a hundred pages per pack written, most of the writer's CPU.)
     private readonly List<PackInfo> _packs = [];
+    private bool _packsStale;
     private readonly PackJson _json = new(128 * 1024);
 
     public EventStore(string directory, string workerId)
@@ -120,6 +121,7 @@ internal sealed class EventStore : IDisposable
         // from the front, keeps the newest events to within such stragglers.
         if (!InSeqOrder(events)) events.Sort(static (a, b) => a.Seq.CompareTo(b.Seq));
         var db = Connection.Handle!;
+        if (_packsStale) LoadPacks();
         Check(db, raw.sqlite3_exec(db, "BEGIN"));
         try
         {
@@ -146,8 +148,8 @@ internal sealed class EventStore : IDisposable
         catch
         {
             raw.sqlite3_exec(db, "ROLLBACK");
-            // The index may hold what was rolled back: read it again from the file.
-            LoadPacks();
+            // The index may hold what was rolled back: the next round reads it again from the file.
+            _packsStale = true;
             throw;
         }
     }
@@ -156,6 +158,7 @@ internal sealed class EventStore : IDisposable
     private void LoadPacks()
     {
         _packs.Clear();
+        _packsStale = false;
         using var command = Connection.CreateCommand();
         command.CommandText = "SELECT id, first_at_ms, last_at_ms, count, skip FROM event_packs ORDER BY id";
         using var reader = command.ExecuteReader();
@@ -241,56 +244,67 @@ internal sealed class EventStore : IDisposable
     /// </summary>
     private void Trim(sqlite3 db, long oldestMs, int maxEvents)
     {
-        var firstRecent = _packs.FindIndex(p => p.LastAtMs >= oldestMs);
-        if (firstRecent > 0) DeletePacks(db, firstRecent);
-        if (firstRecent >= 0 && _packs[0] is { } first && first.FirstAtMs < oldestMs)
+        var firstRecent = 0;
+        while (firstRecent < _packs.Count && _packs[firstRecent].LastAtMs < oldestMs) firstRecent++;
+        // None recent (the clock stepped forward past every event): nothing is deleted for time.
+        var anyRecent = firstRecent < _packs.Count;
+        if (anyRecent) DeletePacks(db, firstRecent);
+        if (anyRecent && _packs[0] is { } first && first.FirstAtMs < oldestMs)
         {
-            var skipExpired = _skipExpired ??= Prepare(db, """
-                UPDATE event_packs SET (skip, first_at_ms) = (
-                    SELECT key, base_at_ms + json_extract(value, '$[1]') FROM json_each(events_json)
-                    WHERE key >= skip AND base_at_ms + json_extract(value, '$[1]') >= ?1 ORDER BY key LIMIT 1)
-                WHERE id = ?2 RETURNING skip, first_at_ms
+            var firstKept = _firstKept ??= Prepare(db, """
+                SELECT e.key, p.base_at_ms + json_extract(e.value, '$[1]') FROM event_packs p, json_each(p.events_json) e
+                WHERE p.id = ?1 AND e.key >= p.skip AND p.base_at_ms + json_extract(e.value, '$[1]') >= ?2 ORDER BY e.key LIMIT 1
                 """);
-            raw.sqlite3_bind_int64(skipExpired, 1, oldestMs);
-            raw.sqlite3_bind_int64(skipExpired, 2, first.Id);
+            raw.sqlite3_bind_int64(firstKept, 1, first.Id);
+            raw.sqlite3_bind_int64(firstKept, 2, oldestMs);
+            (int Skip, long AtMs)? kept = null;
             try
             {
-                var done = raw.sqlite3_step(skipExpired);
-                if (done != raw.SQLITE_ROW) Check(db, done);
-                _packs[0] = first with { Skip = raw.sqlite3_column_int(skipExpired, 0), FirstAtMs = raw.sqlite3_column_int64(skipExpired, 1) };
-                Check(db, raw.sqlite3_step(skipExpired));
+                var step = raw.sqlite3_step(firstKept);
+                if (step == raw.SQLITE_ROW) kept = (raw.sqlite3_column_int(firstKept, 0), raw.sqlite3_column_int64(firstKept, 1));
+                else Check(db, step);
             }
             finally
             {
-                raw.sqlite3_reset(skipExpired);
+                raw.sqlite3_reset(firstKept);
             }
+            // Its newest event may be one the event limit already hides: then it keeps nothing.
+            if (kept is { } k) SetSkip(db, first with { Skip = k.Skip, FirstAtMs = k.AtMs });
+            else DeletePacks(db, 1);
         }
 
-        var kept = 0L;
+        var total = 0L;
         for (var i = _packs.Count - 1; i >= 0; i--)
         {
             var pack = _packs[i];
             var count = pack.Count - pack.Skip;
-            if (kept + count <= maxEvents)
+            if (total + count <= maxEvents)
             {
-                kept += count;
+                total += count;
                 continue;
             }
-            // The newest maxEvents end inside (or just after) this pack: it keeps its last maxEvents - kept events.
-            var cutSkip = (int)(kept + count - maxEvents);
+            // The newest maxEvents end inside (or just after) this pack: it keeps its last maxEvents - total events.
+            var cutSkip = (int)(total + count - maxEvents);
             if (cutSkip == count)
             {
                 DeletePacks(db, i + 1);
                 return;
             }
             DeletePacks(db, i);
-            var skip = _skip ??= Prepare(db, "UPDATE event_packs SET skip = ?2 WHERE id = ?1");
-            raw.sqlite3_bind_int64(skip, 1, pack.Id);
-            raw.sqlite3_bind_int(skip, 2, pack.Skip + cutSkip);
-            Step(db, skip);
-            _packs[0] = pack with { Skip = pack.Skip + cutSkip };
+            SetSkip(db, pack with { Skip = pack.Skip + cutSkip });
             return;
         }
+    }
+
+    /// <summary>Stores the oldest pack's new <c>skip</c> and <c>first_at_ms</c>, in the file and in the index.</summary>
+    private void SetSkip(sqlite3 db, PackInfo pack)
+    {
+        var skip = _skip ??= Prepare(db, "UPDATE event_packs SET skip = ?2, first_at_ms = ?3 WHERE id = ?1");
+        raw.sqlite3_bind_int64(skip, 1, pack.Id);
+        raw.sqlite3_bind_int(skip, 2, pack.Skip);
+        raw.sqlite3_bind_int64(skip, 3, pack.FirstAtMs);
+        Step(db, skip);
+        _packs[0] = pack;
     }
 
     /// <summary>Deletes the oldest <paramref name="count"/> packs.</summary>
@@ -367,8 +381,8 @@ internal sealed class EventStore : IDisposable
 
     private void Close()
     {
-        foreach (var statement in new[] { _insert, _deleteBefore, _skipExpired, _skip }) statement?.Dispose();
-        (_insert, _deleteBefore, _skipExpired, _skip) = (null, null, null, null);
+        foreach (var statement in new[] { _insert, _deleteBefore, _firstKept, _skip }) statement?.Dispose();
+        (_insert, _deleteBefore, _firstKept, _skip) = (null, null, null, null);
         _packs.Clear();
         if (_connection is null) return;
         _connection.Dispose();

@@ -344,6 +344,23 @@ public sealed class FlightRecorderTests : IDisposable
             [.. Enumerable.Range(0, count).Select(i => new FlightEvent(++seq, at, FlightEvent.TaskFinished) { TaskId = $"t{i}", DurationMs = 0.5, ExitCode = 0 })];
     }
 
+    [Fact]
+    public void A_pack_whose_kept_events_are_all_past_the_time_limit_is_deleted_and_the_new_events_are_stored()
+    {
+        var now = DateTimeOffset.UtcNow;
+        using var store = new EventStore(_dir, "w1");
+        store.Open(now);
+        // The pack's newest event is its first, which the event limit hides; the four it keeps are older.
+        store.Append([Task(1, now.AddHours(2)), Task(2, now), Task(3, now), Task(4, now), Task(5, now)], now.AddHours(-1), maxEvents: 4);
+        Assert.Equal([(4L, 2L, 5L)], Query(store.Path!, "SELECT count(*), min(seq), max(seq) FROM events"));
+
+        // A time limit past all four: none of them is kept, and the flush that applies it still stores its own event.
+        store.Append([Task(6, now.AddHours(3))], now.AddHours(1), maxEvents: int.MaxValue);
+        Assert.Equal([(1L, 6L, 6L)], Query(store.Path!, "SELECT count(*), min(seq), max(seq) FROM events"));
+
+        static FlightEvent Task(long seq, DateTimeOffset at) => new(seq, at, FlightEvent.TaskFinished) { TaskId = $"t{seq}", DurationMs = 1 };
+    }
+
     private FlightRecorder NewRecorder(DebugConfig config) =>
         new(config, ("w1", "c1", "", "{}", "debug: {}"), () => "{}", _metrics, NullLogger.Instance);
 
