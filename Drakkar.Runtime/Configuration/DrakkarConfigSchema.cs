@@ -606,7 +606,7 @@ internal static class DrakkarConfigSchema
             AtLeast(100)),
         Bool<DebugConfig>("store_output", c => c.StoreOutput, (c, v) => c.StoreOutput = v, "store the start of each task's stdout/stderr (4,096 characters each) with its finish event"),
         Int<DebugConfig>("flush_interval_seconds", c => c.FlushIntervalSeconds, (c, v) => c.FlushIntervalSeconds = v,
-            "the writer stores buffered events this often, and as soon as 1,000 are waiting (half of `max_buffer` if that is " +
+            "the writer stores buffered events this often, and as soon as 8,000 are waiting (half of `max_buffer` if that is " +
                 "smaller), one transaction per batch",
             AtLeast(1)),
         Int<DebugConfig>("max_buffer", c => c.MaxBuffer, (c, v) => c.MaxBuffer = v, "events waiting for the writer; when full, new events are dropped and counted in " +

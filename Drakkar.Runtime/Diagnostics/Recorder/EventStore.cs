@@ -131,7 +131,7 @@ internal sealed class EventStore : IDisposable
             {
                 var count = Math.Min(PackSize, events.Count - start);
                 var pack = CollectionsMarshal.AsSpan(events).Slice(start, count);
-                var (baseSeq, baseAt) = (pack[0].Seq, pack[0].At.ToUnixTimeMilliseconds());
+                var (baseSeq, baseAt) = (pack[0].Seq, pack[0].AtUnixMs);
                 var (json, firstAt, lastAt) = Encode(pack, baseSeq, baseAt);
                 raw.sqlite3_bind_int64(insert, 1, firstAt);
                 raw.sqlite3_bind_int64(insert, 2, lastAt);
@@ -176,7 +176,7 @@ internal sealed class EventStore : IDisposable
     /// <summary>
     /// The pack's JSON: an array of events, each an array of the <c>events</c> view's columns in order, written short:
     /// <c>seq</c> and <c>at_ms</c> as offsets from the pack's <c>base_seq</c> and <c>base_at_ms</c>, the kind as its
-    /// code (<see cref="KindCode"/>), the duration in whole microseconds, and without the trailing nulls
+    /// code (<see cref="FlightEvent.KindCode"/>), the duration in whole microseconds, and without the trailing nulls
     /// (<c>json_extract</c> reads a missing element as null); a task event is about 70 bytes instead of 100, and every
     /// byte is copied, checksummed and written twice more on its way to disk. Also the pack's oldest and newest times.
     /// Optimized at once: on a quiet worker the writer calls this a few times a minute, too rarely for tiered
@@ -191,20 +191,20 @@ internal sealed class EventStore : IDisposable
         w.StartArray();
         foreach (ref readonly var e in pack)
         {
-            var at = e.At.ToUnixTimeMilliseconds();
+            var at = e.AtUnixMs;
             (firstAt, lastAt) = (Math.Min(firstAt, at), Math.Max(lastAt, at));
             w.StartArray();
             w.Number(e.Seq - baseSeq);
             w.Number(at - baseAt);
-            if (KindCode(e.Kind) is var code and > 0) w.Number(code);
+            if (e.KindCode > 0) w.Number(e.KindCode);
             else w.String(e.Kind);
             var columns = e.Stderr is not null ? 15 : e.Stdout is not null ? 14 : e.Detail is not null ? 13 : e.Count is not null ? 12
                 : e.DurationMs is not null ? 11 : e.ExitCode is not null ? 10 : e.Sink is not null ? 9 : 8;
             w.String(e.Topic);
             w.Number(e.Partition);
             w.Number(e.Offset);
-            if (e.HasTaskId) w.String(e.TaskIdChars);
-            else w.Null();
+            if (e.HasInlineTaskId) w.Ascii(e.InlineTaskId);
+            else w.String(e.TaskId);
             w.Number(e.Attempt);
             if (columns > 8) w.String(e.Sink);
             if (columns > 9) w.Number(e.ExitCode);
@@ -219,22 +219,6 @@ internal sealed class EventStore : IDisposable
         w.EndArray();
         return (w.Written, firstAt, lastAt);
     }
-
-    /// <summary>The code a kind is stored as (the <c>events</c> view's <c>CASE</c> names it again); 0: stored by name.</summary>
-    internal static int KindCode(string kind) => kind switch
-    {
-        FlightEvent.Consumed => 1,
-        FlightEvent.TaskFinished => 2,
-        FlightEvent.TaskFailed => 3,
-        FlightEvent.Delivered => 4,
-        FlightEvent.DeliveryFailed => 5,
-        FlightEvent.DeadLettered => 6,
-        FlightEvent.Committed => 7,
-        "assigned" => 8,
-        "revoked" => 9,
-        "lost" => 10,
-        _ => 0,
-    };
 
     /// <summary>
     /// Deletes events older than <paramref name="oldestMs"/> (everything stored before the first event at or after it)

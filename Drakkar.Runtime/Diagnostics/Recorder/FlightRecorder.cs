@@ -11,9 +11,10 @@ namespace Drakkar.Diagnostics.Recorder;
 /// in memory for the debug UI, and hands events to a background writer through a bounded buffer
 /// (<c>debug.max_buffer</c>). The pipeline never waits: when the buffer is full the event is dropped and counted
 /// (<c>drakkar_recorder_events_dropped_total{reason="buffer_full"}</c>). The writer stores what it finds every
-/// <c>debug.flush_interval_seconds</c>, and as soon as a pack's worth (<see cref="EventStore.PackSize"/> events, or half
-/// the buffer if smaller) is waiting, in one transaction per batch: events leave memory within milliseconds on a busy
-/// worker, before a garbage collection has to carry them along.
+/// <c>debug.flush_interval_seconds</c>, and as soon as <see cref="WakeEvents"/> events (or half the buffer if smaller)
+/// are waiting, in one transaction per batch: events leave memory within tens of milliseconds on a busy worker, and a
+/// transaction holds several packs (SQLite rewrites a table page and its free-page list once per commit, so one pack per
+/// commit wrote about 400 bytes to the WAL per event of 70, and cost about a third more CPU; docs/performance.md).
 /// Consumed messages are stored as ranges (one row per run of consecutive offsets of a partition, per flush): a row
 /// per message cost the pipeline more than the 5 % the recorder may take (docs/performance.md).
 /// </summary>
@@ -21,6 +22,9 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
 {
     /// <summary>The writer thread's nice value (Linux): below the pipeline's threads, which run at the default 0.</summary>
     internal const int WriterNice = 10;
+
+    /// <summary>Events waiting for the writer that wake it before <c>debug.flush_interval_seconds</c> (eight packs).</summary>
+    internal const int WakeEvents = 8 * EventStore.PackSize;
 
     /// <summary>stdout and stderr are stored up to this many characters each (the start of the output).</summary>
     internal const int OutputExcerptChars = 4096;
@@ -63,7 +67,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         _state = state;
         _logger = logger;
         _time = time ?? TimeProvider.System;
-        _wakeAt = Math.Max(1, Math.Min(EventStore.PackSize, config.MaxBuffer / 2));
+        _wakeAt = Math.Max(1, Math.Min(WakeEvents, config.MaxBuffer / 2));
         _buffers = new ThreadLocal<EventBuffer>(static () => new EventBuffer(), trackAllValues: true);
         _droppedFull = metrics.RecorderEventsDropped.WithLabels("buffer_full");
         _droppedFailed = metrics.RecorderEventsDropped.WithLabels("write_failed");
@@ -189,7 +193,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     }
 
     public void Rebalanced(string kind, IReadOnlyList<int> partitions) =>
-        Record(new FlightEvent(NextSeq(), _time.GetUtcNow(), kind switch { "assign" => "assigned", "revoke" => "revoked", _ => kind })
+        Record(new FlightEvent(NextSeq(), _time.GetUtcNow(), kind switch { "assign" => FlightEvent.Assigned, "revoke" => FlightEvent.Revoked, _ => kind })
         {
             Count = partitions.Count,
             Detail = string.Join(",", partitions),

@@ -12,9 +12,12 @@ namespace Drakkar.Diagnostics.Recorder;
 /// </summary>
 internal sealed class PackJson
 {
-    private static readonly SearchValues<char> NeedEscape = SearchValues.Create(
-        "\"\\\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u0009\u000A\u000B\u000C\u000D\u000E\u000F" +
-        "\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001A\u001B\u001C\u001D\u001E\u001F");
+    // What JSON requires to be escaped in a string: quote, backslash, control characters.
+    private const string Escaped = "\"\\\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u0009\u000A\u000B\u000C\u000D\u000E\u000F" +
+        "\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001A\u001B\u001C\u001D\u001E\u001F";
+
+    private static readonly SearchValues<char> NeedEscape = SearchValues.Create(Escaped);
+    private static readonly SearchValues<byte> NeedEscapeAscii = SearchValues.Create(Encoding.ASCII.GetBytes(Escaped));
 
     private byte[] _buffer;
     private int _length;
@@ -55,6 +58,14 @@ internal sealed class PackJson
     public void Number(long value)
     {
         Separate();
+        // Most numbers in a pack are one or two digits (offsets from the pack's base, kinds, attempts, exit codes).
+        if ((ulong)value < 100)
+        {
+            Span(2);
+            if (value >= 10) _buffer[_length++] = (byte)('0' + value / 10);
+            _buffer[_length++] = (byte)('0' + value % 10);
+            return;
+        }
         int written;
         while (!Utf8Formatter.TryFormat(value, _buffer.AsSpan(_length), out written)) Grow(20);
         _length += written;
@@ -87,6 +98,25 @@ internal sealed class PackJson
             }
             if (plain < 0) break;
             Escape(value[plain]);
+            value = value[(plain + 1)..];
+        }
+        Byte((byte)'"');
+    }
+
+    /// <summary>A string given as ASCII bytes (a task id kept in its event).</summary>
+    public void Ascii(ReadOnlySpan<byte> value)
+    {
+        Separate();
+        Byte((byte)'"');
+        while (true)
+        {
+            var plain = value.IndexOfAny(NeedEscapeAscii);
+            var run = plain < 0 ? value : value[..plain];
+            Span(run.Length);
+            run.CopyTo(_buffer.AsSpan(_length));
+            _length += run.Length;
+            if (plain < 0) break;
+            Escape((char)value[plain]);
             value = value[(plain + 1)..];
         }
         Byte((byte)'"');

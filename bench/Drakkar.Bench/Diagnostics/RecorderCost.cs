@@ -73,7 +73,8 @@ internal static class RecorderCost
     }
 
     /// <summary>
-    /// <see cref="EventStore.Append"/> alone, on this thread: <c>events</c> task events in batches of one pack, the
+    /// <see cref="EventStore.Append"/> alone, on this thread: <c>events</c> task events in batches of what wakes the
+    /// writer (<see cref="FlightRecorder.WakeEvents"/>, the batches it stores on a busy worker), the
     /// default retention (100,000 events, so the file is full after the first third), µs of process CPU per event,
     /// median of <c>rounds</c> after a discarded first round. What the writer thread spends, without the buffers.
     /// </summary>
@@ -90,13 +91,13 @@ internal static class RecorderCost
                 using var store = new EventStore(dir.FullName, "bench");
                 var now = DateTimeOffset.UtcNow;
                 store.Open(now);
-                var batch = new List<FlightEvent>(EventStore.PackSize);
+                var batch = new List<FlightEvent>(FlightRecorder.WakeEvents);
                 var seq = 0L;
                 var before = Process.GetCurrentProcess().TotalProcessorTime;
-                for (var sent = 0; sent < events; sent += EventStore.PackSize)
+                for (var sent = 0; sent < events; sent += FlightRecorder.WakeEvents)
                 {
                     batch.Clear();
-                    for (var i = 0; i < EventStore.PackSize; i++)
+                    for (var i = 0; i < FlightRecorder.WakeEvents; i++)
                     {
                         seq++;
                         batch.Add(new FlightEvent(seq, now, FlightEvent.TaskFinished)
@@ -104,7 +105,7 @@ internal static class RecorderCost
                     }
                     store.Append(batch, now.AddHours(-24), new DebugConfig().RetentionMaxEvents);
                 }
-                var cpu = (Process.GetCurrentProcess().TotalProcessorTime - before).TotalMicroseconds / events;
+                var cpu = (Process.GetCurrentProcess().TotalProcessorTime - before).TotalMicroseconds / seq;
                 if (round == 0) continue;
                 results.Add(cpu);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {round}: {cpu:F2} µs of CPU per stored event"));
