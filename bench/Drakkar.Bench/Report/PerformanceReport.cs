@@ -131,7 +131,11 @@ internal static class PerformanceReport
         PipelineOverhead.Diagnostics.RemoveRange(firstNote, PipelineOverhead.Diagnostics.Count - firstNote);
         var debugRuns = runs.Where(d => d.Contains("recorder", StringComparison.Ordinal));
         var plainRuns = runs.Where(d => !d.Contains("recorder", StringComparison.Ordinal));
+        // Each round runs both sides back to back, so the ratio within a round is free of the machine's slow drifts; the
+        // single runs move ±15 %, and the median of these ratios is the steadier figure (docs/performance.md).
+        var perRound = row.Drakkar.Zip(row.Reference, (on, off) => on / off).ToList();
         row.Note = string.Create(CultureInfo.InvariantCulture,
+            $"per-round ratios {string.Join(", ", perRound.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))} (median {Samples.Median(perRound):F2}). " +
             $"{1e6 / Samples.Median(row.Drakkar):F1} µs/task with debug on vs {1e6 / Samples.Median(row.Reference):F1} µs/task off. Debug runs: {string.Join("; ", debugRuns)}. Debug-off runs: {string.Join("; ", plainRuns)}");
         return row;
     }
