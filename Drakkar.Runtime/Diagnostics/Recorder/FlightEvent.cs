@@ -126,8 +126,7 @@ internal readonly struct FlightEvent
                 _inlineIdLengthPlusOne = (byte)(value.Length + 1);
                 return;
             }
-            _rare ??= new Rare();
-            _rare.TaskId = value;
+            _rare = (_rare ?? Rare.None) with { TaskId = value };
         }
     }
 
@@ -190,8 +189,7 @@ internal readonly struct FlightEvent
         init
         {
             if (value is null) return;
-            _rare ??= new Rare();
-            _rare.Detail = value;
+            _rare = (_rare ?? Rare.None) with { Detail = value };
         }
     }
 
@@ -201,8 +199,7 @@ internal readonly struct FlightEvent
         init
         {
             if (value is null) return;
-            _rare ??= new Rare();
-            _rare.Stdout = value;
+            _rare = (_rare ?? Rare.None) with { Stdout = value };
         }
     }
 
@@ -212,21 +209,24 @@ internal readonly struct FlightEvent
         init
         {
             if (value is null) return;
-            _rare ??= new Rare();
-            _rare.Stderr = value;
+            _rare = (_rare ?? Rare.None) with { Stderr = value };
         }
     }
 
     private bool Has(Present field) => (_present & field) != 0;
 
-    /// <summary>What most events do not have: texts, and a kind or a task id that does not fit the event itself.</summary>
-    private sealed class Rare
+    /// <summary>
+    /// What most events do not have: texts, and a kind or a task id that does not fit the event itself. Immutable, so an
+    /// event copied with <c>with</c> never changes the original's.
+    /// </summary>
+    private sealed record Rare
     {
-        public string? Kind;
-        public string? TaskId;
-        public string? Detail;
-        public string? Stdout;
-        public string? Stderr;
+        public static readonly Rare None = new();
+        public string? Kind { get; init; }
+        public string? TaskId { get; init; }
+        public string? Detail { get; init; }
+        public string? Stdout { get; init; }
+        public string? Stderr { get; init; }
     }
 
     [InlineArray(InlineIdChars)]

@@ -206,6 +206,10 @@ public sealed class FlightRecorderTests : IDisposable
         Assert.Equal("7 1234 task_finished task-0123456789abcdef-01234567 0 1 0 0.25 |||||",
             string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"{e.Seq} {e.AtUnixMs} {e.Kind} {e.TaskId} {e.Offset} {e.Attempt} {e.ExitCode} {e.DurationMs} {e.Topic}|{e.Partition}|{e.Count}|{e.Detail}|{e.Sink}|{e.Stdout}"));
+        // The texts live in an object of their own; a copy with another text leaves the original's alone.
+        var failed = e with { Detail = "boom" };
+        var withOutput = failed with { Stdout = "out" };
+        Assert.Equal(("boom", null, "boom", "out"), (failed.Detail, failed.Stdout, withOutput.Detail, withOutput.Stdout));
     }
 
     [Fact]
