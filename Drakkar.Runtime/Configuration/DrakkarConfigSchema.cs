@@ -606,10 +606,11 @@ internal static class DrakkarConfigSchema
             AtLeast(100)),
         Bool<DebugConfig>("store_output", c => c.StoreOutput, (c, v) => c.StoreOutput = v, "store the start of each task's stdout/stderr (4,096 characters each) with its finish event"),
         Int<DebugConfig>("flush_interval_seconds", c => c.FlushIntervalSeconds, (c, v) => c.FlushIntervalSeconds = v,
-            "the writer stores buffered events this often, and as soon as 8,000 are waiting (half of `max_buffer` if that is " +
-                "smaller), one transaction per batch",
+            "the writer stores waiting events this often, and as soon as one recording thread has 4,000 waiting (a quarter of " +
+                "`max_buffer` if that is smaller), one transaction per batch",
             AtLeast(1)),
-        Int<DebugConfig>("max_buffer", c => c.MaxBuffer, (c, v) => c.MaxBuffer = v, "events waiting for the writer; when full, new events are dropped and counted in " +
+        Int<DebugConfig>("max_buffer", c => c.MaxBuffer, (c, v) => c.MaxBuffer = v, "the most events waiting for the writer; beyond it, and when a recording thread's lane " +
+                "wraps before the writer reaches its events, the oldest waiting are dropped and counted in " +
                 "`drakkar_recorder_events_dropped_total{reason=\"buffer_full\"}` (the pipeline never waits)", AtLeast(1000)),
         Int<DebugConfig>("max_flush_retries", c => c.MaxFlushRetries, (c, v) => c.MaxFlushRetries = v, "attempts to store one batch before it is dropped (`reason=\"write_failed\"`)", AtLeast(1)),
         Int<DebugConfig>("max_ui_rows", c => c.MaxUiRows, (c, v) => c.MaxUiRows = v, "recent tasks and dead letters kept in memory for the UI, and the most rows one UI list returns", AtLeast(100)),

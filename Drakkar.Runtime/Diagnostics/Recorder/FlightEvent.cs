@@ -6,11 +6,11 @@ namespace Drakkar.Diagnostics.Recorder;
 
 /// <summary>
 /// One row of the flight recorder's <c>events</c> view (docs/debug-ui.md, "Schema"). Fields that do not apply to a kind
-/// are null. A struct: the recorder keeps events in arrays (the UI's recent lists, the writer's buffers) instead of
+/// are null. A struct: the recorder keeps events in arrays (the recording threads' lanes, the writer's batch) instead of
 /// allocating one object per task that would outlive several collections.
-/// Kept small (120 bytes, two cache lines), because every finished task writes one into the recent ring and one into
-/// its thread's buffer, and the writer reads, merges and clears it again on the other core: at 270 bytes those copies
-/// cost a busy worker more than SQLite did (docs/performance.md). So: the time as ticks, the kind as its code, absent
+/// Kept small (120 bytes, two cache lines), because every finished task writes one into its thread's lane, and the
+/// writer and the UI copy it again on the other core: at 270 bytes those copies cost a busy worker more than SQLite did
+/// (docs/performance.md). So: the time as ticks, the kind as its code, absent
 /// numbers as flags rather than nullable fields, and the rare texts (error, output excerpts, an unusual kind or task id)
 /// in one object of their own.
 /// The task id's characters are copied into the event (up to <see cref="InlineIdChars"/> ASCII characters) rather than
@@ -47,6 +47,7 @@ internal readonly struct FlightEvent
         ExitCode = 8,
         Duration = 16,
         Count = 32,
+        MemoryOnly = 64,
     }
 
     private readonly long _atTicks;
@@ -210,6 +211,16 @@ internal readonly struct FlightEvent
         {
             if (value is null) return;
             _rare = (_rare ?? Rare.None) with { Stderr = value };
+        }
+    }
+
+    /// <summary>Kept in memory for the UI and not stored (a task shorter than <c>debug.event_min_duration_ms</c>, or nothing is stored).</summary>
+    public bool MemoryOnly
+    {
+        get => Has(Present.MemoryOnly);
+        init
+        {
+            if (value) _present |= Present.MemoryOnly;
         }
     }
 

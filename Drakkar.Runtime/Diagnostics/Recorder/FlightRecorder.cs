@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using Drakkar.Execution;
 using Drakkar.Observability.Metrics;
 using Drakkar.Sinks.Dlq;
@@ -7,13 +8,14 @@ using Microsoft.Extensions.Logging;
 namespace Drakkar.Diagnostics.Recorder;
 
 /// <summary>
-/// The flight recorder: turns worker events into <see cref="FlightEvent"/>s, keeps the newest tasks and dead letters
-/// in memory for the debug UI, and hands events to a background writer through a bounded buffer
-/// (<c>debug.max_buffer</c>). The pipeline never waits: when the buffer is full the event is dropped and counted
+/// The flight recorder: turns worker events into <see cref="FlightEvent"/>s and appends each to its recording thread's
+/// <see cref="EventLane"/>, from which the debug UI reads the newest tasks and a background writer stores them. The
+/// pipeline never waits: a lane is a ring, and events the writer has not reached when it is overwritten, or beyond
+/// <c>debug.max_buffer</c> waiting, are dropped, oldest first, and counted
 /// (<c>drakkar_recorder_events_dropped_total{reason="buffer_full"}</c>). The writer stores what it finds every
-/// <c>debug.flush_interval_seconds</c>, and as soon as <see cref="WakeEvents"/> events (or half the buffer if smaller)
-/// are waiting, in one transaction per batch: events leave memory within tens of milliseconds on a busy worker, and a
-/// transaction holds several packs (SQLite rewrites a table page and its free-page list once per commit, so one pack per
+/// <c>debug.flush_interval_seconds</c>, and as soon as a lane holds half of <see cref="WakeEvents"/> (or of half the
+/// buffer if smaller) waiting events, in one transaction per batch: events leave memory within tens of milliseconds on
+/// a busy worker, and a transaction holds several packs (SQLite rewrites a table page and its free-page list once per commit, so one pack per
 /// commit wrote about 400 bytes to the WAL per event of 70, and cost about a third more CPU; docs/performance.md).
 /// Consumed messages are stored as ranges (one row per run of consecutive offsets of a partition, per flush): a row
 /// per message cost the pipeline more than the 5 % the recorder may take (docs/performance.md).
@@ -23,14 +25,21 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     /// <summary>The writer thread's nice value (Linux): below the pipeline's threads, which run at the default 0.</summary>
     internal const int WriterNice = 10;
 
-    /// <summary>Events waiting for the writer that wake it before <c>debug.flush_interval_seconds</c> (eight packs).</summary>
+    /// <summary>
+    /// Waiting events that a transaction should hold (eight packs); the writer is woken before
+    /// <c>debug.flush_interval_seconds</c> when one lane holds half of them (a worker's busy threads fill their lanes alike).
+    /// </summary>
     internal const int WakeEvents = 8 * EventStore.PackSize;
 
     /// <summary>stdout and stderr are stored up to this many characters each (the start of the output).</summary>
     internal const int OutputExcerptChars = 4096;
 
-    // The recent-task rows allocated up front (the debug.max_ui_rows default); a larger ring grows as it fills.
-    private const int PreallocatedUiRows = 5000;
+    // A lane checks whether to wake the writer once per this many events.
+    private const int WakeCheckEvents = 64;
+
+    // The calling thread's lane, and the recorder it belongs to (a process may hold several recorders, as tests do).
+    [ThreadStatic]
+    private static (FlightRecorder? Recorder, EventLane? Lane) t_lane;
 
     private readonly DebugConfig _config;
     private readonly TimeProvider _time;
@@ -41,7 +50,6 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     private readonly MetricCell _droppedFull;
     private readonly MetricCell _droppedFailed;
     private readonly EventStore? _store;
-    private readonly RecentRing<FlightEvent> _tasks;
     private readonly RecentRing<FlightEvent> _deadLetters;
     private readonly CancellationTokenSource _stop = new();
     private readonly Func<string>? _state;
@@ -49,11 +57,10 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     private readonly int _wakeAt;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _writer;
-    // Events waiting for the writer, one buffer per recording thread: the pipeline's threads never wait on one another
-    // (one shared lock here cost a busy worker about 8 % of its throughput). _pending counts what the buffers hold,
-    // each adding its events in steps of PublishStep so that the threads do not all write one counter per event.
-    private readonly ThreadLocal<EventBuffer> _buffers;
-    private long _pending;
+    // Every lane a thread has recorded into; replaced (never changed) when one is added, under _lanesGate.
+    private EventLane[] _lanes = [];
+    private readonly Lock _lanesGate = new();
+    private readonly int _laneCapacity;
     private long _seq;
     private long _dropped;
 
@@ -67,21 +74,25 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         _state = state;
         _logger = logger;
         _time = time ?? TimeProvider.System;
-        _wakeAt = Math.Max(1, Math.Min(WakeEvents, config.MaxBuffer / 2));
-        _buffers = new ThreadLocal<EventBuffer>(static () => new EventBuffer(), trackAllValues: true);
+        _wakeAt = Math.Max(2, Math.Min(WakeEvents, config.MaxBuffer / 2));
         _droppedFull = metrics.RecorderEventsDropped.WithLabels("buffer_full");
         _droppedFailed = metrics.RecorderEventsDropped.WithLabels("write_failed");
-        // The recent tasks fill within seconds on a busy worker: their ring starts at its capacity (up to the default).
-        _tasks = new RecentRing<FlightEvent>(config.MaxUiRows, initial: PreallocatedUiRows);
         _deadLetters = new RecentRing<FlightEvent>(config.MaxUiRows);
         if (config.DbDir.Length > 0 && (config.StoreEvents || config.StoreConfig || config.StoreState))
             _store = new EventStore(config.DbDir, identity.WorkerId);
+        // A lane holds the UI's recent tasks of a thread that runs them all, and twice the events that wake the writer,
+        // so that a lane is not overwritten before the writer (woken at half of that) reaches it: 16,384 slots (about
+        // 2 MB) by default, made as the thread fills them.
+        _laneCapacity = Math.Max(config.MaxUiRows, Storing ? Math.Min(config.MaxBuffer, 2 * _wakeAt) : 0) + EventLane.Margin;
     }
 
     public bool IsOn => true;
 
     /// <summary>The database file being written; null when nothing is stored (<c>db_dir</c> empty, every <c>store_*</c> off).</summary>
     public string? DatabasePath => _store?.Path;
+
+    /// <summary>The slots of each lane (one per recording thread alive at once).</summary>
+    internal IEnumerable<int> LaneCapacities => Volatile.Read(ref _lanes).Select(l => l.Capacity);
 
     /// <summary>Events dropped so far (buffer full or failed writes).</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
@@ -106,15 +117,15 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         _writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
-    /// <summary>The newest finished task attempts, newest first.</summary>
-    public List<FlightEvent> RecentTasks(int limit) => _tasks.Newest(limit);
+    /// <summary>The newest finished task attempts (of the last <c>debug.max_ui_rows</c>), newest first.</summary>
+    public List<FlightEvent> RecentTasks(int limit) => NewestTasks(limit);
 
     /// <summary>The newest task attempts that took at least <c>debug.log_min_duration_ms</c>, newest first.</summary>
-    public List<FlightEvent> SlowTasks(int limit) => _tasks.Newest(limit, e => e.DurationMs >= _config.LogMinDurationMs);
+    public List<FlightEvent> SlowTasks(int limit) => NewestTasks(limit, e => e.DurationMs >= _config.LogMinDurationMs);
 
     /// <summary>Finished tasks after <paramref name="afterSeq"/> that the live view shows: failed ones, and those of at least <c>debug.ws_min_duration_ms</c>.</summary>
     public List<FlightEvent> LiveTasks(long afterSeq, int limit) =>
-        _tasks.Newest(limit, e => e.Seq > afterSeq && (e.Kind == FlightEvent.TaskFailed || e.DurationMs >= _config.WsMinDurationMs));
+        NewestTasks(limit, e => e.Seq > afterSeq && (e.Kind == FlightEvent.TaskFailed || e.DurationMs >= _config.WsMinDurationMs), stopAtOrBefore: afterSeq);
 
     public List<FlightEvent> RecentDeadLetters(int limit) => _deadLetters.Newest(limit);
 
@@ -153,11 +164,12 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
             Detail = failed ? error!.Message : null,
             Stdout = keepOutput && result is not null ? Excerpt(result.Stdout) : null,
             Stderr = keepOutput ? Excerpt(result?.Stderr ?? error!.Stderr) : null,
+            // Shown in the UI either way; stored when storing and at least debug.event_min_duration_ms.
+            MemoryOnly = !Storing || duration.TotalMilliseconds < _config.EventMinDurationMs,
         };
-        _tasks.Add(finished);
+        Append(finished);
         if (duration.TotalMilliseconds >= _config.LogMinDurationMs)
             LogSlowTask(_logger, task.TaskId, duration.TotalMilliseconds, finished.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none");
-        if (duration.TotalMilliseconds >= _config.EventMinDurationMs) Record(finished);
     }
 
     public void Delivered(string sinkKind, string sinkName, int payloads, TimeSpan duration) =>
@@ -208,7 +220,6 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_writer is not null) await _writer.ConfigureAwait(false);
         _store?.Dispose();
-        // _buffers is left to its finalizer: a pipeline thread may still be in Record (it returns once it sees the stop).
     }
 
     private string SinkName(string kind, string name) => _sinkNames.GetOrAdd((kind, name), static k => $"{k.Kind}/{k.Name}");
@@ -220,58 +231,131 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     /// <summary>False when nothing is stored (then events only feed the UI's memory).</summary>
     private bool Storing => _config.StoreEvents && _store is not null && !_stop.IsCancellationRequested;
 
+    /// <summary>Appends an event to be stored (nothing when the recorder stores nothing).</summary>
     private void Record(in FlightEvent e)
     {
-        if (!Storing) return;
-        var buffer = _buffers.Value!;
-        long pending;
-        lock (buffer.Gate)
-        {
-            pending = Volatile.Read(ref _pending) + buffer.Unpublished;
-            if (pending < _config.MaxBuffer)
-            {
-                buffer.Events.Add(e);
-                if (++buffer.Unpublished == EventBuffer.PublishStep)
-                {
-                    Interlocked.Add(ref _pending, EventBuffer.PublishStep);
-                    buffer.Unpublished = 0;
-                }
-            }
-        }
-        if (pending >= _config.MaxBuffer)
-        {
-            _droppedFull.Increment();
-            Interlocked.Increment(ref _dropped);
-        }
-        else if (pending + 1 >= _wakeAt && Volatile.Read(ref _wake) is { Task.IsCompleted: false } wake)
+        if (Storing) Append(e);
+    }
+
+    /// <summary>Appends <paramref name="e"/> to the calling thread's lane, and wakes the writer when that lane has enough waiting.</summary>
+    private void Append(in FlightEvent e)
+    {
+        var lane = Lane();
+        lane.Add(e);
+        var written = lane.Written;
+        if (written % WakeCheckEvents == 0 && Storing && written - lane.Stored >= _wakeAt / 2
+            && Volatile.Read(ref _wake) is { Task.IsCompleted: false } wake)
         {
             wake.TrySetResult();
         }
     }
 
+    private EventLane Lane()
+    {
+        var (recorder, lane) = t_lane;
+        if (ReferenceEquals(recorder, this)) return lane!;
+        lane = TakeLane();
+        t_lane = (this, lane);
+        return lane;
+    }
+
     /// <summary>
-    /// Moves the buffered events, merged in seq order (each thread's buffer already is), and then the consumed ranges
-    /// still open, into <paramref name="batch"/>, after what a failed round left there.
+    /// A lane for the calling thread: one whose thread has ended if there is one (its events stay in order: any seq
+    /// taken now is above every seq it holds), so that a thread pool that retires and starts threads does not add a
+    /// lane per thread it ever ran.
+    /// </summary>
+    private EventLane TakeLane()
+    {
+        var current = Thread.CurrentThread;
+        lock (_lanesGate)
+        {
+            foreach (var lane in _lanes)
+            {
+                if (lane.Owner.IsAlive) continue;
+                lane.Owner = current;
+                return lane;
+            }
+            var added = new EventLane(_laneCapacity, current);
+            Volatile.Write(ref _lanes, [.. _lanes, added]);
+            return added;
+        }
+    }
+
+    /// <summary>
+    /// The newest task events of all lanes, newest first (the lanes merged by seq), of the last <c>debug.max_ui_rows</c>
+    /// tasks: at most <paramref name="limit"/>, those matching <paramref name="keep"/>, none at or before
+    /// <paramref name="stopAtOrBefore"/>.
+    /// </summary>
+    private List<FlightEvent> NewestTasks(int limit, Func<FlightEvent, bool>? keep = null, long stopAtOrBefore = 0)
+    {
+        var lanes = Volatile.Read(ref _lanes);
+        var result = new List<FlightEvent>();
+        var next = new long[lanes.Length];
+        var heads = new FlightEvent[lanes.Length];
+        var has = new bool[lanes.Length];
+        for (var l = 0; l < lanes.Length; l++)
+        {
+            next[l] = lanes[l].Written - 1;
+            has[l] = OlderTask(lanes[l], ref next[l], out heads[l]);
+        }
+        for (var seen = 0; seen < _config.MaxUiRows && result.Count < limit; seen++)
+        {
+            var pick = -1;
+            for (var l = 0; l < lanes.Length; l++)
+                if (has[l] && (pick < 0 || heads[l].Seq > heads[pick].Seq)) pick = l;
+            if (pick < 0 || heads[pick].Seq <= stopAtOrBefore) break;
+            if (keep is null || keep(heads[pick])) result.Add(heads[pick]);
+            has[pick] = OlderTask(lanes[pick], ref next[pick], out heads[pick]);
+        }
+        return result;
+    }
+
+    /// <summary>The lane's newest task event at or before <paramref name="position"/>, which moves past it; false when none is left to read.</summary>
+    private static bool OlderTask(EventLane lane, ref long position, out FlightEvent task)
+    {
+        for (; position >= 0; position--)
+        {
+            if (!lane.TryRead(position, out task)) break;
+            if (task.Kind is not (FlightEvent.TaskFinished or FlightEvent.TaskFailed)) continue;
+            position--;
+            return true;
+        }
+        task = default;
+        return false;
+    }
+
+    /// <summary>
+    /// Moves the events waiting in the lanes, merged in seq order (each lane already is), and then the consumed ranges
+    /// still open, into <paramref name="batch"/>, after what a failed round left there. Events the lanes overwrote before
+    /// the writer reached them, and the oldest beyond <c>debug.max_buffer</c>, are counted as dropped.
     /// </summary>
     private void Drain(List<FlightEvent> batch)
     {
-        var taken = new List<List<FlightEvent>>();
-        foreach (var buffer in _buffers.Values)
+        var lanes = Volatile.Read(ref _lanes);
+        var taken = new List<List<FlightEvent>>(lanes.Length);
+        var lost = 0L;
+        foreach (var lane in lanes)
         {
-            List<FlightEvent> events;
-            lock (buffer.Gate)
-            {
-                if (buffer.Events.Count == 0) continue;
-                events = buffer.Events;
-                (buffer.Events, buffer.Spare) = (buffer.Spare, events);
-                Interlocked.Add(ref _pending, buffer.Unpublished - events.Count);
-                buffer.Unpublished = 0;
-            }
-            taken.Add(events);
+            // Each lane's copy list is the writer's own, kept from round to round (a new one per round would be a large
+            // array to allocate and clear each time).
+            var events = lane.WriterCopy;
+            lost += lane.Drain(events);
+            if (events.Count > 0) taken.Add(events);
         }
+        var start = batch.Count;
         Merge(taken, batch);
-        // Emptied, each list is its buffer's spare again (only this writer touches spares).
         foreach (var events in taken) events.Clear();
+        var excess = batch.Count - start - _config.MaxBuffer;
+        if (excess > 0)
+        {
+            batch.RemoveRange(start, excess);
+            lost += excess;
+        }
+        if (lost > 0)
+        {
+            _droppedFull.Add(lost);
+            Interlocked.Add(ref _dropped, lost);
+        }
         foreach (var range in _consumed.Values)
         {
             lock (range)
@@ -281,34 +365,22 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         }
     }
 
-    /// <summary>Appends the events of <paramref name="runs"/> (each in seq order) to <paramref name="into"/> in seq order.</summary>
+    /// <summary>Appends the events to store of <paramref name="runs"/> (each in seq order) to <paramref name="into"/> in seq order.</summary>
     private static void Merge(List<List<FlightEvent>> runs, List<FlightEvent> into)
     {
-        if (runs.Count == 1)
-        {
-            into.AddRange(runs[0]);
-            return;
-        }
         var next = new int[runs.Count];
         while (true)
         {
-            var pick = -1;
+            var (pick, pickSeq) = (-1, 0L);
             for (var r = 0; r < runs.Count; r++)
-                if (next[r] < runs[r].Count && (pick < 0 || runs[r][next[r]].Seq < runs[pick][next[pick]].Seq)) pick = r;
+            {
+                var run = CollectionsMarshal.AsSpan(runs[r]);
+                if (next[r] < run.Length && (pick < 0 || run[next[r]].Seq < pickSeq)) (pick, pickSeq) = (r, run[next[r]].Seq);
+            }
             if (pick < 0) return;
-            into.Add(runs[pick][next[pick]++]);
+            ref readonly var e = ref CollectionsMarshal.AsSpan(runs[pick])[next[pick]++];
+            if (!e.MemoryOnly) into.Add(e);
         }
-    }
-
-    /// <summary>One thread's events waiting for the writer; its lock is contended only by the writer taking them.</summary>
-    private sealed class EventBuffer
-    {
-        public const int PublishStep = 64;
-        public readonly Lock Gate = new();
-        public List<FlightEvent> Events = new(256);
-        public List<FlightEvent> Spare = new(256);
-        // Events added and not yet counted in _pending.
-        public int Unpublished;
     }
 
     /// <summary>Consecutive offsets of one partition consumed since the range opened; guarded by its own lock.</summary>

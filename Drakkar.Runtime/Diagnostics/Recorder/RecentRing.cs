@@ -1,16 +1,13 @@
 namespace Drakkar.Diagnostics.Recorder;
 
 /// <summary>
-/// The newest <c>capacity</c> items, oldest overwritten first; safe from any thread, and without a lock. The pipeline
-/// adds a row per finished task from every partition at once, and a shared lock around the ring (with its index beside
-/// it) cost a busy worker more than everything else the recorder does (docs/performance.md, "Debug UI and flight
-/// recorder cost"). An add takes a ticket (one atomic increment) and writes its slot; a slot holds the ticket of the
-/// item in it, cleared while the item is written, so a reader skips a slot being written or overwritten instead of
-/// returning a torn row. (Two adds a whole ring apart racing for one slot could still leave a mixed row; with at least
-/// 100 rows that needs a hundred adds during one copy, and the ring only feeds the UI.)
-/// Slots come in chunks of <see cref="ChunkSize"/>, made when first reached, those for the first <c>initial</c> items up
-/// front: a ring that may never fill (dead letters) stays small, one that fills at once (the recent tasks of a busy
-/// worker) should start full size, and no chunk is ever outgrown (outgrown arrays were large-object-heap garbage).
+/// The newest <c>capacity</c> items, oldest overwritten first; safe from any thread, and without a lock (the recent dead
+/// letters, which any delivery thread may add). An add takes a ticket (one atomic increment) and writes its slot; a
+/// slot holds the ticket of the item in it, cleared while the item is written, so a reader skips a slot being written
+/// or overwritten instead of returning a torn row. (Two adds a whole ring apart racing for one slot could still leave a
+/// mixed row; with at least 100 rows that needs a hundred adds during one copy, and the ring only feeds the UI.)
+/// Slots come in chunks of <see cref="ChunkSize"/>, made when first reached: a ring that may never fill stays small.
+/// (Finished tasks, far more frequent, go to the recording thread's own <see cref="EventLane"/> instead.)
 /// </summary>
 internal sealed class RecentRing<T>
 {
@@ -21,12 +18,11 @@ internal sealed class RecentRing<T>
     // Items ever added; item n (from 1) holds ticket n and lives in slot (n - 1) % capacity.
     private long _added;
 
-    public RecentRing(int capacity, int initial = ChunkSize)
+    public RecentRing(int capacity)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _capacity = capacity;
         _chunks = new Slot[]?[(capacity + ChunkSize - 1) / ChunkSize];
-        for (var i = 0; i < Math.Clamp(initial, 1, capacity); i += ChunkSize) _chunks[i / ChunkSize] = new Slot[ChunkSize];
     }
 
     public void Add(in T item)

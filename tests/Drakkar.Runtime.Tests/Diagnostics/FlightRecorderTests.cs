@@ -19,21 +19,94 @@ public sealed class FlightRecorderTests : IDisposable
     }
 
     [Fact]
-    public async Task When_the_buffer_is_full_events_are_dropped_and_counted_and_the_rest_are_stored()
+    public async Task Beyond_max_buffer_waiting_events_the_oldest_are_dropped_and_counted_and_the_newest_are_stored()
     {
         var config = new DebugConfig { Enabled = true, DbDir = _dir, MaxBuffer = 1000, RetentionMaxEvents = 100_000 };
         var recorder = NewRecorder(config);
-        // The writer is not started yet: nothing drains the buffer, as when the disk stalls.
+        // The writer is not started yet: nothing stores the waiting events, as when the disk stalls.
         for (var i = 0; i < 1500; i++) Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1), offset: i);
-
-        Assert.Equal(500, _metrics.RecorderEventsDropped.Value("buffer_full"));
-        Assert.Equal(500, recorder.Dropped);
-        Assert.Contains("drakkar_recorder_events_dropped_total{reason=\"buffer_full\"} 500", _metrics.Registry.Export());
+        Assert.Equal(0, recorder.Dropped);
 
         recorder.Start();
         var database = recorder.DatabasePath!;
         await recorder.DisposeAsync();
-        Assert.Equal([(1000L, 0L, 999L)], Query(database, "SELECT count(*), min(offset), max(offset) FROM events WHERE kind = 'task_finished'"));
+        Assert.Equal(500, _metrics.RecorderEventsDropped.Value("buffer_full"));
+        Assert.Equal(500, recorder.Dropped);
+        Assert.Contains("drakkar_recorder_events_dropped_total{reason=\"buffer_full\"} 500", _metrics.Registry.Export());
+        Assert.Equal([(1000L, 500L, 1499L)], Query(database, "SELECT count(*), min(offset), max(offset) FROM events WHERE kind = 'task_finished'"));
+    }
+
+    [Fact]
+    public async Task Events_a_lane_overwrote_before_the_writer_reached_them_are_counted_and_the_rest_are_stored()
+    {
+        var config = new DebugConfig { Enabled = true, DbDir = _dir, MaxBuffer = 1_000_000, MaxUiRows = 100, RetentionMaxEvents = 1_000_000 };
+        var recorder = NewRecorder(config);
+        // One thread, the writer not started: its lane wraps several times.
+        const int events = 100_000;
+        for (var i = 0; i < events; i++) Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1), offset: i);
+        var capacity = recorder.LaneCapacities.Single();
+        Assert.True(capacity < events / 2, $"a lane of {capacity}");
+
+        recorder.Start();
+        var database = recorder.DatabasePath!;
+        await recorder.DisposeAsync();
+        var kept = capacity - EventLane.Margin;
+        Assert.Equal(events - kept, recorder.Dropped);
+        Assert.Equal([((long)kept, (long)(events - kept), events - 1L)],
+            Query(database, "SELECT count(*), min(offset), max(offset) FROM events WHERE kind = 'task_finished'"));
+    }
+
+    [Fact]
+    public async Task A_lane_read_while_its_thread_adds_and_wraps_returns_only_whole_events_in_order()
+    {
+        var lane = new EventLane(1024, Thread.CurrentThread);
+        const long total = 2_000_000;
+        var adding = Task.Factory.StartNew(() =>
+        {
+            lane.Owner = Thread.CurrentThread;
+            for (long i = 0; i < total; i++)
+                lane.Add(new FlightEvent(i, DateTimeOffset.UnixEpoch, FlightEvent.TaskFinished) { Offset = i, Count = (int)(i % 1_000_003), TaskId = $"t{i}" });
+        }, TaskCreationOptions.LongRunning);
+        var (read, skipped) = (0L, 0L);
+        while (!adding.IsCompleted)
+        {
+            // The newest events, the oldest still readable, and some in the slots the owner is overwriting now (refused).
+            var written = lane.Written;
+            foreach (var position in new[] { written - 1, written - 2, lane.OldestReadable, lane.OldestReadable + 1, written - lane.Capacity + 1, written - lane.Capacity + 8 })
+            {
+                if (position < 0) continue;
+                if (!lane.TryRead(position, out var e))
+                {
+                    skipped++;
+                    continue;
+                }
+                // Every field of the event is the one written for this position: a torn copy mixes two.
+                Assert.Equal((position, position, (int)(position % 1_000_003), $"t{position}"), (e.Seq, e.Offset!.Value, e.Count!.Value, e.TaskId));
+                read++;
+            }
+        }
+        await adding;
+        var drained = new List<FlightEvent>();
+        lane.Stored = total - 600;
+        Assert.Equal(0, lane.Drain(drained));
+        Assert.Equal(Enumerable.Range(0, 600).Select(i => total - 600 + i), drained.Select(e => e.Seq));
+        Assert.True(read > 0);
+        Assert.True(skipped > 0);
+    }
+
+    [Fact]
+    public async Task A_thread_that_ended_hands_its_lane_to_the_next_thread_that_records()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = "" });
+        for (var i = 0; i < 3; i++)
+        {
+            var thread = new Thread(() => Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1)));
+            thread.Start();
+            thread.Join();
+        }
+        Assert.Single(recorder.LaneCapacities);
+        Assert.Equal(["t2", "t1", "t0"], recorder.RecentTasks(10).Select(e => e.TaskId));
+        await recorder.DisposeAsync();
     }
 
     [Fact]
@@ -213,7 +286,7 @@ public sealed class FlightRecorderTests : IDisposable
     }
 
     [Fact]
-    public void Filling_the_recent_task_ring_of_a_busy_worker_allocates_no_arrays()
+    public void Once_its_lane_is_full_a_thread_records_finished_tasks_without_allocating()
     {
         // Memory only (db_dir empty): what the pipeline thread pays per finished task for the UI's recent list.
         var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = "" });
@@ -222,14 +295,20 @@ public sealed class FlightRecorderTests : IDisposable
             var task = new ExecutorTask($"t{i}") { SourceOffsets = [i] };
             return (task, ExecutorOutcome.Success(new ExecutorResult(task, 0, "", "", TimeSpan.FromMilliseconds(1), 42)));
         }).ToList();
-        recorder.TaskFinished(outcomes[0].task, 1, outcomes[0].Item2);
-
+        // Filling the lane makes its chunks once (no array is outgrown and copied).
         var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var pass = 0; pass < 3; pass++)
+            foreach (var (task, outcome) in outcomes) recorder.TaskFinished(task, 1, outcome);
+        var filling = GC.GetAllocatedBytesForCurrentThread() - before;
+        var capacity = recorder.LaneCapacities.Single();
+        Assert.True(capacity < 15_000, $"a lane of {capacity}");
+        Assert.InRange(filling, 1, capacity * System.Runtime.CompilerServices.Unsafe.SizeOf<FlightEvent>() + 64 * 1024);
+
+        before = GC.GetAllocatedBytesForCurrentThread();
         foreach (var (task, outcome) in outcomes) recorder.TaskFinished(task, 1, outcome);
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
-        // The ring starts at its 5,000 rows: growing into them by doubling made about 3.5 MB of outgrown arrays.
-        Assert.True(allocated < 64 * 1024, $"{allocated} bytes allocated for 5,000 finished tasks");
+        Assert.True(allocated < 16 * 1024, $"{allocated} bytes allocated for 5,000 finished tasks");
         Assert.Equal(["t4999", "t4998"], recorder.RecentTasks(2).Select(e => e.TaskId));
     }
 
