@@ -45,7 +45,7 @@ static int Usage()
           redis-cpu [payloads] [64,1000] [rounds] [--alloc-types]
                                                the Redis sink's CPU µs and allocated bytes per SET, alone and through a SinkManager
           executor [tasks] [parallel] [rounds] /bin/true through the executor pool vs xargs -P
-          recorder [events] [rounds]           flight recorder CPU per task event, stored vs memory only
+          recorder [events] [rounds]           flight recorder CPU per task event: stored, memory only, not recording
           recorder-store [events] [rounds]     the recorder's database writes alone (EventStore.Append), CPU per event
           report [--out docs/performance.md] [--rounds 3] [--messages 100000] [--sink-payloads 50000]
                  [--only pipeline,orchestration,executor,sinks,start|postgres|redis|kafka-sink
