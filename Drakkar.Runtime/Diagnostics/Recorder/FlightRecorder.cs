@@ -31,11 +31,11 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     /// </summary>
     internal const int WakeEvents = 8 * EventStore.PackSize;
 
+    /// <summary>Waiting events in one lane that wake the writer (with the default <c>debug.max_buffer</c>).</summary>
+    internal const int LaneWakeEvents = WakeEvents / 2;
+
     /// <summary>stdout and stderr are stored up to this many characters each (the start of the output).</summary>
     internal const int OutputExcerptChars = 4096;
-
-    // A lane checks whether to wake the writer once per this many events.
-    private const int WakeCheckEvents = 64;
 
     // The calling thread's lane, and the recorder it belongs to (a process may hold several recorders, as tests do).
     [ThreadStatic]
@@ -56,7 +56,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     private readonly (string WorkerId, string ClusterName, string DebugUrl, string EnvJson, string ConfigYaml) _identity;
     private readonly int _wakeAt;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private Task? _writer;
+    private Thread? _writer;
     // Every lane a thread has recorded into; replaced (never changed) when one is added, under _lanesGate.
     private EventLane[] _lanes = [];
     private readonly Lock _lanesGate = new();
@@ -114,7 +114,9 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
                 throw new InvalidOperationException($"the flight recorder cannot write to debug.db_dir '{_config.DbDir}': {e.Message}", e);
             }
         }
-        _writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        // A thread of its own rather than a task: see WriteLoop for why nothing may continue on it.
+        _writer = new Thread(WriteLoop) { IsBackground = true, Name = "drakkar-recorder" };
+        _writer.Start();
     }
 
     /// <summary>The newest finished task attempts (of the last <c>debug.max_ui_rows</c>), newest first.</summary>
@@ -218,7 +220,8 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     {
         if (_stop.IsCancellationRequested) return;
         await _stop.CancelAsync().ConfigureAwait(false);
-        if (_writer is not null) await _writer.ConfigureAwait(false);
+        // Joined from a pool thread that this thread's priority has nothing to do with (see WriteLoop).
+        if (_writer is { } writer) await Task.Run(writer.Join).ConfigureAwait(false);
         _store?.Dispose();
     }
 
@@ -242,8 +245,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     {
         var lane = Lane();
         lane.Add(e);
-        var written = lane.Written;
-        if (written % WakeCheckEvents == 0 && Storing && written - lane.Stored >= _wakeAt / 2
+        if (Storing && lane.Written - lane.Stored >= _wakeAt / 2
             && Volatile.Read(ref _wake) is { Task.IsCompleted: false } wake)
         {
             wake.TrySetResult();
@@ -405,10 +407,14 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     /// the pipeline. Against threads at the default priority it gets about a tenth of a core: far more than a worker
     /// running real tasks records, so it keeps up; if it falls behind for long, the bounded buffer fills and events are
     /// dropped and counted, as the recorder promises, instead of the pipeline slowing down.
+    /// On Linux a new thread inherits the nice value of the thread that creates it, and the thread pool starts a new
+    /// worker on the thread that queues work when none is idle: so nothing here queues work to the pool or completes a
+    /// task others await (whose continuations would run here, or be queued from here). A pool thread started from this
+    /// one ran the worker's pipeline at nice 10 for the rest of the process, and the worker's shutdown continued on
+    /// this thread when it was a task (tests).
     /// </summary>
     private void WriteLoop()
     {
-        Thread.CurrentThread.Name = "drakkar-recorder";
         if (OperatingSystem.IsLinux()) _ = Execution.Posix.LibC.SetPriority(Execution.Posix.LibC.PRIO_PROCESS, Execution.Posix.LibC.GetTid(), WriterNice);
         var interval = TimeSpan.FromSeconds(_config.FlushIntervalSeconds);
         var rotation = TimeSpan.FromMinutes(_config.RotationIntervalMinutes);

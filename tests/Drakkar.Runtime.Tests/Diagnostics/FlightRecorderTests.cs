@@ -144,21 +144,21 @@ public sealed class FlightRecorderTests : IDisposable
     }
 
     [Fact]
-    public async Task Enough_waiting_events_are_stored_without_waiting_for_the_flush_interval()
+    public async Task Enough_waiting_events_in_one_lane_are_stored_without_waiting_for_the_flush_interval()
     {
         var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, FlushIntervalSeconds = 3600 });
         recorder.Start();
-        for (var i = 0; i < FlightRecorder.WakeEvents; i++) Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1), offset: i);
+        for (var i = 0; i < FlightRecorder.LaneWakeEvents; i++) Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1), offset: i);
         var database = recorder.DatabasePath!;
         // Only the wake on that many waiting events can store them: the interval is an hour away.
         var stored = 0L;
-        for (var wait = 0; wait < 300 && stored < FlightRecorder.WakeEvents; wait++)
+        for (var wait = 0; wait < 300 && stored < FlightRecorder.LaneWakeEvents; wait++)
         {
             await Task.Delay(100);
             stored = Query(database, "SELECT count(*), 0, 0 FROM events WHERE kind = 'task_finished'")[0].Item1;
         }
         await recorder.DisposeAsync();
-        Assert.Equal(FlightRecorder.WakeEvents, stored);
+        Assert.Equal(FlightRecorder.LaneWakeEvents, stored);
     }
 
     [Fact]
@@ -405,6 +405,28 @@ public sealed class FlightRecorderTests : IDisposable
         {
             await recorder.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task The_writers_lower_priority_stays_with_the_writer_thread()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, FlushIntervalSeconds = 1 });
+        recorder.Start();
+        for (var i = 0; i < 3; i++)
+        {
+            Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1));
+            await Task.Delay(1100);
+        }
+        await recorder.DisposeAsync();
+        // What follows the dispose, and every thread but the writers (of this and other tests' recorders), runs at the
+        // default priority: /proc/.../stat field 19 is the nice value, .../comm the thread's name (15 characters).
+        static string Nice(string stat) => stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16];
+        Assert.Equal("0", Nice(File.ReadAllText("/proc/thread-self/stat")));
+        var lowered = Directory.EnumerateDirectories("/proc/self/task")
+            .Select(task => (Name: File.ReadAllText(Path.Combine(task, "comm")).Trim(), Nice: Nice(File.ReadAllText(Path.Combine(task, "stat")))))
+            .Where(t => t.Nice != "0" && t.Name != "drakkar-recorde")
+            .ToList();
+        Assert.Empty(lowered);
     }
 
     private readonly record struct Pair(long Value)
