@@ -403,10 +403,10 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
 
     /// <summary>
     /// The writer, on a thread of its own at a lower CPU priority (nice <see cref="WriterNice"/> on Linux): encoding and
-    /// storing events costs about 0.5 µs of CPU per event, which on a busy worker's cores would otherwise be taken from
+    /// storing events costs about 0.4 µs of CPU per event, which on a busy worker's cores would otherwise be taken from
     /// the pipeline. Against threads at the default priority it gets about a tenth of a core: far more than a worker
-    /// running real tasks records, so it keeps up; if it falls behind for long, the bounded buffer fills and events are
-    /// dropped and counted, as the recorder promises, instead of the pipeline slowing down.
+    /// running real tasks records, so it keeps up; if it falls behind for long, the lanes overwrite what it has not
+    /// reached and those events are dropped and counted, as the recorder promises, instead of the pipeline slowing down.
     /// On Linux a new thread inherits the nice value of the thread that creates it, and the thread pool starts a new
     /// worker on the thread that queues work when none is idle: so nothing here queues work to the pool or completes a
     /// task others await (whose continuations would run here, or be queued from here). A pool thread started from this
