@@ -106,8 +106,8 @@ internal sealed class EventLane
             position += count;
         }
         Interlocked.MemoryBarrier();
-        // Those the owner may have reached while they were copied are dropped too (only when the writer is a whole ring
-        // behind, which the bounded wait before a write prevents on a worker that keeps up).
+        // Those the owner may have reached while they were copied are dropped too (only when the writer is about a
+        // whole ring behind: it is woken long before that on a worker that keeps up).
         var oldest = OldestReadable;
         if (oldest > from)
         {

@@ -13,10 +13,11 @@ namespace Drakkar.Diagnostics.Recorder;
 /// pipeline never waits: a lane is a ring, and events the writer has not reached when it is overwritten, or beyond
 /// <c>debug.max_buffer</c> waiting, are dropped, oldest first, and counted
 /// (<c>drakkar_recorder_events_dropped_total{reason="buffer_full"}</c>). The writer stores what it finds every
-/// <c>debug.flush_interval_seconds</c>, and as soon as a lane holds half of <see cref="WakeEvents"/> (or of half the
-/// buffer if smaller) waiting events, in one transaction per batch: events leave memory within tens of milliseconds on
-/// a busy worker, and a transaction holds several packs (SQLite rewrites a table page and its free-page list once per commit, so one pack per
-/// commit wrote about 400 bytes to the WAL per event of 70, and cost about a third more CPU; docs/performance.md).
+/// <c>debug.flush_interval_seconds</c>, and as soon as a lane holds <see cref="LaneWakeEvents"/> waiting events (a
+/// quarter of <c>debug.max_buffer</c> if smaller), in one transaction per batch: events leave memory within tens of
+/// milliseconds on a busy worker, and a transaction holds several packs (SQLite rewrites a table page and its
+/// free-page list once per commit, so one pack per commit wrote about 400 bytes to the WAL per event of 70, and cost
+/// about a third more CPU; docs/performance.md).
 /// Consumed messages are stored as ranges (one row per run of consecutive offsets of a partition, per flush): a row
 /// per message cost the pipeline more than the 5 % the recorder may take (docs/performance.md).
 /// </summary>
@@ -26,13 +27,11 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     internal const int WriterNice = 10;
 
     /// <summary>
-    /// Waiting events that a transaction should hold (eight packs); the writer is woken before
-    /// <c>debug.flush_interval_seconds</c> when one lane holds half of them (a worker's busy threads fill their lanes alike).
+    /// Waiting events in one lane that wake the writer before <c>debug.flush_interval_seconds</c> (with the default
+    /// <c>debug.max_buffer</c>): four packs, so that a transaction holds several (a worker's busy threads fill their
+    /// lanes alike).
     /// </summary>
-    internal const int WakeEvents = 8 * EventStore.PackSize;
-
-    /// <summary>Waiting events in one lane that wake the writer (with the default <c>debug.max_buffer</c>).</summary>
-    internal const int LaneWakeEvents = WakeEvents / 2;
+    internal const int LaneWakeEvents = 4 * EventStore.PackSize;
 
     /// <summary>stdout and stderr are stored up to this many characters each (the start of the output).</summary>
     internal const int OutputExcerptChars = 4096;
@@ -54,7 +53,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Func<string>? _state;
     private readonly (string WorkerId, string ClusterName, string DebugUrl, string EnvJson, string ConfigYaml) _identity;
-    private readonly int _wakeAt;
+    private readonly int _laneWakeAt;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Thread? _writer;
     // Every lane a thread has recorded into; replaced (never changed) when one is added, under _lanesGate.
@@ -74,16 +73,16 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         _state = state;
         _logger = logger;
         _time = time ?? TimeProvider.System;
-        _wakeAt = Math.Max(2, Math.Min(WakeEvents, config.MaxBuffer / 2));
+        _laneWakeAt = Math.Max(1, Math.Min(LaneWakeEvents, config.MaxBuffer / 4));
         _droppedFull = metrics.RecorderEventsDropped.WithLabels("buffer_full");
         _droppedFailed = metrics.RecorderEventsDropped.WithLabels("write_failed");
         _deadLetters = new RecentRing<FlightEvent>(config.MaxUiRows);
         if (config.DbDir.Length > 0 && (config.StoreEvents || config.StoreConfig || config.StoreState))
             _store = new EventStore(config.DbDir, identity.WorkerId);
-        // A lane holds the UI's recent tasks of a thread that runs them all, and twice the events that wake the writer,
-        // so that a lane is not overwritten before the writer (woken at half of that) reaches it: 16,384 slots (about
-        // 2 MB) by default, made as the thread fills them.
-        _laneCapacity = Math.Max(config.MaxUiRows, Storing ? Math.Min(config.MaxBuffer, 2 * _wakeAt) : 0) + EventLane.Margin;
+        // A lane holds the UI's recent tasks of a thread that runs them all, and four times the events that wake the
+        // writer, so that it is not overwritten before the writer reaches it: 16,384 slots (about 2 MB) by default,
+        // made as the thread fills them.
+        _laneCapacity = Math.Max(config.MaxUiRows, Storing ? Math.Min(config.MaxBuffer, 4 * _laneWakeAt) : 0) + EventLane.Margin;
     }
 
     public bool IsOn => true;
@@ -127,7 +126,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
 
     /// <summary>Finished tasks after <paramref name="afterSeq"/> that the live view shows: failed ones, and those of at least <c>debug.ws_min_duration_ms</c>.</summary>
     public List<FlightEvent> LiveTasks(long afterSeq, int limit) =>
-        NewestTasks(limit, e => e.Seq > afterSeq && (e.Kind == FlightEvent.TaskFailed || e.DurationMs >= _config.WsMinDurationMs), stopAtOrBefore: afterSeq);
+        NewestTasks(limit, e => e.Kind == FlightEvent.TaskFailed || e.DurationMs >= _config.WsMinDurationMs, stopAtOrBefore: afterSeq);
 
     public List<FlightEvent> RecentDeadLetters(int limit) => _deadLetters.Newest(limit);
 
@@ -245,7 +244,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     {
         var lane = Lane();
         lane.Add(e);
-        if (Storing && lane.Written - lane.Stored >= _wakeAt / 2
+        if (Storing && lane.Written - lane.Stored >= _laneWakeAt
             && Volatile.Read(ref _wake) is { Task.IsCompleted: false } wake)
         {
             wake.TrySetResult();
@@ -409,9 +408,9 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     /// reached and those events are dropped and counted, as the recorder promises, instead of the pipeline slowing down.
     /// On Linux a new thread inherits the nice value of the thread that creates it, and the thread pool starts a new
     /// worker on the thread that queues work when none is idle: so nothing here queues work to the pool or completes a
-    /// task others await (whose continuations would run here, or be queued from here). A pool thread started from this
-    /// one ran the worker's pipeline at nice 10 for the rest of the process, and the worker's shutdown continued on
-    /// this thread when it was a task (tests).
+    /// task others await (whose continuations would run here, or be queued from here): a pool thread started from this
+    /// one would run pipeline work at nice 10 for the rest of the process, and when the writer was a task, the
+    /// worker's shutdown and the caller's code after it continued on this thread (tests).
     /// </summary>
     private void WriteLoop()
     {
@@ -421,7 +420,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         var stateInterval = TimeSpan.FromSeconds(_config.StateSyncIntervalSeconds);
         var nextRotation = _time.GetUtcNow() + rotation;
         var nextState = _time.GetUtcNow();
-        var batch = new List<FlightEvent>(2 * _wakeAt);
+        var batch = new List<FlightEvent>(4 * _laneWakeAt);
         var failures = 0;
         while (true)
         {

@@ -18,6 +18,7 @@ namespace Drakkar.Bench.Diagnostics;
 internal static class RecorderCost
 {
     private const int Chunk = 5_000;
+    private const int StoreBatch = 2 * FlightRecorder.LaneWakeEvents;
 
     public static async Task<int> RunAsync(string[] options)
     {
@@ -81,10 +82,10 @@ internal static class RecorderCost
     }
 
     /// <summary>
-    /// <see cref="EventStore.Append"/> alone, on this thread: <c>events</c> task events in batches of what wakes the
-    /// writer (<see cref="FlightRecorder.WakeEvents"/>, the batches it stores on a busy worker), the
-    /// default retention (100,000 events, so the file is full after the first third), µs of process CPU per event,
-    /// median of <c>rounds</c> after a discarded first round. What the writer thread spends, without the buffers.
+    /// <see cref="EventStore.Append"/> alone, on this thread: <c>events</c> task events in batches of <see cref="StoreBatch"/>
+    /// (what two busy threads' lanes hold when one of them wakes the writer), the default retention (100,000 events,
+    /// so the file is full after the first third), µs of process CPU per event, median of <c>rounds</c> after a
+    /// discarded first round. What the writer thread spends, without draining the lanes.
     /// </summary>
     public static int RunStore(string[] options)
     {
@@ -99,13 +100,13 @@ internal static class RecorderCost
                 using var store = new EventStore(dir.FullName, "bench");
                 var now = DateTimeOffset.UtcNow;
                 store.Open(now);
-                var batch = new List<FlightEvent>(FlightRecorder.WakeEvents);
+                var batch = new List<FlightEvent>(StoreBatch);
                 var seq = 0L;
                 var before = Process.GetCurrentProcess().TotalProcessorTime;
-                for (var sent = 0; sent < events; sent += FlightRecorder.WakeEvents)
+                for (var sent = 0; sent < events; sent += StoreBatch)
                 {
                     batch.Clear();
-                    for (var i = 0; i < FlightRecorder.WakeEvents; i++)
+                    for (var i = 0; i < StoreBatch; i++)
                     {
                         seq++;
                         batch.Add(new FlightEvent(seq, now, FlightEvent.TaskFinished)

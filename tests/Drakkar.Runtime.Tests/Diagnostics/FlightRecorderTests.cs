@@ -258,7 +258,7 @@ public sealed class FlightRecorderTests : IDisposable
         GC.WaitForPendingFinalizers();
         GC.Collect();
 
-        // The recent ring and the writer's buffer hold the short id's characters, not its string (which a worker would
+        // The thread's lane and the writer's batch hold the short id's characters, not its string (which a worker would
         // otherwise keep alive into generation 2); an id too long to copy is referenced.
         Assert.False(shortIdString.IsAlive);
         Assert.True(longIdString.IsAlive);
@@ -271,8 +271,8 @@ public sealed class FlightRecorderTests : IDisposable
     [Fact]
     public void An_event_fits_in_120_bytes_so_that_a_ring_slot_is_two_cache_lines()
     {
-        // Each finished task copies one event into the recent ring and one into its thread's buffer, and the writer
-        // copies it again: at 270 bytes those copies cost the pipeline more than the database did.
+        // Each finished task copies one event into its thread's lane, and the writer and the UI copy it again: at 270
+        // bytes those copies cost the pipeline more than the database did.
         Assert.InRange(System.Runtime.CompilerServices.Unsafe.SizeOf<FlightEvent>(), 1, 120);
         var e = new FlightEvent(7, DateTimeOffset.UnixEpoch.AddMilliseconds(1234), FlightEvent.TaskFinished)
             { TaskId = "task-0123456789abcdef-01234567", Offset = 0, Attempt = 1, ExitCode = 0, DurationMs = 0.25 };
@@ -373,7 +373,7 @@ public sealed class FlightRecorderTests : IDisposable
         Assert.Equal(0, recorder.Dropped);
         Assert.Equal([(16_000L, 16_000L, 0L)], Query(database, "SELECT count(*), count(DISTINCT task_id), 0 FROM events WHERE kind = 'task_finished'"));
         // Every event once, and each pack's elements ascending. Across packs the order is the writer's: an event whose
-        // thread was descheduled between taking its seq and buffering it goes into the next pack.
+        // thread was descheduled between taking its seq and adding it to its lane goes into the next pack.
         var rows = Query(database, "SELECT p.id, p.base_seq + json_extract(e.value, '$[0]'), e.key FROM event_packs p, json_each(p.events_json) e ORDER BY p.id, e.key");
         Assert.Equal(rows.Count, rows.Select(r => r.Item2).Distinct().Count());
         foreach (var pack in rows.GroupBy(r => r.Item1))
