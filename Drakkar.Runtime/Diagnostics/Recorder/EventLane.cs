@@ -57,6 +57,26 @@ internal sealed class EventLane
     /// <summary>The oldest event a reader may take now.</summary>
     public long OldestReadable => Math.Max(0, Written - (Capacity - Margin));
 
+    /// <summary>The oldest event the writer has not stored that is still readable.</summary>
+    public long Unstored => Math.Max(Stored, OldestReadable);
+
+    /// <summary>
+    /// The slot of <paramref name="position"/>, read in place: the reader checks <see cref="IntactSince"/> once it has
+    /// read what it wanted, since the owner may have reached the slot meanwhile.
+    /// </summary>
+    public ref readonly FlightEvent Slot(long position)
+    {
+        var index = position & _mask;
+        return ref Volatile.Read(ref _chunks[index >> ChunkShift])![index & (ChunkSize - 1)];
+    }
+
+    /// <summary>Whether every event from <paramref name="position"/> on was whole when read before this call.</summary>
+    public bool IntactSince(long position)
+    {
+        Interlocked.MemoryBarrier();
+        return position >= OldestReadable;
+    }
+
     /// <summary>Appends <paramref name="e"/>; only <see cref="Owner"/> calls this.</summary>
     public void Add(in FlightEvent e)
     {
@@ -79,11 +99,9 @@ internal sealed class EventLane
             e = default;
             return false;
         }
-        var index = position & _mask;
-        e = Volatile.Read(ref _chunks[index >> ChunkShift])![index & (ChunkSize - 1)];
+        e = Slot(position);
         // Copied before the owner came within the margin of this slot: whole.
-        Interlocked.MemoryBarrier();
-        return position >= OldestReadable;
+        return IntactSince(position);
     }
 
     /// <summary>
@@ -92,8 +110,9 @@ internal sealed class EventLane
     /// </summary>
     public long Drain(List<FlightEvent> into)
     {
+        // The start first: the end read after it is never before it, however far the owner got meanwhile.
+        var from = Unstored;
         var end = Written;
-        var from = Math.Max(Stored, OldestReadable);
         var lost = from - Stored;
         var start = into.Count;
         for (var position = from; position < end;)

@@ -90,8 +90,8 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     /// <summary>The database file being written; null when nothing is stored (<c>db_dir</c> empty, every <c>store_*</c> off).</summary>
     public string? DatabasePath => _store?.Path;
 
-    /// <summary>The slots of each lane (one per recording thread alive at once).</summary>
-    internal IEnumerable<int> LaneCapacities => Volatile.Read(ref _lanes).Select(l => l.Capacity);
+    /// <summary>Every lane a thread has recorded into (one per recording thread alive at once).</summary>
+    internal EventLane[] Lanes => Volatile.Read(ref _lanes);
 
     /// <summary>Events dropped so far (buffer full or failed writes).</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
@@ -333,19 +333,15 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     private void Drain(List<FlightEvent> batch)
     {
         var lanes = Volatile.Read(ref _lanes);
-        var taken = new List<List<FlightEvent>>(lanes.Length);
-        var lost = 0L;
-        foreach (var lane in lanes)
-        {
-            // Each lane's copy list is the writer's own, kept from round to round (a new one per round would be a large
-            // array to allocate and clear each time).
-            var events = lane.WriterCopy;
-            lost += lane.Drain(events);
-            if (events.Count > 0) taken.Add(events);
-        }
         var start = batch.Count;
-        Merge(taken, batch);
-        foreach (var events in taken) events.Clear();
+        var lost = 0L;
+        if (!MergeInPlace(lanes, batch, ref lost))
+        {
+            // An owner came round to slots while they were read (the writer about a whole ring behind): this round is
+            // read again through copies, which tell the overwritten events apart.
+            batch.RemoveRange(start, batch.Count - start);
+            lost += DrainThroughCopies(lanes, batch);
+        }
         var excess = batch.Count - start - _config.MaxBuffer;
         if (excess > 0)
         {
@@ -364,6 +360,71 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
                 if (range.Count > 0) batch.Add(range.Take(NextSeq()));
             }
         }
+    }
+
+    /// <summary>Called between reading the lanes in place and checking them (tests: an owner that moves on meanwhile).</summary>
+    internal Action? LanesReadForTests { get; set; }
+
+    /// <summary>
+    /// Appends the events to store waiting in the lanes to <paramref name="into"/>, merged in seq order straight from
+    /// the slots (one copy per event: copying each lane out first and merging the copies cost a quarter of the writer),
+    /// and moves each lane past them, adding to <paramref name="lost"/> those overwritten before the round; false, with
+    /// no lane moved, if an owner may have overwritten a slot while it was read.
+    /// </summary>
+    private bool MergeInPlace(EventLane[] lanes, List<FlightEvent> into, ref long lost)
+    {
+        var from = new long[lanes.Length];
+        var next = new long[lanes.Length];
+        var end = new long[lanes.Length];
+        for (var l = 0; l < lanes.Length; l++)
+        {
+            // The start first: the end read after it is never before it, however far the owner got meanwhile.
+            from[l] = next[l] = lanes[l].Unstored;
+            end[l] = lanes[l].Written;
+        }
+        while (true)
+        {
+            var (pick, pickSeq) = (-1, 0L);
+            for (var l = 0; l < lanes.Length; l++)
+            {
+                if (next[l] >= end[l]) continue;
+                var seq = lanes[l].Slot(next[l]).Seq;
+                if (pick < 0 || seq < pickSeq) (pick, pickSeq) = (l, seq);
+            }
+            if (pick < 0) break;
+            ref readonly var e = ref lanes[pick].Slot(next[pick]++);
+            if (!e.MemoryOnly) into.Add(e);
+        }
+        LanesReadForTests?.Invoke();
+        for (var l = 0; l < lanes.Length; l++)
+            if (!lanes[l].IntactSince(from[l])) return false;
+        for (var l = 0; l < lanes.Length; l++)
+        {
+            lost += from[l] - lanes[l].Stored;
+            lanes[l].Stored = end[l];
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// The same through a copy of each lane, which drops what its owner overwrote while it was copied; returns how many
+    /// events were overwritten before they could be copied.
+    /// </summary>
+    private static long DrainThroughCopies(EventLane[] lanes, List<FlightEvent> into)
+    {
+        var taken = new List<List<FlightEvent>>(lanes.Length);
+        var lost = 0L;
+        foreach (var lane in lanes)
+        {
+            // Each lane's copy list is the writer's own, kept from round to round (a new one per round would be a large
+            // array to allocate and clear each time).
+            var events = lane.WriterCopy;
+            lost += lane.Drain(events);
+            if (events.Count > 0) taken.Add(events);
+        }
+        Merge(taken, into);
+        foreach (var events in taken) events.Clear();
+        return lost;
     }
 
     /// <summary>Appends the events to store of <paramref name="runs"/> (each in seq order) to <paramref name="into"/> in seq order.</summary>
@@ -429,10 +490,14 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
             {
                 // Returns on the first of the two, a cancelled delay included (stopping: one last round below).
                 Task.WaitAny(Task.Delay(interval, _time, _stop.Token), _wake.Task);
-                Volatile.Write(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
             }
             if (_store is null) return;
             if (_config.StoreEvents) Drain(batch);
+            // Armed again once the lanes are read, not before: a lane moves past its events only when all are read, so
+            // until then it still holds its threshold's worth, and a wake would start the next round at once with what
+            // little came in meanwhile (a transaction of a few events, each commit rewriting the table's pages). A lane
+            // still past its threshold wakes the next round with its next event.
+            if (!stopping) Volatile.Write(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
             var now = _time.GetUtcNow();
             try
             {

@@ -44,7 +44,7 @@ public sealed class FlightRecorderTests : IDisposable
         // One thread, the writer not started: its lane wraps several times.
         const int events = 100_000;
         for (var i = 0; i < events; i++) Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1), offset: i);
-        var capacity = recorder.LaneCapacities.Single();
+        var capacity = recorder.Lanes.Single().Capacity;
         Assert.True(capacity < events / 2, $"a lane of {capacity}");
 
         recorder.Start();
@@ -54,6 +54,38 @@ public sealed class FlightRecorderTests : IDisposable
         Assert.Equal(events - kept, recorder.Dropped);
         Assert.Equal([((long)kept, (long)(events - kept), events - 1L)],
             Query(database, "SELECT count(*), min(offset), max(offset) FROM events WHERE kind = 'task_finished'"));
+    }
+
+    [Fact]
+    public async Task Slots_an_owner_overwrites_while_the_writer_reads_them_in_place_are_read_again_and_counted()
+    {
+        var config = new DebugConfig { Enabled = true, DbDir = _dir, MaxUiRows = 100, RetentionMaxEvents = 1_000_000 };
+        var recorder = NewRecorder(config);
+        // 1,000 events wait in this thread's lane; the writer is not started yet.
+        for (var i = 0; i < 1000; i++) Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1), offset: i);
+        var lane = recorder.Lanes.Single();
+        var window = lane.Capacity - EventLane.Margin;
+        var added = window + 300 - 1000;
+        // While the writer has read them in place and not yet checked them, the owner moves on past the window: the
+        // slots the writer read are overwritten, or about to be.
+        var readAgain = 0;
+        recorder.LanesReadForTests = () =>
+        {
+            recorder.LanesReadForTests = null;
+            readAgain++;
+            for (var i = 1000; i < 1000 + added; i++)
+                lane.Add(new FlightEvent(100_000 + i, DateTimeOffset.UtcNow, FlightEvent.TaskFinished) { TaskId = $"t{i}", Attempt = 1, Offset = i, DurationMs = 1 });
+        };
+
+        recorder.Start();
+        var database = recorder.DatabasePath!;
+        await recorder.DisposeAsync();
+        Assert.Equal(1, readAgain);
+        // Read again through copies: the 300 events the owner overwrote are dropped and counted, the rest stored whole
+        // (stored as first read, the overwritten ones would be there with their old values and none counted).
+        Assert.Equal(300, recorder.Dropped);
+        Assert.Equal([((long)window, 300L, 1000L + added - 1)], Query(database, "SELECT count(*), min(offset), max(offset) FROM events WHERE kind = 'task_finished'"));
+        Assert.Equal([(0L, 0L, 0L)], Query(database, "SELECT count(*), 0, 0 FROM events WHERE kind = 'task_finished' AND task_id <> 't' || offset"));
     }
 
     [Fact]
@@ -104,7 +136,7 @@ public sealed class FlightRecorderTests : IDisposable
             thread.Start();
             thread.Join();
         }
-        Assert.Single(recorder.LaneCapacities);
+        Assert.Single(recorder.Lanes);
         Assert.Equal(["t2", "t1", "t0"], recorder.RecentTasks(10).Select(e => e.TaskId));
         await recorder.DisposeAsync();
     }
@@ -159,6 +191,37 @@ public sealed class FlightRecorderTests : IDisposable
         }
         await recorder.DisposeAsync();
         Assert.Equal(FlightRecorder.LaneWakeEvents, stored);
+    }
+
+    [Fact]
+    public async Task A_round_a_full_lane_woke_does_not_wake_another_at_once_for_the_events_added_while_it_read()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, FlushIntervalSeconds = 3600 });
+        recorder.Start();
+        var database = recorder.DatabasePath!;
+        using var reading = new SemaphoreSlim(0);
+        using var added = new SemaphoreSlim(0);
+        recorder.LanesReadForTests = () =>
+        {
+            recorder.LanesReadForTests = null;
+            reading.Release();
+            added.Wait(TimeSpan.FromSeconds(10));
+        };
+        // This thread's lane reaches its threshold and wakes the writer; while the writer reads it, ten more arrive on
+        // the same thread (blocking waits keep the lane's owner).
+        for (var i = 0; i < FlightRecorder.LaneWakeEvents; i++) Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1), offset: i);
+        Assert.True(reading.Wait(TimeSpan.FromSeconds(10)));
+        for (var i = 0; i < 10; i++) Finish(recorder, $"t{FlightRecorder.LaneWakeEvents + i}", TimeSpan.FromMilliseconds(1), offset: FlightRecorder.LaneWakeEvents + i);
+        added.Release();
+
+        long Stored() => Query(database, "SELECT count(*), 0, 0 FROM events WHERE kind = 'task_finished'")[0].Item1;
+        for (var wait = 0; wait < 100 && Stored() < FlightRecorder.LaneWakeEvents; wait++) await Task.Delay(100);
+        await Task.Delay(500);
+        // The ten wait for the lane's next threshold or the flush interval, not a round of their own at once (which
+        // would be a transaction for a handful of events, over and over on a busy worker).
+        Assert.Equal(FlightRecorder.LaneWakeEvents, Stored());
+        await recorder.DisposeAsync();
+        Assert.Equal(FlightRecorder.LaneWakeEvents + 10, Stored());
     }
 
     [Fact]
@@ -300,7 +363,7 @@ public sealed class FlightRecorderTests : IDisposable
         for (var pass = 0; pass < 3; pass++)
             foreach (var (task, outcome) in outcomes) recorder.TaskFinished(task, 1, outcome);
         var filling = GC.GetAllocatedBytesForCurrentThread() - before;
-        var capacity = recorder.LaneCapacities.Single();
+        var capacity = recorder.Lanes.Single().Capacity;
         Assert.True(capacity < 15_000, $"a lane of {capacity}");
         Assert.InRange(filling, 1, capacity * System.Runtime.CompilerServices.Unsafe.SizeOf<FlightEvent>() + 64 * 1024);
 
