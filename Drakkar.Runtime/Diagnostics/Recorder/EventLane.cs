@@ -51,7 +51,10 @@ internal sealed class EventLane
 
     private long _stored;
 
-    /// <summary>Where the writer copies the lane's waiting events; only the writer touches it.</summary>
+    /// <summary>
+    /// Where the writer copies the lane's waiting events when a round is read again through copies (it was about a whole
+    /// ring behind; it otherwise reads the slots in place); only the writer touches it.
+    /// </summary>
     public List<FlightEvent> WriterCopy { get; } = [];
 
     /// <summary>The oldest event a reader may take now.</summary>
