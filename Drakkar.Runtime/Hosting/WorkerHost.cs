@@ -108,7 +108,8 @@ public sealed partial class WorkerHost : IAsyncDisposable
     /// Starts a worker in this process on <paramref name="config"/> with the production parts (the process pool and the
     /// configured sinks): what <c>run</c> does, without the command line and signals. Meant for tests of a handler, for
     /// example on <c>kafka.brokers: embedded</c> (then <see cref="Config"/>'s <c>Kafka.Brokers</c> holds the in-process
-    /// broker's address to produce input to). Stop it with <see cref="StopAsync"/> or <c>await using</c>.
+    /// broker's address to produce input to). Stop it with <see cref="StopAsync"/> (drains and commits, then closes) or
+    /// <c>await using</c> (gives work in flight up uncommitted, leaves the group within seconds, closes).
     /// </summary>
     public static Task<WorkerHost> StartAsync(DrakkarHandlerBase handler, DrakkarConfig config, SinkRegistry? sinks = null,
         CancellationToken cancellationToken = default)

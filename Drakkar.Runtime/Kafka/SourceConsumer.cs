@@ -189,6 +189,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         if (!closed) LogStopStepOverran("leaving the group");
     }
 
+    /// <summary>How long a consumer disposed without <see cref="StopAsync"/> waits to leave its group.</summary>
+    private static readonly TimeSpan DisposeLeaveBound = TimeSpan.FromSeconds(5);
+
     /// <summary>The shortest wait a stop step gets even when the bound is already spent.</summary>
     private static readonly TimeSpan MinimumStep = TimeSpan.FromMilliseconds(500);
 
@@ -218,6 +221,10 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         if (_commitLoop is not null) await _commitLoop.ConfigureAwait(false);
         foreach (var pipeline in _pipelines.Values) pipeline.Abort();
         _pipelines.Clear();
+        // Disposed without StopAsync: leave the group here, bounded. Destroying a member that never left while its
+        // group rebalances can block librdkafka's destroy for good (seen with two members of one group disposed one
+        // after the other), and the others would otherwise wait out the session timeout for its partitions.
+        if (_closed is null && _pollThread is not null) _closed = await Within(Task.Run(CloseConsumer), DisposeLeaveBound).ConfigureAwait(false);
         // A consumer whose leave is still under way is left to the process exit rather than destroyed under it.
         if (_closed is not false) _consumer.Dispose();
         _stopPolling.Dispose();

@@ -3,7 +3,7 @@ using Drakkar.IntegrationTests.Support;
 
 namespace Drakkar.IntegrationTests.Hosting;
 
-/// <summary>SPEC P2, P3 and O8 through a whole worker: what <c>OnStartup</c> returns is used, and a stop cancels periodic methods before it drains.</summary>
+/// <summary>SPEC P2, P3 and O8 through a whole worker: what <c>OnStartup</c> returns is used, a stop cancels periodic methods before it drains, and a worker disposed without a stop still leaves its group.</summary>
 [Collection(KafkaCollection.Name)]
 public sealed partial class WorkerLifecycleTests(KafkaBroker kafka)
 {
@@ -102,5 +102,52 @@ public sealed partial class WorkerLifecycleTests(KafkaBroker kafka)
         handler.ReleaseTask.SetResult();
         await stopping.WaitAsync(Patience);
         Assert.Equal(1, TestWorker.Committed(kafka.BootstrapServers, topic, group, 1)[0]);
+    }
+
+    /// <summary>Records which partitions the rebalance hooks named; arranges no task.</summary>
+    private sealed class MembershipHandler : DrakkarHandler
+    {
+        private int _assigned;
+        private int _revoked;
+
+        public int Assigned => Volatile.Read(ref _assigned);
+        public int Revoked => Volatile.Read(ref _revoked);
+
+        public override ValueTask OnAssign(IReadOnlyList<PartitionId> partitions)
+        {
+            Interlocked.Add(ref _assigned, partitions.Count);
+            return ValueTask.CompletedTask;
+        }
+
+        public override ValueTask OnRevoke(IReadOnlyList<PartitionId> partitions)
+        {
+            Interlocked.Add(ref _revoked, partitions.Count);
+            return ValueTask.CompletedTask;
+        }
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+    }
+
+    [Fact]
+    public async Task Workers_disposed_without_a_stop_leave_their_group_one_after_the_other()
+    {
+        var topic = kafka.CreateTopic("dispose-leave", partitions: 2);
+        var group = $"{topic}-g";
+        var first = new MembershipHandler();
+        var second = new MembershipHandler();
+        var firstWorker = await TestWorker.StartAsync(first, TestWorker.Config(kafka.BootstrapServers, topic, group), workerId: "first");
+        var secondWorker = await TestWorker.StartAsync(second, TestWorker.Config(kafka.BootstrapServers, topic, group), workerId: "second");
+        await Eventually.True(() => first.Assigned > 0 && second.Assigned > 0, Patience, "each member owns a partition");
+
+        // Disposing the second hands its partition to the first (a rebalance), then the first leaves while it owns both.
+        var secondLeft = secondWorker.DisposeAsync().AsTask();
+        Assert.Same(secondLeft, await Task.WhenAny(secondLeft, Task.Delay(Patience)));
+        var firstLeft = firstWorker.DisposeAsync().AsTask();
+        Assert.Same(firstLeft, await Task.WhenAny(firstLeft, Task.Delay(Patience)));
+
+        // Each left through a revoke of everything it owned, as a stopped worker does.
+        Assert.Equal(second.Assigned, second.Revoked);
+        Assert.Equal(first.Assigned, first.Revoked);
     }
 }
