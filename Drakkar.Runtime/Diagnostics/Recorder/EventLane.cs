@@ -51,12 +51,6 @@ internal sealed class EventLane
 
     private long _stored;
 
-    /// <summary>
-    /// Where the writer copies the lane's waiting events when a round is read again through copies (it was about a whole
-    /// ring behind; it otherwise reads the slots in place); only the writer touches it.
-    /// </summary>
-    public List<FlightEvent> WriterCopy { get; } = [];
-
     /// <summary>The oldest event a reader may take now.</summary>
     public long OldestReadable => Math.Max(0, Written - (Capacity - Margin));
 
@@ -64,7 +58,7 @@ internal sealed class EventLane
     public long Unstored => Math.Max(Stored, OldestReadable);
 
     /// <summary>
-    /// The slot of <paramref name="position"/>, read in place: the reader checks <see cref="IntactSince"/> once it has
+    /// The slot of <paramref name="position"/>, read in place: the reader checks <see cref="IntactFrom"/> once it has
     /// read what it wanted, since the owner may have reached the slot meanwhile.
     /// </summary>
     public ref readonly FlightEvent Slot(long position)
@@ -73,11 +67,14 @@ internal sealed class EventLane
         return ref Volatile.Read(ref _chunks[index >> ChunkShift])![index & (ChunkSize - 1)];
     }
 
-    /// <summary>Whether every event from <paramref name="position"/> on was whole when read before this call.</summary>
-    public bool IntactSince(long position)
+    /// <summary>
+    /// The oldest position whose slot, read before this call, was whole: the owner had not come within
+    /// <see cref="Margin"/> events of overwriting it.
+    /// </summary>
+    public long IntactFrom()
     {
         Interlocked.MemoryBarrier();
-        return position >= OldestReadable;
+        return OldestReadable;
     }
 
     /// <summary>Appends <paramref name="e"/>; only <see cref="Owner"/> calls this.</summary>
@@ -104,41 +101,7 @@ internal sealed class EventLane
         }
         e = Slot(position);
         // Copied before the owner came within the margin of this slot: whole.
-        return IntactSince(position);
-    }
-
-    /// <summary>
-    /// Appends the events from <see cref="Stored"/> up to <see cref="Written"/> to <paramref name="into"/> (in order) and
-    /// moves <see cref="Stored"/> past them; returns how many were overwritten before they could be copied.
-    /// </summary>
-    public long Drain(List<FlightEvent> into)
-    {
-        // The start first: the end read after it is never before it, however far the owner got meanwhile.
-        var from = Unstored;
-        var end = Written;
-        var lost = from - Stored;
-        var start = into.Count;
-        for (var position = from; position < end;)
-        {
-            // The rest of this chunk, or up to the end.
-            var index = position & _mask;
-            var inChunk = (int)(index & (ChunkSize - 1));
-            var count = (int)Math.Min(ChunkSize - inChunk, end - position);
-            into.AddRange(new ReadOnlySpan<FlightEvent>(_chunks[index >> ChunkShift], inChunk, count));
-            position += count;
-        }
-        Interlocked.MemoryBarrier();
-        // Those the owner may have reached while they were copied are dropped too (only when the writer is about a
-        // whole ring behind: it is woken long before that on a worker that keeps up).
-        var oldest = OldestReadable;
-        if (oldest > from)
-        {
-            var overwritten = (int)Math.Min(oldest - from, end - from);
-            into.RemoveRange(start, overwritten);
-            lost += overwritten;
-        }
-        Stored = end;
-        return lost;
+        return position >= IntactFrom();
     }
 
     private FlightEvent[] NewChunk(int chunk)

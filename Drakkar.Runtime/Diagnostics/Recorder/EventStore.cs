@@ -13,7 +13,7 @@ namespace Drakkar.Diagnostics.Recorder;
 /// </summary>
 internal sealed class EventStore : IDisposable
 {
-    private const string Schema = """
+    private static readonly string Schema = $$"""
         PRAGMA page_size = 65536;
         PRAGMA journal_mode = WAL;
         PRAGMA synchronous = NORMAL;
@@ -30,10 +30,7 @@ internal sealed class EventStore : IDisposable
         CREATE VIEW IF NOT EXISTS events AS SELECT
             p.base_seq + json_extract(e.value, '$[0]') AS seq,
             p.base_at_ms + json_extract(e.value, '$[1]') AS at_ms,
-            CASE json_extract(e.value, '$[2]')
-                WHEN 1 THEN 'consumed' WHEN 2 THEN 'task_finished' WHEN 3 THEN 'task_failed' WHEN 4 THEN 'delivered'
-                WHEN 5 THEN 'delivery_failed' WHEN 6 THEN 'dlq' WHEN 7 THEN 'committed' WHEN 8 THEN 'assigned'
-                WHEN 9 THEN 'revoked' WHEN 10 THEN 'lost' ELSE json_extract(e.value, '$[2]') END AS kind,
+            {{KindNames("json_extract(e.value, '$[2]')")}} AS kind,
             json_extract(e.value, '$[10]') AS topic,
             json_extract(e.value, '$[9]') AS partition,
             json_extract(e.value, '$[5]') AS offset,
@@ -58,6 +55,10 @@ internal sealed class EventStore : IDisposable
             at_ms INTEGER NOT NULL,
             state_json TEXT NOT NULL);
         """;
+
+    /// <summary>The <c>events</c> view's kind: the name of a kind stored by its code (<see cref="FlightEvent.KindsByCode"/>), else the name stored.</summary>
+    private static string KindNames(string stored) =>
+        $"CASE {stored}" + string.Concat(FlightEvent.KindsByCode.Select((kind, code) => kind is null ? "" : $" WHEN {code} THEN '{kind}'")) + $" ELSE {stored} END";
 
     // 64 KiB pages: a pack spans a few pages instead of dozens, and the WAL writes and checkpoints a sixteenth as many;
     // wal_autocheckpoint counts pages: 256 keeps the WAL near 16 MiB (the default, 1,000 pages, would let it reach 64 MiB).

@@ -34,7 +34,7 @@ internal readonly struct FlightEvent
     public const string Revoked = "revoked";
     public const string Lost = "lost";
 
-    /// <summary>The kinds with a code, at their code (the <c>events</c> view's <c>CASE</c> names them again); 0 is "another kind".</summary>
+    /// <summary>The kinds with a code, at their code (the <c>events</c> view names them from this list); 0 is "another kind".</summary>
     internal static readonly string?[] KindsByCode =
         [null, Consumed, TaskFinished, TaskFailed, Delivered, DeliveryFailed, DeadLettered, Committed, Assigned, Revoked, Lost];
 

@@ -23,9 +23,6 @@ namespace Drakkar.Diagnostics.Recorder;
 /// </summary>
 internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
 {
-    /// <summary>The writer thread's nice value (Linux): below the pipeline's threads, which run at the default 0.</summary>
-    internal const int WriterNice = 10;
-
     /// <summary>
     /// Waiting events in one lane that wake the writer before <c>debug.flush_interval_seconds</c> (with the default
     /// <c>debug.max_buffer</c>): four packs, so that a transaction holds several (a worker's busy threads fill their
@@ -113,7 +110,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
                 throw new InvalidOperationException($"the flight recorder cannot write to debug.db_dir '{_config.DbDir}': {e.Message}", e);
             }
         }
-        // A thread of its own rather than a task: see WriteLoop for why nothing may continue on it.
+        // A thread of its own rather than a pool thread or a task: see WriteLoop.
         _writer = new Thread(WriteLoop) { IsBackground = true, Name = "drakkar-recorder" };
         _writer.Start();
     }
@@ -219,7 +216,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     {
         if (_stop.IsCancellationRequested) return;
         await _stop.CancelAsync().ConfigureAwait(false);
-        // Joined from a pool thread that this thread's priority has nothing to do with (see WriteLoop).
+        // Join blocks: on a pool thread, not the caller's.
         if (_writer is { } writer) await Task.Run(writer.Join).ConfigureAwait(false);
         _store?.Dispose();
     }
@@ -332,16 +329,8 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     /// </summary>
     private void Drain(List<FlightEvent> batch)
     {
-        var lanes = Volatile.Read(ref _lanes);
         var start = batch.Count;
-        var lost = 0L;
-        if (!MergeInPlace(lanes, batch, ref lost))
-        {
-            // An owner came round to slots while they were read (the writer about a whole ring behind): this round is
-            // read again through copies, which tell the overwritten events apart.
-            batch.RemoveRange(start, batch.Count - start);
-            lost += DrainThroughCopies(lanes, batch);
-        }
+        var lost = MergeInPlace(Volatile.Read(ref _lanes), batch);
         var excess = batch.Count - start - _config.MaxBuffer;
         if (excess > 0)
         {
@@ -365,14 +354,21 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     /// <summary>Called between reading the lanes in place and checking them (tests: an owner that moves on meanwhile).</summary>
     internal Action? LanesReadForTests { get; set; }
 
+    // Where each event a round appended came from, its position and lane packed (position << 16 | lane), for dropping
+    // those found overwritten (a process has far fewer than 65,536 threads, so far fewer lanes); the writer's own,
+    // kept from round to round.
+    private long[] _origins = [];
+
     /// <summary>
     /// Appends the events to store waiting in the lanes to <paramref name="into"/>, merged in seq order straight from
     /// the slots (one copy per event: copying each lane out first and merging the copies cost a quarter of the writer),
-    /// and moves each lane past them, adding to <paramref name="lost"/> those overwritten before the round; false, with
-    /// no lane moved, if an owner may have overwritten a slot while it was read.
+    /// and moves each lane past them. Returns how many were lost: overwritten before the round, or while it read them
+    /// (the writer about a whole ring behind: an owner came within the margin of slots read, which are dropped, the
+    /// rest of the round kept).
     /// </summary>
-    private bool MergeInPlace(EventLane[] lanes, List<FlightEvent> into, ref long lost)
+    private long MergeInPlace(EventLane[] lanes, List<FlightEvent> into)
     {
+        var start = into.Count;
         var from = new long[lanes.Length];
         var next = new long[lanes.Length];
         var end = new long[lanes.Length];
@@ -382,6 +378,11 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
             from[l] = next[l] = lanes[l].Unstored;
             end[l] = lanes[l].Written;
         }
+        var toRead = 0L;
+        for (var l = 0; l < lanes.Length; l++) toRead += end[l] - from[l];
+        if (_origins.Length < toRead) _origins = new long[toRead];
+        var origins = _origins;
+        var read = 0;
         while (true)
         {
             var (pick, pickSeq) = (-1, 0L);
@@ -392,57 +393,35 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
                 if (pick < 0 || seq < pickSeq) (pick, pickSeq) = (l, seq);
             }
             if (pick < 0) break;
-            ref readonly var e = ref lanes[pick].Slot(next[pick]++);
-            if (!e.MemoryOnly) into.Add(e);
+            var position = next[pick]++;
+            ref readonly var e = ref lanes[pick].Slot(position);
+            if (e.MemoryOnly) continue;
+            into.Add(e);
+            origins[read++] = position << 16 | (long)pick;
         }
         LanesReadForTests?.Invoke();
-        for (var l = 0; l < lanes.Length; l++)
-            if (!lanes[l].IntactSince(from[l])) return false;
+        var lost = 0L;
+        var intactFrom = new long[lanes.Length];
+        var torn = false;
         for (var l = 0; l < lanes.Length; l++)
         {
-            lost += from[l] - lanes[l].Stored;
+            intactFrom[l] = lanes[l].IntactFrom();
+            torn |= intactFrom[l] > from[l];
+            // Overwritten before the round, and read while being (or about to be) overwritten.
+            lost += from[l] - lanes[l].Stored + Math.Clamp(intactFrom[l] - from[l], 0, end[l] - from[l]);
             lanes[l].Stored = end[l];
         }
-        return true;
-    }
-
-    /// <summary>
-    /// The same through a copy of each lane, which drops what its owner overwrote while it was copied; returns how many
-    /// events were overwritten before they could be copied.
-    /// </summary>
-    private static long DrainThroughCopies(EventLane[] lanes, List<FlightEvent> into)
-    {
-        var taken = new List<List<FlightEvent>>(lanes.Length);
-        var lost = 0L;
-        foreach (var lane in lanes)
+        if (torn)
         {
-            // Each lane's copy list is the writer's own, kept from round to round (a new one per round would be a large
-            // array to allocate and clear each time).
-            var events = lane.WriterCopy;
-            lost += lane.Drain(events);
-            if (events.Count > 0) taken.Add(events);
-        }
-        Merge(taken, into);
-        foreach (var events in taken) events.Clear();
-        return lost;
-    }
-
-    /// <summary>Appends the events to store of <paramref name="runs"/> (each in seq order) to <paramref name="into"/> in seq order.</summary>
-    private static void Merge(List<List<FlightEvent>> runs, List<FlightEvent> into)
-    {
-        var next = new int[runs.Count];
-        while (true)
-        {
-            var (pick, pickSeq) = (-1, 0L);
-            for (var r = 0; r < runs.Count; r++)
+            var kept = start;
+            for (var i = start; i < into.Count; i++)
             {
-                var run = CollectionsMarshal.AsSpan(runs[r]);
-                if (next[r] < run.Length && (pick < 0 || run[next[r]].Seq < pickSeq)) (pick, pickSeq) = (r, run[next[r]].Seq);
+                var origin = origins[i - start];
+                if (origin >> 16 >= intactFrom[(int)(origin & 0xFFFF)]) into[kept++] = into[i];
             }
-            if (pick < 0) return;
-            ref readonly var e = ref CollectionsMarshal.AsSpan(runs[pick])[next[pick]++];
-            if (!e.MemoryOnly) into.Add(e);
+            into.RemoveRange(kept, into.Count - kept);
         }
+        return lost;
     }
 
     /// <summary>Consecutive offsets of one partition consumed since the range opened; guarded by its own lock.</summary>
@@ -462,20 +441,18 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     }
 
     /// <summary>
-    /// The writer, on a thread of its own at a lower CPU priority (nice <see cref="WriterNice"/> on Linux): encoding and
-    /// storing events costs about 0.4 µs of CPU per event, which on a busy worker's cores would otherwise be taken from
-    /// the pipeline. Against threads at the default priority it gets about a tenth of a core: far more than a worker
-    /// running real tasks records, so it keeps up; if it falls behind for long, the lanes overwrite what it has not
-    /// reached and those events are dropped and counted, as the recorder promises, instead of the pipeline slowing down.
-    /// On Linux a new thread inherits the nice value of the thread that creates it, and the thread pool starts a new
-    /// worker on the thread that queues work when none is idle: so nothing here queues work to the pool or completes a
-    /// task others await (whose continuations would run here, or be queued from here): a pool thread started from this
-    /// one would run pipeline work at nice 10 for the rest of the process, and when the writer was a task, the
-    /// worker's shutdown and the caller's code after it continued on this thread (tests).
+    /// The writer, on a thread of its own (it blocks in SQLite and in file writes, which must not hold a pool thread),
+    /// at the pipeline's priority. Encoding and storing an event costs about 0.4 µs of CPU. It used to run at nice 10,
+    /// which bought no throughput the orchestration bench could measure and put the pipeline under it: a collection
+    /// the writer's allocations start runs on the writer's thread while every managed thread waits (workstation GC),
+    /// and a thread the runtime starts from it (the background GC's, the tiered compiler's) inherits its nice value,
+    /// so on cores busy with the executor's processes those ran at a tenth of a core (docs/performance.md). If it falls
+    /// behind for long, the lanes overwrite what it has not reached and those events are dropped and counted, as the
+    /// recorder promises, instead of the pipeline slowing down. Nothing here queues work to the pool or completes a
+    /// task others await, so no one's continuations run here.
     /// </summary>
     private void WriteLoop()
     {
-        if (OperatingSystem.IsLinux()) _ = Execution.Posix.LibC.SetPriority(Execution.Posix.LibC.PRIO_PROCESS, Execution.Posix.LibC.GetTid(), WriterNice);
         var interval = TimeSpan.FromSeconds(_config.FlushIntervalSeconds);
         var rotation = TimeSpan.FromMinutes(_config.RotationIntervalMinutes);
         var stateInterval = TimeSpan.FromSeconds(_config.StateSyncIntervalSeconds);

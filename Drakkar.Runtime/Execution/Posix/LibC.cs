@@ -93,15 +93,6 @@ internal static unsafe partial class LibC
     public static partial int SigFillSet(void* sigset);
 
     // Returns an error number instead of setting errno.
-    public const int PRIO_PROCESS = 0;
-
-    /// <summary>The calling thread's kernel id (what <c>setpriority</c> takes to change one thread on Linux).</summary>
-    [LibraryImport(Library, EntryPoint = "gettid")]
-    public static partial int GetTid();
-
-    [LibraryImport(Library, EntryPoint = "setpriority", SetLastError = true)]
-    public static partial int SetPriority(int which, int who, int niceValue);
-
     [LibraryImport(Library, EntryPoint = "pthread_sigmask")]
     public static partial int PthreadSigMask(int how, void* set, void* oldSet);
 }

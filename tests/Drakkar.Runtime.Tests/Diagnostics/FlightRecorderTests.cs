@@ -57,9 +57,9 @@ public sealed class FlightRecorderTests : IDisposable
     }
 
     [Fact]
-    public async Task Slots_an_owner_overwrites_while_the_writer_reads_them_in_place_are_read_again_and_counted()
+    public async Task Slots_an_owner_overwrites_while_the_writer_reads_them_in_place_are_dropped_and_counted_and_the_rest_stored_whole()
     {
-        var config = new DebugConfig { Enabled = true, DbDir = _dir, MaxUiRows = 100, RetentionMaxEvents = 1_000_000 };
+        var config = new DebugConfig { Enabled = true, DbDir = _dir, MaxUiRows = 100, RetentionMaxEvents = 1_000_000, FlushIntervalSeconds = 1 };
         var recorder = NewRecorder(config);
         // 1,000 events wait in this thread's lane; the writer is not started yet.
         for (var i = 0; i < 1000; i++) Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1), offset: i);
@@ -68,23 +68,43 @@ public sealed class FlightRecorderTests : IDisposable
         var added = window + 300 - 1000;
         // While the writer has read them in place and not yet checked them, the owner moves on past the window: the
         // slots the writer read are overwritten, or about to be.
-        var readAgain = 0;
-        recorder.LanesReadForTests = () =>
-        {
-            recorder.LanesReadForTests = null;
-            readAgain++;
-            for (var i = 1000; i < 1000 + added; i++)
-                lane.Add(new FlightEvent(100_000 + i, DateTimeOffset.UtcNow, FlightEvent.TaskFinished) { TaskId = $"t{i}", Attempt = 1, Offset = i, DurationMs = 1 });
-        };
-
-        recorder.Start();
-        var database = recorder.DatabasePath!;
-        await recorder.DisposeAsync();
-        Assert.Equal(1, readAgain);
-        // Read again through copies: the 300 events the owner overwrote are dropped and counted, the rest stored whole
-        // (stored as first read, the overwritten ones would be there with their old values and none counted).
+        var database = await StoreWhileOvertaken(recorder, lane, fromOffset: 1000, added);
+        // The 300 events whose slots the owner overwrote (or came within the margin of) while they were read are dropped
+        // and counted, the rest of that round stored whole (stored as read, the overwritten ones would be there with
+        // their old values and none counted).
         Assert.Equal(300, recorder.Dropped);
         Assert.Equal([((long)window, 300L, 1000L + added - 1)], Query(database, "SELECT count(*), min(offset), max(offset) FROM events WHERE kind = 'task_finished'"));
+        Assert.Equal([(0L, 0L, 0L)], Query(database, "SELECT count(*), 0, 0 FROM events WHERE kind = 'task_finished' AND task_id <> 't' || offset"));
+    }
+
+    [Fact]
+    public async Task Of_two_lanes_read_in_one_round_only_the_slots_the_overtaking_owner_reached_are_dropped()
+    {
+        var config = new DebugConfig { Enabled = true, DbDir = _dir, MaxUiRows = 100, RetentionMaxEvents = 1_000_000, FlushIntervalSeconds = 1 };
+        var recorder = NewRecorder(config);
+        // Another thread records offsets 0..499 first (lane B, lower seqs), then this thread 500..1499 (lane A): the round
+        // reads B's events first, so dropping by place in the round rather than by lane would drop B's. The other thread
+        // lives on until this one has a lane of its own (a thread that ended hands its lane over).
+        using var recorded = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var other = new Thread(() =>
+        {
+            for (var i = 0; i < 500; i++) Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1), offset: i);
+            recorded.Set();
+            release.Wait();
+        });
+        other.Start();
+        recorded.Wait();
+        for (var i = 500; i < 1500; i++) Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1), offset: i);
+        release.Set();
+        other.Join();
+        var lane = recorder.Lanes.Single(l => l.Owner == Thread.CurrentThread);
+        var added = lane.Capacity - EventLane.Margin + 300 - 1000;
+        var database = await StoreWhileOvertaken(recorder, lane, fromOffset: 1500, added);
+        Assert.Equal(300, recorder.Dropped);
+        Assert.Equal([(500L, 0L, 499L)], Query(database, "SELECT count(*), min(offset), max(offset) FROM events WHERE offset < 500"));
+        Assert.Equal([(0L, 0L, 0L)], Query(database, "SELECT count(*), 0, 0 FROM events WHERE offset BETWEEN 500 AND 799"));
+        Assert.Equal([(700L + added, 800L, 1500L + added - 1)], Query(database, "SELECT count(*), min(offset), max(offset) FROM events WHERE offset >= 800"));
         Assert.Equal([(0L, 0L, 0L)], Query(database, "SELECT count(*), 0, 0 FROM events WHERE kind = 'task_finished' AND task_id <> 't' || offset"));
     }
 
@@ -118,10 +138,11 @@ public sealed class FlightRecorderTests : IDisposable
             }
         }
         await adding;
-        var drained = new List<FlightEvent>();
-        lane.Stored = total - 600;
-        Assert.Equal(0, lane.Drain(drained));
-        Assert.Equal(Enumerable.Range(0, 600).Select(i => total - 600 + i), drained.Select(e => e.Seq));
+        // Once the owner is done, the newest events read back whole and in order.
+        var newest = new List<long>();
+        for (var position = total - 600; position < total; position++)
+            newest.Add(lane.TryRead(position, out var e) ? e.Seq : -1);
+        Assert.Equal(Enumerable.Range(0, 600).Select(i => total - 600 + i), newest);
         Assert.True(read > 0);
         Assert.True(skipped > 0);
     }
@@ -444,52 +465,36 @@ public sealed class FlightRecorderTests : IDisposable
     }
 
     [Fact]
-    public async Task The_writer_runs_on_its_own_thread_below_the_pipeline_priority()
-    {
-        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir });
-        recorder.Start();
-        try
-        {
-            // The kernel's view of this process's threads: /proc/self/task/<tid>/comm is the name (15 characters),
-            // field 19 of .../stat the nice value.
-            string? nice = null;
-            for (var wait = 0; wait < 100 && nice is null; wait++)
-            {
-                nice = Directory.EnumerateDirectories("/proc/self/task")
-                    .Where(task => File.ReadAllText(Path.Combine(task, "comm")).Trim() == "drakkar-recorde")
-                    .Select(task => File.ReadAllText(Path.Combine(task, "stat")))
-                    .Select(stat => stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16])
-                    .FirstOrDefault();
-                if (nice is null) await Task.Delay(20);
-            }
-            Assert.Equal(FlightRecorder.WriterNice.ToString(System.Globalization.CultureInfo.InvariantCulture), nice);
-        }
-        finally
-        {
-            await recorder.DisposeAsync();
-        }
-    }
-
-    [Fact]
-    public async Task The_writers_lower_priority_stays_with_the_writer_thread()
+    public async Task The_writer_and_what_it_starts_run_at_the_pipelines_priority()
     {
         var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, FlushIntervalSeconds = 1 });
+        var seen = new TaskCompletionSource<(string Name, string Nice)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        recorder.LanesReadForTests = () =>
+        {
+            recorder.LanesReadForTests = null;
+            // On the writer's thread: a collection its allocations start runs here while every managed thread waits, and
+            // may start the runtime's background GC thread, which inherits this thread's priority.
+            GC.Collect(2, GCCollectionMode.Forced, blocking: false);
+            seen.TrySetResult((File.ReadAllText("/proc/thread-self/comm").Trim(), Nice(File.ReadAllText("/proc/thread-self/stat"))));
+        };
         recorder.Start();
         for (var i = 0; i < 3; i++)
         {
             Finish(recorder, $"t{i}", TimeSpan.FromMilliseconds(1));
             await Task.Delay(1100);
         }
+        var writer = await seen.Task.WaitAsync(TimeSpan.FromSeconds(20));
         await recorder.DisposeAsync();
-        // What follows the dispose, and every thread but the writers (of this and other tests' recorders), runs at the
-        // default priority: /proc/.../stat field 19 is the nice value, .../comm the thread's name (15 characters).
-        static string Nice(string stat) => stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16];
+        // /proc/.../comm is the thread's name (15 characters), field 19 of .../stat its nice value.
+        Assert.Equal(("drakkar-recorde", "0"), writer);
         Assert.Equal("0", Nice(File.ReadAllText("/proc/thread-self/stat")));
         var lowered = Directory.EnumerateDirectories("/proc/self/task")
             .Select(task => (Name: File.ReadAllText(Path.Combine(task, "comm")).Trim(), Nice: Nice(File.ReadAllText(Path.Combine(task, "stat")))))
-            .Where(t => t.Nice != "0" && t.Name != "drakkar-recorde")
+            .Where(t => t.Nice != "0")
             .ToList();
         Assert.Empty(lowered);
+
+        static string Nice(string stat) => stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16];
     }
 
     private readonly record struct Pair(long Value)
@@ -546,6 +551,32 @@ public sealed class FlightRecorderTests : IDisposable
 
     private FlightRecorder NewRecorder(DebugConfig config) =>
         new(config, ("w1", "c1", "", "{}", "debug: {}"), () => "{}", _metrics, NullLogger.Instance);
+
+    /// <summary>
+    /// Starts the writer; while its first round has read the lanes in place and not yet checked them, the owner of
+    /// <paramref name="lane"/> adds <paramref name="count"/> task events (offsets from <paramref name="fromOffset"/>).
+    /// Returns the database once the writer has moved past everything in the lane (the events added meanwhile are
+    /// stored by the next round; at most 20 s) and the recorder is disposed.
+    /// </summary>
+    private static async Task<string> StoreWhileOvertaken(FlightRecorder recorder, EventLane lane, int fromOffset, int count)
+    {
+        var overtaken = false;
+        recorder.LanesReadForTests = () =>
+        {
+            recorder.LanesReadForTests = null;
+            for (var i = fromOffset; i < fromOffset + count; i++)
+                lane.Add(new FlightEvent(100_000 + i, DateTimeOffset.UtcNow, FlightEvent.TaskFinished) { TaskId = $"t{i}", Attempt = 1, Offset = i, DurationMs = 1 });
+            overtaken = true;
+        };
+        recorder.Start();
+        var database = recorder.DatabasePath!;
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (lane.Stored < lane.Written && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.Equal(lane.Written, lane.Stored);
+        await recorder.DisposeAsync();
+        Assert.True(overtaken);
+        return database;
+    }
 
     private static void Finish(FlightRecorder recorder, string id, TimeSpan duration, long offset = 1)
     {
