@@ -14,6 +14,7 @@ dotnet build bench/Drakkar.Bench -c Release --nologo -v quiet
 dotnet build Drakkar.Sample -c Release --nologo -v quiet
 log "publishing the Native AOT sample"
 aot_out="$root/.artifacts/sample-aot"
+mkdir -p "$root/.artifacts"
 dotnet publish Drakkar.Sample -c Release -p:PublishAot=true -o "$aot_out" --nologo -v quiet > "$root/.artifacts/aot-publish.log" 2>&1 \
   || { cat "$root/.artifacts/aot-publish.log" >&2; exit 1; }
 
