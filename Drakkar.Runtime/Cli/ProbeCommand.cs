@@ -37,7 +37,8 @@ internal static class ProbeCommand
             line.Errors.Add("--input cannot be combined with --topic, --partition or --offset");
         if (count is 0) line.Errors.Add("--count must be ≥ 1");
         if (input is null && string.Equals(config.Kafka.Brokers.Trim(), Hosting.WorkerHost.EmbeddedBrokers, StringComparison.OrdinalIgnoreCase))
-            line.Errors.Add("kafka.brokers is 'embedded': that broker lives inside a running worker and holds nothing here; give --input FILE");
+            line.Errors.Add("kafka.brokers is 'embedded': that broker lives inside a running worker and holds nothing here; give --input FILE, " +
+                "or the running worker's broker as DK_KAFKA__BROKERS=HOST:PORT (its log line 'Embedded Kafka broker at HOST:PORT')");
         if (line.Errors.Count > 0)
         {
             foreach (var error in line.Errors) stderr.WriteLine($"error: {error}");

@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using Drakkar.Diagnostics.Recorder;
 using Drakkar.Diagnostics.Ui;
 using Drakkar.Observability.Metrics;
@@ -8,7 +9,9 @@ namespace Drakkar.Diagnostics;
 /// <summary>
 /// What <c>debug.enabled</c> adds to a worker: the flight recorder (fed through <see cref="DrakkarMetrics.Events"/>,
 /// which the consumer, the pipeline, the sinks and the committer call) and the debug web UI. Created before the worker's parts so that they report to it;
-/// the UI starts once they exist.
+/// the UI's port is taken here too, so that a port in use stops the worker before it connects its sinks or joins the
+/// consumer group (a worker that joined and then failed would cost the group two rebalances); the UI serves once the
+/// parts exist.
 /// </summary>
 internal sealed partial class DebugConsole : IAsyncDisposable
 {
@@ -16,6 +19,7 @@ internal sealed partial class DebugConsole : IAsyncDisposable
     private readonly string _workerId;
     private readonly ILogger _logger;
     private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
+    private TcpListener? _listener;
     private DebugServer? _server;
     private DebugJson? _json;
 
@@ -26,8 +30,17 @@ internal sealed partial class DebugConsole : IAsyncDisposable
         _logger = loggers.CreateLogger("Drakkar.Debug");
         var debug = config.Debug;
         var identity = (workerId, config.ClusterName, debug.DebugUrl, DebugJson.EnvironmentJson(debug), SecretMasker.ToMaskedYaml(config));
+        _listener = DebugServer.Listen(debug);
         Recorder = new FlightRecorder(debug, identity, () => _json?.State() ?? "{}", metrics, _logger);
-        Recorder.Start();
+        try
+        {
+            Recorder.Start();
+        }
+        catch
+        {
+            _listener.Dispose();
+            throw;
+        }
         metrics.Events = Recorder;
     }
 
@@ -44,7 +57,8 @@ internal sealed partial class DebugConsole : IAsyncDisposable
     public void StartUi(WorkerView worker)
     {
         _json = new DebugJson(_config, _workerId, worker, Recorder, _startedAt);
-        _server = DebugServer.Start(_config.Debug, _json, _logger);
+        _server = DebugServer.Start(_listener!, _config.Debug, _json, _logger);
+        _listener = null;
         var local = $"http://{_server.LocalEndpoint}/";
         LogListening(_logger, _config.Debug.DebugUrl.Length > 0 ? _config.Debug.DebugUrl : local, local,
             _config.Debug.AuthToken.Length > 0 ? "token required" : "no token", Recorder.DatabasePath ?? "none (memory only)");
@@ -53,6 +67,7 @@ internal sealed partial class DebugConsole : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (_server is not null) await _server.DisposeAsync().ConfigureAwait(false);
+        _listener?.Dispose();
         await Recorder.DisposeAsync().ConfigureAwait(false);
     }
 

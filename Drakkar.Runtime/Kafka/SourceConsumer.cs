@@ -511,7 +511,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             pipeline.Start();
         }
         _metrics.AssignedPartitions.Set(_pipelines.Count);
-        LogAssigned(string.Join(", ", partitions.Select(p => p.Partition.Value)));
+        // A cooperative rebalance that moves nothing here still calls this, with no partition.
+        LogAssigned(partitions.Count == 0 ? "none new" : string.Join(", ", partitions.Select(p => p.Partition.Value)));
         // Newly assigned partitions must respect a pause already in force.
         if (_pausedInKafka || _stopping) _consumer.Pause(partitions);
         RunHook(_handler.OnAssign([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_assign");

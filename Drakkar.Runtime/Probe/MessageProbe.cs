@@ -10,8 +10,12 @@ namespace Drakkar.Probe;
 internal sealed record ProbeInput(string Topic, int Partition, long Offset, byte[]? Key, byte[]? Value, DateTimeOffset Timestamp,
     IReadOnlyList<KeyValuePair<string, byte[]>> Headers);
 
-/// <summary>What a probe saw: every payload by sink instance, the payloads no instance takes, the would-be dead letters.</summary>
-internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDelivery Captured, int Unfinished)
+/// <summary>
+/// What a probe saw: every payload by sink instance, the payloads no instance takes, the would-be dead letters, and why
+/// a message could not be decoded as the handler's input type (by topic, partition and offset).
+/// </summary>
+internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDelivery Captured, int Unfinished,
+    IReadOnlyDictionary<(string Topic, int Partition, long Offset), string> DecodeErrors)
 {
     /// <summary>Writes the report as indented JSON (the format docs/operations.md describes).</summary>
     public void WriteJson(Stream output, SinksConfig sinks)
@@ -25,6 +29,8 @@ internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDeli
             json.WriteString("topic", message.Topic);
             json.WriteNumber("partition", message.Partition);
             json.WriteNumber("offset", message.Offset);
+            if (DecodeErrors.TryGetValue((message.Topic, message.Partition, message.Offset), out var decodeError))
+                json.WriteString("decode_error", decodeError);
             json.WriteEndObject();
         }
         json.WriteEndArray();
@@ -121,7 +127,7 @@ internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDeli
 /// would receive while nothing is delivered or committed. The handler gets <see cref="DrakkarCache.Disabled"/>: a
 /// probe never changes the cache. Reusable by any front end (the <c>probe</c> command, a UI action).
 /// </summary>
-internal static class MessageProbe
+internal static partial class MessageProbe
 {
     public static async Task<ProbeReport> RunAsync(DrakkarHandlerBase handler, DrakkarConfig config, IReadOnlyList<ProbeInput> inputs,
         ITaskExecutor executor, ILoggerFactory loggers, TimeSpan timeout, CancellationToken cancellationToken)
@@ -132,15 +138,27 @@ internal static class MessageProbe
         var load = WorkerLoad.From(config.Executor, captured);
         var settings = PipelineSettings.From(config.Executor);
         var pipelines = new List<PartitionPipeline>();
+        var logger = loggers.CreateLogger("Drakkar.Probe");
+        var decodeErrors = new Dictionary<(string, int, long), string>();
         foreach (var partition in inputs.GroupBy(i => (i.Topic, i.Partition)))
         {
             var pipeline = new PartitionPipeline(partition.Key.Topic, partition.Key.Partition, handler, executor, captured, settings, load, metrics,
-                loggers.CreateLogger("Drakkar.Probe"));
+                logger);
             pipelines.Add(pipeline);
             pipeline.Start();
             // The offset tracker takes each offset once and in order.
             foreach (var input in partition.DistinctBy(i => i.Offset).OrderBy(i => i.Offset))
-                pipeline.Enqueue(handler.CreateMessage(input.Topic, input.Partition, input.Offset, input.Key, input.Value, input.Timestamp, input.Headers));
+            {
+                var message = handler.CreateMessage(input.Topic, input.Partition, input.Offset, input.Key, input.Value, input.Timestamp, input.Headers);
+                // As a running worker does: the message still goes on with a null payload; the report and the log say why.
+                if (message.DecodeError is { } error)
+                {
+                    var masked = SecretMasker.Mask(error);
+                    decodeErrors[(input.Topic, input.Partition, input.Offset)] = masked;
+                    LogUndecodable(logger, input.Topic, input.Partition, input.Offset, input.Value?.Length ?? 0, masked);
+                }
+                pipeline.Enqueue(message);
+            }
         }
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bounded.CancelAfter(timeout);
@@ -154,6 +172,9 @@ internal static class MessageProbe
         }
         var unfinished = pipelines.Sum(p => p.OpenMessages);
         await Task.WhenAll(pipelines.Select(p => p.DrainAsync(TimeSpan.FromSeconds(1)))).ConfigureAwait(false);
-        return new ProbeReport(inputs, captured, unfinished);
+        return new ProbeReport(inputs, captured, unfinished, decodeErrors);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Undecodable message {Topic}[{Partition}]@{Offset} ({Bytes} bytes): {Error}; it reaches Arrange with a null payload")]
+    private static partial void LogUndecodable(ILogger logger, string topic, int partition, long offset, int bytes, string error);
 }

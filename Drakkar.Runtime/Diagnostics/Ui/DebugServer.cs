@@ -43,8 +43,10 @@ internal sealed partial class DebugServer : SocketServer
     }
 
     /// <summary>Listens on <c>debug.host:debug.port</c>; a port in use is a startup error naming the keys.</summary>
-    public static DebugServer Start(DebugConfig config, DebugJson json, ILogger logger) =>
-        new(Listen(config.Host, config.Port, "the debug UI", "debug"), config, json, logger);
+    public static TcpListener Listen(DebugConfig config) => Listen(config.Host, config.Port, "the debug UI", "debug");
+
+    /// <summary>Serves the UI on <paramref name="listener"/> (from <see cref="Listen(DebugConfig)"/>), which it owns from now on.</summary>
+    public static DebugServer Start(TcpListener listener, DebugConfig config, DebugJson json, ILogger logger) => new(listener, config, json, logger);
 
     protected override void Accepted(Socket socket)
     {

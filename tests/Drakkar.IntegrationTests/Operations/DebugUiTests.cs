@@ -60,6 +60,43 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
         Assert.Equal(1L, Scalar(db, "SELECT count(*) FROM worker_config WHERE worker_id = 'test-worker' AND config_yaml LIKE '%debug:%'"));
     }
 
+    private sealed class ReadyFlagHandler : DrakkarHandler
+    {
+        public bool Ready { get; private set; }
+
+        public override ValueTask OnReady(DrakkarConfig config, Npgsql.NpgsqlDataSource? postgres)
+        {
+            Ready = true;
+            return ValueTask.CompletedTask;
+        }
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+    }
+
+    [Fact]
+    public async Task A_debug_port_in_use_stops_the_worker_before_its_sinks_and_consumer_start()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var topic = kafka.CreateTopic("debug-port-taken", partitions: 1);
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, "debug-port-taken", c =>
+        {
+            c.Debug.Enabled = true;
+            c.Debug.Port = port;
+            c.Debug.DbDir = _dir;
+        });
+        var handler = new ReadyFlagHandler();
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => TestWorker.StartAsync(handler, config));
+
+        Assert.Contains($"cannot listen on 127.0.0.1:{port}", error.Message, StringComparison.Ordinal);
+        Assert.Contains("debug.port", error.Message, StringComparison.Ordinal);
+        // The port is checked first: the handler was never made ready, so no sink connected and no consumer joined.
+        Assert.False(handler.Ready);
+    }
+
     [Fact]
     public async Task With_an_auth_token_every_request_needs_it_by_header_query_or_cookie()
     {

@@ -57,12 +57,15 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
         return config;
     }
 
-    private static async Task<(int Exit, JsonElement Report, string Errors)> Probe(DrakkarConfig config, params string[] args)
+    private static Task<(int Exit, JsonElement Report, string Errors)> Probe(DrakkarConfig config, params string[] args) =>
+        Probe(new EchoHandler(), config, args);
+
+    private static async Task<(int Exit, JsonElement Report, string Errors)> Probe(DrakkarHandlerBase handler, DrakkarConfig config, params string[] args)
     {
         var line = CommandLine.Parse([ProbeCommand.Name, .. args], new Dictionary<string, (string[], string[])> { [ProbeCommand.Name] = ProbeCommand.Options });
         using var stdout = new MemoryStream();
         var stderr = new StringWriter();
-        var exit = await ProbeCommand.RunAsync(line, new EchoHandler(), config, DrakkarApp.DefaultParts(), NullLoggerFactory.Instance, stdout, stderr, default);
+        var exit = await ProbeCommand.RunAsync(line, handler, config, DrakkarApp.DefaultParts(), NullLoggerFactory.Instance, stdout, stderr, default);
         var report = stdout.Length > 0 ? JsonDocument.Parse(stdout.ToArray()).RootElement.Clone() : default;
         return (exit, report, stderr.ToString());
     }
@@ -117,6 +120,41 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
             var letter = Assert.Single(report.GetProperty("dead_letters").EnumerateArray());
             Assert.Equal(3, letter.GetProperty("partition").GetInt32());
             Assert.Contains("boom in arrange", letter.GetProperty("error").GetString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(input);
+        }
+    }
+
+    /// <summary>A typed handler: the probe shows which messages it could not decode, as a running worker logs them.</summary>
+    private sealed class AmountHandler : DrakkarHandler<Pipeline.Amount>
+    {
+        public List<string?> Seen { get; } = [];
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage<Pipeline.Amount>> messages, PendingContext pending)
+        {
+            lock (Seen) Seen.AddRange(messages.Select(m => m.DecodeError));
+            return ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+        }
+    }
+
+    [Fact]
+    public async Task Probe_names_the_messages_it_could_not_decode_and_still_runs_them()
+    {
+        var input = Path.Combine(Path.GetTempPath(), $"drakkar-probe-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(input, """[ { "value": { "value": 3 }, "offset": 5 }, { "value": "not json", "offset": 6 } ]""");
+        try
+        {
+            var handler = new AmountHandler();
+            var (exit, report, errors) = await Probe(handler, Config("unused", "probe-undecodable"), "--input", input);
+
+            Assert.True(exit == ProbeCommand.ExitOk, errors);
+            var messages = report.GetProperty("messages").EnumerateArray().ToDictionary(m => m.GetProperty("offset").GetInt64());
+            Assert.False(messages[5].TryGetProperty("decode_error", out _));
+            Assert.Contains("value is not a valid Amount", messages[6].GetProperty("decode_error").GetString(), StringComparison.Ordinal);
+            // Like a running worker, the probe hands an undecodable message on (with a null payload) instead of skipping it.
+            Assert.Equal(2, handler.Seen.Count);
         }
         finally
         {
