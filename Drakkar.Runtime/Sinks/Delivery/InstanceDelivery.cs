@@ -28,6 +28,9 @@ internal sealed partial class InstanceDelivery
     private readonly TimeSpan _attemptTimeout;
     // Groups held back while the destination is unreachable (on_outage: pause).
     private int _holding;
+    // Completed (and replaced) when a held group gets through: the other held groups try again at once instead of at
+    // their next probe time, up to 5 s later, which kept consumption paused that long after the destination was back.
+    private TaskCompletionSource _heldRelease = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>How soon a held group first probes the destination, and the longest pause between probes.</summary>
     private static readonly TimeSpan FirstHoldProbe = TimeSpan.FromMilliseconds(500), MaxHoldProbe = TimeSpan.FromSeconds(5);
@@ -277,8 +280,9 @@ internal sealed partial class InstanceDelivery
     /// <summary>
     /// on_outage: pause. The group waits (its messages stay uncommitted; <see cref="Holding"/> pauses consumption)
     /// and probes the destination, at most one probe at a time across the instance, first after 0.5 s and then
-    /// backing off to every 5 s, whatever the breaker's cooldown; once a probe gets through, every held group is
-    /// delivered. A group whose partition is given up meanwhile is dropped uncommitted (the next owner redoes it).
+    /// backing off to every 5 s, whatever the breaker's cooldown; once a probe gets through, every other held group
+    /// is woken and delivered at once. A group whose partition is given up meanwhile is dropped uncommitted (the next
+    /// owner redoes it).
     /// </summary>
     private async Task HoldAsync(PayloadGroup group)
     {
@@ -289,7 +293,9 @@ internal sealed partial class InstanceDelivery
             var wait = FirstHoldProbe;
             while (true)
             {
-                await _options.Delay(wait, stop.Token).ConfigureAwait(false);
+                var released = Volatile.Read(ref _heldRelease).Task;
+                await Task.WhenAny(_options.Delay(wait, stop.Token), released).ConfigureAwait(false);
+                stop.Token.ThrowIfCancellationRequested();
                 wait = wait * 2 < MaxHoldProbe ? wait * 2 : MaxHoldProbe;
                 var admission = _slot.Breaker.Admit(FirstHoldProbe);
                 if (admission == CircuitAdmission.Reject)
@@ -299,7 +305,11 @@ internal sealed partial class InstanceDelivery
                     LogHeldBack(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, _slot.Breaker.State, wait.TotalMilliseconds);
                     continue;
                 }
-                if (await DeliverGroupAsync(group, null, given: admission).ConfigureAwait(false)) return;
+                if (await DeliverGroupAsync(group, null, given: admission).ConfigureAwait(false))
+                {
+                    Interlocked.Exchange(ref _heldRelease, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+                    return;
+                }
             }
         }
         finally
