@@ -394,7 +394,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             if (_paused)
             {
                 _pausedSince = System.Diagnostics.Stopwatch.GetTimestamp();
-                LogPaused(_load.Current, _load.High);
+                LogPaused(_load.Current, _load.High, _load.InFlightPayloads, _load.MaxInFlightPayloads);
             }
             else
             {
@@ -404,7 +404,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
                     ResumeAtPosition([.. _consumer.Assignment.Where(tp => !_resumeAt.ContainsKey(tp.Partition.Value) && !_blocked.Contains(tp.Partition.Value))]);
                     _pausedInKafka = false;
                 }
-                LogResumed(_load.Current, _load.Low);
+                LogResumed(_load.Current, _load.Low, _load.InFlightPayloads, _load.MaxInFlightPayloads / 2);
             }
         }
         if (_paused && !_pausedInKafka && System.Diagnostics.Stopwatch.GetElapsedTime(_pausedSince) >= SoftPauseLimit)
@@ -629,11 +629,13 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Partitions lost, work abandoned uncommitted: {Partitions}")]
     private partial void LogLost(string partitions);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Backpressure: pausing consumption at load {Load} (high {High})")]
-    private partial void LogPaused(long load, long high);
+    // Either bound pauses: the executor load, or payloads in flight to the sinks (a sink holding an outage's payloads
+    // counts as a full window), so the line gives both.
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backpressure: pausing consumption at load {Load} (high {High}), payloads in flight {InFlight} (max {MaxInFlight})")]
+    private partial void LogPaused(long load, long high, long inFlight, long maxInFlight);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Backpressure released: resuming consumption at load {Load} (low {Low})")]
-    private partial void LogResumed(long load, long low);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backpressure released: resuming consumption at load {Load} (low {Low}), payloads in flight {InFlight} (resume at {ResumeInFlight})")]
+    private partial void LogResumed(long load, long low, long inFlight, long resumeInFlight);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Consume failed: {Reason}")]
     private partial void LogConsumeFailed(Exception error, string reason);
