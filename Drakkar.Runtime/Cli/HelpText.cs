@@ -20,7 +20,7 @@ internal static class HelpText
             """,
         ReplayDlqCommand.Name => $$"""
             usage: {{program}} replay-dlq --target-topic TOPIC [--target-brokers HOSTS] [--dlq-topic TOPIC]
-                   [--filter TEXT] [--limit N] [--dry-run] [--config PATH]
+                   [--filter TEXT] [--limit N] [--dry-run] [--source-messages] [--config PATH]
 
             Reads the dead letter queue from its beginning up to where it ends when the command starts, and
             republishes every record's original payloads (one message per payload, the JSON as the worker made it)
@@ -38,6 +38,10 @@ internal static class HelpText
                                        (case-sensitive substring); the others count as filtered_out
               --limit N                stop after reading N DLQ records (filtered records count)
               --dry-run                read, filter and count; publish nothing
+              --source-messages        republish the source messages each record names (source_topic, partition,
+                                       offsets), read again from kafka.brokers with their own key and headers,
+                                       instead of its payloads: to re-run the worker on the messages of a failed
+                                       PostgreSQL/Redis/HTTP/... write, or of a truncated record
               --config PATH            configuration file (default: $DK_CONFIG, else ./drakkar.yaml)
               -h, --help               show this help
 

@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Json;
 using Confluent.Kafka;
-using Drakkar.Kafka;
 using Drakkar.Probe;
 using Microsoft.Extensions.Logging;
 
@@ -22,8 +21,6 @@ internal static class ProbeCommand
     public const int ExitOk = 0;
     public const int ExitFailure = 1;
     public const int ExitUsage = 2;
-
-    private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(15);
 
     public static async Task<int> RunAsync(CommandLine line, DrakkarHandlerBase handler, DrakkarConfig config, Hosting.WorkerParts parts,
         ILoggerFactory loggers, Stream stdout, TextWriter stderr, CancellationToken cancellationToken)
@@ -98,34 +95,10 @@ internal static class ProbeCommand
     /// <summary>Reads <paramref name="count"/> records from one partition by assignment: no group join, no commit.</summary>
     private static List<ProbeInput> ReadKafka(DrakkarConfig config, string topic, int partition, long offset, int count, CancellationToken cancellationToken)
     {
-        KafkaNativeLibrary.EnsureLoaded();
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaSecurity.Apply(new ConsumerConfig
-        {
-            BootstrapServers = config.Kafka.Brokers,
-            // librdkafka wants a group id; an assigned consumer never joins it, and nothing is committed.
-            GroupId = $"drakkar-probe-{Guid.NewGuid():N}",
-            EnableAutoCommit = false,
-            EnableAutoOffsetStore = false,
-            EnablePartitionEof = true,
-        }, config.Kafka))
-            // librdkafka's own chatter would mix with the report; failures surface as exceptions.
-            .SetLogHandler((_, _) => { })
-            .SetErrorHandler((_, _) => { })
-            .Build();
-        consumer.Assign(new TopicPartitionOffset(topic, partition, offset));
-        var messages = new List<ProbeInput>(count);
-        var deadline = DateTime.UtcNow + ReadTimeout;
-        while (messages.Count < count && DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
-        {
-            var record = consumer.Consume(TimeSpan.FromMilliseconds(200));
-            if (record is null) continue;
-            if (record.IsPartitionEOF) break;
-            var headers = record.Message.Headers is { Count: > 0 } h ? h.Select(x => KeyValuePair.Create(x.Key, x.GetValueBytes())).ToArray() : [];
-            messages.Add(new ProbeInput(record.Topic, record.Partition.Value, record.Offset.Value, record.Message.Key, record.Message.Value,
-                record.Message.Timestamp.UtcDateTime, headers));
-        }
-        consumer.Close();
-        return messages;
+        using var reader = new SourceRecordReader(config.Kafka.Brokers, config.Kafka);
+        return [.. reader.ReadFrom(topic, partition, offset, count, cancellationToken).Select(record => new ProbeInput(record.Topic, record.Partition.Value,
+            record.Offset.Value, record.Message.Key, record.Message.Value, record.Message.Timestamp.UtcDateTime,
+            SourceRecordReader.HeadersOf(record.Message.Headers)))];
     }
 
     /// <summary>

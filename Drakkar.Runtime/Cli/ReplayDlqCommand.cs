@@ -26,7 +26,7 @@ internal sealed class ReplayDlqCommand
     public const int ExitInterrupted = 130;
 
     public static readonly (string[] ValueOptions, string[] Flags) Options =
-        (["--config", "--target-topic", "--target-brokers", "--dlq-topic", "--filter", "--limit"], ["--dry-run"]);
+        (["--config", "--target-topic", "--target-brokers", "--dlq-topic", "--filter", "--limit"], ["--dry-run", "--source-messages"]);
 
     private const int ProgressEvery = 1000;
 
@@ -58,8 +58,9 @@ internal sealed class ReplayDlqCommand
     }
 
     // Security: the kafka section whose security_protocol, sasl_* and ssl_* keys both clients connect with.
+    // SourceMessages: republish the source messages each record names, read again from kafka.brokers, instead of its payloads.
     private sealed record Settings(string DlqTopic, string DlqBrokers, string? TargetTopic, string TargetBrokers, string? Filter, long? Limit, bool DryRun,
-        KafkaConfig Security);
+        KafkaConfig Security, bool SourceMessages);
 
     /// <summary>
     /// The command as the worker binary runs it, with everything after <c>replay-dlq</c> as <paramref name="args"/>:
@@ -116,13 +117,16 @@ internal sealed class ReplayDlqCommand
             problems.Add("the DLQ brokers are 'embedded' (an in-process broker that only exists while a worker runs); set dlq.brokers or kafka.brokers in the configuration");
         if (IsEmbedded(targetBrokers))
             problems.Add("the target brokers are 'embedded'; pass --target-brokers HOST:PORT");
+        var sourceMessages = line.Flag("--source-messages");
+        if (sourceMessages && IsEmbedded(config.Kafka.Brokers) && !IsEmbedded(dlqBrokers))
+            problems.Add("--source-messages reads kafka.brokers, which is 'embedded'; set it to the running worker's broker (DK_KAFKA__BROKERS=HOST:PORT)");
         if (string.IsNullOrWhiteSpace(dlqTopic) || dlqTopic == "_dlq")
             problems.Add("no DLQ topic: set dlq.topic or kafka.source_topic in the configuration, or pass --dlq-topic");
         var filter = line.Value("--filter");
         return problems.Count > 0
             ? null
             : new Settings(dlqTopic, dlqBrokers, string.IsNullOrWhiteSpace(target) ? null : target, targetBrokers,
-                string.IsNullOrEmpty(filter) ? null : filter, limit, dryRun, config.Kafka);
+                string.IsNullOrEmpty(filter) ? null : filter, limit, dryRun, config.Kafka, sourceMessages);
     }
 
     private static bool IsEmbedded(string brokers) => string.Equals(brokers.Trim(), WorkerHost.EmbeddedBrokers, StringComparison.OrdinalIgnoreCase);
@@ -167,6 +171,7 @@ internal sealed class ReplayDlqCommand
                 LingerMs = 5,
                 MessageTimeoutMs = 30_000,
             }, _settings.Security, _masker), NullLogger.Instance, _masker, Name);
+        using var sources = _settings.SourceMessages ? new SourceRecordReader(_settings.Security.Brokers, _settings.Security, _masker) : null;
         using var inFlight = new SemaphoreSlim(MaxInFlight, MaxInFlight);
         var settling = new List<Task>();
         var remaining = new HashSet<int>(ends.Keys);
@@ -194,7 +199,7 @@ internal sealed class ReplayDlqCommand
                 continue;
             }
             var read = Interlocked.Increment(ref _read);
-            var settle = await ReplayRecordAsync(record, producer, inFlight).ConfigureAwait(false);
+            var settle = await ReplayRecordAsync(record, producer, inFlight, sources, cancellationToken).ConfigureAwait(false);
             if (settle is not null)
             {
                 settling.Add(settle);
@@ -248,7 +253,8 @@ internal sealed class ReplayDlqCommand
     }
 
     /// <summary>Filters and republishes one DLQ record; returns the task that settles its produces, if it has any.</summary>
-    private async Task<Task?> ReplayRecordAsync(ConsumeResult<byte[]?, byte[]> record, IProducer<byte[]?, byte[]>? producer, SemaphoreSlim inFlight)
+    private async Task<Task?> ReplayRecordAsync(ConsumeResult<byte[]?, byte[]> record, IProducer<byte[]?, byte[]>? producer, SemaphoreSlim inFlight,
+        SourceRecordReader? sources, CancellationToken cancellationToken)
     {
         var partition = record.Partition.Value;
         var offset = record.Offset.Value;
@@ -262,12 +268,20 @@ internal sealed class ReplayDlqCommand
         IReadOnlyList<ReplayMessage> messages;
         try
         {
-            messages = DeadLetterEnvelope.Parse(record.Message.Value, record.Message.Key, HeadersOf(record.Message.Headers));
+            messages = sources is null
+                ? DeadLetterEnvelope.Parse(record.Message.Value, record.Message.Key, SourceRecordReader.HeadersOf(record.Message.Headers))
+                : sources.Read(DeadLetterEnvelope.SourceOf(record.Message.Value), cancellationToken);
         }
         catch (FormatException e)
         {
             Interlocked.Increment(ref _errors);
             _stderr.WriteLine($"error: {_settings.DlqTopic}[{partition}]@{offset} is not a Drakkar DLQ record and was skipped: {e.Message}");
+            return null;
+        }
+        catch (Exception e) when (e is InvalidDataException or KafkaException)
+        {
+            Interlocked.Increment(ref _errors);
+            _stderr.WriteLine($"error: {_settings.DlqTopic}[{partition}]@{offset} was skipped: {_masker.Apply(e.Message)}");
             return null;
         }
         if (_settings.Filter is { } filter && !Matches(record.Message.Value, messages, filter))
@@ -353,7 +367,4 @@ internal sealed class ReplayDlqCommand
             }
         }
     }
-
-    private static IReadOnlyList<KeyValuePair<string, byte[]>> HeadersOf(Headers? headers) =>
-        headers is null ? [] : [.. headers.Select(h => new KeyValuePair<string, byte[]>(h.Key, h.GetValueBytes()))];
 }

@@ -26,42 +26,26 @@ internal static class DeadLetterEnvelope
         List<SourceFields>? sources = null;
         var sourceFailure = false;
         var truncated = false;
-        try
+        ReadRecord(value, (string? name, ref Utf8JsonReader reader) =>
         {
-            var reader = new Utf8JsonReader(value);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) throw new FormatException("the value is not a JSON object");
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            switch (name)
             {
-                var name = reader.GetString();
-                reader.Read();
-                switch (name)
-                {
-                    case "original_payloads":
-                        payloads = ReadPayloads(ref reader);
-                        break;
-                    case "source_messages":
-                        sources = ReadSources(ref reader);
-                        break;
-                    case "source_failure":
-                        sourceFailure = reader.TokenType == JsonTokenType.True;
-                        break;
-                    case "truncated":
-                        truncated = reader.TokenType == JsonTokenType.True;
-                        break;
-                    default:
-                        reader.Skip();
-                        break;
-                }
+                case "original_payloads":
+                    payloads = ReadPayloads(ref reader);
+                    return true;
+                case "source_messages":
+                    sources = ReadSources(ref reader);
+                    return true;
+                case "source_failure":
+                    sourceFailure = reader.TokenType == JsonTokenType.True;
+                    return true;
+                case "truncated":
+                    truncated = reader.TokenType == JsonTokenType.True;
+                    return true;
+                default:
+                    return false;
             }
-        }
-        catch (JsonException e)
-        {
-            throw new FormatException($"the value is not valid JSON: {e.Message}", e);
-        }
-        catch (InvalidOperationException e)
-        {
-            throw new FormatException($"a field has the wrong type: {e.Message}", e);
-        }
+        });
         if (payloads is null) throw new FormatException("the record has no original_payloads");
         if (truncated)
             throw new FormatException("the record was cut to fit the DLQ's size limit when it was written; replay its source messages (named in the record) instead");
@@ -75,6 +59,67 @@ internal static class DeadLetterEnvelope
         var sharedKey = sources.Count > 0 && sources.All(s => SameKey(s.Key, sources[0].Key)) ? sources[0].Key : null;
         IReadOnlyList<KeyValuePair<string, byte[]>> headers = sources.Count == 1 ? sources[0].Headers : [];
         return [.. payloads.Select(p => new ReplayMessage(sharedKey, Encoding.UTF8.GetBytes(p), headers))];
+    }
+
+    /// <summary>
+    /// Where a record's source messages are: <c>source_topic</c>, <c>partition</c> and <c>offsets</c> (what
+    /// <c>replay-dlq --source-messages</c> reads again). Also read from truncated records, which keep these whole.
+    /// </summary>
+    /// <exception cref="FormatException">The value is not a Drakkar DLQ record, or it names no source messages.</exception>
+    public static (string Topic, int Partition, IReadOnlyList<long> Offsets) SourceOf(ReadOnlySpan<byte> value)
+    {
+        string? topic = null;
+        int? partition = null;
+        List<long>? offsets = null;
+        ReadRecord(value, (string? name, ref Utf8JsonReader reader) =>
+        {
+            switch (name)
+            {
+                case "source_topic":
+                    topic = reader.GetString();
+                    return true;
+                case "partition":
+                    partition = reader.GetInt32();
+                    return true;
+                case "offsets":
+                    if (reader.TokenType != JsonTokenType.StartArray) throw new FormatException("offsets is not an array");
+                    offsets = [];
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray) offsets.Add(reader.GetInt64());
+                    return true;
+                default:
+                    return false;
+            }
+        });
+        if (string.IsNullOrEmpty(topic) || partition is null || offsets is not { Count: > 0 })
+            throw new FormatException("the record names no source messages (source_topic, partition and offsets)");
+        return (topic, partition.Value, offsets);
+    }
+
+    /// <summary>Reads one top-level field of a record (the reader is on its value); false to have it skipped.</summary>
+    private delegate bool FieldReader(string? name, ref Utf8JsonReader reader);
+
+    /// <summary>Walks a record's top-level fields; malformed JSON or a field of the wrong type is a <see cref="FormatException"/>.</summary>
+    private static void ReadRecord(ReadOnlySpan<byte> value, FieldReader read)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(value);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) throw new FormatException("the value is not a JSON object");
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var name = reader.GetString();
+                reader.Read();
+                if (!read(name, ref reader)) reader.Skip();
+            }
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"the value is not valid JSON: {e.Message}", e);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new FormatException($"a field has the wrong type: {e.Message}", e);
+        }
     }
 
     private static bool SameKey(byte[]? a, byte[]? b) => a is null ? b is null : b is not null && a.AsSpan().SequenceEqual(b);

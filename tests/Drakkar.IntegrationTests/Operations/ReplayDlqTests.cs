@@ -29,6 +29,9 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
     /// <summary>What the DLQ must give back: value JSON, key and headers of every original payload.</summary>
     private readonly List<(string Value, string? Key, (string, string)[] Headers)> _expected = [];
 
+    /// <summary>What <c>--source-messages</c> must give back: the source messages every record names.</summary>
+    private readonly List<(string Value, string? Key, (string, string)[] Headers)> _expectedSources = [];
+
     public async Task InitializeAsync()
     {
         _sourceTopic = _kafka.CreateTopic("replay-source");
@@ -51,10 +54,13 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
         await using var manager = SinkManager.Create(config, [new SinkDeclaration(SinkKind.Http, "webhook")], new SinkManagerOptions(),
             new DrakkarMetrics(), NullLoggerFactory.Instance);
         await manager.StartAsync(default);
+        var sources = new List<SourceMessage>();
         for (var i = 0; i < SinkFailures; i++)
         {
             var reading = Reading.Sample(i);
             var message = Message(offset: i, key: $"key-{i}", value: $"{{\"request\":{i}}}", ("trace-id", $"trace-{i}"), ("tenant", "blue"));
+            sources.Add(message);
+            _expectedSources.Add(($"{{\"request\":{i}}}", $"key-{i}", [("trace-id", $"trace-{i}"), ("tenant", "blue")]));
             await manager.DeliverAsync(new CollectResult { Http = { HttpPayload.Of(reading) } }, new DeliveryOrigin(_sourceTopic, 0, [message]), default);
             _expected.Add((PayloadData.Of(reading).ToJson(), $"key-{i}", [("trace-id", $"trace-{i}"), ("tenant", "blue")]));
         }
@@ -67,6 +73,19 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
         await manager.DeadLetterAsync(new DeliveryOrigin(_sourceTopic, 0, failed), "Arrange threw", default);
         _expected.Add(("{\"request\":\"qa\"}", "src-a", [("trace-id", "ta")]));
         _expected.Add(("{\"request\":\"qb\"}", "src-b", [("trace-id", "tb")]));
+        _expectedSources.AddRange(_expected[^2..]);
+        // The source topic holds those messages at those offsets (5–9 are others), for --source-messages to read again.
+        sources.AddRange(Enumerable.Range(5, 5).Select(o => Message(offset: o, key: $"other-{o}", value: "{}")));
+        sources.AddRange(failed);
+        using var producer = new ProducerBuilder<byte[]?, byte[]>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers }).Build();
+        foreach (var source in sources.OrderBy(m => m.Offset))
+        {
+            var delivered = await producer.ProduceAsync(new TopicPartition(_sourceTopic, 0), new Message<byte[]?, byte[]>
+            {
+                Key = source.Key, Value = source.Value, Headers = [.. source.Headers.Select(h => new Header(h.Key, h.Value))],
+            });
+            Assert.Equal(source.Offset, delivered.Offset.Value);
+        }
         Assert.Equal(SinkFailures, manager.StatsOf("http", "webhook").DeadLettered);
     }
 
@@ -86,20 +105,42 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
 
         Assert.Equal(0, run.ExitCode);
         Assert.Equal($"summary: read=6 published={_expected.Count} filtered_out=0 errors=0", run.SummaryLine);
-        var records = SinkTestKit.Consume(_kafka.BootstrapServers, target, _expected.Count);
-        var replayed = records
-            .Select(r => (Value: Encoding.UTF8.GetString(r.Message.Value), Key: r.Message.Key is null ? null : Encoding.UTF8.GetString(r.Message.Key),
-                Headers: r.Message.Headers.Select(h => (h.Key, Encoding.UTF8.GetString(h.GetValueBytes()))).ToArray()))
-            .OrderBy(r => r.Key, StringComparer.Ordinal).ToList();
-        var expected = _expected.OrderBy(e => e.Key, StringComparer.Ordinal).ToList();
-        Assert.Equal(expected.Count, replayed.Count);
-        for (var i = 0; i < expected.Count; i++)
-        {
-            Assert.Equal(expected[i].Value, replayed[i].Value);
-            Assert.Equal(expected[i].Key, replayed[i].Key);
-            Assert.Equal(expected[i].Headers, replayed[i].Headers);
-        }
+        AssertTargetHolds(target, _expected);
         Assert.Equal(6, HighWatermarkSum(_dlqTopic, 2));
+    }
+
+    [Fact]
+    public async Task Source_messages_republishes_the_messages_each_record_names_read_again_with_their_keys_and_headers()
+    {
+        var target = _kafka.CreateTopic("replay-sources-target");
+
+        var run = await Replay("--target-topic", target, "--source-messages");
+
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Equal($"summary: read=6 published={_expectedSources.Count} filtered_out=0 errors=0", run.SummaryLine);
+        AssertTargetHolds(target, _expectedSources);
+    }
+
+    [Fact]
+    public async Task Source_messages_no_longer_in_the_topic_are_named_and_exit_1_instead_of_publishing_something_else()
+    {
+        var dlq = _kafka.CreateTopic("replay-gone-dlq");
+        var target = _kafka.CreateTopic("replay-gone-target");
+        using (var producer = new ProducerBuilder<string?, string>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers }).Build())
+        {
+            await producer.ProduceAsync(dlq, new Message<string?, string>
+            {
+                Key = null,
+                Value = $$"""{"original_payloads":["{}"],"sink_name":"db","sink_type":"postgres","error":"boom","timestamp":1.5,"source_topic":"{{_sourceTopic}}","partition":0,"offsets":[500],"attempt_count":1,"source_messages":[{"offset":500,"key":null,"headers":[]}]}""",
+            });
+        }
+
+        var run = await Replay("--dlq-topic", dlq, "--target-topic", target, "--source-messages");
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains($"source message {_sourceTopic}[0]@500 is no longer in the topic", run.Stderr, StringComparison.Ordinal);
+        Assert.Equal("summary: read=1 published=0 filtered_out=0 errors=1", run.SummaryLine);
+        Assert.Equal(0, HighWatermarkSum(target, 1));
     }
 
     [Fact]
@@ -289,6 +330,23 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
             });
         }
         producer.Flush(TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>The target topic holds exactly <paramref name="expected"/>: values, keys and headers, in any order.</summary>
+    private void AssertTargetHolds(string target, List<(string Value, string? Key, (string, string)[] Headers)> expected)
+    {
+        var replayed = SinkTestKit.Consume(_kafka.BootstrapServers, target, expected.Count)
+            .Select(r => (Value: Encoding.UTF8.GetString(r.Message.Value), Key: r.Message.Key is null ? null : Encoding.UTF8.GetString(r.Message.Key),
+                Headers: r.Message.Headers.Select(h => (h.Key, Encoding.UTF8.GetString(h.GetValueBytes()))).ToArray()))
+            .OrderBy(r => r.Key, StringComparer.Ordinal).ToList();
+        var ordered = expected.OrderBy(e => e.Key, StringComparer.Ordinal).ToList();
+        Assert.Equal(ordered.Count, replayed.Count);
+        for (var i = 0; i < ordered.Count; i++)
+        {
+            Assert.Equal(ordered[i].Value, replayed[i].Value);
+            Assert.Equal(ordered[i].Key, replayed[i].Key);
+            Assert.Equal(ordered[i].Headers, replayed[i].Headers);
+        }
     }
 
     private sealed record Run(int ExitCode, string Stdout, string Stderr)
