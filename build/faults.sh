@@ -55,10 +55,13 @@ id once is delivered, more than once is a duplicate, never is lost.
   broker keeps transactional offsets and hides aborted records. The embedded broker (librdkafka's mock cluster)
   does neither, which the test checks first: there the replacement redoes the stream and the duplicates are reported,
   not asserted (see [semantics.md](semantics.md#exactly-once-kafkakafka)).
+
 - *Dependencies failing under one sample worker* (`DependencyOutageTests`; about 40 messages a second before, during
   and after the fault; every result also goes to the scenario's extra sink, and every store is counted): PostgreSQL
-  killed for 6 s and Redis killed for 6 s (default `on_outage: pause`: nothing in the DLQ, every row and key after the
-  restart); the Kafka broker down for 6 s (source, Kafka sink and commits all lose it); 40 produce requests refused
+  killed for 6 s and Redis killed for 6 s in mid-stream (default `on_outage: pause`: nothing in the DLQ, every row and
+  key after the restart; the killed servers keep every write they acknowledged — Redis with its append-only file,
+  PostgreSQL with synchronous commit — as production ones do, which `OutageServerTests` checks, so what the worker
+  wrote before the kill is still there to count); the Kafka broker down for 6 s (source, Kafka sink and commits all lose it); 40 produce requests refused
   with retriable errors (the Kafka sink's client retries them); the results file and directory made immutable for 6 s
   (`chattr +i`: the tests run as root, which file modes do not stop). The filesystem sink counts a refused open
   (EACCES, EPERM, EROFS) as a refusal of those payloads, not an outage, so that row's payloads are in the DLQ
