@@ -28,8 +28,9 @@ internal sealed partial class InstanceDelivery
     private readonly TimeSpan _attemptTimeout;
     // Groups held back while the destination is unreachable (on_outage: pause).
     private int _holding;
-    // Completed (and replaced) when a held group gets through: the other held groups try again at once instead of at
-    // their next probe time, up to 5 s later, which kept consumption paused that long after the destination was back.
+    // Completed (and replaced) when anything is delivered while groups are held (a held group's probe, or a fresh batch
+    // the breaker let through): they try again at once instead of at their next probe time, up to 5 s later, which
+    // kept consumption paused that long after the destination was back.
     private TaskCompletionSource _heldRelease = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>How soon a held group first probes the destination, and the longest pause between probes.</summary>
@@ -280,8 +281,8 @@ internal sealed partial class InstanceDelivery
     /// <summary>
     /// on_outage: pause. The group waits (its messages stay uncommitted; <see cref="Holding"/> pauses consumption)
     /// and probes the destination, at most one probe at a time across the instance, first after 0.5 s and then
-    /// backing off to every 5 s, whatever the breaker's cooldown; once a probe gets through, every other held group
-    /// is woken and delivered at once. A group whose partition is given up meanwhile is dropped uncommitted (the next
+    /// backing off to every 5 s, whatever the breaker's cooldown; once a probe (or any other delivery) gets through,
+    /// every other held group is woken and delivered at once. A group whose partition is given up meanwhile is dropped uncommitted (the next
     /// owner redoes it).
     /// </summary>
     private async Task HoldAsync(PayloadGroup group)
@@ -305,11 +306,7 @@ internal sealed partial class InstanceDelivery
                     LogHeldBack(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, _slot.Breaker.State, wait.TotalMilliseconds);
                     continue;
                 }
-                if (await DeliverGroupAsync(group, null, given: admission).ConfigureAwait(false))
-                {
-                    Interlocked.Exchange(ref _heldRelease, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
-                    return;
-                }
+                if (await DeliverGroupAsync(group, null, given: admission).ConfigureAwait(false)) return;
             }
         }
         finally
@@ -345,6 +342,9 @@ internal sealed partial class InstanceDelivery
         _slot.PayloadsDelivered.Add(count);
         _metrics.SinkDeliverDuration.Observe(elapsed.TotalSeconds, _slot.Key.KindName, _slot.Key.Name);
         _metrics.Events.Delivered(_slot.Key.KindName, _slot.Key.Name, count, elapsed);
+        // The destination answers again: the held groups go now (one read of a counter when nothing is held).
+        if (Volatile.Read(ref _holding) > 0)
+            Interlocked.Exchange(ref _heldRelease, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 
     private static Exception FirstFailure(SinkBatch batch)

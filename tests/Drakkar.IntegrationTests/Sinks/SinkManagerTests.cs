@@ -1,7 +1,9 @@
 using System.Net.Sockets;
+using Drakkar.IntegrationTests.Fixtures;
 using Drakkar.IntegrationTests.Support;
 using Drakkar.Observability.Metrics;
 using Drakkar.Sinks;
+using Drakkar.Sinks.Http;
 using Microsoft.Extensions.Logging.Abstractions;
 using static Drakkar.IntegrationTests.Sinks.SinkTestKit;
 
@@ -461,40 +463,36 @@ internal static class CollectResultTestExtensions
 public sealed class HeldDeliveryTests
 {
     /// <summary>
-    /// on_outage: pause with three groups held. Waits of 0.5 s are real; longer ones (the probes' back-off, up to 5 s)
-    /// end only when the test opens a gate, so a group still waiting for its next probe time is seen to wait.
+    /// on_outage: pause with three groups held by a real HTTP sink while its receiver answers 503. Waits of 0.5 s are
+    /// real; longer ones (the probes' back-off, up to 5 s) end only when the test opens a gate, so a group still
+    /// waiting for its next probe time is seen to wait.
     /// </summary>
     [Fact]
     public async Task Once_a_probe_gets_through_every_other_held_group_is_delivered_without_waiting_for_its_next_probe()
     {
-        var down = true;
-        var sink = new ScriptedSink("http", "hook")
-        {
-            Behavior = async (_, _) =>
-            {
-                if (Volatile.Read(ref down)) throw new SocketException((int)SocketError.ConnectionRefused);
-                await Task.Delay(300);   // the probe is in flight while the other groups wake
-            },
-        };
+        using var receiver = new HttpReceiver();
+        receiver.RespondWith(503);
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var longWaits = 0;
         var dlq = new RecordingDlq();
-        var manager = Manager([sink], dlq, new SinkManagerOptions
-        {
-            Batching = (_, _) => SinkBatching.Default with { BatchSize = 1, OnOutage = OutagePolicy.Pause },
-            Delay = (span, token) =>
+        var manager = new SinkManager([new HttpSink("hook", new HttpSinkConfig { Url = receiver.Url, MaxRetries = 0 }, new SinkSecretMasker())], dlq,
+            new SinkManagerOptions
             {
-                if (span <= TimeSpan.FromMilliseconds(500)) return Task.Delay(span, token);
-                Interlocked.Increment(ref longWaits);
-                return Volatile.Read(ref gate).Task.WaitAsync(token);
-            },
-        });
+                Batching = (_, _) => SinkBatching.Default with { BatchSize = 1, OnOutage = OutagePolicy.Pause },
+                Delay = (span, token) =>
+                {
+                    if (span <= TimeSpan.FromMilliseconds(500)) return Task.Delay(span, token);
+                    Interlocked.Increment(ref longWaits);
+                    return Volatile.Read(ref gate).Task.WaitAsync(token);
+                },
+            }, new DrakkarMetrics(), NullLoggerFactory.Instance);
         await manager.StartAsync(default);
         var deliveries = Enumerable.Range(1, 3).Select(i => manager.DeliverAsync(Http(1), Origin(offsets: i), default).AsTask()).ToArray();
 
-        // Every group failed, probed once (refused) or was turned away, and now waits for a later probe.
+        // Every group failed, probed once (503) or was turned away, and now waits for a later probe.
         await Eventually.True(() => Volatile.Read(ref longWaits) >= 3, TimeSpan.FromSeconds(20), "all three groups waiting for their next probe");
-        Volatile.Write(ref down, false);
+        receiver.Delay = TimeSpan.FromMilliseconds(300);   // the probe is in flight while the other groups wake
+        receiver.RespondWith(200);
         await Task.Delay(600);   // past the breaker's 0.5 s before a held group may probe again
         // One "5 s" wait ends for everyone: one group probes (300 ms), the others are turned away and wait again.
         Interlocked.Exchange(ref gate, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).SetResult();
@@ -507,7 +505,7 @@ public sealed class HeldDeliveryTests
         {
             gate.TrySetResult();
         }
-        Assert.Equal(3, manager.StatsOf("http", "hook").Delivered);
+        Assert.Equal(3, receiver.Requests.Count(r => r.Status == 200));
         Assert.Empty(dlq.Letters);
         await manager.CloseAsync();
     }
