@@ -72,7 +72,7 @@ public sealed partial class DrakkarCache : IAsyncDisposable
         catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
         {
             var key = config.Cache.DbDir.Length > 0 ? "cache.db_dir" : "debug.db_dir (cache.db_dir is empty)";
-            throw new InvalidOperationException($"the cache file {path} cannot be opened ({key}: '{directory}'): {e.Message}", e);
+            throw new Hosting.WorkerStartupException($"the cache file {path} cannot be opened ({key}: '{directory}'): {e.Message}", e);
         }
     }
 

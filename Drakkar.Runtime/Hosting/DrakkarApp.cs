@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using Drakkar.Cli;
 using Drakkar.Execution;
 using Drakkar.Hosting;
+using Drakkar.Sinks;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -48,7 +49,7 @@ public sealed class DrakkarAppOptions
 /// The worker binary's entry point: <c>return await DrakkarApp.RunAsync&lt;MyHandler&gt;(args);</c> gives every
 /// worker the same commands (<c>run</c>, <c>check-config</c>, <c>replay-dlq</c>, <c>probe</c>) and <c>--help</c>.
 /// </summary>
-public static class DrakkarApp
+public static partial class DrakkarApp
 {
     private const int ExitUsage = 2;
     private const int ExitFailure = 1;
@@ -201,7 +202,7 @@ public static class DrakkarApp
         where THandler : DrakkarHandlerBase
     {
         var builder = CreateHostBuilder(line);
-        builder.Services.AddDrakkar<THandler>(builder.Configuration, options, line.Value("--config"));
+        builder.Services.AddDrakkar<THandler>(builder.Configuration, options, line.Value("--config"), reportsStartFailure: true);
         configureServices?.Invoke(builder.Services, builder.Configuration);
         return builder.Build();
     }
@@ -233,7 +234,7 @@ public static class DrakkarApp
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                Console.Error.WriteLine($"error: the worker could not start: {SecretMasker.Mask(e.Message)}");
+                ReportStartFailure(e, host.Services.GetRequiredService<ILoggerFactory>());
                 return ExitFailure;
             }
 
@@ -254,6 +255,23 @@ public static class DrakkarApp
             return exitCode;
         }
     }
+
+    /// <summary>
+    /// Says once why the worker did not start: a log line (the host's own, which carries a stack trace even for a
+    /// configuration mistake, is left out) and a plain line on stderr. A failed check of Drakkar's own (configuration,
+    /// a sink that cannot connect, a port in use) is its message alone, which names what to change; anything else, a
+    /// hook's exception for one, keeps its stack trace in the log line.
+    /// </summary>
+    private static void ReportStartFailure(Exception error, ILoggerFactory loggers)
+    {
+        var reason = SecretMasker.Mask(error.Message);
+        var ownCheck = error is ConfigException or SinkConfigurationException or SinkStartupException or WorkerStartupException;
+        LogStartFailed(loggers.CreateLogger("Drakkar.Worker"), ownCheck ? null : error, reason);
+        Console.Error.WriteLine($"error: the worker could not start: {reason}");
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The worker could not start: {Reason}")]
+    private static partial void LogStartFailed(ILogger logger, Exception? error, string reason);
 
     /// <summary>The production parts: the process pool and the configured sinks, logging to <paramref name="loggers"/> (else to a factory built from <c>logging</c>).</summary>
     internal static WorkerParts DefaultParts(Sinks.SinkRegistry? registry = null, ILoggerFactory? loggers = null) => new()

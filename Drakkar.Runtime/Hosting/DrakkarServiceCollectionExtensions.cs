@@ -38,7 +38,8 @@ public static class DrakkarServiceCollectionExtensions
         services.AddDrakkar<THandler>(configuration, options, configPath: null);
 
     internal static IServiceCollection AddDrakkar<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>(
-        this IServiceCollection services, IConfigurationManager configuration, DrakkarAppOptions? options, string? configPath)
+        this IServiceCollection services, IConfigurationManager configuration, DrakkarAppOptions? options, string? configPath,
+        bool reportsStartFailure = false)
         where THandler : DrakkarHandlerBase
     {
         ArgumentNullException.ThrowIfNull(services);
@@ -60,7 +61,8 @@ public static class DrakkarServiceCollectionExtensions
         {
             var config = provider.GetRequiredService<DrakkarConfig>();
             var identity = provider.GetRequiredService<WorkerIdentity>();
-            return DrakkarLoggerProvider.Create(config.Logging, new LogContext(identity.WorkerId, config.Kafka.ConsumerGroup, config.ClusterName));
+            return DrakkarLoggerProvider.Create(config.Logging, new LogContext(identity.WorkerId, config.Kafka.ConsumerGroup, config.ClusterName),
+                omitHostStartFailure: reportsStartFailure);
         });
         // logging.level is the floor for every category; Logging:LogLevel rules from appsettings.json still apply on top.
         services.AddSingleton<IConfigureOptions<LoggerFilterOptions>>(provider => new ConfigureOptions<LoggerFilterOptions>(filters =>

@@ -107,7 +107,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
             }
             catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
             {
-                throw new InvalidOperationException($"the flight recorder cannot write to debug.db_dir '{_config.DbDir}': {e.Message}", e);
+                throw new Hosting.WorkerStartupException($"the flight recorder cannot write to debug.db_dir '{_config.DbDir}': {e.Message}", e);
             }
         }
         // A thread of its own rather than a pool thread or a task: see WriteLoop.

@@ -49,7 +49,7 @@ internal abstract partial class SocketServer : IAsyncDisposable
         catch (SocketException e)
         {
             listener.Dispose();
-            throw new InvalidOperationException(
+            throw new Hosting.WorkerStartupException(
                 $"{what} cannot listen on {host}:{port} ({e.Message}); set {section}.port to a free port, or {section}.enabled: false", e);
         }
         return listener;

@@ -34,10 +34,19 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
     }
 
     /// <summary>A provider writing where <paramref name="config"/> says, at <c>logging.level</c> and above.</summary>
-    public static DrakkarLoggerProvider Create(LoggingConfig config, LogContext context) =>
-        new(LogSink.Open(config.Output, context), context, config.Format, LogSink.ParseLevel(config.Level));
+    public static DrakkarLoggerProvider Create(LoggingConfig config, LogContext context, bool omitHostStartFailure = false) =>
+        new(LogSink.Open(config.Output, context), context, config.Format, LogSink.ParseLevel(config.Level)) { OmitHostStartFailure = omitHostStartFailure };
+
+    /// <summary>
+    /// Leaves out the host's own "Hosting failed to start" line (with the exception's stack trace): set when
+    /// <see cref="DrakkarApp"/> runs the host, which reports a failed start itself, once.
+    /// </summary>
+    public bool OmitHostStartFailure { get; init; }
 
     public ILogger CreateLogger(string categoryName) => new DrakkarLogger(this, categoryName);
+
+    private bool Omits(string category, EventId eventId) =>
+        OmitHostStartFailure && eventId.Name == "HostedServiceStartupFaulted" && category == "Microsoft.Extensions.Hosting.Internal.Host";
 
     public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
 
@@ -155,7 +164,7 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            if (IsEnabled(logLevel)) provider.Write(category, logLevel, eventId, state, exception, formatter);
+            if (IsEnabled(logLevel) && !provider.Omits(category, eventId)) provider.Write(category, logLevel, eventId, state, exception, formatter);
         }
     }
 }

@@ -142,7 +142,7 @@ public sealed class DrakkarCacheTests : IDisposable
         var notADirectory = Path.Combine(_dir, "plain-file");
         await File.WriteAllTextAsync(notADirectory, "");
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+        var error = await Assert.ThrowsAsync<Drakkar.Hosting.WorkerStartupException>(() =>
             DrakkarCache.OpenAsync(new DrakkarConfig { Cache = { Enabled = true, DbDir = notADirectory } }, "w1"));
 
         Assert.Contains($"(cache.db_dir: '{notADirectory}')", error.Message, StringComparison.Ordinal);

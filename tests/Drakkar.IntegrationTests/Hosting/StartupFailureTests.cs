@@ -32,13 +32,20 @@ public sealed class StartupFailureTests : IDisposable
             ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
     }
 
-    private async Task<(int ExitCode, string Stderr)> RunAsync<THandler>() where THandler : DrakkarHandlerBase, new()
+    public sealed class Plain : DrakkarHandler
+    {
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+    }
+
+    private async Task<(int ExitCode, string Stderr)> RunAsync<THandler>(string extraYaml = "") where THandler : DrakkarHandlerBase, new()
     {
         var config = Path.Combine(_dir, "drakkar.yaml");
         // Nothing listens on the brokers' port: a worker that got as far as consuming would never be ready.
         await File.WriteAllTextAsync(config, $"""
             kafka: {"{"} brokers: "127.0.0.1:{Fixtures.FreePort.Next()}", source_topic: requests {"}"}
             metrics: {"{"} enabled: false {"}"}
+            {extraYaml}
             """);
         var stderr = new StringWriter();
         var original = Console.Error;
@@ -70,5 +77,27 @@ public sealed class StartupFailureTests : IDisposable
 
         Assert.Equal(1, exitCode);
         Assert.Contains("error: the worker could not start: the lookup table is missing", stderr);
+        // A hook's exception is the application's bug: its stack trace is in the worker's own log line, once.
+        Assert.Contains("The worker could not start: the lookup table is missing", stderr);
+        Assert.Contains(nameof(ThrowingOnReady), stderr);
+        Assert.DoesNotContain("Hosting failed to start", stderr);
+    }
+
+    [Fact]
+    public async Task A_failed_startup_check_is_reported_once_without_a_stack_trace()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+
+        var (exitCode, stderr) = await RunAsync<Plain>($"debug: {{ enabled: true, port: {port}, db_dir: \"{_dir}\" }}");
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains($"error: the worker could not start: the debug UI cannot listen on 127.0.0.1:{port}", stderr);
+        Assert.Contains("set debug.port to a free port", stderr);
+        // The host's own "Hosting failed to start" line, with its stack trace, is left out: the message says what to change.
+        Assert.DoesNotContain("Hosting failed to start", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.Contains("The worker could not start: the debug UI cannot listen", stderr);
     }
 }

@@ -89,7 +89,7 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
         });
         var handler = new ReadyFlagHandler();
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => TestWorker.StartAsync(handler, config));
+        var error = await Assert.ThrowsAsync<Drakkar.Hosting.WorkerStartupException>(() => TestWorker.StartAsync(handler, config));
 
         Assert.Contains($"cannot listen on 127.0.0.1:{port}", error.Message, StringComparison.Ordinal);
         Assert.Contains("debug.port", error.Message, StringComparison.Ordinal);

@@ -123,7 +123,7 @@ public sealed class MetricsEndpointTests(KafkaBroker kafka) : IDisposable
         });
         var handler = new CachingHandler(declareRedis: false);
         handler.ReleaseOnReady();
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => TestWorker.StartAsync(handler, config));
+        var error = await Assert.ThrowsAsync<Drakkar.Hosting.WorkerStartupException>(() => TestWorker.StartAsync(handler, config));
         Assert.Contains($"127.0.0.1:{port}", error.Message);
         Assert.Contains("metrics.port", error.Message);
     }
