@@ -3,7 +3,14 @@ namespace Drakkar.Configuration;
 /// <summary>Collects problems while binding, so one pass reports every mistake instead of stopping at the first.</summary>
 internal sealed class BindContext
 {
-    public BindContext(List<ConfigProblem> problems) => Problems = problems;
+    public BindContext(List<ConfigProblem> problems, IReadOnlyCollection<string>? applicationSections = null)
+    {
+        Problems = problems;
+        ApplicationSections = applicationSections ?? [];
+    }
+
+    /// <summary>The application's own top-level sections (known keys beside Drakkar's at the root, for suggestions).</summary>
+    public IReadOnlyCollection<string> ApplicationSections { get; }
 
     public List<ConfigProblem> Problems { get; }
 

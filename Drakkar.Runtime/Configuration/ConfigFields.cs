@@ -73,7 +73,12 @@ internal sealed class ObjectSpec<T>
             if (field is null)
             {
                 var key = entry.KeyFromOverride ? entry.Key.ToLowerInvariant() : entry.Key;
-                context.Report(BindContext.Join(path, key), UnknownKey(key, _fields.Where(f => f.Written).Select(f => f.Key)), entry.Value);
+                var known = _fields.Where(f => f.Written).Select(f => f.Key);
+                // At the root an application's declared sections are known too, and an undeclared one may be meant as one.
+                if (path.Length == 0) known = known.Concat(context.ApplicationSections);
+                var message = UnknownKey(key, known);
+                if (path.Length == 0 && KeySuggester.Closest(key, known) is null) message += RootHint;
+                context.Report(BindContext.Join(path, key), message, entry.Value);
                 continue;
             }
             field.Bind(target, entry.Value, BindContext.Join(path, field.Key), context);
@@ -100,6 +105,8 @@ internal sealed class ObjectSpec<T>
     }
 
     public IEnumerable<ConfigKeyDoc> Describe(T defaults) => _fields.SelectMany(field => field.Describe(defaults));
+
+    private const string RootHint = "; a section of the application's own is accepted once declared in DrakkarAppOptions.ApplicationSections";
 
     public static string UnknownKey(string key, IEnumerable<string> known)
     {

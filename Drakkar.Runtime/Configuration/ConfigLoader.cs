@@ -95,7 +95,7 @@ internal static class ConfigLoader
         root.Entries.RemoveAll(entry => ignored.Contains(entry.Key) && !drakkarSections.Contains(entry.Key));
 
         var config = new DrakkarConfig();
-        DrakkarConfigSchema.Root.Bind(config, root, "", new BindContext(problems));
+        DrakkarConfigSchema.Root.Bind(config, root, "", new BindContext(problems, ignored));
         if (problems.Count > 0) throw new ConfigException(problems, origin);
         return config;
     }

@@ -186,7 +186,8 @@ internal static class DrakkarConfigSchema
         new ScalarField<ExecutorConfig, string?>("binary_path", c => c.BinaryPath, (c, v) => c.BinaryPath = v, OptionalText, NotEmptyOrNull)
         {
             Doc = "binary every task runs; a task's `BinaryPath` wins. With neither, the task fails " +
-                "(`ExecutorFailure.NoBinary`)",
+                "(`ExecutorFailure.NoBinary`). Checked at start: a path that is missing or not executable (a name without " +
+                "a slash: not on the worker's `PATH`) stops the worker before it consumes (exit 1)",
         },
         new StringMapField<ExecutorConfig>("env", c => c.Env)
         {

@@ -18,7 +18,7 @@ public static class DrakkarServiceCollectionExtensions
     /// <summary>
     /// Runs a worker of <typeparamref name="THandler"/> as a hosted service of the host being built:
     /// <list type="bullet">
-    /// <item>the Drakkar YAML file (<c>DK_CONFIG</c>, else <c>./drakkar.yaml</c>) becomes the lowest configuration
+    /// <item>the Drakkar YAML file (<c>--config PATH</c> on the host's command line, else <c>DK_CONFIG</c>, else <c>./drakkar.yaml</c>) becomes the lowest configuration
     /// source of <paramref name="configuration"/>, and <c>DK_SECTION__KEY</c> variables a source just below the
     /// command line, so the application binds its own sections from the same file;</item>
     /// <item>the handler is resolved from the container (constructor injection of services, <c>ILogger&lt;T&gt;</c>,
@@ -35,7 +35,8 @@ public static class DrakkarServiceCollectionExtensions
     public static IServiceCollection AddDrakkar<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>(
         this IServiceCollection services, IConfigurationManager configuration, DrakkarAppOptions? options = null)
         where THandler : DrakkarHandlerBase =>
-        services.AddDrakkar<THandler>(configuration, options, configPath: null);
+        // The host's command line sets the "config" key from --config PATH, as DrakkarApp's own --config does.
+        services.AddDrakkar<THandler>(configuration, options, configPath: configuration?["config"]);
 
     internal static IServiceCollection AddDrakkar<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>(
         this IServiceCollection services, IConfigurationManager configuration, DrakkarAppOptions? options, string? configPath,

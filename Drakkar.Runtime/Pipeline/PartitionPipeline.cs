@@ -742,6 +742,6 @@ internal sealed partial class PartitionPipeline
     [LoggerMessage(Level = LogLevel.Critical, Message = "Pipeline of {Topic}[{Partition}] stopped unexpectedly")]
     private partial void LogPipelineFailed(Exception error, string topic, int partition);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Drain of {Topic}[{Partition}] timed out after {Seconds}s with {Open} messages open; they stay uncommitted")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Drain of {Topic}[{Partition}] timed out after {Seconds:0.###}s with {Open} messages open; they stay uncommitted")]
     private partial void LogDrainTimedOut(string topic, int partition, double seconds, int open);
 }

@@ -196,7 +196,7 @@ internal sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         }
         await CloseConnectedAsync().ConfigureAwait(false);
         throw new SinkStartupException(
-            $"The worker cannot start: {failures.Count} sink(s) failed to connect.\n  " + string.Join("\n  ", failures), first!);
+            $"{failures.Count} sink(s) failed to connect:\n  " + string.Join("\n  ", failures), first!);
     }
 
     ValueTask IAsyncDisposable.DisposeAsync() => new(CloseAsync());

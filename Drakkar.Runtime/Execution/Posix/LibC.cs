@@ -5,8 +5,8 @@ namespace Drakkar.Execution.Posix;
 /// <summary>
 /// The few libc calls the process runner needs that .NET does not expose: spawning into a new session (so the
 /// child leads its own process group), signalling that whole group, and waiting for/reaping the exact child; and the
-/// thread signal mask the embedded broker starts its native thread under; and the nice value of one thread (the flight
-/// recorder's writer). Constants and opaque-type sizes are glibc's
+/// thread signal mask the embedded broker starts its native thread under; the nice value of one thread (the flight
+/// recorder's writer); and whether a file may be run (the start-up check of <c>executor.binary_path</c>). Constants and opaque-type sizes are glibc's
 /// on 64-bit Linux.
 /// </summary>
 internal static unsafe partial class LibC
@@ -39,6 +39,12 @@ internal static unsafe partial class LibC
     public const int FileActionsSize = 256;
     public const int SigSetSize = 256;
     public const int SigInfoSize = 256;
+
+    public const int X_OK = 1;
+
+    /// <summary>0 when <paramref name="path"/> exists and the worker may do <paramref name="mode"/> with it (<see cref="X_OK"/>: run it).</summary>
+    [LibraryImport(Library, EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int access(string path, int mode);
 
     [LibraryImport(Library, EntryPoint = "pipe2", SetLastError = true)]
     public static partial int Pipe2(int* fds, int flags);

@@ -83,6 +83,23 @@ public sealed class StartupFailureTests : IDisposable
         Assert.DoesNotContain("Hosting failed to start", stderr);
     }
 
+    [Theory]
+    [InlineData("/nonexistent/drakkar-tool", "executor.binary_path '/nonexistent/drakkar-tool' is not a file this worker can run (no such file)")]
+    [InlineData("drakkar-no-such-tool", "executor.binary_path 'drakkar-no-such-tool' is not found on the worker's PATH")]
+    [InlineData("{dir}/tool.txt", "executor.binary_path '{dir}/tool.txt' is not a file this worker can run (it is not executable by this worker)")]
+    [InlineData("{dir}", "executor.binary_path '{dir}' is not a file this worker can run (it is a directory)")]
+    public async Task An_executor_binary_that_cannot_run_stops_the_worker_at_start(string binary, string error)
+    {
+        await File.WriteAllTextAsync(Path.Combine(_dir, "tool.txt"), "not a program");
+        (binary, error) = (binary.Replace("{dir}", _dir, StringComparison.Ordinal), error.Replace("{dir}", _dir, StringComparison.Ordinal));
+
+        var (exitCode, stderr) = await RunAsync<Plain>($"executor: {{ binary_path: \"{binary}\" }}");
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("error: the worker could not start: " + error, stderr);
+        Assert.DoesNotContain("   at ", stderr);
+    }
+
     [Fact]
     public async Task A_failed_startup_check_is_reported_once_without_a_stack_trace()
     {

@@ -76,5 +76,37 @@ public sealed class ConfigSourcesTests : IDisposable
         Assert.Equal("t", ConfigLoader.Bind(configuration, ["greeter"]).Kafka.SourceTopic);
     }
 
+    [Fact]
+    public void A_typo_in_an_application_section_suggests_the_declared_section_and_an_undeclared_one_says_how_to_declare_it()
+    {
+        var typo = Build("kafka:\n  source_topic: t\ngreeterr:\n  greeting: hi\n", null, Env());
+        var mistyped = Assert.Single(Assert.Throws<ConfigException>(() => ConfigLoader.Bind(typo, ["greeter"])).Problems);
+        Assert.Equal("greeterr", mistyped.Path);
+        Assert.Equal("unknown key; did you mean 'greeter'?", mistyped.Message);
+
+        var undeclared = Build("kafka:\n  source_topic: t\nbilling:\n  plan: gold\n", null, Env());
+        var problem = Assert.Single(Assert.Throws<ConfigException>(() => ConfigLoader.Bind(undeclared)).Problems);
+        Assert.Equal("billing", problem.Path);
+        Assert.EndsWith("a section of the application's own is accepted once declared in DrakkarAppOptions.ApplicationSections", problem.Message);
+    }
+
+    private sealed class NoTasks : DrakkarHandler
+    {
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+    }
+
+    [Fact]
+    public void AddDrakkar_in_an_own_host_reads_the_yaml_file_named_by_config_on_the_hosts_command_line()
+    {
+        var named = Path.Combine(_dir.FullName, "named.yaml");
+        File.WriteAllText(named, "kafka:\n  source_topic: from-the-named-file\n");
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = ["--config", named], ContentRootPath = _dir.FullName });
+
+        builder.Services.AddDrakkar<NoTasks>(builder.Configuration);
+
+        Assert.Equal("from-the-named-file", ConfigLoader.Bind(builder.Configuration).Kafka.SourceTopic);
+    }
+
     public void Dispose() => _dir.Delete(recursive: true);
 }
