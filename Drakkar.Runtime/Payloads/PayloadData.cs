@@ -22,7 +22,7 @@ public abstract class PayloadData
     {
         // One writer and buffer per thread, reused: sinks call this once per payload. Taken out of the slot while in
         // use, so a nested call (a writer that serializes another payload) gets fresh ones instead of sharing.
-        var (buffer, writer) = t_jsonWriter ?? (new ArrayBufferWriter<byte>(256), new Utf8JsonWriter(Stream.Null));
+        var (buffer, writer) = t_jsonWriter ?? (new ArrayBufferWriter<byte>(256), new Utf8JsonWriter(Stream.Null, Serialization.JsonOutput.Compact));
         t_jsonWriter = null;
         buffer.ResetWrittenCount();
         writer.Reset(buffer);

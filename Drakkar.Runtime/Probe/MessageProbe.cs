@@ -20,7 +20,7 @@ internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDeli
     /// <summary>Writes the report as indented JSON (the format docs/operations.md describes).</summary>
     public void WriteJson(Stream output, SinksConfig sinks)
     {
-        using var json = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true });
+        using var json = new Utf8JsonWriter(output, Serialization.JsonOutput.Indented);
         json.WriteStartObject();
         json.WriteStartArray("messages");
         foreach (var message in Messages)

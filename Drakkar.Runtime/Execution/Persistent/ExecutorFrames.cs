@@ -27,7 +27,7 @@ internal static class ExecutorFrames
 
     // Non-ASCII text travels as UTF-8 rather than \u escapes; quotes and control characters are still escaped,
     // which is all a JSON line needs.
-    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true };
+    private static readonly JsonWriterOptions WriterOptions = Serialization.JsonOutput.Compact with { SkipValidation = true };
 
     public static Utf8JsonWriter CreateWriter(IBufferWriter<byte> output) => new(output, WriterOptions);
 

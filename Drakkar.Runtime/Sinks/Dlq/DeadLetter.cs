@@ -28,10 +28,6 @@ public sealed record DeadLetter(
     /// <summary>The record size <see cref="ToJsonBytes(int)"/> keeps to unless told otherwise (librdkafka's default message.max.bytes).</summary>
     public const int DefaultMaxBytes = 1_000_000;
 
-    // Non-ASCII text stays as it is (UTF-8) instead of \uXXXX escapes, which made Cyrillic six times its size. The
-    // record is JSON for machines, not HTML, so the relaxed encoder's only cost (no HTML-sensitive escaping) is moot.
-    private static readonly JsonWriterOptions Relaxed = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
     /// <summary>
     /// The record value: compact JSON with Drakkar's fields (<c>original_payloads</c>, <c>sink_name</c>,
     /// <c>sink_type</c>, <c>error</c>, <c>timestamp</c>, <c>partition</c>, <c>attempt_count</c>) plus
@@ -107,7 +103,7 @@ public sealed record DeadLetter(
     private byte[] Write(List<StoredValue> values, bool truncated)
     {
         var buffer = new ArrayBufferWriter<byte>(512);
-        using (var json = new Utf8JsonWriter(buffer, Relaxed))
+        using (var json = new Utf8JsonWriter(buffer, Serialization.JsonOutput.Compact))
         {
             json.WriteStartObject();
             json.WriteStartArray("original_payloads");

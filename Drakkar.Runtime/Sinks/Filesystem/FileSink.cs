@@ -45,7 +45,7 @@ internal sealed class FileSink : ISink
         // Open every file first: a batch with one refused path writes nothing.
         var files = new Dictionary<string, (SafeFileHandle File, ArrayBufferWriter<byte> Lines, List<int> Payloads)>(StringComparer.Ordinal);
         // One JSON writer for the whole batch, pointed at each line's file buffer in turn.
-        using var writer = new Utf8JsonWriter(Stream.Null);
+        using var writer = new Utf8JsonWriter(Stream.Null, Serialization.JsonOutput.Compact);
         try
         {
             for (var i = 0; i < batch.Count; i++)

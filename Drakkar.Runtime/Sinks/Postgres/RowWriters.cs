@@ -89,7 +89,7 @@ internal static class JsonText
     public static string Of<TState>(TState state, Action<Utf8JsonWriter, TState> write)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer)) write(writer, state);
+        using (var writer = new Utf8JsonWriter(buffer, Serialization.JsonOutput.Compact)) write(writer, state);
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 }

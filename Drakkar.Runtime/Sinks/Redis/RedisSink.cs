@@ -92,7 +92,7 @@ internal sealed partial class RedisSink : ISink
         // the previous batch's values, so it is allocated about once rather than grown or left mostly empty.
         var json = new ArrayBufferWriter<byte>((int)Math.Min((long)payloads.Count * Volatile.Read(ref _jsonBytesPerPayload), MaxFirstJsonBuffer));
         var ranges = new Range[payloads.Count];
-        using (var writer = new Utf8JsonWriter(json))
+        using (var writer = new Utf8JsonWriter(json, Serialization.JsonOutput.Compact))
         {
             for (var i = 0; i < payloads.Count; i++)
             {

@@ -173,6 +173,25 @@ public sealed partial class FileSinkTests : IDisposable
         Assert.EndsWith("\n", await File.ReadAllTextAsync(Path.Combine(_base, "logs", "out.jsonl")));
     }
 
+    [Fact]
+    public async Task Text_is_written_as_UTF_8_with_only_the_escapes_JSON_requires()
+    {
+        var (manager, dlq) = Start();
+        var reading = new Reading("r-ü", 1, 0.5, "Привет 'x' \"q\" <b>&+\\\n", ["✓"]);
+        var result = new CollectResult();
+        result.Files.Add(FilePayload.Of("logs/text.jsonl", reading));
+
+        await manager.DeliverAsync(result, Origin(), default);
+
+        Assert.Empty(dlq.Letters);
+        var line = await File.ReadAllTextAsync(Path.Combine(_base, "logs", "text.jsonl"), Encoding.UTF8);
+        // Python Drakkar (pydantic) writes the same; System.Text.Json's default encoder would write \u0440..., \u0027, \u0022, \u003C.
+        Assert.Contains("{\"id\":\"r-ü\",\"count\":1,", line);
+        Assert.Contains("\"note\":\"Привет 'x' \\\"q\\\" <b>&+\\\\\\n\",\"tags\":[\"✓\"]", line);
+        // The Kafka, HTTP and DLQ writers take the same bytes (PayloadData.ToJsonBytes).
+        Assert.Equal(line.TrimEnd('\n'), PayloadData.Of(reading).ToJson());
+    }
+
     [Theory]
     [InlineData("../x.jsonl")]
     [InlineData("logs/../../x.jsonl")]
