@@ -154,6 +154,16 @@ public static partial class DrakkarApp
         var source = ConfigLoader.ResolvePath(line.Value("--config"), ConfigLoader.ReadProcessEnvironment()) ?? "built-in defaults";
         Console.Out.WriteLine($"# configuration is valid (source: {source}); effective values, secrets masked:");
         Console.Out.Write(SecretMasker.ToMaskedYaml(config));
+        // Valid configuration, but `run` would stop at its start-up check on this machine: said, not an error (the
+        // configuration may be checked where the executor binary is not installed).
+        try
+        {
+            BinaryCheck.Require(config.Executor.BinaryPath);
+        }
+        catch (WorkerStartupException e)
+        {
+            Console.Error.WriteLine($"warning: {e.Message}; `run` checks this at start and would not start on this machine");
+        }
         return 0;
     }
 

@@ -139,6 +139,20 @@ public sealed class SampleSmokeTests : IDisposable
     }
 
     [Fact]
+    public void Check_config_warns_about_an_executor_binary_this_machine_cannot_run_and_still_exits_0()
+    {
+        var config = Path.Combine(_dir, "binary.yaml");
+        File.WriteAllText(config, "executor:\n  binary_path: /opt/not-installed-here/tool\n");
+
+        using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", config], _dir);
+
+        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.True(sample.ExitCode == 0, sample.Stderr);
+        Assert.Contains("warning: executor.binary_path '/opt/not-installed-here/tool' is not a file this worker can run (no such file)", sample.Stderr);
+        Assert.Contains("binary_path: \"/opt/not-installed-here/tool\"", sample.Stdout);
+    }
+
+    [Fact]
     public void Check_config_masks_signature_and_auth_header_values()
     {
         var config = Path.Combine(_dir, "headers.yaml");
