@@ -313,8 +313,10 @@ internal static class DrakkarConfigSchema
     [
         new ScalarField<PostgresSinkConfig, string>("dsn", c => c.Dsn, (c, v) => c.Dsn = v, Text)
         {
-            Doc = "connection string",
-            AllowedNote = "required; must parse as an Npgsql connection string (checked at start-up)",
+            Doc = "Npgsql connection string (`Host=db;Username=app;Password=…;Database=app`), or a libpq URI as Python " +
+                "Drakkar's configurations hold (`postgresql://app:${PG_PASSWORD}@db:5432/app?sslmode=require`; query " +
+                "parameters: " + string.Join(", ", global::Drakkar.Sinks.Postgres.PostgresDsn.UriParameters.Select(p => $"`{p}`")) + ")",
+            AllowedNote = "required; must parse as either",
         },
         new ScalarField<PostgresSinkConfig, int>("pool_min", c => c.PoolMin, (c, v) => c.PoolMin = v,
             Integer, AtLeast(1))
@@ -337,6 +339,8 @@ internal static class DrakkarConfigSchema
     (sink, check) =>
     {
         Require(check, "dsn", sink.Dsn, "the connection string, e.g. Host=db;Username=app;Password=${PG_PASSWORD};Database=app");
+        if (!string.IsNullOrWhiteSpace(sink.Dsn) && global::Drakkar.Sinks.Postgres.PostgresDsn.Problem(sink.Dsn) is { } problem)
+            check.Fail("dsn", $"is neither an Npgsql connection string nor a postgresql:// URI: {SecretMasker.Mask(problem)}");
         if (sink.PoolMin > sink.PoolMax)
             check.Fail("pool_min", $"must be ≤ pool_max ({sink.PoolMax}) (got {sink.PoolMin})");
         if (sink.Mode == PostgresWriteMode.Upsert && sink.OnConflict.Count == 0)

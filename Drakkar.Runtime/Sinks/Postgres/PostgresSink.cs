@@ -22,6 +22,7 @@ internal sealed class PostgresSink : ISink
     private const int MaxParameters = 65_535;
 
     private readonly PostgresSinkConfig _config;
+    private readonly string _connectionString;
     private readonly string[] _conflictKeys;
     private readonly ConcurrentDictionary<string, bool> _copyable = new(StringComparer.Ordinal);
     private NpgsqlDataSource? _dataSource;
@@ -41,8 +42,8 @@ internal sealed class PostgresSink : ISink
         _conflictKeys = [.. config.OnConflict];
         try
         {
-            // Parse now so a malformed DSN is a configuration error, not a first-delivery surprise.
-            _ = new NpgsqlConnectionStringBuilder(config.Dsn);
+            // Parsed now so a malformed DSN is a configuration error, not a first-delivery surprise.
+            _connectionString = PostgresDsn.ToConnectionString(config.Dsn);
         }
         catch (ArgumentException e)
         {
@@ -60,7 +61,7 @@ internal sealed class PostgresSink : ISink
 
     public async ValueTask ConnectAsync(CancellationToken cancellationToken)
     {
-        var builder = new NpgsqlSlimDataSourceBuilder(_config.Dsn);
+        var builder = new NpgsqlSlimDataSourceBuilder(_connectionString);
         builder.EnableArrays();
         builder.EnableJsonTypes();
         builder.ConnectionStringBuilder.MinPoolSize = Math.Max(0, _config.PoolMin);

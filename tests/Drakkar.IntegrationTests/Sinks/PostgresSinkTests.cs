@@ -331,6 +331,27 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
     }
 
     [Fact]
+    public async Task A_libpq_URI_dsn_as_Python_Drakkar_configurations_hold_it_connects_to_the_database_it_names()
+    {
+        var application = $"uri-{Guid.NewGuid():N}";
+        var port = new NpgsqlConnectionStringBuilder(postgres.ConnectionString).Port;
+        var sink = new Drakkar.Sinks.Postgres.PostgresSink("main",
+            new PostgresSinkConfig { Dsn = $"postgresql://postgres@127.0.0.1:{port}/postgres?application_name={application}&connect_timeout=5&sslmode=disable" },
+            new SinkSecretMasker());
+
+        await sink.ConnectAsync(default);
+
+        await using (var connection = await sink.DataSource!.OpenConnectionAsync())
+        await using (var command = new NpgsqlCommand("SELECT current_database(), current_user, current_setting('application_name')", connection))
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal(("postgres", "postgres", application), (reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+        }
+        await sink.CloseAsync(default);
+    }
+
+    [Fact]
     public async Task Pool_max_bounds_the_connections_the_sink_opens_and_pool_min_reaches_the_driver()
     {
         var application = $"pool-{Guid.NewGuid():N}";

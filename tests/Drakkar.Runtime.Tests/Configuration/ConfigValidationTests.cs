@@ -210,6 +210,8 @@ public sealed class ConfigValidationTests
     [InlineData("logging: { level: loud }", "logging.level", "must be one of TRACE, DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL (got 'loud')")]
     [InlineData("sinks: { http: { hook: { url: 'https://h.example', method: FETCH } } }", "sinks.http.hook.method", "must be one of POST, PUT, PATCH, DELETE, GET (got 'FETCH')")]
     [InlineData("sinks: { http: { hook: { url: 'https://h.example', allow_loopback: sometimes } } }", "sinks.http.hook.allow_loopback", "must be true or false (got 'sometimes')")]
+    [InlineData("sinks: { postgres: { main: { dsn: 'postgresql://app:secret@db:54x2/app' } } }", "sinks.postgres.main.dsn",
+        "is neither an Npgsql connection string nor a postgresql:// URI: the URI's Port '54x2' is not valid: Couldn't set Port (Parameter 'Port')")]
     public void Values_out_of_range_or_of_the_wrong_type_are_reported(string yaml, string path, string message)
     {
         var problem = Assert.Single(LoadFails(yaml).Problems);
