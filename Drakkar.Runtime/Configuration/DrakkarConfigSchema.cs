@@ -270,7 +270,8 @@ internal static class DrakkarConfigSchema
             AtLeast(0)),
         Int<ExecutorConfig>("restart_backoff_ms", c => c.RestartBackoffMs, (c, v) => c.RestartBackoffMs = v,
             "persistent mode: wait before starting a process after one crashed, timed out, broke the protocol or " +
-                "failed to start; doubles per failure in a row, reset by an answered task",
+                "failed to start; doubles per failure in a row, reset by a start that reaches the ready line or an answered task " +
+                "(so only failed starts back off further)",
             Between(0, 600_000)),
         new ScalarField<ExecutorConfig, int>("restart_backoff_max_ms", c => c.RestartBackoffMaxMs, (c, v) => c.RestartBackoffMaxMs = v,
             Integer, Between(0, 600_000))

@@ -11,7 +11,7 @@ namespace Drakkar.Execution.Persistent;
 /// <remarks>
 /// A process that crashed, broke the protocol, timed out or never became ready is killed and forgotten, and the
 /// next start waits <c>restart_backoff_ms</c>, doubling per failure in a row up to <c>restart_backoff_max_ms</c>;
-/// an answered task resets the count. A healthy process is replaced after <c>max_tasks_per_process</c> tasks or
+/// a start that reaches the ready line, or an answered task, resets the count. A healthy process is replaced after <c>max_tasks_per_process</c> tasks or
 /// when its resident memory passes <c>max_rss_mb</c>.
 /// </remarks>
 internal sealed class PersistentProcesses : IAsyncDisposable
@@ -226,6 +226,14 @@ internal sealed class PersistentProcesses : IAsyncDisposable
 
         var child = await PersistentChild.StartAsync(binary, _processArgs, _environment, _readyTimeout, _logger, cancellationToken)
             .ConfigureAwait(false);
+        // Ready: the binary works. Its next crash waits restart_backoff_ms again instead of doubling on from the crashes
+        // before, so a run of poison inputs that each kill a process does not stall every other task for up to
+        // restart_backoff_max_ms; only starts that keep failing (no ready line) back off further and further.
+        lock (_lock)
+        {
+            _failuresInARow = 0;
+        }
+
         ExecutorLog.ProcessStarted(_logger, binary, child.Pid);
         return child;
     }

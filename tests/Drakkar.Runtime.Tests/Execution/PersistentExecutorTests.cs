@@ -288,6 +288,35 @@ public sealed class PersistentExecutorTests
     }
 
     [Fact]
+    public async Task Crashes_of_processes_that_started_wait_the_first_backoff_each_and_only_failed_starts_double_it()
+    {
+        // Poison inputs: each kills a process that had started fine. Every restart waits restart_backoff_ms, not
+        // 50, 100, 200… (which stalled every other task of the binary for up to restart_backoff_max_ms).
+        var crashes = new ListLogger();
+        var config = Persistent("csharp");
+        (config.RestartBackoffMs, config.RestartBackoffMaxMs) = (50, 10_000);
+        await using (var pool = new ExecutorPool(config, logger: crashes))
+        {
+            for (var i = 0; i < 3; i++) await Fails(pool, Task("crash"));
+            await Succeeds(pool, Task("echo", "after"));
+        }
+        var waits = crashes.Lines.Where(l => l.Contains("in a row; restarting it in", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, waits.Count);
+        Assert.All(waits, l => Assert.EndsWith("failed 1 time(s) in a row; restarting it in 50 ms", l, StringComparison.Ordinal));
+
+        // A binary that never gets ready backs off further each time.
+        var failedStarts = new ListLogger();
+        var broken = Persistent("csharp", flags: "--exit-at-start");
+        (broken.RestartBackoffMs, broken.RestartBackoffMaxMs) = (50, 10_000);
+        await using (var pool = new ExecutorPool(broken, logger: failedStarts))
+        {
+            for (var i = 0; i < 4; i++) Assert.Equal(ExecutorFailure.SpawnFailed, (await Fails(pool, Task("echo", "x"))).Failure);
+        }
+        Assert.Equal(["restarting it in 50 ms", "restarting it in 100 ms", "restarting it in 200 ms"],
+            failedStarts.Lines.Where(l => l.Contains("in a row; restarting it in", StringComparison.Ordinal)).Select(l => l[l.IndexOf("restarting", StringComparison.Ordinal)..]));
+    }
+
+    [Fact]
     public void Restart_backoff_doubles_per_failure_in_a_row_up_to_the_cap()
     {
         var initial = TimeSpan.FromMilliseconds(100);
