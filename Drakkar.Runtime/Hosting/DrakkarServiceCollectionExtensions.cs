@@ -18,9 +18,10 @@ public static class DrakkarServiceCollectionExtensions
     /// <summary>
     /// Runs a worker of <typeparamref name="THandler"/> as a hosted service of the host being built:
     /// <list type="bullet">
-    /// <item>the Drakkar YAML file (<c>--config PATH</c> on the host's command line, else <c>DK_CONFIG</c>, else <c>./drakkar.yaml</c>) becomes the lowest configuration
-    /// source of <paramref name="configuration"/>, and <c>DK_SECTION__KEY</c> variables a source just below the
-    /// command line, so the application binds its own sections from the same file;</item>
+    /// <item>the Drakkar YAML file (<c>--config PATH</c> on the host's command line, else <c>DK_CONFIG</c>, else
+    /// <c>./drakkar.yaml</c>) becomes the lowest configuration source of <paramref name="configuration"/>, and
+    /// <c>DK_SECTION__KEY</c> variables a source just below the command line, so the application binds its own
+    /// sections from the same file;</item>
     /// <item>the handler is resolved from the container (constructor injection of services, <c>ILogger&lt;T&gt;</c>,
     /// <c>IOptions&lt;T&gt;</c>); register it yourself first to control how it is built;</item>
     /// <item>Drakkar's log provider replaces the host's default ones (console, debug, event source), so every

@@ -11,8 +11,8 @@ namespace Drakkar.Execution.Persistent;
 /// <remarks>
 /// A process that crashed, broke the protocol, timed out or never became ready is killed and forgotten, and the
 /// next start waits <c>restart_backoff_ms</c>, doubling per failure in a row up to <c>restart_backoff_max_ms</c>;
-/// a start that reaches the ready line, or an answered task, resets the count. A healthy process is replaced after <c>max_tasks_per_process</c> tasks or
-/// when its resident memory passes <c>max_rss_mb</c>.
+/// a start that reaches the ready line, or an answered task, resets the count. A healthy process is replaced after
+/// <c>max_tasks_per_process</c> tasks or when its resident memory passes <c>max_rss_mb</c>.
 /// </remarks>
 internal sealed class PersistentProcesses : IAsyncDisposable
 {

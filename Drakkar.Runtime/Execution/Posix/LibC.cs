@@ -6,8 +6,8 @@ namespace Drakkar.Execution.Posix;
 /// The few libc calls the process runner needs that .NET does not expose: spawning into a new session (so the
 /// child leads its own process group), signalling that whole group, and waiting for/reaping the exact child; and the
 /// thread signal mask the embedded broker starts its native thread under; the nice value of one thread (the flight
-/// recorder's writer); and whether a file may be run (the start-up check of <c>executor.binary_path</c>). Constants and opaque-type sizes are glibc's
-/// on 64-bit Linux.
+/// recorder's writer); and whether a file may be run (the start-up check of <c>executor.binary_path</c>). Constants
+/// and opaque-type sizes are glibc's on 64-bit Linux.
 /// </summary>
 internal static unsafe partial class LibC
 {

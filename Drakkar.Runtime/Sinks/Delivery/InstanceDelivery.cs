@@ -282,8 +282,8 @@ internal sealed partial class InstanceDelivery
     /// on_outage: pause. The group waits (its messages stay uncommitted; <see cref="Holding"/> pauses consumption)
     /// and probes the destination, at most one probe at a time across the instance, first after 0.5 s and then
     /// backing off to every 5 s, whatever the breaker's cooldown; once a probe (or any other delivery) gets through,
-    /// every other held group is woken and delivered at once. A group whose partition is given up meanwhile is dropped uncommitted (the next
-    /// owner redoes it).
+    /// every other held group is woken and delivered at once. A group whose partition is given up meanwhile is dropped
+    /// uncommitted (the next owner redoes it).
     /// </summary>
     private async Task HoldAsync(PayloadGroup group)
     {
