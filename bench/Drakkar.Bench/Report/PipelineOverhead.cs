@@ -89,10 +89,11 @@ internal static class PipelineOverhead
             (GC.GetTotalAllocatedBytes(), GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
         Allocations?.Start();
         using var sampling = new CancellationTokenSource();
-        var sampler = SampleLoadAsync(host, handler, sampling.Token);
+        var sampler = SampleLoadAsync(host, handler, messages / 2, sampling.Token);
         var ended = await WaitForCommittedEndAsync(broker.BootstrapServers, topic, group, messages);
         var seconds = (ended - handler.FirstArrange) / (double)Stopwatch.Frequency;
-        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+        var cpuEnd = Process.GetCurrentProcess().TotalProcessorTime;
+        var cpu = (cpuEnd - cpuBefore).TotalSeconds;
         var allocated = GC.GetTotalAllocatedBytes() - allocatedBefore;
         var collections = (GC.CollectionCount(0) - gen0Before, GC.CollectionCount(1) - gen1Before, GC.CollectionCount(2) - gen2Before);
         var gcPause = (GC.GetTotalPauseDuration() - pauseBefore).TotalMilliseconds;
@@ -102,11 +103,14 @@ internal static class PipelineOverhead
             Console.Error.WriteLine(allocations.Collections());
         }
         await sampling.CancelAsync();
-        var (samples, paused, meanInFlight, maxInFlight) = await sampler;
+        var (samples, paused, meanInFlight, maxInFlight, halfAt, halfCpu) = await sampler;
         var load = host.Load!;
+        var halves = halfAt == 0 ? "not sampled" : string.Create(CultureInfo.InvariantCulture,
+            $"CPU {(halfCpu - cpuBefore).TotalSeconds:F2} s from the start until half were arranged ({(halfAt - handler.FirstArrange) / (double)Stopwatch.Frequency:F2} s after the first), then {(cpuEnd - halfCpu).TotalSeconds:F2} s in {(ended - halfAt) / (double)Stopwatch.Frequency:F2} s");
         Diagnostics.Add(string.Create(CultureInfo.InvariantCulture,
             $"worker {seconds:F2} s, process CPU {cpu:F2} s ({cpu * 1e6 / messages:F0} µs/task, {cpu / seconds:F2} cores busy), {load.Pauses} pauses / {load.Resumes} resumes (one per {messages / Math.Max(1, load.Pauses)} messages), " +
-            $"paused {100.0 * paused / samples:F0} % of samples, payloads in flight {meanInFlight} mean / {maxInFlight} max, {allocated / messages} B allocated/task, GC {collections.Item1}/{collections.Item2}/{collections.Item3} (gen0/1/2) pausing {gcPause:F0} ms"));
+            $"paused {100.0 * paused / samples:F0} % of samples, payloads in flight {meanInFlight} mean / {maxInFlight} max, {allocated / messages} B allocated/task, GC {collections.Item1}/{collections.Item2}/{collections.Item3} (gen0/1/2) pausing {gcPause:F0} ms, " +
+            $"halves: {halves}"));
         // The worker's own metrics (consumed, delivered, handler and sink timings) for the "where the time goes" notes.
         var metrics = host.Metrics.Registry.Export();
         await File.WriteAllTextAsync(Path.Combine(Path.GetTempPath(), $"drakkar-bench-pipeline-metrics-{round}.txt"), metrics);
@@ -222,21 +226,24 @@ internal static class PipelineOverhead
     }
 
     /// <summary>
-    /// Samples every 10 ms from the first window on whether consumption is paused. A dedicated thread, so a
-    /// saturated thread pool does not bias the samples toward idle moments. (Every millisecond, the sampler's own
-    /// wake-ups took ~2.7 % of the process's CPU in a profile, charged to the worker's side only.)
+    /// Samples every 10 ms from the first window on whether consumption is paused, and notes the time and the process's
+    /// CPU when <paramref name="half"/> messages have been arranged (the run's first half against the rest). A
+    /// dedicated thread, so a saturated thread pool does not bias the samples toward idle moments. (Every millisecond,
+    /// the sampler's own wake-ups took ~2.7 % of the process's CPU in a profile, charged to the worker's side only.)
     /// </summary>
-    private static Task<(int Samples, int Paused, long MeanInFlight, long MaxInFlight)> SampleLoadAsync(WorkerHost host, EchoHandler handler, CancellationToken stop)
+    private static Task<(int Samples, int Paused, long MeanInFlight, long MaxInFlight, long HalfAt, TimeSpan HalfCpu)> SampleLoadAsync(WorkerHost host, EchoHandler handler, long half, CancellationToken stop)
     {
-        var done = new TaskCompletionSource<(int, int, long, long)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = new TaskCompletionSource<(int, int, long, long, long, TimeSpan)>(TaskCreationOptions.RunContinuationsAsynchronously);
         new Thread(() =>
         {
             int samples = 0, paused = 0;
-            long inFlightSum = 0, inFlightMax = 0;
+            long inFlightSum = 0, inFlightMax = 0, halfAt = 0;
+            var halfCpu = TimeSpan.Zero;
             while (!stop.IsCancellationRequested)
             {
                 Thread.Sleep(10);
                 if (handler.FirstArrange == 0 || host.Load is not { } load) continue;
+                if (halfAt == 0 && handler.Arranged >= half) (halfAt, halfCpu) = (Stopwatch.GetTimestamp(), Process.GetCurrentProcess().TotalProcessorTime);
                 samples++;
                 if (load.Paused) paused++;
                 var inFlight = load.InFlightPayloads;
@@ -244,7 +251,7 @@ internal static class PipelineOverhead
                 inFlightMax = Math.Max(inFlightMax, inFlight);
             }
             samples = Math.Max(samples, 1);
-            done.SetResult((samples, paused, inFlightSum / samples, inFlightMax));
+            done.SetResult((samples, paused, inFlightSum / samples, inFlightMax, halfAt, halfCpu));
         }) { IsBackground = true, Name = "bench-load-sampler" }.Start();
         return done.Task;
     }
@@ -270,12 +277,17 @@ internal static class PipelineOverhead
 public sealed partial class EchoHandler : DrakkarHandler
 {
     private long _firstArrange;
+    private long _arranged;
 
     public long FirstArrange => Interlocked.Read(ref _firstArrange);
+
+    /// <summary>Messages arranged so far.</summary>
+    public long Arranged => Interlocked.Read(ref _arranged);
 
     public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending)
     {
         Interlocked.CompareExchange(ref _firstArrange, Stopwatch.GetTimestamp(), 0);
+        Interlocked.Add(ref _arranged, messages.Count);
         var tasks = new ExecutorTask[messages.Count];
         for (var i = 0; i < tasks.Length; i++)
         {
