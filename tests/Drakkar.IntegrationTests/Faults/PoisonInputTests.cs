@@ -115,7 +115,7 @@ public sealed class PoisonInputTests(KafkaBroker kafka) : IDisposable
         var logs = new LogCapture();
         await using var worker = await TestWorker.StartAsync(new DividingHandler(), config, loggers: logs);
         await Eventually.True(() => AllCommitted(topic, inputs),
-            TimeSpan.FromSeconds(60), $"every input committed\n{logs.Text()}");
+            TimeSpan.FromSeconds(60), () => $"every input committed\n{logs.Text()}");
         using var http = new HttpClient();
         var metrics = PrometheusText.Parse(await http.GetStringAsync($"http://127.0.0.1:{port}/metrics"));
         await worker.StopAsync();
@@ -166,13 +166,13 @@ public sealed class PoisonInputTests(KafkaBroker kafka) : IDisposable
         // a 6 s outage shows as a write that takes 6 s longer. Until it is written the offsets wait at the poison;
         // what comes after it may be delivered meanwhile or wait behind the dead letter in the sink's queue.
         await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, $"{topic}-g", 2)[0] == firstPoison,
-            TimeSpan.FromSeconds(30), $"the messages before the poison committed\n{logs.Text()}");
+            TimeSpan.FromSeconds(30), () => $"the messages before the poison committed\n{logs.Text()}");
         await Task.Delay(TimeSpan.FromSeconds(6) - clock.Elapsed is { Ticks: > 0 } rest ? rest : TimeSpan.Zero);
         var heldAt = TestWorker.Committed(kafka.BootstrapServers, topic, $"{topic}-g", 2)[0];
         dlqBroker.SetBrokerUp();
         var back = System.Diagnostics.Stopwatch.StartNew();
         await Eventually.True(() => AllCommitted(topic, inputs),
-            TimeSpan.FromSeconds(60), $"every input committed once the DLQ broker is back\n{logs.Text()}");
+            TimeSpan.FromSeconds(60), () => $"every input committed once the DLQ broker is back\n{logs.Text()}");
         var recovered = back.Elapsed;
         await worker.StopAsync();
 

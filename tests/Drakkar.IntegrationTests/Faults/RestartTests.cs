@@ -62,7 +62,7 @@ public sealed class RestartTests(KafkaBroker kafka, ITestOutputHelper output) : 
         await fleet.StartAsync(0);
         await using var stream = new RequestStream(kafka.BootstrapServers, topic, Partitions, corpus, TimeSpan.FromMilliseconds(50));
         long[] Committed() => TestWorker.Committed(kafka.BootstrapServers, topic, group, Partitions);
-        await Eventually.True(() => Committed().All(o => o > 10), TimeSpan.FromSeconds(60), $"{scenario}: the first worker committing\n{fleet.Logs()}");
+        await Eventually.True(() => Committed().All(o => o > 10), TimeSpan.FromSeconds(60), () => $"{scenario}: the first worker committing\n{fleet.Logs()}");
 
         fleet.Kill(0);
         var atKill = Committed();
@@ -70,14 +70,14 @@ public sealed class RestartTests(KafkaBroker kafka, ITestOutputHelper output) : 
         await fleet.StartAsync(0);
         // A partition counts once its committed offset moves past where the killed worker left it.
         int Moved() => Committed().Zip(atKill).Count(c => c.First > c.Second);
-        await Eventually.True(() => Moved() > 0, TimeSpan.FromSeconds(120), $"{scenario}: a commit after the restart\n{fleet.Logs()}");
+        await Eventually.True(() => Moved() > 0, TimeSpan.FromSeconds(120), () => $"{scenario}: a commit after the restart\n{fleet.Logs()}");
         var firstCommit = restart.Elapsed;
-        await Eventually.True(() => Moved() == Partitions, TimeSpan.FromSeconds(120), $"{scenario}: every partition committing after the restart\n{fleet.Logs()}");
+        await Eventually.True(() => Moved() == Partitions, TimeSpan.FromSeconds(120), () => $"{scenario}: every partition committing after the restart\n{fleet.Logs()}");
         var everyPartition = restart.Elapsed;
 
         var produced = await stream.StopAsync();
         var results = Path.Combine(dir, "search-results.jsonl");
-        await Eventually.True(() => WorkerFleet.Results(results).Count >= produced, TimeSpan.FromSeconds(60), $"{scenario}: all {produced} answered\n{fleet.Logs()}");
+        await Eventually.True(() => WorkerFleet.Results(results).Count >= produced, TimeSpan.FromSeconds(60), () => $"{scenario}: all {produced} answered\n{fleet.Logs()}");
         fleet.StopAll(TimeSpan.FromSeconds(10));
         var counts = WorkerFleet.Results(results);
         var lost = Enumerable.Range(0, produced).Count(i => !counts.ContainsKey($"r-{i}"));

@@ -118,7 +118,7 @@ public sealed class ScalingTests(KafkaBroker kafka, ITestOutputHelper output) : 
         var until = DateTime.UtcNow;
 
         await Eventually.True(() => WorkerFleet.Results(results).Count >= produced, TimeSpan.FromSeconds(60),
-            $"all {produced} requests answered\n{fleet.Logs()}");
+            () => $"all {produced} requests answered\n{fleet.Logs()}");
         await Task.Delay(1_000);
         fleet.StopAll(TimeSpan.FromSeconds(DrainTimeoutSeconds));
 

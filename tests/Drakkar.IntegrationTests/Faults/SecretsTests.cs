@@ -57,14 +57,14 @@ public sealed class SecretsTests(KafkaBroker kafka, PostgresServer postgres, Red
 
             // The HTTP sink fails at once (401); then PostgreSQL dies and Redis wants another password.
             await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, 5, Request);
-            await Eventually.True(() => DeadLetterSinks(dlq).Contains("webhook"), TimeSpan.FromSeconds(30), $"the refused webhook dead-lettered\n{sample.Stderr}");
+            await Eventually.True(() => DeadLetterSinks(dlq).Contains("webhook"), TimeSpan.FromSeconds(30), () => $"the refused webhook dead-lettered\n{sample.Stderr}");
             postgres.Stop();
             admin.Call("AUTH", RedisPassword);
             admin.Call("CONFIG", "SET", "requirepass", RedisPassword + "-rotated");
             admin.Call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
             await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, 5, i => Request(i + 5));
             await Eventually.True(() => DeadLetterSinks(dlq).IsSupersetOf(["webhook", "main", "cache"]), TimeSpan.FromSeconds(90),
-                $"a dead letter from each failing sink (so far: {string.Join(", ", DeadLetterSinks(dlq))})\n{sample.Stderr}");
+                () => $"a dead letter from each failing sink (so far: {string.Join(", ", DeadLetterSinks(dlq))})\n{sample.Stderr}");
             using var http = new HttpClient();
             var metrics = await http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics");
             sample.Signal(Posix.SigTerm);
@@ -74,7 +74,7 @@ public sealed class SecretsTests(KafkaBroker kafka, PostgresServer postgres, Red
             // The same worker with SASL credentials, against a broker that speaks no SASL: its clients fail to connect.
             using var saslSample = SampleBinary.Start(binary, ["--config", saslWorker], _dir, environment);
             await Eventually.True(() => saslSample.Stderr.Contains("Kafka", StringComparison.Ordinal) && saslSample.Stderr.Contains("error", StringComparison.OrdinalIgnoreCase),
-                TimeSpan.FromSeconds(30), $"the SASL worker's Kafka errors logged (exited: {saslSample.HasExited})\n{saslSample.Stderr}\n{saslSample.Stdout}");
+                TimeSpan.FromSeconds(30), () => $"the SASL worker's Kafka errors logged (exited: {saslSample.HasExited})\n{saslSample.Stderr}\n{saslSample.Stdout}");
             var saslMetrics = await http.GetStringAsync($"http://127.0.0.1:{saslMetricsPort}/metrics");
             saslSample.Signal(Posix.SigKill);
             saslSample.WaitForExit(TimeSpan.FromSeconds(10));

@@ -166,7 +166,7 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
                   url: "http://runbook.example/{worker_id}"
             """);
         using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["--config", config], _dir);
-        await Eventually.True(() => sample.Stderr.Contains("is ready", StringComparison.Ordinal), Deadline, $"the ready line (stderr: {sample.Stderr})");
+        await Eventually.True(() => sample.Stderr.Contains("is ready", StringComparison.Ordinal), Deadline, () => $"the ready line (stderr: {sample.Stderr})");
         var bootstrap = EmbeddedBootstrap(sample.Stderr);
         await TestWorker.ProduceAsync(bootstrap, "ui-requests", 4, 8,
             i => $$"""{"request_id":"req-{{i}}","pattern":"needle","path":"{{corpus}}"}""");

@@ -115,7 +115,7 @@ public sealed class AttemptTimeoutTests
         var delivery = manager.DeliverAsync(result, Origin(offsets: 7), default).AsTask();
 
         await Eventually.True(() => manager.StatsOf("line", "main").Errors >= 2, TimeSpan.FromSeconds(10),
-            $"two attempts failed on the timeout while the server hangs\n{logs.Text()}");
+            () => $"two attempts failed on the timeout while the server hangs\n{logs.Text()}");
         var stats = manager.StatsOf("line", "main");
         Assert.Contains("no answer within 0.5s (attempt_timeout_seconds)", stats.LastError);
         Assert.False(delivery.IsCompleted);

@@ -113,10 +113,10 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
             // Separate hook calls: one becomes the probe, the others wait their turn behind it.
             deliveries = [.. Enumerable.Range(0, 3).Select(i => manager.DeliverAsync(Readings("search_results", 2, start: 10 + 2 * i), Origin(offsets: 10 + i), default).AsTask())];
             await Eventually.True(() => manager.StatsOf("postgres", "main").Errors >= 2, TimeSpan.FromSeconds(10),
-                $"two attempts failed while the server hangs\n{logs.Text()}");
+                () => $"two attempts failed while the server hangs\n{logs.Text()}");
             Assert.Contains("(attempt_timeout_seconds)", manager.StatsOf("postgres", "main").LastError);
             await Eventually.True(() => logs.Containing("turned away by the circuit").Any(l => l.Level == Microsoft.Extensions.Logging.LogLevel.Debug),
-                TimeSpan.FromSeconds(10), $"a held group turned away while another probes, logged\n{logs.Text()}");
+                TimeSpan.FromSeconds(10), () => $"a held group turned away while another probes, logged\n{logs.Text()}");
             Assert.All(deliveries, d => Assert.False(d.IsCompleted));
             Assert.Equal(manager.MaxInFlightPayloads, manager.InFlightPayloads);
         }

@@ -22,7 +22,7 @@ public sealed class SampleSmokeTests : IDisposable
         try
         {
             await Eventually.True(() => sample.Stderr.Contains("is ready", StringComparison.Ordinal), TimeSpan.FromSeconds(30),
-                $"the ready log line (stderr so far: {sample.Stderr})");
+                () => $"the ready log line ({sample.Describe()}; stderr so far: {sample.Stderr})");
             return sample;
         }
         catch

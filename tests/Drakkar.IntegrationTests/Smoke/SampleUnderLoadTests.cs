@@ -81,7 +81,7 @@ public sealed class SampleUnderLoadTests(KafkaBroker kafka) : IDisposable
             var (started, ended) = Tasks();
             inFlight = [.. started.Except(ended)];
             return Written().Count >= 10 && inFlight.Count > 0;
-        }, TimeSpan.FromSeconds(60), $"ten results written and a search running (stderr: {sample.Stderr})");
+        }, TimeSpan.FromSeconds(60), () => $"ten results written and a search running (stderr: {sample.Stderr})");
         var startedAtSignal = Tasks().Started;
         sample.Signal(Posix.SigTerm);
         Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(40)), $"no exit after SIGTERM; stderr:\n{sample.Stderr}");
@@ -111,7 +111,7 @@ public sealed class SampleUnderLoadTests(KafkaBroker kafka) : IDisposable
         var (config, group, topic) = await PrepareAsync(total: 4, seconds: 30);
 
         using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["--config", config], _dir);
-        await Eventually.True(() => Tasks().Started.Count > 0, TimeSpan.FromSeconds(60), $"a search running (stderr: {sample.Stderr})");
+        await Eventually.True(() => Tasks().Started.Count > 0, TimeSpan.FromSeconds(60), () => $"a search running (stderr: {sample.Stderr})");
         sample.Signal(Posix.SigTerm);
         await Eventually.True(() => sample.Stderr.Contains("Stopping: draining partitions", StringComparison.Ordinal), TimeSpan.FromSeconds(10),
             "the drain beginning");

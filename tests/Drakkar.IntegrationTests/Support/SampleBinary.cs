@@ -93,6 +93,33 @@ public sealed class SampleBinary : IDisposable
 
     public int ExitCode => _process.ExitCode;
 
+    /// <summary>
+    /// For a failure message: whether the process still runs (or its exit code), and each of its threads by name, with
+    /// its state and the kernel function it waits in (<c>/proc/PID/task</c>): what a worker that stopped making progress
+    /// was doing.
+    /// </summary>
+    public string Describe()
+    {
+        if (_process.HasExited) return $"pid {_process.Id} exited with {_process.ExitCode}";
+        var threads = new List<string>();
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{_process.Id}/task").Order())
+            {
+                static string Read(string path) { try { return File.ReadAllText(path).Trim(); } catch (IOException) { return "?"; } }
+                var stat = Read(Path.Combine(task, "stat"));
+                // The state follows the name, which is in parentheses and may hold spaces.
+                var state = stat.LastIndexOf(')') is var close and > 0 && close + 2 < stat.Length ? stat[close + 2].ToString() : "?";
+                threads.Add($"{Read(Path.Combine(task, "comm"))} {state} {Read(Path.Combine(task, "wchan"))}");
+            }
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return $"pid {_process.Id} gone";
+        }
+        return $"pid {_process.Id} running, {threads.Count} threads (name, state, waiting in): {string.Join("; ", threads)}";
+    }
+
     public void Dispose()
     {
         if (!_process.HasExited) _process.Kill(entireProcessTree: true);
