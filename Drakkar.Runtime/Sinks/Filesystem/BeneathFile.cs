@@ -55,7 +55,7 @@ internal static unsafe class BeneathFile
                 s_openat2Missing = true;
             }
             if (fd < 0 && (componentWalk || s_openat2Missing)) fd = OpenByComponents(baseDirectory, components);
-            if (fd < 0) throw OpenFailed(-fd, relative, configuredBase);
+            if (fd < 0) throw -fd == ENOENT ? Missing(baseDirectory, relative, configuredBase) : OpenFailed(-fd, relative, configuredBase);
             var file = new SafeFileHandle(fd, ownsHandle: true);
             try
             {
@@ -207,13 +207,28 @@ internal static unsafe class BeneathFile
     {
         ELOOP => Traversal(relative, configuredBase, "it goes through a symlink, and symlinks below base_path are not followed"),
         EXDEV => Traversal(relative, configuredBase, "it resolves outside"),
-        ENOENT => new DirectoryNotFoundException($"The parent directory of '{relative}' does not exist under base_path '{configuredBase}'; create it first."),
         ENXIO => new SinkDeliveryException($"'{relative}' under base_path '{configuredBase}' is not a regular file (a FIFO, socket or device); refused."),
         ENOTDIR => new SinkDeliveryException($"A directory in '{relative}' under base_path '{configuredBase}' is not a directory."),
         EISDIR => new SinkDeliveryException($"'{relative}' under base_path '{configuredBase}' is a directory, not a file."),
         EACCES or EPERM or EROFS => new SinkDeliveryException($"Cannot open '{relative}' under base_path '{configuredBase}' for appending: {Marshal.GetPInvokeErrorMessage(errno)}."),
         _ => new IOException($"Cannot open '{relative}' under base_path '{configuredBase}' for appending: {Marshal.GetPInvokeErrorMessage(errno)}."),
     };
+
+    /// <summary>
+    /// A directory on the way to the file is missing. When base_path itself is gone (removed while the worker runs: its
+    /// handle has no link left), that is an outage of the sink, held and retried (<c>on_outage</c>). Otherwise the
+    /// payload named a directory that does not exist: its own path is wrong, so it goes to the DLQ while the sink keeps
+    /// delivering everything else (waiting for it would stall every partition behind one payload).
+    /// </summary>
+    private static Exception Missing(SafeFileHandle baseDirectory, string relative, string configuredBase)
+    {
+        StatX status;
+        var empty = (byte)0;
+        var baseGone = Statx((int)baseDirectory.DangerousGetHandle(), &empty, AT_EMPTY_PATH, STATX_NLINK, &status) != 0 || status.Nlink == 0;
+        return baseGone
+            ? new DirectoryNotFoundException($"base_path '{configuredBase}' no longer exists (removed while the worker runs); '{relative}' cannot be written until it is back.")
+            : new SinkDeliveryException($"The parent directory of '{relative}' does not exist under base_path '{configuredBase}'; the sink does not create directories: create it first.");
+    }
 
     private static SinkDeliveryException Traversal(string relative, string configuredBase, string why) =>
         new($"Path traversal refused: '{relative}' escapes base_path '{configuredBase}' ({why}).");

@@ -78,6 +78,20 @@ internal sealed class FileSink : ISink
                 }
             }
         }
+        catch (DirectoryNotFoundException)
+        {
+            // base_path was removed while the worker ran (BeneathFile: its handle has no link left). The batch is held as
+            // an outage; the directory is opened again by its path for the next attempt, so recreating it ends the outage.
+            try
+            {
+                Interlocked.Exchange(ref _base, BeneathFile.OpenBase(_configuredBase, $"sinks.filesystem.{Name}.base_path"))?.Dispose();
+            }
+            catch (SinkDeliveryException)
+            {
+                // Still missing: the next attempt tries again.
+            }
+            throw;
+        }
         finally
         {
             foreach (var (file, _, _) in files.Values) file.Dispose();

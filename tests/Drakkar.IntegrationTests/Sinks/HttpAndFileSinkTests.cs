@@ -1,5 +1,6 @@
 using System.Text;
 using Drakkar.IntegrationTests.Fixtures;
+using Drakkar.IntegrationTests.Support;
 using Drakkar.Observability.Metrics;
 using Drakkar.Sinks;
 using Drakkar.Sinks.Filesystem;
@@ -229,6 +230,54 @@ public sealed partial class FileSinkTests : IDisposable
         var missing = Manager([new FileSink("files", new FileSinkConfig { BasePath = Path.Combine(_root, "absent") })], new RecordingDlq());
         var error = await Assert.ThrowsAsync<SinkStartupException>(() => missing.StartAsync(default));
         Assert.Contains("base_path", error.Message);
+    }
+
+    /// <summary>The worker's default: a sink that cannot be reached holds its payloads (on_outage: pause); retries every 20 ms here.</summary>
+    private (SinkManager Manager, RecordingDlq Dlq) StartPausing()
+    {
+        var dlq = new RecordingDlq();
+        var manager = Manager([new FileSink("files", new FileSinkConfig { BasePath = _base })], dlq, new SinkManagerOptions
+        {
+            Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause },
+            Delay = (_, token) => Task.Delay(20, token),
+        });
+        manager.StartAsync(default).GetAwaiter().GetResult();
+        return (manager, dlq);
+    }
+
+    [Fact]
+    public async Task A_payload_naming_a_missing_directory_goes_to_the_DLQ_without_holding_the_sink()
+    {
+        // One payload whose path names a directory that does not exist is that payload's fault, not an outage: under
+        // on_outage: pause it used to hold the sink (and with it consumption) until someone created the directory.
+        var (manager, dlq) = StartPausing();
+        await manager.DeliverAsync(Files("no-such-dir/x.jsonl", 1), Origin(offsets: 1), default).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        await manager.DeliverAsync(Files("logs/ok.jsonl", 2), Origin(offsets: 2), default).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Contains("The parent directory of 'no-such-dir/x.jsonl' does not exist", letter.Error);
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(_base, "logs", "ok.jsonl")).Length);
+        Assert.Equal(0, manager.InFlightPayloads);
+        await manager.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_base_path_removed_while_running_is_an_outage_that_ends_when_it_is_back()
+    {
+        var (manager, dlq) = StartPausing();
+        Directory.Delete(_base, recursive: true);
+        var delivery = manager.DeliverAsync(Files("x.jsonl", 3), Origin(offsets: 1), default).AsTask();
+
+        // Holding for an outage reports the in-flight limit reached, which pauses consumption.
+        await Eventually.True(() => manager.InFlightPayloads >= manager.MaxInFlightPayloads, TimeSpan.FromSeconds(10),
+            "the sink holding its payloads while base_path is gone");
+        Assert.False(delivery.IsCompleted);
+        Directory.CreateDirectory(_base);
+        await delivery.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(_base, "x.jsonl")).Length);
+        await manager.CloseAsync();
     }
 
     [Fact]
