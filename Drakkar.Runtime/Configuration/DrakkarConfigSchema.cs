@@ -86,7 +86,7 @@ internal static class DrakkarConfigSchema
             "librdkafka `session.timeout.ms`",
             AtLeast(1)),
         Int<KafkaConfig>("heartbeat_interval_ms", c => c.HeartbeatIntervalMs, (c, v) => c.HeartbeatIntervalMs = v,
-            "librdkafka `heartbeat.interval.ms`",
+            "librdkafka `heartbeat.interval.ms`; under `classic` it must be below `session_timeout_ms` (about a third of it: lower it with a short session)",
             AtLeast(1)),
         new ScalarField<KafkaConfig, string>("group_protocol", c => c.GroupProtocol, (c, v) => c.GroupProtocol = v, Text, OneOf(GroupProtocols))
         {
@@ -178,6 +178,15 @@ internal static class DrakkarConfigSchema
             foreach (var (key, value) in new[] { ("ssl_ca_location", kafka.SslCaLocation), ("ssl_certificate_location", kafka.SslCertificateLocation),
                          ("ssl_key_location", kafka.SslKeyLocation), ("ssl_key_password", kafka.SslKeyPassword) })
                 if (value.Length > 0) check.Fail(key, $"is only used with security_protocol ssl or sasl_ssl (it is '{kafka.SecurityProtocol}')");
+        }
+        // Under the classic protocol a member whose heartbeats are not well inside its session is evicted between two of
+        // them: with session 3000 and the default heartbeat 3000 a lone worker lost its partitions every few seconds,
+        // redoing their work each time. Kafka's Java client refuses the same; librdkafka does not.
+        if (kafka.GroupProtocol == "classic" && kafka.HeartbeatIntervalMs >= kafka.SessionTimeoutMs)
+        {
+            var (key, other) = check.Has("heartbeat_interval_ms") ? ("heartbeat_interval_ms", "session_timeout_ms") : ("session_timeout_ms", "heartbeat_interval_ms");
+            check.Fail(key, $"heartbeat_interval_ms ({kafka.HeartbeatIntervalMs}) must be below session_timeout_ms ({kafka.SessionTimeoutMs}), " +
+                $"or the group evicts this worker between heartbeats; set {other} too (a heartbeat of about a third of the session)");
         }
     });
 

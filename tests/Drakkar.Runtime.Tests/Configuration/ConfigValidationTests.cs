@@ -451,6 +451,22 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
+    public void Under_the_classic_protocol_the_heartbeat_must_be_below_the_session()
+    {
+        // A short session with the default heartbeat (3000): the worker would be evicted between heartbeats.
+        var shortSession = ProblemAt(LoadFails("kafka: { session_timeout_ms: 3000 }"), "kafka.session_timeout_ms").Message;
+        Assert.Contains("heartbeat_interval_ms (3000) must be below session_timeout_ms (3000)", shortSession);
+        Assert.Contains("set heartbeat_interval_ms too", shortSession);
+        // The heartbeat given: the problem points at it.
+        var slowHeartbeat = ProblemAt(LoadFails("kafka: { heartbeat_interval_ms: 50000 }"), "kafka.heartbeat_interval_ms").Message;
+        Assert.Contains("must be below session_timeout_ms (45000)", slowHeartbeat);
+
+        Assert.Equal(500, ConfigLoader.LoadFromYaml("kafka: { session_timeout_ms: 3000, heartbeat_interval_ms: 500 }", Env()).Kafka.HeartbeatIntervalMs);
+        // KIP-848: both are the broker's, not used by the worker.
+        Assert.Equal(3000, ConfigLoader.LoadFromYaml("kafka: { group_protocol: consumer, session_timeout_ms: 3000 }", Env()).Kafka.SessionTimeoutMs);
+    }
+
+    [Fact]
     public void Kafka_security_keys_are_checked_and_reach_every_client_configuration()
     {
         var missing = LoadFails("""
