@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using Drakkar.Cli;
 using Drakkar.Execution;
 using Drakkar.Hosting;
@@ -54,6 +55,11 @@ public static partial class DrakkarApp
     private const int ExitUsage = 2;
     private const int ExitFailure = 1;
 
+    // What trimming keeps of the handler type: its public constructors (the container builds it for run and probe) and
+    // its non-public ones too, which check-config's instance made without construction needs (CheckConfig).
+    private const DynamicallyAccessedMemberTypes HandlerConstructors =
+        DynamicallyAccessedMemberTypes.PublicConstructors | DynamicallyAccessedMemberTypes.NonPublicConstructors;
+
     private static readonly Dictionary<string, (string[] ValueOptions, string[] Flags)> Commands = new(StringComparer.Ordinal)
     {
         ["run"] = (["--config"], []),
@@ -63,7 +69,7 @@ public static partial class DrakkarApp
     };
 
     /// <inheritdoc cref="RunAsync{THandler}(string[], DrakkarAppOptions?, Action{IServiceCollection, IConfiguration}?)"/>
-    public static Task<int> RunAsync<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>(
+    public static Task<int> RunAsync<[DynamicallyAccessedMembers(HandlerConstructors)] THandler>(
         string[] args, DrakkarAppOptions? options = null)
         where THandler : DrakkarHandlerBase =>
         RunAsync<THandler>(args, options, configureServices: null);
@@ -79,7 +85,7 @@ public static partial class DrakkarApp
     /// example <c>(services, configuration) =&gt; services.Configure&lt;GreeterOptions&gt;(configuration.GetSection("greeter"))</c>.
     /// </param>
     /// <returns>The exit code: 0 after a graceful stop, 1 when the worker could not start, 2 for usage and configuration errors.</returns>
-    public static async Task<int> RunAsync<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>(
+    public static async Task<int> RunAsync<[DynamicallyAccessedMembers(HandlerConstructors)] THandler>(
         string[] args, DrakkarAppOptions? options, Action<IServiceCollection, IConfiguration>? configureServices)
         where THandler : DrakkarHandlerBase
     {
@@ -98,7 +104,7 @@ public static partial class DrakkarApp
         }
         return line.Command switch
         {
-            "check-config" => CheckConfig(line, options),
+            "check-config" => CheckConfig<THandler>(line, options),
             ReplayDlqCommand.Name => await ReplayDlqAsync(line, options).ConfigureAwait(false),
             ProbeCommand.Name => await ProbeAsync<THandler>(line, options, configureServices).ConfigureAwait(false),
             _ => await RunWorkerAsync<THandler>(line, options, configureServices).ConfigureAwait(false),
@@ -147,10 +153,21 @@ public static partial class DrakkarApp
         }
     }
 
-    private static int CheckConfig(CommandLine line, DrakkarAppOptions options)
+    private static int CheckConfig<[DynamicallyAccessedMembers(HandlerConstructors)] THandler>(CommandLine line, DrakkarAppOptions options)
+        where THandler : DrakkarHandlerBase
     {
         var config = LoadConfig(line, options, Console.Error);
         if (config is null) return ExitUsage;
+        // The sinks the handler declares must be configured, as `run` checks at start. The list is the generated
+        // handler's static table; the handler is not constructed (its constructor may need services this machine does
+        // not have), only an instance without construction is asked for that table.
+        var declared = ((DrakkarHandlerBase)RuntimeHelpers.GetUninitializedObject(typeof(THandler))).DeclaredSinks;
+        var problems = SinkRegistry.DeclarationProblems(config, declared).ToList();
+        if (problems.Count > 0)
+        {
+            foreach (var problem in problems) Console.Error.WriteLine($"error: {problem}");
+            return ExitUsage;
+        }
         var source = ConfigLoader.ResolvePath(line.Value("--config"), ConfigLoader.ReadProcessEnvironment()) ?? "built-in defaults";
         Console.Out.WriteLine($"# configuration is valid (source: {source}); effective values, secrets masked:");
         Console.Out.Write(SecretMasker.ToMaskedYaml(config));

@@ -78,16 +78,7 @@ public sealed class SinkRegistry
                 (_plugins.Count == 0 ? "none registered" : string.Join(", ", PluginKinds)) +
                 ". Register the plugin's kind with SinkRegistry.Register before the worker starts.");
         }
-        foreach (var declaration in declared.Where(d => !IsConfigured(sinks, d)))
-            problems.Add($"{declaration.ConfigPath}: the handler declares this sink but it is not configured; add it under {declaration.ConfigPath} or remove the [Sink] declaration.");
-        // Configured sinks were checked at load; a declared one the configuration lacks is named here too, so the
-        // user does not add it only to be told that exactly_once refuses it.
-        if (config.Kafka.ExactlyOnce)
-        {
-            foreach (var declaration in declared.Where(d => d.Kind != SinkKind.Kafka))
-                problems.Add($"{declaration.ConfigPath}: the handler declares this sink, but kafka.exactly_once allows only Kafka sinks; " +
-                    "remove the [Sink] declaration or set kafka.exactly_once: false.");
-        }
+        problems.AddRange(DeclarationProblems(config, declared));
 
         var built = new List<ISink>();
         void Add(string path, string kind, string name, Func<ISink> create)
@@ -136,6 +127,24 @@ public sealed class SinkRegistry
         if (problems.Count > 0)
             throw new SinkConfigurationException($"The sinks configuration has {problems.Count} problem(s):\n  " + string.Join("\n  ", problems));
         return built;
+    }
+
+    /// <summary>
+    /// Sinks the handler declares that the configuration cannot serve: not configured, or not Kafka under
+    /// <c>kafka.exactly_once</c>. Checked at start and by <c>check-config</c>.
+    /// </summary>
+    internal static IEnumerable<string> DeclarationProblems(DrakkarConfig config, IReadOnlyList<SinkDeclaration> declared)
+    {
+        foreach (var declaration in declared.Where(d => !IsConfigured(config.Sinks, d)))
+            yield return $"{declaration.ConfigPath}: the handler declares this sink but it is not configured; add it under {declaration.ConfigPath} or remove the [Sink] declaration.";
+        // Configured sinks were checked at load; a declared one the configuration lacks is named here too, so the
+        // user does not add it only to be told that exactly_once refuses it.
+        if (config.Kafka.ExactlyOnce)
+        {
+            foreach (var declaration in declared.Where(d => d.Kind != SinkKind.Kafka))
+                yield return $"{declaration.ConfigPath}: the handler declares this sink, but kafka.exactly_once allows only Kafka sinks; " +
+                    "remove the [Sink] declaration or set kafka.exactly_once: false.";
+        }
     }
 
     private static bool IsConfigured(SinksConfig sinks, SinkDeclaration declaration) => declaration.Kind == SinkKind.Custom

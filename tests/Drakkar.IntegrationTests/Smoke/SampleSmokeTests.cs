@@ -142,7 +142,7 @@ public sealed class SampleSmokeTests : IDisposable
     public void Check_config_warns_about_an_executor_binary_this_machine_cannot_run_and_still_exits_0()
     {
         var config = Path.Combine(_dir, "binary.yaml");
-        File.WriteAllText(config, "executor:\n  binary_path: /opt/not-installed-here/tool\n");
+        File.WriteAllText(config, "executor:\n  binary_path: /opt/not-installed-here/tool\n" + ResultsSink);
 
         using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", config], _dir);
 
@@ -162,6 +162,7 @@ public sealed class SampleSmokeTests : IDisposable
                 hook:
                   url: "http://127.0.0.1:9/in"
                   headers: { X-Auth: "xauth-value-1", X-Signature: "sig-value-22", X-Hub-Signature-256: "sha256=hubsig333", X-Team: "search-team" }
+              filesystem: { results: { base_path: /tmp } }
             """);
         using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", config], _dir);
         Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(20)));
@@ -175,7 +176,7 @@ public sealed class SampleSmokeTests : IDisposable
     public void Check_config_takes_appsettings_json_then_DK_variables_then_command_line_settings_over_the_file()
     {
         var config = Path.Combine(_dir, "layers.yaml");
-        File.WriteAllText(config, "kafka:\n  source_topic: file-topic\n  consumer_group: file-group\n  group_instance_id: file-instance\n");
+        File.WriteAllText(config, "kafka:\n  source_topic: file-topic\n  consumer_group: file-group\n  group_instance_id: file-instance\n" + ResultsSink);
         File.WriteAllText(Path.Combine(_dir, "appsettings.json"), """{ "kafka": { "source_topic": "json-topic", "consumer_group": "json-group" } }""");
         var environment = new Dictionary<string, string> { ["DK_KAFKA__CONSUMER_GROUP"] = "env-group", ["DK_KAFKA__GROUP_INSTANCE_ID"] = "env-instance" };
         using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!,
@@ -185,6 +186,28 @@ public sealed class SampleSmokeTests : IDisposable
         Assert.Contains("source_topic: \"json-topic\"", sample.Stdout, StringComparison.Ordinal);
         Assert.Contains("consumer_group: \"env-group\"", sample.Stdout, StringComparison.Ordinal);
         Assert.Contains("group_instance_id: \"cli-instance\"", sample.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>The sink the sample's handler declares ([Sink(Filesystem, "results")]): a configuration it can run needs it.</summary>
+    private const string ResultsSink = "sinks:\n  filesystem:\n    results:\n      base_path: /tmp\n";
+
+    [Fact]
+    public void Check_config_refuses_a_configuration_without_a_sink_the_handler_declares_as_run_would()
+    {
+        var config = Path.Combine(_dir, "no-results.yaml");
+        File.WriteAllText(config, "sinks:\n  filesystem:\n    result:\n      base_path: /tmp\n");
+
+        using var check = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", config], _dir);
+        Assert.True(check.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.Equal(2, check.ExitCode);
+        Assert.Contains("error: sinks.filesystem.results: the handler declares this sink but it is not configured", check.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("configuration is valid", check.Stdout, StringComparison.Ordinal);
+
+        // run stops on the same check (at start, exit 1).
+        using var run = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["--config", config], _dir);
+        Assert.True(run.WaitForExit(TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("sinks.filesystem.results: the handler declares this sink but it is not configured", run.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
