@@ -56,6 +56,11 @@ internal static class DiagnosticDescriptors
         "Handler '{0}' uses [Sink] or [Periodic] and must be declared partial (and so must every type that contains it) so the generator can add its registrations",
         HandlerCategory);
 
+    public static readonly DiagnosticDescriptor DuplicateJsonName = Create(
+        "DRK0010", "Two payload members have the same JSON name",
+        "Member '{0}' of payload '{2}' has the JSON name '{3}', which member '{1}' already has; the written object would hold the key twice and its readers would keep one value. Rename one of them or give it [JsonPropertyName]",
+        PayloadCategory);
+
     public static DiagnosticDescriptor ById(string id) => id switch
     {
         "DRK0001" => AmbiguousSink,
@@ -67,6 +72,7 @@ internal static class DiagnosticDescriptors
         "DRK0007" => NonPositiveInterval,
         "DRK0008" => InvalidPeriodicSignature,
         "DRK0009" => HandlerNotPartial,
+        "DRK0010" => DuplicateJsonName,
         _ => throw new ArgumentOutOfRangeException(nameof(id), id, "unknown Drakkar diagnostic id"),
     };
 

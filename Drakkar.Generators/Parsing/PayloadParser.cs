@@ -32,6 +32,9 @@ internal static class PayloadParser
         var members = new List<PayloadMemberModel>();
         var initAccessors = new List<InitAccessorModel>();
         var hasErrors = false;
+        // Each JSON name and the member that writes it: two members with one name would write an object with a duplicate
+        // key, whose consumers keep one value and lose the other (System.Text.Json refuses such a type).
+        var jsonNames = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var property in PayloadTypes.SerializableProperties(type))
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -56,7 +59,16 @@ internal static class PayloadParser
             {
                 initAccessors.Add(new InitAccessorModel(members.Count, property.ContainingType.ToDisplayString(PayloadTypes.FullyQualified)));
             }
-            members.Add(new PayloadMemberModel(PayloadTypes.Identifier(property.Name), PayloadTypes.JsonName(property), shape, binding, required,
+            var jsonName = PayloadTypes.JsonName(property);
+            if (jsonNames.TryGetValue(jsonName, out var first))
+            {
+                hasErrors = true;
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DuplicateJsonName, property.Locations.FirstOrDefault(),
+                    property.Name, first, type.Name, jsonName));
+                continue;
+            }
+            jsonNames.Add(jsonName, property.Name);
+            members.Add(new PayloadMemberModel(PayloadTypes.Identifier(property.Name), jsonName, shape, binding, required,
                 PayloadTypes.IgnoreConditionOf(property) ?? IgnoreCondition.Never));
         }
 

@@ -29,8 +29,8 @@ public abstract class DrakkarHandlerBase
     public virtual ValueTask<CollectResult?> OnTaskComplete(ExecutorResult result) => ValueTask.FromResult<CollectResult?>(null);
 
     /// <summary>
-    /// Every task serving a message is final. Fires exactly once per message. A typed handler may override the
-    /// <see cref="DrakkarHandler{T}.OnMessageComplete(MessageGroup{T})"/> overload instead.
+    /// Every task serving a message is final. Fires exactly once per message. A typed handler overrides the
+    /// <see cref="DrakkarHandler{T}.OnMessageComplete(MessageGroup{T})"/> overload instead (this one is sealed there).
     /// </summary>
     public virtual ValueTask<CollectResult?> OnMessageComplete(MessageGroup group) => ValueTask.FromResult<CollectResult?>(null);
 
@@ -133,8 +133,12 @@ public abstract class DrakkarHandler<T> : DrakkarHandlerBase where T : class, IP
         return Arrange(typed, pending);
     }
 
-    /// <summary>Calls the typed <see cref="OnMessageComplete(MessageGroup{T})"/>; override either, not both.</summary>
-    public override ValueTask<CollectResult?> OnMessageComplete(MessageGroup group) => OnMessageComplete((MessageGroup<T>)group);
+    /// <summary>
+    /// Calls the typed <see cref="OnMessageComplete(MessageGroup{T})"/>, the one a typed handler overrides. Sealed: when
+    /// a handler could override both, the untyped one silently replaced the typed one and its payloads were never
+    /// returned; now overriding this one in a typed handler is a build error (CS0239).
+    /// </summary>
+    public sealed override ValueTask<CollectResult?> OnMessageComplete(MessageGroup group) => OnMessageComplete((MessageGroup<T>)group);
 
     /// <summary>Every task serving a message is final, with the message typed. Fires exactly once per message.</summary>
     public virtual ValueTask<CollectResult?> OnMessageComplete(MessageGroup<T> group) => ValueTask.FromResult<CollectResult?>(null);

@@ -150,6 +150,44 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
+    public void DRK0010_members_with_one_json_name_are_reported_at_the_second_and_uses_of_the_payload_still_compile()
+    {
+        var run = GeneratorHarness.Run(Handler(
+            """[Sink(SinkKind.Kafka, "results")]""",
+            """collect.Kafka.Add(KafkaPayload.Of(new Dup("a", "b", "c", "d", "e")));""",
+            """
+            [Payload] public sealed partial record Summary(string Id, int Count);
+            [Payload] public sealed partial record Dup(string UserId, string User_Id, string ID, string Id, [property: System.Text.Json.Serialization.JsonPropertyName("user_id")] string Other);
+            """));
+
+        AssertDiagnostics(run,
+            "DRK0010 (4:66) `User_Id`: Member 'User_Id' of payload 'Dup' has the JSON name 'user_id', which member 'UserId' already has; the written object would hold the key twice and its readers would keep one value. Rename one of them or give it [JsonPropertyName]",
+            "DRK0010 (4:93) `Id`: Member 'Id' of payload 'Dup' has the JSON name 'id', which member 'ID' already has; the written object would hold the key twice and its readers would keep one value. Rename one of them or give it [JsonPropertyName]",
+            "DRK0010 (4:175) `Other`: Member 'Other' of payload 'Dup' has the JSON name 'user_id', which member 'UserId' already has; the written object would hold the key twice and its readers would keep one value. Rename one of them or give it [JsonPropertyName]");
+    }
+
+    [Fact]
+    public void A_typed_handler_cannot_override_the_untyped_OnMessageComplete_whose_payloads_the_typed_one_would_silently_replace()
+    {
+        var run = GeneratorHarness.Run("""
+            namespace App;
+
+            [Payload] public sealed partial record Job(string Id);
+
+            public sealed partial class JobHandler : DrakkarHandler<Job>
+            {
+                public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage<Job>> messages, PendingContext pending) =>
+                    ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+
+                public override ValueTask<CollectResult?> OnMessageComplete(MessageGroup group) => ValueTask.FromResult<CollectResult?>(null);
+            }
+            """);
+
+        AssertDiagnostics(run,
+            "CS0239 (10:47) `OnMessageComplete`: 'JobHandler.OnMessageComplete(MessageGroup)': cannot override inherited member 'DrakkarHandler<Job>.OnMessageComplete(MessageGroup)' because it is sealed");
+    }
+
+    [Fact]
     public void DRK0006_duplicate_sink_declaration_is_reported_at_the_second_attribute()
     {
         var run = GeneratorHarness.Run(Handler(
@@ -224,7 +262,7 @@ public sealed class DiagnosticTests
         var docs = Path.Combine(RepositoryPaths.Root, "docs", "diagnostics");
         var unshipped = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "Drakkar.Generators", "AnalyzerReleases.Unshipped.md"));
 
-        Assert.Equal(9, descriptors.Count);
+        Assert.Equal(10, descriptors.Count);
         foreach (var descriptor in descriptors)
         {
             Assert.Contains(tested, name => name.Contains(descriptor.Id, StringComparison.Ordinal));

@@ -10,8 +10,8 @@ public sealed partial class ArchiveHandler : DrakkarHandler<Reading>
     public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage<Reading>> messages, PendingContext pending) =>
         ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
 
-    public override ValueTask<CollectResult?> OnMessageComplete(MessageGroup group) =>
-        ValueTask.FromResult(((SourceMessage<Reading>)group.Message).Payload is { } reading
+    public override ValueTask<CollectResult?> OnMessageComplete(MessageGroup<Reading> group) =>
+        ValueTask.FromResult(group.Message.Payload is { } reading
             ? new CollectResult { Mongo = { MongoPayload.Of("readings", reading) } }
             : null);
 }

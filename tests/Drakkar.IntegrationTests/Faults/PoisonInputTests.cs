@@ -44,8 +44,8 @@ public sealed class PoisonInputTests(KafkaBroker kafka) : IDisposable
                 SourceOffsets = [m.Offset],
             })]);
 
-        public override ValueTask<CollectResult?> OnMessageComplete(MessageGroup group) =>
-            ValueTask.FromResult(group.Message is SourceMessage<Fraction> { Payload: { } f }
+        public override ValueTask<CollectResult?> OnMessageComplete(MessageGroup<Fraction> group) =>
+            ValueTask.FromResult(group.Message is { Payload: { } f }
                 ? new CollectResult { Files = { FilePayload.Of(ResultsFile, new Quotient(f.Id, f.Numerator / f.Denominator)) } }
                 : null);
     }
