@@ -49,6 +49,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     // Poll thread only: where a rewound partition restarts, until its first record arrives (its position is stale).
     private readonly Dictionary<int, long> _rewoundTo = [];
     private static readonly TimeSpan UndecodableLogInterval = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan KafkaErrorLogInterval = TimeSpan.FromSeconds(10);
+    // Poll thread only: per client error code, when it was last logged and how many were not logged since.
+    private readonly Dictionary<ErrorCode, (long LoggedAt, int NotLogged)> _kafkaErrorsLogged = [];
     // Poll thread only: when an undecodable message was last logged, and how many were not logged since.
     private long? _undecodableLoggedAt;
     private int _undecodableNotLogged;
@@ -587,10 +590,23 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         _metrics.RebalanceDuration.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, "lost");
     }
 
+    /// <summary>
+    /// Counts a client error and logs it, each error code at most once per <see cref="KafkaErrorLogInterval"/> (an
+    /// unreachable broker is reported every few tens of milliseconds: 167 lines in 8 s); the counter has every one, and
+    /// the next line of that code says how many were not logged. A fatal error is always logged. Poll thread only.
+    /// </summary>
     private void OnError(Error error)
     {
         _metrics.ConsumerErrors.Increment();
-        LogKafkaError(error.Code.ToString(), error.Reason, error.IsFatal);
+        var now = Stopwatch.GetTimestamp();
+        var (loggedAt, notLogged) = _kafkaErrorsLogged.GetValueOrDefault(error.Code);
+        if (!error.IsFatal && loggedAt != 0 && Stopwatch.GetElapsedTime(loggedAt, now) < KafkaErrorLogInterval)
+        {
+            _kafkaErrorsLogged[error.Code] = (loggedAt, notLogged + 1);
+            return;
+        }
+        LogKafkaError(error.Code.ToString(), error.Reason, error.IsFatal, notLogged);
+        _kafkaErrorsLogged[error.Code] = (now, 0);
     }
 
     private void RunHook(ValueTask hook, string name)
@@ -646,8 +662,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Critical, Message = "The poll loop stopped unexpectedly")]
     private partial void LogPollLoopFailed(Exception error);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka error {Code}: {Reason} (fatal: {Fatal})")]
-    private partial void LogKafkaError(string code, string reason, bool fatal);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka error {Code}: {Reason} (fatal: {Fatal}; {NotLogged} more of this code since the last such line, see drakkar_consumer_errors_total)")]
+    private partial void LogKafkaError(string code, string reason, bool fatal, int notLogged);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "librdkafka {Level} {Facility}: {Text}")]
     private partial void LogLibrdkafka(string level, string facility, string text);
