@@ -235,7 +235,8 @@ internal sealed class ReplayDlqCommand
         var metadata = admin.GetMetadata(MetadataTimeout);
         var topic = metadata.Topics.SingleOrDefault(t => t.Topic == _settings.DlqTopic);
         if (topic is null || topic.Error.IsError || topic.Partitions.Count == 0)
-            throw new InvalidOperationException(topic is { Error.IsError: true } ? topic.Error.Reason : "the topic does not exist");
+            throw new InvalidOperationException(topic is { Error.IsError: true } ? topic.Error.Reason
+                : "the topic does not exist (it is created with the first dead letter: none was ever written there, or the name is wrong)");
         var ends = new Dictionary<int, long>();
         var starts = new List<TopicPartitionOffset>();
         long total = 0;
