@@ -405,6 +405,8 @@ internal sealed partial class PartitionPipeline
                 }
 
                 var error = outcome.Error! with { Attempt = attempt };
+                // The process's exit code when it exited (null when it could not start, timed out or was killed).
+                if (error.ExitCode is { } exitCode) span?.SetTag("process.exit.code", exitCode);
                 var decision = await DecideAsync(task, error).ConfigureAwait(false);
                 switch (decision.Kind)
                 {

@@ -75,6 +75,38 @@ public sealed class TracingTests(KafkaBroker kafka)
     }
 
     [Fact]
+    public async Task A_task_whose_process_exits_non_zero_has_its_exit_code_on_its_span()
+    {
+        using var collector = new OtlpReceiver();
+        var (source, _) = Topics("trace-exit");
+        var config = TestWorker.Config(kafka.BootstrapServers, source, "trace-exit-group", c =>
+        {
+            c.Telemetry.Traces = true;
+            c.Telemetry.OtlpEndpoint = collector.Endpoint;
+            c.Executor.BinaryPath = "/bin/sh";
+            c.Executor.MaxRetries = 0;
+        });
+        var worker = await TestWorker.StartAsync(new ExitingHandler(), config);
+        await ProduceAsync(source, traceParent: null);
+        await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, source, "trace-exit-group", 1)[0] == 1, Deadline, "the message committed");
+        await worker.StopAsync(); // exports the spans still buffered
+
+        var task = Assert.Single(collector.Spans, s => s.Name == "task");
+        Assert.Equal("3", task.Attributes["process.exit.code"]);
+    }
+
+    /// <summary>One task per message whose process exits 3.</summary>
+    private sealed class ExitingHandler : DrakkarHandler
+    {
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([.. messages.Select(m => new ExecutorTask(TaskId.New("exit"))
+            {
+                Args = ["-c", "exit 3"],
+                SourceOffsets = [m.Offset],
+            })]);
+    }
+
+    [Fact]
     public async Task Without_telemetry_traces_sink_records_carry_no_traceparent()
     {
         var (source, results) = Topics("untraced");
