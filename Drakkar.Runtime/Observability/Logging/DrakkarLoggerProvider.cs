@@ -104,8 +104,9 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
         {
             if (scope is IEnumerable<KeyValuePair<string, object?>> pairs)
             {
+                // snake_case as the message's own values: the host's activity scope names its fields SpanId, TraceId, ParentId.
                 foreach (var (key, value) in pairs)
-                    if (key != "{OriginalFormat}") visit(key, value);
+                    if (key != "{OriginalFormat}") visit(SnakeCase(key), value);
             }
         }, visit);
         if (state is IEnumerable<KeyValuePair<string, object?>> fields)

@@ -25,4 +25,24 @@ public sealed class LoggerMaskingTests
         foreach (var secret in new[] { "hunter2pw", "dsnpass99", "eyJsecret" })
             Assert.DoesNotContain(secret, text, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Scope_fields_are_written_in_snake_case_like_the_messages_own()
+    {
+        using var output = new StringWriter();
+        using (var provider = new DrakkarLoggerProvider(new LogSink(output, ownsWriter: false), new LogContext("w-1", "g"), LogFormat.Json, LogLevel.Information))
+        {
+            var logger = provider.CreateLogger("test");
+            // What the generic host's activity tracking pushes as a scope.
+            using (logger.BeginScope(new Dictionary<string, object?> { ["SpanId"] = "00f067aa0ba902b7", ["TraceId"] = "4bf92f3577b34da6a3ce929d0e0e4736", ["partition"] = 3 }))
+                logger.LogInformation("Task {TaskId} finished", "t-1");
+        }
+
+        var line = System.Text.Json.JsonDocument.Parse(output.ToString().Trim()).RootElement;
+        Assert.Equal("00f067aa0ba902b7", line.GetProperty("span_id").GetString());
+        Assert.Equal("4bf92f3577b34da6a3ce929d0e0e4736", line.GetProperty("trace_id").GetString());
+        Assert.Equal(3, line.GetProperty("partition").GetInt32());
+        Assert.Equal("t-1", line.GetProperty("task_id").GetString());
+        Assert.False(line.TryGetProperty("SpanId", out _));
+    }
 }
