@@ -61,6 +61,11 @@ internal static class DiagnosticDescriptors
         "Member '{0}' of payload '{2}' has the JSON name '{3}', which member '{1}' already has; the written object would hold the key twice and its readers would keep one value. Rename one of them or give it [JsonPropertyName]",
         PayloadCategory);
 
+    public static readonly DiagnosticDescriptor InvalidSinkDeclaration = Create(
+        "DRK0011", "Sink declaration no configuration can serve",
+        "Handler '{0}' declares a sink no configuration can serve: {1}",
+        HandlerCategory);
+
     public static DiagnosticDescriptor ById(string id) => id switch
     {
         "DRK0001" => AmbiguousSink,
@@ -73,6 +78,7 @@ internal static class DiagnosticDescriptors
         "DRK0008" => InvalidPeriodicSignature,
         "DRK0009" => HandlerNotPartial,
         "DRK0010" => DuplicateJsonName,
+        "DRK0011" => InvalidSinkDeclaration,
         _ => throw new ArgumentOutOfRangeException(nameof(id), id, "unknown Drakkar diagnostic id"),
     };
 

@@ -35,6 +35,12 @@ internal static class HandlerParser
         foreach (var attribute in type.GetAttributes())
         {
             if (ReadSink(attribute) is not { } sink) continue;
+            if (Unconfigurable(sink) is { } reason)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidSinkDeclaration, AttributeLocation(attribute, cancellationToken),
+                    type.Name, reason));
+                continue;
+            }
             if (sinks.Contains(sink))
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DuplicateSink, AttributeLocation(attribute, cancellationToken),
@@ -59,8 +65,11 @@ internal static class HandlerParser
             var attribute = method.GetAttributes().FirstOrDefault(a => PayloadTypes.IsAttribute(a, PeriodicAttribute));
             if (attribute is null) continue;
             var valid = true;
-            var seconds = attribute.ConstructorArguments.Length == 1 && attribute.ConstructorArguments[0].Value is double value ? value : 0;
-            if (!(seconds > 0) || double.IsInfinity(seconds))
+            // An argument that is not a constant is the compiler's error (CS0182) already: no second one about its value.
+            var constant = attribute.ConstructorArguments.Length == 1 && attribute.ConstructorArguments[0].Value is double;
+            var seconds = constant ? (double)attribute.ConstructorArguments[0].Value! : 0;
+            if (!constant) valid = false;
+            else if (!(seconds > 0) || double.IsInfinity(seconds))
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NonPositiveInterval, AttributeLocation(attribute, cancellationToken),
                     method.Name, seconds.ToString("R", CultureInfo.InvariantCulture)));
@@ -95,6 +104,22 @@ internal static class HandlerParser
             if (PayloadTypes.FullName(current) == HandlerBase) return true;
         }
         return false;
+    }
+
+    // The configuration sections of the built-in kinds and of plugins (Drakkar.Runtime/Sinks/Registry/SinkKinds.cs):
+    // a plugin kind cannot take one of these names, the runtime's registry refuses it.
+    private static readonly string[] BuiltInSections = ["kafka", "postgres", "mongo", "redis", "http", "filesystem", "custom"];
+
+    /// <summary>Why no configuration can serve <paramref name="sink"/> (an empty name or plugin kind, a built-in kind's name), or null.</summary>
+    private static string? Unconfigurable(SinkModel sink)
+    {
+        if (sink.CustomKind is { } kind && string.IsNullOrWhiteSpace(kind))
+            return "its plugin kind is empty; give the kind the plugin registers with SinkRegistry.Register";
+        if (sink.CustomKind is { } builtIn && BuiltInSections.Contains(builtIn))
+            return $"its plugin kind '{builtIn}' is a built-in kind's name, which no plugin can register; use SinkKind for the built-in sink, or the plugin's own kind";
+        if (string.IsNullOrWhiteSpace(sink.Name))
+            return "its name is empty; give it the name of its instance in the configuration (sinks.<kind>.<name>)";
+        return null;
     }
 
     /// <summary>The declared sink of a <c>[Sink]</c> attribute, or null for any other attribute.</summary>

@@ -188,6 +188,39 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
+    public void DRK0011_sinks_no_configuration_can_serve_are_reported_at_the_attribute()
+    {
+        var run = GeneratorHarness.Run(Handler(
+            """[Sink(SinkKind.Kafka, "results")] [Sink(SinkKind.Kafka, "")] [Sink("", "y")] [Sink("kafka", "x")]""",
+            """collect.Kafka.Add(KafkaPayload.Of(summary, sink: "results"));"""));
+
+        AssertDiagnostics(run,
+            "DRK0011 (5:36) `Sink(SinkKind.Kafka, \"\")`: Handler 'SearchHandler' declares a sink no configuration can serve: its name is empty; give it the name of its instance in the configuration (sinks.<kind>.<name>)",
+            "DRK0011 (5:63) `Sink(\"\", \"y\")`: Handler 'SearchHandler' declares a sink no configuration can serve: its plugin kind is empty; give the kind the plugin registers with SinkRegistry.Register",
+            "DRK0011 (5:79) `Sink(\"kafka\", \"x\")`: Handler 'SearchHandler' declares a sink no configuration can serve: its plugin kind 'kafka' is a built-in kind's name, which no plugin can register; use SinkKind for the built-in sink, or the plugin's own kind");
+    }
+
+    [Fact]
+    public void A_periodic_interval_that_is_not_a_constant_is_only_the_compilers_error()
+    {
+        var run = GeneratorHarness.Run("""
+            namespace App;
+
+            public sealed partial class TickHandler : DrakkarHandler
+            {
+                public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+                    ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+
+                [Periodic(System.TimeSpan.FromSeconds(5).TotalSeconds)]
+                public ValueTask Tick(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+            }
+            """);
+
+        AssertDiagnostics(run,
+            "CS0182 (8:15) `System.TimeSpan.FromSeconds(5).TotalSeconds`: An attribute argument must be a constant expression, typeof expression or array creation expression of an attribute parameter type");
+    }
+
+    [Fact]
     public void DRK0006_duplicate_sink_declaration_is_reported_at_the_second_attribute()
     {
         var run = GeneratorHarness.Run(Handler(
@@ -262,7 +295,7 @@ public sealed class DiagnosticTests
         var docs = Path.Combine(RepositoryPaths.Root, "docs", "diagnostics");
         var unshipped = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "Drakkar.Generators", "AnalyzerReleases.Unshipped.md"));
 
-        Assert.Equal(10, descriptors.Count);
+        Assert.Equal(11, descriptors.Count);
         foreach (var descriptor in descriptors)
         {
             Assert.Contains(tested, name => name.Contains(descriptor.Id, StringComparison.Ordinal));
