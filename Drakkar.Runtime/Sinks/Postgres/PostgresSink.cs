@@ -126,7 +126,7 @@ internal sealed class PostgresSink : ISink
             catch (PostgresException e) when (attempt == 0 && copies.Count > 0 &&
                 e.SqlState is PostgresErrorCodes.FeatureNotSupported or PostgresErrorCodes.WrongObjectType)
             {
-                foreach (var group in copies) _copyable.TryRemove(group.Table, out _);
+                foreach (var group in copies) _copyable.TryRemove(CopyKey(group), out _);
             }
         }
     }
@@ -210,19 +210,38 @@ internal sealed class PostgresSink : ISink
     /// <summary>
     /// Whether a plain <c>INSERT</c> into the group's table does exactly what a <c>COPY</c> does: an ordinary or
     /// partitioned table without rules (COPY ignores them; views have one) and without row security (COPY refuses
-    /// it). Looked up once per table; a table that does not resolve (yet) is left to the INSERT and its error.
+    /// it), whose columns have exactly the types the payload's values are written as. A binary COPY sends each value
+    /// in its own type's format, so an <c>int</c> member into a <c>bigint</c> column fails
+    /// (<c>08P01: insufficient data left in message</c>), where the INSERT converts it as SQL does; so does any other
+    /// column whose type differs (text into <c>varchar</c> excepted: the same format, and its length is still checked).
+    /// Looked up once per table and payload shape; a table that does not resolve (yet) is left to the INSERT and its
+    /// error.
     /// </summary>
     private async ValueTask<bool> CopyableAsync(NpgsqlConnection connection, TableGroup group, CancellationToken cancellationToken)
     {
-        if (_copyable.TryGetValue(group.Table, out var copyable)) return copyable;
+        var key = CopyKey(group);
+        if (_copyable.TryGetValue(key, out var copyable)) return copyable;
         await using var lookup = new NpgsqlCommand(
-            "SELECT c.relkind IN ('r', 'p') AND NOT c.relhasrules AND NOT c.relrowsecurity FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)",
+            """
+            SELECT c.relkind IN ('r', 'p') AND NOT c.relhasrules AND NOT c.relrowsecurity
+                AND (SELECT count(*) FROM unnest($2::text[], $3::text[]) AS w(name, type)
+                     JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = w.name AND a.attnum > 0 AND NOT a.attisdropped
+                     WHERE a.atttypid = pg_catalog.to_regtype(w.type)::oid
+                        OR (w.type = 'text' AND a.atttypid = 'pg_catalog.varchar'::pg_catalog.regtype)) = pg_catalog.cardinality($2::text[])
+            FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)
+            """,
             connection);
         lookup.Parameters.Add(new NpgsqlParameter<string> { TypedValue = group.QuotedTable });
+        lookup.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. group.Columns.Select(c => c.Name)] });
+        lookup.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. group.Columns.Select(c => c.DataTypeName)] });
         if (await lookup.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not bool answer) return false;
-        _copyable[group.Table] = answer;
+        _copyable[key] = answer;
         return answer;
     }
+
+    /// <summary>What <see cref="CopyableAsync"/> decides for: the table and the columns written, with their types.</summary>
+    private static string CopyKey(TableGroup group) =>
+        group.Table + "\n" + string.Join(",", group.Columns.Select(c => c.Name + " " + c.DataTypeName));
 
     /// <summary>
     /// Binary COPY for <paramref name="copies"/>, one multi-row INSERT batch for <paramref name="inserts"/>: one

@@ -80,8 +80,9 @@ public sealed class PostgresServer : IDisposable
     /// </summary>
     public IDisposable Freeze()
     {
-        var pids = ServerPids();
-        ServerProcess.Run("kill", ["-STOP", .. pids]);
+        // A backend may exit between being listed and being signalled (a client just closed its connection).
+        var pids = ServerPids().Select(int.Parse).ToArray();
+        KillExisting(pids, SigStop);
         return new Resume(pids);
     }
 
@@ -99,9 +100,27 @@ public sealed class PostgresServer : IDisposable
         }
     }
 
-    private sealed class Resume(string[] pids) : IDisposable
+    private const int SigStop = 19;
+    private const int SigCont = 18;
+
+    /// <summary>Signals each of <paramref name="pids"/> that still exists; one that has exited meanwhile is skipped.</summary>
+    private static void KillExisting(int[] pids, int signal)
     {
-        public void Dispose() => ServerProcess.Run("kill", ["-CONT", .. pids]);
+        const int noSuchProcess = 3; // ESRCH
+        foreach (var pid in pids)
+        {
+            if (Kill(pid, signal) != 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() is var errno and not noSuchProcess)
+                throw new InvalidOperationException($"kill({pid}, {signal}) failed with errno {errno}");
+        }
+    }
+
+    // DllImport rather than LibraryImport: the bench compiles this file too, without unsafe code.
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
+    private sealed class Resume(int[] pids) : IDisposable
+    {
+        public void Dispose() => KillExisting(pids, SigCont);
     }
 
     public int Port { get; }

@@ -280,6 +280,26 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
         await manager.CloseAsync();
     }
 
+    /// <summary>
+    /// A binary COPY sends each value in its own type's format, which a column of another type refuses
+    /// (<c>08P01: insufficient data left in message</c> for an <c>int</c> into a <c>bigint</c>); insert mode keeps
+    /// INSERT for such a table, which converts the values as SQL does.
+    /// </summary>
+    [Fact]
+    public async Task Insert_mode_inserts_into_columns_whose_types_differ_from_the_payloads_as_an_INSERT_converts_them()
+    {
+        var (manager, dlq, db) = await StartAsync();
+        await Execute(db, "CREATE TABLE widened (id varchar(20), count bigint, score numeric, note text, tags json)");
+        await RecordStatements(db, "widened");
+
+        await manager.DeliverAsync(Readings("widened", 3), Origin(), default);
+
+        Assert.Empty(dlq.Letters);
+        Assert.StartsWith("INSERT", (string)Assert.Single(await Rows(db, "SELECT DISTINCT text FROM statements WHERE tab = 'widened'"))[0]!);
+        Assert.Equal(["r-2", 2L, "[\"t2\", \"x\"]"], (await Rows(db, "SELECT id, count, tags::text FROM widened WHERE id = 'r-2'"))[0]);
+        await manager.CloseAsync();
+    }
+
     [Fact]
     public async Task Insert_mode_notices_a_table_replaced_by_a_view_after_its_first_copy()
     {
