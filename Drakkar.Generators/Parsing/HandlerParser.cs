@@ -106,9 +106,9 @@ internal static class HandlerParser
         return false;
     }
 
-    // The configuration sections of the built-in kinds and of plugins (Drakkar.Runtime/Sinks/Registry/SinkKinds.cs):
-    // a plugin kind cannot take one of these names, the runtime's registry refuses it.
-    private static readonly string[] BuiltInSections = ["kafka", "postgres", "mongo", "redis", "http", "filesystem", "custom"];
+    // The configuration sections of the built-in kinds and of plugins (Drakkar.Runtime/Sinks/Registry/SinkKinds.cs;
+    // SinkKindListTests keeps the two equal): a plugin kind cannot take one of these names, the registry refuses it.
+    internal static readonly string[] BuiltInSections = ["kafka", "postgres", "mongo", "redis", "http", "filesystem", "custom"];
 
     /// <summary>Why no configuration can serve <paramref name="sink"/> (an empty name or plugin kind, a built-in kind's name), or null.</summary>
     private static string? Unconfigurable(SinkModel sink)

@@ -1,4 +1,5 @@
 using Drakkar.Generators.Analyzers;
+using Drakkar.Generators.Parsing;
 
 namespace Drakkar.Generators.Tests;
 
@@ -13,5 +14,11 @@ public sealed class SinkKindListTests
 
         Assert.Equal(runtime, analyzer);
         Assert.Equal(Enum.GetNames<SinkKind>().Order(), runtime.Select(k => k.Item2).Order());
+    }
+
+    [Fact]
+    public void The_section_names_DRK0011_refuses_as_plugin_kinds_are_exactly_the_runtimes_configuration_sections()
+    {
+        Assert.Equal(Enum.GetValues<SinkKind>().Select(SinkKinds.ConfigName).Order(), HandlerParser.BuiltInSections.Order());
     }
 }
