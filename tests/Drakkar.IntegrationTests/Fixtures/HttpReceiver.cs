@@ -82,7 +82,9 @@ public sealed class HttpReceiver : IDisposable
 
     public void Dispose()
     {
-        _listener.Stop();
+        // Close alone: after Stop, Close removes the listener's prefixes a second time, and the managed HttpListener
+        // then binds the port again just to release it, failing with "Address already in use" when another socket has
+        // taken the port meanwhile (two CI runs failed so).
         _listener.Close();
         try { _loop.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
     }
