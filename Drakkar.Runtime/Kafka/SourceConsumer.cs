@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Confluent.Kafka;
 using Drakkar.Observability.Metrics;
 using Drakkar.Pipeline;
@@ -48,13 +49,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private readonly HashSet<int> _blocked = [];
     // Poll thread only: where a rewound partition restarts, until its first record arrives (its position is stale).
     private readonly Dictionary<int, long> _rewoundTo = [];
-    private static readonly TimeSpan UndecodableLogInterval = TimeSpan.FromSeconds(10);
-    private static readonly TimeSpan KafkaErrorLogInterval = TimeSpan.FromSeconds(10);
-    // Poll thread only: per client error code, when it was last logged and how many were not logged since.
-    private readonly Dictionary<ErrorCode, (long LoggedAt, int NotLogged)> _kafkaErrorsLogged = [];
-    // Poll thread only: when an undecodable message was last logged, and how many were not logged since.
-    private long? _undecodableLoggedAt;
-    private int _undecodableNotLogged;
+    // Poll thread only: undecodable messages, and each client error code, are logged at most once per 10 s.
+    private LogThrottle _undecodableLog;
+    private readonly Dictionary<ErrorCode, LogThrottle> _kafkaErrorLogs = [];
 
     public SourceConsumer(DrakkarConfig config, string clientId, DrakkarHandlerBase handler, ITaskExecutor executor,
         IPayloadDelivery delivery, DrakkarMetrics metrics, ILoggerFactory loggers)
@@ -323,22 +320,15 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Counts an undecodable message and logs it, at most once per <see cref="UndecodableLogInterval"/> (a topic full
+    /// Counts an undecodable message and logs it, at most once per <see cref="LogThrottle.Interval"/> (a topic full
     /// of garbage must not flood the log; the counter has every one, and the next line says how many were not logged).
     /// Runs on the poll thread only.
     /// </summary>
     private void ReportUndecodable(SourceMessage source)
     {
         _metrics.DecodeErrors.Increment();
-        var now = Stopwatch.GetTimestamp();
-        if (_undecodableLoggedAt is { } last && Stopwatch.GetElapsedTime(last, now) < UndecodableLogInterval)
-        {
-            _undecodableNotLogged++;
-            return;
-        }
-        LogUndecodable(source.Topic, source.Partition, source.Offset, source.Value.Length, SecretMasker.Mask(source.DecodeError), _undecodableNotLogged);
-        _undecodableLoggedAt = now;
-        _undecodableNotLogged = 0;
+        if (_undecodableLog.Allow(out var notLogged))
+            LogUndecodable(source.Topic, source.Partition, source.Offset, source.Value.Length, SecretMasker.Mask(source.DecodeError), notLogged);
     }
 
     /// <summary>While stopping: everything assigned stays paused; polls serve the group protocol and drop any record.</summary>
@@ -591,22 +581,15 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Counts a client error and logs it, each error code at most once per <see cref="KafkaErrorLogInterval"/> (an
+    /// Counts a client error and logs it, each error code at most once per <see cref="LogThrottle.Interval"/> (an
     /// unreachable broker is reported every few tens of milliseconds: 167 lines in 8 s); the counter has every one, and
     /// the next line of that code says how many were not logged. A fatal error is always logged. Poll thread only.
     /// </summary>
     private void OnError(Error error)
     {
         _metrics.ConsumerErrors.Increment();
-        var now = Stopwatch.GetTimestamp();
-        var (loggedAt, notLogged) = _kafkaErrorsLogged.GetValueOrDefault(error.Code);
-        if (!error.IsFatal && loggedAt != 0 && Stopwatch.GetElapsedTime(loggedAt, now) < KafkaErrorLogInterval)
-        {
-            _kafkaErrorsLogged[error.Code] = (loggedAt, notLogged + 1);
-            return;
-        }
-        LogKafkaError(error.Code.ToString(), error.Reason, error.IsFatal, notLogged);
-        _kafkaErrorsLogged[error.Code] = (now, 0);
+        ref var throttle = ref CollectionsMarshal.GetValueRefOrAddDefault(_kafkaErrorLogs, error.Code, out _);
+        if (throttle.Allow(out var notLogged, always: error.IsFatal)) LogKafkaError(error.Code.ToString(), error.Reason, error.IsFatal, notLogged);
     }
 
     private void RunHook(ValueTask hook, string name)

@@ -21,12 +21,7 @@ public sealed class TracingTests(KafkaBroker kafka)
     {
         using var collector = new OtlpReceiver();
         var (source, results) = Topics("trace");
-        var config = TestWorker.Config(kafka.BootstrapServers, source, "trace-group", c =>
-        {
-            c.Telemetry.Traces = true;
-            c.Telemetry.OtlpEndpoint = collector.Endpoint;
-            c.Sinks.Kafka["results"] = new KafkaSinkConfig { Topic = results };
-        });
+        var config = TracedConfig(source, "trace-group", collector, c => c.Sinks.Kafka["results"] = new KafkaSinkConfig { Topic = results });
         var worker = await TestWorker.StartAsync(new TracedHandler(), config, workerId: "traced-worker");
         var upstreamTrace = ActivityTraceId.CreateRandom();
         var upstreamSpan = ActivitySpanId.CreateRandom();
@@ -79,10 +74,8 @@ public sealed class TracingTests(KafkaBroker kafka)
     {
         using var collector = new OtlpReceiver();
         var (source, _) = Topics("trace-exit");
-        var config = TestWorker.Config(kafka.BootstrapServers, source, "trace-exit-group", c =>
+        var config = TracedConfig(source, "trace-exit-group", collector, c =>
         {
-            c.Telemetry.Traces = true;
-            c.Telemetry.OtlpEndpoint = collector.Endpoint;
             c.Executor.BinaryPath = "/bin/sh";
             c.Executor.MaxRetries = 0;
         });
@@ -119,6 +112,15 @@ public sealed class TracingTests(KafkaBroker kafka)
 
         Assert.All(records, r => Assert.Null(r.Message.Headers?.FirstOrDefault(h => h.Key == "traceparent")));
     }
+
+    /// <summary>A worker configuration that exports its spans to <paramref name="collector"/>.</summary>
+    private DrakkarConfig TracedConfig(string source, string group, OtlpReceiver collector, Action<DrakkarConfig> adjust) =>
+        TestWorker.Config(kafka.BootstrapServers, source, group, c =>
+        {
+            c.Telemetry.Traces = true;
+            c.Telemetry.OtlpEndpoint = collector.Endpoint;
+            adjust(c);
+        });
 
     private (string Source, string Results) Topics(string prefix)
     {
