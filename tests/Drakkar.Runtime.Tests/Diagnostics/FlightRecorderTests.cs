@@ -485,13 +485,19 @@ public sealed class FlightRecorderTests : IDisposable
         // /proc/.../comm is the thread's name (15 characters), field 19 of .../stat its nice value.
         Assert.Equal(("drakkar-recorde", "0"), writer);
         Assert.Equal("0", Nice(File.ReadAllText("/proc/thread-self/stat")));
+        // A thread may end between being listed and being read (the thread pool retires idle workers): skipped.
         var lowered = Directory.EnumerateDirectories("/proc/self/task")
-            .Select(task => (Name: File.ReadAllText(Path.Combine(task, "comm")).Trim(), Nice: Nice(File.ReadAllText(Path.Combine(task, "stat")))))
-            .Where(t => t.Nice != "0")
+            .Select(task => (Name: ReadOrNull(Path.Combine(task, "comm"))?.Trim(), Stat: ReadOrNull(Path.Combine(task, "stat"))))
+            .Where(t => t.Name is not null && t.Stat is not null && Nice(t.Stat) != "0")
             .ToList();
         Assert.Empty(lowered);
 
         static string Nice(string stat) => stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16];
+        static string? ReadOrNull(string path)
+        {
+            try { return File.ReadAllText(path); }
+            catch (IOException) { return null; }
+        }
     }
 
     private readonly record struct Pair(long Value)
