@@ -18,9 +18,15 @@ mkdir -p "$root/.artifacts"
 dotnet publish Drakkar.Sample -c Release -p:PublishAot=true -o "$aot_out" --nologo -v quiet > "$root/.artifacts/aot-publish.log" 2>&1 \
   || { cat "$root/.artifacts/aot-publish.log" >&2; exit 1; }
 
+log "publishing the Native AOT orchestration worker (the debug row's AOT variant)"
+worker_out="$root/.artifacts/bench-worker-aot"
+dotnet publish bench/Drakkar.Bench.Worker -c Release -p:PublishAot=true -o "$worker_out" --nologo -v quiet > "$root/.artifacts/bench-worker-publish.log" 2>&1 \
+  || { cat "$root/.artifacts/bench-worker-publish.log" >&2; exit 1; }
+
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (ratios within one run are what count)"
 exec dotnet "bench/Drakkar.Bench/bin/Release/net10.0/Drakkar.Bench.dll" report \
   --out "$root/docs/performance.md" \
   --aot "$aot_out/drakkar-sample" \
+  --aot-worker "$worker_out/drakkar-bench-worker" \
   --jit "$root/Drakkar.Sample/bin/Release/net10.0/drakkar-sample.dll" \
   "$@"

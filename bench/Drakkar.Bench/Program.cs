@@ -51,6 +51,8 @@ static int Usage()
                  [--only pipeline,orchestration,executor,sinks,start|postgres|redis|kafka-sink
                          pipeline-sinks|pipeline-postgres,pipeline-redis,pipeline-files,pipeline-http,pipeline-exec,memory]
                  [--aot <drakkar-sample>] [--jit <drakkar-sample.dll>]
+                 [--aot-worker <drakkar-bench-worker>]  (pipeline-debug-aot, also run by --only pipeline: the debug row
+                                                         with the worker published as Native AOT, in its own process)
                  [--exec-tasks 2000] [--lag-messages 1000000] [--lag-seconds 30]  (pipeline-exec; memory's lag row)
                  [--backpressure high,low]  (diagnostic: executor.backpressure_*_multiplier for the pipeline)
                  [--hand-loop-fetch worker] (diagnostic: the hand loop consumes with the worker's fetch settings)

@@ -22,6 +22,9 @@ internal static class PerformanceReport
     {
         public bool Runs(string scenario) => Only.Count == 0 || Only.Contains(scenario);
 
+        /// <summary>The Native AOT orchestration worker (<c>drakkar-bench-worker</c>) for the AOT debug row; null skips that row.</summary>
+        public string? AotWorker { get; init; }
+
         /// <summary>pipeline-exec: tasks (real /bin/true processes) per run.</summary>
         public int ExecTasks { get; init; } = 2000;
 
@@ -43,7 +46,10 @@ internal static class PerformanceReport
         // --only orchestration: the orchestration row alone, without the debug row that --only pipeline adds.
         if (options.Runs("pipeline") || options.Only.Contains("orchestration")) rows.Add(await PipelineAsync(options));
         // --only pipeline runs it too: the debug UI's cost is read against the row above.
-        if (options.Runs("pipeline-debug") || options.Only.Contains("pipeline")) rows.Add(await PipelineDebugAsync(options));
+        if (options.Runs("pipeline-debug") || options.Only.Contains("pipeline")) rows.Add(await PipelineDebugAsync(options, aotWorker: null));
+        // The same with the worker published as Native AOT, in its own process (needs --aot-worker).
+        if ((options.Runs("pipeline-debug-aot") || options.Only.Contains("pipeline")) && options.AotWorker is { } aotWorker)
+            rows.Add(await PipelineDebugAsync(options, aotWorker));
         if (options.Runs("executor")) rows.Add(await ExecutorAsync(options));
         if (options.Runs("executor") || options.Runs("persistent")) rows.AddRange(await PersistentAsync(options));
         if (SinkCases.Any(options.Runs)) rows.AddRange(await SinksAsync(options));
@@ -98,33 +104,39 @@ internal static class PerformanceReport
 
     /// <summary>
     /// The same orchestration run with <c>debug.enabled</c> (flight recorder on disk, debug UI with a page following
-    /// its event stream) against the worker without it, alternating in each round: what the debug tooling costs.
+    /// its event stream) against the worker without it, alternating in each round: what the debug tooling costs. With
+    /// <paramref name="aotWorker"/>, both sides run as that Native AOT worker in a process of its own; otherwise in
+    /// this process, under the JIT.
     /// </summary>
-    private static async Task<Samples> PipelineDebugAsync(Options options)
+    private static async Task<Samples> PipelineDebugAsync(Options options, string? aotWorker)
     {
-        var row = new Samples($"Orchestration with the flight recorder and debug UI on ({options.Messages:N0} precomputed tasks, one page streaming)",
+        var row = new Samples($"Orchestration with the flight recorder and debug UI on ({options.Messages:N0} precomputed tasks, one page streaming" +
+            (aotWorker is null ? ")" : "; Native AOT worker in its own process)"),
             "tasks/s", "the same worker with debug.enabled: false", "≥ 0.95");
         using var broker = EmbeddedKafkaBroker.Start();
+        Task<double> Run(int messages, int round, bool debug = false) => aotWorker is null
+            ? PipelineOverhead.RunDrakkarAsync(broker, messages, round, debug)
+            : PipelineOverhead.RunAotAsync(broker, aotWorker, messages, round, debug);
         var firstNote = PipelineOverhead.Diagnostics.Count;
         // A discarded warm-up of each side first: the first worker of the process pays for JIT and native loading.
-        await PipelineOverhead.RunDrakkarAsync(broker, options.Messages / 4, -1, debug: true);
-        await PipelineOverhead.RunDrakkarAsync(broker, options.Messages / 4, -1);
+        await Run(options.Messages / 4, -1, debug: true);
+        await Run(options.Messages / 4, -1);
         for (var round = 0; round < options.Rounds; round++)
         {
             double on, off;
             if (round % 2 == 0)
             {
-                on = await PipelineOverhead.RunDrakkarAsync(broker, options.Messages, round, debug: true);
-                off = await PipelineOverhead.RunDrakkarAsync(broker, options.Messages, round);
+                on = await Run(options.Messages, round, debug: true);
+                off = await Run(options.Messages, round);
             }
             else
             {
-                off = await PipelineOverhead.RunDrakkarAsync(broker, options.Messages, round);
-                on = await PipelineOverhead.RunDrakkarAsync(broker, options.Messages, round, debug: true);
+                off = await Run(options.Messages, round);
+                on = await Run(options.Messages, round, debug: true);
             }
             row.Drakkar.Add(on);
             row.Reference.Add(off);
-            Progress($"pipeline-debug round {round + 1}: debug on {on:F0}/s, off {off:F0}/s");
+            Progress($"pipeline-debug{(aotWorker is null ? "" : "-aot")} round {round + 1}: debug on {on:F0}/s, off {off:F0}/s");
         }
         // Past the two warm-ups, in the order they ran; the debug runs are those that mention the recorder.
         var runs = PipelineOverhead.Diagnostics.Skip(firstNote + 2).ToList();
@@ -460,7 +472,7 @@ internal static class PerformanceReport
         string output = "docs/performance.md";
         int rounds = 3, messages = 100_000, sinkPayloads = 50_000;
         var only = new HashSet<string>(StringComparer.Ordinal);
-        string? aot = null, jit = null;
+        string? aot = null, jit = null, aotWorker = null;
         int execTasks = 2000, lagMessages = 1_000_000;
         double lagSeconds = 30;
         for (var i = 0; i < args.Length; i++)
@@ -479,6 +491,7 @@ internal static class PerformanceReport
                 case "--sink-payloads": sinkPayloads = int.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--only": only.UnionWith(value.Split(',')); break;
                 case "--aot": aot = Path.GetFullPath(value); break;
+                case "--aot-worker": aotWorker = Path.GetFullPath(value); break;
                 case "--backpressure":
                     var pair = value.Split(',');
                     PipelineOverhead.Backpressure = (int.Parse(pair[0], CultureInfo.InvariantCulture), int.Parse(pair[1], CultureInfo.InvariantCulture));
@@ -496,7 +509,7 @@ internal static class PerformanceReport
         }
         return new Options(output, rounds, messages, sinkPayloads, only, aot, jit)
         {
-            ExecTasks = execTasks, LagMessages = lagMessages, LagSeconds = lagSeconds,
+            ExecTasks = execTasks, LagMessages = lagMessages, LagSeconds = lagSeconds, AotWorker = aotWorker,
         };
     }
 }

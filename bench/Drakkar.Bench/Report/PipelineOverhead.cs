@@ -8,10 +8,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Drakkar.Bench.Report;
 
-/// <summary>The result a precomputed task hands to the Kafka sink.</summary>
-[Payload]
-public sealed partial record EchoResult(string Value);
-
 /// <summary>
 /// Orchestration overhead: precomputed tasks (no process runs) through the whole worker — embedded broker in,
 /// window, executor pool, hooks, Kafka sink, offset commits — against a hand-written Confluent.Kafka
@@ -21,7 +17,6 @@ public sealed partial record EchoResult(string Value);
 internal static class PipelineOverhead
 {
     public const int Partitions = 8;
-    private const int CommitIntervalMs = 50;
 
     /// <summary>Backpressure multipliers (high, low) for diagnostic runs; null keeps the defaults (32, 4).</summary>
     public static (int High, int Low)? Backpressure { get; set; }
@@ -61,23 +56,8 @@ internal static class PipelineOverhead
     {
         var topic = PrepareInput(broker, $"pipe-drakkar{(debug ? "-debug" : "")}-{round}", messages);
         var group = topic + "-group";
-        var config = new DrakkarConfig
-        {
-            Kafka =
-            {
-                Brokers = broker.BootstrapServers, SourceTopic = topic, ConsumerGroup = group, CommitIntervalMs = CommitIntervalMs,
-                SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500,
-            },
-            Metrics = { Enabled = false },
-        };
-        config.Sinks.Kafka["results"] = new KafkaSinkConfig { Topic = topic + "-out" };
-        if (Backpressure is var (high, low))
-        {
-            config.Executor.BackpressureHighMultiplier = high;
-            config.Executor.BackpressureLowMultiplier = low;
-        }
         var recorderDir = debug ? Directory.CreateTempSubdirectory("drakkar-bench-recorder-").FullName : null;
-        if (recorderDir is not null) config.Debug = new DebugConfig { Enabled = true, Port = 0, DbDir = recorderDir };
+        var config = OrchestrationWorker.Config(broker.BootstrapServers, topic, group, Backpressure, recorderDir, debugPort: 0);
         var handler = new EchoHandler();
         var parts = DrakkarApp.DefaultParts();
         await using var host = await WorkerHost.StartAsync(handler, config, "bench-worker",
@@ -135,6 +115,64 @@ internal static class PipelineOverhead
         return messages / seconds;
     }
 
+    /// <summary>
+    /// The same run with the worker as a Native AOT process of its own (<c>drakkar-bench-worker</c>, what a user
+    /// publishes), the broker staying in this process: timed from the worker's first window (its own clock reading of
+    /// the monotonic clock this process reads too) until the group's committed offsets reach the end.
+    /// </summary>
+    public static async Task<double> RunAotAsync(EmbeddedKafkaBroker broker, string worker, int messages, int round, bool debug = false)
+    {
+        var topic = PrepareInput(broker, $"pipe-aot{(debug ? "-debug" : "")}-{round}", messages);
+        var group = topic + "-group";
+        var recorderDir = debug ? Directory.CreateTempSubdirectory("drakkar-bench-recorder-").FullName : null;
+        var port = 0;
+        if (debug)
+        {
+            using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            probe.Start();
+            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        var start = new ProcessStartInfo(worker) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])[broker.BootstrapServers, topic, group, recorderDir ?? "-", port.ToString(CultureInfo.InvariantCulture)])
+            start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var errors = process.StandardError.ReadToEndAsync();
+        async Task<string> Line(string prefix)
+        {
+            while (await process.StandardOutput.ReadLineAsync() is { } line)
+                if (line.StartsWith(prefix, StringComparison.Ordinal)) return line;
+            await process.WaitForExitAsync();
+            throw new InvalidOperationException($"drakkar-bench-worker exited {process.ExitCode} before '{prefix}': {await errors}");
+        }
+        static Dictionary<string, string> Fields(string line) =>
+            line.Split(' ').Where(f => f.Contains('=')).Select(f => f.Split('=', 2)).ToDictionary(f => f[0], f => f[1]);
+        await Line("ready");
+        using var watching = new CancellationTokenSource();
+        var watcher = debug ? FollowStreamAsync($"http://127.0.0.1:{port}/api/stream", watching.Token) : Task.FromResult(0L);
+        var ended = await WaitForCommittedEndAsync(broker.BootstrapServers, topic, group, messages);
+        await process.StandardInput.WriteLineAsync("stop");
+        var first = Fields(await Line("first="));
+        var end = Fields(await Line("end "));
+        await process.WaitForExitAsync();
+        await watching.CancelAsync();
+        var streamed = await watcher;
+        var seconds = (ended - long.Parse(first["first"], CultureInfo.InvariantCulture)) / (double)Stopwatch.Frequency;
+        var cpu = (long.Parse(end["cpu_ms"], CultureInfo.InvariantCulture) - long.Parse(first["cpu_ms"], CultureInfo.InvariantCulture)) / 1000.0;
+        var note = string.Create(CultureInfo.InvariantCulture,
+            $"worker {seconds:F2} s, process CPU {cpu:F2} s from the first window ({cpu * 1e6 / messages:F1} µs/task, {cpu / seconds:F2} cores busy), " +
+            $"{long.Parse(end["allocated"], CultureInfo.InvariantCulture) / messages} B allocated/task, GC {end["gc"]} (gen0/1/2) pausing {end["pause_ms"]} ms, " +
+            $"{end["calls"]} Kafka sink calls");
+        if (recorderDir is not null)
+        {
+            var stored = Directory.EnumerateFiles(recorderDir).Sum(f => new FileInfo(f).Length);
+            note += string.Create(CultureInfo.InvariantCulture,
+                $", recorder dropped {end["dropped"]} events, the page received {streamed / 1024} KiB of server-sent events, recorder files {stored / 1024 / 1024.0:F1} MiB");
+            Directory.Delete(recorderDir, recursive: true);
+        }
+        Diagnostics.Add(note);
+        return messages / seconds;
+    }
+
     /// <summary>Reads the debug UI's event stream like an open page does, until stopped; returns the bytes received.</summary>
     private static async Task<long> FollowStreamAsync(string url, CancellationToken stop)
     {
@@ -184,7 +222,7 @@ internal static class PipelineOverhead
             consumer.Subscribe(topic);
             var next = new Dictionary<TopicPartition, TopicPartitionOffset>();
             var lastCommit = Stopwatch.GetTimestamp();
-            var commitEvery = CommitIntervalMs * Stopwatch.Frequency / 1000;
+            var commitEvery = OrchestrationWorker.CommitIntervalMs * Stopwatch.Frequency / 1000;
             while (!stop.IsCancellationRequested)
             {
                 var record = consumer.Consume(TimeSpan.FromMilliseconds(100));
@@ -270,36 +308,4 @@ internal static class PipelineOverhead
         }
         throw new TimeoutException($"group {group} did not commit {messages} records of {topic} within 300 s");
     }
-}
-
-/// <summary>One precomputed task per message; each completed task sends one record to the Kafka sink.</summary>
-[Sink(SinkKind.Kafka, "results")]
-public sealed partial class EchoHandler : DrakkarHandler
-{
-    private long _firstArrange;
-    private long _arranged;
-
-    public long FirstArrange => Interlocked.Read(ref _firstArrange);
-
-    /// <summary>Messages arranged so far.</summary>
-    public long Arranged => Interlocked.Read(ref _arranged);
-
-    public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending)
-    {
-        Interlocked.CompareExchange(ref _firstArrange, Stopwatch.GetTimestamp(), 0);
-        Interlocked.Add(ref _arranged, messages.Count);
-        var tasks = new ExecutorTask[messages.Count];
-        for (var i = 0; i < tasks.Length; i++)
-        {
-            tasks[i] = new ExecutorTask(TaskId.New("echo"))
-            {
-                Precomputed = new PrecomputedResult(Encoding.UTF8.GetString(messages[i].Value)),
-                SourceOffsets = [messages[i].Offset],
-            };
-        }
-        return ValueTask.FromResult<IReadOnlyList<ExecutorTask>>(tasks);
-    }
-
-    public override ValueTask<CollectResult?> OnTaskComplete(ExecutorResult result) =>
-        ValueTask.FromResult<CollectResult?>(new CollectResult { Kafka = { KafkaPayload.Of(new EchoResult(result.Stdout)) } });
 }
