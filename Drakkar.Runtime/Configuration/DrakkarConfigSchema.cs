@@ -14,6 +14,9 @@ internal static class DrakkarConfigSchema
     private static ScalarField<T, string> Str<T>(string key, Func<T, string> get, Action<T, string> set, string doc, params ConfigRule<string>[] rules)
         where T : class => new(key, get, set, Text, rules) { Doc = doc };
 
+    /// <summary>A URL the debug page links to: http(s) only, so that no configured link runs script or opens a local file.</summary>
+    private static readonly ConfigRule<string> WebLink = UrlWithScheme("http", "https");
+
     private static ScalarField<T, int> Int<T>(string key, Func<T, int> get, Action<T, int> set, string doc, params ConfigRule<int>[] rules)
         where T : class => new(key, get, set, Integer, rules) { Doc = doc };
 
@@ -25,7 +28,7 @@ internal static class DrakkarConfigSchema
 
     private static ScalarField<T, string> UiUrl<T>(Func<T, string> get, Action<T, string> set)
         where T : class => Str("ui_url", get, set,
-            "a web UI for this destination; the debug UI's sink table links the instance's name to it");
+            "a web UI for this destination; the debug UI's sink table links the instance's name to it", WebLink);
 
     /// <summary>The keys every sink instance has (<see cref="SinkInstanceConfig"/>) after its own.</summary>
     private static ConfigField<T>[] Instance<T>(params ConfigField<T>[] own) where T : SinkInstanceConfig =>
@@ -151,7 +154,7 @@ internal static class DrakkarConfigSchema
             "`false` sets `ssl.endpoint.identification.algorithm=none` (the broker's certificate need not name " +
                 "the host); only for test clusters"),
         Str<KafkaConfig>("ui_url", c => c.UiUrl, (c, v) => c.UiUrl = v,
-            "your Kafka web UI (Kafka UI / Kafbat, AKHQ…); the debug UI links to it ([debug-ui.md](debug-ui.md#links))"),
+            "your Kafka web UI (Kafka UI / Kafbat, AKHQ…); the debug UI links to it ([debug-ui.md](debug-ui.md#links))", WebLink),
         Str<KafkaConfig>("ui_cluster_name", c => c.UiClusterName, (c, v) => c.UiClusterName = v,
             "the cluster's name in that Kafka UI: shown in the debug UI, and with `ui_url` the link goes to the source " +
                 "topic's page, `{ui_url}/ui/clusters/{ui_cluster_name}/all-topics/{source_topic}`"),
@@ -596,7 +599,7 @@ internal static class DrakkarConfigSchema
                 "(`/api/stream`, server-sent events) from another site; the UI's own origin always may",
         },
         Str<DebugConfig>("debug_url", c => c.DebugUrl, (c, v) => c.DebugUrl = v, "the address operators reach this worker's UI at (behind a proxy): logged at startup, shown on " +
-                "the page, and stored in the recorder's `worker_config` rows"),
+                "the page, and stored in the recorder's `worker_config` rows", WebLink),
         Str<DebugConfig>("db_dir", c => c.DbDir, (c, v) => c.DbDir = v, "directory of the recorder's SQLite files; `\"\"` keeps the recorder in memory only (the UI still " +
                 "shows recent tasks and dead letters)"),
         Bool<DebugConfig>("store_events", c => c.StoreEvents, (c, v) => c.StoreEvents = v, "write events to the `events` table"),
@@ -640,7 +643,7 @@ internal static class DrakkarConfigSchema
             "stdout/stderr are stored only for attempts at least this long (failed attempts always keep " +
                 "stderr)",
             AtLeast(0)),
-        Str<DebugConfig>("prometheus_url", c => c.PrometheusUrl, (c, v) => c.PrometheusUrl = v, "your Prometheus; the UI shows graph links for this worker (none when empty)"),
+        Str<DebugConfig>("prometheus_url", c => c.PrometheusUrl, (c, v) => c.PrometheusUrl = v, "your Prometheus; the UI shows graph links for this worker (none when empty)", WebLink),
         Str<DebugConfig>("prometheus_rate_interval", c => c.PrometheusRateInterval, (c, v) => c.PrometheusRateInterval = v,
             "the `rate()` window in those links"),
         Str<DebugConfig>("prometheus_worker_label", c => c.PrometheusWorkerLabel, (c, v) => c.PrometheusWorkerLabel = v,
@@ -652,9 +655,19 @@ internal static class DrakkarConfigSchema
         {
             Doc = "links on the page; entries with `name` and `url` are shown, `url` may use `{worker_id}`, " +
                 "`{cluster_name}`, `{metrics_port}`, `{debug_port}`",
-            AllowedNote = "each entry a string map",
+            AllowedNote = "each entry a string map; a `url` must be `http://` or `https://`",
         },
-    ]);
+    ], CheckCustomLinks);
+
+    private static void CheckCustomLinks(DebugConfig debug, ObjectCheck check)
+    {
+        for (var i = 0; i < debug.CustomLinks.Count; i++)
+        {
+            if (debug.CustomLinks[i].TryGetValue("url", out var url) && url.Length > 0
+                && !url.StartsWith("http://", StringComparison.OrdinalIgnoreCase) && !url.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+                check.Fail($"custom_links[{i}].url", $"must be an http:// or https:// URL (got '{SecretMasker.Mask(url)}')");
+        }
+    }
 
     private static readonly ObjectSpec<CachePeerSyncConfig> PeerSync = new(
     [

@@ -29,7 +29,7 @@ internal sealed partial class DebugConsole : IAsyncDisposable
         _workerId = workerId;
         _logger = loggers.CreateLogger("Drakkar.Debug");
         var debug = config.Debug;
-        var identity = (workerId, config.ClusterName, debug.DebugUrl, DebugJson.EnvironmentJson(debug), SecretMasker.ToMaskedYaml(config));
+        var identity = (workerId, config.ClusterName, SecretMasker.Mask(debug.DebugUrl), DebugJson.EnvironmentJson(debug), SecretMasker.ToMaskedYaml(config));
         _listener = DebugServer.Listen(debug);
         Recorder = new FlightRecorder(debug, identity, () => _json?.State() ?? "{}", metrics, _logger);
         try
@@ -59,6 +59,7 @@ internal sealed partial class DebugConsole : IAsyncDisposable
         _json = new DebugJson(_config, _workerId, worker, Recorder, _startedAt);
         _server = DebugServer.Start(_listener!, _config.Debug, _json, _logger);
         _listener = null;
+        if (DebugServer.ExposureWarning(_config.Debug) is { } exposed) LogExposed(_logger, exposed);
         var local = $"http://{_server.LocalEndpoint}/";
         LogListening(_logger, _config.Debug.DebugUrl.Length > 0 ? _config.Debug.DebugUrl : local, local,
             _config.Debug.AuthToken.Length > 0 ? "token required" : "no token", Recorder.DatabasePath ?? "none (memory only)");
@@ -70,6 +71,9 @@ internal sealed partial class DebugConsole : IAsyncDisposable
         _listener?.Dispose();
         await Recorder.DisposeAsync().ConfigureAwait(false);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Exposure}")]
+    private static partial void LogExposed(ILogger logger, string exposure);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Debug UI at {Url} (listening on {Local}, {Auth}); flight recorder database: {Database}")]
     private static partial void LogListening(ILogger logger, string url, string local, string auth, string database);

@@ -171,6 +171,7 @@ public static partial class DrakkarApp
         var source = ConfigLoader.ResolvePath(line.Value("--config"), ConfigLoader.ReadProcessEnvironment()) ?? "built-in defaults";
         Console.Out.WriteLine($"# configuration is valid (source: {source}); effective values, secrets masked:");
         Console.Out.Write(SecretMasker.ToMaskedYaml(config));
+        if (Diagnostics.Ui.DebugServer.ExposureWarning(config.Debug) is { } exposed) Console.Error.WriteLine($"warning: {exposed}");
         // Valid configuration, but `run` would stop at its start-up check on this machine: said, not an error (the
         // configuration may be checked where the executor binary is not installed).
         try

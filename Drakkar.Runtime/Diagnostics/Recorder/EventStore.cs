@@ -89,12 +89,18 @@ internal sealed class EventStore : IDisposable
     /// <summary>The file being written; null before <see cref="Open"/>.</summary>
     public string? Path { get; private set; }
 
-    /// <summary>Closes the current file (if any) and starts a new one stamped <paramref name="now"/>.</summary>
+    /// <summary>
+    /// Closes the current file (if any) and starts a new one stamped <paramref name="now"/> (<c>-1</c>, <c>-2</c>… added
+    /// when that name is taken). The file is created here, new and readable by this user only (0600; SQLite gives its
+    /// <c>-wal</c> and <c>-shm</c> files the same mode): it holds task output, exposed variables and the masked config,
+    /// and <c>db_dir</c> may be a shared directory such as <c>/tmp</c>. A name where anything already exists (a file, or
+    /// a link another user planted to make the worker write elsewhere), for the database or its companions, is skipped.
+    /// </summary>
     public void Open(DateTimeOffset now)
     {
         Close();
         Directory.CreateDirectory(_directory);
-        var path = System.IO.Path.Combine(_directory, _prefix + now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + ".db");
+        var path = CreatePrivateFile(_prefix + now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture));
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         connection.Open();
         using (var command = connection.CreateCommand())
@@ -155,7 +161,7 @@ internal sealed class EventStore : IDisposable
         }
     }
 
-    /// <summary>Reads the index of the file's packs (a new file has none; an existing one is reopened within the same second).</summary>
+    /// <summary>Reads the index of the file's packs: none in a new file; again after a round was rolled back.</summary>
     private void LoadPacks()
     {
         _packs.Clear();
@@ -378,6 +384,30 @@ internal sealed class EventStore : IDisposable
         if (_connection is null) return;
         _connection.Dispose();
         _connection = null;
+    }
+
+    private string CreatePrivateFile(string stem)
+    {
+        for (var n = 0; n < 100; n++)
+        {
+            var path = System.IO.Path.Combine(_directory, n == 0 ? stem + ".db" : $"{stem}-{n.ToString(CultureInfo.InvariantCulture)}.db");
+            if (new[] { path, path + "-wal", path + "-shm", path + "-journal" }.Any(Taken)) continue;
+            try
+            {
+                // CreateNew is O_CREAT|O_EXCL: it fails on anything at the name, a link included, and never follows one.
+                var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+                if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                new FileStream(path, options).Dispose();
+                return path;
+            }
+            catch (IOException) when (Taken(path))
+            {
+                // Created by someone else between the check and the creation: try the next name.
+            }
+        }
+        throw new IOException($"the flight recorder found no free file name for {stem}.db in {_directory} (debug.db_dir)");
+
+        static bool Taken(string name) => File.Exists(name) || Directory.Exists(name) || new FileInfo(name).LinkTarget is not null;
     }
 
     private static string Sanitize(string workerId) =>

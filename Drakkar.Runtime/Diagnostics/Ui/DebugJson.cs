@@ -22,12 +22,19 @@ internal sealed class DebugJson(DrakkarConfig config, string workerId, WorkerVie
     private readonly Dictionary<string, string> _sinkUrls = DebugLinks.SinkUrls(config);
     private readonly int _rows = config.Debug.MaxUiRows;
 
-    /// <summary>The environment variables <c>debug.expose_env_vars</c> names, with their values (unset ones omitted).</summary>
+    /// <summary>
+    /// The environment variables <c>debug.expose_env_vars</c> names, with their values (unset ones omitted), masked as
+    /// <c>check-config</c> masks: a variable named like a secret (<c>DB_PASSWORD</c>, <c>DATABASE_URL</c>) shows
+    /// <c>***</c>, any other value has its URL credentials and secret-named parameters hidden.
+    /// </summary>
     public static Dictionary<string, string> ExposedEnvironment(DebugConfig debug)
     {
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var name in debug.ExposeEnvVars)
-            if (Environment.GetEnvironmentVariable(name) is { } value) env[name] = value;
+        {
+            if (Environment.GetEnvironmentVariable(name) is { } value)
+                env[name] = SecretMasker.IsSecretName(name) ? SecretMasker.Masked : SecretMasker.Mask(value);
+        }
         return env;
     }
 
@@ -149,7 +156,7 @@ internal sealed class DebugJson(DrakkarConfig config, string workerId, WorkerVie
         w.WriteString("kafka_cluster", config.Kafka.UiClusterName);
         w.WriteString("version", typeof(DebugJson).Assembly.GetName().Version?.ToString());
         w.WriteString("started_at", startedAt.ToString("O"));
-        w.WriteString("debug_url", config.Debug.DebugUrl);
+        w.WriteString("debug_url", SecretMasker.Mask(config.Debug.DebugUrl));
         w.WriteBoolean("ready", readiness.IsReady);
         w.WriteStartArray("not_ready");
         foreach (var reason in readiness.Reasons) w.WriteStringValue(reason);

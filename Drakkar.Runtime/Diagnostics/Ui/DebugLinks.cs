@@ -8,7 +8,9 @@ internal sealed record DebugLink(string Name, string Url);
 /// <summary>
 /// The links of the debug UI: <c>debug.custom_links</c>, Prometheus graphs (<c>debug.prometheus_*</c>), the Kafka UI
 /// (<c>kafka.ui_url</c>, <c>kafka.ui_cluster_name</c>) and each sink's <c>ui_url</c>. Link templates may use
-/// <c>{worker_id}</c>, <c>{cluster_name}</c>, <c>{metrics_port}</c> and <c>{debug_port}</c>.
+/// <c>{worker_id}</c>, <c>{cluster_name}</c>, <c>{metrics_port}</c> and <c>{debug_port}</c>. Every URL is shown with its
+/// credentials masked, as <c>check-config</c> shows it: the page (and the recorder's <c>worker_state</c> rows) never
+/// carries a password, a token in the user part or a secret-named query parameter.
 /// </summary>
 internal static class DebugLinks
 {
@@ -22,7 +24,7 @@ internal static class DebugLinks
     public static List<DebugLink> Custom(DrakkarConfig config, string workerId) =>
         [.. config.Debug.CustomLinks
             .Where(l => l.TryGetValue("name", out var n) && n.Length > 0 && l.TryGetValue("url", out var u) && u.Length > 0)
-            .Select(l => new DebugLink(l["name"], Expand(l["url"], config, workerId)))];
+            .Select(l => new DebugLink(l["name"], SecretMasker.Mask(Expand(l["url"], config, workerId))))];
 
     /// <summary>
     /// Prometheus graph links for this worker (and for the cluster when <c>debug.prometheus_cluster_label</c> is set);
@@ -63,8 +65,9 @@ internal static class DebugLinks
     {
         var kafka = config.Kafka;
         if (kafka.UiUrl.Length == 0) return null;
-        if (kafka.UiClusterName.Length == 0) return new DebugLink("Kafka UI", kafka.UiUrl);
-        var url = $"{kafka.UiUrl.TrimEnd('/')}/ui/clusters/{Uri.EscapeDataString(kafka.UiClusterName)}/all-topics/{Uri.EscapeDataString(kafka.SourceTopic)}";
+        var uiUrl = SecretMasker.Mask(kafka.UiUrl);
+        if (kafka.UiClusterName.Length == 0) return new DebugLink("Kafka UI", uiUrl);
+        var url = $"{uiUrl.TrimEnd('/')}/ui/clusters/{Uri.EscapeDataString(kafka.UiClusterName)}/all-topics/{Uri.EscapeDataString(kafka.SourceTopic)}";
         return new DebugLink($"Kafka UI: {kafka.UiClusterName} / {kafka.SourceTopic}", url);
     }
 
@@ -82,16 +85,16 @@ internal static class DebugLinks
         // A plugin instance's settings are its own; a ui_url among them is shown like a built-in sink's.
         foreach (var (kind, instances) in sinks.Custom)
             foreach (var (name, instance) in instances)
-                if (instance.Settings.TryGetValue("ui_url", out var url) && url.Length > 0) urls[$"{kind}/{name}"] = url;
+                if (instance.Settings.TryGetValue("ui_url", out var url) && url.Length > 0) urls[$"{kind}/{name}"] = SecretMasker.Mask(url);
         return urls;
 
         void Add<T>(string kind, Dictionary<string, T> instances) where T : SinkInstanceConfig
         {
             foreach (var (name, instance) in instances)
-                if (instance.UiUrl.Length > 0) urls[$"{kind}/{name}"] = instance.UiUrl;
+                if (instance.UiUrl.Length > 0) urls[$"{kind}/{name}"] = SecretMasker.Mask(instance.UiUrl);
         }
     }
 
     private static DebugLink Graph(DebugConfig debug, string name, string query) =>
-        new(name, $"{debug.PrometheusUrl.TrimEnd('/')}/graph?g0.expr={Uri.EscapeDataString(query)}&g0.tab=0");
+        new(name, $"{SecretMasker.Mask(debug.PrometheusUrl).TrimEnd('/')}/graph?g0.expr={Uri.EscapeDataString(query)}&g0.tab=0");
 }

@@ -12,12 +12,13 @@ namespace Drakkar.Diagnostics.Ui;
 /// Serves the debug page and its JSON on <c>debug.host:debug.port</c>, with the same hand-written HTTP/1.1 responder
 /// as <c>/metrics</c> (one request per connection) plus one long-lived stream: <c>/api/stream</c>, server-sent events
 /// with the state every second and task events as they finish. With <c>debug.auth_token</c> every request must carry
-/// the token (<c>Authorization: Bearer</c>, <c>?token=</c>, or the cookie a <c>?token=</c> request sets); the stream
-/// refuses an <c>Origin</c> that is neither this server nor listed in <c>debug.allowed_ws_origins</c>.
+/// the token (<c>Authorization: Bearer</c>, <c>?token=</c>, or the cookie a <c>?token=</c> request sets); without a
+/// token it answers only requests addressed to one of its own names (<see cref="HostAllowed"/>), so that a web page
+/// whose domain was re-pointed at this address (DNS rebinding) cannot read it. The stream refuses an <c>Origin</c> that
+/// is neither this server nor listed in <c>debug.allowed_ws_origins</c>.
 /// </summary>
 internal sealed partial class DebugServer : SocketServer
 {
-    internal const string CookieName = "drakkar_debug_token";
     internal const int MaxConnections = 64;
     private const string TextType = "text/plain; charset=utf-8";
     private const string JsonType = "application/json; charset=utf-8";
@@ -73,7 +74,8 @@ internal sealed partial class DebugServer : SocketServer
                 return;
             }
             deadline.CancelAfter(Timeout.InfiniteTimeSpan);
-            if (request.Method == "GET" && request.Path == "/api/stream" && Authorize(request, out _) is null && OriginAllowed(request))
+            if (request.Method == "GET" && request.Path == "/api/stream" && HostAllowed(_config, request.Header("host"))
+                && Authorize(request, out _) is null && OriginAllowed(request))
             {
                 await StreamAsync(socket).ConfigureAwait(false);
                 return;
@@ -100,6 +102,11 @@ internal sealed partial class DebugServer : SocketServer
     {
         if (request.Method is not ("GET" or "HEAD"))
             return new Response(405, "Method Not Allowed", TextType, "only GET is served\n", "Allow: GET, HEAD\r\n");
+        if (!HostAllowed(_config, request.Header("host")))
+            return new Response(421, "Misdirected Request", TextType,
+                "this debug UI has no debug.auth_token, so it answers only requests addressed to localhost, an IP address, " +
+                "this machine's name, debug.host or the host of debug.debug_url; set debug.debug_url to the address you " +
+                "use, or set debug.auth_token\n");
         if (Authorize(request, out var setCookie) is { } refused) return refused;
         if (request.Path == "/api/stream") return new Response(403, "Forbidden", TextType, "origin not allowed; see debug.allowed_ws_origins\n");
         return request.Path switch
@@ -123,20 +130,77 @@ internal sealed partial class DebugServer : SocketServer
         if (expected.Length == 0) return null;
         if (request.Query.TryGetValue("token", out var query) && Same(query, expected))
         {
-            setCookie = $"Set-Cookie: {CookieName}={Uri.EscapeDataString(expected)}; Path=/; HttpOnly; SameSite=Strict\r\n";
+            setCookie = $"Set-Cookie: {CookieName}={CookieValue()}; Path=/; HttpOnly; SameSite=Strict\r\n";
             return null;
         }
         if (request.Header("authorization") is { } authorization && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
             && Same(authorization[7..].Trim(), expected))
             return null;
-        if (request.Cookie(CookieName) is { } cookie && Same(Uri.UnescapeDataString(cookie), expected)) return null;
+        if (request.Cookie(CookieName) is { } cookie && Same(cookie, CookieValue())) return null;
         return new Response(401, "Unauthorized", TextType,
             "the debug UI needs its token (debug.auth_token): Authorization: Bearer <token>, or ?token=<token> once\n",
             "WWW-Authenticate: Bearer realm=\"drakkar-debug\"\r\n");
     }
 
+    // Browsers send a host's cookies to every port of it: the cookie is named after this port and holds a value derived
+    // from the token, never the token itself, so another service on this host that receives it learns nothing it
+    // could use elsewhere.
+    private string CookieName => $"drakkar_debug_{_config.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+
+    private string CookieValue() =>
+        Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(_config.AuthToken), Encoding.UTF8.GetBytes(CookieName)));
+
+    // Compares digests, so that neither the content nor the length of the token shows in the time a refusal takes.
     private static bool Same(string given, string expected) =>
-        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(expected));
+        CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), SHA256.HashData(Encoding.UTF8.GetBytes(expected)));
+
+    /// <summary>
+    /// Whether a request with this <c>Host</c> header is answered. With <c>debug.auth_token</c> every host is (the token
+    /// is the check). Without one, only a name that cannot belong to someone else's site: none given (not a browser),
+    /// an IP address, <c>localhost</c> (and <c>*.localhost</c>), this machine's name, <c>debug.host</c>, the host of
+    /// <c>debug.debug_url</c> or of an entry of <c>debug.allowed_ws_origins</c>.
+    /// </summary>
+    internal static bool HostAllowed(DebugConfig config, string? hostHeader)
+    {
+        if (config.AuthToken.Length > 0 || string.IsNullOrWhiteSpace(hostHeader)) return true;
+        var host = HostName(hostHeader.Trim());
+        if (IPAddress.TryParse(host, out _)) return true;
+        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase)) return true;
+        if (host.Equals(Environment.MachineName, StringComparison.OrdinalIgnoreCase) || host.Equals(config.Host, StringComparison.OrdinalIgnoreCase)) return true;
+        foreach (var url in config.AllowedWsOrigins.Prepend(config.DebugUrl))
+        {
+            if (Uri.TryCreate(url, UriKind.Absolute, out var uri) && host.Equals(uri.IdnHost, StringComparison.OrdinalIgnoreCase)) return true;
+        }
+        return false;
+    }
+
+    /// <summary><c>host</c>, <c>host:port</c>, <c>[v6]</c> or <c>[v6]:port</c> → the host without brackets or port.</summary>
+    private static string HostName(string host)
+    {
+        if (host.StartsWith('['))
+        {
+            var end = host.IndexOf(']');
+            return end > 0 ? host[1..end] : host;
+        }
+        var colon = host.LastIndexOf(':');
+        return colon > 0 && host.IndexOf(':') == colon ? host[..colon] : host;
+    }
+
+    /// <summary>
+    /// The warning for a UI bound beyond this machine (<c>debug.host</c> not a loopback address) without
+    /// <c>debug.auth_token</c>: anyone who reaches the port reads task output, exposed variables and the recorder's
+    /// events. Null when the UI is off, bound to loopback, or protected by a token.
+    /// </summary>
+    internal static string? ExposureWarning(DebugConfig config)
+    {
+        if (!config.Enabled || config.AuthToken.Length > 0) return null;
+        var host = config.Host.Trim();
+        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || (IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address)))
+            return null;
+        return $"the debug UI listens on {host}:{config.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)} without debug.auth_token: " +
+            "anyone who can reach that port reads task output, exposed environment variables and the flight recorder; " +
+            "set debug.auth_token, or debug.host: 127.0.0.1";
+    }
 
     /// <summary>No <c>Origin</c> (not a browser's cross-origin request), this server's own, or one of <c>debug.allowed_ws_origins</c>.</summary>
     private bool OriginAllowed(DebugRequest request)

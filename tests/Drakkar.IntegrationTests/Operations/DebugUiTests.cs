@@ -100,16 +100,8 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
     [Fact]
     public async Task With_an_auth_token_every_request_needs_it_by_header_query_or_cookie()
     {
-        var topic = kafka.CreateTopic("debug-auth", partitions: 1);
         var port = FreePort.Next();
-        var config = TestWorker.Config(kafka.BootstrapServers, topic, "debug-auth", c =>
-        {
-            c.Debug.Enabled = true;
-            c.Debug.Port = port;
-            c.Debug.DbDir = "";
-            c.Debug.AuthToken = "s3cret-token";
-        });
-        await using var worker = await TestWorker.StartAsync(new RecordingHandler(realProcesses: false), config);
+        await using var worker = await StartUiOnlyAsync("debug-auth", port, authToken: "s3cret-token");
         var baseUrl = $"http://127.0.0.1:{port}";
 
         foreach (var path in new[] { "/", "/api/state", "/api/tasks", "/api/config", "/api/stream" })
@@ -125,10 +117,35 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
         var page = await _http.GetAsync(baseUrl + "/?token=s3cret-token");
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         var cookie = Assert.Single(page.Headers.GetValues("Set-Cookie"));
+        // Named after this port and derived from the token: another service on this host that receives it learns nothing.
+        Assert.StartsWith($"drakkar_debug_{port}=", cookie, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret-token", cookie, StringComparison.Ordinal);
         using var withCookie = new HttpRequestMessage(HttpMethod.Get, baseUrl + "/api/config") { Headers = { { "Cookie", cookie.Split(';')[0] } } };
         var masked = await _http.SendAsync(withCookie);
         Assert.Equal(HttpStatusCode.OK, masked.StatusCode);
         Assert.DoesNotContain("s3cret-token", await masked.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Without_a_token_a_request_addressed_to_another_name_is_refused_as_dns_rebinding_would_send_it()
+    {
+        var port = FreePort.Next();
+        await using var worker = await StartUiOnlyAsync("debug-rebinding", port, authToken: "");
+        var baseUrl = $"http://127.0.0.1:{port}";
+
+        // A page on attacker.example whose name now resolves to 127.0.0.1: the browser sends its own name as Host.
+        foreach (var path in new[] { "/api/state", "/api/config", "/api/stream", "/" })
+        {
+            using var rebound = new HttpRequestMessage(HttpMethod.Get, baseUrl + path) { Headers = { Host = $"attacker.example:{port}" } };
+            var refused = await _http.SendAsync(rebound, HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.MisdirectedRequest, refused.StatusCode);
+            Assert.Contains("debug.debug_url", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using var local = new HttpRequestMessage(HttpMethod.Get, baseUrl + "/api/state") { Headers = { Host = $"localhost:{port}" } };
+        var state = await _http.SendAsync(local);
+        Assert.Equal(HttpStatusCode.OK, state.StatusCode);
+        Assert.Equal("test-worker", (string?)JsonNode.Parse(await state.Content.ReadAsStringAsync())!["worker"]!["worker_id"]);
     }
 
     [Fact]
@@ -194,6 +211,20 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
         sample.Signal(Posix.SigTerm);
         Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(20)), $"still running after SIGTERM; stderr:\n{sample.Stderr}");
         Assert.Equal(0, sample.ExitCode);
+    }
+
+    /// <summary>A worker with the UI on <paramref name="port"/> and the recorder in memory only, on a topic of its own.</summary>
+    private Task<Drakkar.Hosting.WorkerHost> StartUiOnlyAsync(string name, int port, string authToken)
+    {
+        var topic = kafka.CreateTopic(name, partitions: 1);
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, name, c =>
+        {
+            c.Debug.Enabled = true;
+            c.Debug.Port = port;
+            c.Debug.DbDir = "";
+            c.Debug.AuthToken = authToken;
+        });
+        return TestWorker.StartAsync(new RecordingHandler(realProcesses: false), config);
     }
 
     private static async Task WaitForAsync(HeadlessChromium browser, string condition)

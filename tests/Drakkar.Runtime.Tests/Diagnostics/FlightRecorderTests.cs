@@ -524,12 +524,14 @@ public sealed class FlightRecorderTests : IDisposable
         Assert.Equal([(3L, seq - 2, seq)], Query(store.Path!, "SELECT count(*), min(seq), max(seq) FROM events"));
         Assert.Equal(["task_finished t1 0.5"], QueryText(store.Path!, "SELECT kind || ' ' || task_id || ' ' || duration_ms FROM events WHERE seq = " + (seq - 1)));
 
-        // The store decides retention from what it knows the file holds: reopened (the same second names the same
-        // file), it reads that back and goes on counting from it.
+        // Opened again within the same second, the store starts a file of its own (never appends to one it finds at
+        // the name) and decides retention from that file alone: the earlier file keeps its 3 events.
+        var earlier = store.Path!;
         store.Open(now);
+        Assert.NotEqual(earlier, store.Path);
         store.Append(Tasks(4, now.AddHours(2)), now.AddHours(1), maxEvents: 5);
-        Assert.Equal([(5L, seq - 4, seq)], Query(store.Path!, "SELECT count(*), min(seq), max(seq) FROM events"));
-        Assert.Equal([(2L, 2L, 2L)], Query(store.Path!, "SELECT count(*), count(*), count(*) FROM event_packs"));
+        Assert.Equal([(4L, seq - 3, seq)], Query(store.Path!, "SELECT count(*), min(seq), max(seq) FROM events"));
+        Assert.Equal([(3L, seq - 6, seq - 4)], Query(earlier, "SELECT count(*), min(seq), max(seq) FROM events"));
 
         List<FlightEvent> Tasks(int count, DateTimeOffset at) =>
             [.. Enumerable.Range(0, count).Select(i => new FlightEvent(++seq, at, FlightEvent.TaskFinished) { TaskId = $"t{i}", DurationMs = 0.5, ExitCode = 0 })];

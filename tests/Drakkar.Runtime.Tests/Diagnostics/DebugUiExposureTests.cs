@@ -1,0 +1,203 @@
+using Drakkar.Diagnostics.Recorder;
+using Drakkar.Diagnostics.Ui;
+using Drakkar.Runtime.Tests.Configuration;
+
+namespace Drakkar.Runtime.Tests.Diagnostics;
+
+/// <summary>
+/// What the debug UI and the flight recorder let out: no credential on the page or in the recorder's rows, no answer to
+/// a page whose domain was re-pointed at the UI, no configured link that runs script, a warning for a UI exposed
+/// without a token, and recorder files only their owner can read, created where nothing was planted.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class DebugUiExposureTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("drakkar-debug-exposure-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Exposed_environment_variables_show_no_secret_value_and_no_url_password()
+    {
+        var names = new[] { "DRAKKAR_T_DB_PASSWORD", "DRAKKAR_T_DATABASE_URL", "DRAKKAR_T_BROKER", "DRAKKAR_T_REGION" };
+        Environment.SetEnvironmentVariable(names[0], "hunter2");
+        Environment.SetEnvironmentVariable(names[1], "postgres://app:pg-secret@db:5432/app");
+        Environment.SetEnvironmentVariable(names[2], "https://svc:broker-secret@broker.example/?api_key=k3y&region=eu");
+        Environment.SetEnvironmentVariable(names[3], "eu-west-1");
+        try
+        {
+            var debug = new DebugConfig { ExposeEnvVars = [.. names] };
+
+            var env = DebugJson.ExposedEnvironment(debug);
+            var json = DebugJson.EnvironmentJson(debug);
+
+            Assert.Equal("***", env["DRAKKAR_T_DB_PASSWORD"]);
+            Assert.Equal("***", env["DRAKKAR_T_DATABASE_URL"]);
+            Assert.Equal("https://svc:***@broker.example/?api_key=***&region=eu", env["DRAKKAR_T_BROKER"]);
+            Assert.Equal("eu-west-1", env["DRAKKAR_T_REGION"]);
+            foreach (var secret in new[] { "hunter2", "pg-secret", "broker-secret", "k3y" }) Assert.DoesNotContain(secret, json);
+            Assert.Contains("eu-west-1", json);
+        }
+        finally
+        {
+            foreach (var name in names) Environment.SetEnvironmentVariable(name, null);
+        }
+    }
+
+    [Fact]
+    public void Every_link_on_the_page_has_its_credentials_masked_and_keeps_its_host()
+    {
+        var config = ConfigLoader.LoadFromYaml("""
+            kafka:
+              ui_url: "https://ops:kafka-ui-secret@kafka-ui.example"
+              ui_cluster_name: main
+            sinks:
+              http:
+                hook: { url: "https://hook.example/in", ui_url: "https://hook.example/admin?token=sink-secret&tab=1" }
+            debug:
+              prometheus_url: "https://viewer:prom-secret@prometheus.example"
+              custom_links:
+                - { name: Grafana, url: "https://grafana.example/d/abc?var-worker={worker_id}&auth_token=grafana-secret" }
+                - { name: Logs, url: "https://logs-token-secret@logs.example/{worker_id}" }
+            """, ConfigTestSupport.Env());
+
+        var links = new List<string?>
+        {
+            DebugLinks.KafkaUi(config)!.Url,
+            DebugLinks.SinkUrls(config)["http/hook"],
+        };
+        links.AddRange(DebugLinks.Prometheus(config, "w-1").Select(l => l.Url));
+        links.AddRange(DebugLinks.Custom(config, "w-1").Select(l => l.Url));
+
+        foreach (var secret in new[] { "kafka-ui-secret", "sink-secret", "prom-secret", "grafana-secret", "logs-token-secret" })
+            Assert.DoesNotContain(links, url => url!.Contains(secret, StringComparison.Ordinal));
+        Assert.Equal("https://ops:***@kafka-ui.example/ui/clusters/main/all-topics/input-events", links[0]);
+        Assert.Equal("https://hook.example/admin?token=***&tab=1", links[1]);
+        Assert.StartsWith("https://viewer:***@prometheus.example/graph?g0.expr=", links[2]);
+        Assert.Contains("https://grafana.example/d/abc?var-worker=w-1&auth_token=***", links);
+        Assert.Contains("https://***@logs.example/w-1", links);
+    }
+
+    [Theory]
+    [InlineData("custom_links: [{ name: x, url: \"javascript:alert(document.cookie)\" }]", "debug.custom_links[0].url")]
+    [InlineData("custom_links: [{ name: x, url: \"file:///etc/passwd\" }]", "debug.custom_links[0].url")]
+    [InlineData("prometheus_url: \"javascript:alert(1)\"", "debug.prometheus_url")]
+    [InlineData("debug_url: \"data:text/html,hi\"", "debug.debug_url")]
+    public void A_link_that_is_not_http_or_https_is_a_configuration_error_naming_its_key(string yaml, string key)
+    {
+        var error = ConfigTestSupport.LoadFails("debug:\n  " + yaml + "\n");
+
+        var problem = Assert.Single(error.Problems);
+        Assert.Equal(key, problem.Path);
+        Assert.Contains("http:// or https://", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_sink_or_kafka_ui_url_that_is_not_http_or_https_is_refused()
+    {
+        var error = ConfigTestSupport.LoadFails("""
+            kafka: { ui_url: "javascript:alert(1)" }
+            sinks:
+              filesystem:
+                out: { base_path: /tmp, ui_url: "vbscript:msgbox" }
+            """);
+
+        Assert.Equal(["kafka.ui_url", "sinks.filesystem.out.ui_url"], error.Problems.Select(p => p.Path).Order().ToArray());
+    }
+
+    [Theory]
+    [InlineData(null, true)]
+    [InlineData("127.0.0.1:8080", true)]
+    [InlineData("[::1]:8080", true)]
+    [InlineData("10.1.2.3", true)]
+    [InlineData("localhost:8080", true)]
+    [InlineData("worker.localhost", true)]
+    [InlineData("debug.ops.example:8443", true)] // the host of debug.debug_url
+    [InlineData("dashboard.example", true)] // the host of an allowed_ws_origins entry
+    [InlineData("attacker.example:8080", false)]
+    [InlineData("localhost.attacker.example", false)]
+    [InlineData("127.0.0.1.nip.io:8080", false)]
+    public void Without_a_token_only_requests_addressed_to_the_uis_own_names_are_answered(string? host, bool answered)
+    {
+        var config = new DebugConfig { DebugUrl = "https://debug.ops.example:8443/w1", AllowedWsOrigins = ["https://dashboard.example"] };
+
+        Assert.Equal(answered, DebugServer.HostAllowed(config, host));
+        Assert.True(DebugServer.HostAllowed(config, Environment.MachineName));
+        // With a token, the token is the check: any host may ask.
+        Assert.True(DebugServer.HostAllowed(new DebugConfig { AuthToken = "t" }, host));
+    }
+
+    [Theory]
+    [InlineData("0.0.0.0", "", true)]
+    [InlineData("10.0.0.5", "", true)]
+    [InlineData("::", "", true)]
+    [InlineData("0.0.0.0", "a-token", false)]
+    [InlineData("127.0.0.1", "", false)]
+    [InlineData("::1", "", false)]
+    [InlineData("localhost", "", false)]
+    public void A_ui_bound_beyond_loopback_without_a_token_gets_a_warning_naming_the_keys(string host, string token, bool warned)
+    {
+        var warning = DebugServer.ExposureWarning(new DebugConfig { Enabled = true, Host = host, Port = 9000, AuthToken = token });
+
+        Assert.Equal(warned, warning is not null);
+        if (warning is not null)
+        {
+            Assert.Contains($"{host}:9000 without debug.auth_token", warning, StringComparison.Ordinal);
+            Assert.Contains("debug.host: 127.0.0.1", warning, StringComparison.Ordinal);
+        }
+        Assert.Null(DebugServer.ExposureWarning(new DebugConfig { Enabled = false, Host = host }));
+    }
+
+    [Fact]
+    public void Recorder_files_and_their_write_ahead_log_are_readable_by_their_owner_only()
+    {
+        using var store = new EventStore(_dir, "w1");
+        store.Open(DateTimeOffset.UtcNow);
+        store.WriteConfig(DateTimeOffset.UtcNow, "w1", "c", "", "{}", "debug: {}");
+
+        var path = store.Path!;
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        Assert.True(File.Exists(path + "-wal"), "the database writes ahead");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path + "-wal"));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("-wal")]
+    public void A_link_planted_at_the_recorder_files_name_is_not_written_through(string suffix)
+    {
+        var now = new DateTimeOffset(2026, 12, 4, 10, 0, 0, TimeSpan.Zero);
+        var victim = Path.Combine(_dir, "victim.txt");
+        File.WriteAllText(victim, "precious");
+        var planted = Path.Combine(_dir, "drakkar-recorder-w1-20261204T100000Z.db" + suffix);
+        File.CreateSymbolicLink(planted, victim);
+
+        using (var store = new EventStore(_dir, "w1"))
+        {
+            store.Open(now);
+            store.WriteConfig(now, "w1", "c", "", "{}", "debug: {}");
+            Assert.Equal(Path.Combine(_dir, "drakkar-recorder-w1-20261204T100000Z-1.db"), store.Path);
+        }
+
+        Assert.Equal("precious", File.ReadAllText(victim));
+        Assert.Equal(victim, new FileInfo(planted).LinkTarget);
+    }
+
+    [Fact]
+    public void A_worker_restarted_within_the_same_second_starts_a_second_file_instead_of_reopening_the_first()
+    {
+        var now = new DateTimeOffset(2026, 12, 4, 10, 0, 0, TimeSpan.Zero);
+        string first;
+        using (var store = new EventStore(_dir, "w1"))
+        {
+            store.Open(now);
+            first = store.Path!;
+        }
+
+        using var again = new EventStore(_dir, "w1");
+        again.Open(now);
+
+        Assert.NotEqual(first, again.Path);
+        Assert.EndsWith("-1.db", again.Path, StringComparison.Ordinal);
+    }
+}
