@@ -32,6 +32,8 @@ internal sealed partial class DebugServer : SocketServer
     private readonly DebugConfig _config;
     private readonly DebugJson _json;
     private readonly ILogger _logger;
+    // Open connections, and those of them still waiting for their request head, oldest first (both under this lock).
+    private readonly LinkedList<Socket> _waitingForHead = new();
     private int _open;
 
     private DebugServer(TcpListener listener, DebugConfig config, DebugJson json, ILogger logger)
@@ -49,24 +51,43 @@ internal sealed partial class DebugServer : SocketServer
     /// <summary>Serves the UI on <paramref name="listener"/> (from <see cref="Listen(DebugConfig)"/>), which it owns from now on.</summary>
     public static DebugServer Start(TcpListener listener, DebugConfig config, DebugJson json, ILogger logger) => new(listener, config, json, logger);
 
+    /// <summary>
+    /// Serves the new connection. At <see cref="MaxConnections"/> open, the oldest connection that has not yet sent its
+    /// request head is closed to make room: a browser sends its request as soon as it connects, so a client holding
+    /// connections open without asking anything cannot lock the operators out.
+    /// </summary>
     protected override void Accepted(Socket socket)
     {
-        if (Interlocked.Increment(ref _open) > MaxConnections)
+        lock (_waitingForHead)
         {
-            Interlocked.Decrement(ref _open);
-            socket.Dispose();
-            return;
+            if (_open >= MaxConnections)
+            {
+                if (_waitingForHead.First is not { } oldest)
+                {
+                    socket.Dispose();
+                    return;
+                }
+                _waitingForHead.Remove(oldest);
+                oldest.Value.Dispose();
+            }
+            _open++;
         }
         _ = ServeAsync(socket);
     }
 
     private async Task ServeAsync(Socket socket)
     {
+        LinkedListNode<Socket>? waiting;
+        lock (_waitingForHead) waiting = _waitingForHead.AddLast(socket);
         try
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Stopping);
             deadline.CancelAfter(HeadTimeout);
             var head = await ReadHeadAsync(socket, deadline.Token).ConfigureAwait(false);
+            lock (_waitingForHead)
+            {
+                if (waiting.List is not null) _waitingForHead.Remove(waiting);
+            }
             var request = head is null ? null : DebugRequest.Parse(head);
             if (request is null)
             {
@@ -92,7 +113,11 @@ internal sealed partial class DebugServer : SocketServer
         }
         finally
         {
-            Interlocked.Decrement(ref _open);
+            lock (_waitingForHead)
+            {
+                if (waiting.List is not null) _waitingForHead.Remove(waiting);
+                _open--;
+            }
             socket.Dispose();
         }
     }

@@ -149,6 +149,33 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
     }
 
     [Fact]
+    public async Task Connections_held_open_without_a_request_do_not_lock_an_operator_out()
+    {
+        var port = FreePort.Next();
+        await using var worker = await StartUiOnlyAsync("debug-idle-flood", port, authToken: "");
+        var idle = new List<System.Net.Sockets.TcpClient>();
+        try
+        {
+            for (var i = 0; i < Drakkar.Diagnostics.Ui.DebugServer.MaxConnections + 10; i++)
+            {
+                var client = new System.Net.Sockets.TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                idle.Add(client);
+            }
+            await Task.Delay(200); // every idle connection accepted and waiting for its request head
+
+            var state = await _http.GetAsync($"http://127.0.0.1:{port}/api/state");
+
+            Assert.Equal(HttpStatusCode.OK, state.StatusCode);
+            Assert.Equal("test-worker", (string?)JsonNode.Parse(await state.Content.ReadAsStringAsync())!["worker"]!["worker_id"]);
+        }
+        finally
+        {
+            foreach (var client in idle) client.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task The_sample_shows_its_partitions_and_a_task_that_just_ran_in_a_headless_browser()
     {
         var debugPort = FreePort.Next();
