@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using Drakkar.Cache;
+using Drakkar.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -31,6 +32,8 @@ public sealed partial class DrakkarCache : IAsyncDisposable
     private readonly Dictionary<string, (long, string)> _peerCursors = new(StringComparer.Ordinal);
     // One sync at a time (the periodic run, or a direct call): the cursors are not shared state.
     private readonly SemaphoreSlim _syncing = new(1, 1);
+    // Peer files refused (another user's, or a link), each logged once; touched only under _syncing.
+    private readonly HashSet<string> _refusedPeers = new(StringComparer.Ordinal);
 
     /// <summary>The cache of a worker with <c>cache.enabled: false</c>: reads miss, writes are dropped.</summary>
     public static DrakkarCache Disabled { get; } = new(new CacheConfig(), new CacheOwner("", "", ""), null, TimeProvider.System, NullLogger.Instance);
@@ -66,6 +69,13 @@ public sealed partial class DrakkarCache : IAsyncDisposable
         try
         {
             Directory.CreateDirectory(directory);
+            // Created here when new (0600). An existing file (this worker's, from its last run) is opened only when it and
+            // its SQLite companions are regular files of this user: in a shared directory (the default /tmp) a file or
+            // a link another user placed at the name would feed this worker's cache or redirect its writes.
+            if (!PrivateFiles.DatabaseTaken(path)) PrivateFiles.TryCreate(path);
+            if (PrivateFiles.NotOwnDatabase(path) is { } refused)
+                throw new IOException($"{refused}: refusing to use it as this worker's cache (another user may have placed it there); " +
+                    "remove it, or use a directory of the worker's own");
             var store = await CacheStore.OpenAsync(path, owner, cancellationToken).ConfigureAwait(false);
             return new DrakkarCache(config.Cache, owner, store, time ?? TimeProvider.System, logger ?? NullLogger.Instance);
         }
@@ -219,6 +229,13 @@ public sealed partial class DrakkarCache : IAsyncDisposable
             {
                 if (string.Equals(Path.GetFullPath(file), Path.GetFullPath(_store.Path), StringComparison.Ordinal)) continue;
                 cancellationToken.ThrowIfCancellationRequested();
+                // Peers run as this worker's user: a file of another user (or a link) is never read, so that nobody else
+                // who can write to the directory can feed entries to this worker.
+                if (PrivateFiles.NotOwnDatabase(file) is { } refused)
+                {
+                    if (_refusedPeers.Add(file)) LogPeerRefused(refused);
+                    continue;
+                }
                 try
                 {
                     taken += await PullPeerAsync(file, cancellationToken).ConfigureAwait(false);
@@ -249,11 +266,7 @@ public sealed partial class DrakkarCache : IAsyncDisposable
         }
     }
 
-    private static string FileName(string workerId)
-    {
-        var safe = string.Concat(workerId.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
-        return safe + CacheStore.FileSuffix;
-    }
+    private static string FileName(string workerId) => PrivateFiles.SafeName(workerId) + CacheStore.FileSuffix;
 
     private async ValueTask SyncCycleAsync(CancellationToken stop)
     {
@@ -382,6 +395,9 @@ public sealed partial class DrakkarCache : IAsyncDisposable
             _memory.Remove(oldest.Value.Key);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cache peer sync never reads {Refused}: peers run as this worker's user, and a file of another user or a link could feed this worker's cache")]
+    private partial void LogPeerRefused(string refused);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cache peer sync skipped {Peer} this cycle")]
     private partial void LogPeerFailed(Exception error, string peer);

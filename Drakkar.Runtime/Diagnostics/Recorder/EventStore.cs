@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Drakkar.Storage;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
@@ -83,7 +84,7 @@ internal sealed class EventStore : IDisposable
     public EventStore(string directory, string workerId)
     {
         _directory = directory;
-        _prefix = $"drakkar-recorder-{Sanitize(workerId)}-";
+        _prefix = $"drakkar-recorder-{PrivateFiles.SafeName(workerId)}-";
     }
 
     /// <summary>The file being written; null before <see cref="Open"/>.</summary>
@@ -391,25 +392,8 @@ internal sealed class EventStore : IDisposable
         for (var n = 0; n < 100; n++)
         {
             var path = System.IO.Path.Combine(_directory, n == 0 ? stem + ".db" : $"{stem}-{n.ToString(CultureInfo.InvariantCulture)}.db");
-            if (new[] { path, path + "-wal", path + "-shm", path + "-journal" }.Any(Taken)) continue;
-            try
-            {
-                // CreateNew is O_CREAT|O_EXCL: it fails on anything at the name, a link included, and never follows one.
-                var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-                if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-                new FileStream(path, options).Dispose();
-                return path;
-            }
-            catch (IOException) when (Taken(path))
-            {
-                // Created by someone else between the check and the creation: try the next name.
-            }
+            if (!PrivateFiles.DatabaseTaken(path) && PrivateFiles.TryCreate(path)) return path;
         }
         throw new IOException($"the flight recorder found no free file name for {stem}.db in {_directory} (debug.db_dir)");
-
-        static bool Taken(string name) => File.Exists(name) || Directory.Exists(name) || new FileInfo(name).LinkTarget is not null;
     }
-
-    private static string Sanitize(string workerId) =>
-        string.Concat(workerId.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
 }

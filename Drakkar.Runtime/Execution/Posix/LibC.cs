@@ -6,8 +6,9 @@ namespace Drakkar.Execution.Posix;
 /// The few libc calls the process runner needs that .NET does not expose: spawning into a new session (so the
 /// child leads its own process group), signalling that whole group, and waiting for/reaping the exact child; and the
 /// thread signal mask the embedded broker starts its native thread under; the nice value of one thread (the flight
-/// recorder's writer); and whether a file may be run (the start-up check of <c>executor.binary_path</c>). Constants
-/// and opaque-type sizes are glibc's on 64-bit Linux.
+/// recorder's writer); whether a file may be run (the start-up check of <c>executor.binary_path</c>); and who owns a
+/// file, without following a link (the recorder's and the cache's files). Constants and opaque-type sizes are glibc's
+/// on 64-bit Linux.
 /// </summary>
 internal static unsafe partial class LibC
 {
@@ -45,6 +46,23 @@ internal static unsafe partial class LibC
     /// <summary>0 when <paramref name="path"/> exists and the worker may do <paramref name="mode"/> with it (<see cref="X_OK"/>: run it).</summary>
     [LibraryImport(Library, EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial int access(string path, int mode);
+
+    public const int AT_FDCWD = -100;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const uint STATX_TYPE = 0x1;
+    public const uint STATX_UID = 0x8;
+    /// <summary><c>struct statx</c> is 256 bytes on every architecture; <c>stx_uid</c> is at 20, <c>stx_mode</c> at 28.</summary>
+    public const int StatxSize = 256;
+    public const int StatxUidOffset = 20;
+    public const int StatxModeOffset = 28;
+    public const int S_IFMT = 0xF000;
+    public const int S_IFREG = 0x8000;
+
+    [LibraryImport(Library, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Statx(int dirFd, string path, int flags, uint mask, byte* buffer);
+
+    [LibraryImport(Library, EntryPoint = "geteuid")]
+    public static partial uint GetEuid();
 
     [LibraryImport(Library, EntryPoint = "pipe2", SetLastError = true)]
     public static partial int Pipe2(int* fds, int flags);

@@ -3,6 +3,7 @@ using Drakkar.IntegrationTests.Sinks;
 namespace Drakkar.IntegrationTests.Cache;
 
 /// <summary>The handler cache on real SQLite files: TTL, persistence across a restart, the LRU bound, deletes, peers.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class DrakkarCacheTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("drakkar-cache-").FullName;
@@ -147,6 +148,80 @@ public sealed class DrakkarCacheTests : IDisposable
 
         Assert.Contains($"(cache.db_dir: '{notADirectory}')", error.Message, StringComparison.Ordinal);
         Assert.Contains(Path.Combine(notADirectory, "w1-cache.db"), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_peer_file_that_is_a_link_or_another_users_is_never_read()
+    {
+        await using var worker = await Open("worker");
+        await using (var intruder = await Open("intruder"))
+        {
+            intruder.Set("price", "poisoned", scope: CacheScope.Global);
+        }
+        var intruderFile = Path.Combine(_dir, "intruder-cache.db");
+        // Another name for the same file, as a link planted in the directory: never read through.
+        var elsewhere = Directory.CreateTempSubdirectory("drakkar-cache-elsewhere-").FullName;
+        try
+        {
+            File.Move(intruderFile, Path.Combine(elsewhere, "intruder-cache.db"));
+            File.CreateSymbolicLink(Path.Combine(_dir, "linked-cache.db"), Path.Combine(elsewhere, "intruder-cache.db"));
+
+            Assert.Equal(0, await worker.SyncWithPeersAsync());
+            Assert.Null(await worker.GetStringAsync("price"));
+
+            // The same file back in the directory as a regular file of this user is a peer like any other.
+            File.Delete(Path.Combine(_dir, "linked-cache.db"));
+            File.Move(Path.Combine(elsewhere, "intruder-cache.db"), intruderFile);
+            if (Environment.UserName == "root")
+            {
+                // Owned by another user, it is refused (only root can hand a file to another user; CI runs as root).
+                foreach (var file in Directory.GetFiles(_dir, "intruder-cache.db*")) ChangeOwner(file, 4242);
+                Assert.Equal(0, await worker.SyncWithPeersAsync());
+                Assert.Null(await worker.GetStringAsync("price"));
+                foreach (var file in Directory.GetFiles(_dir, "intruder-cache.db*")) ChangeOwner(file, 0);
+            }
+            Assert.Equal(1, await worker.SyncWithPeersAsync());
+            Assert.Equal("poisoned", await worker.GetStringAsync("price"));
+        }
+        finally
+        {
+            Directory.Delete(elsewhere, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_link_planted_at_the_workers_cache_file_stops_the_open_and_is_not_written_through()
+    {
+        var victim = Path.Combine(_dir, "victim.txt");
+        await File.WriteAllTextAsync(victim, "precious");
+        File.CreateSymbolicLink(Path.Combine(_dir, "w1-cache.db"), victim);
+
+        var error = await Assert.ThrowsAsync<Drakkar.Hosting.WorkerStartupException>(() => Open("w1"));
+
+        Assert.Contains($"{Path.Combine(_dir, "w1-cache.db")} is a symbolic link", error.Message, StringComparison.Ordinal);
+        Assert.Contains("(cache.db_dir: ", error.Message, StringComparison.Ordinal);
+        Assert.Equal("precious", await File.ReadAllTextAsync(victim));
+    }
+
+    [Fact]
+    public async Task A_new_cache_file_is_readable_by_its_owner_only()
+    {
+        await using (var cache = await Open("w1"))
+        {
+            cache.Set("k", "v");
+            await cache.FlushAsync();
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_dir, "w1-cache.db")));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_dir, "w1-cache.db-wal")));
+        }
+        await using var again = await Open("w1");
+        Assert.Equal("v", await again.GetStringAsync("k"));
+    }
+
+    private static void ChangeOwner(string path, int uid)
+    {
+        using var chown = System.Diagnostics.Process.Start("chown", [uid.ToString(System.Globalization.CultureInfo.InvariantCulture), path])!;
+        chown.WaitForExit();
+        Assert.Equal(0, chown.ExitCode);
     }
 
     [Fact]

@@ -1,0 +1,81 @@
+using System.Runtime.InteropServices;
+using Drakkar.Execution.Posix;
+
+namespace Drakkar.Storage;
+
+/// <summary>
+/// The worker's own files in a directory other users may write to: <c>debug.db_dir</c> and <c>cache.db_dir</c> default
+/// to <c>/tmp</c>. A file another user placed there, or a link to somewhere else, must never be written through (it
+/// would make the worker overwrite a file of the link's choosing) nor read as the worker's own (a planted cache file
+/// would feed values to the handler). So the worker creates its files itself, new and readable by this user only, and
+/// opens or reads only regular files this user owns.
+/// </summary>
+internal static class PrivateFiles
+{
+    /// <summary>The files SQLite keeps next to a database.</summary>
+    private static readonly string[] SqliteCompanions = ["-wal", "-shm", "-journal"];
+
+    /// <summary>A worker id as part of a file name: letters, digits, <c>-</c>, <c>_</c> and <c>.</c> kept, anything else <c>_</c>.</summary>
+    public static string SafeName(string workerId) =>
+        string.Concat(workerId.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
+
+    /// <summary>Whether anything is at <paramref name="path"/>: a file, a directory, or a link (even one to nothing).</summary>
+    public static bool Taken(string path) => File.Exists(path) || Directory.Exists(path) || new FileInfo(path).LinkTarget is not null;
+
+    /// <summary>Whether anything is at a database's path or at one of its SQLite companions' paths.</summary>
+    public static bool DatabaseTaken(string path) => Taken(path) || SqliteCompanions.Any(suffix => Taken(path + suffix));
+
+    /// <summary>
+    /// Creates <paramref name="path"/> empty, readable and writable by this user only (0600; SQLite gives a database's
+    /// <c>-wal</c> and <c>-shm</c> files its mode). <c>O_CREAT|O_EXCL</c>: false, and nothing touched, when anything is
+    /// already at the name, a link included.
+    /// </summary>
+    public static bool TryCreate(string path)
+    {
+        try
+        {
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            new FileStream(path, options).Dispose();
+            return true;
+        }
+        catch (IOException) when (Taken(path))
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Null when the database at <paramref name="path"/> and each of its SQLite companions is either absent or a regular
+    /// file this user owns; otherwise which one is not, and why (for an error or a log line).
+    /// </summary>
+    public static string? NotOwnDatabase(string path)
+    {
+        foreach (var file in SqliteCompanions.Select(suffix => path + suffix).Prepend(path))
+        {
+            if (NotOwnFile(file) is { } why) return $"{file} {why}";
+        }
+        return null;
+    }
+
+    /// <summary>Null when <paramref name="path"/> is absent or a regular file this user owns (a link is neither); else why not.</summary>
+    public static unsafe string? NotOwnFile(string path)
+    {
+        if (!OperatingSystem.IsLinux()) return new FileInfo(path).LinkTarget is not null ? "is a symbolic link" : null;
+        var buffer = stackalloc byte[LibC.StatxSize];
+        if (LibC.Statx(LibC.AT_FDCWD, path, LibC.AT_SYMLINK_NOFOLLOW, LibC.STATX_TYPE | LibC.STATX_UID, buffer) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            return errno == ENOENT ? null : $"cannot be inspected (errno {errno})";
+        }
+        var type = *(ushort*)(buffer + LibC.StatxModeOffset) & LibC.S_IFMT;
+        if (type == S_IFLNK) return "is a symbolic link";
+        if (type != LibC.S_IFREG) return "is not a regular file";
+        var owner = *(uint*)(buffer + LibC.StatxUidOffset);
+        var me = LibC.GetEuid();
+        return owner == me ? null : $"is owned by uid {owner}, not by this worker's user (uid {me})";
+    }
+
+    private const int ENOENT = 2;
+    private const int S_IFLNK = 0xA000;
+}
