@@ -48,7 +48,7 @@ internal static class ProbeCommand
         {
             messages = input is not null
                 ? ReadFile(input, config.Kafka.SourceTopic)
-                : ReadKafka(config, line.Value("--topic") ?? config.Kafka.SourceTopic, partition!.Value, offset!.Value, count!.Value, cancellationToken);
+                : MessageProbe.ReadKafka(config, line.Value("--topic") ?? config.Kafka.SourceTopic, partition!.Value, offset!.Value, count!.Value, cancellationToken);
         }
         catch (Exception e) when (input is not null && e is IOException or JsonException or InvalidDataException or UnauthorizedAccessException
             or InvalidOperationException or FormatException)
@@ -68,37 +68,13 @@ internal static class ProbeCommand
         }
 
         await handler.OnReady(config, null).ConfigureAwait(false);
-        using var metrics = new Observability.Metrics.DrakkarMetrics();
-        var executor = parts.Executor(config, metrics, loggers);
-        ProbeReport report;
-        try
-        {
-            var bound = TimeSpan.FromSeconds(config.Executor.TaskTimeoutSeconds * (config.Executor.MaxRetries + 1) + 10);
-            report = await MessageProbe.RunAsync(handler, config, messages, executor, loggers, bound, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            switch (executor)
-            {
-                case IAsyncDisposable disposable: await disposable.DisposeAsync().ConfigureAwait(false); break;
-                case IDisposable disposable: disposable.Dispose(); break;
-            }
-        }
+        var report = await MessageProbe.RunWithOwnExecutorAsync(handler, config, messages, parts.Executor, loggers, cancellationToken).ConfigureAwait(false);
         report.WriteJson(stdout, config.Sinks);
         await stdout.WriteAsync("\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
         await stdout.FlushAsync(cancellationToken).ConfigureAwait(false);
         if (report.Unfinished == 0) return ExitOk;
         stderr.WriteLine($"error: {report.Unfinished} message(s) did not finish in time; their payloads are missing from the report");
         return ExitFailure;
-    }
-
-    /// <summary>Reads <paramref name="count"/> records from one partition by assignment: no group join, no commit.</summary>
-    private static List<ProbeInput> ReadKafka(DrakkarConfig config, string topic, int partition, long offset, int count, CancellationToken cancellationToken)
-    {
-        using var reader = new SourceRecordReader(config.Kafka.Brokers, config.Kafka);
-        return [.. reader.ReadFrom(topic, partition, offset, count, cancellationToken).Select(record => new ProbeInput(record.Topic, record.Partition.Value,
-            record.Offset.Value, record.Message.Key, record.Message.Value, record.Message.Timestamp.UtcDateTime,
-            SourceRecordReader.HeadersOf(record.Message.Headers)))];
     }
 
     /// <summary>

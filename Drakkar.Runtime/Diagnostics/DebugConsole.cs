@@ -53,11 +53,11 @@ internal sealed partial class DebugConsole : IAsyncDisposable
     public static DebugConsole? Create(DrakkarConfig config, string workerId, DrakkarMetrics metrics, ILoggerFactory loggers) =>
         config.Debug.Enabled ? new DebugConsole(config, workerId, metrics, loggers) : null;
 
-    /// <summary>Starts the UI over the running worker.</summary>
-    public void StartUi(WorkerView worker)
+    /// <summary>Starts the UI over the running worker; with <paramref name="probe"/> it offers the probe action.</summary>
+    public void StartUi(WorkerView worker, Probe.ProbeRunner? probe)
     {
         _json = new DebugJson(_config, _workerId, worker, Recorder, _startedAt);
-        _server = DebugServer.Start(_listener!, _config.Debug, _json, _logger);
+        _server = DebugServer.Start(_listener!, _config.Debug, _json, probe, _logger);
         _listener = null;
         if (DebugServer.ExposureWarning(_config.Debug) is { } exposed) LogExposed(_logger, exposed);
         var local = $"http://{_server.LocalEndpoint}/";

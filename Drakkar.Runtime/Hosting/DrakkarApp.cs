@@ -302,9 +302,11 @@ public static partial class DrakkarApp
     private static partial void LogStartFailed(ILogger logger, Exception? error, string reason);
 
     /// <summary>The production parts: the process pool and the configured sinks, logging to <paramref name="loggers"/> (else to a factory built from <c>logging</c>).</summary>
-    internal static WorkerParts DefaultParts(Sinks.SinkRegistry? registry = null, ILoggerFactory? loggers = null) => new()
+    internal static WorkerParts DefaultParts(Sinks.SinkRegistry? registry = null, ILoggerFactory? loggers = null,
+        Func<DrakkarHandlerBase>? probeHandler = null) => new()
     {
         Loggers = loggers,
+        ProbeHandler = probeHandler,
         Executor = (config, metrics, loggers) =>
         {
             var pool = new ExecutorPool(config.Executor, logger: loggers.CreateLogger<ExecutorPool>());

@@ -55,7 +55,9 @@ public static class DrakkarServiceCollectionExtensions
         services.TryAddSingleton<THandler>();
         services.AddSingleton(provider => new DrakkarWorkerService(provider.GetRequiredService<THandler>(),
             provider.GetRequiredService<DrakkarConfig>(), provider.GetRequiredService<WorkerIdentity>(),
-            provider.GetRequiredService<ILoggerFactory>(), options.Sinks));
+            provider.GetRequiredService<ILoggerFactory>(), options.Sinks,
+            // The debug UI's probe runs a handler of its own, made from the container as the worker's was.
+            () => ActivatorUtilities.CreateInstance<THandler>(provider)));
         services.AddHostedService(provider => provider.GetRequiredService<DrakkarWorkerService>());
 
         services.RemoveAll<ILoggerProvider>();

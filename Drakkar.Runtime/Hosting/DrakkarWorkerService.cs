@@ -17,9 +17,12 @@ internal sealed class DrakkarWorkerService : IHostedService
     private readonly WorkerIdentity _identity;
     private readonly ILoggerFactory _loggers;
     private readonly SinkRegistry _sinks;
+    private readonly Func<DrakkarHandlerBase> _probeHandler;
 
-    public DrakkarWorkerService(DrakkarHandlerBase handler, DrakkarConfig config, WorkerIdentity identity, ILoggerFactory loggers, SinkRegistry sinks)
+    public DrakkarWorkerService(DrakkarHandlerBase handler, DrakkarConfig config, WorkerIdentity identity, ILoggerFactory loggers, SinkRegistry sinks,
+        Func<DrakkarHandlerBase> probeHandler)
     {
+        _probeHandler = probeHandler;
         _handler = handler;
         _config = config;
         _identity = identity;
@@ -31,7 +34,7 @@ internal sealed class DrakkarWorkerService : IHostedService
     public WorkerHost? Worker { get; private set; }
 
     public async Task StartAsync(CancellationToken cancellationToken) =>
-        Worker = await WorkerHost.StartAsync(_handler, _config, _identity.WorkerId, DrakkarApp.DefaultParts(_sinks, _loggers), cancellationToken)
+        Worker = await WorkerHost.StartAsync(_handler, _config, _identity.WorkerId, DrakkarApp.DefaultParts(_sinks, _loggers, _probeHandler), cancellationToken)
             .ConfigureAwait(false);
 
     // The stop is bounded by executor.drain_timeout_seconds inside WorkerHost, not by the host's shutdown timeout.

@@ -23,6 +23,12 @@ internal sealed class WorkerParts
 
     /// <summary>Log destination; null builds one from <c>logging</c> config.</summary>
     public ILoggerFactory? Loggers { get; init; }
+
+    /// <summary>
+    /// Makes a fresh instance of the worker's handler (as the host made the worker's) for the debug UI's probe action;
+    /// null: the UI offers no probe.
+    /// </summary>
+    public Func<DrakkarHandlerBase>? ProbeHandler { get; init; }
 }
 
 /// <summary>
@@ -168,7 +174,9 @@ public sealed partial class WorkerHost : IAsyncDisposable
         _periodic.Start();
         _consumer = new SourceConsumer(Config, WorkerId, _handler, _executor, _delivery, Metrics, _loggers);
         _consumer.Start();
-        _debug?.StartUi(DebugView());
+        _debug?.StartUi(DebugView(), parts.ProbeHandler is { } probeHandler
+            ? new Probe.ProbeRunner(probeHandler, Config, parts.Executor, _loggers)
+            : null);
         _ = _consumer.FirstPoll.ContinueWith(_ => LogReady(WorkerId, Config.Kafka.SourceTopic), TaskScheduler.Default);
     }
 

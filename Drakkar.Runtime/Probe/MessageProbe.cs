@@ -175,6 +175,39 @@ internal static partial class MessageProbe
         return new ProbeReport(inputs, captured, unfinished, decodeErrors);
     }
 
+    /// <summary>
+    /// <see cref="RunAsync"/> with an executor of the probe's own (made by <paramref name="newExecutor"/> with metrics
+    /// nobody exports, disposed after), bounded by the time every task could take with all its retries, plus 10 s.
+    /// </summary>
+    public static async Task<ProbeReport> RunWithOwnExecutorAsync(DrakkarHandlerBase handler, DrakkarConfig config, IReadOnlyList<ProbeInput> inputs,
+        Func<DrakkarConfig, DrakkarMetrics, ILoggerFactory, ITaskExecutor> newExecutor, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        using var metrics = new DrakkarMetrics();
+        var executor = newExecutor(config, metrics, loggers);
+        try
+        {
+            var bound = TimeSpan.FromSeconds(config.Executor.TaskTimeoutSeconds * (config.Executor.MaxRetries + 1) + 10);
+            return await RunAsync(handler, config, inputs, executor, loggers, bound, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            switch (executor)
+            {
+                case IAsyncDisposable disposable: await disposable.DisposeAsync().ConfigureAwait(false); break;
+                case IDisposable disposable: disposable.Dispose(); break;
+            }
+        }
+    }
+
+    /// <summary>Reads <paramref name="count"/> records from one partition by assignment: no group join, no commit.</summary>
+    public static List<ProbeInput> ReadKafka(DrakkarConfig config, string topic, int partition, long offset, int count, CancellationToken cancellationToken)
+    {
+        using var reader = new Cli.SourceRecordReader(config.Kafka.Brokers, config.Kafka);
+        return [.. reader.ReadFrom(topic, partition, offset, count, cancellationToken).Select(record => new ProbeInput(record.Topic, record.Partition.Value,
+            record.Offset.Value, record.Message.Key, record.Message.Value, record.Message.Timestamp.UtcDateTime,
+            Cli.SourceRecordReader.HeadersOf(record.Message.Headers)))];
+    }
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Undecodable message {Topic}[{Partition}]@{Offset} ({Bytes} bytes): {Error}; it reaches Arrange with a null payload")]
     private static partial void LogUndecodable(ILogger logger, string topic, int partition, long offset, int bytes, string error);
 }

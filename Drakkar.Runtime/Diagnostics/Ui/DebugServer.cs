@@ -31,16 +31,18 @@ internal sealed partial class DebugServer : SocketServer
 
     private readonly DebugConfig _config;
     private readonly DebugJson _json;
+    private readonly Probe.ProbeRunner? _probe;
     private readonly ILogger _logger;
     // Open connections, and those of them still waiting for their request head, oldest first (both under this lock).
     private readonly LinkedList<Socket> _waitingForHead = new();
     private int _open;
 
-    private DebugServer(TcpListener listener, DebugConfig config, DebugJson json, ILogger logger)
+    private DebugServer(TcpListener listener, DebugConfig config, DebugJson json, Probe.ProbeRunner? probe, ILogger logger)
         : base(listener, "Debug UI", logger)
     {
         _config = config;
         _json = json;
+        _probe = probe;
         _logger = logger;
         StartAccepting();
     }
@@ -49,7 +51,8 @@ internal sealed partial class DebugServer : SocketServer
     public static TcpListener Listen(DebugConfig config) => Listen(config.Host, config.Port, "the debug UI", "debug");
 
     /// <summary>Serves the UI on <paramref name="listener"/> (from <see cref="Listen(DebugConfig)"/>), which it owns from now on.</summary>
-    public static DebugServer Start(TcpListener listener, DebugConfig config, DebugJson json, ILogger logger) => new(listener, config, json, logger);
+    public static DebugServer Start(TcpListener listener, DebugConfig config, DebugJson json, Probe.ProbeRunner? probe, ILogger logger) =>
+        new(listener, config, json, probe, logger);
 
     /// <summary>
     /// Serves the new connection. At <see cref="MaxConnections"/> open, the oldest connection that has not yet sent its
@@ -95,6 +98,11 @@ internal sealed partial class DebugServer : SocketServer
                 return;
             }
             deadline.CancelAfter(Timeout.InfiniteTimeSpan);
+            if (request.Method == "POST" && request.Path == "/api/probe")
+            {
+                await SendAsync(socket, await ProbeAsync(request).ConfigureAwait(false), false).ConfigureAwait(false);
+                return;
+            }
             if (request.Method == "GET" && request.Path == "/api/stream" && HostAllowed(_config, request.Header("host"))
                 && Authorize(request, out _) is null && OriginAllowed(request))
             {
@@ -122,17 +130,14 @@ internal sealed partial class DebugServer : SocketServer
         }
     }
 
-    /// <summary>Answers every request but an authorized, allowed <c>/api/stream</c>.</summary>
+    /// <summary>Answers every request but an authorized, allowed <c>/api/stream</c> and <c>POST /api/probe</c>.</summary>
     internal Response Route(DebugRequest request)
     {
+        if (request.Path == "/api/probe" && request.Method != "POST")
+            return new Response(405, "Method Not Allowed", TextType, "POST /api/probe?partition=P&offset=O[&count=N][&topic=T]\n", "Allow: POST\r\n");
         if (request.Method is not ("GET" or "HEAD"))
             return new Response(405, "Method Not Allowed", TextType, "only GET is served\n", "Allow: GET, HEAD\r\n");
-        if (!HostAllowed(_config, request.Header("host")))
-            return new Response(421, "Misdirected Request", TextType,
-                "this debug UI has no debug.auth_token, so it answers only requests addressed to localhost, an IP address, " +
-                "this machine's name, debug.host or the host of debug.debug_url; set debug.debug_url to the address you " +
-                "use, or set debug.auth_token\n");
-        if (Authorize(request, out var setCookie) is { } refused) return refused;
+        if (Refuse(request, out var setCookie) is { } refused) return refused;
         if (request.Path == "/api/stream") return new Response(403, "Forbidden", TextType, "origin not allowed; see debug.allowed_ws_origins\n");
         return request.Path switch
         {
@@ -145,6 +150,38 @@ internal sealed partial class DebugServer : SocketServer
             "/api/config" => Json(_json.Config(), setCookie),
             _ => new Response(404, "Not Found", TextType, "not found\n"),
         };
+    }
+
+    /// <summary>The 421 for a name this UI does not answer to (<see cref="HostAllowed"/>), the 401 without the token, or null.</summary>
+    private Response? Refuse(DebugRequest request, out string setCookie)
+    {
+        setCookie = "";
+        if (!HostAllowed(_config, request.Header("host")))
+            return new Response(421, "Misdirected Request", TextType,
+                "this debug UI has no debug.auth_token, so it answers only requests addressed to localhost, an IP address, " +
+                "this machine's name, debug.host or the host of debug.debug_url; set debug.debug_url to the address you " +
+                "use, or set debug.auth_token\n");
+        return Authorize(request, out setCookie);
+    }
+
+    /// <summary>
+    /// <c>POST /api/probe</c>: the probe action (<see cref="Probe.ProbeRunner"/>). Besides the checks every request gets,
+    /// a browser's request must come from this page's origin or one in <c>debug.allowed_ws_origins</c>, so that another
+    /// site cannot make an operator's browser start probes.
+    /// </summary>
+    private async Task<Response> ProbeAsync(DebugRequest request)
+    {
+        if (Refuse(request, out _) is { } refused) return refused;
+        if (!OriginAllowed(request))
+            return new Response(403, "Forbidden", TextType, "origin not allowed: a probe starts only from this page or an origin in debug.allowed_ws_origins\n");
+        if (_probe is null)
+            return new Response(404, "Not Found", TextType, "this worker offers no probe action (it was not started by DrakkarApp or AddDrakkar)\n");
+        var answer = await _probe.RunAsync(request.Query, Stopping).ConfigureAwait(false);
+        var reason = answer.Status switch
+        {
+            200 => "OK", 400 => "Bad Request", 404 => "Not Found", 409 => "Conflict", 502 => "Bad Gateway", _ => "Internal Server Error",
+        };
+        return new Response(answer.Status, reason, JsonType, answer.Json);
     }
 
     /// <summary>Null when the request may proceed; else the 401. <paramref name="setCookie"/> carries a token given in the query on to later requests.</summary>

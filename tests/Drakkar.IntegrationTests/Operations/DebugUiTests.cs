@@ -149,6 +149,53 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
     }
 
     [Fact]
+    public async Task The_probe_action_runs_records_through_a_handler_of_its_own_and_delivers_and_commits_nothing()
+    {
+        var topic = kafka.CreateTopic("debug-probe", partitions: 1);
+        var port = FreePort.Next();
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, "debug-probe", c =>
+        {
+            c.Debug.Enabled = true;
+            c.Debug.Port = port;
+            c.Debug.DbDir = "";
+        });
+        var handler = new RecordingHandler(realProcesses: true);
+        var probeHandlers = new List<RecordingHandler>();
+        await using var worker = await TestWorker.StartAsync(handler, config, probeHandler: () =>
+        {
+            var probing = new RecordingHandler(realProcesses: true);
+            probeHandlers.Add(probing);
+            return probing;
+        });
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, 4);
+        await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, "debug-probe", 1)[0] == 4, Deadline, "4 offsets committed");
+        var probeUrl = $"http://127.0.0.1:{port}/api/probe";
+
+        var probed = await _http.PostAsync(probeUrl + "?partition=0&offset=1&count=2", null);
+
+        Assert.Equal(HttpStatusCode.OK, probed.StatusCode);
+        var report = JsonNode.Parse(await probed.Content.ReadAsStringAsync())!;
+        Assert.Equal([1L, 2L], report["messages"]!.AsArray().Select(m => (long)m!["offset"]!).ToArray());
+        Assert.Equal(0, (int)report["unfinished"]!);
+        // A fresh handler settled them; the worker's handler saw each offset once, and the group's offsets did not move.
+        var probing = Assert.Single(probeHandlers);
+        Assert.Equal([(0, 1L), (0, 2L)], probing.Settled.Keys.Order().ToArray());
+        Assert.All(handler.Settled.Values, n => Assert.Equal(1, n));
+        Assert.Equal(4, TestWorker.Committed(kafka.BootstrapServers, topic, "debug-probe", 1)[0]);
+
+        // Refusals, each saying why.
+        Assert.Equal(HttpStatusCode.BadRequest, (await _http.PostAsync(probeUrl + "?partition=x&offset=1", null)).StatusCode);
+        var past = await _http.PostAsync(probeUrl + "?partition=0&offset=99", null);
+        Assert.Equal(HttpStatusCode.NotFound, past.StatusCode);
+        Assert.Contains("no message at", await past.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, (await _http.GetAsync(probeUrl + "?partition=0&offset=1")).StatusCode);
+        // Another site cannot make an operator's browser start a probe.
+        using var foreign = new HttpRequestMessage(HttpMethod.Post, probeUrl + "?partition=0&offset=1") { Headers = { { "Origin", "https://evil.example" } } };
+        Assert.Equal(HttpStatusCode.Forbidden, (await _http.SendAsync(foreign)).StatusCode);
+        Assert.Single(probeHandlers);
+    }
+
+    [Fact]
     public async Task Connections_held_open_without_a_request_do_not_lock_an_operator_out()
     {
         var port = FreePort.Next();
@@ -234,6 +281,16 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
         Assert.Contains("http://runbook.example/", dom);
         Assert.DoesNotContain("ui-token", (string?)(await browser.EvaluateAsync("document.getElementById('config').textContent")) ?? "");
         Assert.True(new FileInfo(screenshot).Length > 10_000, "a screenshot with content");
+
+        // The probe action, from the page: partition 0's first record (req-0) through a fresh handler; the result
+        // file it would be written to still holds the 8 lines the worker wrote.
+        await browser.EvaluateAsync("document.querySelector('#probe input[name=partition]').value = '0'; " +
+            "document.querySelector('#probe input[name=offset]').value = '0'; document.querySelector('#probe button').click(); true");
+        await WaitForAsync(browser, "document.getElementById('probe-status').textContent.startsWith('done')");
+        var probed = (string?)await browser.EvaluateAsync("document.getElementById('probe-result').textContent") ?? "";
+        Assert.Contains("\"instance\": \"results\"", probed, StringComparison.Ordinal);
+        Assert.Contains("req-0", probed, StringComparison.Ordinal);
+        Assert.Equal(8, File.ReadAllLines(results).Length);
 
         sample.Signal(Posix.SigTerm);
         Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(20)), $"still running after SIGTERM; stderr:\n{sample.Stderr}");

@@ -110,7 +110,28 @@ function follow() {
   stream.onerror = () => { document.getElementById('status').textContent = 'reconnecting…'; };
 }
 
+async function probe(event) {
+  event.preventDefault();
+  const form = event.target;
+  const query = new URLSearchParams(new FormData(form));
+  const status = document.getElementById('probe-status');
+  const result = document.getElementById('probe-result');
+  form.querySelector('button').disabled = true;
+  status.textContent = 'running…';
+  try {
+    const response = await fetch('api/probe?' + query, { method: 'POST', credentials: 'same-origin', cache: 'no-store' });
+    const text = await response.text();
+    status.textContent = response.ok ? 'done: nothing was delivered or committed' : `refused (${response.status})`;
+    try { result.textContent = JSON.stringify(JSON.parse(text), null, 2); } catch { result.textContent = text; }
+  } catch (e) {
+    status.textContent = String(e.message || e);
+  } finally {
+    form.querySelector('button').disabled = false;
+  }
+}
+
 document.addEventListener('DOMContentLoaded', () => {
+  document.getElementById('probe').addEventListener('submit', probe);
   refresh();
   load('api/config', c => { document.getElementById('config').textContent = c.yaml; }).catch(() => {});
   follow();
