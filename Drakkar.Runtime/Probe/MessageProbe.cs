@@ -191,11 +191,17 @@ internal static partial class MessageProbe
         }
         finally
         {
-            switch (executor)
-            {
-                case IAsyncDisposable disposable: await disposable.DisposeAsync().ConfigureAwait(false); break;
-                case IDisposable disposable: disposable.Dispose(); break;
-            }
+            await DisposeOwnedAsync(executor).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Disposes what a probe made for itself (its executor, the UI probe's handler), whichever way it is disposable.</summary>
+    public static async ValueTask DisposeOwnedAsync(object? part)
+    {
+        switch (part)
+        {
+            case IAsyncDisposable disposable: await disposable.DisposeAsync().ConfigureAwait(false); break;
+            case IDisposable disposable: disposable.Dispose(); break;
         }
     }
 

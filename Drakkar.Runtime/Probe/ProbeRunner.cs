@@ -12,7 +12,7 @@ internal readonly record struct ProbeAnswer(int Status, string Json);
 /// <summary>
 /// The debug UI's probe action inside a running worker: reads records of one partition by assignment (no group join,
 /// no commit) and runs them through a fresh instance of the worker's handler (made as the host makes the worker's, its
-/// <c>OnReady</c> called, the cache disabled) and an executor of its own, with every payload captured instead of
+/// <c>OnReady</c> called, the cache disabled, disposed after when disposable) and an executor of its own, with every payload captured instead of
 /// delivered: the worker's handler, executor slots, sinks, offsets, metrics and recorder are untouched. One probe at a
 /// time; a second request while one runs is refused (409).
 /// </summary>
@@ -67,8 +67,16 @@ internal sealed partial class ProbeRunner(
     private async Task<ProbeAnswer> ProbeAsync(List<ProbeInput> messages, CancellationToken cancellationToken)
     {
         var handler = newHandler();
-        await handler.OnReady(config, null).ConfigureAwait(false);
-        var report = await MessageProbe.RunWithOwnExecutorAsync(handler, config, messages, newExecutor, loggers, cancellationToken).ConfigureAwait(false);
+        ProbeReport report;
+        try
+        {
+            await handler.OnReady(config, null).ConfigureAwait(false);
+            report = await MessageProbe.RunWithOwnExecutorAsync(handler, config, messages, newExecutor, loggers, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await MessageProbe.DisposeOwnedAsync(handler).ConfigureAwait(false);
+        }
         using var body = new MemoryStream();
         report.WriteJson(body, config.Sinks);
         return new ProbeAnswer(200, System.Text.Encoding.UTF8.GetString(body.GetBuffer(), 0, (int)body.Length));
