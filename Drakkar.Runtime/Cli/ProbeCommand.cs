@@ -56,6 +56,11 @@ internal static class ProbeCommand
             stderr.WriteLine($"error: {input}: {e.Message}");
             return ExitUsage;
         }
+        catch (SourceReadException e)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return ExitFailure;
+        }
         catch (KafkaException e)
         {
             stderr.WriteLine($"error: reading the messages failed: {SecretMasker.Mask(e.Message)}");

@@ -279,7 +279,7 @@ internal sealed class ReplayDlqCommand
             _stderr.WriteLine($"error: {_settings.DlqTopic}[{partition}]@{offset} is not a Drakkar DLQ record and was skipped: {e.Message}");
             return null;
         }
-        catch (Exception e) when (e is InvalidDataException or KafkaException)
+        catch (Exception e) when (e is InvalidDataException or SourceReadException or KafkaException)
         {
             Interlocked.Increment(ref _errors);
             _stderr.WriteLine($"error: {_settings.DlqTopic}[{partition}]@{offset} was skipped: {_masker.Apply(e.Message)}");

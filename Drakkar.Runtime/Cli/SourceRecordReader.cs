@@ -13,11 +13,14 @@ namespace Drakkar.Cli;
 internal sealed class SourceRecordReader : IDisposable
 {
     private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan WatermarkTimeout = TimeSpan.FromSeconds(10);
 
     private readonly IConsumer<byte[]?, byte[]?> _consumer;
+    private readonly string _brokers;
 
     public SourceRecordReader(string brokers, KafkaConfig security, SinkSecretMasker? masker = null)
     {
+        _brokers = SecretMasker.Mask(brokers);
         KafkaNativeLibrary.EnsureLoaded();
         _consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaSecurity.Apply(new ConsumerConfig
             {
@@ -35,8 +38,32 @@ internal sealed class SourceRecordReader : IDisposable
     }
 
     /// <summary>Up to <paramref name="count"/> records from <paramref name="offset"/> on; fewer when the partition ends first.</summary>
+    /// <exception cref="SourceReadException">
+    /// The partition does not exist, the brokers did not answer, or it holds no record at <paramref name="offset"/>
+    /// (it ends before it, or retention deleted it): each said as such, so that a wrong broker is not reported as a wrong offset.
+    /// </exception>
     public List<ConsumeResult<byte[]?, byte[]?>> ReadFrom(string topic, int partition, long offset, int count, CancellationToken cancellationToken)
     {
+        var at = $"{topic}[{partition}]@{offset}";
+        WatermarkOffsets marks;
+        try
+        {
+            marks = _consumer.QueryWatermarkOffsets(new TopicPartition(topic, partition), WatermarkTimeout);
+        }
+        catch (KafkaException e) when (e.Error.Code is ErrorCode.UnknownTopicOrPart or ErrorCode.Local_UnknownTopic or ErrorCode.Local_UnknownPartition)
+        {
+            throw new SourceReadException($"{topic}[{partition}] does not exist: no topic {topic}, or it has fewer partitions", notFound: true);
+        }
+        catch (KafkaException e)
+        {
+            throw new SourceReadException($"reading {at} failed: the brokers ({_brokers}) did not answer in {WatermarkTimeout.TotalSeconds:0} s " +
+                $"({SecretMasker.Mask(e.Error.Reason)})", notFound: false);
+        }
+        if (offset >= marks.High.Value)
+            throw new SourceReadException($"no message at {at}: the partition ends before it (its next offset is {marks.High.Value})", notFound: true);
+        if (offset < marks.Low.Value)
+            throw new SourceReadException($"no message at {at}: the partition's oldest record is at {marks.Low.Value} (older ones were deleted by retention)",
+                notFound: true);
         _consumer.Assign(new TopicPartitionOffset(topic, partition, offset));
         var records = new List<ConsumeResult<byte[]?, byte[]?>>(count);
         var deadline = DateTime.UtcNow + ReadTimeout;
@@ -76,4 +103,13 @@ internal sealed class SourceRecordReader : IDisposable
 
     internal static IReadOnlyList<KeyValuePair<string, byte[]>> HeadersOf(Headers? headers) =>
         headers is null ? [] : [.. headers.Select(h => new KeyValuePair<string, byte[]>(h.Key, h.GetValueBytes()))];
+}
+
+/// <summary>
+/// Records could not be read at a position: <see cref="NotFound"/> when the partition or the offset is not there, else
+/// the brokers could not be asked.
+/// </summary>
+internal sealed class SourceReadException(string message, bool notFound) : IOException(message)
+{
+    public bool NotFound { get; } = notFound;
 }

@@ -243,6 +243,9 @@ internal sealed class StringListField<T> : ConfigField<T>
         _set = set;
     }
 
+    /// <summary>A rule every item must pass, reported at the item; null: any string.</summary>
+    public ConfigRule<string>? EachItem { get; init; }
+
     public override void Bind(T target, ConfigNode node, string path, BindContext context)
     {
         if (context.AsList(node, path) is not { } items) return;
@@ -254,6 +257,11 @@ internal sealed class StringListField<T> : ConfigField<T>
             {
                 valid &= !scalar.Failed;
                 values.Add(scalar.Value!);
+                if (!scalar.Failed && EachItem?.Check(scalar.Value!) is { } problem)
+                {
+                    context.Report($"{path}[{i}]", problem, items[i]);
+                    valid = false;
+                }
                 continue;
             }
             context.Report($"{path}[{i}]", $"must be a string, got {items[i].Describe()}", items[i]);
@@ -270,7 +278,8 @@ internal sealed class StringListField<T> : ConfigField<T>
         writer.EndList();
     }
 
-    public override IEnumerable<ConfigKeyDoc> Describe(T defaults) => [Row("list", $"`[{string.Join(", ", _get(defaults))}]`")];
+    public override IEnumerable<ConfigKeyDoc> Describe(T defaults) =>
+        [Row("list", $"`[{string.Join(", ", _get(defaults))}]`", EachItem is null ? null : $"each {EachItem.Text}")];
 }
 
 /// <summary>A free-form string map (<c>executor.env</c>, HTTP <c>headers</c>); values named like secrets are masked.</summary>
@@ -331,16 +340,35 @@ internal sealed class StringMapListField<T> : ConfigField<T>
         _set = set;
     }
 
+    /// <summary>The keys every entry has, and the only ones it may have; empty: any keys.</summary>
+    public string[] EntryKeys { get; init; } = [];
+
+    /// <summary>Checks an entry's value by its key; a problem is reported at that value.</summary>
+    public Func<string, string, string?>? CheckValue { get; init; }
+
     public override void Bind(T target, ConfigNode node, string path, BindContext context)
     {
         if (context.AsList(node, path) is not { } items) return;
         var values = new List<Dictionary<string, string>>(items.Count);
         for (var i = 0; i < items.Count; i++)
         {
-            if (context.AsMap(items[i], $"{path}[{i}]") is not { } map) continue;
+            var itemPath = $"{path}[{i}]";
+            if (context.AsMap(items[i], itemPath) is not { } map) continue;
             var entry = new Dictionary<string, string>(StringComparer.Ordinal);
-            StringMapField<T>.BindStringMap(map, $"{path}[{i}]", entry, context);
+            StringMapField<T>.BindStringMap(map, itemPath, entry, context);
             values.Add(entry);
+            if (EntryKeys.Length == 0) continue;
+            // Each entry has exactly these keys: a typo would otherwise drop the entry without a word.
+            foreach (var item in map.Entries)
+            {
+                var entryPath = BindContext.Join(itemPath, item.Key);
+                if (!EntryKeys.Contains(item.Key, StringComparer.Ordinal))
+                    context.Report(entryPath, ObjectSpec<T>.UnknownKey(item.Key, EntryKeys), item.Value);
+                else if (entry.TryGetValue(item.Key, out var value) && CheckValue?.Invoke(item.Key, value) is { } problem)
+                    context.Report(entryPath, problem, item.Value);
+            }
+            foreach (var key in EntryKeys.Where(key => !entry.TryGetValue(key, out var value) || value.Trim().Length == 0))
+                context.Report(BindContext.Join(itemPath, key), "is required (each entry has " + string.Join(" and ", EntryKeys) + ")", items[i]);
         }
         _set(target, values);
     }

@@ -17,6 +17,19 @@ internal static class DrakkarConfigSchema
     /// <summary>A URL the debug page links to: http(s) only, so that no configured link runs script or opens a local file.</summary>
     private static readonly ConfigRule<string> WebLink = UrlWithScheme("http", "https");
 
+    /// <summary>An <c>Origin</c> as a browser sends it (<c>scheme://host[:port]</c>: no path, user or query), or <c>*</c>.</summary>
+    private static readonly ConfigRule<string> OriginOrStar = new(value =>
+            value == "*" || (Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
+                && string.Equals(value.TrimEnd('/'), uri.GetLeftPart(UriPartial.Authority), StringComparison.OrdinalIgnoreCase) && uri.UserInfo.Length == 0)
+                ? null
+                : $"must be an origin such as https://ops.example.com (scheme, host and port; no path), or * (got '{value}')",
+        "an origin (`https://host[:port]`) or `*`");
+
+    /// <summary>An environment variable's name: not empty, no whitespace and no <c>=</c>.</summary>
+    private static readonly ConfigRule<string> VariableName = new(value =>
+            value.Length > 0 && !value.Any(c => char.IsWhiteSpace(c) || c == '=') ? null : $"must be a variable name: not empty, no spaces or '=' (got '{value}')",
+        "a variable name");
+
     private static ScalarField<T, int> Int<T>(string key, Func<T, int> get, Action<T, int> set, string doc, params ConfigRule<int>[] rules)
         where T : class => new(key, get, set, Integer, rules) { Doc = doc };
 
@@ -597,6 +610,7 @@ internal static class DrakkarConfigSchema
         {
             Doc = "extra `Origin`s (`https://ops.example.com`, or `*`) allowed to open the live event stream " +
                 "(`/api/stream`, server-sent events) from another site; the UI's own origin always may",
+            EachItem = OriginOrStar,
         },
         Str<DebugConfig>("debug_url", c => c.DebugUrl, (c, v) => c.DebugUrl = v, "the address operators reach this worker's UI at (behind a proxy): logged at startup, shown on " +
                 "the page, and stored in the recorder's `worker_config` rows", WebLink),
@@ -613,6 +627,7 @@ internal static class DrakkarConfigSchema
         {
             Doc = "names of environment variables whose values the UI shows and `worker_config` stores (unset ones " +
                 "are left out)",
+            EachItem = VariableName,
         },
         Int<DebugConfig>("rotation_interval_minutes", c => c.RotationIntervalMinutes, (c, v) => c.RotationIntervalMinutes = v,
             "the recorder starts a new file this often",
@@ -655,19 +670,27 @@ internal static class DrakkarConfigSchema
         {
             Doc = "links on the page; entries with `name` and `url` are shown, `url` may use `{worker_id}`, " +
                 "`{cluster_name}`, `{metrics_port}`, `{debug_port}`",
-            AllowedNote = "each entry a string map; a `url` must be `http://` or `https://`",
+            AllowedNote = "each entry exactly `name` and `url`; `url` is `http://` or `https://`, with only those placeholders",
+            EntryKeys = ["name", "url"],
+            CheckValue = (key, value) => key == "url" ? CustomLinkUrl(value) : null,
         },
-    ], CheckCustomLinks);
+    ]);
 
-    private static void CheckCustomLinks(DebugConfig debug, ObjectCheck check)
+    /// <summary>The link placeholders <c>debug.custom_links</c> URLs may use (<c>DebugLinks.Expand</c>).</summary>
+    private static readonly string[] LinkPlaceholders = ["{worker_id}", "{cluster_name}", "{metrics_port}", "{debug_port}"];
+
+    private static string? CustomLinkUrl(string url)
     {
-        for (var i = 0; i < debug.CustomLinks.Count; i++)
+        if (!url.StartsWith("http://", StringComparison.OrdinalIgnoreCase) && !url.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+            return $"must be an http:// or https:// URL (got '{SecretMasker.Mask(url)}')";
+        foreach (System.Text.RegularExpressions.Match placeholder in System.Text.RegularExpressions.Regex.Matches(url, @"\{[^{}/]*\}"))
         {
-            if (debug.CustomLinks[i].TryGetValue("url", out var url) && url.Length > 0
-                && !url.StartsWith("http://", StringComparison.OrdinalIgnoreCase) && !url.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
-                check.Fail($"custom_links[{i}].url", $"must be an http:// or https:// URL (got '{SecretMasker.Mask(url)}')");
+            if (!LinkPlaceholders.Contains(placeholder.Value, StringComparer.Ordinal))
+                return $"has an unknown placeholder {placeholder.Value} (known: {string.Join(", ", LinkPlaceholders)})";
         }
+        return null;
     }
+
 
     private static readonly ObjectSpec<CachePeerSyncConfig> PeerSync = new(
     [

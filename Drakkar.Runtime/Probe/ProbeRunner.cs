@@ -41,6 +41,10 @@ internal sealed partial class ProbeRunner(
                 messages = await Task.Run(() => MessageProbe.ReadKafka(config, topic, partition, offset, count, cancellationToken), cancellationToken)
                     .ConfigureAwait(false);
             }
+            catch (Cli.SourceReadException e)
+            {
+                return Error(e.NotFound ? 404 : 502, e.Message);
+            }
             catch (KafkaException e)
             {
                 return Error(502, $"reading {topic}[{partition}]@{offset} failed: {SecretMasker.Mask(e.Message)}");

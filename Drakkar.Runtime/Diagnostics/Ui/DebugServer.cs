@@ -159,7 +159,7 @@ internal sealed partial class DebugServer : SocketServer
         if (!HostAllowed(_config, request.Header("host")))
             return new Response(421, "Misdirected Request", TextType,
                 "this debug UI has no debug.auth_token, so it answers only requests addressed to localhost, an IP address, " +
-                "this machine's name, debug.host or the host of debug.debug_url; set debug.debug_url to the address you " +
+                "this machine's name, debug.host, or the host of debug.debug_url or of an entry of debug.allowed_ws_origins; set debug.debug_url to the address you " +
                 "use, or set debug.auth_token\n");
         return Authorize(request, out setCookie);
     }

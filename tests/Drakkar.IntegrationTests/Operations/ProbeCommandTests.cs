@@ -162,6 +162,30 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Probe_tells_a_missing_partition_a_missing_topic_an_offset_past_the_end_and_an_unreachable_broker_apart()
+    {
+        var topic = kafka.CreateTopic("probe-positions");
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, partitions: 1, count: 2);
+        var config = Config(topic, "probe-positions");
+
+        var cases = new (DrakkarConfig Config, string[] Args, string Expected)[]
+        {
+            (config, ["--partition", "7", "--offset", "0"], $"{topic}[7] does not exist: no topic {topic}, or it has fewer partitions"),
+            (config, ["--topic", "no-such-topic", "--partition", "0", "--offset", "0"], "no-such-topic[0] does not exist"),
+            (config, ["--partition", "0", "--offset", "5"], $"no message at {topic}[0]@5: the partition ends before it (its next offset is 2)"),
+            (TestWorker.Config("127.0.0.1:1", topic, "probe-positions"), ["--partition", "0", "--offset", "0"],
+                $"reading {topic}[0]@0 failed: the brokers (127.0.0.1:1) did not answer in 10 s"),
+        };
+        foreach (var (probeConfig, args, expected) in cases)
+        {
+            var (exit, _, errors) = await Probe(probeConfig, args);
+
+            Assert.Equal(ProbeCommand.ExitFailure, exit);
+            Assert.Contains(expected, errors, StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [InlineData(new[] { "--offset", "1" }, "give --input FILE, or --partition P and --offset O")]
     [InlineData(new[] { "--input", "x.json", "--partition", "0" }, "--input cannot be combined with --topic, --partition or --offset")]

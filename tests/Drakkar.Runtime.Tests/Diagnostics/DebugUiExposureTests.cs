@@ -93,6 +93,51 @@ public sealed class DebugUiExposureTests : IDisposable
     }
 
     [Fact]
+    public void A_custom_link_with_a_mistyped_or_missing_key_or_an_unknown_placeholder_is_an_error_at_its_line()
+    {
+        var error = ConfigTestSupport.LoadFails("""
+            debug:
+              custom_links:
+                - name: Good
+                  url: "https://ok.example/{worker_id}"
+                - nme: Typo
+                  url: "https://typo.example"
+                - name: NoUrl
+                - name: Extra
+                  url: "https://extra.example"
+                  target: _blank
+                - name: Placeholder
+                  url: "https://grafana.example/{nope}"
+            """);
+
+        Assert.Equal(new Dictionary<string, string>
+        {
+            ["debug.custom_links[1].nme"] = "unknown key; did you mean 'name'?",
+            ["debug.custom_links[1].name"] = "is required (each entry has name and url)",
+            ["debug.custom_links[2].url"] = "is required (each entry has name and url)",
+            ["debug.custom_links[3].target"] = "unknown key (known keys: name, url)",
+            ["debug.custom_links[4].url"] = "has an unknown placeholder {nope} (known: {worker_id}, {cluster_name}, {metrics_port}, {debug_port})",
+        }, error.Problems.ToDictionary(p => p.Path, p => p.Message));
+        Assert.Contains("debug.custom_links[1].nme: unknown key; did you mean 'name'? [line 5]", error.Message, StringComparison.Ordinal);
+        Assert.Contains("debug.custom_links[3].target: unknown key (known keys: name, url) [line 10]", error.Message, StringComparison.Ordinal);
+        Assert.Contains("[line 12]", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Allowed_origins_and_exposed_variable_names_are_checked_item_by_item()
+    {
+        var error = ConfigTestSupport.LoadFails("""
+            debug:
+              allowed_ws_origins: ["*", "https://ops.example.com", "https://ops.example.com/path", "not a url"]
+              expose_env_vars: ["REGION", "", "A B"]
+            """);
+
+        Assert.Equal(["debug.allowed_ws_origins[2]", "debug.allowed_ws_origins[3]", "debug.expose_env_vars[1]", "debug.expose_env_vars[2]"],
+            error.Problems.Select(p => p.Path).Order().ToArray());
+        Assert.Contains("must be an origin such as https://ops.example.com", error.Problems[0].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_sink_or_kafka_ui_url_that_is_not_http_or_https_is_refused()
     {
         var error = ConfigTestSupport.LoadFails("""
