@@ -97,12 +97,16 @@ internal static class ProbeCommand
         {
             var at = $"message [{index}]";
             if (item.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{at} must be an object");
-            var value = item.TryGetProperty("value", out var v) ? v.ValueKind switch
+            // A missing value is most likely a misspelt key: "value": null says a message without one.
+            if (!item.TryGetProperty("value", out var v))
+                throw new InvalidDataException($"{at} has no \"value\" (members: {string.Join(", ", item.EnumerateObject().Select(m => m.Name))}); " +
+                    "write \"value\": null for a message without one");
+            var value = v.ValueKind switch
             {
                 JsonValueKind.String => Encoding.UTF8.GetBytes(v.GetString()!),
                 JsonValueKind.Null => null,
                 _ => Encoding.UTF8.GetBytes(v.GetRawText()),
-            } : null;
+            };
             var key = item.TryGetProperty("key", out var k) && k.ValueKind != JsonValueKind.Null
                 ? Encoding.UTF8.GetBytes(k.ValueKind == JsonValueKind.String ? k.GetString()! : throw new InvalidDataException($"{at}: key must be a string or null"))
                 : null;

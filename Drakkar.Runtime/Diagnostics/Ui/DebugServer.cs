@@ -33,6 +33,8 @@ internal sealed partial class DebugServer : SocketServer
     private readonly DebugJson _json;
     private readonly Probe.ProbeRunner? _probe;
     private readonly ILogger _logger;
+    private static readonly TimeSpan CookieLifetime = TimeSpan.FromHours(12);
+    private readonly string _cookieValue;
     // Open connections, and those of them still waiting for their request head, oldest first (both under this lock).
     private readonly LinkedList<Socket> _waitingForHead = new();
     private int _open;
@@ -43,6 +45,7 @@ internal sealed partial class DebugServer : SocketServer
         _config = config;
         _json = json;
         _probe = probe;
+        _cookieValue = Convert.ToHexStringLower(HMACSHA256.HashData(RandomNumberGenerator.GetBytes(32), Encoding.UTF8.GetBytes(config.AuthToken)));
         _logger = logger;
         StartAccepting();
     }
@@ -141,6 +144,8 @@ internal sealed partial class DebugServer : SocketServer
         if (request.Path == "/api/stream") return new Response(403, "Forbidden", TextType, "origin not allowed; see debug.allowed_ws_origins\n");
         return request.Path switch
         {
+            // The page opened with ?token= once: the cookie is set and the token leaves the address bar and history.
+            "/" or "/index.html" when setCookie.Length > 0 => new Response(303, "See Other", TextType, "", $"Location: {request.Path}\r\n{setCookie}"),
             "/" or "/index.html" => Asset("index.html", "text/html; charset=utf-8", setCookie),
             "/app.js" => Asset("app.js", "text/javascript; charset=utf-8", setCookie),
             "/app.css" => Asset("app.css", "text/css; charset=utf-8", setCookie),
@@ -192,25 +197,22 @@ internal sealed partial class DebugServer : SocketServer
         if (expected.Length == 0) return null;
         if (request.Query.TryGetValue("token", out var query) && Same(query, expected))
         {
-            setCookie = $"Set-Cookie: {CookieName}={CookieValue()}; Path=/; HttpOnly; SameSite=Strict\r\n";
+            setCookie = $"Set-Cookie: {CookieName}={_cookieValue}; Path=/; Max-Age={CookieLifetime.TotalSeconds:0}; HttpOnly; SameSite=Strict\r\n";
             return null;
         }
         if (request.Header("authorization") is { } authorization && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
             && Same(authorization[7..].Trim(), expected))
             return null;
-        if (request.Cookie(CookieName) is { } cookie && Same(cookie, CookieValue())) return null;
+        if (request.Cookie(CookieName) is { } cookie && Same(cookie, _cookieValue)) return null;
         return new Response(401, "Unauthorized", TextType,
             "the debug UI needs its token (debug.auth_token): Authorization: Bearer <token>, or ?token=<token> once\n",
             "WWW-Authenticate: Bearer realm=\"drakkar-debug\"\r\n");
     }
 
-    // Browsers send a host's cookies to every port of it: the cookie is named after this port and holds a value derived
-    // from the token, never the token itself, so another service on this host that receives it learns nothing it
-    // could use elsewhere.
+    // Browsers send a host's cookies to every port of it: the cookie is named after this port and holds an HMAC of the
+    // token under a key this process drew at start, never the token itself. Another service on this host that receives
+    // it learns nothing about the token, and the value stops working when this worker restarts or after 12 hours.
     private string CookieName => $"drakkar_debug_{_config.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
-
-    private string CookieValue() =>
-        Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(_config.AuthToken), Encoding.UTF8.GetBytes(CookieName)));
 
     // Compares digests, so that neither the content nor the length of the token shows in the time a refusal takes.
     private static bool Same(string given, string expected) =>

@@ -113,12 +113,17 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
         Assert.Equal(HttpStatusCode.OK, state.StatusCode);
         Assert.Equal("test-worker", (string?)JsonNode.Parse(await state.Content.ReadAsStringAsync())!["worker"]!["worker_id"]);
 
-        // ?token= once sets a cookie that later requests (the page's fetches and event stream) carry.
-        var page = await _http.GetAsync(baseUrl + "/?token=s3cret-token");
-        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        // ?token= once sets a cookie that later requests (the page's fetches and event stream) carry, and sends the
+        // browser back to the page without the token in its address.
+        using var noRedirects = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false });
+        var page = await noRedirects.GetAsync(baseUrl + "/?token=s3cret-token");
+        Assert.Equal(HttpStatusCode.SeeOther, page.StatusCode);
+        Assert.Equal("/", page.Headers.Location?.OriginalString);
         var cookie = Assert.Single(page.Headers.GetValues("Set-Cookie"));
-        // Named after this port and derived from the token: another service on this host that receives it learns nothing.
+        // Named after this port, derived from the token under a key of this process, and expiring: another service on
+        // this host that receives it learns nothing about the token.
         Assert.StartsWith($"drakkar_debug_{port}=", cookie, StringComparison.Ordinal);
+        Assert.Contains("; Max-Age=43200;", cookie, StringComparison.Ordinal);
         Assert.DoesNotContain("s3cret-token", cookie, StringComparison.Ordinal);
         using var withCookie = new HttpRequestMessage(HttpMethod.Get, baseUrl + "/api/config") { Headers = { { "Cookie", cookie.Split(';')[0] } } };
         var masked = await _http.SendAsync(withCookie);

@@ -127,6 +127,24 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_messages_file_entry_without_a_value_is_a_usage_error_naming_the_entry()
+    {
+        var input = Path.Combine(Path.GetTempPath(), $"drakkar-probe-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(input, """[ { "value": null }, { "valu": "x" } ]""");
+        try
+        {
+            var (exit, _, errors) = await Probe(Config("unused", "probe-file-typo"), "--input", input);
+
+            Assert.Equal(ProbeCommand.ExitUsage, exit);
+            Assert.Contains("message [1] has no \"value\" (members: valu)", errors, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(input);
+        }
+    }
+
     /// <summary>A typed handler: the probe shows which messages it could not decode, as a running worker logs them.</summary>
     private sealed class AmountHandler : DrakkarHandler<Pipeline.Amount>
     {
