@@ -18,7 +18,7 @@ internal interface IWorkerEvents
     void MessageConsumed(SourceMessage message);
 
     /// <summary>A task attempt ended (its start is the finish time minus the outcome's duration).</summary>
-    void TaskFinished(ExecutorTask task, int attempt, in ExecutorOutcome outcome);
+    void TaskFinished(ExecutorTask task, int partition, int attempt, in ExecutorOutcome outcome);
 
     /// <summary>A sink accepted <paramref name="payloads"/> payloads in <paramref name="duration"/>.</summary>
     void Delivered(string sinkKind, string sinkName, int payloads, TimeSpan duration);
@@ -39,7 +39,7 @@ internal interface IWorkerEvents
     {
         public bool IsOn => false;
         public void MessageConsumed(SourceMessage message) { }
-        public void TaskFinished(ExecutorTask task, int attempt, in ExecutorOutcome outcome) { }
+        public void TaskFinished(ExecutorTask task, int partition, int attempt, in ExecutorOutcome outcome) { }
         public void Delivered(string sinkKind, string sinkName, int payloads, TimeSpan duration) { }
         public void DeliveryFailed(string sinkKind, string sinkName, int payloads, string error) { }
         public void DeadLettered(DeadLetter letter) { }

@@ -388,7 +388,7 @@ internal sealed partial class PartitionPipeline
             {
                 var outcome = await _executor.ExecuteAsync(task, SafePriority(task), attempt, _abort.Token).ConfigureAwait(false);
                 CountOutcome(task, outcome);
-                _metrics.Events.TaskFinished(task, attempt, outcome);
+                _metrics.Events.TaskFinished(task, Partition, attempt, outcome);
                 span?.SetTag("drakkar.task.attempts", attempt);
                 if (outcome.Result is { } result)
                 {

@@ -145,7 +145,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         }
     }
 
-    public void TaskFinished(ExecutorTask task, int attempt, in ExecutorOutcome outcome)
+    public void TaskFinished(ExecutorTask task, int partition, int attempt, in ExecutorOutcome outcome)
     {
         var result = outcome.Result;
         var error = outcome.Error;
@@ -156,6 +156,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         {
             TaskId = task.TaskId,
             Attempt = attempt,
+            Partition = partition,
             Offset = task.SourceOffsets.Count > 0 ? task.SourceOffsets[0] : null,
             ExitCode = result?.ExitCode ?? error!.ExitCode,
             DurationMs = duration.TotalMilliseconds,

@@ -65,7 +65,7 @@ internal static class RecorderCost
                 for (var i = 0; i < Chunk; i++)
                 {
                     var task = tasks[i];
-                    observer.TaskFinished(task, 1, ExecutorOutcome.Success(new ExecutorResult(task, 0, "", "", TimeSpan.FromMilliseconds(0.2), 1)));
+                    observer.TaskFinished(task, 0, 1, ExecutorOutcome.Success(new ExecutorResult(task, 0, "", "", TimeSpan.FromMilliseconds(0.2), 1)));
                     if (i % 100 == 0) observer.Committed("bench", 0, sent + i);
                 }
                 await Task.Delay(100);

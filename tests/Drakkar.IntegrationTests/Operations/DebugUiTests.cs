@@ -55,6 +55,8 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
         // What the tail of the run holds: finished tasks with their output and exit code, and the final commits.
         var finished = Scalar(db, "SELECT count(*) FROM events WHERE kind = 'task_finished' AND exit_code = 0 AND stdout LIKE '%:%'");
         Assert.True((long)finished! > 0, "finished tasks with their stdout");
+        // Each task event names its source partition: an offset alone does not say which message it was.
+        Assert.Equal(0L, Scalar(db, "SELECT count(*) FROM events WHERE kind = 'task_finished' AND partition IS NULL"));
         var committed = Rows(db, "SELECT partition, max(offset) FROM events WHERE kind = 'committed' GROUP BY partition");
         Assert.Equal([(0L, 100L), (1L, 100L)], committed);
         Assert.Equal(1L, Scalar(db, "SELECT count(*) FROM worker_config WHERE worker_id = 'test-worker' AND config_yaml LIKE '%debug:%'"));

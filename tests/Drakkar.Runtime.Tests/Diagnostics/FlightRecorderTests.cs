@@ -251,7 +251,7 @@ public sealed class FlightRecorderTests : IDisposable
         var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, OutputMinDurationMs = 100 });
         recorder.Start();
         var task = new ExecutorTask("broken") { SourceOffsets = [7] };
-        recorder.TaskFinished(task, 2, ExecutorOutcome.Failure(
+        recorder.TaskFinished(task, 5, 2, ExecutorOutcome.Failure(
             new ExecutorError(task, ExecutorFailure.NonZeroExit, 3, "it broke\n", null, 42) { Attempt = 2, Duration = TimeSpan.FromMilliseconds(4) }));
         recorder.Delivered("kafka", "results", 12, TimeSpan.FromMilliseconds(2.5));
         recorder.DeliveryFailed("postgres", "main", 4, "connection refused");
@@ -260,7 +260,7 @@ public sealed class FlightRecorderTests : IDisposable
         await recorder.DisposeAsync();
         Assert.Equal(
             [
-                "task_failed|||7|broken|2||3|4.0||task broken exited with code 3||it broke\n",
+                "task_failed||5|7|broken|2||3|4.0||task broken exited with code 3||it broke\n",
                 "delivered||||||kafka/results||2.5|12|||",
                 "delivery_failed||||||postgres/main|||4|connection refused||",
                 "committed|t|3|99|||||||||",
@@ -315,7 +315,7 @@ public sealed class FlightRecorderTests : IDisposable
         foreach (var text in texts)
         {
             var task = new ExecutorTask("id " + text) { SourceOffsets = [1] };
-            recorder.TaskFinished(task, 1, ExecutorOutcome.Success(new ExecutorResult(task, 0, text, "err " + text, TimeSpan.FromMilliseconds(1), 1)));
+            recorder.TaskFinished(task, 0, 1, ExecutorOutcome.Success(new ExecutorResult(task, 0, text, "err " + text, TimeSpan.FromMilliseconds(1), 1)));
             recorder.DeliveryFailed("http", "api", 1, "detail " + text);
         }
         // In memory too: ASCII ids are kept in the event, the others referenced.
@@ -382,14 +382,14 @@ public sealed class FlightRecorderTests : IDisposable
         // Filling the lane makes its chunks once (no array is outgrown and copied).
         var before = GC.GetAllocatedBytesForCurrentThread();
         for (var pass = 0; pass < 3; pass++)
-            foreach (var (task, outcome) in outcomes) recorder.TaskFinished(task, 1, outcome);
+            foreach (var (task, outcome) in outcomes) recorder.TaskFinished(task, 0, 1, outcome);
         var filling = GC.GetAllocatedBytesForCurrentThread() - before;
         var capacity = recorder.Lanes.Single().Capacity;
         Assert.True(capacity < 15_000, $"a lane of {capacity}");
         Assert.InRange(filling, 1, capacity * System.Runtime.CompilerServices.Unsafe.SizeOf<FlightEvent>() + 64 * 1024);
 
         before = GC.GetAllocatedBytesForCurrentThread();
-        foreach (var (task, outcome) in outcomes) recorder.TaskFinished(task, 1, outcome);
+        foreach (var (task, outcome) in outcomes) recorder.TaskFinished(task, 0, 1, outcome);
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
         Assert.True(allocated < 16 * 1024, $"{allocated} bytes allocated for 5,000 finished tasks");
@@ -586,7 +586,7 @@ public sealed class FlightRecorderTests : IDisposable
     private static void Finish(FlightRecorder recorder, string id, TimeSpan duration, long offset = 1)
     {
         var task = new ExecutorTask(id) { SourceOffsets = [offset] };
-        recorder.TaskFinished(task, 1, ExecutorOutcome.Success(new ExecutorResult(task, 0, $"out of {id}\n", "", duration, 42)));
+        recorder.TaskFinished(task, 0, 1, ExecutorOutcome.Success(new ExecutorResult(task, 0, $"out of {id}\n", "", duration, 42)));
     }
 
     private static SourceMessage Message(long offset) => new() { Topic = "t", Partition = 0, Offset = offset };

@@ -66,7 +66,7 @@ function output(t) {
 
 function taskRow(t) {
   return el('tr', { 'data-task-id': t.task_id, class: t.kind === 'task_failed' ? 'failed' : '' },
-    el('td', {}, time(t.at)), el('td', {}, t.task_id), num(t.attempt), num(offset(t.offset)),
+    el('td', {}, time(t.at)), el('td', {}, t.task_id), num(t.attempt), num(t.partition ?? '–'), num(offset(t.offset)),
     num(t.exit_code ?? '–'), num(t.duration_ms), output(t));
 }
 
