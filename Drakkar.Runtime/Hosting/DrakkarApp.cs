@@ -137,6 +137,27 @@ public static partial class DrakkarApp
         });
     }
 
+    /// <summary>
+    /// The keys <c>DK_</c> variables and <c>--section:key</c> arguments set, which a worker on
+    /// <see cref="DrakkarAppOptions.DefaultConfig"/> does not read (configuration.md: "none of the sources below apply to it").
+    /// </summary>
+    internal static List<string> IgnoredOnDefaultConfig(IConfiguration configuration)
+    {
+        var ignored = new List<string>();
+        if (configuration is not IConfigurationRoot root) return ignored;
+        foreach (var provider in root.Providers.Where(p => p is Configuration.DrakkarEnvironmentProvider or Microsoft.Extensions.Configuration.CommandLine.CommandLineConfigurationProvider))
+            foreach (var section in provider.GetChildKeys([], null).Distinct(StringComparer.OrdinalIgnoreCase))
+                ignored.AddRange(Leaves(provider, section).Where(key => !ignored.Contains(key, StringComparer.OrdinalIgnoreCase)));
+        return ignored;
+
+        static IEnumerable<string> Leaves(IConfigurationProvider provider, string path)
+        {
+            var children = provider.GetChildKeys([], path).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+            if (children.Count == 0) return [path.Replace(':', '.').ToLowerInvariant()];
+            return children.SelectMany(child => Leaves(provider, $"{path}:{child}"));
+        }
+    }
+
     /// <summary>Loads the configuration the worker would use, or prints every problem to <paramref name="stderr"/> and returns null.</summary>
     internal static DrakkarConfig? LoadConfig(CommandLine line, DrakkarAppOptions options, TextWriter stderr)
     {
@@ -252,6 +273,12 @@ public static partial class DrakkarApp
         {
             Console.Error.WriteLine(e.Message);
             return ExitUsage;
+        }
+        if (host.Services.GetRequiredService<DrakkarWorkerSetup>().OnDefaultConfig
+            && IgnoredOnDefaultConfig(host.Services.GetRequiredService<IConfiguration>()) is { Count: > 0 } ignored)
+        {
+            Console.Error.WriteLine($"warning: no configuration file was found, so the built-in default configuration runs; what DK_ variables or " +
+                $"the command line set ({string.Join(", ", ignored)}) does not apply to it. Give --config FILE (or DK_CONFIG) to use those settings");
         }
 
         using (host)
