@@ -60,7 +60,11 @@ internal sealed partial class DebugConsole : IAsyncDisposable
         _server = DebugServer.Start(_listener!, _config.Debug, _json, probe, _logger);
         _listener = null;
         if (DebugServer.ExposureWarning(_config.Debug) is { } exposed) LogExposed(_logger, exposed);
-        var local = $"http://{_server.LocalEndpoint}/";
+        // Bound to every address (0.0.0.0, ::): show a name the page can be opened at, not the wildcard.
+        var endpoint = _server.LocalEndpoint;
+        var local = endpoint.Address.Equals(System.Net.IPAddress.Any) || endpoint.Address.Equals(System.Net.IPAddress.IPv6Any)
+            ? $"http://{Environment.MachineName}:{endpoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)}/"
+            : $"http://{endpoint}/";
         LogListening(_logger, _config.Debug.DebugUrl.Length > 0 ? _config.Debug.DebugUrl : local, local,
             _config.Debug.AuthToken.Length > 0 ? "token required" : "no token", Recorder.DatabasePath ?? "none (memory only)");
     }
