@@ -83,8 +83,16 @@ internal sealed class SourceRecordReader : IDisposable
     {
         var first = source.Offsets.Min();
         var last = source.Offsets.Max();
-        var found = ReadFrom(source.Topic, source.Partition, first, (int)Math.Min(int.MaxValue, last - first + 1), cancellationToken)
-            .ToDictionary(r => r.Offset.Value);
+        Dictionary<long, ConsumeResult<byte[]?, byte[]?>> found;
+        try
+        {
+            found = ReadFrom(source.Topic, source.Partition, first, (int)Math.Min(int.MaxValue, last - first + 1), cancellationToken)
+                .ToDictionary(r => r.Offset.Value);
+        }
+        catch (SourceReadException e) when (e.NotFound)
+        {
+            throw new InvalidDataException($"source message {source.Topic}[{source.Partition}]@{first} is no longer in the topic ({e.Message})");
+        }
         var messages = new List<ReplayMessage>(source.Offsets.Count);
         foreach (var offset in source.Offsets)
         {
