@@ -69,10 +69,10 @@ public sealed partial class DrakkarCache : IAsyncDisposable
         try
         {
             Directory.CreateDirectory(directory);
-            // Created here when new (0600). An existing file (this worker's, from its last run) is opened only when it and
+            // Created here when new (0600), its -wal and -shm too, so that SQLite never creates a file itself. An existing file (this worker's, from its last run) is opened only when it and
             // its SQLite companions are regular files of this user: in a shared directory (the default /tmp) a file or
             // a link another user placed at the name would feed this worker's cache or redirect its writes.
-            if (!PrivateFiles.DatabaseTaken(path)) PrivateFiles.TryCreate(path);
+            PrivateFiles.TryCreateDatabase(path);
             if (PrivateFiles.NotOwnDatabase(path) is { } refused)
                 throw new IOException($"{refused}: refusing to use it as this worker's cache (another user may have placed it there); " +
                     "remove it, or use a directory of the worker's own");

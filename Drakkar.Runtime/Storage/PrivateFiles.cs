@@ -46,6 +46,18 @@ internal static class PrivateFiles
     }
 
     /// <summary>
+    /// Creates a database's file and its <c>-wal</c> and <c>-shm</c> companions as <see cref="TryCreate"/> does, each
+    /// where nothing is yet: SQLite then opens files that are already the worker's own, and never creates one itself
+    /// (it would follow a link planted at a companion's name in between). True when the database file itself was new.
+    /// </summary>
+    public static bool TryCreateDatabase(string path)
+    {
+        var created = TryCreate(path);
+        foreach (var suffix in SqliteCompanions.AsSpan(0, 2)) TryCreate(path + suffix);
+        return created;
+    }
+
+    /// <summary>
     /// Null when the database at <paramref name="path"/> and each of its SQLite companions is either absent or a regular
     /// file this user owns; otherwise which one is not, and why (for an error or a log line).
     /// </summary>

@@ -392,7 +392,7 @@ internal sealed class EventStore : IDisposable
         for (var n = 0; n < 100; n++)
         {
             var path = System.IO.Path.Combine(_directory, n == 0 ? stem + ".db" : $"{stem}-{n.ToString(CultureInfo.InvariantCulture)}.db");
-            if (!PrivateFiles.DatabaseTaken(path) && PrivateFiles.TryCreate(path)) return path;
+            if (!PrivateFiles.DatabaseTaken(path) && PrivateFiles.TryCreateDatabase(path) && PrivateFiles.NotOwnDatabase(path) is null) return path;
         }
         throw new IOException($"the flight recorder found no free file name for {stem}.db in {_directory} (debug.db_dir)");
     }

@@ -198,9 +198,11 @@ public sealed class DebugUiExposureTests : IDisposable
     {
         using var store = new EventStore(_dir, "w1");
         store.Open(DateTimeOffset.UtcNow);
+        var path = store.Path!;
+        // Its companions are made by the recorder before SQLite opens the file, never by SQLite.
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path + "-shm"));
         store.WriteConfig(DateTimeOffset.UtcNow, "w1", "c", "", "{}", "debug: {}");
 
-        var path = store.Path!;
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
         Assert.True(File.Exists(path + "-wal"), "the database writes ahead");
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path + "-wal"));
