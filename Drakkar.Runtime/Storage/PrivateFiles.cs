@@ -26,9 +26,8 @@ internal static class PrivateFiles
     public static bool DatabaseTaken(string path) => Taken(path) || SqliteCompanions.Any(suffix => Taken(path + suffix));
 
     /// <summary>
-    /// Creates <paramref name="path"/> empty, readable and writable by this user only (0600; SQLite gives a database's
-    /// <c>-wal</c> and <c>-shm</c> files its mode). <c>O_CREAT|O_EXCL</c>: false, and nothing touched, when anything is
-    /// already at the name, a link included.
+    /// Creates <paramref name="path"/> empty, readable and writable by this user only (0600).
+    /// <c>O_CREAT|O_EXCL</c>: false, and nothing touched, when anything is already at the name, a link included.
     /// </summary>
     public static bool TryCreate(string path)
     {

@@ -92,8 +92,8 @@ internal sealed class EventStore : IDisposable
 
     /// <summary>
     /// Closes the current file (if any) and starts a new one stamped <paramref name="now"/> (<c>-1</c>, <c>-2</c>… added
-    /// when that name is taken). The file is created here, new and readable by this user only (0600; SQLite gives its
-    /// <c>-wal</c> and <c>-shm</c> files the same mode): it holds task output, exposed variables and the masked config,
+    /// when that name is taken). The file and its <c>-wal</c> and <c>-shm</c> are created here, new and readable by this
+    /// user only (0600): it holds task output, exposed variables and the masked config,
     /// and <c>db_dir</c> may be a shared directory such as <c>/tmp</c>. A name where anything already exists (a file, or
     /// a link another user planted to make the worker write elsewhere), for the database or its companions, is skipped.
     /// </summary>
