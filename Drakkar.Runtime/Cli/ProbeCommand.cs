@@ -68,7 +68,8 @@ internal static class ProbeCommand
         }
         if (messages.Count == 0)
         {
-            stderr.WriteLine("error: no message at that position (the partition ends before it)");
+            // The position exists (the reader checked the watermarks); nothing arrived within its read time.
+            stderr.WriteLine("error: no record at that position arrived within the read time; try again");
             return ExitFailure;
         }
 

@@ -49,7 +49,8 @@ internal sealed partial class ProbeRunner(
             {
                 return Error(502, $"reading {topic}[{partition}]@{offset} failed: {SecretMasker.Mask(e.Message)}");
             }
-            if (messages.Count == 0) return Error(404, $"no message at {topic}[{partition}]@{offset} (the partition ends before it)");
+            // The position exists (the reader checked the watermarks); nothing arrived within its read time.
+            if (messages.Count == 0) return Error(502, $"no record of {topic}[{partition}]@{offset} arrived within the read time; try again");
 
             LogProbing(_logger, topic, partition, offset, messages.Count);
             try

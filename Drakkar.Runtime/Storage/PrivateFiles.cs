@@ -12,8 +12,11 @@ namespace Drakkar.Storage;
 /// </summary>
 internal static class PrivateFiles
 {
-    /// <summary>The files SQLite keeps next to a database.</summary>
-    private static readonly string[] SqliteCompanions = ["-wal", "-shm", "-journal"];
+    /// <summary>The files SQLite keeps next to a database in WAL mode, which the worker creates before SQLite opens it.</summary>
+    private static readonly string[] WalCompanions = ["-wal", "-shm"];
+
+    /// <summary>Every file SQLite may keep next to a database (the rollback journal too).</summary>
+    private static readonly string[] SqliteCompanions = [.. WalCompanions, "-journal"];
 
     /// <summary>A worker id as part of a file name: letters, digits, <c>-</c>, <c>_</c> and <c>.</c> kept, anything else <c>_</c>.</summary>
     public static string SafeName(string workerId) =>
@@ -52,7 +55,7 @@ internal static class PrivateFiles
     public static bool TryCreateDatabase(string path)
     {
         var created = TryCreate(path);
-        foreach (var suffix in SqliteCompanions.AsSpan(0, 2)) TryCreate(path + suffix);
+        foreach (var suffix in WalCompanions) TryCreate(path + suffix);
         return created;
     }
 
