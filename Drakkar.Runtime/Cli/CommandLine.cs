@@ -8,6 +8,10 @@ internal sealed class CommandLine
     private CommandLine(string command) => Command = command;
 
     public string Command { get; }
+
+    /// <summary>Whether the command was named on the line (false when <c>run</c> is taken as the default).</summary>
+    public bool CommandNamed { get; private init; }
+
     public bool Help { get; private set; }
     public List<string> Errors { get; } = [];
 
@@ -28,7 +32,7 @@ internal sealed class CommandLine
             command = args[0];
             index = 1;
         }
-        var line = new CommandLine(command);
+        var line = new CommandLine(command) { CommandNamed = index == 1 };
         if (!commands.TryGetValue(command, out var known))
         {
             line.Errors.Add($"unknown command '{command}' (commands: {string.Join(", ", commands.Keys)})");

@@ -3,8 +3,35 @@ namespace Drakkar.Cli;
 /// <summary>The <c>--help</c> pages of the worker binary's commands.</summary>
 internal static class HelpText
 {
+    /// <summary>
+    /// The page of <paramref name="command"/>; the program's page (its commands) for any other, and for <c>run</c>
+    /// when it was not named (<c>my-worker --help</c>).
+    /// </summary>
     public static string For(string command, string program, string? description) => command switch
     {
+        "run" => $"""
+            usage: {program} run [--config PATH] [--section:key=V ...]
+                   {program} [--config PATH] [--section:key=V ...]   ('run' is the default command)
+
+            Joins kafka.consumer_group on kafka.source_topic, turns each window of messages into executor tasks,
+            passes every result through the handler's hooks, delivers the payloads they return to the configured
+            sinks, and commits a message's offset once everything that came from it is settled (delivered, or
+            written to the dead letter queue). Runs until a signal.
+
+            options:
+              --config PATH   configuration file (default: $DK_CONFIG, else ./drakkar.yaml, else the program's
+                              built-in default configuration; with the built-in one, DK_* variables and
+                              --section:key settings are ignored, with a warning naming them)
+              --section:key=V one configuration key, over the file, appsettings.json and DK_* variables
+              -h, --help      show this help
+
+            SIGTERM or SIGINT drains in-flight work, commits and exits 0; a second signal kills the running task
+            processes and exits 130 at once.
+
+            exit codes: 0 after a graceful stop; 1 start-up failed (a hook threw, a sink could not connect, the
+            executor binary cannot be run); 2 bad configuration or command line; 130 second signal.
+
+            """,
         "check-config" => $"""
             usage: {program} check-config [--config PATH]
 

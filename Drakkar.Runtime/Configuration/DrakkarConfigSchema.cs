@@ -632,8 +632,9 @@ internal static class DrakkarConfigSchema
         Int<DebugConfig>("rotation_interval_minutes", c => c.RotationIntervalMinutes, (c, v) => c.RotationIntervalMinutes = v,
             "the recorder starts a new file this often",
             AtLeast(1)),
-        Int<DebugConfig>("retention_hours", c => c.RetentionHours, (c, v) => c.RetentionHours = v, "rows older than this are deleted from the current file after each flush, and this worker's " +
-                "older files at startup and at each rotation", AtLeast(1)),
+        Int<DebugConfig>("retention_hours", c => c.RetentionHours, (c, v) => c.RetentionHours = v, "rows older than this are deleted from the current file after each flush; at startup and at each " +
+                "rotation, recorder files in db_dir last written longer ago are deleted, those of earlier runs under other worker ids " +
+                "included, if they are this user's regular files", AtLeast(1)),
         Int<DebugConfig>("retention_max_events", c => c.RetentionMaxEvents, (c, v) => c.RetentionMaxEvents = v,
             "the current file keeps at most this many events (the newest)",
             AtLeast(100)),

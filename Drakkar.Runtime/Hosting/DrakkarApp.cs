@@ -99,7 +99,7 @@ public static partial class DrakkarApp
         }
         if (line.Help)
         {
-            Console.Out.Write(HelpText.For(line.Command, ProgramName, options.Description));
+            Console.Out.Write(HelpText.For(line.CommandNamed ? line.Command : "", ProgramName, options.Description));
             return 0;
         }
         return line.Command switch

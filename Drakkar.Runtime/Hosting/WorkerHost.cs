@@ -139,7 +139,10 @@ public sealed partial class WorkerHost : IAsyncDisposable
         }
         catch
         {
+            // A failed start leaves no flight recorder file: a worker restarted in a loop would add one per attempt.
+            var recorderFile = host._debug?.Recorder.DatabasePath;
             await host.DisposeAsync().ConfigureAwait(false);
+            if (recorderFile is not null) Storage.PrivateFiles.DeleteDatabase(recorderFile);
             throw;
         }
     }

@@ -90,6 +90,27 @@ internal static class PrivateFiles
         return owner == me ? null : $"is owned by uid {owner}, not by this worker's user (uid {me})";
     }
 
+    /// <summary>
+    /// Deletes a database and its SQLite companions; false when one could not be deleted (the rest are deleted still).
+    /// Only for a database <see cref="NotOwnDatabase"/> found to be this user's.
+    /// </summary>
+    public static bool DeleteDatabase(string path)
+    {
+        var all = true;
+        foreach (var file in SqliteCompanions.Select(suffix => path + suffix).Prepend(path))
+        {
+            try
+            {
+                File.Delete(file);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                all = false;
+            }
+        }
+        return all;
+    }
+
     private const int ENOENT = 2;
     private const int S_IFLNK = 0xA000;
 }

@@ -38,7 +38,10 @@ internal static class EmbeddedDemo
         Console.Error.WriteLine($"Drakkar sample: {Requests} search requests over {corpus.Count} files, {worker.Config.Executor.MaxExecutors} executors, embedded Kafka at {worker.Config.Kafka.Brokers}");
         Produce(worker.Config.Kafka.Brokers, worker.Config.Kafka.SourceTopic, corpus);
 
+        // On a terminal the bar is redrawn in place; into a file or a pipe, a line at each quarter instead.
+        var redraw = !Console.IsErrorRedirected;
         var done = 0;
+        var quartersShown = 0;
         var lastProgress = Stopwatch.StartNew();
         while (done < Requests)
         {
@@ -46,14 +49,19 @@ internal static class EmbeddedDemo
             var now = CountLines(resultsPath);
             if (now != done) lastProgress.Restart();
             done = now;
-            DrawProgress(done, clock.Elapsed);
+            if (redraw) Console.Error.Write($"\r{Progress(done, clock.Elapsed)}");
+            else if (done * 4 / Requests > quartersShown)
+            {
+                quartersShown = done * 4 / Requests;
+                Console.Error.WriteLine(Progress(done, clock.Elapsed));
+            }
             if (lastProgress.Elapsed > TimeSpan.FromSeconds(60))
             {
-                Console.Error.WriteLine($"\nno progress for 60s ({done}/{Requests} done); giving up");
+                Console.Error.WriteLine($"{(redraw ? "\n" : "")}no progress for 60s ({done}/{Requests} done); giving up");
                 return 1;
             }
         }
-        Console.Error.WriteLine();
+        if (redraw) Console.Error.WriteLine();
         PrintSummary(resultsPath, clock.Elapsed);
         return 0;
     }
@@ -76,12 +84,12 @@ internal static class EmbeddedDemo
         producer.Flush(TimeSpan.FromSeconds(30));
     }
 
-    private static void DrawProgress(int done, TimeSpan elapsed)
+    private static string Progress(int done, TimeSpan elapsed)
     {
         const int width = 30;
         var filled = done * width / Requests;
         var rate = elapsed.TotalSeconds > 0 ? done / elapsed.TotalSeconds : 0;
-        Console.Error.Write($"\r  [{new string('#', filled)}{new string('-', width - filled)}] {done,4}/{Requests} requests  {rate,7:F1} req/s");
+        return $"  [{new string('#', filled)}{new string('-', width - filled)}] {done,4}/{Requests} requests  {rate,7:F1} req/s";
     }
 
     private static void PrintSummary(string resultsPath, TimeSpan elapsed)

@@ -67,6 +67,9 @@ internal sealed class EventStore : IDisposable
     /// <summary>Events per row of <c>event_packs</c>.</summary>
     internal const int PackSize = 1000;
 
+    /// <summary>How every recorder file's name starts (then the worker id, the time it was opened, <c>.db</c>).</summary>
+    private const string FilePrefix = "drakkar-recorder-";
+
     private readonly string _directory;
     private readonly string _prefix;
     private SqliteConnection? _connection;
@@ -84,7 +87,7 @@ internal sealed class EventStore : IDisposable
     public EventStore(string directory, string workerId)
     {
         _directory = directory;
-        _prefix = $"drakkar-recorder-{PrivateFiles.SafeName(workerId)}-";
+        _prefix = $"{FilePrefix}{PrivateFiles.SafeName(workerId)}-";
     }
 
     /// <summary>The file being written; null before <see cref="Open"/>.</summary>
@@ -358,19 +361,30 @@ internal sealed class EventStore : IDisposable
         command.ExecuteNonQuery();
     }
 
-    /// <summary>Deletes this worker's earlier files last written before <paramref name="oldest"/>; returns how many.</summary>
+    /// <summary>
+    /// Deletes the recorder files in the directory last written (the database or its write-ahead log) before
+    /// <paramref name="oldest"/>: this worker's earlier files, and those of earlier runs under other worker ids (a worker
+    /// without <c>WORKER_ID</c> gets a new id at each start, so nothing else would ever delete its earlier runs' files).
+    /// Only regular files of this user are deleted; another user's file, or a link, is left alone. Returns how many.
+    /// </summary>
     public int DeleteFilesOlderThan(DateTimeOffset oldest)
     {
         if (!Directory.Exists(_directory)) return 0;
         var deleted = 0;
-        foreach (var file in Directory.EnumerateFiles(_directory, _prefix + "*.db"))
+        foreach (var file in Directory.EnumerateFiles(_directory, FilePrefix + "*.db"))
         {
-            if (file == Path || File.GetLastWriteTimeUtc(file) >= oldest.UtcDateTime) continue;
-            foreach (var part in new[] { file, file + "-wal", file + "-shm" })
-                File.Delete(part);
-            deleted++;
+            if (file == Path || LastWritten(file) >= oldest.UtcDateTime || PrivateFiles.NotOwnDatabase(file) is not null) continue;
+            if (PrivateFiles.DeleteDatabase(file)) deleted++;
         }
         return deleted;
+    }
+
+    // In WAL mode the database file itself changes only at checkpoints; a recent write may be in the log alone.
+    private static DateTime LastWritten(string database)
+    {
+        var wal = database + "-wal";
+        var file = File.GetLastWriteTimeUtc(database);
+        return File.Exists(wal) && File.GetLastWriteTimeUtc(wal) > file ? File.GetLastWriteTimeUtc(wal) : file;
     }
 
     public void Dispose() => Close();

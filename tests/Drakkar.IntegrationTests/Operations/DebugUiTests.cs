@@ -99,6 +99,39 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
         Assert.False(handler.Ready);
     }
 
+    private sealed class FailingReadyHandler : DrakkarHandler
+    {
+        public override ValueTask OnReady(DrakkarConfig config, Npgsql.NpgsqlDataSource? postgres) =>
+            throw new InvalidOperationException("the lookup table is missing");
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+    }
+
+    /// <summary>
+    /// The recorder's file is made before the sinks connect and the handler gets ready; a start that fails after it
+    /// used to leave the file behind (256 KiB), one per attempt of a worker restarted in a loop.
+    /// </summary>
+    [Fact]
+    public async Task A_start_that_fails_after_the_recorder_opened_its_file_leaves_no_file()
+    {
+        var topic = kafka.CreateTopic("debug-failed-start", partitions: 1);
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, "debug-failed-start", c =>
+        {
+            c.Debug.Enabled = true;
+            c.Debug.Port = FreePort.Next();
+            c.Debug.DbDir = _dir;
+        });
+
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            var error = await Assert.ThrowsAnyAsync<Exception>(() => TestWorker.StartAsync(new FailingReadyHandler(), config));
+            Assert.Contains("the lookup table is missing", error.ToString(), StringComparison.Ordinal);
+        }
+
+        Assert.Empty(Directory.GetFiles(_dir, "drakkar-recorder-*"));
+    }
+
     [Fact]
     public async Task With_an_auth_token_every_request_needs_it_by_header_query_or_cookie()
     {

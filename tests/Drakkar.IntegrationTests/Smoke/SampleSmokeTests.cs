@@ -121,6 +121,33 @@ public sealed class SampleSmokeTests : IDisposable
             [dll, "--help"], _dir);
         Assert.True(throughDotnet.WaitForExit(TimeSpan.FromSeconds(20)));
         Assert.StartsWith("usage: drakkar-sample [command] [options]", throughDotnet.Stdout.TrimStart(), StringComparison.Ordinal);
+
+        // `run --help` is run's own page (it used to print the program's page), and starts nothing.
+        using var runHelp = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["run", "--help"], _dir);
+        Assert.True(runHelp.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.Equal(0, runHelp.ExitCode);
+        Assert.StartsWith("usage: drakkar-sample run [--config PATH]", runHelp.Stdout.TrimStart(), StringComparison.Ordinal);
+        Assert.Contains("exit codes: 0 after a graceful stop", runHelp.Stdout);
+        Assert.Equal("", runHelp.Stderr.Trim());
+    }
+
+    /// <summary>
+    /// The README's first command: the sample with no configuration runs its demo on the embedded broker, writes a
+    /// result per request and exits 0. Its stderr here is a pipe, so progress comes as whole lines (before: a bar
+    /// redrawn with carriage returns, every 100 ms, into whatever file collected it).
+    /// </summary>
+    [Fact]
+    public void With_no_configuration_the_demo_processes_every_request_and_writes_progress_as_lines_into_a_pipe()
+    {
+        using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, [], _dir, new Dictionary<string, string> { ["DK_CONFIG"] = "" });
+        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(90)), $"the demo still runs after 90 s; stderr:\n{sample.Stderr}");
+        Assert.True(sample.ExitCode == 0, sample.Stderr);
+        Assert.Contains("Done: 300 requests", sample.Stderr);
+        Assert.Equal(300, File.ReadLines(Path.Combine(_dir, "drakkar-sample-output", "search-results.jsonl")).Count());
+        // The capture splits lines at carriage returns too: a redrawn bar shows here as a line per redraw (tens).
+        var progress = sample.Stderr.Split('\n').Where(line => line.Contains("/300 requests", StringComparison.Ordinal)).ToList();
+        Assert.InRange(progress.Count, 1, 4);
+        Assert.Contains("300/300 requests", progress[^1]);
     }
 
     [Fact]

@@ -247,4 +247,60 @@ public sealed class DebugUiExposureTests : IDisposable
         Assert.NotEqual(first, again.Path);
         Assert.EndsWith("-1.db", again.Path, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// A worker without <c>WORKER_ID</c> gets a new id at each start, so retention that only knew this run's id never
+    /// deleted the files of earlier runs: a worker restarted daily kept every day's file. Now retention takes every
+    /// recorder file of this user last written before the limit, whatever its id; nothing else.
+    /// </summary>
+    [Fact]
+    public void Retention_deletes_this_users_old_recorder_files_of_every_worker_id_and_nothing_else()
+    {
+        var now = DateTimeOffset.UtcNow;
+        string Old(string name, string content = "")
+        {
+            var path = Path.Combine(_dir, name);
+            File.WriteAllText(path, content);
+            File.SetLastWriteTimeUtc(path, now.AddHours(-30).UtcDateTime);
+            return path;
+        }
+        var ownEarlier = Old("drakkar-recorder-w1-20261201T100000Z.db");
+        var earlierRun = Old("drakkar-recorder-drakkar-1a2b3c4d-20261201T100000Z.db");
+        Old(Path.GetFileName(earlierRun) + "-wal");
+        Old(Path.GetFileName(earlierRun) + "-shm");
+        // Its database file is old, but its write-ahead log was written just now: a live worker's file.
+        var stillWritten = Old("drakkar-recorder-drakkar-5e6f7a8b-20261201T100000Z.db");
+        File.WriteAllText(stillWritten + "-wal", "recent");
+        var recent = Path.Combine(_dir, "drakkar-recorder-drakkar-9c9c9c9c-20261204T100000Z.db");
+        File.WriteAllText(recent, "");
+        var victim = Old("victim.txt", "precious");
+        var link = Path.Combine(_dir, "drakkar-recorder-drakkar-00000000-20261201T100000Z.db");
+        File.CreateSymbolicLink(link, victim);
+        var unrelated = Old("notes-20261201.db");
+        var foreign = Old("drakkar-recorder-drakkar-f0f0f0f0-20261201T100000Z.db");
+        var asRoot = Environment.UserName == "root";
+        if (asRoot) ChangeOwner(foreign, 65534);
+
+        using var store = new EventStore(_dir, "w1");
+        store.Open(now);
+        var deleted = store.DeleteFilesOlderThan(now.AddHours(-24));
+
+        Assert.Equal(2, deleted);
+        Assert.False(File.Exists(ownEarlier));
+        Assert.Empty(Directory.GetFiles(_dir, Path.GetFileName(earlierRun) + "*"));
+        Assert.True(File.Exists(stillWritten));
+        Assert.True(File.Exists(recent));
+        Assert.Equal(victim, new FileInfo(link).LinkTarget);
+        Assert.Equal("precious", File.ReadAllText(victim));
+        Assert.True(File.Exists(unrelated));
+        Assert.True(File.Exists(foreign), asRoot ? "another user's file is left alone" : "");
+        Assert.True(File.Exists(store.Path));
+    }
+
+    private static void ChangeOwner(string path, int uid)
+    {
+        using var chown = System.Diagnostics.Process.Start("chown", [uid.ToString(System.Globalization.CultureInfo.InvariantCulture), path])!;
+        chown.WaitForExit();
+        Assert.Equal(0, chown.ExitCode);
+    }
 }
