@@ -22,6 +22,31 @@ internal sealed class Samples(string scenario, string unit, string baseline, str
 
     public double Ratio => LowerIsBetter ? Median(Reference) / Median(Drakkar) : Median(Drakkar) / Median(Reference);
 
+    /// <summary>Drakkar ÷ baseline within each round, for rows that judge their target by it (both sides ran back to back).</summary>
+    public List<double>? PerRound { get; set; }
+
+    /// <summary>
+    /// An interval that holds the true median of <see cref="PerRound"/> with at least 95 % confidence, whatever the
+    /// rounds' distribution: from the k-th smallest to the k-th largest ratio, k the largest with
+    /// P(Binomial(n, ½) &lt; k) ≤ 2.5 %. Null with fewer than 6 rounds (no such k).
+    /// </summary>
+    public (double Low, double High)? MedianInterval()
+    {
+        if (PerRound is not { Count: >= 6 } ratios) return null;
+        var n = ratios.Count;
+        var sorted = ratios.Order().ToArray();
+        var (k, below, term) = (0, 0.0, Math.Pow(0.5, n));
+        // below = P(B < k + 1) as k grows; term = P(B = k + 1) next.
+        while (true)
+        {
+            below += term;
+            if (below > 0.025) break;
+            k++;
+            term *= (double)(n - k + 1) / k;
+        }
+        return (sorted[k - 1], sorted[n - k]);
+    }
+
     public static double Median(IReadOnlyList<double> values)
     {
         if (values.Count == 0) return double.NaN;
