@@ -382,9 +382,10 @@ internal sealed class EventStore : IDisposable
     // In WAL mode the database file itself changes only at checkpoints; a recent write may be in the log alone.
     private static DateTime LastWritten(string database)
     {
-        var wal = database + "-wal";
         var file = File.GetLastWriteTimeUtc(database);
-        return File.Exists(wal) && File.GetLastWriteTimeUtc(wal) > file ? File.GetLastWriteTimeUtc(wal) : file;
+        // A missing log reads as 1601-01-01.
+        var log = File.GetLastWriteTimeUtc(database + "-wal");
+        return log > file ? log : file;
     }
 
     public void Dispose() => Close();
