@@ -77,7 +77,10 @@ public sealed partial class DrakkarCache : IAsyncDisposable
                 throw new IOException($"{refused}: refusing to use it as this worker's cache (another user may have placed it there); " +
                     "remove it, or use a directory of the worker's own");
             var store = await CacheStore.OpenAsync(path, owner, cancellationToken).ConfigureAwait(false);
-            return new DrakkarCache(config.Cache, owner, store, time ?? TimeProvider.System, logger ?? NullLogger.Instance);
+            var cache = new DrakkarCache(config.Cache, owner, store, time ?? TimeProvider.System, logger ?? NullLogger.Instance);
+            // A file reopened after a long stop is alive again before a peer's cleanup can take it for stale.
+            cache.MarkAlive();
+            return cache;
         }
         catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
         {
@@ -194,10 +197,16 @@ public sealed partial class DrakkarCache : IAsyncDisposable
         }
     }
 
-    /// <summary>Drops expired entries from memory and the database (the <c>cache.cleanup</c> task).</summary>
+    /// <summary>
+    /// The <c>cache.cleanup</c> task: drops expired entries from memory and the database, marks this worker's file as
+    /// alive, and deletes the cache files in the directory not written for <c>cache.stale_file_hours</c> (those of
+    /// workers that are gone).
+    /// </summary>
     public async ValueTask CleanupAsync(CancellationToken cancellationToken = default)
     {
         if (_store is null) return;
+        MarkAlive();
+        DeleteStaleFiles();
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         lock (_gate)
         {
@@ -225,7 +234,10 @@ public sealed partial class DrakkarCache : IAsyncDisposable
         await _syncing.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            foreach (var file in Directory.EnumerateFiles(directory, "*" + CacheStore.FileSuffix).Order(StringComparer.Ordinal))
+            var files = Directory.EnumerateFiles(directory, "*" + CacheStore.FileSuffix).Order(StringComparer.Ordinal).ToList();
+            // Cursors of files that are gone (a stale peer deleted) would otherwise pile up for the life of the worker.
+            foreach (var gone in _peerCursors.Keys.Except(files, StringComparer.Ordinal).ToList()) _peerCursors.Remove(gone);
+            foreach (var file in files)
             {
                 if (string.Equals(Path.GetFullPath(file), Path.GetFullPath(_store.Path), StringComparison.Ordinal)) continue;
                 cancellationToken.ThrowIfCancellationRequested();
@@ -267,6 +279,22 @@ public sealed partial class DrakkarCache : IAsyncDisposable
     }
 
     private static string FileName(string workerId) => PrivateFiles.SafeName(workerId) + CacheStore.FileSuffix;
+
+    /// <summary>
+    /// Sets this worker's database file's modification time to now, at open and at each cleanup: peers tell a running
+    /// worker's file from a gone one's by that time alone. (Not by the write-ahead log's: a worker's flushes change only
+    /// its log until a checkpoint, and a peer's read-only sync changes the log's time too.)
+    /// </summary>
+    private void MarkAlive() => File.SetLastWriteTimeUtc(_store!.Path, _time.GetUtcNow().UtcDateTime);
+
+    private void DeleteStaleFiles()
+    {
+        if (_config.StaleFileHours is not { } hours) return;
+        var oldest = _time.GetUtcNow().UtcDateTime - TimeSpan.FromHours(hours);
+        var directory = Path.GetDirectoryName(_store!.Path)!;
+        foreach (var file in PrivateFiles.DeleteDatabasesWrittenBefore(directory, "*" + CacheStore.FileSuffix, _store.Path, oldest, File.GetLastWriteTimeUtc))
+            LogStaleDeleted(Path.GetFileName(file), hours);
+    }
 
     private async ValueTask SyncCycleAsync(CancellationToken stop)
     {
@@ -401,6 +429,9 @@ public sealed partial class DrakkarCache : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cache peer sync skipped {Peer} this cycle")]
     private partial void LogPeerFailed(Exception error, string peer);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cache cleanup deleted {File}: not written for more than {Hours} h (cache.stale_file_hours), its worker is gone")]
+    private partial void LogStaleDeleted(string file, double hours);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Cache cleanup removed {Count} expired entries")]
     private partial void LogExpired(int count);

@@ -362,6 +362,8 @@ public sealed class CacheConfig
     public double CleanupIntervalSeconds { get; set; } = 60.0;
     /// <summary>In-memory LRU cap; null (YAML <c>null</c>) means unbounded.</summary>
     public int? MaxMemoryEntries { get; set; } = 10_000;
+    /// <summary>Cache files in the directory last written longer ago are deleted by the cleanup; null keeps them all.</summary>
+    public double? StaleFileHours { get; set; } = 24.0;
     public CachePeerSyncConfig PeerSync { get; set; } = new();
 }
 

@@ -745,8 +745,26 @@ internal static class DrakkarConfigSchema
             Doc = "entries kept in memory (`null`: unbounded); past it the least recently used is dropped from memory (a " +
                 "write not yet flushed is kept) and later reads fall back to the file",
         },
+        new ScalarField<CacheConfig, double?>("stale_file_hours", c => c.StaleFileHours, (c, v) => c.StaleFileHours = v,
+            OptionalNumber, AtLeastOrNull(0.01))
+        {
+            Doc = "a cache file in the directory whose modification time is older than this belongs to a worker that is gone " +
+                "(a running worker sets its file's time at start and at every cleanup): the next cleanup of any worker using the directory " +
+                "deletes it, with its SQLite companions, if it is a regular file of this user. This is what removes the " +
+                "files of earlier runs without `WORKER_ID` (a new id, and file, at each start); peers have already pulled " +
+                "its `cluster` and `global` entries. `null` keeps every file. Workers sharing a directory should use the " +
+                "same value",
+            AllowedNote = "> 2 × `cleanup_interval_seconds`",
+        },
         new SectionField<CacheConfig, CachePeerSyncConfig>("peer_sync", c => c.PeerSync, PeerSync),
-    ]);
+    ],
+    (cache, check) =>
+    {
+        // A running worker shows it is alive only at its cleanups: a shorter staleness would delete live workers' files.
+        if (cache.StaleFileHours is { } hours && hours * 3600 <= 2 * cache.CleanupIntervalSeconds)
+            check.Fail("stale_file_hours", $"must be > 2 × cleanup_interval_seconds ({cache.CleanupIntervalSeconds} s), " +
+                $"or a running worker's file could be deleted (got {hours} h)");
+    });
 
     public static readonly ObjectSpec<DrakkarConfig> Root = new(
     [

@@ -111,6 +111,38 @@ internal static class PrivateFiles
         return all;
     }
 
+    /// <summary>
+    /// When a database was last written: its file or its write-ahead log, whichever is newer (in WAL mode the database
+    /// file itself changes only at checkpoints, so a recent write may be in the log alone).
+    /// </summary>
+    public static DateTime LastWritten(string database)
+    {
+        var file = File.GetLastWriteTimeUtc(database);
+        // A missing log reads as 1601-01-01.
+        var log = File.GetLastWriteTimeUtc(database + "-wal");
+        return log > file ? log : file;
+    }
+
+    /// <summary>
+    /// Deletes the databases in <paramref name="directory"/> matching <paramref name="pattern"/> whose
+    /// <paramref name="lastWritten"/> is before <paramref name="oldest"/>, with their SQLite companions, except
+    /// <paramref name="keep"/>. Only regular files of this user are deleted; another user's file, or a link, is left
+    /// alone. Returns the databases deleted.
+    /// </summary>
+    public static List<string> DeleteDatabasesWrittenBefore(string directory, string pattern, string? keep, DateTime oldest,
+        Func<string, DateTime> lastWritten)
+    {
+        var deleted = new List<string>();
+        if (!Directory.Exists(directory)) return deleted;
+        var kept = keep is null ? null : Path.GetFullPath(keep);
+        foreach (var file in Directory.EnumerateFiles(directory, pattern))
+        {
+            if (Path.GetFullPath(file) == kept || lastWritten(file) >= oldest || NotOwnDatabase(file) is not null) continue;
+            if (DeleteDatabase(file)) deleted.Add(file);
+        }
+        return deleted;
+    }
+
     private const int ENOENT = 2;
     private const int S_IFLNK = 0xA000;
 }

@@ -367,26 +367,8 @@ internal sealed class EventStore : IDisposable
     /// without <c>WORKER_ID</c> gets a new id at each start, so nothing else would ever delete its earlier runs' files).
     /// Only regular files of this user are deleted; another user's file, or a link, is left alone. Returns how many.
     /// </summary>
-    public int DeleteFilesOlderThan(DateTimeOffset oldest)
-    {
-        if (!Directory.Exists(_directory)) return 0;
-        var deleted = 0;
-        foreach (var file in Directory.EnumerateFiles(_directory, FilePrefix + "*.db"))
-        {
-            if (file == Path || LastWritten(file) >= oldest.UtcDateTime || PrivateFiles.NotOwnDatabase(file) is not null) continue;
-            if (PrivateFiles.DeleteDatabase(file)) deleted++;
-        }
-        return deleted;
-    }
-
-    // In WAL mode the database file itself changes only at checkpoints; a recent write may be in the log alone.
-    private static DateTime LastWritten(string database)
-    {
-        var file = File.GetLastWriteTimeUtc(database);
-        // A missing log reads as 1601-01-01.
-        var log = File.GetLastWriteTimeUtc(database + "-wal");
-        return log > file ? log : file;
-    }
+    public int DeleteFilesOlderThan(DateTimeOffset oldest) =>
+        PrivateFiles.DeleteDatabasesWrittenBefore(_directory, FilePrefix + "*.db", Path, oldest.UtcDateTime, PrivateFiles.LastWritten).Count;
 
     public void Dispose() => Close();
 

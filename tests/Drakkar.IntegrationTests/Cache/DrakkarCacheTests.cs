@@ -217,6 +217,59 @@ public sealed class DrakkarCacheTests : IDisposable
         Assert.Equal("v", await again.GetStringAsync("k"));
     }
 
+    [Fact]
+    public async Task Cleanup_deletes_the_files_of_workers_gone_for_stale_file_hours_after_their_entries_were_pulled()
+    {
+        await using var live = await Open("live");
+        foreach (var (gone, hoursAgo) in new[] { ("gone-long", 25), ("gone-recently", 23) })
+        {
+            await using (var cache = await Open(gone))
+                cache.Set($"{gone}-key", $"from {gone}", scope: CacheScope.Cluster);
+            SetLastWritten(gone, TimeSpan.FromHours(hoursAgo));
+        }
+        var unrelated = Path.Combine(_dir, "notes.db");
+        await File.WriteAllTextAsync(unrelated, "not a cache file");
+        File.SetLastWriteTimeUtc(unrelated, _clock.GetUtcNow().UtcDateTime.AddDays(-30));
+        Assert.Equal(2, await live.SyncWithPeersAsync());
+        // A live worker with nothing to flush for longer than that is still alive: its cleanup marks its file.
+        SetLastWritten("live", TimeSpan.FromHours(30));
+
+        await live.CleanupAsync();
+
+        Assert.Equal(["gone-recently-cache.db", "gone-recently-cache.db-shm", "gone-recently-cache.db-wal",
+            "live-cache.db", "live-cache.db-shm", "live-cache.db-wal", "notes.db"],
+            Directory.GetFiles(_dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.True(File.GetLastWriteTimeUtc(Path.Combine(_dir, "live-cache.db")) >= _clock.GetUtcNow().UtcDateTime.AddMinutes(-1));
+        Assert.Equal("from gone-long", await live.GetStringAsync("gone-long-key"));
+        Assert.Equal(0, await live.SyncWithPeersAsync());
+    }
+
+    [Fact]
+    public async Task A_worker_back_after_a_long_stop_marks_its_file_alive_at_open_and_null_keeps_every_file()
+    {
+        await using (var cache = await Open("returning"))
+            cache.Set("k", "kept", scope: CacheScope.Local);
+        SetLastWritten("returning", TimeSpan.FromDays(3));
+        await using (var keeper = await DrakkarCache.OpenAsync(new DrakkarConfig { Cache = { Enabled = true, DbDir = _dir, StaleFileHours = null } }, "keeper", _clock))
+            await keeper.CleanupAsync();
+        Assert.True(File.Exists(Path.Combine(_dir, "returning-cache.db")));
+
+        await using var returning = await Open("returning");
+        await using var peer = await Open("peer");
+        await peer.CleanupAsync();
+
+        Assert.Equal("kept", await returning.GetStringAsync("k"));
+        Assert.True(File.Exists(Path.Combine(_dir, "returning-cache.db")));
+        Assert.True(File.Exists(Path.Combine(_dir, "keeper-cache.db")));
+    }
+
+    /// <summary>Sets a worker's cache file and its companions back to <paramref name="ago"/> before the test clock's now.</summary>
+    private void SetLastWritten(string workerId, TimeSpan ago)
+    {
+        foreach (var file in Directory.GetFiles(_dir, workerId + "-cache.db*"))
+            File.SetLastWriteTimeUtc(file, _clock.GetUtcNow().UtcDateTime - ago);
+    }
+
     private static void ChangeOwner(string path, int uid)
     {
         using var chown = System.Diagnostics.Process.Start("chown", [uid.ToString(System.Globalization.CultureInfo.InvariantCulture), path])!;

@@ -106,6 +106,7 @@ public sealed class ConfigBindingTests
           flush_interval_seconds: 1.5
           cleanup_interval_seconds: 90
           max_memory_entries: null
+          stale_file_hours: 48
           peer_sync:
             enabled: false
             interval_seconds: 10
@@ -230,6 +231,7 @@ public sealed class ConfigBindingTests
         Assert.Equal("/var/cache/drakkar", cache.DbDir);
         Assert.Equal((1.5, 90.0), (cache.FlushIntervalSeconds, cache.CleanupIntervalSeconds));
         Assert.Null(cache.MaxMemoryEntries);
+        Assert.Equal(48.0, cache.StaleFileHours);
         var sync = cache.PeerSync;
         Assert.Equal((false, 10.0, 50, 2.0, (double?)9.0),
             (sync.Enabled, sync.IntervalSeconds, sync.BatchSize, sync.TimeoutSeconds, sync.CycleDeadlineSeconds));

@@ -100,6 +100,7 @@ public sealed class ConfigDefaultsTests
         Assert.Equal("", cache.DbDir);
         Assert.Equal(3.0, cache.FlushIntervalSeconds);
         Assert.Equal(60.0, cache.CleanupIntervalSeconds);
+        Assert.Equal(24.0, cache.StaleFileHours);
         Assert.Equal(10_000, cache.MaxMemoryEntries);
         Assert.True(cache.PeerSync.Enabled);
         Assert.Equal(30.0, cache.PeerSync.IntervalSeconds);

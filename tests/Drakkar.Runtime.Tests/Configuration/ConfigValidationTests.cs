@@ -199,6 +199,9 @@ public sealed class ConfigValidationTests
     [InlineData("debug: { max_buffer: 999 }", "debug.max_buffer", "must be ≥ 1000 (got 999)")]
     [InlineData("cache: { flush_interval_seconds: 0 }", "cache.flush_interval_seconds", "must be > 0 (got 0)")]
     [InlineData("cache: { max_memory_entries: 0 }", "cache.max_memory_entries", "must be ≥ 1 or null (got 0)")]
+    [InlineData("cache: { cleanup_interval_seconds: 1800, stale_file_hours: 1 }", "cache.stale_file_hours",
+        "must be > 2 × cleanup_interval_seconds (1800 s), or a running worker's file could be deleted (got 1 h)")]
+    [InlineData("cache: { stale_file_hours: -1 }", "cache.stale_file_hours", "must be ≥ 0.01 or null (got -1)")]
     [InlineData("cache: { peer_sync: { cycle_deadline_seconds: 0.05 } }", "cache.peer_sync.cycle_deadline_seconds", "must be ≥ 0.1 or null (got 0.05)")]
     [InlineData("sinks: { circuit_breaker: { failure_threshold: 0 } }", "sinks.circuit_breaker.failure_threshold", "must be ≥ 1 (got 0)")]
     [InlineData("executor: { binary_path: '' }", "executor.binary_path", "must not be empty (leave it out, or null, when tasks name their own binary)")]
