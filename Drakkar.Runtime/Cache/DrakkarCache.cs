@@ -292,7 +292,8 @@ public sealed partial class DrakkarCache : IAsyncDisposable
         if (_config.StaleFileHours is not { } hours) return;
         var oldest = _time.GetUtcNow().UtcDateTime - TimeSpan.FromHours(hours);
         var directory = Path.GetDirectoryName(_store!.Path)!;
-        foreach (var file in PrivateFiles.DeleteDatabasesWrittenBefore(directory, "*" + CacheStore.FileSuffix, _store.Path, oldest, File.GetLastWriteTimeUtc))
+        foreach (var file in PrivateFiles.DeleteDatabasesWrittenBefore(directory, "*" + CacheStore.FileSuffix, _store.Path, oldest, File.GetLastWriteTimeUtc,
+            file => PrivateFiles.IsDatabaseWithTable(file, "cache_owner")))
             LogStaleDeleted(Path.GetFileName(file), hours);
     }
 

@@ -634,7 +634,7 @@ internal static class DrakkarConfigSchema
             AtLeast(1)),
         Int<DebugConfig>("retention_hours", c => c.RetentionHours, (c, v) => c.RetentionHours = v, "rows older than this are deleted from the current file after each flush; at startup and at each " +
                 "rotation, recorder files in db_dir last written longer ago are deleted, those of earlier runs under other worker ids " +
-                "included, if they are this user's regular files", AtLeast(1)),
+                "included, if they are this user's regular files and recorder databases (another program's file with such a name is left alone)", AtLeast(1)),
         Int<DebugConfig>("retention_max_events", c => c.RetentionMaxEvents, (c, v) => c.RetentionMaxEvents = v,
             "the current file keeps at most this many events (the newest)",
             AtLeast(100)),
@@ -750,7 +750,8 @@ internal static class DrakkarConfigSchema
         {
             Doc = "a cache file in the directory whose modification time is older than this belongs to a worker that is gone " +
                 "(a running worker sets its file's time at start and at every cleanup): the next cleanup of any worker using the directory " +
-                "deletes it, with its SQLite companions, if it is a regular file of this user. This is what removes the " +
+                "deletes it, with its SQLite companions, if it is a regular file of this user and a cache database (it has the " +
+                "`cache_owner` table; another program's file with such a name is left alone). This is what removes the " +
                 "files of earlier runs without `WORKER_ID` (a new id, and file, at each start); peers have already pulled " +
                 "its `cluster` and `global` entries. `null` keeps every file. Workers sharing a directory should use the " +
                 "same value",

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
+using Microsoft.Data.Sqlite;
 using Drakkar.Execution.Posix;
 
 namespace Drakkar.Storage;
@@ -126,21 +128,46 @@ internal static class PrivateFiles
     /// <summary>
     /// Deletes the databases in <paramref name="directory"/> matching <paramref name="pattern"/> whose
     /// <paramref name="lastWritten"/> is before <paramref name="oldest"/>, with their SQLite companions, except
-    /// <paramref name="keep"/>. Only regular files of this user are deleted; another user's file, or a link, is left
-    /// alone. Returns the databases deleted.
+    /// <paramref name="keep"/>. Only regular files of this user that <paramref name="recognised"/> accepts (the
+    /// caller's own kind of database, not another program's file with a similar name) are deleted; another user's
+    /// file, or a link, is left alone. Returns the databases deleted.
     /// </summary>
     public static List<string> DeleteDatabasesWrittenBefore(string directory, string pattern, string? keep, DateTime oldest,
-        Func<string, DateTime> lastWritten)
+        Func<string, DateTime> lastWritten, Func<string, bool> recognised)
     {
         var deleted = new List<string>();
         if (!Directory.Exists(directory)) return deleted;
         var kept = keep is null ? null : Path.GetFullPath(keep);
         foreach (var file in Directory.EnumerateFiles(directory, pattern))
         {
-            if (Path.GetFullPath(file) == kept || lastWritten(file) >= oldest || NotOwnDatabase(file) is not null) continue;
+            if (Path.GetFullPath(file) == kept || lastWritten(file) >= oldest || NotOwnDatabase(file) is not null || !recognised(file)) continue;
             if (DeleteDatabase(file)) deleted.Add(file);
         }
         return deleted;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="path"/> is a SQLite database holding <paramref name="table"/>, read-only: how a sweep
+    /// tells its own kind of database from another program's file that happens to match its name pattern.
+    /// </summary>
+    public static bool IsDatabaseWithTable(string path, string table)
+    {
+        try
+        {
+            using var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+            {
+                DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false, DefaultTimeout = 1,
+            }.ToString());
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $table";
+            command.Parameters.AddWithValue("$table", table);
+            return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture) == 1;
+        }
+        catch (SqliteException)
+        {
+            return false;
+        }
     }
 
     private const int ENOENT = 2;

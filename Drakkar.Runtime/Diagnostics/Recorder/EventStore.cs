@@ -368,7 +368,8 @@ internal sealed class EventStore : IDisposable
     /// Only regular files of this user are deleted; another user's file, or a link, is left alone. Returns how many.
     /// </summary>
     public int DeleteFilesOlderThan(DateTimeOffset oldest) =>
-        PrivateFiles.DeleteDatabasesWrittenBefore(_directory, FilePrefix + "*.db", Path, oldest.UtcDateTime, PrivateFiles.LastWritten).Count;
+        PrivateFiles.DeleteDatabasesWrittenBefore(_directory, FilePrefix + "*.db", Path, oldest.UtcDateTime, PrivateFiles.LastWritten,
+            file => PrivateFiles.IsDatabaseWithTable(file, "event_packs")).Count;
 
     public void Dispose() => Close();
 

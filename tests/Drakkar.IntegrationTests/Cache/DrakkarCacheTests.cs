@@ -227,17 +227,22 @@ public sealed class DrakkarCacheTests : IDisposable
                 cache.Set($"{gone}-key", $"from {gone}", scope: CacheScope.Cluster);
             SetLastWritten(gone, TimeSpan.FromHours(hoursAgo));
         }
-        var unrelated = Path.Combine(_dir, "notes.db");
-        await File.WriteAllTextAsync(unrelated, "not a cache file");
-        File.SetLastWriteTimeUtc(unrelated, _clock.GetUtcNow().UtcDateTime.AddDays(-30));
+        // Other programs' files, one named like a cache file: never deleted, however old.
+        foreach (var name in new[] { "notes.db", "myapp-cache.db" })
+        {
+            var unrelated = Path.Combine(_dir, name);
+            await File.WriteAllTextAsync(unrelated, "not a cache file");
+            File.SetLastWriteTimeUtc(unrelated, _clock.GetUtcNow().UtcDateTime.AddDays(-30));
+        }
         Assert.Equal(2, await live.SyncWithPeersAsync());
+        Assert.Equal("not a cache file", await File.ReadAllTextAsync(Path.Combine(_dir, "myapp-cache.db")));
         // A live worker with nothing to flush for longer than that is still alive: its cleanup marks its file.
         SetLastWritten("live", TimeSpan.FromHours(30));
 
         await live.CleanupAsync();
 
         Assert.Equal(["gone-recently-cache.db", "gone-recently-cache.db-shm", "gone-recently-cache.db-wal",
-            "live-cache.db", "live-cache.db-shm", "live-cache.db-wal", "notes.db"],
+            "live-cache.db", "live-cache.db-shm", "live-cache.db-wal", "myapp-cache.db", "notes.db"],
             Directory.GetFiles(_dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.True(File.GetLastWriteTimeUtc(Path.Combine(_dir, "live-cache.db")) >= _clock.GetUtcNow().UtcDateTime.AddMinutes(-1));
         Assert.Equal("from gone-long", await live.GetStringAsync("gone-long-key"));

@@ -264,8 +264,24 @@ public sealed class DebugUiExposureTests : IDisposable
             File.SetLastWriteTimeUtc(path, now.AddHours(-30).UtcDateTime);
             return path;
         }
-        var ownEarlier = Old("drakkar-recorder-w1-20261201T100000Z.db");
-        var earlierRun = Old("drakkar-recorder-drakkar-1a2b3c4d-20261201T100000Z.db");
+        // A recorder database as an earlier run left it (the sweep reads that a file is one before deleting it).
+        string OldRecorder(string name)
+        {
+            var path = Path.Combine(_dir, name);
+            using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
+            {
+                db.Open();
+                using var create = db.CreateCommand();
+                create.CommandText = "CREATE TABLE event_packs (first_seq INTEGER)";
+                create.ExecuteNonQuery();
+            }
+            File.SetLastWriteTimeUtc(path, now.AddHours(-30).UtcDateTime);
+            return path;
+        }
+        var ownEarlier = OldRecorder("drakkar-recorder-w1-20261201T100000Z.db");
+        var earlierRun = OldRecorder("drakkar-recorder-drakkar-1a2b3c4d-20261201T100000Z.db");
+        // Another program's file that happens to match the name pattern.
+        var imposter = Old("drakkar-recorder-imposter-20261201T100000Z.db", "not a recorder");
         Old(Path.GetFileName(earlierRun) + "-wal");
         Old(Path.GetFileName(earlierRun) + "-shm");
         // Its database file is old, but its write-ahead log was written just now: a live worker's file.
@@ -294,6 +310,7 @@ public sealed class DebugUiExposureTests : IDisposable
         Assert.Equal(victim, new FileInfo(link).LinkTarget);
         Assert.Equal("precious", File.ReadAllText(victim));
         Assert.True(File.Exists(unrelated));
+        Assert.Equal("not a recorder", File.ReadAllText(imposter));
         if (foreign is not null) Assert.True(File.Exists(foreign), "another user's file is left alone");
         Assert.True(File.Exists(store.Path));
     }
