@@ -32,7 +32,7 @@ public sealed partial class DrakkarCache : IAsyncDisposable
     private readonly Dictionary<string, (long, string)> _peerCursors = new(StringComparer.Ordinal);
     // One sync at a time (the periodic run, or a direct call): the cursors are not shared state.
     private readonly SemaphoreSlim _syncing = new(1, 1);
-    // Peer files refused (another user's, or a link), each logged once; touched only under _syncing.
+    // Peer files refused (another user's, a link, or not a cache database), each logged once; touched only under _syncing.
     private readonly HashSet<string> _refusedPeers = new(StringComparer.Ordinal);
 
     /// <summary>The cache of a worker with <c>cache.enabled: false</c>: reads miss, writes are dropped.</summary>
@@ -64,6 +64,8 @@ public sealed partial class DrakkarCache : IAsyncDisposable
     {
         if (!config.Cache.Enabled) return Disabled;
         var directory = config.Cache.DbDir.Length > 0 ? config.Cache.DbDir : config.Debug.DbDir;
+        if (directory.Trim().Length == 0)
+            throw new Hosting.WorkerStartupException("cache.db_dir must name a directory when cache.enabled is true and debug.db_dir is empty");
         var path = Path.Combine(directory, FileName(workerId));
         var owner = new CacheOwner(workerId, config.ClusterName, config.Kafka.ConsumerGroup);
         try
@@ -248,6 +250,13 @@ public sealed partial class DrakkarCache : IAsyncDisposable
                     if (_refusedPeers.Add(file)) LogPeerRefused(refused);
                     continue;
                 }
+                // Another program's file with a name like ours (the default directory is /tmp): skipped quietly, not a
+                // warning with a stack trace every cycle. A peer that has just created its file is read once it has a schema.
+                if (!PrivateFiles.IsDatabaseWithTable(file, "cache_owner"))
+                {
+                    if (_refusedPeers.Add(file)) LogNotACacheFile(Path.GetFileName(file));
+                    continue;
+                }
                 try
                 {
                     taken += await PullPeerAsync(file, cancellationToken).ConfigureAwait(false);
@@ -427,6 +436,9 @@ public sealed partial class DrakkarCache : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cache peer sync never reads {Refused}: peers run as this worker's user, and a file of another user or a link could feed this worker's cache")]
     private partial void LogPeerRefused(string refused);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cache peer sync skips {File}: it is not (or not yet) a cache database")]
+    private partial void LogNotACacheFile(string file);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cache peer sync skipped {Peer} this cycle")]
     private partial void LogPeerFailed(Exception error, string peer);

@@ -93,6 +93,7 @@ internal static class ProbeCommand
         using var document = JsonDocument.Parse(File.ReadAllBytes(path));
         if (document.RootElement.ValueKind != JsonValueKind.Array) throw new InvalidDataException("must hold a JSON array of messages");
         var messages = new List<ProbeInput>();
+        var lastOffsets = new Dictionary<int, long>();
         var index = 0;
         foreach (var item in document.RootElement.EnumerateArray())
         {
@@ -117,12 +118,24 @@ internal static class ProbeCommand
                     headers.Add(KeyValuePair.Create(header.Name, Encoding.UTF8.GetBytes(header.Value.ValueKind == JsonValueKind.String
                         ? header.Value.GetString()!
                         : throw new InvalidDataException($"{at}: header '{header.Name}' must be a string"))));
-            var partition = item.TryGetProperty("partition", out var p) ? p.GetInt32() : 0;
-            var offset = item.TryGetProperty("offset", out var o) ? o.GetInt64() : index;
+            var partition = item.TryGetProperty("partition", out var p) ? (int)WholeNumber(p, $"{at}: partition", int.MaxValue) : 0;
+            var offset = item.TryGetProperty("offset", out var o) ? WholeNumber(o, $"{at}: offset", long.MaxValue) : index;
+            // The pipeline tracks each partition's offsets in the order they arrive, as a consumer sees them.
+            if (lastOffsets.TryGetValue(partition, out var previous) && offset <= previous)
+                throw new InvalidDataException($"{at}: offset {offset} must be greater than the offset {previous} before it in partition {partition} " +
+                    "(a partition's messages are listed in offset order)");
+            lastOffsets[partition] = offset;
             var topic = item.TryGetProperty("topic", out var t) ? t.GetString() ?? sourceTopic : sourceTopic;
             messages.Add(new ProbeInput(topic, partition, offset, key, value, DateTimeOffset.UtcNow, headers));
             index++;
         }
+        if (messages.Count == 0) throw new InvalidDataException("holds no messages (an empty array)");
         return messages;
     }
+
+    /// <summary>A member that must be a whole number from 0 to <paramref name="maximum"/>; the error names it.</summary>
+    private static long WholeNumber(JsonElement element, string what, long maximum) =>
+        element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out var number) && number >= 0 && number <= maximum
+            ? number
+            : throw new InvalidDataException($"{what} must be a whole number from 0 to {maximum} (got {element.GetRawText()})");
 }

@@ -595,7 +595,7 @@ internal static class DrakkarConfigSchema
     [
         Bool<DebugConfig>("enabled", c => c.Enabled, (c, v) => c.Enabled = v, "starts the flight recorder and the debug UI. Python Drakkar defaults to `true`; here a " +
                 "listening port and files on disk are opted into"),
-        Str<DebugConfig>("host", c => c.Host, (c, v) => c.Host = v, "address the UI listens on (`0.0.0.0` exposes it: set `auth_token`)", NotEmpty),
+        Str<DebugConfig>("host", c => c.Host, (c, v) => c.Host = v, "address the UI listens on (`0.0.0.0` exposes it: set `auth_token`)", ListenAddress),
         Int<DebugConfig>("port", c => c.Port, (c, v) => c.Port = v, "the UI's port; in use at startup is an error naming this key", Between(1, 65535)),
         new ScalarField<DebugConfig, string>("auth_token", c => c.AuthToken, (c, v) => c.AuthToken = v, Text)
         {
@@ -786,6 +786,9 @@ internal static class DrakkarConfigSchema
     ],
     (config, check) =>
     {
+        if (config.Cache.Enabled && config.Cache.DbDir.Trim().Length == 0 && config.Debug.DbDir.Trim().Length == 0)
+            check.Fail("cache.db_dir", "must name a directory when cache.enabled is true and debug.db_dir is empty (the cache's file " +
+                "needs one; an empty debug.db_dir only keeps the recorder in memory)");
         if (!config.Kafka.ExactlyOnce) return;
         // One transaction carries the sink records and the source offsets, so every destination must be a topic of
         // the source's cluster: another kind of store, or another cluster, cannot join it.

@@ -234,6 +234,7 @@ public sealed class DrakkarCacheTests : IDisposable
             await File.WriteAllTextAsync(unrelated, "not a cache file");
             File.SetLastWriteTimeUtc(unrelated, _clock.GetUtcNow().UtcDateTime.AddDays(-30));
         }
+        // Peer sync skips the look-alike (it is not a cache database) and takes the two peers' entries.
         Assert.Equal(2, await live.SyncWithPeersAsync());
         Assert.Equal("not a cache file", await File.ReadAllTextAsync(Path.Combine(_dir, "myapp-cache.db")));
         // A live worker with nothing to flush for longer than that is still alive: its cleanup marks its file.

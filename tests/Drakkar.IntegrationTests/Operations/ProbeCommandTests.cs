@@ -127,17 +127,23 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
         }
     }
 
-    [Fact]
-    public async Task A_messages_file_entry_without_a_value_is_a_usage_error_naming_the_entry()
+    [Theory]
+    [InlineData("""[ { "value": null }, { "valu": "x" } ]""", "message [1] has no \"value\" (members: valu)")]
+    [InlineData("""[ { "value": "x", "offset": -5 } ]""", "message [0]: offset must be a whole number from 0 to 9223372036854775807 (got -5)")]
+    [InlineData("""[ { "value": "x", "offset": "abc" } ]""", "message [0]: offset must be a whole number from 0 to 9223372036854775807 (got \"abc\")")]
+    [InlineData("""[ { "value": "x", "partition": 99999999999 } ]""", "message [0]: partition must be a whole number from 0 to 2147483647 (got 99999999999)")]
+    [InlineData("""[ { "value": "x", "offset": 5 }, { "value": "y", "offset": 3 } ]""", "message [1]: offset 3 must be greater than the offset 5 before it in partition 0")]
+    [InlineData("[]", "holds no messages (an empty array)")]
+    public async Task A_bad_messages_file_is_a_usage_error_naming_the_entry_and_member(string content, string expected)
     {
         var input = Path.Combine(Path.GetTempPath(), $"drakkar-probe-{Guid.NewGuid():N}.json");
-        await File.WriteAllTextAsync(input, """[ { "value": null }, { "valu": "x" } ]""");
+        await File.WriteAllTextAsync(input, content);
         try
         {
             var (exit, _, errors) = await Probe(Config("unused", "probe-file-typo"), "--input", input);
 
             Assert.Equal(ProbeCommand.ExitUsage, exit);
-            Assert.Contains("message [1] has no \"value\" (members: valu)", errors, StringComparison.Ordinal);
+            Assert.Contains(expected, errors, StringComparison.Ordinal);
         }
         finally
         {
