@@ -14,6 +14,9 @@ internal sealed class CacheStore : IAsyncDisposable
 {
     public const string FileSuffix = "-cache.db";
 
+    /// <summary>Whether <paramref name="path"/> is a worker's cache database (it has the <c>cache_owner</c> table), not another program's file with such a name.</summary>
+    public static bool IsCacheFile(string path) => Storage.PrivateFiles.IsDatabaseWithTable(path, "cache_owner");
+
     private const string Columns = "key, value, scope, created_at_ms, updated_at_ms, expires_at_ms, origin_worker_id";
 
     // The newer write wins; on equal times the smaller origin id, so every worker settles on the same value.

@@ -252,7 +252,7 @@ public sealed partial class DrakkarCache : IAsyncDisposable
                 }
                 // Another program's file with a name like ours (the default directory is /tmp): skipped quietly, not a
                 // warning with a stack trace every cycle. A peer that has just created its file is read once it has a schema.
-                if (!PrivateFiles.IsDatabaseWithTable(file, "cache_owner"))
+                if (!CacheStore.IsCacheFile(file))
                 {
                     if (_refusedPeers.Add(file)) LogNotACacheFile(Path.GetFileName(file));
                     continue;
@@ -302,7 +302,7 @@ public sealed partial class DrakkarCache : IAsyncDisposable
         var oldest = _time.GetUtcNow().UtcDateTime - TimeSpan.FromHours(hours);
         var directory = Path.GetDirectoryName(_store!.Path)!;
         foreach (var file in PrivateFiles.DeleteDatabasesWrittenBefore(directory, "*" + CacheStore.FileSuffix, _store.Path, oldest, File.GetLastWriteTimeUtc,
-            file => PrivateFiles.IsDatabaseWithTable(file, "cache_owner")))
+            CacheStore.IsCacheFile))
             LogStaleDeleted(Path.GetFileName(file), hours);
     }
 

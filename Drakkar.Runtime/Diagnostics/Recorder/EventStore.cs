@@ -365,7 +365,8 @@ internal sealed class EventStore : IDisposable
     /// Deletes the recorder files in the directory last written (the database or its write-ahead log) before
     /// <paramref name="oldest"/>: this worker's earlier files, and those of earlier runs under other worker ids (a worker
     /// without <c>WORKER_ID</c> gets a new id at each start, so nothing else would ever delete its earlier runs' files).
-    /// Only regular files of this user are deleted; another user's file, or a link, is left alone. Returns how many.
+    /// Only regular files of this user that are recorder databases (they have <c>event_packs</c>) are deleted; another
+    /// user's file, a link, or another program's file with such a name is left alone. Returns how many.
     /// </summary>
     public int DeleteFilesOlderThan(DateTimeOffset oldest) =>
         PrivateFiles.DeleteDatabasesWrittenBefore(_directory, FilePrefix + "*.db", Path, oldest.UtcDateTime, PrivateFiles.LastWritten,
