@@ -188,7 +188,9 @@ internal sealed class ScalarField<T, TValue> : ConfigField<T>
             context.Report(path, $"must be {_type.Expected}, got null", node);
             return;
         }
-        if (!_type.TryParse(scalar.Value, out var value))
+        // An override's text is never YAML null by itself; its null spellings clear a key that accepts null.
+        var text = _type.AllowsNull && scalar.Override is not null && scalar.SpellsNull ? null : scalar.Value;
+        if (!_type.TryParse(text, out var value))
         {
             context.Report(path, $"must be {_type.Expected} (got {scalar.Describe()})", node);
             return;

@@ -32,6 +32,14 @@ internal sealed class ScalarNode : ConfigNode
 
     public bool IsNull => Value is null;
 
+    /// <summary>
+    /// The value is written as YAML writes null (<c>~</c>, <c>null</c>, <c>Null</c>, <c>NULL</c>): what an override
+    /// (environment variable, command line) gives to clear a key that accepts null, as <c>key: null</c> does in the file.
+    /// </summary>
+    public bool SpellsNull => IsNullSpelling(Value);
+
+    public static bool IsNullSpelling(string? text) => text is "~" or "null" or "Null" or "NULL";
+
     /// <summary>The value for an error message, credentials masked: a DSN given where a mapping belongs must not leak.</summary>
     public override string Describe() => Value is null ? "null" : $"'{SecretMasker.Mask(Value)}'";
 }

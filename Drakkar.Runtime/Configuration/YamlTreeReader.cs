@@ -148,7 +148,7 @@ internal sealed class YamlTreeReader
     private static bool IsNull(Scalar scalar)
     {
         if (scalar.Tag.IsEmpty)
-            return scalar.Style == ScalarStyle.Plain && scalar.Value is "" or "~" or "null" or "Null" or "NULL";
+            return scalar.Style == ScalarStyle.Plain && (scalar.Value.Length == 0 || ScalarNode.IsNullSpelling(scalar.Value));
         return scalar.Tag.Value is "tag:yaml.org,2002:null";
     }
 

@@ -35,7 +35,7 @@ public sealed class ConfigSourcesTests : IDisposable
             """,
             """{ "Kafka": { "source_topic": "json-topic", "consumer_group": "json-group", "group_instance_id": "json-client" }, "Logging": { "LogLevel": { "Default": "Warning" } } }""",
             Env(("DK_KAFKA__CONSUMER_GROUP", "env-group"), ("DK_KAFKA__GROUP_INSTANCE_ID", "env-client")),
-            "--kafka:group_instance_id=cli-client");
+            "--kafka:group_instance_id=cli-client", "--cache:max_memory_entries=null");
 
         var config = ConfigLoader.Bind(configuration);
 
@@ -44,6 +44,7 @@ public sealed class ConfigSourcesTests : IDisposable
         Assert.Equal("json-topic", config.Kafka.SourceTopic);
         Assert.Equal("env-group", config.Kafka.ConsumerGroup);
         Assert.Equal("cli-client", config.Kafka.GroupInstanceId);
+        Assert.Null(config.Cache.MaxMemoryEntries);
         // .NET's own Logging:LogLevel in appsettings.json is not one of Drakkar's logging keys, and is not reported.
         Assert.Equal("Warning", configuration["Logging:LogLevel:Default"]);
     }

@@ -108,6 +108,35 @@ public sealed class EnvironmentOverrideTests
     }
 
     [Fact]
+    public void Null_or_tilde_clears_a_key_that_accepts_null_as_yaml_null_does()
+    {
+        var config = ConfigLoader.LoadFromYaml("""
+            executor: { binary_path: /bin/cat }
+            cache: { max_memory_entries: 50, stale_file_hours: 48, peer_sync: { cycle_deadline_seconds: 5 } }
+            """, Env(
+            ("DK_CACHE__MAX_MEMORY_ENTRIES", "null"),
+            ("DK_CACHE__STALE_FILE_HOURS", "~"),
+            ("DK_CACHE__PEER_SYNC__CYCLE_DEADLINE_SECONDS", "NULL"),
+            ("DK_EXECUTOR__BINARY_PATH", "Null"),
+            ("DK_KAFKA__CONSUMER_GROUP", "null")));
+
+        Assert.Null(config.Cache.MaxMemoryEntries);
+        Assert.Null(config.Cache.StaleFileHours);
+        Assert.Null(config.Cache.PeerSync.CycleDeadlineSeconds);
+        Assert.Null(config.Executor.BinaryPath);
+        // A key that does not accept null takes the text as it is.
+        Assert.Equal("null", config.Kafka.ConsumerGroup);
+    }
+
+    [Fact]
+    public void Null_for_a_key_that_does_not_accept_it_is_reported_as_a_bad_value()
+    {
+        var error = LoadFails(Yaml, Env(("DK_EXECUTOR__MAX_EXECUTORS", "null")));
+
+        Assert.Equal("must be a whole number (got 'null')", ProblemAt(error, "executor.max_executors").Message);
+    }
+
+    [Fact]
     public void An_unknown_override_is_an_error_with_a_suggestion_and_dk_config_is_not_a_key()
     {
         var error = LoadFails(Yaml, Env(("DK_KAFKA__BROKRS", "x:1"), ("DK_CONFIG", "/nowhere.yaml")));
