@@ -90,6 +90,9 @@ internal static class ProbeCommand
     /// </summary>
     internal static List<ProbeInput> ReadFile(string path, string sourceTopic)
     {
+        // The runtime's own messages for these name neither case plainly ("Access to the path is denied" for a directory).
+        if (Directory.Exists(path)) throw new InvalidDataException("is a directory, not a JSON file of messages");
+        if (!File.Exists(path)) throw new InvalidDataException("no such file");
         using var document = JsonDocument.Parse(File.ReadAllBytes(path));
         if (document.RootElement.ValueKind != JsonValueKind.Array) throw new InvalidDataException("must hold a JSON array of messages");
         var messages = new List<ProbeInput>();

@@ -151,6 +151,29 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_directory_or_a_missing_file_given_as_input_is_a_usage_error_saying_so()
+    {
+        var directory = Directory.CreateTempSubdirectory("drakkar-probe-dir-");
+        try
+        {
+            var (exit, _, errors) = await Probe(Config("unused", "probe-file-dir"), "--input", directory.FullName);
+
+            Assert.Equal(ProbeCommand.ExitUsage, exit);
+            Assert.Contains($"error: {directory.FullName}: is a directory, not a JSON file of messages", errors, StringComparison.Ordinal);
+
+            var missing = Path.Combine(directory.FullName, "absent.json");
+            (exit, _, errors) = await Probe(Config("unused", "probe-file-missing"), "--input", missing);
+
+            Assert.Equal(ProbeCommand.ExitUsage, exit);
+            Assert.Contains($"error: {missing}: no such file", errors, StringComparison.Ordinal);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
     /// <summary>A typed handler: the probe shows which messages it could not decode, as a running worker logs them.</summary>
     private sealed class AmountHandler : DrakkarHandler<Pipeline.Amount>
     {
