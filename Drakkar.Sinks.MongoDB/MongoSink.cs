@@ -122,7 +122,15 @@ internal sealed class MongoSink : ISink
                 continue;
             }
             writer.Reset();
-            payload.Data.WriteBson(writer);
+            try
+            {
+                payload.Data.WriteBson(writer);
+            }
+            catch (Exception e) when (PayloadData.IsUnwritable(e))
+            {
+                batch.Fail(index, new SinkDeliveryException($"payload {index + 1} of {batch.Count} ({payload.Data.TypeName}) cannot be written as BSON: {e.Message}", e));
+                continue;
+            }
             if (writer.WrittenSpan.Length > MaxDocumentBytes)
             {
                 batch.Fail(index, new SinkDeliveryException(

@@ -43,6 +43,14 @@ public abstract class PayloadData
     public string ToJson() => System.Text.Encoding.UTF8.GetString(ToJsonBytes());
 
     public static PayloadData Of<T>(T value) where T : IPayload<T> => new PayloadData<T>(value);
+
+    /// <summary>
+    /// Whether <paramref name="error"/>, thrown by <see cref="WriteJson"/>, <see cref="WriteBson"/> or
+    /// <see cref="ToJsonBytes"/>, means this data has no such form (a NaN or infinite number, a value that refers to
+    /// itself, nesting too deep): the payload's own failure, which no retry changes. A sink fails that payload alone.
+    /// </summary>
+    public static bool IsUnwritable(Exception error) =>
+        error is ArgumentException or InvalidOperationException or NotSupportedException or FormatException;
 }
 
 internal sealed class PayloadData<T>(T value) : PayloadData where T : IPayload<T>

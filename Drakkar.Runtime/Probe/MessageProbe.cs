@@ -114,8 +114,27 @@ internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDeli
                 json.WriteString("path", file.Path);
                 break;
         }
-        json.WritePropertyName("data");
-        probed.Payload.Data.WriteJson(json);
+        // Checked on its own first: a payload with no JSON form (NaN, one that refers to itself) would otherwise throw
+        // halfway through this writer's object and lose the whole report. The sink would dead-letter it; say so.
+        string? problem = null;
+        try
+        {
+            probed.Payload.Data.ToJsonBytes();
+        }
+        catch (Exception e) when (PayloadData.IsUnwritable(e))
+        {
+            problem = e.Message;
+        }
+        if (problem is null)
+        {
+            json.WritePropertyName("data");
+            probed.Payload.Data.WriteJson(json);
+        }
+        else
+        {
+            json.WriteNull("data");
+            json.WriteString("error", $"cannot be written as JSON, so the sink would dead-letter it: {problem}");
+        }
         json.WriteEndObject();
     }
 }

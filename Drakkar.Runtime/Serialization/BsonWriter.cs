@@ -14,6 +14,9 @@ public sealed class BsonWriter
     private readonly Stack<(int Start, int ArrayIndex)> _open = new();
     private int _arrayIndex = -1;
 
+    /// <summary>The deepest nesting of documents and arrays written (MongoDB stores no deeper document).</summary>
+    internal const int MaxDepth = 100;
+
     public BsonWriter(int initialCapacity = 256) => _buffer = new byte[Math.Max(16, initialCapacity)];
 
     /// <summary>The bytes written so far.</summary>
@@ -161,6 +164,10 @@ public sealed class BsonWriter
 
     private void Open()
     {
+        // Generated code writes a nested payload by calling its writer: a payload that refers to itself would recurse
+        // until the stack overflows and the process dies. MongoDB refuses such documents anyway.
+        if (_open.Count >= MaxDepth)
+            throw new InvalidOperationException($"BSON: documents and arrays nested more than {MaxDepth} levels deep (MongoDB's limit); does the payload refer to itself?");
         Ensure(4);
         _open.Push((_length, _arrayIndex));
         _arrayIndex = -1;

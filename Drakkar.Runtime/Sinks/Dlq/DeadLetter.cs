@@ -81,13 +81,29 @@ public sealed record DeadLetter(
             {
                 text = Encoding.UTF8.GetString(payload.Data.ToJsonBytes());
             }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException or FormatException)
+            catch (Exception e) when (PayloadData.IsUnwritable(e))
             {
-                text = $"[unserializable {payload.Data.TypeName}: {e.Message}] {payload.Data.Value}";
+                text = $"[unserializable {payload.Data.TypeName}: {e.Message}] {TextOf(payload.Data.Value)}";
             }
             values.Add(new StoredValue(text, null));
         }
         return values;
+    }
+
+    /// <summary>
+    /// The payload's own <c>ToString()</c>, which may fail too: a record that refers to itself prints itself until the
+    /// runtime stops it (InsufficientExecutionStackException). A dead letter must still be written.
+    /// </summary>
+    private static string TextOf(object value)
+    {
+        try
+        {
+            return value.ToString() ?? "";
+        }
+        catch (Exception e)
+        {
+            return $"(its ToString() failed: {e.GetType().Name})";
+        }
     }
 
     private StoredValue Truncate(StoredValue value, int share, int index)

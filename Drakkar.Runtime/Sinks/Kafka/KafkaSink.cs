@@ -174,7 +174,7 @@ internal sealed class KafkaSink : ISink
         {
             return Record((KafkaPayload)batch.Payloads[index], batch.TraceContextOf(index));
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException or FormatException)
+        catch (Exception e) when (PayloadData.IsUnwritable(e))
         {
             unserializable = new SinkDeliveryException(
                 $"payload {index + 1} of {batch.Count} ({batch.Payloads[index].Data.TypeName}) cannot be written as JSON: {e.Message}", e);

@@ -40,6 +40,7 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
         public override ValueTask<CollectResult?> OnTaskComplete(ExecutorResult result)
         {
             var echoed = result.Stdout.Trim();
+            if (echoed == "ring") return ValueTask.FromResult<CollectResult?>(new CollectResult { Files = { FilePayload.Of("out.jsonl", Link.Ring(echoed)) } });
             var reading = new Reading(echoed, echoed.Length, 1.5, null, ["probe"]);
             return ValueTask.FromResult<CollectResult?>(new CollectResult
             {
@@ -120,6 +121,31 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
             var letter = Assert.Single(report.GetProperty("dead_letters").EnumerateArray());
             Assert.Equal(3, letter.GetProperty("partition").GetInt32());
             Assert.Contains("boom in arrange", letter.GetProperty("error").GetString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(input);
+        }
+    }
+
+    [Fact]
+    public async Task A_payload_with_no_json_form_is_reported_with_its_reason_beside_the_others()
+    {
+        var input = Path.Combine(Path.GetTempPath(), $"drakkar-probe-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(input, """[ { "value": "first" }, { "value": "ring" } ]""");
+        try
+        {
+            var (exit, report, errors) = await Probe(Config("unused", "probe-ring"), "--input", input);
+
+            Assert.True(exit == ProbeCommand.ExitOk, errors);
+            var files = report.GetProperty("sinks").EnumerateArray().Single(s => s.GetProperty("kind").GetString() == "filesystem");
+            var payloads = files.GetProperty("payloads").EnumerateArray().ToArray();
+            Assert.Equal(2, payloads.Length);
+            Assert.Equal("first", payloads[0].GetProperty("data").GetProperty("id").GetString());
+            Assert.Equal("Link", payloads[1].GetProperty("type").GetString());
+            Assert.Equal(JsonValueKind.Null, payloads[1].GetProperty("data").ValueKind);
+            Assert.StartsWith("cannot be written as JSON, so the sink would dead-letter it: ", payloads[1].GetProperty("error").GetString(), StringComparison.Ordinal);
+            Assert.Empty(Directory.GetFiles(_files, "*", SearchOption.AllDirectories));
         }
         finally
         {

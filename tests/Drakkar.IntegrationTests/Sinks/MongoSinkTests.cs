@@ -138,6 +138,31 @@ public sealed class MongoSinkTests : IDisposable
     }
 
     [Fact]
+    public async Task A_payload_that_refers_to_itself_is_dead_lettered_with_a_reason_and_its_neighbours_are_written()
+    {
+        var server = Server();
+        var (manager, dlq) = Manager(server.Uri());
+        await manager.StartAsync(default);
+        var ring = new CollectResult();
+        ring.Mongo.Add(MongoPayload.Of("links", Link.Ring("loop")));
+
+        await Task.WhenAll(
+            manager.DeliverAsync(Readings(1), Origin("orders", 0, 20), default).AsTask(),
+            manager.DeliverAsync(ring, Origin("orders", 0, 21), default).AsTask()).WaitAsync(Patience);
+        await manager.CloseAsync();
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Equal(21, Assert.Single(letter.Messages).Offset);
+        Assert.Contains("Link", letter.Error, StringComparison.Ordinal);
+        Assert.Contains("more than 100 levels", letter.Error, StringComparison.Ordinal);
+        // The dead letter itself can be written: the payload that has no JSON form is kept as text naming its type.
+        var record = JsonDocument.Parse(letter.ToJsonBytes()).RootElement;
+        Assert.StartsWith("[unserializable Link:", record.GetProperty("original_payloads")[0].GetString(), StringComparison.Ordinal);
+        Assert.Equal(["r-1"], StoredIds(server));
+        Assert.Empty(server.Stored("archive_db", "links"));
+    }
+
+    [Fact]
     public async Task A_duplicate_key_dead_letters_only_its_own_group_and_its_neighbours_are_written_once()
     {
         var server = Server();

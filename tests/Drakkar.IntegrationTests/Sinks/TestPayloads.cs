@@ -50,3 +50,17 @@ public sealed record Oddly(string Column, string Value) : IPayload<Oddly>
 
     public static void WriteRow(IRowWriter writer, Oddly value) => writer.Write(value.Value);
 }
+
+/// <summary>A payload that can refer to itself (a linked list closed into a ring): no JSON or BSON form exists.</summary>
+[Payload]
+public sealed partial record Link(string Id)
+{
+    public Link? Next { get; set; }
+
+    public static Link Ring(string id)
+    {
+        var link = new Link(id);
+        link.Next = link;
+        return link;
+    }
+}
