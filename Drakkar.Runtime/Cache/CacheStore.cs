@@ -14,8 +14,14 @@ internal sealed class CacheStore : IAsyncDisposable
 {
     public const string FileSuffix = "-cache.db";
 
-    /// <summary>Whether <paramref name="path"/> is a worker's cache database (it has the <c>cache_owner</c> table), not another program's file with such a name.</summary>
-    public static bool IsCacheFile(string path) => Storage.PrivateFiles.IsDatabaseWithTable(path, "cache_owner");
+    // The table every cache database has: what tells it from another program's file with such a name.
+    private const string OwnerTable = "cache_owner";
+
+    /// <summary>Whether <paramref name="path"/> is a worker's cache database, not another program's file with such a name.</summary>
+    public static bool IsCacheFile(string path) => Storage.PrivateFiles.IsDatabaseWithTable(path, OwnerTable);
+
+    /// <summary>Whether the peer database open on <paramref name="peer"/> is a worker's cache database.</summary>
+    public static bool IsCacheDatabase(SqliteConnection peer) => Storage.PrivateFiles.HasTable(peer, OwnerTable);
 
     private const string Columns = "key, value, scope, created_at_ms, updated_at_ms, expires_at_ms, origin_worker_id";
 

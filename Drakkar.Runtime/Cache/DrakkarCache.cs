@@ -250,16 +250,12 @@ public sealed partial class DrakkarCache : IAsyncDisposable
                     if (_refusedPeers.Add(file)) LogPeerRefused(refused);
                     continue;
                 }
-                // Another program's file with a name like ours (the default directory is /tmp): skipped quietly, not a
-                // warning with a stack trace every cycle. A peer that has just created its file is read once it has a schema.
-                if (!CacheStore.IsCacheFile(file))
-                {
-                    if (_refusedPeers.Add(file)) LogNotACacheFile(Path.GetFileName(file));
-                    continue;
-                }
                 try
                 {
-                    taken += await PullPeerAsync(file, cancellationToken).ConfigureAwait(false);
+                    // Another program's file with a name like ours (the default directory is /tmp): skipped quietly, not a
+                    // warning with a stack trace every cycle. A peer that has just created its file is read once it has a schema.
+                    if (await PullPeerAsync(file, cancellationToken).ConfigureAwait(false) is { } pulled) taken += pulled;
+                    else if (_refusedPeers.Add(file)) LogNotACacheFile(Path.GetFileName(file));
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
@@ -321,12 +317,14 @@ public sealed partial class DrakkarCache : IAsyncDisposable
         }
     }
 
-    private async Task<int> PullPeerAsync(string file, CancellationToken cancellationToken)
+    /// <summary>Pulls what a peer's file holds that this worker may take; null when the file is not a cache database.</summary>
+    private async Task<int?> PullPeerAsync(string file, CancellationToken cancellationToken)
     {
         var timeout = TimeSpan.FromSeconds(_config.PeerSync.TimeoutSeconds);
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bounded.CancelAfter(timeout);
         await using var peer = await CacheStore.OpenPeerAsync(file, timeout, bounded.Token).ConfigureAwait(false);
+        if (!CacheStore.IsCacheDatabase(peer)) return null;
         if (await CacheStore.ReadOwnerAsync(peer, bounded.Token).ConfigureAwait(false) is not { } owner || owner.WorkerId == _owner.WorkerId) return 0;
         CacheScope[] scopes = owner.ClusterName == _owner.ClusterName && owner.ConsumerGroup == _owner.ConsumerGroup
             ? [CacheScope.Cluster, CacheScope.Global]

@@ -159,16 +159,34 @@ internal static class PrivateFiles
                 DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false, DefaultTimeout = 1,
             }.ToString());
             connection.Open();
-            using var command = connection.CreateCommand();
-            command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $table";
-            command.Parameters.AddWithValue("$table", table);
-            return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture) == 1;
+            return HasTable(connection, table);
         }
         catch (SqliteException)
         {
             return false;
         }
     }
+
+    /// <summary>
+    /// Whether the database open on <paramref name="connection"/> holds <paramref name="table"/>; false for a file that
+    /// is not a SQLite database at all (SQLite says so only at the first query).
+    /// </summary>
+    public static bool HasTable(SqliteConnection connection, string table)
+    {
+        try
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $table";
+            command.Parameters.AddWithValue("$table", table);
+            return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture) == 1;
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == SqliteNotADatabase)
+        {
+            return false;
+        }
+    }
+
+    private const int SqliteNotADatabase = 26;
 
     private const int ENOENT = 2;
     private const int S_IFLNK = 0xA000;
