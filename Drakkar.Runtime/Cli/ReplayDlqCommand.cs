@@ -47,6 +47,10 @@ internal sealed class ReplayDlqCommand
     private long _filteredOut;
     private long _errors;
     private volatile bool _produceFailed;
+    // --source-messages: the source messages this run has republished. A message whose results failed in two sinks has
+    // a record from each; replayed once, every sink gets its results again, so it is republished only once.
+    private readonly HashSet<(string Topic, int Partition, long Offset)> _republishedSources = [];
+    private long _repeatedSources;
 
     private ReplayDlqCommand(Settings settings, TextWriter stdout, TextWriter stderr)
     {
@@ -216,6 +220,8 @@ internal sealed class ReplayDlqCommand
 
         var interrupted = cancellationToken.IsCancellationRequested && remaining.Count > 0
             && !(_settings.Limit is { } reachedLimit && _read >= reachedLimit);
+        if (_repeatedSources > 0)
+            _stderr.WriteLine($"{_repeatedSources} source message(s) named by more than one record were republished once");
         if (_settings.DryRun)
             _stderr.WriteLine($"dry run: {_wouldPublish} messages would be published{(_settings.TargetTopic is { } t ? " to " + t : "")}");
         var exitCode = Interlocked.Read(ref _errors) > 0 ? ExitFailure : interrupted ? ExitInterrupted : ExitOk;
@@ -267,11 +273,18 @@ internal sealed class ReplayDlqCommand
         }
 
         IReadOnlyList<ReplayMessage> messages;
+        (string Topic, int Partition, IReadOnlyList<long> Offsets)? named = null;
         try
         {
-            messages = sources is null
-                ? DeadLetterEnvelope.Parse(record.Message.Value, record.Message.Key, SourceRecordReader.HeadersOf(record.Message.Headers))
-                : sources.Read(DeadLetterEnvelope.SourceOf(record.Message.Value), cancellationToken);
+            if (sources is null)
+            {
+                messages = DeadLetterEnvelope.Parse(record.Message.Value, record.Message.Key, SourceRecordReader.HeadersOf(record.Message.Headers));
+            }
+            else
+            {
+                named = DeadLetterEnvelope.SourceOf(record.Message.Value);
+                messages = sources.Read(named.Value, cancellationToken);
+            }
         }
         catch (FormatException e)
         {
@@ -289,6 +302,13 @@ internal sealed class ReplayDlqCommand
         {
             _filteredOut++;
             return null;
+        }
+        if (named is { } source)
+        {
+            // Read aligned with the offsets the record names: keep those this run has not republished yet.
+            var fresh = messages.Where((_, i) => _republishedSources.Add((source.Topic, source.Partition, source.Offsets[i]))).ToList();
+            _repeatedSources += messages.Count - fresh.Count;
+            messages = fresh;
         }
         if (producer is null)
         {

@@ -46,16 +46,19 @@ public sealed record DeadLetter(
         if (record.Length <= maxBytes) return record;
 
         // Cut the values, largest first, until the rest of the record fits: each gets an equal share of what is left.
-        var overhead = Write([.. values.Select(_ => new StoredValue("", null))], truncated: true).Length;
+        var overhead = Write([.. values.Select(v => v with { Text = "", Raw = null })], truncated: true).Length;
         var share = Math.Max(0, (maxBytes - overhead) / Math.Max(1, values.Count) - 200);
         var cut = values.Select((v, i) => v.Size <= share ? v : Truncate(v, share, i)).ToList();
         return Write(cut, truncated: true);
     }
 
+    /// <summary>How the text of a payload with no JSON form begins (the record also lists it under <c>unwritable_payloads</c>).</summary>
+    internal const string UnwritableMarker = "[unserializable ";
+
     /// <summary>True when <see cref="ToJsonBytes"/> had to cut values for this record to fit.</summary>
     public static bool IsTruncated(ReadOnlySpan<byte> record) => record.IndexOf("\"truncated\":true"u8) >= 0;
 
-    private readonly record struct StoredValue(string Text, byte[]? Raw)
+    private readonly record struct StoredValue(string Text, byte[]? Raw, bool Unwritable = false)
     {
         public int Size => Text.Length + (Raw?.Length ?? 0) * 4 / 3;
     }
@@ -76,16 +79,14 @@ public sealed record DeadLetter(
         }
         foreach (var payload in Payloads)
         {
-            string text;
             try
             {
-                text = Encoding.UTF8.GetString(payload.Data.ToJsonBytes());
+                values.Add(new StoredValue(Encoding.UTF8.GetString(payload.Data.ToJsonBytes()), null));
             }
             catch (Exception e) when (PayloadData.IsUnwritable(e))
             {
-                text = $"[unserializable {payload.Data.TypeName}: {e.Message}] {TextOf(payload.Data.Value)}";
+                values.Add(new StoredValue($"{UnwritableMarker}{payload.Data.TypeName}: {e.Message}] {TextOf(payload.Data.Value)}", null, Unwritable: true));
             }
-            values.Add(new StoredValue(text, null));
         }
         return values;
     }
@@ -113,7 +114,7 @@ public sealed record DeadLetter(
             : $"{SourceTopic}[{Partition}] offsets {string.Join(",", Messages.Select(m => m.Offset))}";
         var keep = Math.Min(value.Text.Length, share);
         if (keep > 0 && char.IsHighSurrogate(value.Text[keep - 1])) keep--;
-        return new StoredValue($"{value.Text[..keep]}…[truncated by the DLQ: {value.Size} bytes; the original is at {where}]", null);
+        return new StoredValue($"{value.Text[..keep]}…[truncated by the DLQ: {value.Size} bytes; the original is at {where}]", null, value.Unwritable);
     }
 
     private byte[] Write(List<StoredValue> values, bool truncated)
@@ -137,6 +138,14 @@ public sealed record DeadLetter(
             json.WriteNumber("attempt_count", AttemptCount);
             if (IsSourceFailure) json.WriteBoolean("source_failure", true);
             if (truncated) json.WriteBoolean("truncated", true);
+            if (values.Any(v => v.Unwritable))
+            {
+                // Not data a replay can republish: the payload's text and the reason, not its JSON.
+                json.WriteStartArray("unwritable_payloads");
+                for (var i = 0; i < values.Count; i++)
+                    if (values[i].Unwritable) json.WriteNumberValue(i);
+                json.WriteEndArray();
+            }
             json.WriteStartArray("source_messages");
             for (var i = 0; i < Messages.Count; i++)
             {

@@ -26,6 +26,7 @@ internal static class DeadLetterEnvelope
         List<SourceFields>? sources = null;
         var sourceFailure = false;
         var truncated = false;
+        var unwritable = false;
         ReadRecord(value, (string? name, ref Utf8JsonReader reader) =>
         {
             switch (name)
@@ -42,11 +43,19 @@ internal static class DeadLetterEnvelope
                 case "truncated":
                     truncated = reader.TokenType == JsonTokenType.True;
                     return true;
+                case "unwritable_payloads":
+                    if (reader.TokenType != JsonTokenType.StartArray) throw new FormatException("unwritable_payloads is not an array");
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray) unwritable = true;
+                    return true;
                 default:
                     return false;
             }
         });
         if (payloads is null) throw new FormatException("the record has no original_payloads");
+        // Records written before unwritable_payloads existed are told by the text alone (JSON never starts that way).
+        if (unwritable || (!sourceFailure && payloads.Any(p => p.StartsWith(DeadLetter.UnwritableMarker, StringComparison.Ordinal))))
+            throw new FormatException("a payload of the record had no JSON form when it was dead-lettered (the record keeps its text and the reason, " +
+                "not data); replay its source messages (--source-messages) instead");
         if (truncated)
             throw new FormatException("the record was cut to fit the DLQ's size limit when it was written; replay its source messages (named in the record) instead");
 

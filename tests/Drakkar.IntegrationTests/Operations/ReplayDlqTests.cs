@@ -144,6 +144,59 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_record_whose_payload_had_no_json_form_is_refused_and_its_source_message_replays_instead()
+    {
+        var dlq = _kafka.CreateTopic("replay-nan-dlq");
+        var target = _kafka.CreateTopic("replay-nan-target");
+        // Offset 0 of the source topic: {"request":0} with key-0; its result had a NaN, which JSON cannot carry.
+        var source = Message(offset: 0, key: "key-0", value: "{\"request\":0}", ("trace-id", "trace-0"), ("tenant", "blue"));
+        var letter = new Drakkar.Sinks.Dlq.DeadLetter("kafka", "results", "cannot be written as JSON", [KafkaPayload.Of(new Reading("r-nan", 1, double.NaN, null, []))],
+            1, _sourceTopic, 0, [source], DateTimeOffset.UtcNow);
+        ProduceRecords(dlq, letter.ToJsonBytes());
+
+        var run = await Replay("--dlq-topic", dlq, "--target-topic", target);
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains($"{dlq}[0]@0 is not a Drakkar DLQ record and was skipped: a payload of the record had no JSON form", run.Stderr, StringComparison.Ordinal);
+        Assert.Equal("summary: read=1 published=0 filtered_out=0 errors=1", run.SummaryLine);
+        Assert.Equal(0, HighWatermarkSum(target, 1));
+
+        run = await Replay("--dlq-topic", dlq, "--target-topic", target, "--source-messages");
+
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        AssertTargetHolds(target, [("{\"request\":0}", "key-0", [("trace-id", "trace-0"), ("tenant", "blue")])]);
+    }
+
+    [Fact]
+    public async Task Source_messages_republishes_a_message_once_however_many_records_name_it()
+    {
+        var dlq = _kafka.CreateTopic("replay-twice-dlq");
+        var target = _kafka.CreateTopic("replay-twice-target");
+        // Offset 1's results failed in two sinks (a record each); a source failure names offsets 1 and 10.
+        var one = Message(offset: 1, key: "key-1", value: "{\"request\":1}", ("trace-id", "trace-1"), ("tenant", "blue"));
+        var ten = Message(offset: 10, key: "src-a", value: "{\"request\":\"qa\"}", ("trace-id", "ta"));
+        var reading = KafkaPayload.Of(Reading.Sample(1));
+        ProduceRecords(dlq,
+            new Drakkar.Sinks.Dlq.DeadLetter("kafka", "results", "refused", [reading], 1, _sourceTopic, 0, [one], DateTimeOffset.UtcNow).ToJsonBytes(),
+            new Drakkar.Sinks.Dlq.DeadLetter("http", "webhook", "500", [HttpPayload.Of(Reading.Sample(1))], 1, _sourceTopic, 0, [one], DateTimeOffset.UtcNow).ToJsonBytes(),
+            new Drakkar.Sinks.Dlq.DeadLetter("source", "arrange", "Arrange threw", [], 0, _sourceTopic, 0, [one, ten], DateTimeOffset.UtcNow).ToJsonBytes());
+
+        var run = await Replay("--dlq-topic", dlq, "--target-topic", target, "--source-messages");
+
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Equal("summary: read=3 published=2 filtered_out=0 errors=0", run.SummaryLine);
+        Assert.Contains("2 source message(s) named by more than one record were republished once", run.Stderr, StringComparison.Ordinal);
+        AssertTargetHolds(target, [("{\"request\":1}", "key-1", [("trace-id", "trace-1"), ("tenant", "blue")]), ("{\"request\":\"qa\"}", "src-a", [("trace-id", "ta")])]);
+        Assert.Equal(2, HighWatermarkSum(target, 1));
+    }
+
+    private void ProduceRecords(string topic, params byte[][] values)
+    {
+        using var producer = new ProducerBuilder<byte[]?, byte[]>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers }).Build();
+        foreach (var value in values) producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]> { Value = value }).GetAwaiter().GetResult();
+    }
+
+    [Fact]
     public async Task Filter_replays_only_matching_records_and_counts_the_rest()
     {
         var target = _kafka.CreateTopic("replay-filtered");

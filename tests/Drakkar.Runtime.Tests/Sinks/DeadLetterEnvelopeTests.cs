@@ -127,6 +127,19 @@ public sealed class DeadLetterEnvelopeTests
         var stored = json.GetProperty("original_payloads")[0].GetString();
         Assert.StartsWith("[unserializable Measure:", stored);
         Assert.Contains("NaN", stored);
+        Assert.Equal("[0]", json.GetProperty("unwritable_payloads").GetRawText());
+        // That text is not the payload: a replay refuses the record rather than publish it as if it were.
+        var refused = Assert.Throws<FormatException>(() => DeadLetterEnvelope.Parse(letter.ToJsonBytes(), null, []));
+        Assert.Contains("had no JSON form", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_record_written_before_unwritable_payloads_existed_is_refused_by_its_text()
+    {
+        var record = """{"original_payloads":["[unserializable Measure: NaN] Measure { Value = NaN }"],"sink_name":"out","sink_type":"kafka","error":"x","timestamp":1.5,"partition":0}"""u8.ToArray();
+
+        var refused = Assert.Throws<FormatException>(() => DeadLetterEnvelope.Parse(record, null, []));
+        Assert.Contains("--source-messages", refused.Message, StringComparison.Ordinal);
     }
 }
 
