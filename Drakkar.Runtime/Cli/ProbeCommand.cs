@@ -93,7 +93,10 @@ internal static class ProbeCommand
         // The runtime's own messages for these name neither case plainly ("Access to the path is denied" for a directory).
         if (Directory.Exists(path)) throw new InvalidDataException("is a directory, not a JSON file of messages");
         if (!File.Exists(path)) throw new InvalidDataException("no such file");
-        using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+        var bytes = File.ReadAllBytes(path);
+        // Editors on Windows start UTF-8 files with a byte order mark, which the JSON parser refuses.
+        var json = bytes.AsMemory(bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0);
+        using var document = JsonDocument.Parse(json);
         if (document.RootElement.ValueKind != JsonValueKind.Array) throw new InvalidDataException("must hold a JSON array of messages");
         var messages = new List<ProbeInput>();
         var lastOffsets = new Dictionary<int, long>();

@@ -36,7 +36,7 @@ internal sealed class ScalarNode : ConfigNode
     /// The value is written as YAML writes null (<c>~</c>, <c>null</c>, <c>Null</c>, <c>NULL</c>): what an override
     /// (environment variable, command line) gives to clear a key that accepts null, as <c>key: null</c> does in the file.
     /// </summary>
-    public bool SpellsNull => IsNullSpelling(Value);
+    public bool SpellsNull => IsNullSpelling(Value?.Trim());
 
     public static bool IsNullSpelling(string? text) => text is "~" or "null" or "Null" or "NULL";
 

@@ -54,6 +54,9 @@ internal sealed class YamlConfigurationProvider : ConfigurationProvider
 
     private string ReadFile(string file)
     {
+        // The runtime says "Access to the path is denied" for a directory, even to root.
+        if (System.IO.Directory.Exists(file))
+            throw new ConfigException([new ConfigProblem("", $"configuration file '{file}' ({Source.ChosenBy}) is a directory; name the YAML file in it")], file);
         try
         {
             return System.IO.File.ReadAllText(file);

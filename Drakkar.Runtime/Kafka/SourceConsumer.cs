@@ -257,7 +257,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
                 catch (KafkaException e)
                 {
                     _metrics.ConsumerErrors.Increment();
-                    LogConsumeFailed(e, e.Error.Reason);
+                    LogConsumeFailed(e.Error.Reason, e.Error.Code);
                 }
                 ConsumeResult<byte[]?, byte[]?>? record;
                 try
@@ -269,7 +269,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
                 catch (ConsumeException e)
                 {
                     _metrics.ConsumerErrors.Increment();
-                    LogConsumeFailed(e, e.Error.Reason);
+                    LogConsumeFailed(e.Error.Reason, e.Error.Code);
                     continue;
                 }
                 _firstPoll.TrySetResult();
@@ -347,7 +347,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         catch (KafkaException e)
         {
             _metrics.ConsumerErrors.Increment();
-            LogConsumeFailed(e, e.Error.Reason);
+            LogConsumeFailed(e.Error.Reason, e.Error.Code);
         }
     }
 
@@ -636,8 +636,10 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Backpressure released: resuming consumption at load {Load} (low {Low}), payloads in flight {InFlight} (resume at {ResumeInFlight})")]
     private partial void LogResumed(long load, long low, long inFlight, long resumeInFlight);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Consume failed: {Reason}")]
-    private partial void LogConsumeFailed(Exception error, string reason);
+    // Without the exception: its stack is always this poll loop, and the reason says all there is (a topic not yet
+    // created, a broker away); a stack trace made an expected condition look like a crash.
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Consume failed: {Reason} ({Code})")]
+    private partial void LogConsumeFailed(string reason, ErrorCode code);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Dispatching {Partition}@{Offset} failed; the record goes to the DLQ")]
     private partial void LogDispatchFailed(Exception error, int partition, long offset);

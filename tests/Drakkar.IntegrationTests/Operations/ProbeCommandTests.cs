@@ -129,12 +129,14 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
     }
 
     [Fact]
-    public async Task A_payload_with_no_json_form_is_reported_with_its_reason_beside_the_others()
+    public async Task A_file_with_a_byte_order_mark_is_read_and_a_payload_with_no_json_form_is_reported_with_its_reason()
     {
         var input = Path.Combine(Path.GetTempPath(), $"drakkar-probe-{Guid.NewGuid():N}.json");
         await File.WriteAllTextAsync(input, """[ { "value": "first" }, { "value": "ring" } ]""");
         try
         {
+            // Saved with a byte order mark, as editors on Windows do.
+            await File.WriteAllBytesAsync(input, [0xEF, 0xBB, 0xBF, .. await File.ReadAllBytesAsync(input)]);
             var (exit, report, errors) = await Probe(Config("unused", "probe-ring"), "--input", input);
 
             Assert.True(exit == ProbeCommand.ExitOk, errors);

@@ -74,6 +74,15 @@ public sealed class ConfigFileTests : IDisposable
     }
 
     [Fact]
+    public void A_directory_named_as_the_file_is_an_error_saying_so()
+    {
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Load(_directory.FullName, Env(), _directory.FullName));
+
+        var problem = Assert.Single(error.Problems);
+        Assert.Equal($"configuration file '{_directory.FullName}' (given by --config) is a directory; name the YAML file in it", problem.Message);
+    }
+
+    [Fact]
     public void Problems_in_a_file_name_the_file_and_the_line()
     {
         var path = Write("bad.yaml", "kafka:\n  source_topic: ok\n  max_poll_interval_ms: 0\n");

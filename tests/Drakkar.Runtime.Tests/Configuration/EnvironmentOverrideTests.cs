@@ -115,7 +115,7 @@ public sealed class EnvironmentOverrideTests
             cache: { max_memory_entries: 50, stale_file_hours: 48, peer_sync: { cycle_deadline_seconds: 5 } }
             """, Env(
             ("DK_CACHE__MAX_MEMORY_ENTRIES", "null"),
-            ("DK_CACHE__STALE_FILE_HOURS", "~"),
+            ("DK_CACHE__STALE_FILE_HOURS", " ~ "),
             ("DK_CACHE__PEER_SYNC__CYCLE_DEADLINE_SECONDS", "NULL"),
             ("DK_EXECUTOR__BINARY_PATH", "Null"),
             ("DK_KAFKA__CONSUMER_GROUP", "null")));
