@@ -203,6 +203,19 @@ public static partial class DrakkarApp
         {
             Console.Error.WriteLine($"warning: {e.Message}; `run` checks this at start and would not start on this machine");
         }
+        // The same for a file sink's base directory, with the same words as the sink's own start-up check.
+        foreach (var (name, sink) in config.Sinks.Filesystem)
+        {
+            if (string.IsNullOrWhiteSpace(sink.BasePath)) continue;
+            try
+            {
+                Sinks.Filesystem.BeneathFile.OpenBase(sink.BasePath, $"sinks.filesystem.{name}.base_path").Dispose();
+            }
+            catch (Sinks.SinkDeliveryException e)
+            {
+                Console.Error.WriteLine($"warning: {e.Message} `run` checks this at start and would not start on this machine");
+            }
+        }
         return 0;
     }
 

@@ -215,6 +215,20 @@ public sealed class SampleSmokeTests : IDisposable
         Assert.Contains("group_instance_id: \"cli-instance\"", sample.Stdout, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Check_config_warns_of_a_file_sink_directory_that_run_would_refuse()
+    {
+        var config = Path.Combine(_dir, "no-dir.yaml");
+        var missing = Path.Combine(_dir, "not-created");
+        File.WriteAllText(config, $"sinks:\n  filesystem:\n    results:\n      base_path: {missing}\n");
+
+        using var check = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", config], _dir);
+        Assert.True(check.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.True(check.ExitCode == 0, check.Stderr);
+        Assert.Contains($"warning: sinks.filesystem.results.base_path '{missing}' does not exist or is not a directory", check.Stderr, StringComparison.Ordinal);
+        Assert.Contains("would not start on this machine", check.Stderr, StringComparison.Ordinal);
+    }
+
     /// <summary>The sink the sample's handler declares ([Sink(Filesystem, "results")]): a configuration it can run needs it.</summary>
     private const string ResultsSink = "sinks:\n  filesystem:\n    results:\n      base_path: /tmp\n";
 

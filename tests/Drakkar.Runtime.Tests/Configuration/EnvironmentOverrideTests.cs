@@ -86,13 +86,17 @@ public sealed class EnvironmentOverrideTests
             ("DK_EXECUTOR__ENV_INHERIT_DENY", "DK_*, *TOKEN*"),
             ("DK_DEBUG__EXPOSE_ENV_VARS", """["REGION", "ZONE"]"""),
             ("DK_EXECUTOR__ENV__LOG_LEVEL", "debug"),
+            ("DK_EXECUTOR__PROCESS_ARGS", """["--fields=a,b", "-v"]"""),
             ("DK_SINKS__HTTP__HOOK__HEADERS", """{"X-Team": "search", "X-Env": "prod"}""")));
 
         Assert.Equal(["DK_*", "*TOKEN*"], config.Executor.EnvInheritDeny);
+        Assert.Equal(["--fields=a,b", "-v"], config.Executor.ProcessArgs);
         Assert.Equal(["REGION", "ZONE"], config.Debug.ExposeEnvVars);
         Assert.Equal("debug", config.Executor.Env["LOG_LEVEL"]);
         Assert.Equal("search", config.Sinks.Http["hook"].Headers["x-team"]);
         Assert.Equal("prod", config.Sinks.Http["hook"].Headers["X-Env"]);
+        // An empty value is an empty list, replacing the default (DK_*).
+        Assert.Empty(ConfigLoader.LoadFromYaml("", Env(("DK_EXECUTOR__ENV_INHERIT_DENY", ""))).Executor.EnvInheritDeny);
     }
 
     [Fact]
