@@ -22,6 +22,8 @@ internal sealed class PayloadEmitter
     private readonly string _type;
     private readonly string _displayName;
     private int _counter;
+    // The member whose JSON is being written, named in the refusal of a NaN or infinite number ("Reading.Score").
+    private string _jsonMember = "";
 
     private PayloadEmitter(PayloadModel model, SourceWriter writer)
     {
@@ -108,6 +110,7 @@ internal sealed class PayloadEmitter
         for (var i = 0; i < _model.Members.Count; i++)
         {
             var member = _model.Members[i];
+            _jsonMember = _displayName + "." + member.PropertyName;
             WithIgnoreCondition(member, "value." + member.PropertyName, () =>
                 WriteJsonProperty("writer", "__DrakkarName" + Index(i), "value." + member.PropertyName, member.Shape));
         }
@@ -175,7 +178,7 @@ internal sealed class PayloadEmitter
                 if (NumberWriterType(shape.Kind) is { } numberType)
                 {
                     var cast = numberType == shape.TypeName ? "" : "(" + numberType + ")";
-                    _writer.Line(writer + ".WriteNumber(" + name + ", " + cast + value + ");");
+                    _writer.Line(writer + ".WriteNumber(" + name + ", " + Finite(shape.Kind, cast + value) + ");");
                     return;
                 }
                 _writer.Line(writer + ".WritePropertyName(" + name + ");");
@@ -255,7 +258,7 @@ internal sealed class PayloadEmitter
                 return;
             }
             default:
-                _writer.Line(writer + ".WriteNumberValue((" + NumberWriterType(shape.Kind) + ")" + value + ");");
+                _writer.Line(writer + ".WriteNumberValue(" + Finite(shape.Kind, "(" + NumberWriterType(shape.Kind) + ")" + value) + ");");
                 return;
         }
     }
@@ -759,6 +762,11 @@ internal sealed class PayloadEmitter
     private string Fresh(string prefix) => "__" + prefix + (_counter++).ToString(CultureInfo.InvariantCulture);
 
     private static string Index(int i) => i.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>A floating-point number checked before it is written: JSON has no NaN or infinity.</summary>
+    private string Finite(ShapeKind kind, string number) => kind is ShapeKind.Double or ShapeKind.Single
+        ? "global::Drakkar.JsonNumbers.Finite(" + number + ", " + DeclarationEmitter.Literal(_jsonMember) + ")"
+        : number;
 
     /// <summary>The <c>Utf8JsonWriter.WriteNumber</c> overload a number kind goes through (as System.Text.Json's converters do).</summary>
     private static string? NumberWriterType(ShapeKind kind) => kind switch

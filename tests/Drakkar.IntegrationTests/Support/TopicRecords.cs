@@ -43,11 +43,6 @@ internal static class TopicRecords
         return records;
     }
 
-    /// <summary>The payloads of every DLQ record in <paramref name="topic"/>, each with the source key and headers it carries.</summary>
-    public static List<Drakkar.Sinks.Dlq.ReplayMessage> DeadLetters(string brokers, string topic) =>
-        [.. ReadAll(brokers, topic).SelectMany(r => Drakkar.Sinks.Dlq.DeadLetterEnvelope.Parse(r.Value, r.Key,
-            [.. r.Headers.Select(h => new KeyValuePair<string, byte[]>(h.Key, h.GetValueBytes()))]))];
-
     private static List<int> PartitionsOf(string brokers, string topic)
     {
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = brokers }).Build();
