@@ -20,6 +20,9 @@ namespace Drakkar.Diagnostics.Ui;
 internal sealed partial class DebugServer : SocketServer
 {
     internal const int MaxConnections = 64;
+    // Live pages hold their event stream open for as long as they are shown; capped well below MaxConnections so that
+    // forgotten tabs cannot take every connection from the operator's requests (streams are never evicted).
+    internal const int MaxStreams = 16;
     private const string TextType = "text/plain; charset=utf-8";
     private const string JsonType = "application/json; charset=utf-8";
     // The page loads nothing from anywhere else, and runs only its own script.
@@ -38,6 +41,7 @@ internal sealed partial class DebugServer : SocketServer
     // Open connections, and those of them still waiting for their request head, oldest first (both under this lock).
     private readonly LinkedList<Socket> _waitingForHead = new();
     private int _open;
+    private int _streams;
 
     private DebugServer(TcpListener listener, DebugConfig config, DebugJson json, Probe.ProbeRunner? probe, ILogger logger)
         : base(listener, "Debug UI", logger)
@@ -109,7 +113,20 @@ internal sealed partial class DebugServer : SocketServer
             if (request.Method == "GET" && request.Path == "/api/stream" && HostAllowed(_config, request.Header("host"))
                 && Authorize(request, out _) is null && OriginAllowed(request))
             {
-                await StreamAsync(socket).ConfigureAwait(false);
+                if (!TryOpenStream())
+                {
+                    await SendAsync(socket, new Response(503, "Service Unavailable", TextType,
+                        $"{MaxStreams} live pages are already following this worker; close one, or read /api/state\n", "Retry-After: 10\r\n"), false).ConfigureAwait(false);
+                    return;
+                }
+                try
+                {
+                    await StreamAsync(socket).ConfigureAwait(false);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _streams);
+                }
                 return;
             }
             await SendAsync(socket, Route(request), request.Method == "HEAD").ConfigureAwait(false);
@@ -272,6 +289,13 @@ internal sealed partial class DebugServer : SocketServer
         if (request.Header("origin") is not { } origin) return true;
         if (request.Header("host") is { } host && (origin == $"http://{host}" || origin == $"https://{host}")) return true;
         return _config.AllowedWsOrigins.Any(o => o == "*" || string.Equals(o.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase));
+    }
+
+    private bool TryOpenStream()
+    {
+        if (Interlocked.Increment(ref _streams) <= MaxStreams) return true;
+        Interlocked.Decrement(ref _streams);
+        return false;
     }
 
     private async Task StreamAsync(Socket socket)

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text;
 using System.Text.Json.Nodes;
 using Drakkar.IntegrationTests.Fixtures;
 using Drakkar.IntegrationTests.Pipeline;
@@ -260,6 +261,63 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
         {
             foreach (var client in idle) client.Dispose();
         }
+    }
+
+    [Fact]
+    public async Task Open_live_streams_do_not_lock_an_operator_out()
+    {
+        var port = FreePort.Next();
+        await using var worker = await StartUiOnlyAsync("debug-stream-flood", port, authToken: "");
+        var streams = new List<System.Net.Sockets.TcpClient>();
+        var statuses = new List<string>();
+        try
+        {
+            // As many live pages as the server has connections: each asks for the event stream and keeps it open.
+            for (var i = 0; i < Drakkar.Diagnostics.Ui.DebugServer.MaxConnections; i++)
+            {
+                var client = new System.Net.Sockets.TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                streams.Add(client);
+                var stream = client.GetStream();
+                await stream.WriteAsync(Encoding.ASCII.GetBytes("GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+                statuses.Add(await StatusLineAsync(stream));
+            }
+
+            var state = await _http.GetAsync($"http://127.0.0.1:{port}/api/state");
+
+            Assert.Equal(HttpStatusCode.OK, state.StatusCode);
+            Assert.Equal("test-worker", (string?)JsonNode.Parse(await state.Content.ReadAsStringAsync())!["worker"]!["worker_id"]);
+            // The streams beyond the cap were refused with a status a browser's EventSource retries later, not left hanging.
+            Assert.Equal(Drakkar.Diagnostics.Ui.DebugServer.MaxStreams, statuses.Count(s => s.StartsWith("HTTP/1.1 200", StringComparison.Ordinal)));
+            Assert.All(statuses.Skip(Drakkar.Diagnostics.Ui.DebugServer.MaxStreams), s => Assert.StartsWith("HTTP/1.1 503", s, StringComparison.Ordinal));
+
+            // A closed stream frees its place for the next page.
+            streams[0].Dispose();
+            var reopened = "";
+            for (var attempt = 0; attempt < 100 && !reopened.StartsWith("HTTP/1.1 200", StringComparison.Ordinal); attempt++)
+            {
+                await Task.Delay(50);
+                using var client = new System.Net.Sockets.TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                var stream = client.GetStream();
+                await stream.WriteAsync(Encoding.ASCII.GetBytes("GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+                reopened = await StatusLineAsync(stream);
+            }
+            Assert.StartsWith("HTTP/1.1 200", reopened, StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (var client in streams) client.Dispose();
+        }
+    }
+
+    private static async Task<string> StatusLineAsync(System.Net.Sockets.NetworkStream stream)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var line = new StringBuilder();
+        var one = new byte[1];
+        while (await stream.ReadAsync(one, timeout.Token) == 1 && one[0] != '\n') line.Append((char)one[0]);
+        return line.ToString().TrimEnd('\r');
     }
 
     [Fact]

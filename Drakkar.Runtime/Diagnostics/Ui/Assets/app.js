@@ -107,7 +107,13 @@ function follow() {
     }
     while (live.children.length > 200) live.lastChild.remove();
   });
-  stream.onerror = () => { document.getElementById('status').textContent = 'reconnecting…'; };
+  stream.onerror = () => {
+    const status = document.getElementById('status');
+    if (stream.readyState !== EventSource.CLOSED) { status.textContent = 'reconnecting…'; return; }
+    // Refused (the worker serves a limited number of live pages): the browser will not retry by itself.
+    status.textContent = 'live updates refused; retrying in 10 s';
+    setTimeout(follow, 10000);
+  };
 }
 
 async function probe(event) {
