@@ -128,7 +128,7 @@ internal sealed class MongoSink : ISink
             }
             catch (Exception e) when (PayloadData.IsUnwritable(e))
             {
-                batch.Fail(index, new SinkDeliveryException($"payload {index + 1} of {batch.Count} ({payload.Data.TypeName}) cannot be written as BSON: {e.Message}", e));
+                batch.Fail(index, SinkDeliveryException.Unwritable(batch, index, "BSON", e));
                 continue;
             }
             if (writer.WrittenSpan.Length > MaxDocumentBytes)

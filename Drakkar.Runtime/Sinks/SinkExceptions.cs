@@ -84,4 +84,16 @@ public class SinkDeliveryException : Exception
     public SinkDeliveryException(string message, Exception inner) : base(message, inner)
     {
     }
+
+    /// <summary>
+    /// The failure of payload <paramref name="index"/> of <paramref name="batch"/>, whose data has no
+    /// <paramref name="form"/> ("JSON", "BSON"): <paramref name="error"/> is what the writer threw, for which
+    /// <see cref="PayloadData.IsUnwritable"/> holds. Pass it to <see cref="SinkBatch.Fail"/>.
+    /// </summary>
+    public static SinkDeliveryException Unwritable(SinkBatch batch, int index, string form, Exception error)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(error);
+        return new($"payload {index + 1} of {batch.Count} ({batch.Payloads[index].Data.TypeName}) cannot be written as {form}: {error.Message}", error);
+    }
 }

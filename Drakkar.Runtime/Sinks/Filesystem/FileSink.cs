@@ -54,9 +54,20 @@ internal sealed class FileSink : ISink
                 var path = ((FilePayload)payload).Path;
                 if (!files.TryGetValue(path, out var file))
                     files[path] = file = (BeneathFile.OpenForAppend(baseDirectory, path, _configuredBase, _componentWalk), new ArrayBufferWriter<byte>(256), []);
+                var lineStart = file.Lines.WrittenCount;
                 writer.Reset(file.Lines);
-                payload.Data.WriteJson(writer);
-                writer.Flush();
+                try
+                {
+                    payload.Data.WriteJson(writer);
+                    writer.Flush();
+                }
+                catch (Exception e) when (PayloadData.IsUnwritable(e))
+                {
+                    // This payload's data has no JSON form: it fails alone, and whatever of it reached the buffer is cut.
+                    batch.Fail(i, SinkDeliveryException.Unwritable(batch, i, "JSON", e));
+                    if (file.Lines.WrittenCount > lineStart) files[path] = file = file with { Lines = Truncated(file.Lines, lineStart) };
+                    continue;
+                }
                 file.Lines.GetSpan(1)[0] = (byte)'\n';
                 file.Lines.Advance(1);
                 file.Payloads.Add(i);
@@ -97,6 +108,13 @@ internal sealed class FileSink : ISink
             foreach (var (file, _, _) in files.Values) file.Dispose();
         }
         return ValueTask.CompletedTask;
+    }
+
+    private static ArrayBufferWriter<byte> Truncated(ArrayBufferWriter<byte> lines, int length)
+    {
+        var kept = new ArrayBufferWriter<byte>(Math.Max(length, 256));
+        kept.Write(lines.WrittenSpan[..length]);
+        return kept;
     }
 
     public ValueTask CloseAsync(CancellationToken cancellationToken)

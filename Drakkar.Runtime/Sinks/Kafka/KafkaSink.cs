@@ -176,8 +176,7 @@ internal sealed class KafkaSink : ISink
         }
         catch (Exception e) when (PayloadData.IsUnwritable(e))
         {
-            unserializable = new SinkDeliveryException(
-                $"payload {index + 1} of {batch.Count} ({batch.Payloads[index].Data.TypeName}) cannot be written as JSON: {e.Message}", e);
+            unserializable = SinkDeliveryException.Unwritable(batch, index, "JSON", e);
             return null;
         }
     }

@@ -246,6 +246,29 @@ public sealed partial class FileSinkTests : IDisposable
     }
 
     [Fact]
+    public async Task A_payload_that_cannot_become_json_fails_alone_and_its_neighbours_are_written_once()
+    {
+        var (manager, dlq) = Start();
+        // One hook call: a good line, a NaN (no JSON form), another good line, all to one file, and one to another file.
+        var result = Files("logs/mixed.jsonl", 1);
+        result.Files.Add(FilePayload.Of("logs/mixed.jsonl", new Gauge("g", double.NaN)));
+        result.Files.Add(FilePayload.Of("logs/mixed.jsonl", Reading.Sample(2)));
+        result.Files.Add(FilePayload.Of("logs/other.jsonl", Reading.Sample(3)));
+
+        await manager.DeliverAsync(result, Origin(offsets: 1), default).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal([PayloadData.Of(Reading.Sample(0)).ToJson(), PayloadData.Of(Reading.Sample(2)).ToJson()],
+            await File.ReadAllLinesAsync(Path.Combine(_base, "logs", "mixed.jsonl")));
+        Assert.Equal([PayloadData.Of(Reading.Sample(3)).ToJson()], await File.ReadAllLinesAsync(Path.Combine(_base, "logs", "other.jsonl")));
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Contains("payload 2 of 4 (Gauge) cannot be written as JSON", letter.Error, StringComparison.Ordinal);
+        Assert.Contains("Gauge.Value is NaN", letter.Error, StringComparison.Ordinal);
+        // The group (one hook call) takes the failure path as a whole and keeps all its payloads for a replay.
+        Assert.Equal(4, letter.Payloads.Count);
+        await manager.CloseAsync();
+    }
+
+    [Fact]
     public async Task A_payload_naming_a_missing_directory_goes_to_the_DLQ_without_holding_the_sink()
     {
         // One payload whose path names a directory that does not exist is that payload's fault, not an outage: under
