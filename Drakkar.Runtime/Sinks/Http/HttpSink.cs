@@ -134,9 +134,13 @@ internal sealed partial class HttpSink : ISink
         {
             body = batch.Payloads[i].Data.ToJsonBytes();
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (PayloadData.IsUnwritable(e))
         {
             // A payload whose data has no JSON form: its own failure, and no retry can change it.
+            return SinkDeliveryException.Unwritable(batch, i, "JSON", e);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
             return e;
         }
         var key = _keyScope is not null && batch.SourceOf(i) is { } source ? IdempotencyKey.Of(_keyScope, Name, source) : null;

@@ -56,6 +56,25 @@ public sealed class HttpSinkTests(HttpReceiver receiver)
     }
 
     [Fact]
+    public async Task A_payload_that_cannot_become_json_is_never_sent_and_its_failure_names_it()
+    {
+        receiver.RespondWith(200);
+        var path = $"/nan-{Guid.NewGuid():N}";
+        var (manager, dlq, errors) = Start(new HttpSinkConfig { Url = receiver.Url.TrimEnd('/') + path });
+        var result = Http(1);
+        result.Http.Add(HttpPayload.Of(new Gauge("g", double.NaN)));
+        result.Http.Add(HttpPayload.Of(Reading.Sample(1)));
+
+        await manager.DeliverAsync(result, Origin(), default);
+
+        Assert.Equal([PayloadData.Of(Reading.Sample(0)).ToJson(), PayloadData.Of(Reading.Sample(1)).ToJson()],
+            receiver.Requests.Where(r => r.Path == path).Select(r => r.Body).Order());
+        Assert.Contains("payload 2 of 3 (Gauge) cannot be written as JSON: Gauge.Value is NaN", Assert.Single(errors).Error, StringComparison.Ordinal);
+        Assert.Single(dlq.Letters);
+        await manager.CloseAsync();
+    }
+
+    [Fact]
     public async Task A_500_is_a_failure_with_status_and_body_excerpt_that_reaches_the_hook_and_the_dlq_without_the_token()
     {
         receiver.RespondWith(500);
