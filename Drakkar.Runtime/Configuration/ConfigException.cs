@@ -37,10 +37,14 @@ public sealed class ConfigException : Exception
     private static string Format(IReadOnlyList<ConfigProblem> problems, string? origin)
     {
         var builder = new StringBuilder("Invalid configuration");
-        if (origin is not null) builder.Append(" in ").Append(origin);
+        // When every problem is in an environment variable or a command-line option, the file is not where to look.
+        if (origin is not null) builder.Append(problems.All(IsOverride) ? " in overrides of " : " in ").Append(origin);
         builder.Append(" (").Append(problems.Count).Append(problems.Count == 1 ? " problem):" : " problems):");
         foreach (var problem in problems)
             builder.Append('\n').Append("  ").Append(problem);
         return builder.ToString();
     }
+
+    private static bool IsOverride(ConfigProblem problem) =>
+        problem.Source is { } source && (source.StartsWith("env ", StringComparison.Ordinal) || source == "command line");
 }

@@ -94,6 +94,17 @@ public sealed class ConfigFileTests : IDisposable
     }
 
     [Fact]
+    public void Problems_only_in_overrides_say_so_instead_of_pointing_at_the_file()
+    {
+        var path = Write("good.yaml", "kafka:\n  source_topic: ok\n");
+
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path, Env(("DK_EXECUTOR__MAX_EXECUTORS", "abc")), _directory.FullName));
+
+        Assert.Equal($"Invalid configuration in overrides of {path} (1 problem):\n  executor.max_executors: must be a whole number (got 'abc') [env DK_EXECUTOR__MAX_EXECUTORS]",
+            error.Message);
+    }
+
+    [Fact]
     public void File_values_expand_variables_and_environment_overrides_still_win()
     {
         var path = Write("worker.yaml", "kafka: { brokers: \"${HOST}:9092\", source_topic: file-topic }\n");
