@@ -92,13 +92,16 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
             .Append(DateTimeOffset.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)).Append(' ')
             .Append(LevelName(level).ToUpperInvariant().PadRight(8))
             .Append(message);
-        ForEachField(state, (key, value) => text.Append(' ').Append(key).Append('=').Append(Convert.ToString(value, CultureInfo.InvariantCulture)));
+        // The message already shows its own values (a long reason would otherwise be printed twice): only the scopes'
+        // fields are added, as key=value. JSON lines carry every field.
+        ForEachField(state, (key, value) => text.Append(' ').Append(key).Append('=').Append(Convert.ToString(value, CultureInfo.InvariantCulture)),
+            includeMessageFields: false);
         if (exception is not null) text.AppendLine().Append(SecretMasker.Mask(exception.ToString()));
         return text.ToString();
     }
 
     /// <summary>Scope values first (outer to inner), then the message's own template values.</summary>
-    private void ForEachField<TState>(TState state, Action<string, object?> visit)
+    private void ForEachField<TState>(TState state, Action<string, object?> visit, bool includeMessageFields = true)
     {
         _scopes.ForEachScope(static (scope, visit) =>
         {
@@ -109,7 +112,7 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
                     if (key != "{OriginalFormat}") visit(SnakeCase(key), value);
             }
         }, visit);
-        if (state is IEnumerable<KeyValuePair<string, object?>> fields)
+        if (includeMessageFields && state is IEnumerable<KeyValuePair<string, object?>> fields)
         {
             foreach (var (key, value) in fields)
                 if (key != "{OriginalFormat}") visit(SnakeCase(key), value);

@@ -27,6 +27,23 @@ public sealed class LoggerMaskingTests
     }
 
     [Fact]
+    public void A_console_line_shows_the_messages_values_once_and_adds_the_scopes_fields()
+    {
+        using var output = new StringWriter();
+        using (var provider = new DrakkarLoggerProvider(new LogSink(output, ownsWriter: false), new LogContext("w-1", "g"), LogFormat.Console, LogLevel.Information))
+        {
+            var logger = provider.CreateLogger("test");
+            using (logger.BeginScope(new Dictionary<string, object?> { ["partition"] = 3 }))
+                logger.LogError("The worker could not start: {Reason}", "sinks.filesystem.results: the handler declares this sink but it is not configured");
+        }
+
+        var line = output.ToString().TrimEnd();
+        Assert.EndsWith("ERROR   The worker could not start: sinks.filesystem.results: the handler declares this sink but it is not configured partition=3", line,
+            StringComparison.Ordinal);
+        Assert.Single(line.Split('\n'));
+    }
+
+    [Fact]
     public void Scope_fields_are_written_in_snake_case_like_the_messages_own()
     {
         using var output = new StringWriter();
