@@ -34,6 +34,16 @@ public sealed class ConfigException : Exception
     /// <summary>The file the configuration came from, or null for YAML text and environment-only loads.</summary>
     public string? Origin { get; }
 
+    /// <summary>What bound despite the problems, for checks that look at the whole configuration (the handler's declared sinks).</summary>
+    internal DrakkarConfig? Partial { get; init; }
+
+    /// <summary>This exception with <paramref name="more"/> problems after its own.</summary>
+    internal ConfigException With(IEnumerable<ConfigProblem> more)
+    {
+        var all = Problems.Concat(more).ToList();
+        return all.Count == Problems.Count ? this : new ConfigException(all, Origin) { Partial = Partial };
+    }
+
     private static string Format(IReadOnlyList<ConfigProblem> problems, string? origin)
     {
         var builder = new StringBuilder("Invalid configuration");

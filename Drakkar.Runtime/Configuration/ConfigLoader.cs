@@ -96,7 +96,7 @@ internal static class ConfigLoader
 
         var config = new DrakkarConfig();
         DrakkarConfigSchema.Root.Bind(config, root, "", new BindContext(problems, ignored));
-        if (problems.Count > 0) throw new ConfigException(problems, origin);
+        if (problems.Count > 0) throw new ConfigException(problems, origin) { Partial = config };
         return config;
     }
 

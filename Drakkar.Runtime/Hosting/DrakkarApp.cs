@@ -159,7 +159,7 @@ public static partial class DrakkarApp
     }
 
     /// <summary>Loads the configuration the worker would use, or prints every problem to <paramref name="stderr"/> and returns null.</summary>
-    internal static DrakkarConfig? LoadConfig(CommandLine line, DrakkarAppOptions options, TextWriter stderr)
+    internal static DrakkarConfig? LoadConfig(CommandLine line, DrakkarAppOptions options, TextWriter stderr, IReadOnlyList<SinkDeclaration>? declared = null)
     {
         try
         {
@@ -169,20 +169,34 @@ public static partial class DrakkarApp
         }
         catch (ConfigException e)
         {
-            stderr.WriteLine(e.Message);
+            stderr.WriteLine(WithDeclarationProblems(e, declared).Message);
             return null;
         }
     }
 
+    /// <summary>
+    /// The sinks the handler declares (its generated static table), read from an instance made without construction:
+    /// its constructor may need services this command does not build.
+    /// </summary>
+    private static IReadOnlyList<SinkDeclaration> DeclaredSinks<[DynamicallyAccessedMembers(HandlerConstructors)] THandler>()
+        where THandler : DrakkarHandlerBase =>
+        ((DrakkarHandlerBase)RuntimeHelpers.GetUninitializedObject(typeof(THandler))).DeclaredSinks;
+
+    /// <summary>
+    /// <paramref name="error"/> with the declared sinks the configuration does not serve added, so that one run lists
+    /// every problem (they were reported only once the others were fixed).
+    /// </summary>
+    private static ConfigException WithDeclarationProblems(ConfigException error, IReadOnlyList<SinkDeclaration>? declared) =>
+        declared is null || error.Partial is null ? error
+        : error.With(SinkRegistry.DeclarationProblems(error.Partial, declared).Select(problem => new ConfigProblem("", problem)));
+
     private static int CheckConfig<[DynamicallyAccessedMembers(HandlerConstructors)] THandler>(CommandLine line, DrakkarAppOptions options)
         where THandler : DrakkarHandlerBase
     {
-        var config = LoadConfig(line, options, Console.Error);
+        // The sinks the handler declares must be configured, as `run` checks at start.
+        var declared = DeclaredSinks<THandler>();
+        var config = LoadConfig(line, options, Console.Error, declared);
         if (config is null) return ExitUsage;
-        // The sinks the handler declares must be configured, as `run` checks at start. The list is the generated
-        // handler's static table; the handler is not constructed (its constructor may need services this machine does
-        // not have), only an instance without construction is asked for that table.
-        var declared = ((DrakkarHandlerBase)RuntimeHelpers.GetUninitializedObject(typeof(THandler))).DeclaredSinks;
         var problems = SinkRegistry.DeclarationProblems(config, declared).ToList();
         if (problems.Count > 0)
         {
@@ -231,7 +245,7 @@ public static partial class DrakkarApp
     /// <c>probe</c>: the handler comes from the same container as for <c>run</c> (constructor injection works), the
     /// worker's configuration and log provider too; nothing is started, delivered or committed.
     /// </summary>
-    private static async Task<int> ProbeAsync<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>(
+    private static async Task<int> ProbeAsync<[DynamicallyAccessedMembers(HandlerConstructors)] THandler>(
         CommandLine line, DrakkarAppOptions options, Action<IServiceCollection, IConfiguration>? configureServices)
         where THandler : DrakkarHandlerBase
     {
@@ -244,7 +258,7 @@ public static partial class DrakkarApp
         }
         catch (ConfigException e)
         {
-            Console.Error.WriteLine(e.Message);
+            Console.Error.WriteLine(WithDeclarationProblems(e, DeclaredSinks<THandler>()).Message);
             return ExitUsage;
         }
         using (host)
@@ -269,7 +283,7 @@ public static partial class DrakkarApp
         return builder.Build();
     }
 
-    private static async Task<int> RunWorkerAsync<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>(
+    private static async Task<int> RunWorkerAsync<[DynamicallyAccessedMembers(HandlerConstructors)] THandler>(
         CommandLine line, DrakkarAppOptions options, Action<IServiceCollection, IConfiguration>? configureServices)
         where THandler : DrakkarHandlerBase
     {
@@ -284,7 +298,7 @@ public static partial class DrakkarApp
         }
         catch (ConfigException e)
         {
-            Console.Error.WriteLine(e.Message);
+            Console.Error.WriteLine(WithDeclarationProblems(e, DeclaredSinks<THandler>()).Message);
             return ExitUsage;
         }
         if (host.Services.GetRequiredService<DrakkarWorkerSetup>().OnDefaultConfig

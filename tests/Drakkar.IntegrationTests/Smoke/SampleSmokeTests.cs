@@ -269,5 +269,14 @@ public sealed class SampleSmokeTests : IDisposable
         Assert.Contains("brokers", sample.Stderr);
         Assert.Contains("executor.max_executors", sample.Stderr);
         Assert.Contains("executor.window_size", sample.Stderr);
+        // The sink the handler declares and the file lacks is listed with them, not only once they are fixed.
+        Assert.Contains("(4 problems)", sample.Stderr, StringComparison.Ordinal);
+        Assert.Contains("  sinks.filesystem.results: the handler declares this sink but it is not configured", sample.Stderr, StringComparison.Ordinal);
+
+        using var run = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["--config", config], _dir);
+        Assert.True(run.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("(4 problems)", run.Stderr, StringComparison.Ordinal);
+        Assert.Contains("  sinks.filesystem.results: the handler declares this sink but it is not configured", run.Stderr, StringComparison.Ordinal);
     }
 }
