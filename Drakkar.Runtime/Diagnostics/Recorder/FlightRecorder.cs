@@ -160,7 +160,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
             Offset = task.SourceOffsets.Count > 0 ? task.SourceOffsets[0] : null,
             ExitCode = result?.ExitCode ?? error!.ExitCode,
             DurationMs = duration.TotalMilliseconds,
-            Detail = failed ? error!.Message : null,
+            Detail = failed ? SecretMasker.Mask(error!.Message) : null,
             Stdout = keepOutput && result is not null ? Excerpt(result.Stdout) : null,
             Stderr = keepOutput ? Excerpt(result?.Stderr ?? error!.Stderr) : null,
             // Shown in the UI either way; stored when storing and at least debug.event_min_duration_ms.
@@ -226,7 +226,9 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
 
     private long NextSeq() => Interlocked.Increment(ref _seq);
 
-    private static string Excerpt(string text) => text.Length <= OutputExcerptChars ? text : text[..OutputExcerptChars];
+    // Masked as the logs are (credentials in URLs and DSNs, bearer tokens): a task that prints the connection string it
+    // failed on must not show its password on the page or in the database.
+    private static string Excerpt(string text) => SecretMasker.Mask(text.Length <= OutputExcerptChars ? text : text[..OutputExcerptChars]);
 
     /// <summary>False when nothing is stored (then events only feed the UI's memory).</summary>
     private bool Storing => _config.StoreEvents && _store is not null && !_stop.IsCancellationRequested;

@@ -186,6 +186,30 @@ public sealed class FlightRecorderTests : IDisposable
     }
 
     [Fact]
+    public async Task Credentials_in_task_output_and_failures_are_masked_on_the_page_and_in_the_database()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, OutputMinDurationMs = 0 });
+        recorder.Start();
+        var task = new ExecutorTask("leaky") { SourceOffsets = [1] };
+        recorder.TaskFinished(task, 0, 1, ExecutorOutcome.Success(new ExecutorResult(task, 0,
+            "using postgresql://app:hunter2pw@db/app", "Authorization: Bearer eyJsecret.token.sig", TimeSpan.FromMilliseconds(1), 1)));
+        var failing = new ExecutorTask("leaky-failed") { SourceOffsets = [2] };
+        recorder.TaskFinished(failing, 0, 1, ExecutorOutcome.Failure(new ExecutorError(failing, ExecutorFailure.SpawnFailed, null,
+            "redis://:r3dispw@cache:6379 refused", "cannot reach redis://:r3dispw@cache:6379", null) { Duration = TimeSpan.FromMilliseconds(1) }));
+        var recent = recorder.RecentTasks(10);
+        var database = recorder.DatabasePath!;
+        await recorder.DisposeAsync();
+
+        var shown = string.Join("\n", recent.Select(e => $"{e.Stdout} {e.Stderr} {e.Detail}"));
+        var stored = string.Join("\n", QueryText(database, "SELECT coalesce(stdout, '') || ' ' || coalesce(stderr, '') || ' ' || coalesce(detail, '') FROM events ORDER BY seq"));
+        foreach (var text in new[] { shown, stored })
+        {
+            Assert.Contains("postgresql://app:***@db/app", text, StringComparison.Ordinal);
+            foreach (var secret in new[] { "hunter2pw", "eyJsecret", "r3dispw" }) Assert.DoesNotContain(secret, text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Consumed_messages_are_stored_as_ranges_of_consecutive_offsets()
     {
         var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir });
