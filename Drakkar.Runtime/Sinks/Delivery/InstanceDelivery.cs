@@ -288,6 +288,7 @@ internal sealed partial class InstanceDelivery
     private async Task HoldAsync(PayloadGroup group)
     {
         if (Interlocked.Increment(ref _holding) == 1) LogHolding(_logger, _slot.Key.KindName, _slot.Key.Name);
+        var delivered = false;
         try
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(group.Abandoned, _closing);
@@ -306,12 +307,23 @@ internal sealed partial class InstanceDelivery
                     LogHeldBack(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, _slot.Breaker.State, wait.TotalMilliseconds);
                     continue;
                 }
-                if (await DeliverGroupAsync(group, null, given: admission).ConfigureAwait(false)) return;
+                if (await DeliverGroupAsync(group, null, given: admission).ConfigureAwait(false))
+                {
+                    delivered = true;
+                    return;
+                }
             }
         }
         finally
         {
-            if (Interlocked.Decrement(ref _holding) == 0) LogHoldOver(_logger, _slot.Key.KindName, _slot.Key.Name);
+            // "Back" only when the last held group got through; a hold that ends because the worker stops or the
+            // partition went elsewhere says so (its payloads stay uncommitted for the next owner).
+            if (Interlocked.Decrement(ref _holding) == 0)
+            {
+                if (delivered) LogHoldOver(_logger, _slot.Key.KindName, _slot.Key.Name);
+                else LogHoldGivenUp(_logger, _slot.Key.KindName, _slot.Key.Name,
+                    _closing.IsCancellationRequested ? "the worker is stopping" : "their partitions were given up");
+            }
         }
     }
 
@@ -525,6 +537,9 @@ internal sealed partial class InstanceDelivery
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sink {SinkKind}/{SinkName} is back: no payload held any more")]
     private static partial void LogHoldOver(ILogger logger, string sinkKind, string sinkName);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName} was not reached again: its held payloads were let go because {Reason}; their offsets stay uncommitted, so they are delivered after the restart or by the partitions' next owner")]
+    private static partial void LogHoldGivenUp(ILogger logger, string sinkKind, string sinkName, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: handler skipped {Count} payload(s) after: {Error}")]
     private static partial void LogSkipped(ILogger logger, string sinkKind, string sinkName, int count, string error);

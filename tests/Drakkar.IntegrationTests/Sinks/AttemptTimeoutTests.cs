@@ -126,6 +126,29 @@ public sealed class AttemptTimeoutTests
         Assert.Contains("r-1", server.Lines);
         Assert.Empty(dlq.Letters);
         Assert.Equal(1, manager.StatsOf("line", "main").Delivered);
+        Assert.Single(logs.Containing("is back: no payload held any more"));
         await manager.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Payloads_still_held_at_close_are_not_reported_as_the_sink_being_back()
+    {
+        using var server = new HangingLineServer();
+        using var logs = new LogCapture();
+        var manager = new SinkManager([new LineSink(server.Port)], new RecordingDlq(), new SinkManagerOptions
+        {
+            Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause, AttemptTimeout = TimeSpan.FromSeconds(0.5) },
+        }, new DrakkarMetrics(), logs);
+        await manager.StartAsync(default);
+        var result = new CollectResult();
+        result.Custom.Add(CustomPayload.Of("line", Reading.Sample(1), "main"));
+        _ = manager.DeliverAsync(result, Origin(offsets: 7), default).AsTask();
+        await Eventually.True(() => logs.Containing("is unreachable: holding its payloads").Length > 0, TimeSpan.FromSeconds(10), () => logs.Text());
+
+        await manager.CloseAsync();
+
+        Assert.True(logs.Containing("is back: no payload held").Length == 0, logs.Text());
+        var given = Assert.Single(logs.Containing("was not reached again"));
+        Assert.Contains("because the worker is stopping; their offsets stay uncommitted", given.Message, StringComparison.Ordinal);
     }
 }
