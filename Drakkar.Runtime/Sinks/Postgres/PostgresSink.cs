@@ -86,6 +86,18 @@ internal sealed class PostgresSink : ISink
         var dataSource = _dataSource ?? throw new SinkTransientException($"postgres sink '{Name}' is not connected");
         var groups = Group(batch.Payloads);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await WriteGroupsAsync(connection, groups, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (!e.IsTransient)
+        {
+            throw Refused(e, groups);
+        }
+    }
+
+    private async Task WriteGroupsAsync(NpgsqlConnection connection, List<TableGroup> groups, CancellationToken cancellationToken)
+    {
         switch (_config.Mode)
         {
             case PostgresWriteMode.Upsert:
@@ -129,6 +141,30 @@ internal sealed class PostgresSink : ISink
                 foreach (var group in copies) _copyable.TryRemove(CopyKey(group), out _);
             }
         }
+    }
+
+    /// <summary>
+    /// The server's refusal as one line that names the table (and the column when the server names it): which table
+    /// is not in most PostgreSQL errors (a value too long, a type mismatch), and one sink writes many tables. Npgsql's
+    /// note that details were redacted and the statement position are left out: they are the same in every error.
+    /// </summary>
+    private static SinkDeliveryException Refused(PostgresException error, List<TableGroup> groups)
+    {
+        var table = error.TableName is { Length: > 0 } named ? $"\"{named}\""
+            : error.BatchCommand?.CommandText is { } statement
+                ? groups.FirstOrDefault(g => statement.StartsWith($"INSERT INTO {g.QuotedTable} ", StringComparison.Ordinal))?.QuotedTable
+            : error.Data[CopyTableKey] as string ?? (groups.Count == 1 ? groups[0].QuotedTable : null);
+        var text = new StringBuilder();
+        text.Append(table is null ? $"tables {string.Join(", ", groups.Select(g => g.QuotedTable).Distinct())}" : $"table {table}");
+        if (error.ColumnName is { Length: > 0 } column) text.Append(", column \"").Append(column).Append('"');
+        if (error.ConstraintName is { Length: > 0 } constraint) text.Append(", constraint \"").Append(constraint).Append('"');
+        text.Append(": ").Append(error.SqlState).Append(": ").Append(error.MessageText);
+        if (error.Detail is { Length: > 0 } detail && !detail.StartsWith("Detail redacted", StringComparison.Ordinal))
+            text.Append(" (").Append(detail.ReplaceLineEndings(" ")).Append(')');
+        if (error.Hint is { Length: > 0 } hint) text.Append("; hint: ").Append(hint.ReplaceLineEndings(" "));
+        // Without the PostgresException as its inner exception: its message, redaction note included, would be added
+        // to every DLQ record and log line again.
+        return new SinkDeliveryException(text.ToString());
     }
 
     public async ValueTask CloseAsync(CancellationToken cancellationToken)
@@ -270,14 +306,25 @@ internal sealed class PostgresSink : ISink
         var copy = $"COPY {group.QuotedTable} ({string.Join(", ", group.QuotedColumns)}) FROM STDIN (FORMAT BINARY)";
         await using var importer = await connection.BeginBinaryImportAsync(copy, cancellationToken).ConfigureAwait(false);
         var writer = new CopyRowWriter(importer, group.Columns);
-        foreach (var row in group.Rows)
+        try
         {
-            writer.StartRow();
-            row.Data.WriteRow(writer);
-            writer.EndRow();
+            foreach (var row in group.Rows)
+            {
+                writer.StartRow();
+                row.Data.WriteRow(writer);
+                writer.EndRow();
+            }
+            await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
-        await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        catch (PostgresException e)
+        {
+            // A COPY's error does not say which table; several are copied in one transaction (Refused).
+            e.Data[CopyTableKey] = group.QuotedTable;
+            throw;
+        }
     }
+
+    private const string CopyTableKey = "drakkar.copy_table";
 
     /// <summary>
     /// Multi-row INSERT statements as one Npgsql batch. Outside an explicit transaction Npgsql runs a batch's

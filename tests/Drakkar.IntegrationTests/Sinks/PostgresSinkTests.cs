@@ -143,9 +143,27 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
         await manager.DeliverAsync(result, Origin(), default);
 
         var letter = Assert.Single(dlq.Letters);
-        Assert.Contains("23502", letter.Error);
+        Assert.Contains("table \"audit\", column \"id\": 23502: null value in column \"id\"", letter.Error, StringComparison.Ordinal);
         Assert.Equal(0L, (await Rows(db, "SELECT count(*) FROM search_results"))[0][0]);
         Assert.Equal(0L, (await Rows(db, "SELECT count(*) FROM audit"))[0][0]);
+        await manager.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_refused_row_names_its_table_in_one_line_without_the_drivers_redaction_note()
+    {
+        var (manager, dlq, db) = await StartAsync();
+        await Execute(db, "CREATE TABLE narrow (id text, count integer, score double precision, note varchar(3), tags jsonb)");
+        // Two tables in one hook call; PostgreSQL's error for a value too long names neither table nor column.
+        var result = Readings("search_results", 1);
+        result.Postgres.Add(PostgresPayload.Of("narrow", Reading.Sample(1) with { Note = "far too long" }));
+
+        await manager.DeliverAsync(result, Origin(), default);
+
+        var error = Assert.Single(dlq.Letters).Error;
+        Assert.Contains("table \"narrow\": 22001: value too long for type character varying(3)", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Include Error Detail", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("\n", error, StringComparison.Ordinal);
         await manager.CloseAsync();
     }
 
