@@ -37,7 +37,8 @@ public sealed record RedisPayload(string Sink, PayloadData Data, string Key, Tim
     public override SinkKind Kind => SinkKind.Redis;
     public static RedisPayload Of<T>(string key, T data, TimeSpan? ttl = null, string sink = "") where T : IPayload<T>
     {
-        ArgumentException.ThrowIfNullOrEmpty(key);
+        // An empty key is the Redis sink's to refuse (that payload alone, into the DLQ), not an exception in the hook.
+        ArgumentNullException.ThrowIfNull(key);
         if (ttl is { } t && t.TotalSeconds < 1)
             throw new ArgumentOutOfRangeException(nameof(ttl), t, $"Redis payload '{key}': ttl must be at least one second (or null for no expiry).");
         return new(sink, PayloadData.Of(data), key, ttl);
@@ -57,7 +58,8 @@ public sealed record FilePayload(string Sink, PayloadData Data, string Path) : S
     public override SinkKind Kind => SinkKind.Filesystem;
     public static FilePayload Of<T>(string path, T data, string sink = "") where T : IPayload<T>
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
+        // An empty path is the filesystem sink's to refuse (that payload's group, into the DLQ), not an exception in the hook.
+        ArgumentNullException.ThrowIfNull(path);
         return new(sink, PayloadData.Of(data), path);
     }
 }

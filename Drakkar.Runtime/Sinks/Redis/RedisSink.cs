@@ -96,17 +96,26 @@ internal sealed partial class RedisSink : ISink
         {
             for (var i = 0; i < payloads.Count; i++)
             {
+                var key = ((RedisPayload)payloads[i]).Key;
+                if (string.IsNullOrWhiteSpace(key))
+                {
+                    // Built from the data in a hook: refused here, with the payload kept for the DLQ, rather than in
+                    // the hook, where it would take the task's other results with it.
+                    batch.Fail(i, new SinkDeliveryException($"payload {i + 1} of {payloads.Count} ({payloads[i].Data.TypeName}) has " +
+                        $"{(key.Length == 0 ? "an empty" : "a blank")} Redis key; nothing was written for it (check the key the hook builds)"));
+                    continue;
+                }
                 try
                 {
                     writer.Reset();
                     var start = json.WrittenCount;
-                    ((RedisPayload)payloads[i]).Data.WriteJson(writer);
+                    payloads[i].Data.WriteJson(writer);
                     writer.Flush();
                     ranges[i] = start..json.WrittenCount;
                 }
-                catch (Exception e) when (e is not OperationCanceledException)
+                catch (Exception e) when (PayloadData.IsUnwritable(e))
                 {
-                    batch.Fail(i, new SinkDeliveryException($"payload '{((RedisPayload)payloads[i]).Key}' cannot be written as JSON: {e.Message}", e));
+                    batch.Fail(i, SinkDeliveryException.Unwritable(batch, i, "JSON", e));
                 }
             }
         }

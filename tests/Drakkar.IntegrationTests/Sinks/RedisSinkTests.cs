@@ -83,6 +83,33 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
     }
 
     [Fact]
+    public async Task An_empty_or_blank_key_is_refused_by_the_sink_with_the_payload_kept_for_the_DLQ()
+    {
+        var dlq = new RecordingDlq();
+        var masker = new SinkSecretMasker();
+        var manager = new SinkManager([new RedisSink("cache", new RedisSinkConfig { Url = redis.Url, KeyPrefix = "blank:" }, masker, NullLogger.Instance)], dlq,
+            new SinkManagerOptions { Batching = (_, _) => new SinkBatching(100, TimeSpan.FromMilliseconds(500)) }, new DrakkarMetrics(),
+            NullLoggerFactory.Instance, masker);
+        await manager.StartAsync(default);
+
+        // Keys a hook builds from its data; the factory no longer throws inside the hook (which lost the task's other results).
+        var good = manager.DeliverAsync(Batch(1, 1), Origin("orders", 0, 20), default).AsTask();
+        var empty = manager.DeliverAsync(new CollectResult { Redis = { RedisPayload.Of("", Reading.Sample(2)) } }, Origin("orders", 0, 21), default).AsTask();
+        var blank = manager.DeliverAsync(new CollectResult { Redis = { RedisPayload.Of("  ", Reading.Sample(3)) } }, Origin("orders", 0, 22), default).AsTask();
+        await Task.WhenAll(good, empty, blank).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal([21L, 22L], dlq.Letters.Select(l => l.Messages.Single().Offset).Order());
+        Assert.Contains(dlq.Letters, l => l.Error.Contains("(Reading) has an empty Redis key", StringComparison.Ordinal));
+        Assert.Contains(dlq.Letters, l => l.Error.Contains("(Reading) has a blank Redis key", StringComparison.Ordinal));
+        Assert.All(dlq.Letters, l => Assert.Single(l.Payloads));
+        using var client = new Resp(redis.Port);
+        Assert.Equal(PayloadData.Of(Reading.Sample(1)).ToJson(), client.Call("GET", "blank:reading:1"));
+        Assert.Null(client.Call("GET", "blank:"));
+        Assert.Null(client.Call("GET", "blank:  "));
+        await manager.CloseAsync();
+    }
+
+    [Fact]
     public async Task The_database_comes_from_the_url()
     {
         var manager = Manager($"redis://127.0.0.1:{redis.Port}/3", new RecordingDlq(), prefix: "db3:");
