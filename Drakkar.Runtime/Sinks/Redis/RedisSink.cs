@@ -113,7 +113,7 @@ internal sealed partial class RedisSink : ISink
                     writer.Flush();
                     ranges[i] = start..json.WrittenCount;
                 }
-                catch (Exception e) when (PayloadData.IsUnwritable(e))
+                catch (Exception e) when (e is not OperationCanceledException)
                 {
                     batch.Fail(i, SinkDeliveryException.Unwritable(batch, i, "JSON", e));
                 }
