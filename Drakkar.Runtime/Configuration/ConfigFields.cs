@@ -57,7 +57,11 @@ internal sealed class ObjectSpec<T>
     /// <summary>The keys this object accepts.</summary>
     public IEnumerable<string> Keys => _fields.Select(f => f.Key);
 
-    public void Bind(T target, ConfigNode node, string path, BindContext context)
+    /// <summary>
+    /// Binds <paramref name="node"/>'s keys; a key this object does not know is reported, or handed to
+    /// <paramref name="other"/> when given (an object whose remaining keys belong to someone else).
+    /// </summary>
+    public void Bind(T target, ConfigNode node, string path, BindContext context, Action<MapEntry>? other = null)
     {
         // A section written with nothing under it (all keys commented out) keeps its defaults.
         if (node is ScalarNode { IsNull: true })
@@ -70,6 +74,11 @@ internal sealed class ObjectSpec<T>
         foreach (var entry in map.Entries)
         {
             var field = Find(entry);
+            if (field is null && other is not null)
+            {
+                other(entry);
+                continue;
+            }
             if (field is null)
             {
                 var key = entry.KeyFromOverride ? entry.Key.ToLowerInvariant() : entry.Key;
@@ -89,13 +98,19 @@ internal sealed class ObjectSpec<T>
     public void Write(T source, ConfigYamlWriter writer)
     {
         writer.BeginMap();
+        WriteEntries(source, writer);
+        writer.EndMap();
+    }
+
+    /// <summary>This object's keys and values, inside a map the caller opened.</summary>
+    public void WriteEntries(T source, ConfigYamlWriter writer)
+    {
         foreach (var field in _fields)
         {
             if (!field.Written) continue;
             writer.Key(field.Key);
             field.Write(source, writer);
         }
-        writer.EndMap();
     }
 
     private ConfigField<T>? Find(MapEntry entry)
@@ -472,16 +487,23 @@ internal sealed class InstancesField<T, TInstance> : ConfigField<T>
 }
 
 /// <summary>
-/// <c>sinks.custom.{kind}.{instance}</c>: plugin settings are opaque here, so every scalar is kept as a string and
+/// <c>sinks.custom.{kind}.{instance}</c>: the delivery keys every sink instance has (<c>batch_size</c>,
+/// <c>linger_ms</c>, <c>on_outage</c>, <c>attempt_timeout_seconds</c>, <c>ui_url</c>) are bound and checked like a
+/// built-in instance's; every other key is the plugin's own and opaque here, so its scalars are kept as strings and
 /// nested mappings or lists are flattened with '.' (<c>auth.user</c>, <c>hosts.0</c>). The plugin validates them.
 /// </summary>
 internal sealed class CustomSinksField<T> : ConfigField<T>
     where T : class
 {
     private readonly Func<T, Dictionary<string, Dictionary<string, CustomSinkConfig>>> _get;
+    private readonly ObjectSpec<CustomSinkConfig> _delivery;
 
-    public CustomSinksField(string key, Func<T, Dictionary<string, Dictionary<string, CustomSinkConfig>>> get)
-        : base(key) => _get = get;
+    public CustomSinksField(string key, Func<T, Dictionary<string, Dictionary<string, CustomSinkConfig>>> get, ObjectSpec<CustomSinkConfig> delivery)
+        : base(key)
+    {
+        _get = get;
+        _delivery = delivery;
+    }
 
     public override void Bind(T target, ConfigNode node, string path, BindContext context)
     {
@@ -509,14 +531,19 @@ internal sealed class CustomSinksField<T> : ConfigField<T>
                     byName[name] = instance;
                 }
                 if (instanceEntry.Value is ScalarNode { IsNull: true }) continue;
-                if (context.AsMap(instanceEntry.Value, instancePath) is { } settings)
-                    Flatten(settings, "", instancePath, instance.Settings, context);
+                _delivery.Bind(instance, instanceEntry.Value, instancePath, context, setting =>
+                {
+                    // Setting names from the environment are lower-cased like every other key Drakkar reads there.
+                    var key = setting.KeyFromOverride ? setting.Key.ToLowerInvariant() : setting.Key;
+                    Flatten(setting.Value, key, BindContext.Join(instancePath, key), instance.Settings, context);
+                });
             }
         }
     }
 
-    /// <summary>Plugin settings are the plugin's own: docs/configuration.md describes them in prose.</summary>
-    public override IEnumerable<ConfigKeyDoc> Describe(T defaults) => [];
+    /// <summary>The delivery keys, under <c>{key}.&lt;kind&gt;.&lt;name&gt;</c>; the plugin's own keys are described in prose.</summary>
+    public override IEnumerable<ConfigKeyDoc> Describe(T defaults) =>
+        _delivery.Describe(new CustomSinkConfig()).Select(row => row with { Path = $"{Key}.<kind>.<name>.{row.Path}" });
 
     private static void Flatten(ConfigNode node, string prefix, string path, Dictionary<string, string> into, BindContext context)
     {
@@ -551,7 +578,10 @@ internal sealed class CustomSinksField<T> : ConfigField<T>
             foreach (var (name, instance) in byName.OrderBy(pair => pair.Key, StringComparer.Ordinal))
             {
                 writer.Key(name);
-                writer.StringMap(instance.Settings);
+                writer.BeginMap();
+                _delivery.WriteEntries(instance, writer);
+                writer.StringEntries(instance.Settings);
+                writer.EndMap();
             }
             writer.EndMap();
         }

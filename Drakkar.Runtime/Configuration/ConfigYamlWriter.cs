@@ -55,11 +55,17 @@ internal sealed class ConfigYamlWriter
     public void StringMap(IReadOnlyDictionary<string, string> map)
     {
         BeginMap(map.Count == 0);
+        StringEntries(map);
+        EndMap();
+    }
+
+    /// <summary>The pairs of <paramref name="map"/>, sorted by key, inside a map the caller opened.</summary>
+    public void StringEntries(IReadOnlyDictionary<string, string> map)
+    {
         foreach (var (key, value) in map.OrderBy(pair => pair.Key, StringComparer.Ordinal))
         {
             Key(key);
             String(value, SecretMasker.IsSecretName(key));
         }
-        EndMap();
     }
 }

@@ -254,9 +254,16 @@ public sealed class FileSinkConfig : SinkInstanceConfig
     public string BasePath { get; set; } = "";
 }
 
-/// <summary>A plugin sink instance's settings: the keys under <c>sinks.custom.{kind}.{instance}</c>, as strings.</summary>
-public sealed class CustomSinkConfig
+/// <summary>
+/// A plugin sink instance under <c>sinks.custom.{kind}.{instance}</c>: the delivery keys every instance has, bound
+/// and applied by Drakkar, and the plugin's own keys in <see cref="Settings"/>, as strings.
+/// </summary>
+public sealed class CustomSinkConfig : SinkInstanceConfig
 {
+    /// <summary>A plugin's cost per call is unknown: batches stay moderate unless the instance says otherwise.</summary>
+    public CustomSinkConfig() => BatchSize = 100;
+
+    /// <summary>Every key of the instance except the delivery keys, flattened (<c>auth.user</c>, <c>hosts.0</c>).</summary>
     public Dictionary<string, string> Settings { get; set; } = new(StringComparer.Ordinal);
 }
 

@@ -502,7 +502,7 @@ internal static class DrakkarConfigSchema
         new InstancesField<SinksConfig, HttpSinkConfig>("http", c => c.Http, () => new(), HttpSink),
         new InstancesField<SinksConfig, RedisSinkConfig>("redis", c => c.Redis, () => new(), RedisSink),
         new InstancesField<SinksConfig, FileSinkConfig>("filesystem", c => c.Filesystem, () => new(), FileSink),
-        new CustomSinksField<SinksConfig>("custom", c => c.Custom),
+        new CustomSinksField<SinksConfig>("custom", c => c.Custom, new ObjectSpec<CustomSinkConfig>(Instance<CustomSinkConfig>())),
         new SectionField<SinksConfig, CircuitBreakerConfig>("circuit_breaker", c => c.CircuitBreaker, CircuitBreaker),
         Int<SinksConfig>("max_inflight_payloads", c => c.MaxInflightPayloads, (c, v) => c.MaxInflightPayloads = v,
             "payloads handed to the delivery engine and not yet settled (delivered, dead-lettered or skipped), " +

@@ -82,10 +82,7 @@ internal static class DebugLinks
         Add("http", sinks.Http);
         Add("redis", sinks.Redis);
         Add("filesystem", sinks.Filesystem);
-        // A plugin instance's settings are its own; a ui_url among them is shown like a built-in sink's.
-        foreach (var (kind, instances) in sinks.Custom)
-            foreach (var (name, instance) in instances)
-                if (instance.Settings.TryGetValue("ui_url", out var url) && url.Length > 0) urls[$"{kind}/{name}"] = SecretMasker.Mask(url);
+        foreach (var (kind, instances) in sinks.Custom) Add(kind, instances);
         return urls;
 
         void Add<T>(string kind, Dictionary<string, T> instances) where T : SinkInstanceConfig

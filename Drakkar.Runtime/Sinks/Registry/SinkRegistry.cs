@@ -5,7 +5,7 @@ namespace Drakkar.Sinks;
 /// <summary>What a plugin sink factory receives for one configured instance (<c>sinks.custom.{kind}.{name}</c>).</summary>
 /// <param name="Kind">The plugin kind (the key under <c>sinks.custom</c>).</param>
 /// <param name="Name">The instance name.</param>
-/// <param name="Settings">The instance's keys, as configured, handed over verbatim.</param>
+/// <param name="Settings">The instance's own keys, as configured, handed over verbatim; the delivery keys every instance has (<c>batch_size</c>, <c>linger_ms</c>, <c>on_outage</c>, <c>attempt_timeout_seconds</c>, <c>ui_url</c>) are Drakkar's and not among them.</param>
 /// <param name="Config">The whole worker configuration (for shared values such as <c>kafka.brokers</c>).</param>
 /// <param name="Loggers">For the sink's own log category.</param>
 public sealed record CustomSinkContext(
@@ -153,14 +153,17 @@ public sealed class SinkRegistry
 
     /// <summary>
     /// Each instance's <c>batch_size</c>, <c>linger_ms</c>, <c>on_outage</c> and <c>attempt_timeout_seconds</c>, with its
-    /// kind's deliveries in flight;
-    /// plugin kinds get <see cref="SinkBatching.Default"/> with the default outage policy (pause).
+    /// kind's deliveries in flight (one at a time for a plugin kind, whose sink may not expect concurrent calls).
     /// </summary>
     internal static Func<string, string, SinkBatching> Batching(SinksConfig sinks) => (kind, name) =>
-        SinkKinds.Named(kind) is { } descriptor && descriptor.Instance(sinks, name) is { } config
-            ? new SinkBatching(config.BatchSize, TimeSpan.FromMilliseconds(config.LingerMs), descriptor.DeliveriesInFlight, config.OnOutage)
-            {
-                AttemptTimeout = TimeSpan.FromSeconds(config.AttemptTimeoutSeconds),
-            }
-            : SinkBatching.Default with { OnOutage = OutagePolicy.Pause };
+    {
+        var (config, inFlight) = SinkKinds.Named(kind) is { } descriptor
+            ? (descriptor.Instance(sinks, name), descriptor.DeliveriesInFlight)
+            : ((SinkInstanceConfig?)sinks.Custom.GetValueOrDefault(kind)?.GetValueOrDefault(name), SinkBatching.Default.Concurrency);
+        config ??= new CustomSinkConfig();
+        return new SinkBatching(config.BatchSize, TimeSpan.FromMilliseconds(config.LingerMs), inFlight, config.OnOutage)
+        {
+            AttemptTimeout = TimeSpan.FromSeconds(config.AttemptTimeoutSeconds),
+        };
+    };
 }

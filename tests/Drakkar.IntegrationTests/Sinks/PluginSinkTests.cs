@@ -1,3 +1,4 @@
+using Drakkar.Configuration;
 using Drakkar.Observability.Metrics;
 using Drakkar.Sinks;
 using Drakkar.TestPlugin;
@@ -74,4 +75,52 @@ public sealed class PluginSinkTests : IDisposable
         Assert.Throws<InvalidOperationException>(() => new SinkRegistry().Register("kafka", c => new LedgerSink(c)));
         Assert.Throws<InvalidOperationException>(() => new SinkRegistry().AddLedgerSink().AddLedgerSink());
     }
+
+    [Fact]
+    public async Task A_plugin_instance_batches_and_lingers_as_its_config_says()
+    {
+        var sink = new ScriptedSink("scripted", "grouped");
+        var manager = Manager(PluginConfig("grouped: { batch_size: 2, linger_ms: 2000 }"), sink, new RecordingDlq());
+        await manager.StartAsync(default);
+
+        // Four single-payload calls at once: with batch_size 2 and a linger long enough to fill, two calls of two.
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(i => manager.DeliverAsync(Scripted("grouped", i), Origin(offsets: i), default).AsTask()));
+        await manager.CloseAsync();
+
+        Assert.Equal([2, 2], sink.Delivered.Select(batch => batch.Count));
+    }
+
+    [Fact]
+    public async Task A_plugin_instance_that_never_answers_is_abandoned_after_its_attempt_timeout_and_dead_lettered_under_on_outage_dlq()
+    {
+        var sink = new ScriptedSink("scripted", "stuck") { Behavior = (_, _) => new ValueTask(new TaskCompletionSource().Task) };
+        var dlq = new RecordingDlq();
+        var manager = Manager(PluginConfig("stuck: { attempt_timeout_seconds: 0.2, on_outage: dlq }"), sink, dlq);
+        await manager.StartAsync(default);
+
+        var delivery = manager.DeliverAsync(Scripted("stuck", 7), Origin(offsets: 7), default).AsTask();
+        // Under the defaults (30 s per attempt, outages held) this would still be waiting: nothing is settled.
+        Assert.Same(delivery, await Task.WhenAny(delivery, Task.Delay(TimeSpan.FromSeconds(20))));
+        await delivery;
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Equal(("scripted", "stuck", 7L), (letter.SinkKind, letter.SinkName, letter.Messages.Single().Offset));
+        Assert.Contains("no answer within 0.2s", letter.Error, StringComparison.Ordinal);
+        Assert.Equal(0, manager.StatsOf("scripted", "stuck").Delivered);
+    }
+
+    /// <summary>A configuration with one <c>sinks.custom.scripted</c> instance, written as YAML like a user's.</summary>
+    private static DrakkarConfig PluginConfig(string instance) => ConfigLoader.LoadFromYaml($$"""
+        sinks:
+          custom:
+            scripted:
+              {{instance}}
+        """);
+
+    /// <summary>The delivery engine as a worker builds it: the plugin through the registry, the delivery keys from config.</summary>
+    private static SinkManager Manager(DrakkarConfig config, ScriptedSink sink, RecordingDlq dlq) =>
+        SinkTestKit.Manager(new SinkRegistry().Register("scripted", _ => sink).Build(config, [], new SinkSecretMasker(), NullLoggerFactory.Instance),
+            dlq, new SinkManagerOptions { Batching = SinkRegistry.Batching(config.Sinks), Delay = (_, _) => Task.CompletedTask });
+
+    private static CollectResult Scripted(string sink, int value) => new() { Custom = { CustomPayload.Of("scripted", Reading.Sample(value), sink) } };
 }

@@ -63,6 +63,9 @@ public sealed class ConfigBindingTests
               archive:
                 bucket: results
                 part_size_mb: 16
+                batch_size: 50
+                on_outage: dlq
+                ui_url: "http://s3-ui"
                 auth: { access_key_id: AKIA, secret_access_key: shh }
                 regions: [eu-west-1, eu-central-1]
           circuit_breaker: { failure_threshold: 2, cooldown_seconds: 7.5 }
@@ -194,6 +197,9 @@ public sealed class ConfigBindingTests
                 ["regions.1"] = "eu-central-1",
             },
             archive.Settings);
+        // The delivery keys every instance has are Drakkar's, bound and checked, and not among the plugin's settings.
+        Assert.Equal((50, 0, OutagePolicy.Dlq, 30.0, "http://s3-ui"),
+            (archive.BatchSize, archive.LingerMs, archive.OnOutage, archive.AttemptTimeoutSeconds, archive.UiUrl));
         Assert.True(sinks.Custom["s3"].ContainsKey("archive"));
 
         Assert.Equal(2, sinks.CircuitBreaker.FailureThreshold);

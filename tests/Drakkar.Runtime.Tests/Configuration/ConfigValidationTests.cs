@@ -289,6 +289,34 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
+    public void A_plugin_instance_has_the_delivery_keys_of_every_instance_checked_and_applied()
+    {
+        var error = LoadFails("""
+            sinks:
+              custom:
+                s3:
+                  archive: { bucket: b, batch_size: 0, on_outage: wait, attempt_timeout_seconds: -1, ui_url: "ftp://x" }
+            """);
+        Assert.Equal("must be ≥ 1 (got 0)", ProblemAt(error, "sinks.custom.s3.archive.batch_size").Message);
+        Assert.StartsWith("must be one of", ProblemAt(error, "sinks.custom.s3.archive.on_outage").Message, StringComparison.Ordinal);
+        Assert.Equal("must be > 0 (got -1)", ProblemAt(error, "sinks.custom.s3.archive.attempt_timeout_seconds").Message);
+        Assert.NotNull(ProblemAt(error, "sinks.custom.s3.archive.ui_url"));
+
+        var config = ConfigLoader.LoadFromYaml("""
+            sinks:
+              custom:
+                s3:
+                  archive: { bucket: b, batch_size: 10, linger_ms: 40, on_outage: dlq, attempt_timeout_seconds: 2 }
+                  plain: { bucket: c }
+            """, Env());
+        var batching = Drakkar.Sinks.SinkRegistry.Batching(config.Sinks);
+        Assert.Equal(new Drakkar.Sinks.SinkBatching(10, TimeSpan.FromMilliseconds(40), 1, OutagePolicy.Dlq) { AttemptTimeout = TimeSpan.FromSeconds(2) },
+            batching("s3", "archive"));
+        Assert.Equal(new Drakkar.Sinks.SinkBatching(100, TimeSpan.Zero, 1, OutagePolicy.Pause), batching("s3", "plain"));
+        Assert.Equal(new Dictionary<string, string> { ["bucket"] = "b" }, config.Sinks.Custom["s3"]["archive"].Settings);
+    }
+
+    [Fact]
     public void Attempt_timeout_is_positive_bounded_and_reaches_the_delivery_engine()
     {
         var error = LoadFails("""

@@ -55,12 +55,15 @@ public sealed class EnvironmentOverrideTests
             ("DK_SINKS__KAFKA__ALERTS__TOPIC", "search-alerts"),
             ("DK_SINKS__POSTGRES__MAIN__DSN", "Host=db;Password=x"),
             ("DK_SINKS__POSTGRES__MAIN__POOL_MAX", "3"),
-            ("DK_SINKS__CUSTOM__S3__ARCHIVE__BUCKET", "b1")));
+            ("DK_SINKS__CUSTOM__S3__ARCHIVE__BUCKET", "b1"),
+            ("DK_SINKS__CUSTOM__S3__ARCHIVE__LINGER_MS", "25")));
 
         Assert.Equal("search-alerts", config.Sinks.Kafka["alerts"].Topic);
         Assert.Equal("from-file", config.Sinks.Kafka["results"].Topic);
         Assert.Equal(("Host=db;Password=x", 3), (config.Sinks.Postgres["main"].Dsn, config.Sinks.Postgres["main"].PoolMax));
         Assert.Equal("b1", config.Sinks.Custom["s3"]["archive"].Settings["bucket"]);
+        Assert.Equal(25, config.Sinks.Custom["s3"]["archive"].LingerMs);
+        Assert.False(config.Sinks.Custom["s3"]["archive"].Settings.ContainsKey("linger_ms"));
     }
 
     [Fact]

@@ -54,6 +54,9 @@ public sealed class DebugUiExposureTests : IDisposable
             sinks:
               http:
                 hook: { url: "https://hook.example/in", ui_url: "https://hook.example/admin?token=sink-secret&tab=1" }
+              custom:
+                s3:
+                  archive: { bucket: b, ui_url: "https://s3:plugin-secret@s3.example/b" }
             debug:
               prometheus_url: "https://viewer:prom-secret@prometheus.example"
               custom_links:
@@ -65,15 +68,17 @@ public sealed class DebugUiExposureTests : IDisposable
         {
             DebugLinks.KafkaUi(config)!.Url,
             DebugLinks.SinkUrls(config)["http/hook"],
+            DebugLinks.SinkUrls(config)["s3/archive"],
         };
         links.AddRange(DebugLinks.Prometheus(config, "w-1").Select(l => l.Url));
         links.AddRange(DebugLinks.Custom(config, "w-1").Select(l => l.Url));
 
-        foreach (var secret in new[] { "kafka-ui-secret", "sink-secret", "prom-secret", "grafana-secret", "logs-token-secret" })
+        foreach (var secret in new[] { "kafka-ui-secret", "sink-secret", "plugin-secret", "prom-secret", "grafana-secret", "logs-token-secret" })
             Assert.DoesNotContain(links, url => url!.Contains(secret, StringComparison.Ordinal));
         Assert.Equal("https://ops:***@kafka-ui.example/ui/clusters/main/all-topics/input-events", links[0]);
         Assert.Equal("https://hook.example/admin?token=***&tab=1", links[1]);
-        Assert.StartsWith("https://viewer:***@prometheus.example/graph?g0.expr=", links[2]);
+        Assert.Equal("https://s3:***@s3.example/b", links[2]);
+        Assert.StartsWith("https://viewer:***@prometheus.example/graph?g0.expr=", links[3]);
         Assert.Contains("https://grafana.example/d/abc?var-worker=w-1&auth_token=***", links);
         Assert.Contains("https://***@logs.example/w-1", links);
     }
