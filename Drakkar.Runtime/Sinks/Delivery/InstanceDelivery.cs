@@ -28,6 +28,8 @@ internal sealed partial class InstanceDelivery
     private readonly TimeSpan _attemptTimeout;
     // Groups held back while the destination is unreachable (on_outage: pause).
     private int _holding;
+    /// <summary>Successful sink calls so far: an attempt that timed out while this moved was not facing an outage.</summary>
+    private long _deliveries;
     // Completed (and replaced) when anything is delivered while groups are held (a held group's probe, or a fresh batch
     // the breaker let through): they try again at once instead of at their next probe time, up to 5 s later, which
     // kept consumption paused that long after the destination was back.
@@ -190,9 +192,12 @@ internal sealed partial class InstanceDelivery
     /// <paramref name="admitted"/>: the group's batch already passed the breaker (it is being isolated after the
     /// batch failed as a whole), so it is tried without asking again; otherwise a half-open breaker would turn the
     /// healthy neighbours of one poison payload away as "circuit open" while the first of them is the probe.
+    /// A held group passes <c>heldSince</c>, the instance's successful calls when its hold began: a timeout after
+    /// others got through since is this group's fault (see <see cref="TryDeliverAsync"/>).
     /// </summary>
     /// <returns>False when the group is to be held for an outage (on_outage: pause) instead: nothing was settled.</returns>
-    private async Task<bool> DeliverGroupAsync(PayloadGroup group, Exception? firstFailure, bool admitted = false, CircuitAdmission? given = null)
+    private async Task<bool> DeliverGroupAsync(PayloadGroup group, Exception? firstFailure, bool admitted = false, CircuitAdmission? given = null,
+        long? heldSince = null)
     {
         var admission = given ?? (firstFailure is null && !admitted ? _slot.Breaker.Admit() : CircuitAdmission.Deliver);
         if (admission == CircuitAdmission.Reject)
@@ -210,7 +215,7 @@ internal sealed partial class InstanceDelivery
             for (var attempt = 1; ; attempt++)
             {
                 var started = Stopwatch.GetTimestamp();
-                var failure = attempt == 1 && firstFailure is not null ? firstFailure : await TryDeliverAsync(batch, stop.Token).ConfigureAwait(false);
+                var failure = attempt == 1 && firstFailure is not null ? firstFailure : await TryDeliverAsync(batch, stop.Token, heldSince).ConfigureAwait(false);
                 if (failure is null && batch.HasFailures) failure = FirstFailure(batch);
                 if (failure is null)
                 {
@@ -254,7 +259,9 @@ internal sealed partial class InstanceDelivery
                     return true;
                 }
                 verdict = true;
-                if (_holdOnOutage && TransientErrors.IsTransient(failure))
+                // A call that never answered while the instance delivered other payloads is this group's fault (a
+                // payload that makes the sink hang), not an outage: holding it would keep its partition forever.
+                if (_holdOnOutage && TransientErrors.IsTransient(failure) && failure is not AttemptTimeoutException { OthersDelivered: true })
                 {
                     // The destination is unreachable, not the payload at fault: hold it (see HoldAsync).
                     _slot.Breaker.Open();
@@ -288,6 +295,7 @@ internal sealed partial class InstanceDelivery
     private async Task HoldAsync(PayloadGroup group)
     {
         if (Interlocked.Increment(ref _holding) == 1) LogHolding(_logger, _slot.Key.KindName, _slot.Key.Name);
+        var heldSince = Volatile.Read(ref _deliveries);
         var delivered = false;
         try
         {
@@ -307,7 +315,7 @@ internal sealed partial class InstanceDelivery
                     LogHeldBack(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, _slot.Breaker.State, wait.TotalMilliseconds);
                     continue;
                 }
-                if (await DeliverGroupAsync(group, null, given: admission).ConfigureAwait(false))
+                if (await DeliverGroupAsync(group, null, given: admission, heldSince: heldSince).ConfigureAwait(false))
                 {
                     delivered = true;
                     return;
@@ -350,6 +358,7 @@ internal sealed partial class InstanceDelivery
 
     private void Delivered(int count, TimeSpan elapsed)
     {
+        Interlocked.Increment(ref _deliveries);
         _slot.Counters.Delivered(count, _options.Time.GetUtcNow(), elapsed);
         _slot.PayloadsDelivered.Add(count);
         _metrics.SinkDeliverDuration.Observe(elapsed.TotalSeconds, _slot.Key.KindName, _slot.Key.Name);
@@ -376,11 +385,16 @@ internal sealed partial class InstanceDelivery
     /// </summary>
     /// <param name="batch">The payloads.</param>
     /// <param name="stop">Fires when the sinks close or every payload's partition gave its work up.</param>
-    private async Task<Exception?> TryDeliverAsync(SinkBatch batch, CancellationToken stop)
+    /// <param name="upSince">
+    /// The count of successful calls to compare with when a call times out (default: the count as the call starts): a
+    /// change means the destination answered other calls meanwhile, so the timeout is these payloads' fault.
+    /// </param>
+    private async Task<Exception?> TryDeliverAsync(SinkBatch batch, CancellationToken stop, long? upSince = null)
     {
         var fastRetries = 0;
         while (true)
         {
+            var deliveriesBefore = upSince ?? Volatile.Read(ref _deliveries);
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stop);
             deadline.CancelAfter(_attemptTimeout);
             Task? call = null;
@@ -401,9 +415,12 @@ internal sealed partial class InstanceDelivery
                 // whatever it ends with later is observed here so it cannot surface as an unobserved task exception.
                 _ = call?.ContinueWith(static ended => ended.Exception, CancellationToken.None,
                     TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-                return new TimeoutException(
+                var othersDelivered = Volatile.Read(ref _deliveries) != deliveriesBefore;
+                return new AttemptTimeoutException(
                     $"no answer within {_attemptTimeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}s " +
-                    "(attempt_timeout_seconds); the call was abandoned");
+                    "(attempt_timeout_seconds); the call was abandoned" +
+                    (othersDelivered ? " while other deliveries to this instance succeeded, so these payloads are at fault, not an outage" : ""),
+                    othersDelivered);
             }
             catch (SinkBackpressureException backpressure)
             {
@@ -452,6 +469,12 @@ internal sealed partial class InstanceDelivery
         _slot.DeadLettered.Add(group.Count);
         LogDeadLettered(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, attempts, _dlq.Destination);
         group.Settle();
+    }
+
+    /// <summary>A sink call abandoned at <c>attempt_timeout_seconds</c>; <see cref="OthersDelivered"/>: other calls of the instance succeeded meanwhile.</summary>
+    private sealed class AttemptTimeoutException(string message, bool othersDelivered) : TimeoutException(message)
+    {
+        public bool OthersDelivered { get; } = othersDelivered;
     }
 
     /// <summary>Cancelled when the sinks close, or when every group of a batch was abandoned by its partition.</summary>

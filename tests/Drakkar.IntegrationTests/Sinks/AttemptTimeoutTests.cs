@@ -131,6 +131,44 @@ public sealed class AttemptTimeoutTests
     }
 
     [Fact]
+    public async Task A_payload_that_makes_the_sink_hang_while_others_get_through_is_dead_lettered_not_held_forever()
+    {
+        using var logs = new LogCapture();
+        var dlq = new RecordingDlq();
+        // The destination answers every call except one carrying r-13, which it never answers.
+        var sink = new ScriptedSink("line", "main")
+        {
+            Behavior = (batch, _) => batch.Payloads.Any(p => ((Reading)p.Data.Value).Id == "r-13")
+                ? new ValueTask(new TaskCompletionSource().Task)
+                : ValueTask.CompletedTask,
+        };
+        var manager = new SinkManager([sink], dlq, new SinkManagerOptions
+        {
+            Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause, AttemptTimeout = TimeSpan.FromSeconds(0.5) },
+        }, new DrakkarMetrics(), logs);
+        await manager.StartAsync(default);
+
+        // Alone, the hanging call looks like an outage: it is held (and consumption would pause).
+        var poison = manager.DeliverAsync(Line(13), Origin(offsets: 13), default).AsTask();
+        await Eventually.True(() => manager.StatsOf("line", "main").Errors >= 1, TimeSpan.FromSeconds(10), logs.Text);
+        Assert.False(poison.IsCompleted);
+
+        // Others get through (once a probe of theirs does), so the next time r-13 hangs it is its own fault.
+        var healthy = Task.WhenAll(manager.DeliverAsync(Line(1), Origin(offsets: 1), default).AsTask(),
+            manager.DeliverAsync(Line(2), Origin(offsets: 2), default).AsTask());
+        await Task.WhenAll(poison, healthy).WaitAsync(TimeSpan.FromSeconds(30));
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Equal(13, letter.Messages.Single().Offset);
+        Assert.Contains("while other deliveries to this instance succeeded", letter.Error, StringComparison.Ordinal);
+        Assert.Equal(2, manager.StatsOf("line", "main").Delivered);
+        Assert.Equal(0, manager.InFlightPayloads);
+        await manager.CloseAsync();
+    }
+
+    private static CollectResult Line(int value) => new() { Custom = { CustomPayload.Of("line", Reading.Sample(value), "main") } };
+
+    [Fact]
     public async Task Payloads_still_held_at_close_are_not_reported_as_the_sink_being_back()
     {
         using var server = new HangingLineServer();
