@@ -47,18 +47,19 @@ public sealed class HttpSinkLimitsTests
     [Fact]
     public async Task Requests_waiting_for_one_of_the_max_connections_do_not_spend_their_timeout_waiting()
     {
-        // Each answer takes 0.5 s and the timeout is 2 s: twelve requests over two connections take 3 s, so the last
-        // ones queue for 2.5 s and a request whose timeout ran while it queued for a connection would fail, while a
-        // request timed from when it got a connection has 1.5 s to spare (0.4 s answers against a 1 s timeout left too
-        // little on a busy machine: one CI run timed out a request that was being served).
+        // Each answer takes 0.5 s and the timeout is 4 s: eighteen requests over two connections take 4.5 s, so the last
+        // ones queue for 4 s and a request whose timeout ran while it queued for a connection would fail, while a
+        // request timed from when it got a connection has 3.5 s to spare. (Smaller margins failed on a loaded 2-core CI
+        // machine: 0.4 s answers against a 1 s timeout, then 0.5 s answers against 2 s, each timed out a request that
+        // was being served while a Native AOT publish ran alongside.)
         using var receiver = new HttpReceiver { Delay = TimeSpan.FromMilliseconds(500) };
-        var batches = new[] { Batch(4), Batch(4), Batch(4) };
+        var batches = new[] { Batch(6), Batch(6), Batch(6) };
 
-        var error = await DeliverOnceAsync(Sink(receiver.Url, c => { c.MaxConnections = 2; c.TimeoutSeconds = 2; }), batches);
+        var error = await DeliverOnceAsync(Sink(receiver.Url, c => { c.MaxConnections = 2; c.TimeoutSeconds = 4; }), batches);
 
         Assert.Null(error);
-        Assert.All(batches, b => Assert.False(b.HasFailures, b.HasFailures ? b.FailureOf(Enumerable.Range(0, 4).First(i => b.FailureOf(i) is not null))!.Message : ""));
-        Assert.Equal(12, receiver.Requests.Count);
+        Assert.All(batches, b => Assert.False(b.HasFailures, b.HasFailures ? b.FailureOf(Enumerable.Range(0, 6).First(i => b.FailureOf(i) is not null))!.Message : ""));
+        Assert.Equal(18, receiver.Requests.Count);
         Assert.Equal(2, receiver.MostServing);
     }
 
