@@ -789,6 +789,11 @@ internal static class DrakkarConfigSchema
         if (config.Cache.Enabled && config.Cache.DbDir.Trim().Length == 0 && config.Debug.DbDir.Trim().Length == 0)
             check.Fail("cache.db_dir", "must name a directory when cache.enabled is true and debug.db_dir is empty (the cache's file " +
                 "needs one; an empty debug.db_dir only keeps the recorder in memory)");
+        // The metrics endpoint listens on every interface by default, so one port cannot serve both: run would fail
+        // naming metrics.port while the port is held by the worker's own UI.
+        if (config.Debug.Enabled && config.Metrics.Enabled && config.Debug.Port == config.Metrics.Port)
+            check.Fail("debug.port", $"must differ from metrics.port ({config.Metrics.Port}): the debug UI and the metrics " +
+                "endpoint each listen on a port of their own");
         if (!config.Kafka.ExactlyOnce) return;
         // One transaction carries the sink records and the source offsets, so every destination must be a topic of
         // the source's cluster: another kind of store, or another cluster, cannot join it.

@@ -203,6 +203,8 @@ public sealed class ConfigValidationTests
         "must be > 2 × cleanup_interval_seconds (1800 s), or a running worker's file could be deleted (got 1 h)")]
     [InlineData("debug: { host: vm }", "debug.host", "must be an IP address to listen on, e.g. 0.0.0.0 (every interface) or 127.0.0.1 (got 'vm')")]
     [InlineData("debug: { db_dir: '' }\ncache: { enabled: true }", "cache.db_dir", "must name a directory when cache.enabled is true and debug.db_dir is empty (the cache's file needs one; an empty debug.db_dir only keeps the recorder in memory)")]
+    [InlineData("debug: { enabled: true, port: 9099 }\nmetrics: { port: 9099 }", "debug.port",
+        "must differ from metrics.port (9099): the debug UI and the metrics endpoint each listen on a port of their own")]
     [InlineData("cache: { stale_file_hours: -1 }", "cache.stale_file_hours", "must be ≥ 0.01 or null (got -1)")]
     [InlineData("cache: { peer_sync: { cycle_deadline_seconds: 0.05 } }", "cache.peer_sync.cycle_deadline_seconds", "must be ≥ 0.1 or null (got 0.05)")]
     [InlineData("sinks: { circuit_breaker: { failure_threshold: 0 } }", "sinks.circuit_breaker.failure_threshold", "must be ≥ 1 (got 0)")]
