@@ -158,8 +158,25 @@ internal readonly struct ObjectCheck
     {
         var path = BindContext.Join(Path, key);
         if (_context.Problems.Exists(problem => problem.Path == path)) return;
-        var valueNode = _map?.Entries.Find(e => string.Equals(e.Key, key, StringComparison.OrdinalIgnoreCase))?.Value;
-        _context.Report(path, message, valueNode ?? _node);
+        _context.Report(path, message, Locate(key));
+    }
+
+    /// <summary>
+    /// The node a key's problem points at: its value when given, following a dotted key (<c>cache.db_dir</c>, from a
+    /// rule that spans sections) down to the deepest part that was given, so the problem names the line or variable
+    /// that set it rather than the file's first line.
+    /// </summary>
+    private ConfigNode Locate(string key)
+    {
+        var found = _node;
+        var map = _map;
+        foreach (var part in key.Split('.'))
+        {
+            if (map?.Entries.Find(e => string.Equals(e.Key, part, StringComparison.OrdinalIgnoreCase)) is not { } entry) break;
+            found = entry.Value;
+            map = entry.Value as MapNode;
+        }
+        return found;
     }
 
     /// <summary>True when the key was given at all (in the file or the environment).</summary>

@@ -45,7 +45,7 @@ internal static partial class ConfigRules
     public static readonly ConfigRule<string> ListenAddress = new(
         value => System.Net.IPAddress.TryParse(value.Trim(), out _) || value.Trim().Equals("localhost", StringComparison.OrdinalIgnoreCase)
             ? null
-            : $"must be an IP address to listen on, e.g. 0.0.0.0 (every interface) or 127.0.0.1 (got '{value}')",
+            : $"must be an IP address to listen on or localhost, e.g. 0.0.0.0 (every interface) or 127.0.0.1 (got '{value}')",
         "an IP address or `localhost`");
 
     public static readonly ConfigRule<string?> NotEmptyOrNull = new(

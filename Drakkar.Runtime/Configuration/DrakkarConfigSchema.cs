@@ -596,7 +596,8 @@ internal static class DrakkarConfigSchema
         Bool<DebugConfig>("enabled", c => c.Enabled, (c, v) => c.Enabled = v, "starts the flight recorder and the debug UI. Python Drakkar defaults to `true`; here a " +
                 "listening port and files on disk are opted into"),
         Str<DebugConfig>("host", c => c.Host, (c, v) => c.Host = v, "address the UI listens on (`0.0.0.0` exposes it: set `auth_token`)", ListenAddress),
-        Int<DebugConfig>("port", c => c.Port, (c, v) => c.Port = v, "the UI's port; in use at startup is an error naming this key", Between(1, 65535)),
+        Int<DebugConfig>("port", c => c.Port, (c, v) => c.Port = v, "the UI's port; in use at startup is an error naming this key, and so is `metrics.port`'s value while both are " +
+            "enabled (each listens on a port of its own)", Between(1, 65535)),
         new ScalarField<DebugConfig, string>("auth_token", c => c.AuthToken, (c, v) => c.AuthToken = v, Text)
         {
             Doc = "when set, every UI request needs it: `Authorization: Bearer <token>`, or `?token=<token>` once " +
@@ -614,7 +615,7 @@ internal static class DrakkarConfigSchema
         },
         Str<DebugConfig>("debug_url", c => c.DebugUrl, (c, v) => c.DebugUrl = v, "the address operators reach this worker's UI at (behind a proxy): logged at startup, shown on " +
                 "the page, and stored in the recorder's `worker_config` rows", WebLink),
-        Str<DebugConfig>("db_dir", c => c.DbDir, (c, v) => c.DbDir = v, "directory of the recorder's SQLite files; `\"\"` keeps the recorder in memory only (the UI still " +
+        Str<DebugConfig>("db_dir", c => c.DbDir, (c, v) => c.DbDir = v, "directory of the recorder's SQLite files (created at start); `\"\"` keeps the recorder in memory only (the UI still " +
                 "shows recent tasks and dead letters)"),
         Bool<DebugConfig>("store_events", c => c.StoreEvents, (c, v) => c.StoreEvents = v, "write events to the `events` table"),
         Bool<DebugConfig>("store_config", c => c.StoreConfig, (c, v) => c.StoreConfig = v, "write a `worker_config` row (masked config, `expose_env_vars`, `debug_url`) into each new file"),

@@ -105,6 +105,19 @@ public sealed class ConfigFileTests : IDisposable
     }
 
     [Fact]
+    public void A_rule_across_sections_points_at_the_key_it_names_in_the_file_or_the_environment()
+    {
+        var path = Write("ports.yaml", "kafka:\n  source_topic: ok\nmetrics:\n  port: 9099\ndebug:\n  enabled: true\n  port: 9099\n");
+
+        var fromFile = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path, Env(), _directory.FullName));
+        var fromEnv = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path, Env(("DK_DEBUG__PORT", "9100"), ("DK_METRICS__PORT", "9100")),
+            _directory.FullName));
+
+        Assert.Equal(("debug.port", "line 7"), (Assert.Single(fromFile.Problems).Path, fromFile.Problems[0].Source));
+        Assert.Equal(("debug.port", "env DK_DEBUG__PORT"), (Assert.Single(fromEnv.Problems).Path, fromEnv.Problems[0].Source));
+    }
+
+    [Fact]
     public void File_values_expand_variables_and_environment_overrides_still_win()
     {
         var path = Write("worker.yaml", "kafka: { brokers: \"${HOST}:9092\", source_topic: file-topic }\n");

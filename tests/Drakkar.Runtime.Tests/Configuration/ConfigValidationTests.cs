@@ -201,7 +201,7 @@ public sealed class ConfigValidationTests
     [InlineData("cache: { max_memory_entries: 0 }", "cache.max_memory_entries", "must be ≥ 1 or null (got 0)")]
     [InlineData("cache: { cleanup_interval_seconds: 1800, stale_file_hours: 1 }", "cache.stale_file_hours",
         "must be > 2 × cleanup_interval_seconds (1800 s), or a running worker's file could be deleted (got 1 h)")]
-    [InlineData("debug: { host: vm }", "debug.host", "must be an IP address to listen on, e.g. 0.0.0.0 (every interface) or 127.0.0.1 (got 'vm')")]
+    [InlineData("debug: { host: vm }", "debug.host", "must be an IP address to listen on or localhost, e.g. 0.0.0.0 (every interface) or 127.0.0.1 (got 'vm')")]
     [InlineData("debug: { db_dir: '' }\ncache: { enabled: true }", "cache.db_dir", "must name a directory when cache.enabled is true and debug.db_dir is empty (the cache's file needs one; an empty debug.db_dir only keeps the recorder in memory)")]
     [InlineData("debug: { enabled: true, port: 9099 }\nmetrics: { port: 9099 }", "debug.port",
         "must differ from metrics.port (9099): the debug UI and the metrics endpoint each listen on a port of their own")]
