@@ -190,6 +190,17 @@ public static partial class DrakkarApp
         declared is null || error.Partial is null ? error
         : error.With(SinkRegistry.DeclarationProblems(error.Partial, declared).Select(problem => new ConfigProblem("", problem)));
 
+    /// <summary>
+    /// Prints the declared sinks <paramref name="config"/> does not serve; true when there is any. A configuration
+    /// mistake like the others: <c>check-config</c> and <c>run</c> both exit 2 on it, before anything starts.
+    /// </summary>
+    private static bool ReportDeclarationProblems(DrakkarConfig config, IReadOnlyList<SinkDeclaration> declared)
+    {
+        var problems = SinkRegistry.DeclarationProblems(config, declared).ToList();
+        foreach (var problem in problems) Console.Error.WriteLine($"error: {problem}");
+        return problems.Count > 0;
+    }
+
     private static int CheckConfig<[DynamicallyAccessedMembers(HandlerConstructors)] THandler>(CommandLine line, DrakkarAppOptions options)
         where THandler : DrakkarHandlerBase
     {
@@ -197,12 +208,7 @@ public static partial class DrakkarApp
         var declared = DeclaredSinks<THandler>();
         var config = LoadConfig(line, options, Console.Error, declared);
         if (config is null) return ExitUsage;
-        var problems = SinkRegistry.DeclarationProblems(config, declared).ToList();
-        if (problems.Count > 0)
-        {
-            foreach (var problem in problems) Console.Error.WriteLine($"error: {problem}");
-            return ExitUsage;
-        }
+        if (ReportDeclarationProblems(config, declared)) return ExitUsage;
         var source = ConfigLoader.ResolvePath(line.Value("--config"), ConfigLoader.ReadProcessEnvironment()) ?? "built-in defaults";
         Console.Out.WriteLine($"# configuration is valid (source: {source}); effective values, secrets masked:");
         Console.Out.Write(SecretMasker.ToMaskedYaml(config));
@@ -290,15 +296,21 @@ public static partial class DrakkarApp
         // Every worker creates a Kafka consumer; its native binding runs meanwhile on another core.
         Kafka.KafkaNativeLibrary.BindInBackground();
         IHost host;
+        DrakkarConfig config;
         try
         {
             host = BuildHost<THandler>(line, options, configureServices);
             // Bound before anything starts, so configuration mistakes exit 2 with every problem listed.
-            host.Services.GetRequiredService<DrakkarConfig>();
+            config = host.Services.GetRequiredService<DrakkarConfig>();
         }
         catch (ConfigException e)
         {
             Console.Error.WriteLine(WithDeclarationProblems(e, DeclaredSinks<THandler>()).Message);
+            return ExitUsage;
+        }
+        if (ReportDeclarationProblems(config, DeclaredSinks<THandler>()))
+        {
+            host.Dispose();
             return ExitUsage;
         }
         if (host.Services.GetRequiredService<DrakkarWorkerSetup>().OnDefaultConfig

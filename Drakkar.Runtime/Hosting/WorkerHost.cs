@@ -160,13 +160,15 @@ public sealed partial class WorkerHost : IAsyncDisposable
             LogEmbeddedBroker(EmbeddedBroker.BootstrapServers, Config.Kafka.SourceTopic, EmbeddedPartitions);
         }
         _debug = Diagnostics.DebugConsole.Create(Config, WorkerId, Metrics, _loggers);
-        var (delivery, postgres) = await parts.Delivery(Config, _handler, WorkerId, Metrics, _loggers, cancellationToken).ConfigureAwait(false);
-        _delivery = delivery;
+        // Both ports are taken before anything connects: a port in use stops the worker before it touches a sink or
+        // the group. While the sinks connect, /healthz answers and /readyz says what is still missing.
         if (Config.Metrics.Enabled)
         {
             _endpoint = OperationsEndpoint.Start(Config.Metrics.Host, Config.Metrics.Port, Metrics.Registry.Export, () => Readiness,
                 _loggers.CreateLogger("Drakkar.Metrics"));
         }
+        var (delivery, postgres) = await parts.Delivery(Config, _handler, WorkerId, Metrics, _loggers, cancellationToken).ConfigureAwait(false);
+        _delivery = delivery;
         _executor = parts.Executor(Config, Metrics, _loggers);
         _cache = await DrakkarCache.OpenAsync(Config, WorkerId, logger: _loggers.CreateLogger("Drakkar.Cache"), cancellationToken: cancellationToken)
             .ConfigureAwait(false);

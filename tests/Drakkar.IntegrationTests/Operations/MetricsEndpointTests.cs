@@ -109,23 +109,29 @@ public sealed class MetricsEndpointTests(KafkaBroker kafka) : IDisposable
     }
 
     [Fact]
-    public async Task A_port_already_in_use_stops_startup_with_a_clear_error()
+    public async Task A_port_already_in_use_stops_startup_with_a_clear_error_before_any_sink_connects()
     {
         using var occupant = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
         occupant.Start();
         var port = ((IPEndPoint)occupant.LocalEndpoint).Port;
+        // The Redis sink's server: a listener that only counts connections (the kernel accepts them into its backlog).
+        using var sinkServer = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        sinkServer.Start();
         var topic = _kafka.CreateTopic("ops-busy");
         var config = TestWorker.Config(_kafka.BootstrapServers, topic, "ops-busy", c =>
         {
             c.Metrics.Enabled = true;
             c.Metrics.Host = "127.0.0.1";
             c.Metrics.Port = port;
+            c.Sinks.Redis["cache"] = new RedisSinkConfig { Url = $"redis://127.0.0.1:{((IPEndPoint)sinkServer.LocalEndpoint).Port}" };
         });
-        var handler = new CachingHandler(declareRedis: false);
+        var handler = new CachingHandler();
         handler.ReleaseOnReady();
         var error = await Assert.ThrowsAsync<Drakkar.Hosting.WorkerStartupException>(() => TestWorker.StartAsync(handler, config));
         Assert.Contains($"127.0.0.1:{port}", error.Message);
         Assert.Contains("metrics.port", error.Message);
+        // The port is taken before the sinks connect: a worker that cannot serve its probes touches nothing.
+        Assert.False(sinkServer.Pending(), "the Redis sink connected before the metrics port was checked");
     }
 
     private (HttpStatusCode Status, string Body)? TryGet(string url)

@@ -244,11 +244,11 @@ public sealed class SampleSmokeTests : IDisposable
         Assert.Contains("error: sinks.filesystem.results: the handler declares this sink but it is not configured", check.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("configuration is valid", check.Stdout, StringComparison.Ordinal);
 
-        // run stops on the same check (at start, exit 1).
+        // run stops on the same check with the same words and exit code, before it starts anything.
         using var run = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["--config", config], _dir);
         Assert.True(run.WaitForExit(TimeSpan.FromSeconds(30)));
-        Assert.Equal(1, run.ExitCode);
-        Assert.Contains("sinks.filesystem.results: the handler declares this sink but it is not configured", run.Stderr, StringComparison.Ordinal);
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("error: sinks.filesystem.results: the handler declares this sink but it is not configured", run.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
