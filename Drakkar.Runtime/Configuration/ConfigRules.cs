@@ -70,9 +70,30 @@ internal static partial class ConfigRules
                     && schemes.Contains(uri.Scheme, StringComparer.OrdinalIgnoreCase)
                     && (uri.Host.Length > 0 || uri.Scheme == "unix"))
                     return null;
-                return $"must be a {string.Join(" or ", schemes.Select(s => s + "://"))} URL with a host (got '{SecretMasker.Mask(value)}')";
+                return $"must be a {string.Join(" or ", schemes.Select(s => s + "://"))} URL with a host (got '{SecretMasker.Mask(value)}'){PortProblem(value)}";
             },
             $"{string.Join(" or ", schemes.Select(s => $"`{s}://`"))} URL with a host");
+
+    /// <summary>
+    /// Why a URL that does not parse was refused, when it is its port (<c>:580800</c>, <c>:80a</c>): the general
+    /// message alone leaves the reader to find it. Empty otherwise.
+    /// </summary>
+    internal static string PortProblem(string url)
+    {
+        var start = url.IndexOf("://", StringComparison.Ordinal);
+        if (start < 0) return "";
+        var authority = url[(start + 3)..];
+        if (authority.IndexOfAny(['/', '?', '#']) is var end and >= 0) authority = authority[..end];
+        authority = authority[(authority.LastIndexOf('@') + 1)..];
+        var colon = authority.LastIndexOf(':');
+        if (colon < 0 || authority.EndsWith(']')) return "";
+        var port = authority[(colon + 1)..];
+        if (port.Length == 0) return "";
+        if (!port.All(char.IsAsciiDigit)) return $": its port '{port}' is not a number";
+        return int.TryParse(port, System.Globalization.CultureInfo.InvariantCulture, out var number) && number is >= 1 and <= 65535
+            ? ""
+            : $": its port {port} is not between 1 and 65535";
+    }
 
     /// <summary>The HTTP sink's URL: http(s), a host, and never a cloud metadata endpoint or link-local address.</summary>
     public static readonly ConfigRule<string> HttpSinkUrl = new(
@@ -80,7 +101,7 @@ internal static partial class ConfigRules
         {
             if (value.Length == 0) return null;
             if (!Uri.TryCreate(value, UriKind.Absolute, out var uri))
-                return $"must be an absolute http:// or https:// URL with a host (got '{SecretMasker.Mask(value)}')";
+                return $"must be an absolute http:// or https:// URL with a host (got '{SecretMasker.Mask(value)}'){PortProblem(value)}";
             if (uri.Scheme is not ("http" or "https"))
                 return $"must use http:// or https://, got '{uri.Scheme}://'";
             return Sinks.Http.HttpEgress.RefusedHost(uri) is { } host

@@ -366,7 +366,7 @@ internal static class DrakkarConfigSchema
     {
         Require(check, "dsn", sink.Dsn, "the connection string, e.g. Host=db;Username=app;Password=${PG_PASSWORD};Database=app");
         if (!string.IsNullOrWhiteSpace(sink.Dsn) && global::Drakkar.Sinks.Postgres.PostgresDsn.Problem(sink.Dsn) is { } problem)
-            check.Fail("dsn", $"is neither an Npgsql connection string nor a postgresql:// URI: {SecretMasker.Mask(problem)}");
+            check.Fail("dsn", $"is not a usable Npgsql connection string or postgresql:// URI: {SecretMasker.Mask(problem)}");
         if (sink.PoolMin > sink.PoolMax)
             check.Fail("pool_min", $"must be ≤ pool_max ({sink.PoolMax}) (got {sink.PoolMin})");
         if (sink.Mode == PostgresWriteMode.Upsert && sink.OnConflict.Count == 0)
@@ -472,7 +472,14 @@ internal static class DrakkarConfigSchema
             Doc = "a CA to trust besides the system's (a private CA)",
             AllowedNote = "a PEM file that exists; only with `rediss://`",
         },
-    ]));
+    ]),
+    (sink, check) =>
+    {
+        // What the sink would refuse at start (a query parameter other than db, an endpoint that is not host:port, a
+        // missing CA file) is a configuration mistake check-config reports too.
+        if (sink.Url.Trim().Length > 0 && global::Drakkar.Sinks.Redis.RedisOptions.Problem(sink) is { } problem)
+            check.Fail(problem.Key, problem.Reason);
+    });
 
     private static readonly ObjectSpec<FileSinkConfig> FileSink = new(Instance(
     [

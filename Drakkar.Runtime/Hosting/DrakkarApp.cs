@@ -169,7 +169,7 @@ public static partial class DrakkarApp
         }
         catch (ConfigException e)
         {
-            stderr.WriteLine(WithDeclarationProblems(e, declared).Message);
+            stderr.WriteLine(WithSinkProblems(e, declared, options.Sinks).Message);
             return null;
         }
     }
@@ -183,20 +183,23 @@ public static partial class DrakkarApp
         ((DrakkarHandlerBase)RuntimeHelpers.GetUninitializedObject(typeof(THandler))).DeclaredSinks;
 
     /// <summary>
-    /// <paramref name="error"/> with the declared sinks the configuration does not serve added, so that one run lists
-    /// every problem (they were reported only once the others were fixed).
+    /// <paramref name="error"/> with the declared sinks the configuration does not serve, and the configured ones this
+    /// worker has no implementation for, added, so that one run lists every problem (they were reported only once the
+    /// others were fixed).
     /// </summary>
-    private static ConfigException WithDeclarationProblems(ConfigException error, IReadOnlyList<SinkDeclaration>? declared) =>
+    private static ConfigException WithSinkProblems(ConfigException error, IReadOnlyList<SinkDeclaration>? declared, SinkRegistry registry) =>
         declared is null || error.Partial is null ? error
-        : error.With(SinkRegistry.DeclarationProblems(error.Partial, declared).Select(problem => new ConfigProblem("", problem)));
+        : error.With(SinkRegistry.DeclarationProblems(error.Partial, declared).Concat(registry.RegistrationProblems(error.Partial))
+            .Select(problem => new ConfigProblem("", problem)));
 
     /// <summary>
-    /// Prints the declared sinks <paramref name="config"/> does not serve; true when there is any. A configuration
-    /// mistake like the others: <c>check-config</c> and <c>run</c> both exit 2 on it, before anything starts.
+    /// Prints the declared sinks <paramref name="config"/> does not serve and the configured ones this worker has no
+    /// implementation for; true when there is any. Configuration mistakes like the others: <c>check-config</c> and
+    /// <c>run</c> both exit 2 on them, before anything starts.
     /// </summary>
-    private static bool ReportDeclarationProblems(DrakkarConfig config, IReadOnlyList<SinkDeclaration> declared)
+    private static bool ReportSinkProblems(DrakkarConfig config, IReadOnlyList<SinkDeclaration> declared, SinkRegistry registry)
     {
-        var problems = SinkRegistry.DeclarationProblems(config, declared).ToList();
+        var problems = SinkRegistry.DeclarationProblems(config, declared).Concat(registry.RegistrationProblems(config)).ToList();
         foreach (var problem in problems) Console.Error.WriteLine($"error: {problem}");
         return problems.Count > 0;
     }
@@ -204,11 +207,11 @@ public static partial class DrakkarApp
     private static int CheckConfig<[DynamicallyAccessedMembers(HandlerConstructors)] THandler>(CommandLine line, DrakkarAppOptions options)
         where THandler : DrakkarHandlerBase
     {
-        // The sinks the handler declares must be configured, as `run` checks at start.
+        // The sinks the handler declares must be configured, and the configured ones implemented, as `run` checks.
         var declared = DeclaredSinks<THandler>();
         var config = LoadConfig(line, options, Console.Error, declared);
         if (config is null) return ExitUsage;
-        if (ReportDeclarationProblems(config, declared)) return ExitUsage;
+        if (ReportSinkProblems(config, declared, options.Sinks)) return ExitUsage;
         var source = ConfigLoader.ResolvePath(line.Value("--config"), ConfigLoader.ReadProcessEnvironment()) ?? "built-in defaults";
         Console.Out.WriteLine($"# configuration is valid (source: {source}); effective values, secrets masked:");
         Console.Out.Write(SecretMasker.ToMaskedYaml(config));
@@ -264,7 +267,7 @@ public static partial class DrakkarApp
         }
         catch (ConfigException e)
         {
-            Console.Error.WriteLine(WithDeclarationProblems(e, DeclaredSinks<THandler>()).Message);
+            Console.Error.WriteLine(WithSinkProblems(e, DeclaredSinks<THandler>(), options.Sinks).Message);
             return ExitUsage;
         }
         using (host)
@@ -305,10 +308,10 @@ public static partial class DrakkarApp
         }
         catch (ConfigException e)
         {
-            Console.Error.WriteLine(WithDeclarationProblems(e, DeclaredSinks<THandler>()).Message);
+            Console.Error.WriteLine(WithSinkProblems(e, DeclaredSinks<THandler>(), options.Sinks).Message);
             return ExitUsage;
         }
-        if (ReportDeclarationProblems(config, DeclaredSinks<THandler>()))
+        if (ReportSinkProblems(config, DeclaredSinks<THandler>(), options.Sinks))
         {
             host.Dispose();
             return ExitUsage;
@@ -329,7 +332,9 @@ public static partial class DrakkarApp
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 ReportStartFailure(e, host.Services.GetRequiredService<ILoggerFactory>());
-                return ExitFailure;
+                // A sink section the sink cannot use (an unregistered plugin kind, a package not referenced) is a
+                // configuration mistake like those found before the start.
+                return e is SinkConfigurationException ? ExitUsage : ExitFailure;
             }
 
             var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();

@@ -80,8 +80,9 @@ internal static class PostgresDsn
     {
         try
         {
-            _ = new NpgsqlConnectionStringBuilder(ToConnectionString(dsn));
-            return null;
+            // Npgsql takes any number as the port and refuses it only when connecting, without naming the setting.
+            var port = new NpgsqlConnectionStringBuilder(ToConnectionString(dsn)).Port;
+            return port is >= 1 and <= 65535 ? null : $"the port {port} is not between 1 and 65535";
         }
         catch (ArgumentException e)
         {

@@ -17,6 +17,35 @@ internal static class RedisOptions
 
     public static ConfigurationOptions From(RedisSinkConfig config, string configPath)
     {
+        try
+        {
+            return Build(config);
+        }
+        catch (RefusedException refused)
+        {
+            throw new SinkConfigurationException($"{configPath}.{refused.Key}: {refused.Message}");
+        }
+    }
+
+    /// <summary>
+    /// What <see cref="From"/> would refuse in <paramref name="config"/>, as the key and the reason; null when nothing.
+    /// <c>check-config</c> reports it, so a URL <c>run</c> cannot use does not pass the check.
+    /// </summary>
+    public static (string Key, string Reason)? Problem(RedisSinkConfig config)
+    {
+        try
+        {
+            Build(config);
+            return null;
+        }
+        catch (RefusedException refused)
+        {
+            return (refused.Key, refused.Message);
+        }
+    }
+
+    private static ConfigurationOptions Build(RedisSinkConfig config)
+    {
         var url = config.Url;
         var options = new ConfigurationOptions
         {
@@ -49,18 +78,18 @@ internal static class RedisOptions
             userInfo = at >= 0 ? rest[..at] : null;
             var path = Uri.UnescapeDataString(at >= 0 ? rest[(at + 1)..] : rest);
             if (!path.StartsWith('/'))
-                throw Invalid(configPath, url, "a unix:// URL names the socket by its absolute path, e.g. unix:///run/redis/redis.sock");
+                throw Invalid(url, "a unix:// URL names the socket by its absolute path, e.g. unix:///run/redis/redis.sock");
             options.EndPoints.Add(new UnixDomainSocketEndPoint(path));
         }
         else
         {
             if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("redis" or "rediss") || uri.Host.Length == 0)
-                throw Invalid(configPath, url, "");
+                throw Invalid(url, "");
             options.Ssl = uri.Scheme == "rediss";
             userInfo = uri.UserInfo.Length > 0 ? uri.UserInfo : null;
             options.EndPoints.Add(uri.IdnHost, uri.Port > 0 ? uri.Port : sentinel ? DefaultSentinelPort : DefaultPort);
             var path = uri.AbsolutePath.Trim('/');
-            if (path.Length > 0) options.DefaultDatabase = Database(path, configPath, $"the database after the host must be a number, got '/{path}'");
+            if (path.Length > 0) options.DefaultDatabase = Database(path, $"the database after the host must be a number, got '/{path}'");
             query = uri.Query.TrimStart('?');
         }
         if (!string.IsNullOrEmpty(query))
@@ -69,8 +98,8 @@ internal static class RedisOptions
             {
                 var (key, value) = pair.IndexOf('=', StringComparison.Ordinal) is var eq and >= 0 ? (pair[..eq], pair[(eq + 1)..]) : (pair, "");
                 if (key != "db")
-                    throw new SinkConfigurationException($"{configPath}.url: unknown query parameter '{key}'; only ?db=N is understood (credentials go before the host, TLS is the rediss:// scheme).");
-                options.DefaultDatabase = Database(value, configPath, $"?db= must be a number, got '{value}'");
+                    throw new RefusedException("url", $"unknown query parameter '{key}'; only ?db=N is understood (credentials go before the host, TLS is the rediss:// scheme, client options such as abortConnect are Drakkar's own)");
+                options.DefaultDatabase = Database(value, $"?db= must be a number, got '{value}'");
             }
         }
 
@@ -93,16 +122,16 @@ internal static class RedisOptions
         foreach (var endpoint in config.Endpoints)
         {
             var parsed = EndPointCollection.TryParse(endpoint)
-                ?? throw new SinkConfigurationException($"{configPath}.endpoints: '{endpoint}' is not host:port.");
+                ?? throw new RefusedException("endpoints", $"'{endpoint}' is not host:port");
             options.EndPoints.Add(parsed);
         }
 
         if (config.TlsCaFile.Length > 0)
         {
             if (!options.Ssl)
-                throw new SinkConfigurationException($"{configPath}.tls_ca_file is set but the url is not rediss://; use rediss:// to connect over TLS.");
+                throw new RefusedException("tls_ca_file", "is set but the url is not rediss://; use rediss:// to connect over TLS");
             if (!File.Exists(config.TlsCaFile))
-                throw new SinkConfigurationException($"{configPath}.tls_ca_file: '{config.TlsCaFile}' does not exist.");
+                throw new RefusedException("tls_ca_file", $"'{config.TlsCaFile}' does not exist");
             options.TrustIssuer(config.TlsCaFile);
         }
         return options;
@@ -119,12 +148,18 @@ internal static class RedisOptions
         _ => EndPointCollection.ToString(endpoint),
     };
 
-    private static int Database(string text, string configPath, string problem) =>
+    private static int Database(string text, string problem) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var database)
             ? database
-            : throw new SinkConfigurationException($"{configPath}.url: {problem}.");
+            : throw new RefusedException("url", problem);
 
-    private static SinkConfigurationException Invalid(string configPath, string url, string hint) => new(
-        $"{configPath}.url must look like redis://[user:password@]host[:port][/db], rediss://… (TLS) or unix:///path/redis.sock[?db=N], got '{SinkSecretMasker.Url(url)}'" +
-        (hint.Length > 0 ? $"; {hint}." : "."));
+    private static RefusedException Invalid(string url, string hint) => new("url",
+        $"must look like redis://[user:password@]host[:port][/db], rediss://… (TLS) or unix:///path/redis.sock[?db=N], got '{SinkSecretMasker.Url(url)}'" +
+        (hint.Length > 0 ? $"; {hint}" : ""));
+
+    /// <summary>A key of the sink's section that cannot be used, and why.</summary>
+    private sealed class RefusedException(string key, string reason) : Exception(reason)
+    {
+        public string Key { get; } = key;
+    }
 }

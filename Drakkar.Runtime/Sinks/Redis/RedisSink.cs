@@ -54,6 +54,15 @@ internal sealed partial class RedisSink : ISink
 
     private string Destination => RedisOptions.Describe(_options);
 
+    /// <summary>
+    /// The client's connect error without its advice to set <c>abortConnect=false</c>: that is a client option
+    /// Drakkar sets itself (startup fails fast by design), and the URL refuses it.
+    /// </summary>
+    internal static string WithoutClientAdvice(string message) =>
+        message.IndexOf(" To allow this multiplexer to continue retrying", StringComparison.Ordinal) is var advice and >= 0
+            ? message[..advice]
+            : message;
+
     public async ValueTask ConnectAsync(CancellationToken cancellationToken)
     {
         if (_multiplexer is not null) return;
@@ -71,7 +80,7 @@ internal sealed partial class RedisSink : ISink
         }
         catch (RedisConnectionException e)
         {
-            throw new SinkTransientException($"cannot connect to {Destination}: {e.Message}", e);
+            throw new SinkTransientException($"cannot connect to {Destination}: {WithoutClientAdvice(e.Message)}", e);
         }
         multiplexer.ConnectionFailed += OnConnectionFailed;
         multiplexer.ConnectionRestored += OnConnectionRestored;

@@ -71,13 +71,7 @@ public sealed class SinkRegistry
     internal List<ISink> Build(DrakkarConfig config, IReadOnlyList<SinkDeclaration> declared, SinkSecretMasker masker, ILoggerFactory loggers)
     {
         var sinks = config.Sinks;
-        var problems = new List<string>();
-        foreach (var kind in sinks.Custom.Keys.Where(kind => !_plugins.ContainsKey(kind)))
-        {
-            problems.Add($"sinks.custom.{kind}: unknown plugin sink kind '{kind}'. Known plugin kinds: " +
-                (_plugins.Count == 0 ? "none registered" : string.Join(", ", PluginKinds)) +
-                ". Register the plugin's kind with SinkRegistry.Register before the worker starts.");
-        }
+        var problems = RegistrationProblems(config).ToList();
         problems.AddRange(DeclarationProblems(config, declared));
 
         var built = new List<ISink>();
@@ -104,16 +98,10 @@ public sealed class SinkRegistry
         foreach (var descriptor in SinkKinds.BuiltIn)
         {
             var factory = descriptor.Factory ?? _provided.GetValueOrDefault(descriptor.Kind);
+            if (factory is null) continue;
             foreach (var (name, settings) in descriptor.Instances(sinks))
             {
                 var path = descriptor.ConfigPath(name);
-                if (factory is null)
-                {
-                    var (package, registration) = descriptor.Package!.Value;
-                    problems.Add($"{path}: the {descriptor.Name} sink ships in its own package; reference {package} and register it " +
-                        $"(DrakkarAppOptions.Sinks = {registration}).");
-                    continue;
-                }
                 Add(path, descriptor.Name, name, () => factory(new SinkContext(descriptor.Name, name, settings, config, loggers, masker)));
             }
         }
@@ -127,6 +115,30 @@ public sealed class SinkRegistry
         if (problems.Count > 0)
             throw new SinkConfigurationException($"The sinks configuration has {problems.Count} problem(s):\n  " + string.Join("\n  ", problems));
         return built;
+    }
+
+    /// <summary>
+    /// Configured sinks this worker has no implementation for: a plugin kind not registered, or a kind whose package
+    /// is not referenced. Checked at start and by <c>check-config</c>.
+    /// </summary>
+    internal IEnumerable<string> RegistrationProblems(DrakkarConfig config)
+    {
+        foreach (var kind in config.Sinks.Custom.Keys.Where(kind => !_plugins.ContainsKey(kind)))
+        {
+            yield return $"sinks.custom.{kind}: unknown plugin sink kind '{kind}'. Known plugin kinds: " +
+                (_plugins.Count == 0 ? "none registered" : string.Join(", ", PluginKinds)) +
+                ". Register the plugin's kind with SinkRegistry.Register before the worker starts.";
+        }
+        foreach (var descriptor in SinkKinds.BuiltIn)
+        {
+            if (descriptor.Factory is not null || _provided.ContainsKey(descriptor.Kind)) continue;
+            foreach (var (name, _) in descriptor.Instances(config.Sinks))
+            {
+                var (package, registration) = descriptor.Package!.Value;
+                yield return $"{descriptor.ConfigPath(name)}: the {descriptor.Name} sink ships in its own package; reference {package} and register it " +
+                    $"(DrakkarAppOptions.Sinks = {registration}).";
+            }
+        }
     }
 
     /// <summary>

@@ -33,6 +33,21 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
     }
 
     [Fact]
+    public async Task A_server_that_is_not_there_stops_the_start_naming_the_sink_without_the_clients_abortConnect_advice()
+    {
+        // A port that was free a moment ago: nothing listens there.
+        var port = FreePort.Next();
+        var manager = Manager($"redis://127.0.0.1:{port}/0", new RecordingDlq());
+
+        var error = await Assert.ThrowsAsync<SinkStartupException>(() => manager.StartAsync(default));
+
+        Assert.Contains("sinks.redis.cache", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"cannot connect to Redis at 127.0.0.1:{port}", error.Message, StringComparison.Ordinal);
+        // Following the client's advice (abortConnect=false in the URL) only leads to a configuration error.
+        Assert.DoesNotContain("abortConnect", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Set_writes_prefixed_keys_with_the_json_value_and_the_ttl()
     {
         var manager = Manager(redis.Url, new RecordingDlq());

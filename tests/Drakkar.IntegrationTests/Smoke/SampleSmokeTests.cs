@@ -252,6 +252,30 @@ public sealed class SampleSmokeTests : IDisposable
     }
 
     [Fact]
+    public void Sink_settings_the_sinks_cannot_use_fail_check_config_and_run_alike_with_exit_2()
+    {
+        // A Redis client option in the URL (what StackExchange.Redis's own connect error suggests), and a MongoDB sink
+        // in a worker built without the MongoDB package: run refused both at start, after check-config passed them.
+        var config = Path.Combine(_dir, "unusable-sinks.yaml");
+        File.WriteAllText(config, ResultsSink + "  redis:\n    cache:\n      url: redis://127.0.0.1:6390/0?abortConnect=false\n" +
+            "  mongo:\n    docs:\n      uri: mongodb://127.0.0.1:27099\n      database: d\n");
+
+        using var check = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", config], _dir);
+        Assert.True(check.WaitForExit(TimeSpan.FromSeconds(20)));
+        using var run = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["--config", config], _dir);
+        Assert.True(run.WaitForExit(TimeSpan.FromSeconds(30)));
+
+        foreach (var (command, process) in new[] { ("check-config", check), ("run", run) })
+        {
+            Assert.True(process.ExitCode == 2, $"{command} exited {process.ExitCode}: {process.Stderr}");
+            Assert.Contains("sinks.redis.cache.url: unknown query parameter 'abortConnect'", process.Stderr, StringComparison.Ordinal);
+            Assert.Contains("  sinks.mongo.docs: the mongo sink ships in its own package; reference Drakkar.Sinks.MongoDB", process.Stderr, StringComparison.Ordinal);
+            Assert.Contains("(2 problems)", process.Stderr, StringComparison.Ordinal);
+        }
+        Assert.DoesNotContain("configuration is valid", check.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_bad_configuration_lists_every_problem_and_exits_2()
     {
         var config = Path.Combine(_dir, "bad.yaml");

@@ -218,7 +218,22 @@ public sealed class ConfigValidationTests
     [InlineData("sinks: { http: { hook: { url: 'https://h.example', method: FETCH } } }", "sinks.http.hook.method", "must be one of POST, PUT, PATCH, DELETE, GET (got 'FETCH')")]
     [InlineData("sinks: { http: { hook: { url: 'https://h.example', allow_loopback: sometimes } } }", "sinks.http.hook.allow_loopback", "must be true or false (got 'sometimes')")]
     [InlineData("sinks: { postgres: { main: { dsn: 'postgresql://app:secret@db:54x2/app' } } }", "sinks.postgres.main.dsn",
-        "is neither an Npgsql connection string nor a postgresql:// URI: the URI's Port '54x2' is not valid: Couldn't set Port (Parameter 'Port')")]
+        "is not a usable Npgsql connection string or postgresql:// URI: the URI's Port '54x2' is not valid: Couldn't set Port (Parameter 'Port')")]
+    [InlineData("sinks: { postgres: { main: { dsn: 'postgresql://app:secret@db:554320/app' } } }", "sinks.postgres.main.dsn",
+        "is not a usable Npgsql connection string or postgresql:// URI: the port 554320 is not between 1 and 65535")]
+    [InlineData("sinks: { postgres: { main: { dsn: 'Host=db;Port=70000;Username=app' } } }", "sinks.postgres.main.dsn",
+        "is not a usable Npgsql connection string or postgresql:// URI: the port 70000 is not between 1 and 65535")]
+    [InlineData("sinks: { redis: { cache: { url: 'redis://127.0.0.1:6380/0?abortConnect=false' } } }", "sinks.redis.cache.url",
+        "unknown query parameter 'abortConnect'; only ?db=N is understood (credentials go before the host, TLS is the rediss:// scheme, " +
+        "client options such as abortConnect are Drakkar's own)")]
+    [InlineData("sinks: { redis: { cache: { url: 'redis://cache', endpoints: ['not an endpoint:'] } } }", "sinks.redis.cache.endpoints",
+        "'not an endpoint:' is not host:port")]
+    [InlineData("sinks: { redis: { cache: { url: 'redis://127.0.0.1:580800' } } }", "sinks.redis.cache.url",
+        "must be a redis:// or rediss:// or unix:// URL with a host (got 'redis://127.0.0.1:580800'): its port 580800 is not between 1 and 65535")]
+    [InlineData("sinks: { http: { hook: { url: 'http://127.0.0.1:580800/results' } } }", "sinks.http.hook.url",
+        "must be an absolute http:// or https:// URL with a host (got 'http://127.0.0.1:580800/results'): its port 580800 is not between 1 and 65535")]
+    [InlineData("sinks: { http: { hook: { url: 'http://u:p@host:80a/x' } } }", "sinks.http.hook.url",
+        "must be an absolute http:// or https:// URL with a host (got 'http://u:***@host:80a/x'): its port '80a' is not a number")]
     public void Values_out_of_range_or_of_the_wrong_type_are_reported(string yaml, string path, string message)
     {
         var problem = Assert.Single(LoadFails(yaml).Problems);

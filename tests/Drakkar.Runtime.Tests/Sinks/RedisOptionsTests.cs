@@ -52,12 +52,12 @@ public sealed class RedisOptionsTests
     }
 
     [Theory]
-    [InlineData("http://cache:6379", null, "", "sinks.redis.cache.url must look like redis://")]
+    [InlineData("http://cache:6379", null, "", "sinks.redis.cache.url: must look like redis://")]
     [InlineData("redis://cache/db1", null, "", "the database after the host must be a number, got '/db1'")]
     [InlineData("redis://cache?password=x", null, "", "unknown query parameter 'password'")]
     [InlineData("unix://run/redis.sock", null, "", "absolute path")]
     [InlineData("redis://cache", "not an endpoint:", "", "sinks.redis.cache.endpoints: 'not an endpoint:' is not host:port")]
-    [InlineData("redis://cache", null, "/etc/ssl/ca.pem", "tls_ca_file is set but the url is not rediss://")]
+    [InlineData("redis://cache", null, "/etc/ssl/ca.pem", "sinks.redis.cache.tls_ca_file: is set but the url is not rediss://")]
     [InlineData("rediss://cache", null, "/nonexistent/ca.pem", "tls_ca_file: '/nonexistent/ca.pem' does not exist")]
     public void Mistakes_are_refused_naming_the_key(string url, string? endpoint, string caFile, string expected)
     {
