@@ -91,7 +91,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
             if (Volatile.Read(ref _stopped) == 1) reasons.Add("the worker is shutting down");
             if (_consumer is not { FirstPoll.IsCompletedSuccessfully: true }) reasons.Add("the consumer has not polled the source topic yet");
             if (_delivery is SinkManager sinks)
-                foreach (var sink in sinks.NotReadyReasons) reasons.Add($"sink {sink} is not connected");
+                reasons.AddRange(sinks.NotReadyReasons);
             if (_delivery is { } delivery)
                 foreach (var (_, reason) in delivery.BlockedPartitions) reasons.Add($"partition blocked: {reason}");
             return new Readiness(reasons.Count == 0, reasons);

@@ -137,12 +137,27 @@ internal sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     public NpgsqlDataSource? PostgresDataSource =>
         _slots.Select(s => s.Sink).OfType<Postgres.PostgresSink>().FirstOrDefault()?.DataSource;
 
-    /// <summary>Readiness: every sink connected by <see cref="StartAsync"/> and still holding its connection.</summary>
-    public bool IsReady => _slots.All(s => s.Connected && s.Sink.IsConnected);
+    /// <summary>
+    /// Why each sink that keeps the worker from being ready does: it is not connected (never was, or lost its
+    /// connection), or its circuit is open because its destination keeps failing. A sink without a standing
+    /// connection (PostgreSQL's pool, HTTP) shows an outage only through its circuit.
+    /// </summary>
+    public IReadOnlyList<string> NotReadyReasons => [.. _slots.Select(NotReadyReason).OfType<string>()];
 
-    /// <summary>The <c>kind:name</c> of every sink that keeps the worker from being ready.</summary>
-    public IReadOnlyList<string> NotReadyReasons =>
-        [.. _slots.Where(s => !(s.Connected && s.Sink.IsConnected)).Select(s => $"{s.Key.KindName}:{s.Key.Name}")];
+    /// <summary>Readiness as far as the sinks go: none has a <see cref="NotReadyReasons">reason</see>.</summary>
+    public bool IsReady => _slots.All(slot => NotReadyReason(slot) is null);
+
+    private static string? NotReadyReason(SinkSlot slot)
+    {
+        var sink = $"sink {slot.Key.KindName}:{slot.Key.Name}";
+        if (!(slot.Connected && slot.Sink.IsConnected)) return $"{sink} is not connected";
+        return slot.Breaker.State switch
+        {
+            CircuitState.Open => $"{sink} is unreachable: its circuit is open after consecutive failures",
+            CircuitState.HalfOpen => $"{sink} is unreachable: its circuit is probing the destination after consecutive failures",
+            _ => null,
+        };
+    }
 
     /// <summary>Per-sink counters and state.</summary>
     public IReadOnlyList<SinkStats> Stats =>

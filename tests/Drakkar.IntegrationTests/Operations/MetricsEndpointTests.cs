@@ -82,6 +82,55 @@ public sealed class MetricsEndpointTests(KafkaBroker kafka) : IDisposable
         Assert.Equal("10", client.Call("DBSIZE"));
     }
 
+    /// <summary>
+    /// An HTTP sink (like PostgreSQL's pool) holds no standing connection, so only its circuit shows that its
+    /// destination is down: the worker was reported ready all through such an outage.
+    /// </summary>
+    [Fact]
+    public async Task A_sink_whose_circuit_is_open_keeps_the_worker_not_ready_until_its_destination_answers_again()
+    {
+        using var receiver = new HttpReceiver();
+        receiver.RespondWith(503);
+        var topic = _kafka.CreateTopic("ops-http-outage");
+        var port = FreePort.Next();
+        var config = TestWorker.Config(_kafka.BootstrapServers, topic, "ops-http-outage", c =>
+        {
+            c.Metrics.Enabled = true;
+            c.Metrics.Host = "127.0.0.1";
+            c.Metrics.Port = port;
+            c.Sinks.Http["hook"] = new HttpSinkConfig { Url = receiver.Url + "hook" };
+            c.Sinks.CircuitBreaker = new CircuitBreakerConfig { FailureThreshold = 1, CooldownSeconds = 1 };
+        });
+        await using var worker = await TestWorker.StartAsync(new HttpHandler(), config);
+        var baseUrl = $"http://127.0.0.1:{port}";
+        await Eventually.True(() => TryGet($"{baseUrl}/readyz")?.Status == HttpStatusCode.OK, Deadline, "/readyz 200 after the first poll");
+
+        await TestWorker.ProduceAsync(_kafka.BootstrapServers, topic, 1, 1);
+        var outage = await Eventually.Get(() => TryGet($"{baseUrl}/readyz"), r => r?.Status == HttpStatusCode.ServiceUnavailable, Deadline,
+            "/readyz 503 while the HTTP destination answers 503");
+        Assert.Contains("sink http:hook is unreachable: its circuit is", outage!.Value.Body, StringComparison.Ordinal);
+        Assert.Equal((HttpStatusCode.OK, "ok"), Trimmed(TryGet($"{baseUrl}/healthz")));
+
+        receiver.RespondWith(200);
+        await Eventually.True(() => TryGet($"{baseUrl}/readyz")?.Status == HttpStatusCode.OK, Deadline, "/readyz 200 once the destination answers");
+        Assert.Contains(receiver.Requests, request => request.Status == 200 && request.Path == "/hook");
+    }
+
+    private sealed class HttpHandler : DrakkarHandler
+    {
+        protected internal override IReadOnlyList<SinkDeclaration> DeclaredSinks => [new SinkDeclaration(SinkKind.Http, "hook")];
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([.. messages.Select(m => new ExecutorTask(TaskId.New("ops"))
+            {
+                Precomputed = new PrecomputedResult($"{m.Offset}\n"),
+                SourceOffsets = [m.Offset],
+            })]);
+
+        public override ValueTask<CollectResult?> OnMessageComplete(MessageGroup group) =>
+            ValueTask.FromResult<CollectResult?>(new CollectResult { Http = { HttpPayload.Of(Reading.Sample((int)group.Message.Offset)) } });
+    }
+
     [Fact]
     public async Task The_endpoint_answers_only_GET_on_known_paths_and_serves_prometheus_content_type()
     {

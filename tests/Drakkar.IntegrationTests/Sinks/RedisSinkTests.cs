@@ -424,7 +424,7 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
         try
         {
             await Eventually.True(() => !manager.IsReady, TimeSpan.FromSeconds(30), "readiness to drop while idle");
-            Assert.Equal(["redis:cache"], manager.NotReadyReasons);
+            Assert.Equal(["sink redis:cache is not connected"], manager.NotReadyReasons);
 
             // Hook calls that complete during the outage are retried until the server is back.
             during = manager.DeliverAsync(Batch(5, 20), Origin("source", 0, 43), default).AsTask();

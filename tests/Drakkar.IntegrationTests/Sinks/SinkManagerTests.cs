@@ -197,7 +197,7 @@ public sealed class SinkRoutingTests
         Assert.True(a.Closed);
         Assert.True(b.Closed);
         Assert.False(manager.IsReady);
-        Assert.Equal(["http:a", "filesystem:b"], manager.NotReadyReasons);
+        Assert.Equal(["sink http:a is not connected", "sink filesystem:b is not connected"], manager.NotReadyReasons);
     }
 
     [Fact]
