@@ -477,6 +477,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         _delivery.Discard(abandoned.Topic, partition);
         var restart = abandoned.RestartOffset;
         var fresh = NewPipeline(abandoned.Topic, partition);
+        fresh.CommittedAtAssign = abandoned.Progress.Committed;
         _pipelines[partition] = fresh;
         fresh.Start();
         if (restart >= 0)
@@ -504,6 +505,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             pipeline.Start();
         }
         _metrics.AssignedPartitions.Set(_pipelines.Count);
+        if (_metrics.Events.IsOn) ShowCommittedOffsets(partitions);
         // A cooperative rebalance that moves nothing here still calls this, with no partition.
         LogAssigned(partitions.Count == 0 ? "none new" : string.Join(", ", partitions.Select(p => p.Partition.Value)));
         // Newly assigned partitions must respect a pause already in force.
@@ -511,6 +513,30 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         RunHook(_handler.OnAssign([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_assign");
         _metrics.RebalanceDuration.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, "assign");
     }
+
+    /// <summary>
+    /// With the debug UI on: the group's committed offsets of newly assigned partitions (one request), so that a
+    /// partition with no new message since does not show -1 as its committed offset and its whole backlog as lag.
+    /// </summary>
+    private void ShowCommittedOffsets(List<TopicPartition> partitions)
+    {
+        if (partitions.Count == 0) return;
+        try
+        {
+            foreach (var committed in _consumer.Committed(partitions, CommittedFetchTimeout))
+            {
+                if (committed.Offset.Value >= 0 && _pipelines.TryGetValue(committed.Partition.Value, out var pipeline))
+                    pipeline.CommittedAtAssign = committed.Offset.Value;
+            }
+        }
+        catch (KafkaException e)
+        {
+            // Shown as unknown (-1) until this worker commits: the UI is not worth holding the assignment up for.
+            LogCommittedUnknown(e.Error.Reason);
+        }
+    }
+
+    private static readonly TimeSpan CommittedFetchTimeout = TimeSpan.FromSeconds(2);
 
     /// <summary>Drains each revoked partition, commits its watermark, then lets it go (SPEC O7).</summary>
     private void OnRevoked(List<TopicPartitionOffset> partitions)
@@ -606,6 +632,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sink backpressure: {Topic}[{Partition}] rewound to offset {Offset}, paused for {Seconds}s")]
     private partial void LogRewound(string topic, int partition, long offset, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "The group's committed offsets of the assigned partitions could not be read for the debug UI ({Reason}); it shows them once this worker commits")]
+    private partial void LogCommittedUnknown(string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sink backpressure over: partition {Partition} resumes")]
     private partial void LogSinkPauseOver(int partition);

@@ -43,6 +43,7 @@ internal sealed partial class PartitionPipeline
     private Task? _loop;
     private long _committed = -1;
     private long _firstOffset = -1;
+    private long _committedAtAssign = -1;
     private long _ownLoad;
     private int _loadReleased;
     private bool _loopFinished;
@@ -180,10 +181,23 @@ internal sealed partial class PartitionPipeline
         }
     }
 
-    /// <summary>The last committed offset (-1 before the first commit), the last consumed one (-1 before any), and the messages not yet done.</summary>
+    /// <summary>
+    /// The group's committed offset when the partition was assigned here (-1 when not known), for
+    /// <see cref="Progress"/> until this worker commits one of its own.
+    /// </summary>
+    public long CommittedAtAssign
+    {
+        get => Volatile.Read(ref _committedAtAssign);
+        set => Volatile.Write(ref _committedAtAssign, value);
+    }
+
+    /// <summary>
+    /// The committed offset (this worker's last commit, else the group's at assignment, else -1), the last consumed
+    /// one (-1 before any), and the messages not yet done.
+    /// </summary>
     public (long Committed, long LastConsumed, int Open) Progress
     {
-        get { lock (_gate) return (_committed, _offsets.LastRegistered, _offsets.Outstanding); }
+        get { lock (_gate) return (_committed >= 0 ? _committed : CommittedAtAssign, _offsets.LastRegistered, _offsets.Outstanding); }
     }
 
     /// <summary>The consumed-minus-committed distance for the lag metric.</summary>

@@ -236,6 +236,40 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
         Assert.Single(probeHandlers);
     }
 
+    /// <summary>
+    /// A worker that takes over a partition with nothing new on it used to show committed -1 and the whole topic as
+    /// lag until the next message, while the group had committed everything.
+    /// </summary>
+    [Fact]
+    public async Task A_partition_with_no_message_since_its_assignment_shows_the_groups_committed_offset_and_no_lag()
+    {
+        var topic = kafka.CreateTopic("debug-committed", partitions: 1);
+        const string group = "debug-committed";
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, 5);
+        await using (var earlier = await TestWorker.StartAsync(new RecordingHandler(realProcesses: false), TestWorker.Config(kafka.BootstrapServers, topic, group)))
+        {
+            await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, group, 1)[0] == 5, Deadline, "the first worker committed all 5");
+            await earlier.StopAsync();
+        }
+
+        var port = FreePort.Next();
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, group, c =>
+        {
+            c.Debug.Enabled = true;
+            c.Debug.Port = port;
+            c.Debug.DbDir = "";
+        });
+        await using var worker = await TestWorker.StartAsync(new RecordingHandler(realProcesses: false), config);
+        var partition = await Eventually.Get(() =>
+            {
+                var state = JsonNode.Parse(_http.GetStringAsync($"http://127.0.0.1:{port}/api/state").GetAwaiter().GetResult())!;
+                return state["partitions"]!.AsArray().FirstOrDefault();
+            },
+            p => p is not null && (long)p["high_watermark"]! == 5, Deadline, "the partition assigned, with its high watermark");
+
+        Assert.Equal((5L, -1L, 0L), ((long)partition!["committed"]!, (long)partition["last_consumed"]!, (long)partition["lag"]!));
+    }
+
     [Fact]
     public async Task Connections_held_open_without_a_request_do_not_lock_an_operator_out()
     {
