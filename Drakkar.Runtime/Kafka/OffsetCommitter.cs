@@ -110,7 +110,10 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
             }
             catch (KafkaException e)
             {
-                LogCommitFailed(e, e.Error.Reason);
+                // A refusal a rebalance or a coordinator move causes is expected and retried by the next tick; the
+                // stack trace (always this committer) is left out either way.
+                if (IsRetriable(e.Error.Code)) LogCommitDeferred(e.Error.Reason);
+                else LogCommitFailed(e.Error.Reason, e.Error.Code);
                 return false;
             }
         }
@@ -196,6 +199,9 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
     [LoggerMessage(Level = LogLevel.Information, Message = "Committed offsets {Offsets}")]
     private partial void LogCommitted(string offsets);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Offset commit failed ({Reason}); will retry")]
-    private partial void LogCommitFailed(Exception error, string reason);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Offset commit deferred ({Reason}); the next commit carries these offsets")]
+    private partial void LogCommitDeferred(string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Offset commit failed: {Reason} ({Code}); will retry")]
+    private partial void LogCommitFailed(string reason, ErrorCode code);
 }

@@ -658,11 +658,12 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private partial void LogLost(string partitions);
 
     // Either bound pauses: the executor load, or payloads in flight to the sinks (a sink holding an outage's payloads
-    // counts as a full window), so the line gives both.
-    [LoggerMessage(Level = LogLevel.Information, Message = "Backpressure: pausing consumption at load {Load} (high {High}), payloads in flight {InFlight} (max {MaxInFlight})")]
+    // counts as a full window), so the line gives both. Debug: a busy worker pauses and resumes several times a
+    // second by design (the gauge drakkar_backpressure_active shows it).
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Backpressure: pausing consumption at load {Load} (high {High}), payloads in flight {InFlight} (max {MaxInFlight})")]
     private partial void LogPaused(long load, long high, long inFlight, long maxInFlight);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Backpressure released: resuming consumption at load {Load} (low {Low}), payloads in flight {InFlight} (resume at {ResumeInFlight})")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Backpressure released: resuming consumption at load {Load} (low {Low}), payloads in flight {InFlight} (resume at {ResumeInFlight})")]
     private partial void LogResumed(long load, long low, long inFlight, long resumeInFlight);
 
     // Without the exception: its stack is always this poll loop, and the reason says all there is (a topic not yet
