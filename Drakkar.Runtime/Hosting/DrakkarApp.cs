@@ -201,7 +201,9 @@ public static partial class DrakkarApp
     {
         var problems = SinkRegistry.DeclarationProblems(config, declared).Concat(registry.RegistrationProblems(config)).ToList();
         foreach (var problem in problems) Console.Error.WriteLine($"error: {problem}");
-        return problems.Count > 0;
+        if (problems.Count > 0) return true;
+        foreach (var warning in SinkRegistry.UndeclaredWarnings(config, declared)) Console.Error.WriteLine($"warning: {warning}");
+        return false;
     }
 
     private static int CheckConfig<[DynamicallyAccessedMembers(HandlerConstructors)] THandler>(CommandLine line, DrakkarAppOptions options)

@@ -148,7 +148,12 @@ public sealed class SinkRegistry
     internal static IEnumerable<string> DeclarationProblems(DrakkarConfig config, IReadOnlyList<SinkDeclaration> declared)
     {
         foreach (var declaration in declared.Where(d => !IsConfigured(config.Sinks, d)))
-            yield return $"{declaration.ConfigPath}: the handler declares this sink but it is not configured; add it under {declaration.ConfigPath} or remove the [Sink] declaration.";
+        {
+            var misspelt = Configuration.KeySuggester.Closest(declaration.Name, UndeclaredInstances(config.Sinks, declared, declaration.Kind, declaration.CustomKind)
+                .Select(path => path[(path.LastIndexOf('.') + 1)..]));
+            yield return $"{declaration.ConfigPath}: the handler declares this sink but it is not configured; add it under {declaration.ConfigPath} or remove the [Sink] declaration." +
+                (misspelt is null ? "" : $" The configuration has '{misspelt}' of this kind instead, which the handler does not declare: a misspelling?");
+        }
         // Configured sinks were checked at load; a declared one the configuration lacks is named here too, so the
         // user does not add it only to be told that exactly_once refuses it.
         if (config.Kafka.ExactlyOnce)
@@ -157,6 +162,44 @@ public sealed class SinkRegistry
                 yield return $"{declaration.ConfigPath}: the handler declares this sink, but kafka.exactly_once allows only Kafka sinks; " +
                     "remove the [Sink] declaration or set kafka.exactly_once: false.";
         }
+    }
+
+    /// <summary>
+    /// Configured sinks the handler does not declare, when it declares any: a misspelt instance name beside the right
+    /// one is connected at start and makes a payload that names no instance ambiguous. Warnings, not errors: such an
+    /// instance may be meant for later.
+    /// </summary>
+    internal static IEnumerable<string> UndeclaredWarnings(DrakkarConfig config, IReadOnlyList<SinkDeclaration> declared)
+    {
+        if (declared.Count == 0) yield break;
+        foreach (var (kind, customKind) in KindsOf(config.Sinks))
+        {
+            var declaredNames = declared.Where(d => d.Kind == kind && d.CustomKind == customKind).Select(d => d.Name).ToList();
+            foreach (var path in UndeclaredInstances(config.Sinks, declared, kind, customKind))
+            {
+                var name = path[(path.LastIndexOf('.') + 1)..];
+                var closest = Configuration.KeySuggester.Closest(name, declaredNames);
+                yield return $"{path} is configured but the handler declares no such sink " +
+                    (declaredNames.Count == 0 ? "of this kind" : $"(it declares {string.Join(", ", declaredNames.Select(n => $"'{n}'"))})") +
+                    (closest is null ? "" : $"; did you mean '{closest}'?") + " It is connected at start all the same.";
+            }
+        }
+    }
+
+    private static IEnumerable<(SinkKind Kind, string? CustomKind)> KindsOf(SinksConfig sinks) =>
+    [
+        .. SinkKinds.BuiltIn.Where(d => d.Instances(sinks).Any()).Select(d => (d.Kind, (string?)null)),
+        .. sinks.Custom.Keys.Select(kind => (SinkKind.Custom, (string?)kind)),
+    ];
+
+    /// <summary>The configuration paths of the configured instances of one kind that no declaration names.</summary>
+    private static IEnumerable<string> UndeclaredInstances(SinksConfig sinks, IReadOnlyList<SinkDeclaration> declared, SinkKind kind, string? customKind)
+    {
+        var names = kind == SinkKind.Custom
+            ? customKind is not null && sinks.Custom.TryGetValue(customKind, out var instances) ? instances.Keys : []
+            : SinkKinds.Of(kind).Instances(sinks).Select(i => i.Key);
+        return names.Where(name => !declared.Any(d => d.Kind == kind && d.CustomKind == customKind && d.Name == name))
+            .Select(name => SinkKey.ConfigPathOf(kind, customKind, name));
     }
 
     private static bool IsConfigured(SinksConfig sinks, SinkDeclaration declaration) => declaration.Kind == SinkKind.Custom

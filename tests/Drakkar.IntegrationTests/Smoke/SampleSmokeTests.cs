@@ -242,7 +242,18 @@ public sealed class SampleSmokeTests : IDisposable
         Assert.True(check.WaitForExit(TimeSpan.FromSeconds(20)));
         Assert.Equal(2, check.ExitCode);
         Assert.Contains("error: sinks.filesystem.results: the handler declares this sink but it is not configured", check.Stderr, StringComparison.Ordinal);
+        Assert.Contains("The configuration has 'result' of this kind instead, which the handler does not declare: a misspelling?", check.Stderr,
+            StringComparison.Ordinal);
         Assert.DoesNotContain("configuration is valid", check.Stdout, StringComparison.Ordinal);
+
+        // Beside the declared one, the misspelt instance is valid configuration, but said.
+        File.WriteAllText(config, ResultsSink + "    result:\n      base_path: /tmp\n");
+        using var both = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", config], _dir);
+        Assert.True(both.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.True(both.ExitCode == 0, both.Stderr);
+        Assert.Contains("warning: sinks.filesystem.result is configured but the handler declares no such sink (it declares 'results'); " +
+            "did you mean 'results'? It is connected at start all the same.", both.Stderr, StringComparison.Ordinal);
+        File.WriteAllText(config, "sinks:\n  filesystem:\n    result:\n      base_path: /tmp\n");
 
         // run stops on the same check with the same words and exit code, before it starts anything.
         using var run = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["--config", config], _dir);
