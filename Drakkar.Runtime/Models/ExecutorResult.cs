@@ -14,6 +14,19 @@ public sealed record ExecutorResult(
 
     /// <summary>True when stderr exceeded <c>executor.max_output_bytes</c> and was cut.</summary>
     public bool StderrTruncated { get; init; }
+
+    /// <summary>
+    /// <see cref="Stdout"/> read as one JSON value of a <c>[Payload]</c> type, with the type's generated reader (no
+    /// reflection: safe under Native AOT). Whitespace after the value is ignored.
+    /// </summary>
+    /// <exception cref="FormatException">Stdout is empty or not a valid <typeparamref name="T"/>; the message names the
+    /// task and why. Thrown from <c>OnTaskComplete</c>, it makes the attempt a <c>HookFailed</c> error for <c>OnError</c>.</exception>
+    public T StdoutAs<T>() where T : class, IPayload<T>
+    {
+        var (payload, error) = PayloadDecoder.Decode<T>(System.Text.Encoding.UTF8.GetBytes(Stdout));
+        return payload ?? throw new FormatException($"task {Task.TaskId}: stdout: {error}" +
+            (StdoutTruncated ? " (stdout was cut at executor.max_output_bytes)" : ""));
+    }
 }
 
 /// <summary>Why a task failed.</summary>

@@ -26,3 +26,27 @@ public sealed class PayloadDecoderTests
         Assert.Equal(5, PayloadDecoder.Decode<Checked>("{\"amount\":5}"u8).Payload!.Amount);
     }
 }
+
+public sealed class StdoutAsTests
+{
+    private static ExecutorResult Result(string stdout, bool truncated = false) =>
+        new(new ExecutorTask("t-1"), 0, stdout, "", TimeSpan.Zero, 42) { StdoutTruncated = truncated };
+
+    [Fact]
+    public void Stdout_holding_one_json_value_is_read_as_the_payload_type()
+    {
+        Assert.Equal(7, Result("{\"amount\":7}\n").StdoutAs<Checked>().Amount);
+    }
+
+    [Theory]
+    [InlineData("", false, "task t-1: stdout: empty value cannot be decoded as Checked")]
+    [InlineData("{\"amount\":-1}", false, "task t-1: stdout: value is not a valid Checked: OverflowException: amount -1 is negative")]
+    [InlineData("{\"amount\":", true, "task t-1: stdout: value is not a valid Checked: ")]
+    public void Stdout_that_is_not_a_payload_is_a_format_error_naming_the_task_and_why(string stdout, bool truncated, string expected)
+    {
+        var error = Assert.Throws<FormatException>(() => Result(stdout, truncated).StdoutAs<Checked>());
+
+        Assert.StartsWith(expected, error.Message, StringComparison.Ordinal);
+        Assert.Equal(truncated, error.Message.EndsWith("(stdout was cut at executor.max_output_bytes)", StringComparison.Ordinal));
+    }
+}
