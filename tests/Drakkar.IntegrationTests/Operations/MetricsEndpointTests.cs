@@ -29,11 +29,8 @@ public sealed class MetricsEndpointTests(KafkaBroker kafka) : IDisposable
         var topic = _kafka.CreateTopic("ops-source", partitions: 2);
         _kafka.Broker.CreateTopic(topic + "_dlq", 1);
         var port = FreePort.Next();
-        var config = TestWorker.Config(_kafka.BootstrapServers, topic, "ops-group", c =>
+        var config = WithMetrics(topic, "ops-group", port, c =>
         {
-            c.Metrics.Enabled = true;
-            c.Metrics.Host = "127.0.0.1";
-            c.Metrics.Port = port;
             c.Sinks.Redis["cache"] = new RedisSinkConfig { Url = _redis.Url, KeyPrefix = "ops:" };
         });
         var handler = new CachingHandler();
@@ -93,11 +90,8 @@ public sealed class MetricsEndpointTests(KafkaBroker kafka) : IDisposable
         receiver.RespondWith(503);
         var topic = _kafka.CreateTopic("ops-http-outage");
         var port = FreePort.Next();
-        var config = TestWorker.Config(_kafka.BootstrapServers, topic, "ops-http-outage", c =>
+        var config = WithMetrics(topic, "ops-http-outage", port, c =>
         {
-            c.Metrics.Enabled = true;
-            c.Metrics.Host = "127.0.0.1";
-            c.Metrics.Port = port;
             c.Sinks.Http["hook"] = new HttpSinkConfig { Url = receiver.Url + "hook" };
             c.Sinks.CircuitBreaker = new CircuitBreakerConfig { FailureThreshold = 1, CooldownSeconds = 1 };
         });
@@ -136,12 +130,7 @@ public sealed class MetricsEndpointTests(KafkaBroker kafka) : IDisposable
     {
         var topic = _kafka.CreateTopic("ops-paths");
         var port = FreePort.Next();
-        var config = TestWorker.Config(_kafka.BootstrapServers, topic, "ops-paths", c =>
-        {
-            c.Metrics.Enabled = true;
-            c.Metrics.Host = "127.0.0.1";
-            c.Metrics.Port = port;
-        });
+        var config = WithMetrics(topic, "ops-paths", port);
         var handler = new CachingHandler(declareRedis: false);
         handler.ReleaseOnReady();
         await using var worker = await TestWorker.StartAsync(handler, config);
@@ -167,11 +156,8 @@ public sealed class MetricsEndpointTests(KafkaBroker kafka) : IDisposable
         using var sinkServer = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
         sinkServer.Start();
         var topic = _kafka.CreateTopic("ops-busy");
-        var config = TestWorker.Config(_kafka.BootstrapServers, topic, "ops-busy", c =>
+        var config = WithMetrics(topic, "ops-busy", port, c =>
         {
-            c.Metrics.Enabled = true;
-            c.Metrics.Host = "127.0.0.1";
-            c.Metrics.Port = port;
             c.Sinks.Redis["cache"] = new RedisSinkConfig { Url = $"redis://127.0.0.1:{((IPEndPoint)sinkServer.LocalEndpoint).Port}" };
         });
         var handler = new CachingHandler();
@@ -182,6 +168,16 @@ public sealed class MetricsEndpointTests(KafkaBroker kafka) : IDisposable
         // The port is taken before the sinks connect: a worker that cannot serve its probes touches nothing.
         Assert.False(sinkServer.Pending(), "the Redis sink connected before the metrics port was checked");
     }
+
+    /// <summary>A worker's configuration with the metrics endpoint on 127.0.0.1:<paramref name="port"/>.</summary>
+    private DrakkarConfig WithMetrics(string topic, string group, int port, Action<DrakkarConfig>? more = null) =>
+        TestWorker.Config(_kafka.BootstrapServers, topic, group, c =>
+        {
+            c.Metrics.Enabled = true;
+            c.Metrics.Host = "127.0.0.1";
+            c.Metrics.Port = port;
+            more?.Invoke(c);
+        });
 
     private (HttpStatusCode Status, string Body)? TryGet(string url)
     {
