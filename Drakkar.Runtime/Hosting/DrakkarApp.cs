@@ -260,6 +260,7 @@ public static partial class DrakkarApp
         CommandLine line, DrakkarAppOptions options, Action<IServiceCollection, IConfiguration>? configureServices)
         where THandler : DrakkarHandlerBase
     {
+        var declared = DeclaredSinks<THandler>();
         IHost host;
         DrakkarConfig config;
         try
@@ -300,6 +301,7 @@ public static partial class DrakkarApp
     {
         // Every worker creates a Kafka consumer; its native binding runs meanwhile on another core.
         Kafka.KafkaNativeLibrary.BindInBackground();
+        var declared = DeclaredSinks<THandler>();
         IHost host;
         DrakkarConfig config;
         try
@@ -310,10 +312,10 @@ public static partial class DrakkarApp
         }
         catch (ConfigException e)
         {
-            Console.Error.WriteLine(WithSinkProblems(e, DeclaredSinks<THandler>(), options.Sinks).Message);
+            Console.Error.WriteLine(WithSinkProblems(e, declared, options.Sinks).Message);
             return ExitUsage;
         }
-        if (ReportSinkProblems(config, DeclaredSinks<THandler>(), options.Sinks))
+        if (ReportSinkProblems(config, declared, options.Sinks))
         {
             host.Dispose();
             return ExitUsage;

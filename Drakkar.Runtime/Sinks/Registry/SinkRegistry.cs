@@ -149,8 +149,7 @@ public sealed class SinkRegistry
     {
         foreach (var declaration in declared.Where(d => !IsConfigured(config.Sinks, d)))
         {
-            var misspelt = Configuration.KeySuggester.Closest(declaration.Name, UndeclaredInstances(config.Sinks, declared, declaration.Kind, declaration.CustomKind)
-                .Select(path => path[(path.LastIndexOf('.') + 1)..]));
+            var misspelt = Configuration.KeySuggester.Closest(declaration.Name, UndeclaredInstances(config.Sinks, declared, declaration.Kind, declaration.CustomKind));
             yield return $"{declaration.ConfigPath}: the handler declares this sink but it is not configured; add it under {declaration.ConfigPath} or remove the [Sink] declaration." +
                 (misspelt is null ? "" : $" The configuration has '{misspelt}' of this kind instead, which the handler does not declare: a misspelling?");
         }
@@ -175,11 +174,10 @@ public sealed class SinkRegistry
         foreach (var (kind, customKind) in KindsOf(config.Sinks))
         {
             var declaredNames = declared.Where(d => d.Kind == kind && d.CustomKind == customKind).Select(d => d.Name).ToList();
-            foreach (var path in UndeclaredInstances(config.Sinks, declared, kind, customKind))
+            foreach (var name in UndeclaredInstances(config.Sinks, declared, kind, customKind))
             {
-                var name = path[(path.LastIndexOf('.') + 1)..];
                 var closest = Configuration.KeySuggester.Closest(name, declaredNames);
-                yield return $"{path} is configured but the handler declares no such sink " +
+                yield return $"{SinkKey.ConfigPathOf(kind, customKind, name)} is configured but the handler declares no such sink " +
                     (declaredNames.Count == 0 ? "of this kind" : $"(it declares {string.Join(", ", declaredNames.Select(n => $"'{n}'"))})") +
                     (closest is null ? "" : $"; did you mean '{closest}'?") + " It is connected at start all the same.";
             }
@@ -192,14 +190,13 @@ public sealed class SinkRegistry
         .. sinks.Custom.Keys.Select(kind => (SinkKind.Custom, (string?)kind)),
     ];
 
-    /// <summary>The configuration paths of the configured instances of one kind that no declaration names.</summary>
+    /// <summary>The names of the configured instances of one kind that no declaration names.</summary>
     private static IEnumerable<string> UndeclaredInstances(SinksConfig sinks, IReadOnlyList<SinkDeclaration> declared, SinkKind kind, string? customKind)
     {
         var names = kind == SinkKind.Custom
             ? customKind is not null && sinks.Custom.TryGetValue(customKind, out var instances) ? instances.Keys : []
             : SinkKinds.Of(kind).Instances(sinks).Select(i => i.Key);
-        return names.Where(name => !declared.Any(d => d.Kind == kind && d.CustomKind == customKind && d.Name == name))
-            .Select(name => SinkKey.ConfigPathOf(kind, customKind, name));
+        return names.Where(name => !declared.Any(d => d.Kind == kind && d.CustomKind == customKind && d.Name == name));
     }
 
     private static bool IsConfigured(SinksConfig sinks, SinkDeclaration declaration) => declaration.Kind == SinkKind.Custom
