@@ -485,7 +485,7 @@ internal sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     {
         await slot.Sink.ConnectAsync(cancellationToken).ConfigureAwait(false);
         slot.Connected = true;
-        LogConnected(_logger, slot.Key.KindName, slot.Key.Name);
+        LogReady(_logger, slot.Key.KindName, slot.Key.Name);
     }
 
     private async Task ConnectDlqAsync(CancellationToken cancellationToken) =>
@@ -511,8 +511,8 @@ internal sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
         _transaction?.Dispose();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Sink {SinkKind}/{SinkName} connected")]
-    private static partial void LogConnected(ILogger logger, string sinkKind, string sinkName);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sink {SinkKind}/{SinkName} ready")]
+    private static partial void LogReady(ILogger logger, string sinkKind, string sinkName);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Closing: payloads still queued after {Seconds}s ({Count}) are given up; their offsets stay uncommitted")]
     private static partial void LogCloseGaveUp(ILogger logger, double seconds, int count);

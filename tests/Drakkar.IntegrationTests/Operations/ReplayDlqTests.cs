@@ -190,6 +190,51 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
         Assert.Equal(2, HighWatermarkSum(target, 1));
     }
 
+    [Fact]
+    public async Task Source_messages_named_across_partitions_and_out_of_order_are_each_read_back_as_they_were()
+    {
+        const int PerPartition = 300;
+        var source = _kafka.CreateTopic("replay-many-source", partitions: 2);
+        var dlq = _kafka.CreateTopic("replay-many-dlq");
+        var target = _kafka.CreateTopic("replay-many-target");
+        SourceMessage Stored(int partition, long offset) => new()
+        {
+            Topic = source, Partition = partition, Offset = offset,
+            Key = Encoding.UTF8.GetBytes($"p{partition}-{offset}"), Value = Encoding.UTF8.GetBytes($"{{\"p\":{partition},\"o\":{offset}}}"),
+            Headers = [new KeyValuePair<string, byte[]>("seen", Encoding.UTF8.GetBytes($"{partition}/{offset}"))],
+        };
+        using (var producer = new ProducerBuilder<byte[]?, byte[]>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers, LingerMs = 5 }).Build())
+        {
+            for (var partition = 0; partition < 2; partition++)
+                for (var offset = 0; offset < PerPartition; offset++)
+                {
+                    var m = Stored(partition, offset);
+                    producer.Produce(new TopicPartition(source, partition), new Message<byte[]?, byte[]>
+                    {
+                        Key = m.Key, Value = m.Value, Headers = [.. m.Headers.Select(h => new Header(h.Key, h.Value))],
+                    });
+                }
+            producer.Flush(TimeSpan.FromSeconds(30));
+        }
+        // The records alternate between the partitions: partition 0 forwards, partition 1 backwards, and every tenth
+        // record of partition 0 names its message and the one 150 further on (a window of two).
+        var letters = new List<byte[]>();
+        for (var i = 0; i < PerPartition; i++)
+        {
+            SourceMessage[] forward = i % 10 == 0 && i + 150 < PerPartition ? [Stored(0, i), Stored(0, i + 150)] : [Stored(0, i)];
+            letters.Add(new Drakkar.Sinks.Dlq.DeadLetter("source", "arrange", "Arrange threw", [], 0, source, 0, forward, DateTimeOffset.UtcNow).ToJsonBytes());
+            letters.Add(new Drakkar.Sinks.Dlq.DeadLetter("source", "arrange", "Arrange threw", [], 0, source, 1, [Stored(1, PerPartition - 1 - i)], DateTimeOffset.UtcNow).ToJsonBytes());
+        }
+        ProduceRecords(dlq, [.. letters]);
+
+        var run = await Replay("--dlq-topic", dlq, "--target-topic", target, "--source-messages");
+
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Equal($"summary: read={2 * PerPartition} published={2 * PerPartition} filtered_out=0 errors=0", run.SummaryLine);
+        AssertTargetHolds(target, [.. Enumerable.Range(0, 2).SelectMany(p => Enumerable.Range(0, PerPartition)
+            .Select(o => ($"{{\"p\":{p},\"o\":{o}}}", (string?)$"p{p}-{o}", new[] { ("seen", $"{p}/{o}") })))]);
+    }
+
     private void ProduceRecords(string topic, params byte[][] values)
     {
         using var producer = new ProducerBuilder<byte[]?, byte[]>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers }).Build();
