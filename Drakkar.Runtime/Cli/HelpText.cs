@@ -47,7 +47,8 @@ internal static class HelpText
             """,
         ReplayDlqCommand.Name => $$"""
             usage: {{program}} replay-dlq --target-topic TOPIC [--target-brokers HOSTS] [--dlq-topic TOPIC]
-                   [--filter TEXT] [--limit N] [--dry-run] [--source-messages] [--config PATH]
+                   [--filter TEXT] [--limit N] [--from P:OFFSET,...] [--since TIME] [--dry-run] [--source-messages]
+                   [--config PATH]
 
             Reads the dead letter queue from its beginning up to where it ends when the command starts, and
             republishes every record's original payloads (one message per payload, the JSON as the worker made it)
@@ -63,7 +64,13 @@ internal static class HelpText
               --dlq-topic TOPIC        read this topic instead of the configured DLQ
               --filter TEXT            replay only records whose JSON, or one of whose payloads, contains TEXT
                                        (case-sensitive substring); the others count as filtered_out
-              --limit N                stop after reading N DLQ records (filtered records count)
+              --limit N                stop after reading N DLQ records (filtered records count); when
+                                       records are left, stderr says where the next batch starts (--from)
+              --from P:OFFSET,...      start reading DLQ partition P at OFFSET (the others at their beginning):
+                                       the "to resume:" line of a failed, interrupted or limited run gives it
+              --since TIME             pass over records written before TIME: 2026-12-06T07:00:00Z (UTC unless
+                                       an offset is given) or a duration back from now (90s, 30m, 2h, 1d); they
+                                       are read, not replayed, and not counted in read=
               --dry-run                read, filter and count; publish nothing
               --source-messages        republish the source messages each record names (source_topic, partition,
                                        offsets), read again from kafka.brokers with their own key and headers,
@@ -77,8 +84,8 @@ internal static class HelpText
             where published counts messages written (a record may hold several payloads).
             SIGINT or SIGTERM stops reading, waits for in-flight produces and flushes, then prints the summary.
 
-            exit codes: 0 done; 1 a record could not be read or published (stderr names it and the last
-            successful DLQ offset per partition, to resume after); 2 usage or configuration error (also when the
+            exit codes: 0 done; 1 a record could not be read or published (stderr names it, the last successful
+            DLQ offset per partition, and "to resume: --from ..."); 2 usage or configuration error (also when the
             DLQ topic cannot be read); 130 interrupted after flushing.
 
             """,

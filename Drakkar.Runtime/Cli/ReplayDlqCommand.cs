@@ -26,7 +26,7 @@ internal sealed class ReplayDlqCommand
     public const int ExitInterrupted = 130;
 
     public static readonly (string[] ValueOptions, string[] Flags) Options =
-        (["--config", "--target-topic", "--target-brokers", "--dlq-topic", "--filter", "--limit"], ["--dry-run", "--source-messages"]);
+        (["--config", "--target-topic", "--target-brokers", "--dlq-topic", "--filter", "--limit", "--from", "--since"], ["--dry-run", "--source-messages"]);
 
     private const int ProgressEvery = 1000;
 
@@ -40,6 +40,10 @@ internal sealed class ReplayDlqCommand
     private readonly SinkSecretMasker _masker = new();
     private readonly Lock _gate = new();
     private readonly Dictionary<int, long> _lastRead = [];
+    // Every partition's start: where reading started (its low watermark, or where --from put it), or, for one with
+    // nothing to read, where it ended; what the resume line gives for a partition with no record replayed.
+    private readonly Dictionary<int, long> _starts = [];
+    private long _beforeSince;
     private readonly Dictionary<int, (long Offset, long? Previous)> _firstFailure = [];
     private long _read;
     private long _published;
@@ -63,8 +67,10 @@ internal sealed class ReplayDlqCommand
 
     // Security: the kafka section whose security_protocol, sasl_* and ssl_* keys both clients connect with.
     // SourceMessages: republish the source messages each record names, read again from kafka.brokers, instead of its payloads.
+    // From: where to start reading the partitions it names (--from, as the resume line prints it). Since: records written
+    // before it are passed over (--since).
     private sealed record Settings(string DlqTopic, string DlqBrokers, string? TargetTopic, string TargetBrokers, string? Filter, long? Limit, bool DryRun,
-        KafkaConfig Security, bool SourceMessages);
+        KafkaConfig Security, bool SourceMessages, IReadOnlyDictionary<int, long> From, DateTimeOffset? Since);
 
     /// <summary>
     /// The command as the worker binary runs it, with everything after <c>replay-dlq</c> as <paramref name="args"/>:
@@ -127,10 +133,51 @@ internal sealed class ReplayDlqCommand
         if (string.IsNullOrWhiteSpace(dlqTopic) || dlqTopic == "_dlq")
             problems.Add("no DLQ topic: set dlq.topic or kafka.source_topic in the configuration, or pass --dlq-topic");
         var filter = line.Value("--filter");
+        var from = ParseFrom(line.Value("--from"), problems);
+        var since = ParseSince(line.Value("--since"), DateTimeOffset.UtcNow, problems);
         return problems.Count > 0
             ? null
             : new Settings(dlqTopic, dlqBrokers, string.IsNullOrWhiteSpace(target) ? null : target, targetBrokers,
-                string.IsNullOrEmpty(filter) ? null : filter, limit, dryRun, config.Kafka, sourceMessages);
+                string.IsNullOrEmpty(filter) ? null : filter, limit, dryRun, config.Kafka, sourceMessages, from, since);
+    }
+
+    /// <summary><c>--from 0:124,1:57</c>: the offset to start reading at per DLQ partition (the others start at their beginning).</summary>
+    internal static Dictionary<int, long> ParseFrom(string? text, List<string> problems)
+    {
+        var from = new Dictionary<int, long>();
+        if (text is null) return from;
+        foreach (var pair in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            var parts = pair.Split(':');
+            if (parts.Length != 2
+                || !int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var partition)
+                || !long.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var offset))
+            {
+                problems.Add($"--from takes PARTITION:OFFSET pairs separated by commas, as a failed run prints them (\"to resume: --from 0:124,1:57\"); got '{pair}'");
+                continue;
+            }
+            if (!from.TryAdd(partition, offset)) problems.Add($"--from names partition {partition} twice");
+        }
+        return from;
+    }
+
+    /// <summary><c>--since</c>: a time (ISO 8601; UTC unless it says otherwise), or a duration back from <paramref name="now"/> (<c>90m</c>, <c>2h</c>, <c>1d</c>).</summary>
+    internal static DateTimeOffset? ParseSince(string? text, DateTimeOffset now, List<string> problems)
+    {
+        if (text is null) return null;
+        var unit = text.Length > 1 ? text[^1] switch { 's' => TimeSpan.FromSeconds(1), 'm' => TimeSpan.FromMinutes(1), 'h' => TimeSpan.FromHours(1), 'd' => TimeSpan.FromDays(1), _ => (TimeSpan?)null } : null;
+        if (unit is { } u && long.TryParse(text.AsSpan(0, text.Length - 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var amount)
+            && amount <= TimeSpan.MaxValue / u / 2)
+        {
+            return now - u * amount;
+        }
+        if (DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture,
+                System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var at))
+        {
+            return at;
+        }
+        problems.Add($"--since takes a time (2026-12-06T07:00:00Z; UTC unless an offset is given) or a duration back from now (90s, 30m, 2h, 1d); got '{text}'");
+        return null;
     }
 
     private static bool IsEmbedded(string brokers) => string.Equals(brokers.Trim(), WorkerHost.EmbeddedBrokers, StringComparison.OrdinalIgnoreCase);
@@ -158,12 +205,17 @@ internal sealed class ReplayDlqCommand
         {
             (ends, total) = Plan(consumer);
         }
+        catch (ArgumentException e)
+        {
+            _stderr.WriteLine($"error: {e.Message}");
+            return ExitUsage;
+        }
         catch (Exception e) when (e is KafkaException or InvalidOperationException)
         {
             _stderr.WriteLine($"error: cannot read the DLQ topic '{_settings.DlqTopic}' on {SinkSecretMasker.Url(_settings.DlqBrokers)}: {_masker.Apply(e.Message)}");
             return ExitUsage;
         }
-        _stderr.WriteLine($"{Name}: {total} records in {_settings.DlqTopic} ({ends.Count} non-empty partitions) -> " +
+        _stderr.WriteLine($"{Name}: {total} records in {_settings.DlqTopic} ({ends.Count} non-empty partitions{Starting(ends)}) -> " +
             (_settings.DryRun ? "dry run, nothing is published" : $"{_settings.TargetTopic} on {SinkSecretMasker.Url(_settings.TargetBrokers)}"));
 
         using var producer = _settings.DryRun
@@ -202,6 +254,14 @@ internal sealed class ReplayDlqCommand
                 remaining.Remove(partition);
                 continue;
             }
+            if (_settings.Since is { } since && record.Message.Timestamp.UtcDateTime < since.UtcDateTime)
+            {
+                // Passed over, as done: a resume point after it is as good as one before.
+                _beforeSince++;
+                lock (_gate) _lastRead[partition] = record.Offset.Value;
+                if (record.Offset.Value >= end - 1) remaining.Remove(partition);
+                continue;
+            }
             var read = Interlocked.Increment(ref _read);
             var settle = await ReplayRecordAsync(record, producer, inFlight, sources, cancellationToken).ConfigureAwait(false);
             if (settle is not null)
@@ -220,19 +280,27 @@ internal sealed class ReplayDlqCommand
 
         var interrupted = cancellationToken.IsCancellationRequested && remaining.Count > 0
             && !(_settings.Limit is { } reachedLimit && _read >= reachedLimit);
+        if (_beforeSince > 0)
+            _stderr.WriteLine($"{_beforeSince} record(s) written before --since {_settings.Since!.Value.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'} were passed over");
         if (_repeatedSources > 0)
             _stderr.WriteLine($"{_repeatedSources} source message(s) named by more than one record were republished once");
         if (_settings.DryRun)
             _stderr.WriteLine($"dry run: {_wouldPublish} messages would be published{(_settings.TargetTopic is { } t ? " to " + t : "")}");
         var exitCode = Interlocked.Read(ref _errors) > 0 ? ExitFailure : interrupted ? ExitInterrupted : ExitOk;
         if (interrupted) _stderr.WriteLine("interrupted: in-flight produces finished and flushed; the rest of the DLQ was not read");
-        if (exitCode != ExitOk) PrintResumePoints(ends.Keys);
+        // Stopped by --limit before the end: where the next batch starts.
+        var limited = _settings.Limit is { } limitOf && _read >= limitOf && remaining.Count > 0;
+        if (exitCode != ExitOk || limited) PrintResumePoints(ends.Keys);
         _stdout.WriteLine($"summary: read={_read} published={Interlocked.Read(ref _published)} filtered_out={_filteredOut} errors={Interlocked.Read(ref _errors)}");
         _stdout.Flush();
         return exitCode;
     }
 
-    /// <summary>Assigns every non-empty partition from its low watermark; the high watermarks now are where reading stops.</summary>
+    /// <summary>
+    /// Assigns every partition with records to read from its low watermark, or from where <c>--from</c> puts it (never
+    /// before the low watermark); the high watermarks now are where reading stops.
+    /// </summary>
+    /// <exception cref="ArgumentException"><c>--from</c> names a partition the topic does not have.</exception>
     private (Dictionary<int, long> Ends, long Total) Plan(IConsumer<byte[]?, byte[]> consumer)
     {
         using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
@@ -243,17 +311,23 @@ internal sealed class ReplayDlqCommand
         if (topic is null || topic.Error.IsError || topic.Partitions.Count == 0)
             throw new InvalidOperationException(topic is { Error.IsError: true } ? topic.Error.Reason
                 : "the topic does not exist (it is created with the first dead letter: none was ever written there, or the name is wrong)");
+        var partitions = topic.Partitions.Select(p => p.PartitionId).Order().ToList();
+        if (_settings.From.Keys.FirstOrDefault(p => !partitions.Contains(p), -1) is var unknown and >= 0)
+            throw new ArgumentException($"--from names partition {unknown}, which {_settings.DlqTopic} does not have (its partitions are {string.Join(", ", partitions)})");
         var ends = new Dictionary<int, long>();
         var starts = new List<TopicPartitionOffset>();
         long total = 0;
-        foreach (var partition in topic.Partitions.Select(p => p.PartitionId).Order())
+        foreach (var partition in partitions)
         {
             var tp = new TopicPartition(_settings.DlqTopic, partition);
             var marks = consumer.QueryWatermarkOffsets(tp, MetadataTimeout);
-            if (marks.High.Value <= marks.Low.Value) continue;
+            var start = _settings.From.TryGetValue(partition, out var from) ? Math.Max(from, marks.Low.Value) : marks.Low.Value;
+            _starts[partition] = Math.Max(start, marks.High.Value);
+            if (marks.High.Value <= start) continue;
             ends[partition] = marks.High.Value;
-            starts.Add(new TopicPartitionOffset(tp, marks.Low));
-            total += marks.High.Value - marks.Low.Value;
+            _starts[partition] = start;
+            starts.Add(new TopicPartitionOffset(tp, start));
+            total += marks.High.Value - start;
         }
         consumer.Assign(starts);
         return (ends, total);
@@ -382,10 +456,20 @@ internal sealed class ReplayDlqCommand
         {
             foreach (var partition in partitions.Order())
             {
-                long? last = _firstFailure.TryGetValue(partition, out var failure) ? failure.Previous
-                    : _lastRead.TryGetValue(partition, out var read) ? read : null;
+                var last = LastDone(partition);
                 _stderr.WriteLine($"last successful DLQ offset: {_settings.DlqTopic}[{partition}] = {(last is { } value ? value.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")}");
             }
+            // Every partition, those with nothing to read too: one left out would start again at its beginning.
+            var resume = _starts.OrderBy(s => s.Key).Select(s => $"{s.Key}:{LastDone(s.Key) + 1 ?? s.Value}");
+            _stderr.WriteLine($"to resume: --from {string.Join(",", resume)}");
         }
     }
+
+    /// <summary>The partition's last offset up to which every record was replayed or passed over; null when none was.</summary>
+    private long? LastDone(int partition) =>
+        _firstFailure.TryGetValue(partition, out var failure) ? failure.Previous : _lastRead.TryGetValue(partition, out var read) ? read : null;
+
+    /// <summary>For the first line: where reading starts when <c>--from</c> moved it.</summary>
+    private string Starting(IReadOnlyDictionary<int, long> ends) => _settings.From.Count == 0 ? ""
+        : "; starting at " + string.Join(", ", _starts.Where(s => ends.ContainsKey(s.Key)).OrderBy(s => s.Key).Select(s => $"[{s.Key}]@{s.Value}"));
 }

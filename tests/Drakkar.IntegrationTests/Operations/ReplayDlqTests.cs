@@ -269,6 +269,28 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Batches_of_limit_resumed_with_the_printed_from_replay_everything_once()
+    {
+        var target = _kafka.CreateTopic("replay-batches");
+        var batches = 0;
+        string[] from = [];
+        while (true)
+        {
+            var run = await Replay(["--target-topic", target, "--limit", "2", .. from]);
+            Assert.True(run.ExitCode == 0, run.Stderr);
+            batches++;
+            var resume = System.Text.RegularExpressions.Regex.Match(run.Stderr, @"to resume: --from (\S+)");
+            if (!resume.Success) break;
+            Assert.True(batches < 6, $"still resuming after {batches} batches of 2 of 6 records: {run.Stderr}");
+            from = ["--from", resume.Groups[1].Value];
+        }
+
+        Assert.Equal(3, batches);
+        AssertTargetHolds(target, _expected);
+        Assert.Equal(_expected.Count, HighWatermarkSum(target, 1));
+    }
+
+    [Fact]
     public async Task Dry_run_counts_without_publishing()
     {
         var target = _kafka.CreateTopic("replay-dry");
@@ -310,9 +332,62 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
         Assert.Equal("summary: read=1000 published=1000 filtered_out=0 errors=0", run.SummaryLine);
         Assert.Contains("interrupted: in-flight produces finished and flushed", run.Stderr);
         Assert.Contains($"last successful DLQ offset: {dlq}[0] = 999", run.Stderr);
+        Assert.Contains("to resume: --from 0:1000", run.Stderr);
         Assert.Equal(1000, HighWatermarkSum(target, 1));
         var keys = SinkTestKit.Consume(_kafka.BootstrapServers, target, 1000).Select(r => Encoding.UTF8.GetString(r.Message.Key!)).ToHashSet();
         Assert.Equal(Enumerable.Range(0, 1000).Select(i => $"py-{i}").ToHashSet(), keys);
+
+        // Resumed where it said: the rest once, nothing twice.
+        var resumed = await Replay("--target-topic", target, "--dlq-topic", dlq, "--from", "0:1000");
+
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Equal($"summary: read={count - 1000} published={count - 1000} filtered_out=0 errors=0", resumed.SummaryLine);
+        Assert.Contains($"replay-dlq: {count - 1000} records in {dlq} (1 non-empty partitions; starting at [0]@1000)", resumed.Stderr);
+        var all = SinkTestKit.Consume(_kafka.BootstrapServers, target, count).Select(r => Encoding.UTF8.GetString(r.Message.Key!)).ToList();
+        Assert.Equal(Enumerable.Range(0, count).Select(i => $"py-{i}").Order(StringComparer.Ordinal), all.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Since_replays_only_records_written_at_or_after_that_time_and_says_how_many_it_passed_over()
+    {
+        var dlq = _kafka.CreateTopic("replay-since-dlq", partitions: 2);
+        var target = _kafka.CreateTopic("replay-since-target");
+        var incident = new DateTime(2025, 3, 1, 7, 0, 0, DateTimeKind.Utc);
+        using (var producer = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers }).Build())
+        {
+            // Per partition: two records from the day before, then three from the incident on (one at its very start).
+            for (var i = 0; i < 10; i++)
+            {
+                var at = i % 5 < 2 ? incident.AddDays(-1).AddMinutes(i) : incident.AddMinutes(i % 5 - 2);
+                await producer.ProduceAsync(new TopicPartition(dlq, i / 5), new Message<string, string>
+                {
+                    Key = $"r-{i}",
+                    Value = $$"""{"original_payloads":["{\"n\":{{i}}}"],"sink_name":"out","sink_type":"kafka","error":"boom","timestamp":1.5,"partition":0,"attempt_count":1}""",
+                    Timestamp = new Timestamp(at),
+                });
+            }
+        }
+
+        var run = await Replay("--target-topic", target, "--dlq-topic", dlq, "--since", "2025-03-01T07:00:00Z");
+
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Equal("summary: read=6 published=6 filtered_out=0 errors=0", run.SummaryLine);
+        Assert.Contains("4 record(s) written before --since 2025-03-01T07:00:00Z were passed over", run.Stderr);
+        var keys = SinkTestKit.Consume(_kafka.BootstrapServers, target, 6).Select(r => Encoding.UTF8.GetString(r.Message.Key!)).Order(StringComparer.Ordinal);
+        Assert.Equal(["r-2", "r-3", "r-4", "r-7", "r-8", "r-9"], keys);
+
+        // A duration back from now: everything above is older than an hour.
+        run = await Replay("--target-topic", target, "--dlq-topic", dlq, "--since", "1h", "--dry-run");
+        Assert.Equal("summary: read=0 published=0 filtered_out=0 errors=0", run.SummaryLine);
+    }
+
+    [Fact]
+    public async Task From_a_partition_the_dlq_does_not_have_is_a_usage_error_naming_its_partitions()
+    {
+        var run = await Replay("--target-topic", "t", "--from", "0:1,7:3");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains($"--from names partition 7, which {_dlqTopic} does not have (its partitions are 0, 1)", run.Stderr);
     }
 
     /// <summary>Cancels <paramref name="interrupt"/> when a line containing <paramref name="trigger"/> is written, as Ctrl+C would.</summary>
@@ -383,6 +458,9 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
     [InlineData(new string[0], "--target-topic is required")]
     [InlineData(new[] { "--target-topic", "t", "--bogus" }, "unknown option '--bogus'")]
     [InlineData(new[] { "--target-topic", "t", "--limit", "many" }, "--limit must be a whole number")]
+    [InlineData(new[] { "--target-topic", "t", "--from", "0=12" }, "--from takes PARTITION:OFFSET pairs separated by commas")]
+    [InlineData(new[] { "--target-topic", "t", "--from", "0:1,0:5" }, "--from names partition 0 twice")]
+    [InlineData(new[] { "--target-topic", "t", "--since", "yesterday" }, "--since takes a time (2026-12-06T07:00:00Z; UTC unless an offset is given) or a duration back from now")]
     public async Task Usage_errors_exit_2_and_say_what_is_wrong(string[] args, string message)
     {
         var run = await Replay(args);
