@@ -50,9 +50,9 @@ internal static class HelpText
                    [--filter TEXT] [--limit N] [--from P:OFFSET,...] [--since TIME] [--dry-run] [--source-messages]
                    [--config PATH]
 
-            Reads the dead letter queue from its beginning up to where it ends when the command starts, and
-            republishes every record's original payloads (one message per payload, the JSON as the worker made it)
-            to TOPIC, with the source message's key and headers restored. The DLQ is read without a consumer group
+            Reads the dead letter queue from its beginning (or --from) up to where it ends when the command
+            starts, and republishes every record's original payloads (one message per payload, the JSON as the
+            worker made it) to TOPIC, with the source message's key and headers restored. The DLQ is read without a consumer group
             commit, so a replay can be repeated; nothing on the DLQ changes.
 
             The DLQ is dlq.topic (default {kafka.source_topic}_dlq) on dlq.brokers (default kafka.brokers), from

@@ -10,8 +10,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Drakkar.Cli;
 
 /// <summary>
-/// <c>replay-dlq</c> (SPEC S16): reads the DLQ topic from its beginning up to the end it had when the command
-/// started, and republishes each record's original payloads to <c>--target-topic</c> with the source key and headers
+/// <c>replay-dlq</c> (SPEC S16): reads the DLQ topic from its beginning (or <c>--from</c>) up to the end it had when
+/// the command started, and republishes each record's original payloads to <c>--target-topic</c> with the source key and headers
 /// restored. Reading uses manual assignment and never commits, so a replay changes nothing on the DLQ side and can
 /// be repeated.
 /// </summary>
