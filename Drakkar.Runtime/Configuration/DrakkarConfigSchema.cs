@@ -494,7 +494,7 @@ internal static class DrakkarConfigSchema
     private static readonly ObjectSpec<CircuitBreakerConfig> CircuitBreaker = new(
     [
         Int<CircuitBreakerConfig>("failure_threshold", c => c.FailureThreshold, (c, v) => c.FailureThreshold = v,
-            "consecutive terminal failures that open the circuit",
+            "consecutive terminal failures of the kind a retry could fix (connection, timeout, 5xx) that open the circuit; a refused payload does not count and resets the count",
             AtLeast(1)),
         Num<CircuitBreakerConfig>("cooldown_seconds", c => c.CooldownSeconds, (c, v) => c.CooldownSeconds = v,
             "how long the circuit stays open before one probe",

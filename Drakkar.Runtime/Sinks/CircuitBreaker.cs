@@ -125,24 +125,32 @@ internal sealed class CircuitBreaker
         }
     }
 
-    public void RecordFailure()
+    /// <summary>
+    /// Counts a failure; returns the consecutive failures when it opened a closed circuit, else 0 (a failed probe
+    /// re-opens it without saying so: the trips counter counts those).
+    /// </summary>
+    public int RecordFailure()
     {
         lock (_gate)
         {
             _consecutiveFailures++;
             _probeInFlight = false;
-            if (_state == CircuitState.HalfOpen || (_state == CircuitState.Closed && _consecutiveFailures >= _threshold))
-                Trip();
+            var wasClosed = _state == CircuitState.Closed;
+            if (!(_state == CircuitState.HalfOpen || (wasClosed && _consecutiveFailures >= _threshold))) return 0;
+            Trip();
+            return wasClosed ? _consecutiveFailures : 0;
         }
     }
 
-    /// <summary>Opens the circuit at once (the destination is known to be down), unless it is open already.</summary>
-    public void Open()
+    /// <summary>Opens the circuit at once (the destination is known to be down), unless it is open already; true when it was closed.</summary>
+    public bool Open()
     {
         lock (_gate)
         {
             _probeInFlight = false;
+            var wasClosed = _state == CircuitState.Closed;
             if (_state != CircuitState.Open) Trip();
+            return wasClosed;
         }
     }
 

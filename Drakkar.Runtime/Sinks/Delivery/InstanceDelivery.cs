@@ -261,13 +261,19 @@ internal sealed partial class InstanceDelivery
                 verdict = true;
                 // A call that never answered while the instance delivered other payloads is this group's fault (a
                 // payload that makes the sink hang), not an outage: holding it would keep its partition forever.
-                if (_holdOnOutage && TransientErrors.IsTransient(failure) && failure is not AttemptTimeoutException { OthersDelivered: true })
+                var refused = !TransientErrors.IsTransient(failure) || failure is AttemptTimeoutException { OthersDelivered: true };
+                if (_holdOnOutage && !refused)
                 {
                     // The destination is unreachable, not the payload at fault: hold it (see HoldAsync).
-                    _slot.Breaker.Open();
+                    if (_slot.Breaker.Open()) LogCircuitOpened(_logger, _slot.Key.KindName, _slot.Key.Name, 1, error);
                     return false;
                 }
-                _slot.Breaker.RecordFailure();
+                // A refusal (bad data, HTTP 4xx, a constraint) is the payload's fault and an answer from the destination,
+                // not an outage: it goes to the DLQ and tells the breaker the destination is there. Counting it as a
+                // failure let a few bad payloads in a row open the circuit and hold (or dead-letter) the good ones
+                // behind them.
+                if (refused) _slot.Breaker.RecordSuccess();
+                else if (_slot.Breaker.RecordFailure() is var failures and > 0) LogCircuitOpened(_logger, _slot.Key.KindName, _slot.Key.Name, failures, error);
                 await DeadLetterGroupAsync(group, error, attempt).ConfigureAwait(false);
                 return true;
             }
@@ -548,6 +554,9 @@ internal sealed partial class InstanceDelivery
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Sink {SinkKind}/{SinkName}: {Count} payload(s) are delivered again (attempt {Attempt}) in {WaitMs} ms")]
     private static partial void LogRetryBackoff(ILogger logger, string sinkKind, string sinkName, int count, int attempt, double waitMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: circuit opened after {Failures} consecutive failure(s) that a retry could fix (the destination looks unreachable); last: {Error}")]
+    private static partial void LogCircuitOpened(ILogger logger, string sinkKind, string sinkName, int failures, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: circuit open, {Count} payload(s) go straight to the DLQ")]
     private static partial void LogCircuitOpen(ILogger logger, string sinkKind, string sinkName, int count);

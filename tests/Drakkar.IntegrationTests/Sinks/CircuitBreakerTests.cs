@@ -1,5 +1,7 @@
+using Drakkar.IntegrationTests.Support;
 using Drakkar.Observability.Metrics;
 using Drakkar.Sinks;
+using Microsoft.Extensions.Logging;
 using static Drakkar.IntegrationTests.Sinks.SinkTestKit;
 
 namespace Drakkar.IntegrationTests.Sinks;
@@ -9,6 +11,7 @@ public sealed class CircuitBreakerTests
     private readonly ManualClock _clock = new();
     private readonly DrakkarMetrics _metrics = new();
     private readonly RecordingDlq _dlq = new();
+    private readonly LogCapture _logs = new();
     private int _hookCalls;
     private volatile bool _healthy;
 
@@ -16,14 +19,14 @@ public sealed class CircuitBreakerTests
     {
         var sink = new ScriptedSink("http", "hook")
         {
-            Behavior = behavior ?? ((_, _) => _healthy ? ValueTask.CompletedTask : throw new InvalidOperationException("HTTP 503")),
+            Behavior = behavior ?? ((_, _) => _healthy ? ValueTask.CompletedTask : throw new SinkTransientException("HTTP 503")),
         };
-        var manager = Manager([sink], _dlq, new SinkManagerOptions
+        var manager = new SinkManager([sink], _dlq, new SinkManagerOptions
         {
             Time = _clock,
             CircuitBreaker = new CircuitBreakerConfig { FailureThreshold = 3, CooldownSeconds = 30 },
             OnDeliveryError = _ => { Interlocked.Increment(ref _hookCalls); return ValueTask.FromResult(DeliveryAction.Dlq); },
-        }, _metrics);
+        }, _metrics, _logs);
         return (manager, sink);
     }
 
@@ -45,6 +48,10 @@ public sealed class CircuitBreakerTests
         Assert.Equal(1, _metrics.SinkCircuitTrips.Value("http", "hook"));
         Assert.Equal(3, sink.Calls);
         Assert.Equal(3, _hookCalls);
+        var opened = Assert.Single(_logs.Containing("circuit opened"));
+        Assert.Equal(LogLevel.Warning, opened.Level);
+        Assert.Equal("Sink http/hook: circuit opened after 3 consecutive failure(s) that a retry could fix (the destination looks unreachable); last: HTTP 503",
+            opened.Message);
 
         await manager.DeliverAsync(Http(2), Origin(), default);
 
@@ -64,7 +71,7 @@ public sealed class CircuitBreakerTests
         var releaseProbe = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var (manager, sink) = Build(async (_, call) =>
         {
-            if (call <= 3) throw new InvalidOperationException("HTTP 503");
+            if (call <= 3) throw new SinkTransientException("HTTP 503");
             probeEntered.TrySetResult();
             await releaseProbe.Task;
         });
@@ -101,6 +108,8 @@ public sealed class CircuitBreakerTests
         Assert.Equal(4, sink.Calls);
         Assert.Equal(1.0, Gauge);
         Assert.Equal(2, _metrics.SinkCircuitTrips.Value("http", "hook"));
+        // Said once, when it opened; a failed probe re-opens it silently (the trips counter counts it).
+        Assert.Single(_logs.Containing("circuit opened"));
 
         _clock.Advance(TimeSpan.FromSeconds(20));
         await manager.DeliverAsync(Http(1), Origin(), default);
@@ -133,7 +142,7 @@ public sealed class CircuitBreakerTests
     public async Task A_skipped_probe_frees_the_probe_slot()
     {
         var skip = true;
-        var sink = new ScriptedSink("http", "hook") { Behavior = (_, _) => throw new InvalidOperationException("down") };
+        var sink = new ScriptedSink("http", "hook") { Behavior = (_, _) => throw new SinkTransientException("down") };
         var manager = Manager([sink], _dlq, new SinkManagerOptions
         {
             Time = _clock,

@@ -178,7 +178,7 @@ public sealed class DeliveryEngineQueueTests
     public async Task The_open_breaker_sends_every_group_of_a_queued_batch_to_the_dlq_without_calling_the_sink()
     {
         const int groups = 6;
-        var sink = new ScriptedSink("http", "hook") { Behavior = (_, _) => throw new InvalidOperationException("HTTP 500") };
+        var sink = new ScriptedSink("http", "hook") { Behavior = (_, _) => throw new SinkTransientException("HTTP 500") };
         var dlq = new RecordingDlq();
         var manager = Manager([sink], dlq, new SinkManagerOptions
         {
@@ -222,7 +222,7 @@ public sealed class DeliveryEngineQueueTests
             Behavior = async (batch, call) =>
             {
                 await Task.Delay(20); // a real round trip: the call does not finish synchronously
-                if (call == 1) throw new InvalidOperationException("HTTP 503 (outage)");
+                if (call == 1) throw new SinkTransientException("HTTP 503 (outage)");
                 if (batch.Payloads.Any(p => ((Reading)p.Data.Value).Id == "poison")) throw new InvalidOperationException("HTTP 422 (poison)");
             },
         };

@@ -303,6 +303,37 @@ public sealed partial class FileSinkTests : IDisposable
         await manager.CloseAsync();
     }
 
+    [Theory]
+    [InlineData(OutagePolicy.Pause)]
+    [InlineData(OutagePolicy.Dlq)]
+    public async Task A_run_of_refused_payloads_longer_than_the_threshold_leaves_the_circuit_closed_and_the_good_ones_flowing(OutagePolicy policy)
+    {
+        // Ten payloads in a row name a directory that does not exist (twice the default threshold), then three good
+        // ones. Refusals used to count as breaker failures: the circuit opened on the fifth, and the good payloads were
+        // held as if the sink were down (pause) or dead-lettered as "circuit open" (dlq).
+        var metrics = new DrakkarMetrics();
+        var dlq = new RecordingDlq();
+        var manager = Manager([new FileSink("files", new FileSinkConfig { BasePath = _base })], dlq, new SinkManagerOptions
+        {
+            Batching = (_, _) => SinkBatching.Default with { OnOutage = policy },
+            Delay = (_, token) => Task.Delay(20, token),
+        }, metrics);
+        await manager.StartAsync(default);
+        for (var i = 0; i < 10; i++)
+            await manager.DeliverAsync(Files($"missing-{i}/x.jsonl", 1, i), Origin(offsets: i), default).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        for (var i = 10; i < 13; i++)
+            await manager.DeliverAsync(Files("logs/good.jsonl", 1, i), Origin(offsets: i), default).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(10, dlq.Letters.Count);
+        Assert.All(dlq.Letters, letter => Assert.Contains("does not exist", letter.Error, StringComparison.Ordinal));
+        Assert.Equal(Enumerable.Range(10, 3).Select(i => PayloadData.Of(Reading.Sample(i)).ToJson()),
+            await File.ReadAllLinesAsync(Path.Combine(_base, "logs", "good.jsonl")));
+        Assert.Equal(CircuitState.Closed, manager.StatsOf("filesystem", "files").Circuit);
+        Assert.Equal(0, metrics.SinkCircuitTrips.Value("filesystem", "files"));
+        Assert.True(manager.IsReady, string.Join("; ", manager.NotReadyReasons));
+        await manager.CloseAsync();
+    }
+
     [Fact]
     public async Task A_base_path_removed_while_running_is_an_outage_that_ends_when_it_is_back()
     {
