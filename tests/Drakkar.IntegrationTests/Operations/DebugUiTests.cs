@@ -168,6 +168,26 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
     }
 
     [Fact]
+    public async Task A_page_whose_session_ended_with_the_workers_run_says_to_open_it_again_with_the_token()
+    {
+        var port = FreePort.Next();
+        await using var browser = await HeadlessChromium.StartAsync();
+        await using (var first = await StartUiOnlyAsync("debug-session-1", port, authToken: "run-token"))
+        {
+            await browser.NavigateAsync($"http://127.0.0.1:{port}/?token=run-token");
+            await WaitForAsync(browser, "document.querySelectorAll('#partitions tr[data-partition]').length === 1");
+        }
+
+        // The same worker started again: its sessions are new, so the page's cookie (and its event stream) is refused.
+        // The page used to say only "live updates refused; retrying in 10 s", forever.
+        await using var second = await StartUiOnlyAsync("debug-session-2", port, authToken: "run-token");
+        await WaitForAsync(browser, "document.getElementById('status').textContent.includes('open the page again with ?token=')");
+
+        await browser.NavigateAsync($"http://127.0.0.1:{port}/?token=run-token");
+        await WaitForAsync(browser, "document.getElementById('identity').textContent.includes('debug-session-2')");
+    }
+
+    [Fact]
     public async Task Without_a_token_a_request_addressed_to_another_name_is_refused_as_dns_rebinding_would_send_it()
     {
         var port = FreePort.Next();

@@ -107,11 +107,19 @@ function follow() {
     }
     while (live.children.length > 200) live.lastChild.remove();
   });
-  stream.onerror = () => {
+  stream.onerror = async () => {
     const status = document.getElementById('status');
     if (stream.readyState !== EventSource.CLOSED) { status.textContent = 'reconnecting…'; return; }
-    // Refused (the worker serves a limited number of live pages): the browser will not retry by itself.
-    status.textContent = 'live updates refused; retrying in 10 s';
+    // Refused: the browser will not retry by itself, nor say why. A 401 means this page's session is not valid any
+    // more (the worker restarted: a session lasts one run); otherwise the worker serves a limited number of live pages.
+    let why = 'live updates refused (the worker serves a limited number of live pages)';
+    try {
+      const response = await fetch('api/state', { credentials: 'same-origin', cache: 'no-store' });
+      if (response.status === 401) why = 'not authorized: the worker restarted or the session ended; open the page again with ?token=<debug.auth_token>';
+    } catch {
+      why = 'the worker does not answer';
+    }
+    status.textContent = why + '; retrying in 10 s';
     setTimeout(follow, 10000);
   };
 }
