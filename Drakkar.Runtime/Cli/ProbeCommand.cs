@@ -29,7 +29,8 @@ internal static class ProbeCommand
         var partition = line.Integer("--partition");
         var offset = line.Integer("--offset");
         var count = line.Integer("--count", 1);
-        if (input is null && (partition is null || offset is null)) line.Errors.Add("give --input FILE, or --partition P and --offset O");
+        // Only when one was left out: a malformed one is already reported as such.
+        if (input is null && (line.Value("--partition") is null || line.Value("--offset") is null)) line.Errors.Add("give --input FILE, or --partition P and --offset O");
         if (input is not null && (partition is not null || offset is not null || line.Value("--topic") is not null))
             line.Errors.Add("--input cannot be combined with --topic, --partition or --offset");
         if (count is 0) line.Errors.Add("--count must be ≥ 1");

@@ -124,7 +124,8 @@ internal sealed class ReplayDlqCommand
         var dlqBrokers = KafkaDeadLetterQueue.BrokersFor(config.Dlq, config.Kafka);
         var targetBrokers = line.Value("--target-brokers") is { Length: > 0 } brokers ? brokers : config.Kafka.Brokers;
         if (IsEmbedded(dlqBrokers))
-            problems.Add("the DLQ brokers are 'embedded' (an in-process broker that only exists while a worker runs); set dlq.brokers or kafka.brokers in the configuration");
+            problems.Add("the DLQ brokers are 'embedded' (an in-process broker that only exists while a worker runs); set dlq.brokers or kafka.brokers " +
+                "to the running worker's broker, in the configuration or as DK_KAFKA__BROKERS=HOST:PORT");
         if (IsEmbedded(targetBrokers))
             problems.Add("the target brokers are 'embedded'; pass --target-brokers HOST:PORT");
         var sourceMessages = line.Flag("--source-messages");

@@ -605,7 +605,10 @@ internal static class DrakkarConfigSchema
         Str<DebugConfig>("host", c => c.Host, (c, v) => c.Host = v, "address the UI listens on (`0.0.0.0` exposes it: set `auth_token`)", ListenAddress),
         Int<DebugConfig>("port", c => c.Port, (c, v) => c.Port = v, "the UI's port; in use at startup is an error naming this key, and so is `metrics.port`'s value while both are " +
             "enabled (each listens on a port of its own)", Between(1, 65535)),
-        new ScalarField<DebugConfig, string>("auth_token", c => c.AuthToken, (c, v) => c.AuthToken = v, Text)
+        new ScalarField<DebugConfig, string>("auth_token", c => c.AuthToken, (c, v) => c.AuthToken = v, Text,
+            // Blank after trimming would turn authentication off without a word (a quoted "  ", an unfilled variable).
+            new ConfigRule<string>(token => token.Length > 0 && token.Trim().Length == 0
+                ? "is only whitespace, which would turn authentication off: give a token, or leave it empty for none" : null, "not only whitespace"))
         {
             Doc = "when set, every UI request needs it: `Authorization: Bearer <token>`, or `?token=<token>` once " +
                 "(it sets an HttpOnly cookie for the page's own requests); otherwise 401",

@@ -213,8 +213,16 @@ public static partial class DrakkarApp
         var declared = DeclaredSinks<THandler>();
         var config = LoadConfig(line, options, Console.Error, declared);
         if (config is null) return ExitUsage;
-        if (ReportSinkProblems(config, declared, options.Sinks)) return ExitUsage;
-        var source = ConfigLoader.ResolvePath(line.Value("--config"), ConfigLoader.ReadProcessEnvironment()) ?? "built-in defaults";
+        var file = ConfigLoader.ResolvePath(line.Value("--config"), ConfigLoader.ReadProcessEnvironment());
+        if (ReportSinkProblems(config, declared, options.Sinks))
+        {
+            // Otherwise a check run from the wrong directory reads as a complaint about the file the operator meant.
+            if (file is null)
+                Console.Error.WriteLine("note: no configuration file was found (--config, $DK_CONFIG, ./drakkar.yaml), so this checked the " +
+                    "worker's built-in configuration");
+            return ExitUsage;
+        }
+        var source = file ?? "built-in defaults";
         Console.Out.WriteLine($"# configuration is valid (source: {source}); effective values, secrets masked:");
         Console.Out.Write(SecretMasker.ToMaskedYaml(config));
         if (Diagnostics.Ui.DebugServer.ExposureWarning(config.Debug) is { } exposed) Console.Error.WriteLine($"warning: {exposed}");

@@ -497,7 +497,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _metrics.RebalanceEvents.Increment("assign");
         _metrics.RebalancePartitions.WithLabels("assign").Add(partitions.Count);
-        if (_metrics.Events.IsOn) _metrics.Events.Rebalanced("assign", [.. partitions.Select(p => p.Partition.Value)]);
+        if (_metrics.Events.IsOn && partitions.Count > 0) _metrics.Events.Rebalanced("assign", [.. partitions.Select(p => p.Partition.Value)]);
         foreach (var tp in partitions)
         {
             var pipeline = NewPipeline(tp.Topic, tp.Partition.Value);
@@ -544,7 +544,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _metrics.RebalanceEvents.Increment("revoke");
         _metrics.RebalancePartitions.WithLabels("revoke").Add(partitions.Count);
-        if (_metrics.Events.IsOn) _metrics.Events.Rebalanced("revoke", [.. partitions.Select(p => p.Partition.Value)]);
+        if (_metrics.Events.IsOn && partitions.Count > 0) _metrics.Events.Rebalanced("revoke", [.. partitions.Select(p => p.Partition.Value)]);
         var revoked = partitions.Select(p => _pipelines.TryGetValue(p.Partition.Value, out var pipeline) ? pipeline : null)
             .OfType<PartitionPipeline>().ToArray();
         if (revoked.Length > 0)
@@ -589,7 +589,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _metrics.RebalanceEvents.Increment("lost");
         _metrics.RebalancePartitions.WithLabels("lost").Add(partitions.Count);
-        if (_metrics.Events.IsOn) _metrics.Events.Rebalanced("lost", [.. partitions.Select(p => p.Partition.Value)]);
+        if (_metrics.Events.IsOn && partitions.Count > 0) _metrics.Events.Rebalanced("lost", [.. partitions.Select(p => p.Partition.Value)]);
         var lost = new List<PartitionPipeline>();
         foreach (var p in partitions)
         {

@@ -271,4 +271,14 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
         Assert.Equal(ProbeCommand.ExitUsage, exit);
         Assert.Contains(message, errors, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_malformed_position_is_named_as_such_and_not_reported_missing()
+    {
+        var (exit, _, errors) = await Probe(Config("unused", "probe-usage"), ["--partition", "-1", "--offset", "0"]);
+
+        Assert.Equal(ProbeCommand.ExitUsage, exit);
+        Assert.Contains("--partition must be a whole number ≥ 0 (got '-1')", errors, StringComparison.Ordinal);
+        Assert.DoesNotContain("give --input FILE", errors, StringComparison.Ordinal);
+    }
 }

@@ -471,6 +471,21 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_embedded_broker_in_the_configuration_is_a_usage_error_that_says_how_to_name_the_running_one()
+    {
+        var config = Path.Combine(_dir, "embedded.yaml");
+        await File.WriteAllTextAsync(config, "kafka: { brokers: embedded, source_topic: orders }\n");
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+
+        var exit = await ReplayDlqCommand.RunAsync(["--config", config, "--dry-run"], stdout, stderr, CancellationToken.None);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("the DLQ brokers are 'embedded'", stderr.ToString(), StringComparison.Ordinal);
+        Assert.Contains("DK_KAFKA__BROKERS=HOST:PORT", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_missing_dlq_topic_is_a_configuration_error()
     {
         var run = await Replay("--target-topic", "t", "--dlq-topic", "no-such-dlq-topic");

@@ -197,6 +197,7 @@ public sealed class ConfigValidationTests
     [InlineData("executor: { max_retries: -1 }", "executor.max_retries", "must be ≥ 0 (got -1)")]
     [InlineData("debug: { retention_max_events: 99 }", "debug.retention_max_events", "must be ≥ 100 (got 99)")]
     [InlineData("debug: { max_buffer: 999 }", "debug.max_buffer", "must be ≥ 1000 (got 999)")]
+    [InlineData("debug: { auth_token: '   ' }", "debug.auth_token", "is only whitespace, which would turn authentication off: give a token, or leave it empty for none")]
     [InlineData("cache: { flush_interval_seconds: 0 }", "cache.flush_interval_seconds", "must be > 0 (got 0)")]
     [InlineData("cache: { max_memory_entries: 0 }", "cache.max_memory_entries", "must be ≥ 1 or null (got 0)")]
     [InlineData("cache: { cleanup_interval_seconds: 1800, stale_file_hours: 1 }", "cache.stale_file_hours",
