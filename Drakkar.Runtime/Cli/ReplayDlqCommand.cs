@@ -11,9 +11,9 @@ namespace Drakkar.Cli;
 
 /// <summary>
 /// <c>replay-dlq</c> (SPEC S16): reads the DLQ topic from its beginning (or <c>--from</c>) up to the end it had when
-/// the command started, and republishes each record's original payloads to <c>--target-topic</c> with the source key and headers
-/// restored. Reading uses manual assignment and never commits, so a replay changes nothing on the DLQ side and can
-/// be repeated.
+/// the command started, and republishes each record's original payloads to <c>--target-topic</c> with the source key
+/// and headers restored. Reading uses manual assignment and never commits, so a replay changes nothing on the DLQ side
+/// and can be repeated.
 /// </summary>
 internal sealed class ReplayDlqCommand
 {
@@ -40,8 +40,8 @@ internal sealed class ReplayDlqCommand
     private readonly SinkSecretMasker _masker = new();
     private readonly Lock _gate = new();
     private readonly Dictionary<int, long> _lastRead = [];
-    // Every partition's start: where reading started (its low watermark, or where --from put it), or, for one with
-    // nothing to read, where it ended; what the resume line gives for a partition with no record replayed.
+    // Every partition's start (its low watermark, or where --from put it): what the resume line gives for a partition
+    // with no record replayed, those with nothing to read included.
     private readonly Dictionary<int, long> _starts = [];
     private long _beforeSince;
     private readonly Dictionary<int, (long Offset, long? Previous)> _firstFailure = [];
@@ -323,10 +323,9 @@ internal sealed class ReplayDlqCommand
             var tp = new TopicPartition(_settings.DlqTopic, partition);
             var marks = consumer.QueryWatermarkOffsets(tp, MetadataTimeout);
             var start = _settings.From.TryGetValue(partition, out var from) ? Math.Max(from, marks.Low.Value) : marks.Low.Value;
-            _starts[partition] = Math.Max(start, marks.High.Value);
+            _starts[partition] = start;
             if (marks.High.Value <= start) continue;
             ends[partition] = marks.High.Value;
-            _starts[partition] = start;
             starts.Add(new TopicPartitionOffset(tp, start));
             total += marks.High.Value - start;
         }
