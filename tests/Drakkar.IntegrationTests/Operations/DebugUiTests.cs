@@ -181,10 +181,11 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
         // The same worker started again: its sessions are new, so the page's cookie (and its event stream) is refused.
         // The page used to say only "live updates refused; retrying in 10 s", forever.
         await using var second = await StartUiOnlyAsync("debug-session-2", port, authToken: "run-token");
-        await WaitForAsync(browser, "document.getElementById('status').textContent.includes('open the page again with ?token=')");
+        // Null-safe: the condition may be evaluated while a navigation has the document empty.
+        await WaitForAsync(browser, "document.getElementById('status')?.textContent.includes('open the page again with ?token=') === true");
 
         await browser.NavigateAsync($"http://127.0.0.1:{port}/?token=run-token");
-        await WaitForAsync(browser, "document.getElementById('identity').textContent.includes('debug-session-2')");
+        await WaitForAsync(browser, "document.getElementById('identity')?.textContent.includes('debug-session-2') === true");
     }
 
     [Fact]
