@@ -32,11 +32,18 @@ public sealed class OffsetCommitTests(KafkaBroker kafka)
         await worker.StopAsync();
 
         Assert.Empty(watcher.Violations);
-        var seen = watcher.Changes.Select(c => c.At).ToArray();
+        var seen = watcher.Changes.ToArray();
         Assert.True(seen.Length >= 4, $"only {seen.Length} commits while about 3 s of work completed");
-        var gaps = seen.Zip(seen.Skip(1), (a, b) => Stopwatch.GetElapsedTime(a, b).TotalSeconds).ToArray();
-        // Commits are seen within about a millisecond of being made; 0.35 s leaves room for that and for timer jitter.
-        Assert.All(gaps, gap => Assert.InRange(gap, 0.35, 0.4 + 1.5));
+        // Each commit was made between its Since and At (about a millisecond apart, more when the machine is busy), so
+        // two commits were at most b.At - a.Since and at least b.Since - a.At apart. Neither bound may contradict the
+        // spacing: at least commit_interval_ms (0.35 s leaves room for timer jitter), and a commit on every tick.
+        var gaps = seen.Zip(seen.Skip(1), (a, b) => (Most: Stopwatch.GetElapsedTime(a.Since, b.At).TotalSeconds,
+            Least: Stopwatch.GetElapsedTime(a.At, b.Since).TotalSeconds)).ToArray();
+        Assert.All(gaps, gap =>
+        {
+            Assert.True(gap.Most >= 0.35, $"two commits at most {gap.Most:0.000} s apart");
+            Assert.True(gap.Least <= 0.4 + 1.5, $"two commits at least {gap.Least:0.000} s apart");
+        });
     }
 
     [Fact]

@@ -18,7 +18,7 @@ namespace Drakkar.IntegrationTests.Support;
 internal sealed class CommitWatcher
 {
     private readonly ConcurrentQueue<string> _violations = new();
-    private readonly ConcurrentQueue<(long At, int Partition, long Offset)> _changes = new();
+    private readonly ConcurrentQueue<(long Since, long At, int Partition, long Offset)> _changes = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _watching;
 
@@ -29,16 +29,19 @@ internal sealed class CommitWatcher
             using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = brokers, GroupId = group }).Build();
             var assignment = Enumerable.Range(0, partitions).Select(p => new TopicPartition(topic, p)).ToArray();
             var checkedUpTo = new long[partitions];
+            var previousAsked = Stopwatch.GetTimestamp();
             while (!_stop.IsCancellationRequested)
             {
+                var asked = Stopwatch.GetTimestamp();
                 foreach (var committed in consumer.Committed(assignment, TimeSpan.FromSeconds(10)))
                 {
                     var p = committed.Partition.Value;
-                    if (committed.Offset.Value > checkedUpTo[p]) _changes.Enqueue((Stopwatch.GetTimestamp(), p, committed.Offset.Value));
+                    if (committed.Offset.Value > checkedUpTo[p]) _changes.Enqueue((previousAsked, Stopwatch.GetTimestamp(), p, committed.Offset.Value));
                     for (var o = checkedUpTo[p]; o < committed.Offset.Value; o++)
                         if (!isDone(p, o)) _violations.Enqueue($"{p}@{o} committed (to {committed.Offset.Value}) before it was {doneMeans}");
                     checkedUpTo[p] = Math.Max(checkedUpTo[p], committed.Offset.Value);
                 }
+                previousAsked = asked;
                 await Task.Delay(1);
             }
         });
@@ -46,8 +49,12 @@ internal sealed class CommitWatcher
 
     public IReadOnlyCollection<string> Violations => _violations;
 
-    /// <summary>Each newly seen committed offset, with the <see cref="Stopwatch"/> timestamp it was first seen at.</summary>
-    public IReadOnlyCollection<(long At, int Partition, long Offset)> Changes => _changes;
+    /// <summary>
+    /// Each newly seen committed offset, with the <see cref="Stopwatch"/> timestamp it was first seen at (<c>At</c>) and
+    /// the one at which the sample before was asked for (<c>Since</c>): the commit was made between the two. On a busy
+    /// machine a sample can take far longer than the usual millisecond, and only the pair bounds the commit's time.
+    /// </summary>
+    public IReadOnlyCollection<(long Since, long At, int Partition, long Offset)> Changes => _changes;
 
     public async Task StopAsync()
     {
