@@ -116,9 +116,9 @@ internal sealed class MongoSink : ISink
         for (var index = 0; index < batch.Count; index++)
         {
             var payload = (MongoPayload)batch.Payloads[index];
-            if (!IsCollectionName(payload.Collection))
+            if (payload.CollectionRefusal() is { } refusal)
             {
-                batch.Fail(index, new SinkDeliveryException($"'{payload.Collection}' is not a valid MongoDB collection name (a {payload.Data.TypeName} payload)."));
+                batch.Fail(index, new SinkDeliveryException(refusal));
                 continue;
             }
             writer.Reset();
@@ -148,9 +148,6 @@ internal sealed class MongoSink : ISink
         }
         return collections;
     }
-
-    private static bool IsCollectionName(string name) =>
-        name.Length > 0 && !name.Contains('\0', StringComparison.Ordinal) && !name.StartsWith('$') && !name.StartsWith("system.", StringComparison.Ordinal);
 
     /// <summary>
     /// An unordered insert reports each refused document (<c>writeErrors</c>, by index) and, separately, a write concern

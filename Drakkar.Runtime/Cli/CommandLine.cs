@@ -62,7 +62,11 @@ internal sealed class CommandLine
             }
             else
             {
-                line.Errors.Add($"unknown option '{arg}' for '{command}'");
+                var suggestion = name.StartsWith('-') ? Configuration.KeySuggester.Closest(name, [.. known.ValueOptions, .. known.Flags]) : null;
+                line.Errors.Add((name.StartsWith('-') ? $"unknown option '{arg}' for '{command}'" : $"unexpected argument '{arg}' for '{command}'") +
+                    (suggestion is null ? "" : $"; did you mean '{suggestion}'?"));
+                // A misspelt option's value is that option's, not another error of its own.
+                if (name.StartsWith("--", StringComparison.Ordinal) && inlineValue is null && index + 1 < args.Length && !args[index + 1].StartsWith('-')) index++;
             }
         }
         return line;

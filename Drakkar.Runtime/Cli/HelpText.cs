@@ -102,7 +102,8 @@ internal static class HelpText
             Messages come from Kafka, read by assignment (the consumer group is never joined), or from a JSON file:
             an array of objects with "value" (a string, or any JSON written as its compact text) and optional
             "key" (string or null), "headers" (object of strings), "partition" (default 0), "offset" (default:
-            the entry's index) and "topic" (default kafka.source_topic).
+            the entry's index) and "topic" (default kafka.source_topic). Within a partition, entries are listed
+            in increasing offset order, as a consumer sees them.
 
             options:
               --partition P    source partition to read

@@ -29,6 +29,13 @@ public sealed record MongoPayload(string Sink, PayloadData Data, string Collecti
     public override SinkKind Kind => SinkKind.Mongo;
     public static MongoPayload Of<T>(string collection, T data, string sink = "") where T : IPayload<T> =>
         new(sink, PayloadData.Of(data), collection);
+
+    /// <summary>Why the MongoDB sink refuses <see cref="Collection"/> (empty, a NUL, <c>$…</c> or <c>system.…</c>), or null.</summary>
+    internal string? CollectionRefusal() =>
+        Collection.Length > 0 && !Collection.Contains('\0', StringComparison.Ordinal) && !Collection.StartsWith('$')
+        && !Collection.StartsWith("system.", StringComparison.Ordinal)
+            ? null
+            : $"'{Collection}' is not a valid MongoDB collection name (a {Data.TypeName} payload).";
 }
 
 /// <summary>A <c>SET {key_prefix}{key} {json} [EX ttl]</c> on the Redis sink.</summary>

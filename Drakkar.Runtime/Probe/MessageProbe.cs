@@ -129,6 +129,7 @@ internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDeli
         {
             json.WritePropertyName("data");
             probed.Payload.Data.WriteJson(json);
+            if (probed.Refusal is { } refusal) json.WriteString("error", $"the sink would refuse it and the worker dead-letter it: {refusal}");
         }
         else
         {

@@ -4,7 +4,11 @@ using Drakkar.Pipeline;
 namespace Drakkar.Probe;
 
 /// <summary>A payload a sink instance would have received, with the hook call and the source offsets it came from.</summary>
-internal sealed record ProbedPayload(string Hook, int Partition, IReadOnlyList<long> Offsets, SinkPayload Payload);
+internal sealed record ProbedPayload(string Hook, int Partition, IReadOnlyList<long> Offsets, SinkPayload Payload)
+{
+    /// <summary>Why the sink instance it routes to would refuse it (and the worker dead-letter it), or null.</summary>
+    public string? Refusal { get; init; }
+}
 
 /// <summary>Source messages that would have gone to the DLQ (for example <c>Arrange</c> threw), and why.</summary>
 internal sealed record ProbedDeadLetter(int Partition, IReadOnlyList<long> Offsets, string Error);
@@ -60,7 +64,8 @@ internal sealed class ProbeDelivery(ProbeRouting routing) : IPayloadDelivery
         foreach (var payload in result.All())
         {
             var probed = new ProbedPayload(origin.Hook, origin.Partition, [.. origin.Offsets], payload);
-            if (routing.TryRoute(payload, out var kind, out var instance, out var error)) _routed.Enqueue((kind, instance, probed));
+            if (routing.TryRoute(payload, out var kind, out var instance, out var error))
+                _routed.Enqueue((kind, instance, probed with { Refusal = routing.Refusal(payload, instance) }));
             else _unroutable.Enqueue((probed, error));
         }
     }
@@ -83,5 +88,42 @@ internal sealed class ProbeRouting(SinksConfig sinks)
                 : $"{configured.Length} {kind} sinks are configured ({string.Join(", ", configured)}) but a {payload.Data.TypeName} payload names none"
             : configured.Contains(instance) ? "" : $"no {kind} sink named '{instance}' is configured";
         return error.Length == 0;
+    }
+
+    /// <summary>
+    /// Why the built-in sink <paramref name="instance"/> would refuse the payload, by the sink's own checks: an empty
+    /// Redis key, an invalid table, column or collection name, a file path that is empty, escapes base_path or has no
+    /// parent directory there. Null when it would take it (a destination may still refuse it: a constraint, a 4xx).
+    /// </summary>
+    public string? Refusal(SinkPayload payload, string instance)
+    {
+        try
+        {
+            switch (payload)
+            {
+                case RedisPayload redis:
+                    return Sinks.Redis.RedisSink.KeyRefusal(redis) is { } key ? $"{payload.Data.TypeName} {key}" : null;
+                case MongoPayload mongo:
+                    return mongo.CollectionRefusal();
+                case PostgresPayload row:
+                    Sinks.Postgres.PostgresSink.QuotedIdentifiers(row);
+                    if (sinks.Postgres.TryGetValue(instance, out var postgres) && postgres.Mode == PostgresWriteMode.Upsert)
+                        Sinks.Postgres.PostgresSink.CheckConflictKeys(postgres.OnConflict, row);
+                    return null;
+                case FilePayload file when sinks.Filesystem.TryGetValue(instance, out var files):
+                    var components = Sinks.Filesystem.BeneathFile.Components(file.Path, files.BasePath);
+                    var basePath = Path.GetFullPath(files.BasePath);
+                    // Read only: the sink creates the file but never a directory, so a missing parent is its refusal.
+                    return Directory.Exists(basePath) && !Directory.Exists(Path.Combine([basePath, .. components[..^1]]))
+                        ? Sinks.Filesystem.BeneathFile.MissingParent(file.Path, files.BasePath).Message
+                        : null;
+                default:
+                    return null;
+            }
+        }
+        catch (Sinks.SinkDeliveryException refused)
+        {
+            return refused.Message;
+        }
     }
 }

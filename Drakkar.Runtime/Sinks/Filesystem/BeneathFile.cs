@@ -35,16 +35,7 @@ internal static unsafe class BeneathFile
     /// <summary>Opens <paramref name="relative"/> under the base for appending, creating it if needed; refusals name the path.</summary>
     public static SafeFileHandle OpenForAppend(SafeFileHandle baseDirectory, string relative, string configuredBase, bool componentWalk = false)
     {
-        if (string.IsNullOrEmpty(relative) || relative.Contains('\0', StringComparison.Ordinal))
-            throw new SinkDeliveryException($"File path '{relative}' is empty or contains a NUL character.");
-        if (relative.StartsWith('/'))
-            throw Traversal(relative, configuredBase, "absolute paths are not allowed");
-        var components = relative.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(c => c != ".").ToArray();
-        if (components.Contains(".."))
-            throw Traversal(relative, configuredBase, "'..' components are not allowed");
-        if (components.Length == 0)
-            throw new SinkDeliveryException($"File path '{relative}' names base_path '{configuredBase}' itself, not a file in it.");
-
+        var components = Components(relative, configuredBase);
         var added = false;
         baseDirectory.DangerousAddRef(ref added);
         try
@@ -215,6 +206,28 @@ internal static unsafe class BeneathFile
     };
 
     /// <summary>
+    /// The names on the way from base_path to the file (<c>.</c> and empty ones dropped); throws when the path is empty,
+    /// absolute, climbs out with <c>..</c> or names base_path itself. Nothing is opened: the checks are on the text.
+    /// </summary>
+    public static string[] Components(string relative, string configuredBase)
+    {
+        if (string.IsNullOrEmpty(relative) || relative.Contains('\0', StringComparison.Ordinal))
+            throw new SinkDeliveryException($"File path '{relative}' is empty or contains a NUL character.");
+        if (relative.StartsWith('/'))
+            throw Traversal(relative, configuredBase, "absolute paths are not allowed");
+        var components = relative.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(c => c != ".").ToArray();
+        if (components.Contains(".."))
+            throw Traversal(relative, configuredBase, "'..' components are not allowed");
+        if (components.Length == 0)
+            throw new SinkDeliveryException($"File path '{relative}' names base_path '{configuredBase}' itself, not a file in it.");
+        return components;
+    }
+
+    /// <summary>The refusal of a path whose parent directory does not exist under base_path.</summary>
+    public static SinkDeliveryException MissingParent(string relative, string configuredBase) =>
+        new($"The parent directory of '{relative}' does not exist under base_path '{configuredBase}'; the sink does not create directories: create it first.");
+
+    /// <summary>
     /// A directory on the way to the file is missing. When base_path itself is gone (removed while the worker runs: its
     /// handle has no link left), that is an outage of the sink, held and retried (<c>on_outage</c>). Otherwise the
     /// payload named a directory that does not exist: its own path is wrong, so it goes to the DLQ while the sink keeps
@@ -227,7 +240,7 @@ internal static unsafe class BeneathFile
         var baseGone = Statx((int)baseDirectory.DangerousGetHandle(), &empty, AT_EMPTY_PATH, STATX_NLINK, &status) != 0 || status.Nlink == 0;
         return baseGone
             ? new DirectoryNotFoundException($"base_path '{configuredBase}' no longer exists (removed while the worker runs); '{relative}' cannot be written until it is back.")
-            : new SinkDeliveryException($"The parent directory of '{relative}' does not exist under base_path '{configuredBase}'; the sink does not create directories: create it first.");
+            : MissingParent(relative, configuredBase);
     }
 
     private static SinkDeliveryException Traversal(string relative, string configuredBase, string why) =>

@@ -186,15 +186,30 @@ internal sealed class PostgresSink : ISink
                 if (g.Table == row.Table && (ReferenceEquals(g.Columns, columns) || g.Columns.SequenceEqual(columns))) { group = g; break; }
             if (group is null)
             {
-                var table = SqlIdentifier.Quote(row.Table, $"the table of a {row.Data.TypeName} payload");
-                if (columns.Count == 0) throw new SinkDeliveryException($"{row.Data.TypeName} has no columns to insert into {table}.");
-                var quoted = columns.Select(c => SqlIdentifier.Quote(c.Name, $"column of {row.Data.TypeName}")).ToArray();
+                var (table, quoted) = QuotedIdentifiers(row);
                 group = new TableGroup(row.Table, table, columns, quoted, []);
                 groups.Add(group);
             }
             group.Rows.Add(row);
         }
         return groups;
+    }
+
+    /// <summary>The payload's table and columns, quoted; throws naming what is wrong (an invalid identifier, no columns).</summary>
+    internal static (string Table, string[] Columns) QuotedIdentifiers(PostgresPayload row)
+    {
+        var table = SqlIdentifier.Quote(row.Table, $"the table of a {row.Data.TypeName} payload");
+        if (row.Data.Columns.Count == 0) throw new SinkDeliveryException($"{row.Data.TypeName} has no columns to insert into {table}.");
+        return (table, row.Data.Columns.Select(c => SqlIdentifier.Quote(c.Name, $"column of {row.Data.TypeName}")).ToArray());
+    }
+
+    /// <summary>Throws unless every <c>on_conflict</c> key is a column of the payload's type (upsert mode).</summary>
+    internal static void CheckConflictKeys(IReadOnlyList<string> conflictKeys, PostgresPayload row)
+    {
+        foreach (var key in conflictKeys)
+            if (!row.Data.Columns.Any(c => c.Name == key))
+                throw new SinkDeliveryException(
+                    $"on_conflict key '{key}' is not a column of {row.Data.TypeName} (columns: {string.Join(", ", row.Data.Columns.Select(c => c.Name))}).");
     }
 
     private static void AddInserts(NpgsqlBatch statements, TableGroup group)
@@ -220,10 +235,7 @@ internal sealed class PostgresSink : ISink
 
     private void AddUpserts(NpgsqlBatch statements, TableGroup group)
     {
-        foreach (var key in _conflictKeys)
-            if (!group.Columns.Any(c => c.Name == key))
-                throw new SinkDeliveryException(
-                    $"on_conflict key '{key}' is not a column of {group.Rows[0].Data.TypeName} (columns: {string.Join(", ", group.Columns.Select(c => c.Name))}).");
+        CheckConflictKeys(_conflictKeys, group.Rows[0]);
         var sql = new StringBuilder(128);
         sql.Append("INSERT INTO ").Append(group.QuotedTable).Append(" (").AppendJoin(", ", group.QuotedColumns).Append(") VALUES ");
         AppendValues(sql, 1, group.Columns.Count);

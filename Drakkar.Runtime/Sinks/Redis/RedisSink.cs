@@ -105,13 +105,11 @@ internal sealed partial class RedisSink : ISink
         {
             for (var i = 0; i < payloads.Count; i++)
             {
-                var key = ((RedisPayload)payloads[i]).Key;
-                if (string.IsNullOrWhiteSpace(key))
+                if (KeyRefusal((RedisPayload)payloads[i]) is { } refusal)
                 {
                     // Built from the data in a hook: refused here, with the payload kept for the DLQ, rather than in
                     // the hook, where it would take the task's other results with it.
-                    batch.Fail(i, new SinkDeliveryException($"payload {i + 1} of {payloads.Count} ({payloads[i].Data.TypeName}) has " +
-                        $"{(key.Length == 0 ? "an empty" : "a blank")} Redis key; nothing was written for it (check the key the hook builds)"));
+                    batch.Fail(i, new SinkDeliveryException($"payload {i + 1} of {payloads.Count} ({payloads[i].Data.TypeName}) {refusal}"));
                     continue;
                 }
                 try
@@ -226,6 +224,12 @@ internal sealed partial class RedisSink : ISink
             throw new SinkTransientException($"{Destination} did not take the batch: {lost.Message}", lost);
         return refusedFrom;
     }
+
+    /// <summary>Why the sink refuses the payload's key (empty or blank; <c>key_prefix</c> does not make it valid), or null.</summary>
+    internal static string? KeyRefusal(RedisPayload payload) =>
+        string.IsNullOrWhiteSpace(payload.Key)
+            ? $"has {(payload.Key.Length == 0 ? "an empty" : "a blank")} Redis key; nothing was written for it (check the key the hook builds)"
+            : null;
 
     /// <summary>How many payloads from <paramref name="first"/> on one MSET takes: consecutive, not failed, without a ttl, within the MSET's bounds.</summary>
     private static int RunWithoutTtl(SinkBatch batch, Range[] ranges, int first)

@@ -23,7 +23,10 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
         Directory.Delete(_files, recursive: true);
     }
 
-    /// <summary>One real <c>/bin/echo</c> task per message; its output goes to Redis and to a file; "boom" makes Arrange throw.</summary>
+    /// <summary>
+    /// One real <c>/bin/echo</c> task per message; its output goes to Redis and to a file; "boom" makes Arrange throw,
+    /// "bad" returns payloads the sinks refuse.
+    /// </summary>
     [Sink(SinkKind.Redis, "cache")]
     [Sink(SinkKind.Filesystem, "files")]
     private sealed partial class EchoHandler : DrakkarHandler
@@ -40,6 +43,15 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
         public override ValueTask<CollectResult?> OnTaskComplete(ExecutorResult result)
         {
             var echoed = result.Stdout.Trim();
+            if (echoed == "bad")
+            {
+                var unkeyed = new Reading(echoed, 0, 0, null, []);
+                return ValueTask.FromResult<CollectResult?>(new CollectResult
+                {
+                    Redis = { RedisPayload.Of("", unkeyed) },
+                    Files = { FilePayload.Of("../up.jsonl", unkeyed), FilePayload.Of("nodir/out.jsonl", unkeyed) },
+                });
+            }
             if (echoed == "ring") return ValueTask.FromResult<CollectResult?>(new CollectResult { Files = { FilePayload.Of("out.jsonl", Link.Ring(echoed)) } });
             var reading = new Reading(echoed, echoed.Length, 1.5, null, ["probe"]);
             return ValueTask.FromResult<CollectResult?>(new CollectResult
@@ -148,6 +160,35 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
             Assert.Equal(JsonValueKind.Null, payloads[1].GetProperty("data").ValueKind);
             Assert.StartsWith("cannot be written as JSON, so the sink would dead-letter it: ", payloads[1].GetProperty("error").GetString(), StringComparison.Ordinal);
             Assert.Empty(Directory.GetFiles(_files, "*", SearchOption.AllDirectories));
+        }
+        finally
+        {
+            File.Delete(input);
+        }
+    }
+
+    [Fact]
+    public async Task Payloads_the_sinks_would_refuse_carry_the_sinks_own_reason()
+    {
+        var input = Path.Combine(Path.GetTempPath(), $"drakkar-probe-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(input, """[ { "value": "fine" }, { "value": "bad" } ]""");
+        try
+        {
+            var (exit, report, errors) = await Probe(Config("unused", "probe-refused"), "--input", input);
+
+            Assert.True(exit == ProbeCommand.ExitOk, errors);
+            var sinks = report.GetProperty("sinks").EnumerateArray().ToDictionary(s => s.GetProperty("kind").GetString()!, s => s.GetProperty("payloads").EnumerateArray().ToArray());
+            var (fine, unkeyed) = (sinks["redis"][0], sinks["redis"][1]);
+            Assert.False(fine.TryGetProperty("error", out _));
+            // The prefix does not make an empty key valid: the real sink checks the key itself.
+            Assert.Equal("pfx:", unkeyed.GetProperty("key").GetString());
+            Assert.Contains("Reading has an empty Redis key", unkeyed.GetProperty("error").GetString(), StringComparison.Ordinal);
+            var files = sinks["filesystem"];
+            Assert.Equal(["out.jsonl", "../up.jsonl", "nodir/out.jsonl"], files.Select(f => f.GetProperty("path").GetString()));
+            Assert.False(files[0].TryGetProperty("error", out _));
+            Assert.Contains("Path traversal refused: '../up.jsonl' escapes base_path", files[1].GetProperty("error").GetString(), StringComparison.Ordinal);
+            Assert.Contains("The parent directory of 'nodir/out.jsonl' does not exist", files[2].GetProperty("error").GetString(), StringComparison.Ordinal);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(_files));
         }
         finally
         {
