@@ -249,7 +249,27 @@ public static partial class DrakkarApp
                 Console.Error.WriteLine($"warning: {e.Message} `run` checks this at start and would not start on this machine");
             }
         }
+        // And the directories of the worker's own files (the flight recorder's, the cache's).
+        foreach (var (key, directory) in FileDirectories(config))
+        {
+            if (Storage.PrivateFiles.UnusableDirectory(directory) is { } problem)
+                Console.Error.WriteLine($"warning: {key} '{directory}' cannot hold the worker's files: {problem}; `run` checks this at start and would not start on this machine");
+        }
         return 0;
+    }
+
+    /// <summary>The directories the worker keeps files in with this configuration, each with the key that names it.</summary>
+    private static List<(string Key, string Directory)> FileDirectories(DrakkarConfig config)
+    {
+        var debug = config.Debug;
+        var directories = new List<(string Key, string Directory)>();
+        if (debug.Enabled && debug.DbDir.Trim().Length > 0 && (debug.StoreEvents || debug.StoreConfig || debug.StoreState))
+            directories.Add(("debug.db_dir", debug.DbDir));
+        // The cache falls back to debug.db_dir when its own is empty.
+        var (cacheKey, cacheDirectory) = config.Cache.DbDir.Trim().Length > 0 ? ("cache.db_dir", config.Cache.DbDir) : ("debug.db_dir", debug.DbDir);
+        if (config.Cache.Enabled && cacheDirectory.Trim().Length > 0 && !directories.Exists(d => d.Directory == cacheDirectory))
+            directories.Add((cacheKey, cacheDirectory));
+        return directories;
     }
 
     private static async Task<int> ReplayDlqAsync(CommandLine line, DrakkarAppOptions options)

@@ -167,11 +167,12 @@ public sealed partial class WorkerHost : IAsyncDisposable
             _endpoint = OperationsEndpoint.Start(Config.Metrics.Host, Config.Metrics.Port, Metrics.Registry.Export, () => Readiness,
                 _loggers.CreateLogger("Drakkar.Metrics"));
         }
+        // A cache directory it cannot use stops the worker before any sink connects, like a port in use.
+        _cache = await DrakkarCache.OpenAsync(Config, WorkerId, logger: _loggers.CreateLogger("Drakkar.Cache"), cancellationToken: cancellationToken)
+            .ConfigureAwait(false);
         var (delivery, postgres) = await parts.Delivery(Config, _handler, WorkerId, Metrics, _loggers, cancellationToken).ConfigureAwait(false);
         _delivery = delivery;
         _executor = parts.Executor(Config, Metrics, _loggers);
-        _cache = await DrakkarCache.OpenAsync(Config, WorkerId, logger: _loggers.CreateLogger("Drakkar.Cache"), cancellationToken: cancellationToken)
-            .ConfigureAwait(false);
         _handler.Cache = _cache;
         await _handler.OnReady(Config, postgres).ConfigureAwait(false);
         _periodic = new PeriodicRunner([.. _handler.PeriodicMethods, .. _cache.BackgroundTasks], Metrics, _loggers.CreateLogger("Drakkar.Periodic"),

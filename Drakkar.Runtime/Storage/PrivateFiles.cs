@@ -24,6 +24,20 @@ internal static class PrivateFiles
     public static string SafeName(string workerId) =>
         string.Concat(workerId.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
 
+    /// <summary>
+    /// Why the worker could not keep files in <paramref name="directory"/>, or null: checked without writing anything, on
+    /// the directory or, when it does not exist yet (the worker creates it), on the nearest part of the path that does.
+    /// </summary>
+    public static string? UnusableDirectory(string directory)
+    {
+        var existing = Path.GetFullPath(directory);
+        while (!Directory.Exists(existing) && !File.Exists(existing) && Path.GetDirectoryName(existing) is { } parent) existing = parent;
+        if (File.Exists(existing)) return $"'{existing}' is a file, not a directory";
+        return LibC.access(existing, LibC.W_OK | LibC.X_OK) == 0
+            ? null
+            : $"'{existing}' is not writable by this user ({Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())})";
+    }
+
     /// <summary>Whether anything is at <paramref name="path"/>: a file, a directory, or a link (even one to nothing).</summary>
     public static bool Taken(string path) => File.Exists(path) || Directory.Exists(path) || new FileInfo(path).LinkTarget is not null;
 

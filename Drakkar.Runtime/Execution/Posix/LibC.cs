@@ -42,6 +42,7 @@ internal static unsafe partial class LibC
     public const int SigInfoSize = 256;
 
     public const int X_OK = 1;
+    public const int W_OK = 2;
 
     /// <summary>0 when <paramref name="path"/> exists and the worker may do <paramref name="mode"/> with it (<see cref="X_OK"/>: run it).</summary>
     [LibraryImport(Library, EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]

@@ -101,6 +101,24 @@ public sealed class StartupFailureTests : IDisposable
     }
 
     [Fact]
+    public async Task A_cache_directory_the_worker_cannot_use_stops_it_before_any_sink_connects()
+    {
+        var file = Path.Combine(_dir, "a-file");
+        await File.WriteAllTextAsync(file, "");
+
+        // The file sink's base_path is missing too: had the sinks connected first, that would be the reason given.
+        var (exitCode, stderr) = await RunAsync<Plain>($$"""
+            cache: { enabled: true, db_dir: "{{file}}/cache" }
+            sinks: { filesystem: { results: { base_path: "{{_dir}}/missing" } } }
+            """);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains($"error: the worker could not start: the cache file {file}/cache/", stderr);
+        Assert.Contains($"(cache.db_dir: '{file}/cache')", stderr);
+        Assert.DoesNotContain("base_path", stderr);
+    }
+
+    [Fact]
     public async Task A_failed_startup_check_is_reported_once_without_a_stack_trace()
     {
         using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);

@@ -229,6 +229,21 @@ public sealed class SampleSmokeTests : IDisposable
         Assert.Contains("would not start on this machine", check.Stderr, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Check_config_warns_of_a_cache_directory_that_run_would_refuse()
+    {
+        var config = Path.Combine(_dir, "bad-cache.yaml");
+        var file = Path.Combine(_dir, "a-file");
+        File.WriteAllText(file, "");
+        File.WriteAllText(config, ResultsSink + $"cache:\n  enabled: true\n  db_dir: {file}/cache\n");
+
+        using var check = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", config], _dir);
+        Assert.True(check.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.True(check.ExitCode == 0, check.Stderr);
+        Assert.Contains($"warning: cache.db_dir '{file}/cache' cannot hold the worker's files: '{file}' is a file, not a directory; " +
+            "`run` checks this at start and would not start on this machine", check.Stderr, StringComparison.Ordinal);
+    }
+
     /// <summary>The sink the sample's handler declares ([Sink(Filesystem, "results")]): a configuration it can run needs it.</summary>
     private const string ResultsSink = "sinks:\n  filesystem:\n    results:\n      base_path: /tmp\n";
 
