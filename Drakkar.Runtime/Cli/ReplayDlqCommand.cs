@@ -117,6 +117,8 @@ internal sealed class ReplayDlqCommand
         problems = [];
         var limit = line.Integer("--limit");
         problems.AddRange(line.Errors);
+        // Zero would read nothing and say nothing was left to replay.
+        if (limit == 0) problems.Add("--limit must be at least 1 (leave it out to replay every record)");
         var dryRun = line.Flag("--dry-run");
         var target = line.Value("--target-topic");
         if (string.IsNullOrWhiteSpace(target) && !dryRun) problems.Add("--target-topic is required (unless --dry-run)");

@@ -149,7 +149,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
 
     private async Task StartPartsAsync(WorkerParts parts, CancellationToken cancellationToken)
     {
-        Metrics.Worker.Set(1, WorkerId, typeof(WorkerHost).Assembly.GetName().Version?.ToString() ?? "0", Config.Kafka.ConsumerGroup);
+        Metrics.Worker.Set(1, WorkerId, DrakkarVersion.Text, Config.Kafka.ConsumerGroup);
         _traces = OtlpTraceExport.Start(Config.Telemetry, WorkerId, Config.ClusterName);
         Execution.BinaryCheck.Require(Config.Executor.BinaryPath);
         if (string.Equals(Config.Kafka.Brokers, EmbeddedBrokers, StringComparison.OrdinalIgnoreCase))

@@ -154,7 +154,7 @@ internal sealed class DebugJson(DrakkarConfig config, string workerId, WorkerVie
         w.WriteString("consumer_group", config.Kafka.ConsumerGroup);
         w.WriteString("source_topic", config.Kafka.SourceTopic);
         w.WriteString("kafka_cluster", config.Kafka.UiClusterName);
-        w.WriteString("version", typeof(DebugJson).Assembly.GetName().Version?.ToString());
+        w.WriteString("version", Hosting.DrakkarVersion.Text);
         w.WriteString("started_at", startedAt.ToString("O"));
         w.WriteString("debug_url", SecretMasker.Mask(config.Debug.DebugUrl));
         w.WriteBoolean("ready", readiness.IsReady);
@@ -213,7 +213,8 @@ internal sealed class DebugJson(DrakkarConfig config, string workerId, WorkerVie
     private static string Write(Action<Utf8JsonWriter> body)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
-        using (var writer = new Utf8JsonWriter(buffer))
+        // Read by the page's own script as JSON, never inlined into HTML: '+' of a time and non-ASCII text stay as they are.
+        using (var writer = new Utf8JsonWriter(buffer, Serialization.JsonOutput.Compact))
             body(writer);
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }

@@ -22,7 +22,7 @@ internal sealed class MetricRegistry : IDisposable
 
     public MetricRegistry()
     {
-        Meter = new Meter(MeterName, typeof(MetricRegistry).Assembly.GetName().Version?.ToString());
+        Meter = new Meter(MeterName, Hosting.DrakkarVersion.Text);
         _exporter = new PrometheusExporter(Meter);
     }
 

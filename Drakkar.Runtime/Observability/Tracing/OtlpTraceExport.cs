@@ -19,7 +19,7 @@ internal static class OtlpTraceExport
         var serviceName = telemetry.ServiceName.Trim().Length > 0 ? telemetry.ServiceName.Trim() : workerId;
         var resource = ResourceBuilder.CreateEmpty().AddService(serviceName,
             serviceNamespace: clusterName.Length > 0 ? clusterName : null,
-            serviceVersion: typeof(OtlpTraceExport).Assembly.GetName().Version?.ToString(),
+            serviceVersion: Hosting.DrakkarVersion.Text,
             autoGenerateServiceInstanceId: false, serviceInstanceId: workerId);
         return Sdk.CreateTracerProviderBuilder()
             .SetResourceBuilder(resource)

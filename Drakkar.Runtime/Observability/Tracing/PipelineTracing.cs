@@ -21,7 +21,7 @@ internal static class PipelineTracing
     public const string TraceParentHeader = "traceparent";
     public const string TraceStateHeader = "tracestate";
 
-    public static readonly ActivitySource Source = new(SourceName, typeof(PipelineTracing).Assembly.GetName().Version?.ToString());
+    public static readonly ActivitySource Source = new(SourceName, Hosting.DrakkarVersion.Text);
 
     /// <summary>True when some listener (an exporter) wants spans.</summary>
     public static bool IsOn => Source.HasListeners();

@@ -138,7 +138,10 @@ public sealed class MetricsEndpointTests(KafkaBroker kafka) : IDisposable
         using var metrics = await _http.GetAsync($"http://127.0.0.1:{port}/metrics?name[]=x");
         Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
         Assert.Equal("text/plain; version=0.0.4; charset=utf-8", metrics.Content.Headers.ContentType!.ToString());
-        Assert.NotEmpty(Parse(await metrics.Content.ReadAsStringAsync()));
+        var exported = await metrics.Content.ReadAsStringAsync();
+        Assert.NotEmpty(Parse(exported));
+        // The released version (the project's <Version>), not the four-part assembly version.
+        Assert.Matches("""drakkar_worker\{worker_id="[^"]*",version="\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?",""", exported);
 
         using var missing = await _http.GetAsync($"http://127.0.0.1:{port}/nope");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);

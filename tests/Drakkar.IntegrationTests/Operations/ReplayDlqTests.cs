@@ -458,6 +458,7 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
     [InlineData(new string[0], "--target-topic is required")]
     [InlineData(new[] { "--target-topic", "t", "--bogus" }, "unknown option '--bogus'")]
     [InlineData(new[] { "--target-topic", "t", "--limit", "many" }, "--limit must be a whole number")]
+    [InlineData(new[] { "--target-topic", "t", "--limit", "0" }, "--limit must be at least 1")]
     [InlineData(new[] { "--target-topic", "t", "--from", "0=12" }, "--from takes PARTITION:OFFSET pairs separated by commas")]
     [InlineData(new[] { "--target-topic", "t", "--from", "0:1,0:5" }, "--from names partition 0 twice")]
     [InlineData(new[] { "--target-topic", "t", "--since", "yesterday" }, "--since takes a time (2026-12-06T07:00:00Z; UTC unless an offset is given) or a duration back from now")]
