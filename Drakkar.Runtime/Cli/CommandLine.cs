@@ -76,14 +76,22 @@ internal sealed class CommandLine
 
     public bool Flag(string name) => _options.ContainsKey(name);
 
-    /// <summary>An integer option, or <paramref name="fallback"/>; a malformed value is recorded as an error.</summary>
-    public int? Integer(string name, int? fallback = null)
+    /// <summary>An integer option of at least <paramref name="minimum"/>, or <paramref name="fallback"/>; a malformed value is recorded as an error.</summary>
+    public int? Integer(string name, int? fallback = null, int minimum = 0) => (int?)Number(name, fallback, minimum, int.MaxValue);
+
+    /// <summary>A 64-bit option (a Kafka offset) of at least <paramref name="minimum"/>; a malformed value is recorded as an error.</summary>
+    public long? Long(string name, long minimum = 0) => Number(name, null, minimum, long.MaxValue);
+
+    private long? Number(string name, long? fallback, long minimum, long maximum)
     {
         var text = Value(name);
         if (text is null) return fallback;
-        if (int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= 0)
+        if (long.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            && value >= minimum && value <= maximum)
+        {
             return value;
-        Errors.Add($"{name} must be a whole number ≥ 0 (got '{text}')");
+        }
+        Errors.Add($"{name} must be a whole number ≥ {minimum}{(value > maximum ? $" and ≤ {maximum}" : "")} (got '{text}')");
         return fallback;
     }
 }

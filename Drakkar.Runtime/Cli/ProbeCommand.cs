@@ -27,13 +27,12 @@ internal static class ProbeCommand
     {
         var input = line.Value("--input");
         var partition = line.Integer("--partition");
-        var offset = line.Integer("--offset");
-        var count = line.Integer("--count", 1);
+        var offset = line.Long("--offset");
+        var count = line.Integer("--count", 1, minimum: 1);
         // Only when one was left out: a malformed one is already reported as such.
         if (input is null && (line.Value("--partition") is null || line.Value("--offset") is null)) line.Errors.Add("give --input FILE, or --partition P and --offset O");
         if (input is not null && (partition is not null || offset is not null || line.Value("--topic") is not null))
             line.Errors.Add("--input cannot be combined with --topic, --partition or --offset");
-        if (count is 0) line.Errors.Add("--count must be ≥ 1");
         if (input is null && string.Equals(config.Kafka.Brokers.Trim(), Hosting.WorkerHost.EmbeddedBrokers, StringComparison.OrdinalIgnoreCase))
             line.Errors.Add("kafka.brokers is 'embedded': that broker lives inside a running worker and holds nothing here; give --input FILE, " +
                 "or the running worker's broker as DK_KAFKA__BROKERS=HOST:PORT (its log line 'Embedded Kafka broker at HOST:PORT')");

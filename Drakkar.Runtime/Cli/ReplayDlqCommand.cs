@@ -115,10 +115,9 @@ internal sealed class ReplayDlqCommand
     private static Settings? Resolve(CommandLine line, DrakkarConfig config, out List<string> problems)
     {
         problems = [];
-        var limit = line.Integer("--limit");
-        problems.AddRange(line.Errors);
         // Zero would read nothing and say nothing was left to replay.
-        if (limit == 0) problems.Add("--limit must be at least 1 (leave it out to replay every record)");
+        var limit = line.Integer("--limit", minimum: 1);
+        problems.AddRange(line.Errors);
         var dryRun = line.Flag("--dry-run");
         var target = line.Value("--target-topic");
         if (string.IsNullOrWhiteSpace(target) && !dryRun) problems.Add("--target-topic is required (unless --dry-run)");
@@ -128,7 +127,8 @@ internal sealed class ReplayDlqCommand
         if (IsEmbedded(dlqBrokers))
             problems.Add("the DLQ brokers are 'embedded' (an in-process broker that only exists while a worker runs); set dlq.brokers or kafka.brokers " +
                 "to the running worker's broker, in the configuration or as DK_KAFKA__BROKERS=HOST:PORT");
-        if (IsEmbedded(targetBrokers))
+        // A dry run publishes nothing, so it needs no target.
+        if (IsEmbedded(targetBrokers) && !dryRun)
             problems.Add("the target brokers are 'embedded'; pass --target-brokers HOST:PORT");
         var sourceMessages = line.Flag("--source-messages");
         if (sourceMessages && IsEmbedded(config.Kafka.Brokers) && !IsEmbedded(dlqBrokers))

@@ -94,7 +94,7 @@ public static partial class DrakkarApp
         if (line.Errors.Count > 0)
         {
             foreach (var error in line.Errors) Console.Error.WriteLine($"error: {error}");
-            Console.Error.WriteLine($"Run '{ProgramName} --help' for usage.");
+            Console.Error.WriteLine($"Run '{ProgramName}{(line.CommandNamed && Commands.ContainsKey(line.Command) ? " " + line.Command : "")} --help' for usage.");
             return ExitUsage;
         }
         if (line.Help)

@@ -114,28 +114,19 @@ internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDeli
                 json.WriteString("path", file.Path);
                 break;
         }
-        // Checked on its own first: a payload with no JSON form (NaN, one that refers to itself) would otherwise throw
-        // halfway through this writer's object and lose the whole report. The sink would dead-letter it; say so.
-        string? problem = null;
-        try
-        {
-            probed.Payload.Data.ToJsonBytes();
-        }
-        catch (Exception e) when (PayloadData.IsUnwritable(e))
-        {
-            problem = e.Message;
-        }
-        if (problem is null)
+        // Checked on its own first: a payload with no JSON form would otherwise throw halfway through this writer's
+        // object and lose the whole report (an unroutable payload has no refusal worked out, so it is checked here).
+        var jsonProblem = ProbedPayload.JsonProblem(probed.Payload);
+        if (jsonProblem is null)
         {
             json.WritePropertyName("data");
             probed.Payload.Data.WriteJson(json);
-            if (probed.Refusal is { } refusal) json.WriteString("error", $"the sink would refuse it and the worker dead-letter it: {refusal}");
         }
         else
         {
             json.WriteNull("data");
-            json.WriteString("error", $"cannot be written as JSON, so the sink would dead-letter it: {problem}");
         }
+        if ((probed.Refusal ?? jsonProblem) is { } error) json.WriteString("error", error);
         json.WriteEndObject();
     }
 }

@@ -6,8 +6,22 @@ namespace Drakkar.Probe;
 /// <summary>A payload a sink instance would have received, with the hook call and the source offsets it came from.</summary>
 internal sealed record ProbedPayload(string Hook, int Partition, IReadOnlyList<long> Offsets, SinkPayload Payload)
 {
-    /// <summary>Why the sink instance it routes to would refuse it (and the worker dead-letter it), or null.</summary>
+    /// <summary>Why the worker would dead-letter it (no JSON form, refused by its sink, or with its group), or null.</summary>
     public string? Refusal { get; init; }
+
+    /// <summary>Why <paramref name="payload"/>'s data has no JSON form (NaN, an object that refers to itself), in the report's words; null when it has one.</summary>
+    public static string? JsonProblem(SinkPayload payload)
+    {
+        try
+        {
+            payload.Data.ToJsonBytes();
+            return null;
+        }
+        catch (Exception e) when (PayloadData.IsUnwritable(e))
+        {
+            return $"cannot be written as JSON, so the sink would dead-letter it: {e.Message}";
+        }
+    }
 }
 
 /// <summary>Source messages that would have gone to the DLQ (for example <c>Arrange</c> threw), and why.</summary>
@@ -61,14 +75,36 @@ internal sealed class ProbeDelivery(ProbeRouting routing) : IPayloadDelivery
 
     private void Record(CollectResult result, DeliveryOrigin origin)
     {
+        var routed = new List<(string Kind, string Instance, ProbedPayload Payload)>();
         foreach (var payload in result.All())
         {
             var probed = new ProbedPayload(origin.Hook, origin.Partition, [.. origin.Offsets], payload);
             if (routing.TryRoute(payload, out var kind, out var instance, out var error))
-                _routed.Enqueue((kind, instance, probed with { Refusal = routing.Refusal(payload, instance) }));
+                routed.Add((kind, instance, probed with { Refusal = Refusal(payload, instance) }));
             else _unroutable.Enqueue((probed, error));
         }
+        // The payloads of one hook call for one instance are a group, dead-lettered together: a refused payload takes
+        // its group's other payloads into the DLQ with it.
+        foreach (var group in routed.GroupBy(r => (r.Kind, r.Instance)))
+        {
+            var members = group.ToList();
+            var refused = members.FindIndex(m => m.Payload.Refusal is not null);
+            foreach (var (kind, instance, probed) in members)
+            {
+                _routed.Enqueue((kind, instance, refused < 0 || probed.Refusal is not null ? probed : probed with
+                {
+                    Refusal = $"the worker would dead-letter it with the rest of its group (this hook call's {members.Count} payloads for " +
+                        $"{kind} '{instance}'), as payload {refused + 1} of them is refused; a sink that writes payloads one at a time " +
+                        "(Kafka, MongoDB, Redis) may still write this one",
+                }));
+            }
+        }
     }
+
+    /// <summary>Why the worker would dead-letter the payload (no JSON form, or refused by its sink), as the report says it; null when it would not.</summary>
+    private string? Refusal(SinkPayload payload, string instance) =>
+        ProbedPayload.JsonProblem(payload)
+        ?? (routing.Refusal(payload, instance) is { } refusal ? $"the sink would refuse it and the worker dead-letter it: {refusal}" : null);
 }
 
 /// <summary>Which configured sink instance a payload goes to, by the rules the sink manager applies (SPEC S1, S2).</summary>

@@ -49,7 +49,7 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
                 return ValueTask.FromResult<CollectResult?>(new CollectResult
                 {
                     Redis = { RedisPayload.Of("", unkeyed) },
-                    Files = { FilePayload.Of("../up.jsonl", unkeyed), FilePayload.Of("nodir/out.jsonl", unkeyed) },
+                    Files = { FilePayload.Of("ok.jsonl", unkeyed), FilePayload.Of("../up.jsonl", unkeyed), FilePayload.Of("nodir/out.jsonl", unkeyed) },
                 });
             }
             if (echoed == "ring") return ValueTask.FromResult<CollectResult?>(new CollectResult { Files = { FilePayload.Of("out.jsonl", Link.Ring(echoed)) } });
@@ -184,10 +184,13 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
             Assert.Equal("pfx:", unkeyed.GetProperty("key").GetString());
             Assert.Contains("Reading has an empty Redis key", unkeyed.GetProperty("error").GetString(), StringComparison.Ordinal);
             var files = sinks["filesystem"];
-            Assert.Equal(["out.jsonl", "../up.jsonl", "nodir/out.jsonl"], files.Select(f => f.GetProperty("path").GetString()));
+            Assert.Equal(["out.jsonl", "ok.jsonl", "../up.jsonl", "nodir/out.jsonl"], files.Select(f => f.GetProperty("path").GetString()));
             Assert.False(files[0].TryGetProperty("error", out _));
-            Assert.Contains("Path traversal refused: '../up.jsonl' escapes base_path", files[1].GetProperty("error").GetString(), StringComparison.Ordinal);
-            Assert.Contains("The parent directory of 'nodir/out.jsonl' does not exist", files[2].GetProperty("error").GetString(), StringComparison.Ordinal);
+            // A valid path in a hook call with a refused one goes to the DLQ with it: the group is dead-lettered together.
+            Assert.StartsWith("the worker would dead-letter it with the rest of its group (this hook call's 3 payloads for filesystem 'files'), " +
+                "as payload 2 of them is refused", files[1].GetProperty("error").GetString(), StringComparison.Ordinal);
+            Assert.Contains("Path traversal refused: '../up.jsonl' escapes base_path", files[2].GetProperty("error").GetString(), StringComparison.Ordinal);
+            Assert.Contains("The parent directory of 'nodir/out.jsonl' does not exist", files[3].GetProperty("error").GetString(), StringComparison.Ordinal);
             Assert.Empty(Directory.EnumerateFileSystemEntries(_files));
         }
         finally

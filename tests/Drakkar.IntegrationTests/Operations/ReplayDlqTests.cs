@@ -458,7 +458,7 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
     [InlineData(new string[0], "--target-topic is required")]
     [InlineData(new[] { "--target-topic", "t", "--bogus" }, "unknown option '--bogus'")]
     [InlineData(new[] { "--target-topic", "t", "--limit", "many" }, "--limit must be a whole number")]
-    [InlineData(new[] { "--target-topic", "t", "--limit", "0" }, "--limit must be at least 1")]
+    [InlineData(new[] { "--target-topic", "t", "--limit", "0" }, "--limit must be a whole number ≥ 1 (got '0')")]
     [InlineData(new[] { "--target-topic", "t", "--from", "0=12" }, "--from takes PARTITION:OFFSET pairs separated by commas")]
     [InlineData(new[] { "--target-topic", "t", "--from", "0:1,0:5" }, "--from names partition 0 twice")]
     [InlineData(new[] { "--target-topic", "t", "--since", "yesterday" }, "--since takes a time (2026-12-06T07:00:00Z; UTC unless an offset is given) or a duration back from now")]
@@ -484,6 +484,23 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
         Assert.Equal(2, exit);
         Assert.Contains("the DLQ brokers are 'embedded'", stderr.ToString(), StringComparison.Ordinal);
         Assert.Contains("DK_KAFKA__BROKERS=HOST:PORT", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_dry_run_reads_the_dlq_brokers_named_alone_while_kafka_brokers_stays_embedded()
+    {
+        var dlq = _kafka.CreateTopic("replay-dlq-alone");
+        ProducePythonRecords(dlq, 2);
+        var config = Path.Combine(_dir, "embedded-dlq-alone.yaml");
+        await File.WriteAllTextAsync(config, $"kafka: {{ brokers: embedded, source_topic: orders }}\ndlq: {{ brokers: \"{_kafka.BootstrapServers}\", topic: {dlq} }}\n");
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+
+        // Nothing is published, so no target brokers are needed.
+        var exit = await ReplayDlqCommand.RunAsync(["--config", config, "--dry-run"], stdout, stderr, CancellationToken.None);
+
+        Assert.True(exit == 0, stderr.ToString());
+        Assert.Contains("summary: read=2 published=0 filtered_out=0 errors=0", stderr.ToString() + stdout.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

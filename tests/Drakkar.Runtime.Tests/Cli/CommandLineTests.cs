@@ -29,6 +29,17 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void An_offset_past_two_billion_is_read_and_a_count_below_its_minimum_is_refused()
+    {
+        var line = CommandLine.Parse(["probe", "--offset", "3000000000", "--count", "0", "--partition", "99999999999"], Commands);
+
+        Assert.Equal(3_000_000_000L, line.Long("--offset"));
+        Assert.Equal(1, line.Integer("--count", 1, minimum: 1));
+        Assert.Null(line.Integer("--partition"));
+        Assert.Equal(["--count must be a whole number ≥ 1 (got '0')", "--partition must be a whole number ≥ 0 and ≤ 2147483647 (got '99999999999')"], line.Errors);
+    }
+
+    [Fact]
     public void A_stray_word_is_an_unexpected_argument()
     {
         var line = CommandLine.Parse(["probe", "--offset", "3", "extra"], Commands);
