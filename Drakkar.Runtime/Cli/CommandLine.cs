@@ -79,8 +79,8 @@ internal sealed class CommandLine
     /// <summary>An integer option of at least <paramref name="minimum"/>, or <paramref name="fallback"/>; a malformed value is recorded as an error.</summary>
     public int? Integer(string name, int? fallback = null, int minimum = 0) => (int?)Number(name, fallback, minimum, int.MaxValue);
 
-    /// <summary>A 64-bit option (a Kafka offset) of at least <paramref name="minimum"/>; a malformed value is recorded as an error.</summary>
-    public long? Long(string name, long minimum = 0) => Number(name, null, minimum, long.MaxValue);
+    /// <summary>A 64-bit option (a Kafka offset), at least 0; a malformed value is recorded as an error.</summary>
+    public long? Long(string name) => Number(name, null, 0, long.MaxValue);
 
     private long? Number(string name, long? fallback, long minimum, long maximum)
     {

@@ -94,7 +94,9 @@ public static partial class DrakkarApp
         if (line.Errors.Count > 0)
         {
             foreach (var error in line.Errors) Console.Error.WriteLine($"error: {error}");
-            Console.Error.WriteLine($"Run '{ProgramName}{(line.CommandNamed && Commands.ContainsKey(line.Command) ? " " + line.Command : "")} --help' for usage.");
+            // The command's own help when it is a known one.
+            var help = line.CommandNamed && Commands.ContainsKey(line.Command) ? $"{ProgramName} {line.Command}" : ProgramName;
+            Console.Error.WriteLine($"Run '{help} --help' for usage.");
             return ExitUsage;
         }
         if (line.Help)

@@ -114,10 +114,9 @@ internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDeli
                 json.WriteString("path", file.Path);
                 break;
         }
-        // Checked on its own first: a payload with no JSON form would otherwise throw halfway through this writer's
-        // object and lose the whole report (an unroutable payload has no refusal worked out, so it is checked here).
-        var jsonProblem = ProbedPayload.JsonProblem(probed.Payload);
-        if (jsonProblem is null)
+        // Written only when it has a JSON form: one without would throw halfway through this writer's object and lose
+        // the whole report.
+        if (probed.JsonProblem is null)
         {
             json.WritePropertyName("data");
             probed.Payload.Data.WriteJson(json);
@@ -126,7 +125,7 @@ internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDeli
         {
             json.WriteNull("data");
         }
-        if ((probed.Refusal ?? jsonProblem) is { } error) json.WriteString("error", error);
+        if ((probed.Refusal ?? probed.JsonProblem) is { } error) json.WriteString("error", error);
         json.WriteEndObject();
     }
 }

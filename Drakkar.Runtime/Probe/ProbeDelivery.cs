@@ -9,8 +9,10 @@ internal sealed record ProbedPayload(string Hook, int Partition, IReadOnlyList<l
     /// <summary>Why the worker would dead-letter it (no JSON form, refused by its sink, or with its group), or null.</summary>
     public string? Refusal { get; init; }
 
-    /// <summary>Why <paramref name="payload"/>'s data has no JSON form (NaN, an object that refers to itself), in the report's words; null when it has one.</summary>
-    public static string? JsonProblem(SinkPayload payload)
+    /// <summary>Why its data has no JSON form (NaN, an object that refers to itself), in the report's words; null when it has one. Worked out once.</summary>
+    public string? JsonProblem { get; } = JsonProblemOf(Payload);
+
+    private static string? JsonProblemOf(SinkPayload payload)
     {
         try
         {
@@ -80,7 +82,7 @@ internal sealed class ProbeDelivery(ProbeRouting routing) : IPayloadDelivery
         {
             var probed = new ProbedPayload(origin.Hook, origin.Partition, [.. origin.Offsets], payload);
             if (routing.TryRoute(payload, out var kind, out var instance, out var error))
-                routed.Add((kind, instance, probed with { Refusal = Refusal(payload, instance) }));
+                routed.Add((kind, instance, probed with { Refusal = Refusal(probed, instance) }));
             else _unroutable.Enqueue((probed, error));
         }
         // The payloads of one hook call for one instance are a group, dead-lettered together: a refused payload takes
@@ -102,9 +104,9 @@ internal sealed class ProbeDelivery(ProbeRouting routing) : IPayloadDelivery
     }
 
     /// <summary>Why the worker would dead-letter the payload (no JSON form, or refused by its sink), as the report says it; null when it would not.</summary>
-    private string? Refusal(SinkPayload payload, string instance) =>
-        ProbedPayload.JsonProblem(payload)
-        ?? (routing.Refusal(payload, instance) is { } refusal ? $"the sink would refuse it and the worker dead-letter it: {refusal}" : null);
+    private string? Refusal(ProbedPayload probed, string instance) =>
+        probed.JsonProblem
+        ?? (routing.Refusal(probed.Payload, instance) is { } refusal ? $"the sink would refuse it and the worker dead-letter it: {refusal}" : null);
 }
 
 /// <summary>Which configured sink instance a payload goes to, by the rules the sink manager applies (SPEC S1, S2).</summary>

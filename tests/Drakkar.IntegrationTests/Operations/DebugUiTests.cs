@@ -345,11 +345,7 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
             var state = await _http.GetAsync($"http://127.0.0.1:{port}/api/state");
 
             Assert.Equal(HttpStatusCode.OK, state.StatusCode);
-            var text = await state.Content.ReadAsStringAsync();
-            Assert.Equal("test-worker", (string?)JsonNode.Parse(text)!["worker"]!["worker_id"]);
-            // Times read as written ("…+00:00"), not escaped for HTML the JSON never goes into.
-            Assert.Contains("+00:00\"", text, StringComparison.Ordinal);
-            Assert.DoesNotContain("\\u002B", text, StringComparison.Ordinal);
+            Assert.Equal("test-worker", (string?)JsonNode.Parse(await state.Content.ReadAsStringAsync())!["worker"]!["worker_id"]);
             // The streams beyond the cap were refused with a status a browser's EventSource retries later, not left hanging.
             Assert.Equal(Drakkar.Diagnostics.Ui.DebugServer.MaxStreams, statuses.Count(s => s.StartsWith("HTTP/1.1 200", StringComparison.Ordinal)));
             Assert.All(statuses.Skip(Drakkar.Diagnostics.Ui.DebugServer.MaxStreams), s => Assert.StartsWith("HTTP/1.1 503", s, StringComparison.Ordinal));

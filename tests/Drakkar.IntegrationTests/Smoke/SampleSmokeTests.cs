@@ -166,6 +166,18 @@ public sealed class SampleSmokeTests : IDisposable
     }
 
     [Fact]
+    public void A_misspelt_option_is_a_usage_error_that_suggests_the_option_and_points_to_the_commands_own_help()
+    {
+        using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["probe", "--partiton", "0", "--offset", "1"], _dir);
+
+        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.Equal(2, sample.ExitCode);
+        Assert.Contains("error: unknown option '--partiton' for 'probe'; did you mean '--partition'?", sample.Stderr, StringComparison.Ordinal);
+        Assert.Contains(" probe --help' for usage.", sample.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("'0'", sample.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Check_config_warns_about_an_executor_binary_this_machine_cannot_run_and_still_exits_0()
     {
         var config = Path.Combine(_dir, "binary.yaml");
