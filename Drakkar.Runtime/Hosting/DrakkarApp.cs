@@ -290,6 +290,27 @@ public static partial class DrakkarApp
         CommandLine line, DrakkarAppOptions options, Action<IServiceCollection, IConfiguration>? configureServices)
         where THandler : DrakkarHandlerBase
     {
+        if (CheckedHost<THandler>(line, options, configureServices) is not (var host, var config)) return ExitUsage;
+        using (host)
+        {
+            var handler = host.Services.GetRequiredService<THandler>();
+            var loggers = host.Services.GetRequiredService<ILoggerFactory>();
+            using var signals = new ShutdownSignals(Console.Error);
+            await using var stdout = Console.OpenStandardOutput();
+            return await ProbeCommand.RunAsync(line, handler, config, DefaultParts(options.Sinks, loggers), loggers, stdout, Console.Error, signals.Token)
+                .ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The worker's host and its bound configuration, or null (the reasons printed) when the configuration is invalid
+    /// or does not serve the sinks the handler declares: <c>run</c> and <c>probe</c> refuse the same mistakes, before
+    /// anything starts.
+    /// </summary>
+    private static (IHost Host, DrakkarConfig Config)? CheckedHost<[DynamicallyAccessedMembers(HandlerConstructors)] THandler>(
+        CommandLine line, DrakkarAppOptions options, Action<IServiceCollection, IConfiguration>? configureServices)
+        where THandler : DrakkarHandlerBase
+    {
         var declared = DeclaredSinks<THandler>();
         IHost host;
         DrakkarConfig config;
@@ -300,18 +321,15 @@ public static partial class DrakkarApp
         }
         catch (ConfigException e)
         {
-            Console.Error.WriteLine(WithSinkProblems(e, DeclaredSinks<THandler>(), options.Sinks).Message);
-            return ExitUsage;
+            Console.Error.WriteLine(WithSinkProblems(e, declared, options.Sinks).Message);
+            return null;
         }
-        using (host)
+        if (ReportSinkProblems(config, declared, options.Sinks))
         {
-            var handler = host.Services.GetRequiredService<THandler>();
-            var loggers = host.Services.GetRequiredService<ILoggerFactory>();
-            using var signals = new ShutdownSignals(Console.Error);
-            await using var stdout = Console.OpenStandardOutput();
-            return await ProbeCommand.RunAsync(line, handler, config, DefaultParts(options.Sinks, loggers), loggers, stdout, Console.Error, signals.Token)
-                .ConfigureAwait(false);
+            host.Dispose();
+            return null;
         }
+        return (host, config);
     }
 
     /// <summary>The worker's host: the configuration sources, Drakkar's services and the application's own.</summary>
@@ -331,25 +349,8 @@ public static partial class DrakkarApp
     {
         // Every worker creates a Kafka consumer; its native binding runs meanwhile on another core.
         Kafka.KafkaNativeLibrary.BindInBackground();
-        var declared = DeclaredSinks<THandler>();
-        IHost host;
-        DrakkarConfig config;
-        try
-        {
-            host = BuildHost<THandler>(line, options, configureServices);
-            // Bound before anything starts, so configuration mistakes exit 2 with every problem listed.
-            config = host.Services.GetRequiredService<DrakkarConfig>();
-        }
-        catch (ConfigException e)
-        {
-            Console.Error.WriteLine(WithSinkProblems(e, declared, options.Sinks).Message);
-            return ExitUsage;
-        }
-        if (ReportSinkProblems(config, declared, options.Sinks))
-        {
-            host.Dispose();
-            return ExitUsage;
-        }
+        // Bound before anything starts, so configuration mistakes exit 2 with every problem listed.
+        if (CheckedHost<THandler>(line, options, configureServices) is not (var host, _)) return ExitUsage;
         if (host.Services.GetRequiredService<DrakkarWorkerSetup>().OnDefaultConfig
             && IgnoredOnDefaultConfig(host.Services.GetRequiredService<IConfiguration>()) is { Count: > 0 } ignored)
         {

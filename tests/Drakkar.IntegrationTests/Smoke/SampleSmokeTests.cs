@@ -178,6 +178,27 @@ public sealed class SampleSmokeTests : IDisposable
     }
 
     [Fact]
+    public void Probe_refuses_a_configuration_that_run_would_refuse_with_the_same_reason()
+    {
+        // The handler declares sinks.filesystem.results; this configuration leaves it out, so `run` exits 2 before
+        // anything starts. The probe said the payloads were unroutable and exited 0.
+        var config = Path.Combine(_dir, "no-results-sink.yaml");
+        File.WriteAllText(config, "kafka:\n  brokers: embedded\nexecutor:\n  binary_path: /bin/cat\n");
+        var messages = Path.Combine(_dir, "one-message.json");
+        File.WriteAllText(messages, """[{"partition": 0, "offset": 0, "value": "{}"}]""");
+        const string Reason = "error: sinks.filesystem.results: the handler declares this sink but it is not configured";
+
+        foreach (var args in new[] { new[] { "probe", "--config", config, "--input", messages }, ["run", "--config", config] })
+        {
+            using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, args, _dir);
+            Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(20)));
+            Assert.True(sample.ExitCode == 2, $"{args[0]}: exit {sample.ExitCode}; {sample.Stderr}");
+            Assert.Contains(Reason, sample.Stderr, StringComparison.Ordinal);
+            Assert.Equal("", sample.Stdout);
+        }
+    }
+
+    [Fact]
     public void Check_config_warns_about_an_executor_binary_this_machine_cannot_run_and_still_exits_0()
     {
         var config = Path.Combine(_dir, "binary.yaml");
