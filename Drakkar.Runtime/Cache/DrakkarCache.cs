@@ -87,7 +87,9 @@ public sealed partial class DrakkarCache : IAsyncDisposable
         catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
         {
             var key = config.Cache.DbDir.Length > 0 ? "cache.db_dir" : "debug.db_dir (cache.db_dir is empty)";
-            throw new Hosting.WorkerStartupException($"the cache file {path} cannot be opened ({key}: '{directory}'): {e.Message}", e);
+            // "'/x' is a file, not a directory" says more than the exception's "Could not find a part of the path".
+            var reason = PrivateFiles.UnusableDirectory(directory) ?? e.Message;
+            throw new Hosting.WorkerStartupException($"the cache file {path} cannot be opened ({key}: '{directory}'): {reason}", e);
         }
     }
 

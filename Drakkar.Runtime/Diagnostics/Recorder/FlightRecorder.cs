@@ -107,7 +107,8 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
             }
             catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
             {
-                throw new Hosting.WorkerStartupException($"the flight recorder cannot write to debug.db_dir '{_config.DbDir}': {e.Message}", e);
+                var reason = Storage.PrivateFiles.UnusableDirectory(_config.DbDir) ?? e.Message;
+                throw new Hosting.WorkerStartupException($"the flight recorder cannot write to debug.db_dir '{_config.DbDir}': {reason}", e);
             }
         }
         // A thread of its own rather than a pool thread or a task: see WriteLoop.

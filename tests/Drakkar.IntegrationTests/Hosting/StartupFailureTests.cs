@@ -114,8 +114,21 @@ public sealed class StartupFailureTests : IDisposable
 
         Assert.Equal(1, exitCode);
         Assert.Contains($"error: the worker could not start: the cache file {file}/cache/", stderr);
-        Assert.Contains($"(cache.db_dir: '{file}/cache')", stderr);
+        Assert.Contains($"(cache.db_dir: '{file}/cache'): '{file}' is a file, not a directory", stderr);
         Assert.DoesNotContain("base_path", stderr);
+    }
+
+    [Fact]
+    public async Task A_recorder_directory_under_a_regular_file_is_named_as_such()
+    {
+        var file = Path.Combine(_dir, "not-a-directory");
+        await File.WriteAllTextAsync(file, "");
+
+        var (exitCode, stderr) = await RunAsync<Plain>($"debug: {{ enabled: true, port: {Fixtures.FreePort.Next()}, db_dir: \"{file}/recorder\" }}");
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains($"error: the worker could not start: the flight recorder cannot write to debug.db_dir '{file}/recorder': " +
+            $"'{file}' is a file, not a directory", stderr);
     }
 
     [Fact]
