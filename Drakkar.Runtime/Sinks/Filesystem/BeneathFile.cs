@@ -33,19 +33,32 @@ internal static unsafe class BeneathFile
     }
 
     /// <summary>Opens <paramref name="relative"/> under the base for appending, creating it if needed; refusals name the path.</summary>
-    public static SafeFileHandle OpenForAppend(SafeFileHandle baseDirectory, string relative, string configuredBase, bool componentWalk = false)
+    public static SafeFileHandle OpenForAppend(SafeFileHandle baseDirectory, string relative, string configuredBase, bool componentWalk = false) =>
+        OpenBeneath(baseDirectory, relative, configuredBase, componentWalk, create: true)!;
+
+    /// <summary>
+    /// Opens <paramref name="relative"/> under the base for appending if it exists; null when it does not yet and its
+    /// parent directory does (so <see cref="OpenForAppend(SafeFileHandle, string, string, bool)"/> would create it).
+    /// Refuses what that would refuse, without creating anything: a batch checks all its paths before it creates a file.
+    /// </summary>
+    public static SafeFileHandle? OpenExistingForAppend(SafeFileHandle baseDirectory, string relative, string configuredBase, bool componentWalk = false) =>
+        OpenBeneath(baseDirectory, relative, configuredBase, componentWalk, create: false);
+
+    private static SafeFileHandle? OpenBeneath(SafeFileHandle baseDirectory, string relative, string configuredBase, bool componentWalk, bool create)
     {
         var components = Components(relative, configuredBase);
         var added = false;
         baseDirectory.DangerousAddRef(ref added);
         try
         {
-            var fd = componentWalk || s_openat2Missing ? -1 : OpenWithOpenat2(baseDirectory, components);
-            if (fd == -ENOSYS)
+            var fd = Open(baseDirectory, components, create ? AppendFlags : AppendFlags & ~O_CREAT, componentWalk);
+            if (fd == -ENOENT && !create)
             {
-                s_openat2Missing = true;
+                // The file is missing, or a directory on its way: it may be created only in the first case.
+                var parentErrno = ParentErrno(baseDirectory, components, componentWalk);
+                if (parentErrno == 0) return null;
+                fd = -parentErrno;
             }
-            if (fd < 0 && (componentWalk || s_openat2Missing)) fd = OpenByComponents(baseDirectory, components);
             if (fd < 0) throw -fd == ENOENT ? Missing(baseDirectory, relative, configuredBase) : OpenFailed(-fd, relative, configuredBase);
             var file = new SafeFileHandle(fd, ownsHandle: true);
             try
@@ -100,12 +113,35 @@ internal static unsafe class BeneathFile
         }
     }
 
-    private static int OpenWithOpenat2(SafeFileHandle baseDirectory, string[] components)
+    /// <summary>0 when the directory the file would be created in is there (beneath the base, reached without symlinks), else why not.</summary>
+    private static int ParentErrno(SafeFileHandle baseDirectory, string[] components, bool componentWalk)
+    {
+        if (components.Length == 1) return BaseGone(baseDirectory) ? ENOENT : 0;
+        var fd = Open(baseDirectory, components[..^1], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, componentWalk);
+        if (fd < 0) return -fd;
+        Execution.Posix.LibC.Close(fd);
+        return 0;
+    }
+
+    /// <summary>Opens <paramref name="components"/> beneath the base with <paramref name="flags"/>: a descriptor, or minus the errno.</summary>
+    private static int Open(SafeFileHandle baseDirectory, string[] components, int flags, bool componentWalk)
+    {
+        var fd = componentWalk || s_openat2Missing ? -1 : OpenWithOpenat2(baseDirectory, components, flags);
+        if (fd == -ENOSYS)
+        {
+            s_openat2Missing = true;
+        }
+        if (fd < 0 && (componentWalk || s_openat2Missing)) fd = OpenByComponents(baseDirectory, components, flags);
+        return fd;
+    }
+
+    private static int OpenWithOpenat2(SafeFileHandle baseDirectory, string[] components, int flags)
     {
         var how = new OpenHow
         {
-            Flags = (ulong)AppendFlags,
-            Mode = CreatedFileMode,
+            Flags = (ulong)flags,
+            // The kernel refuses a mode without O_CREAT.
+            Mode = (flags & O_CREAT) != 0 ? CreatedFileMode : 0,
             Resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
         };
         var path = NullTerminated(string.Join('/', components));
@@ -123,8 +159,8 @@ internal static unsafe class BeneathFile
         }
     }
 
-    /// <summary>The fallback: each directory opened with O_NOFOLLOW relative to the previous one, then the file.</summary>
-    private static int OpenByComponents(SafeFileHandle baseDirectory, string[] components)
+    /// <summary>The fallback: each directory opened with O_NOFOLLOW relative to the previous one, then the last component with <paramref name="flags"/>.</summary>
+    private static int OpenByComponents(SafeFileHandle baseDirectory, string[] components, int flags)
     {
         var directory = (int)baseDirectory.DangerousGetHandle();
         var owned = -1;
@@ -133,12 +169,13 @@ internal static unsafe class BeneathFile
             for (var i = 0; i < components.Length; i++)
             {
                 var last = i == components.Length - 1;
-                var fd = OpenAtPath(directory, components[i], last ? AppendFlags : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, last ? CreatedFileMode : 0);
+                var fd = OpenAtPath(directory, components[i], last ? flags : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+                    last && (flags & O_CREAT) != 0 ? CreatedFileMode : 0);
                 if (fd < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
                     // O_DIRECTORY reports a symlinked directory as "not a directory"; say what it really is.
-                    return errno == ENOTDIR && !last && IsSymlink(directory, components[i]) ? -ELOOP : -errno;
+                    return errno == ENOTDIR && (!last || (flags & O_DIRECTORY) != 0) && IsSymlink(directory, components[i]) ? -ELOOP : -errno;
                 }
                 if (owned >= 0) Execution.Posix.LibC.Close(owned);
                 if (last)
@@ -233,14 +270,17 @@ internal static unsafe class BeneathFile
     /// payload named a directory that does not exist: its own path is wrong, so it goes to the DLQ while the sink keeps
     /// delivering everything else (waiting for it would stall every partition behind one payload).
     /// </summary>
-    private static Exception Missing(SafeFileHandle baseDirectory, string relative, string configuredBase)
+    private static Exception Missing(SafeFileHandle baseDirectory, string relative, string configuredBase) =>
+        BaseGone(baseDirectory)
+            ? new DirectoryNotFoundException($"base_path '{configuredBase}' no longer exists (removed while the worker runs); '{relative}' cannot be written until it is back.")
+            : MissingParent(relative, configuredBase);
+
+    /// <summary>Whether base_path was removed while the worker runs (its handle has no link left).</summary>
+    private static bool BaseGone(SafeFileHandle baseDirectory)
     {
         StatX status;
         var empty = (byte)0;
-        var baseGone = Statx((int)baseDirectory.DangerousGetHandle(), &empty, AT_EMPTY_PATH, STATX_NLINK, &status) != 0 || status.Nlink == 0;
-        return baseGone
-            ? new DirectoryNotFoundException($"base_path '{configuredBase}' no longer exists (removed while the worker runs); '{relative}' cannot be written until it is back.")
-            : MissingParent(relative, configuredBase);
+        return Statx((int)baseDirectory.DangerousGetHandle(), &empty, AT_EMPTY_PATH, STATX_NLINK, &status) != 0 || status.Nlink == 0;
     }
 
     private static SinkDeliveryException Traversal(string relative, string configuredBase, string why) =>

@@ -42,8 +42,10 @@ internal sealed class FileSink : ISink
     public ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
         var baseDirectory = _base ?? throw new SinkTransientException($"filesystem sink '{Name}' is not connected");
-        // Open every file first: a batch with one refused path writes nothing.
-        var files = new Dictionary<string, (SafeFileHandle File, ArrayBufferWriter<byte> Lines, List<int> Payloads)>(StringComparer.Ordinal);
+        // Every path is checked, and the files that exist opened, before anything is created or written: a batch with
+        // one refused path writes nothing and leaves no new empty file behind.
+        var files = new Dictionary<string, (SafeFileHandle? File, ArrayBufferWriter<byte> Lines, List<int> Payloads)>(StringComparer.Ordinal);
+        List<string>? toCreate = null;
         // One JSON writer for the whole batch, pointed at each line's file buffer in turn.
         using var writer = new Utf8JsonWriter(Stream.Null, Serialization.JsonOutput.Compact);
         try
@@ -53,7 +55,10 @@ internal sealed class FileSink : ISink
                 var payload = batch.Payloads[i];
                 var path = ((FilePayload)payload).Path;
                 if (!files.TryGetValue(path, out var file))
-                    files[path] = file = (BeneathFile.OpenForAppend(baseDirectory, path, _configuredBase, _componentWalk), new ArrayBufferWriter<byte>(256), []);
+                {
+                    files[path] = file = (BeneathFile.OpenExistingForAppend(baseDirectory, path, _configuredBase, _componentWalk), new ArrayBufferWriter<byte>(256), []);
+                    if (file.File is null) (toCreate ??= []).Add(path);
+                }
                 var lineStart = file.Lines.WrittenCount;
                 writer.Reset(file.Lines);
                 try
@@ -72,10 +77,17 @@ internal sealed class FileSink : ISink
                 file.Lines.Advance(1);
                 file.Payloads.Add(i);
             }
+            foreach (var path in toCreate ?? [])
+            {
+                // Not when every payload for it failed alone (no JSON form): nothing would be written to it.
+                if (files[path].Payloads.Count > 0)
+                    files[path] = files[path] with { File = BeneathFile.OpenForAppend(baseDirectory, path, _configuredBase, _componentWalk) };
+            }
             // Not cancellable once started: a write cut short would leave half a line for the next one to follow.
             var written = false;
             foreach (var (path, (file, lines, payloads)) in files)
             {
+                if (file is null) continue;
                 try
                 {
                     BeneathFile.AppendAll(file, lines.WrittenSpan, path);
@@ -105,7 +117,7 @@ internal sealed class FileSink : ISink
         }
         finally
         {
-            foreach (var (file, _, _) in files.Values) file.Dispose();
+            foreach (var (file, _, _) in files.Values) file?.Dispose();
         }
         return ValueTask.CompletedTask;
     }

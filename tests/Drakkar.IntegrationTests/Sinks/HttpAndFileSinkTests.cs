@@ -251,6 +251,34 @@ public sealed partial class FileSinkTests : IDisposable
         Assert.Contains("base_path", error.Message);
     }
 
+    [Theory]
+    [InlineData("nope/x.jsonl", false)]
+    [InlineData("nope/x.jsonl", true)]
+    [InlineData("secret.jsonl", false)]
+    [InlineData("secret.jsonl", true)]
+    [InlineData("inside/x.jsonl", false)]
+    [InlineData("inside/x.jsonl", true)]
+    public async Task A_batch_with_a_refused_path_creates_none_of_its_new_files(string refused, bool componentWalk)
+    {
+        var sink = await Connected(componentWalk);
+        var existing = Path.Combine(_base, "logs", "kept.jsonl");
+        await File.WriteAllTextAsync(existing, "{}\n");
+        var batch = new SinkBatch("t", 0,
+            [FilePayload.Of("fresh.jsonl", Reading.Sample(0)), FilePayload.Of("logs/kept.jsonl", Reading.Sample(1)), FilePayload.Of(refused, Reading.Sample(2))]);
+
+        await Assert.ThrowsAsync<SinkDeliveryException>(() => sink.DeliverAsync(batch, default).AsTask());
+
+        // Opening the new file before the refused path was reached created it empty (the group went to the DLQ).
+        Assert.False(File.Exists(Path.Combine(_base, "fresh.jsonl")));
+        Assert.Equal("{}\n", await File.ReadAllTextAsync(existing));
+        Assert.False(Directory.Exists(Path.Combine(_base, "nope")));
+        Assert.Equal(0, OutsideBytes());
+
+        // The same new file in a batch of its own is created and written.
+        await sink.DeliverAsync(new SinkBatch("t", 0, [FilePayload.Of("fresh.jsonl", Reading.Sample(0))]), default);
+        Assert.Single(await File.ReadAllLinesAsync(Path.Combine(_base, "fresh.jsonl")));
+    }
+
     /// <summary>The worker's default: a sink that cannot be reached holds its payloads (on_outage: pause); retries every 20 ms here.</summary>
     private (SinkManager Manager, RecordingDlq Dlq) StartPausing()
     {
