@@ -124,8 +124,10 @@ internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDeli
         else
         {
             json.WriteNull("data");
+            // A sink that does not write JSON (PostgreSQL, MongoDB) may still take it: then it is no error.
+            if (probed.Refusal is null) json.WriteString("data_note", $"not shown: it has no JSON form ({probed.JsonProblem})");
         }
-        if ((probed.Refusal ?? probed.JsonProblem) is { } error) json.WriteString("error", error);
+        if (probed.Refusal is { } error) json.WriteString("error", error);
         json.WriteEndObject();
     }
 }

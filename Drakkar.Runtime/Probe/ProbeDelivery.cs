@@ -9,19 +9,33 @@ internal sealed record ProbedPayload(string Hook, int Partition, IReadOnlyList<l
     /// <summary>Why the worker would dead-letter it (no JSON form, refused by its sink, or with its group), or null.</summary>
     public string? Refusal { get; init; }
 
-    /// <summary>Why its data has no JSON form (NaN, an object that refers to itself), in the report's words; null when it has one. Worked out once.</summary>
-    public string? JsonProblem { get; } = JsonProblemOf(Payload);
+    /// <summary>Why its data has no JSON form (NaN, an object that refers to itself); null when it has one. Worked out once.</summary>
+    public string? JsonProblem { get; } = Problem(() => Payload.Data.ToJsonBytes());
 
-    private static string? JsonProblemOf(SinkPayload payload)
+    /// <summary>
+    /// Why its sink cannot write it, in the report's words; null when it can. Each sink writes its own form: PostgreSQL
+    /// typed columns (a NaN double is a value there; only nested members become JSON), MongoDB BSON (NaN too), the
+    /// other sinks and plugins JSON.
+    /// </summary>
+    public string? FormProblem => Payload switch
+    {
+        PostgresPayload => Problem(() => Payload.Data.WriteRow(new Sinks.Postgres.ParameterRowWriter(new Npgsql.NpgsqlCommand().Parameters, Payload.Data.Columns)))
+            is { } row ? $"cannot be written as a PostgreSQL row, so the sink would dead-letter it: {row}" : null,
+        MongoPayload => Problem(() => Payload.Data.WriteBson(new BsonWriter()))
+            is { } bson ? $"cannot be written as BSON, so the sink would dead-letter it: {bson}" : null,
+        _ => JsonProblem is { } json ? $"cannot be written as JSON, so the sink would dead-letter it: {json}" : null,
+    };
+
+    private static string? Problem(Action write)
     {
         try
         {
-            payload.Data.ToJsonBytes();
+            write();
             return null;
         }
         catch (Exception e) when (PayloadData.IsUnwritable(e))
         {
-            return $"cannot be written as JSON, so the sink would dead-letter it: {e.Message}";
+            return e.Message;
         }
     }
 }
@@ -103,9 +117,9 @@ internal sealed class ProbeDelivery(ProbeRouting routing) : IPayloadDelivery
         }
     }
 
-    /// <summary>Why the worker would dead-letter the payload (no JSON form, or refused by its sink), as the report says it; null when it would not.</summary>
+    /// <summary>Why the worker would dead-letter the payload (its sink cannot write it, or refuses it), as the report says it; null when it would not.</summary>
     private string? Refusal(ProbedPayload probed, string instance) =>
-        probed.JsonProblem
+        probed.FormProblem
         ?? (routing.Refusal(probed.Payload, instance) is { } refusal ? $"the sink would refuse it and the worker dead-letter it: {refusal}" : null);
 }
 

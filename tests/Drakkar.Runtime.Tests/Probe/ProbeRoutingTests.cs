@@ -1,5 +1,6 @@
 using Drakkar.Probe;
 using Drakkar.Runtime.Tests.Pipeline;
+using Drakkar.Runtime.Tests.Sinks;
 
 namespace Drakkar.Runtime.Tests.Probe;
 
@@ -60,4 +61,24 @@ public sealed class ProbeRoutingTests
     {
         Assert.StartsWith("Note has a blank Redis key", Routing().Refusal(RedisPayload.Of("  ", Data), "cache"), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_NaN_is_a_value_for_postgres_and_mongodb_and_has_no_form_in_the_json_sinks()
+    {
+        static string? Problem(SinkPayload payload) => new ProbedPayload("on_task_complete", 0, [0], payload).FormProblem;
+        var nan = new Measure(double.NaN);
+
+        // PostgreSQL binds a double as a typed parameter and MongoDB writes a BSON double: both take NaN.
+        Assert.Null(Problem(PostgresPayload.Of("measures", nan)));
+        Assert.Null(Problem(MongoPayload.Of("measures", nan)));
+        Assert.StartsWith("cannot be written as JSON, so the sink would dead-letter it: ", Problem(RedisPayload.Of("m", nan)), StringComparison.Ordinal);
+        Assert.StartsWith("cannot be written as JSON, so the sink would dead-letter it: ", Problem(KafkaPayload.Of(nan)), StringComparison.Ordinal);
+        // A nested member is a jsonb column, written as JSON.
+        Assert.StartsWith("cannot be written as a PostgreSQL row, so the sink would dead-letter it: ",
+            Problem(PostgresPayload.Of("measures", new Labelled("m", nan))), StringComparison.Ordinal);
+    }
 }
+
+/// <summary>A row whose nested member is a jsonb column.</summary>
+[Payload]
+public sealed partial record Labelled(string Label, Measure Measure);
