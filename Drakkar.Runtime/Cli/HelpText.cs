@@ -84,8 +84,8 @@ internal static class HelpText
             where published counts messages written (a record may hold several payloads).
             SIGINT or SIGTERM stops reading, waits for in-flight produces and flushes, then prints the summary.
 
-            exit codes: 0 done; 1 a record could not be read or published (stderr names it, the last successful
-            DLQ offset per partition, and "to resume: --from ..."); 2 usage or configuration error (also when the
+            exit codes: 0 done; 1 a record could not be read or published (stderr names it, the last DLQ offset
+            settled per partition, and "to resume: --from ..."); 2 usage or configuration error (also when the
             DLQ topic cannot be read); 130 interrupted after flushing.
 
             """,

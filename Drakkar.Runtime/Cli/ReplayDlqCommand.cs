@@ -286,7 +286,7 @@ internal sealed class ReplayDlqCommand
         if (_beforeSince > 0)
             _stderr.WriteLine($"{_beforeSince} record(s) written before --since {_settings.Since!.Value.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'} were passed over");
         if (_repeatedSources > 0)
-            _stderr.WriteLine($"{_repeatedSources} source message(s) named by more than one record were republished once");
+            _stderr.WriteLine($"{_repeatedSources} source message(s) named by more than one record {(_settings.DryRun ? "would be" : "were")} republished once");
         if (_settings.DryRun)
             _stderr.WriteLine($"dry run: {_wouldPublish} messages would be published{(_settings.TargetTopic is { } t ? " to " + t : "")}");
         var exitCode = Interlocked.Read(ref _errors) > 0 ? ExitFailure : interrupted ? ExitInterrupted : ExitOk;
@@ -365,7 +365,8 @@ internal sealed class ReplayDlqCommand
         catch (FormatException e)
         {
             Interlocked.Increment(ref _errors);
-            _stderr.WriteLine($"error: {_settings.DlqTopic}[{partition}]@{offset} is not a Drakkar DLQ record and was skipped: {e.Message}");
+            // Its own words say why: not a DLQ record at all, or one of the worker's that cannot be replayed this way.
+            _stderr.WriteLine($"error: {_settings.DlqTopic}[{partition}]@{offset} cannot be replayed and was skipped: {e.Message}");
             return null;
         }
         catch (Exception e) when (e is InvalidDataException or SourceReadException or KafkaException)
@@ -459,7 +460,8 @@ internal sealed class ReplayDlqCommand
             foreach (var partition in partitions.Order())
             {
                 var last = LastDone(partition);
-                _stderr.WriteLine($"last successful DLQ offset: {_settings.DlqTopic}[{partition}] = {(last is { } value ? value.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")}");
+                _stderr.WriteLine($"last DLQ offset settled: {_settings.DlqTopic}[{partition}] = {(last is { } value ? value.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")}" +
+                    " (it and every record before it replayed, filtered out, or skipped with an error above)");
             }
             // Every partition, those with nothing to read too: one left out would start again at its beginning.
             var resume = _starts.OrderBy(s => s.Key).Select(s => $"{s.Key}:{LastDone(s.Key) + 1 ?? s.Value}");

@@ -19,7 +19,7 @@ internal static class DeadLetterEnvelope
     /// be traced to single messages, so they get the key all source messages share (if they do) and the headers of
     /// the source message when there was exactly one — the same rule the DLQ uses for its own record key.
     /// </summary>
-    /// <exception cref="FormatException">The value is not a Drakkar DLQ record.</exception>
+    /// <exception cref="FormatException">The value is not a Drakkar DLQ record, or its payloads cannot be replayed (no JSON form, cut to the size limit).</exception>
     public static IReadOnlyList<ReplayMessage> Parse(ReadOnlySpan<byte> value, byte[]? recordKey, IReadOnlyList<KeyValuePair<string, byte[]>> recordHeaders)
     {
         List<string>? payloads = null;

@@ -157,7 +157,7 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
         var run = await Replay("--dlq-topic", dlq, "--target-topic", target);
 
         Assert.Equal(1, run.ExitCode);
-        Assert.Contains($"{dlq}[0]@0 is not a Drakkar DLQ record and was skipped: a payload of the record had no JSON form", run.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"{dlq}[0]@0 cannot be replayed and was skipped: a payload of the record had no JSON form", run.Stderr, StringComparison.Ordinal);
         Assert.Equal("summary: read=1 published=0 filtered_out=0 errors=1", run.SummaryLine);
         Assert.Equal(0, HighWatermarkSum(target, 1));
 
@@ -180,6 +180,11 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
             new Drakkar.Sinks.Dlq.DeadLetter("kafka", "results", "refused", [reading], 1, _sourceTopic, 0, [one], DateTimeOffset.UtcNow).ToJsonBytes(),
             new Drakkar.Sinks.Dlq.DeadLetter("http", "webhook", "500", [HttpPayload.Of(Reading.Sample(1))], 1, _sourceTopic, 0, [one], DateTimeOffset.UtcNow).ToJsonBytes(),
             new Drakkar.Sinks.Dlq.DeadLetter("source", "arrange", "Arrange threw", [], 0, _sourceTopic, 0, [one, ten], DateTimeOffset.UtcNow).ToJsonBytes());
+
+        var dry = await Replay("--dlq-topic", dlq, "--target-topic", target, "--source-messages", "--dry-run");
+        Assert.True(dry.ExitCode == 0, dry.Stderr);
+        Assert.Contains("2 source message(s) named by more than one record would be republished once", dry.Stderr, StringComparison.Ordinal);
+        Assert.Contains("dry run: 2 messages would be published", dry.Stderr, StringComparison.Ordinal);
 
         var run = await Replay("--dlq-topic", dlq, "--target-topic", target, "--source-messages");
 
@@ -331,7 +336,7 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
         // Everything read was published: the in-flight produces were awaited and flushed, not dropped.
         Assert.Equal("summary: read=1000 published=1000 filtered_out=0 errors=0", run.SummaryLine);
         Assert.Contains("interrupted: in-flight produces finished and flushed", run.Stderr);
-        Assert.Contains($"last successful DLQ offset: {dlq}[0] = 999", run.Stderr);
+        Assert.Contains($"last DLQ offset settled: {dlq}[0] = 999 (it and every record before it replayed", run.Stderr);
         Assert.Contains("to resume: --from 0:1000", run.Stderr);
         Assert.Equal(1000, HighWatermarkSum(target, 1));
         var keys = SinkTestKit.Consume(_kafka.BootstrapServers, target, 1000).Select(r => Encoding.UTF8.GetString(r.Message.Key!)).ToHashSet();
@@ -439,7 +444,7 @@ public sealed class ReplayDlqTests(KafkaBroker kafka) : IAsyncLifetime
         Assert.Equal(1, run.ExitCode);
         Assert.Matches(@"^summary: read=[1-6] published=0 filtered_out=0 errors=[1-6]$", run.SummaryLine);
         Assert.Matches($@"error: publishing {_dlqTopic}\[[01]\]@\d+ to {target} failed: ", run.Stderr);
-        Assert.Matches($@"last successful DLQ offset: {_dlqTopic}\[[01]\] = (none|\d+)", run.Stderr);
+        Assert.Matches($@"last DLQ offset settled: {_dlqTopic}\[[01]\] = (none|\d+)", run.Stderr);
     }
 
     [Fact]
