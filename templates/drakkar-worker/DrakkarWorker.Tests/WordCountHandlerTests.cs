@@ -6,6 +6,10 @@ using Xunit;
 
 namespace DrakkarWorker.Tests;
 
+// These tests run the example WordCountHandler end to end on the embedded broker. When you replace the handler, change
+// them with it (the same pattern works for any handler: a DrakkarConfig, WorkerHost.StartAsync, produce, assert on what
+// the sinks wrote), or delete them.
+
 public sealed class WordCountHandlerTests : IDisposable
 {
     private readonly string _results = Directory.CreateTempSubdirectory("word-count-").FullName;
