@@ -532,13 +532,17 @@ internal sealed partial class InstanceDelivery
         }
     }
 
-    /// <summary>The failure text handed to the hook, stats and the DLQ: the message, with the cause when it adds something.</summary>
+    /// <summary>
+    /// The failure text handed to the hook, stats and the DLQ: the message, with the cause when it adds something. A
+    /// message that already quotes the start of its cause has summed it up (a sink that cut a client's diagnostic dump
+    /// from it, say), and the cause is not added again in full.
+    /// </summary>
     internal static string Describe(Exception error)
     {
         var text = error is SinkTransientException or SinkRoutingException or SinkDeliveryException
             ? error.Message
             : $"{error.GetType().Name}: {error.Message}";
-        if (error.InnerException is { } inner && !text.Contains(inner.Message, StringComparison.Ordinal))
+        if (error.InnerException is { } inner && !text.Contains(inner.Message.AsSpan(0, Math.Min(inner.Message.Length, 60)), StringComparison.Ordinal))
             text += $" ({inner.GetType().Name}: {inner.Message})";
         return text;
     }

@@ -55,13 +55,21 @@ internal sealed partial class RedisSink : ISink
     private string Destination => RedisOptions.Describe(_options);
 
     /// <summary>
-    /// The client's connect error without its advice to set <c>abortConnect=false</c>: that is a client option
+    /// The client's connection or timeout error in a line: what failed and how (<c>No connection is active/available to
+    /// service this operation: MSET; SocketClosed on host:port/Interactive, …</c>), without the diagnostics it appends as
+    /// <c>, key: value</c> pairs (about 800 characters of thread-pool state, counters and its version, in every log line
+    /// and DLQ record of an outage), and without its advice to set <c>abortConnect=false</c>: that is a client option
     /// Drakkar sets itself (startup fails fast by design), and the URL refuses it.
     /// </summary>
-    internal static string WithoutClientAdvice(string message) =>
-        message.IndexOf(" To allow this multiplexer to continue retrying", StringComparison.Ordinal) is var advice and >= 0
-            ? message[..advice]
-            : message;
+    internal static string Brief(string? message)
+    {
+        message ??= "";
+        if (message.IndexOf(" To allow this multiplexer to continue retrying", StringComparison.Ordinal) is var advice and >= 0) message = message[..advice];
+        return ClientDiagnostics().Match(message) is { Success: true } diagnostics ? message[..diagnostics.Index] : message;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@", [A-Za-z][A-Za-z-]*: ")]
+    private static partial System.Text.RegularExpressions.Regex ClientDiagnostics();
 
     public async ValueTask ConnectAsync(CancellationToken cancellationToken)
     {
@@ -80,7 +88,7 @@ internal sealed partial class RedisSink : ISink
         }
         catch (RedisConnectionException e)
         {
-            throw new SinkTransientException($"cannot connect to {Destination}: {WithoutClientAdvice(e.Message)}", e);
+            throw new SinkTransientException($"cannot connect to {Destination}: {Brief(e.Message)}", e);
         }
         multiplexer.ConnectionFailed += OnConnectionFailed;
         multiplexer.ConnectionRestored += OnConnectionRestored;
@@ -179,7 +187,7 @@ internal sealed partial class RedisSink : ISink
         catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException)
         {
             // With no server connected the batch is refused as it is handed over, not through its commands' tasks.
-            throw new SinkTransientException($"{Destination} did not take the batch: {e.Message}", e);
+            throw new SinkTransientException($"{Destination} did not take the batch: {Brief(e.Message)}", e);
         }
 
         // Replies on a connection come back in order, so once the last command is answered the others usually are
@@ -221,7 +229,7 @@ internal sealed partial class RedisSink : ISink
             }
         }
         if (lost is not null)
-            throw new SinkTransientException($"{Destination} did not take the batch: {lost.Message}", lost);
+            throw new SinkTransientException($"{Destination} did not take the batch: {(lost is RedisServerException ? lost.Message : Brief(lost.Message))}", lost);
         return refusedFrom;
     }
 
@@ -276,7 +284,7 @@ internal sealed partial class RedisSink : ISink
     private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
     {
         if (e.ConnectionType != ConnectionType.Interactive) return;
-        LogConnectionLost(_logger, Name, RedisOptions.Describe(e.EndPoint), e.FailureType, _masker.Apply(e.Exception?.Message));
+        LogConnectionLost(_logger, Name, RedisOptions.Describe(e.EndPoint), e.FailureType, _masker.Apply(Brief(e.Exception?.Message)));
     }
 
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
