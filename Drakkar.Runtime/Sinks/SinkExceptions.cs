@@ -58,6 +58,8 @@ public static class TransientErrors
         SinkTransientException => true,
         SinkBackpressureException => false,
         Http.HttpSinkException http => http.IsTransient,
+        // A refusal by definition, whatever its cause was (a timeout judged the payloads' fault, say).
+        SinkDeliveryException => false,
         TimeoutException or IOException or SocketException => true,
         // HttpClient reports its own timeout as a cancellation the caller did not ask for.
         TaskCanceledException { InnerException: TimeoutException } => true,

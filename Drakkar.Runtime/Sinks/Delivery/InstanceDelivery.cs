@@ -118,6 +118,7 @@ internal sealed partial class InstanceDelivery
         try
         {
             var started = Stopwatch.GetTimestamp();
+            var deliveriesBefore = Volatile.Read(ref _deliveries);
             var failure = await TryDeliverAsync(batch, stop.Token).ConfigureAwait(false);
             if (failure is not null)
             {
@@ -151,7 +152,10 @@ internal sealed partial class InstanceDelivery
                 verdict = true;
             }
             for (var g = 0; g < groups.Count; g++)
-                if (errors[g] is null) groups[g].Settle();
+            {
+                if (errors[g] is { } error) errors[g] = AtFaultIfHung(error, deliveriesBefore);
+                else groups[g].Settle();
+            }
             if (delivered < batch.Count)
                 await Task.WhenAll(groups.Select((group, g) => (Group: group, Error: errors[g])).Where(f => f.Error is not null)
                     .Select(f => DeliverOrHoldAsync(f.Group, f.Error))).ConfigureAwait(false);
@@ -193,7 +197,7 @@ internal sealed partial class InstanceDelivery
     /// batch failed as a whole), so it is tried without asking again; otherwise a half-open breaker would turn the
     /// healthy neighbours of one poison payload away as "circuit open" while the first of them is the probe.
     /// A held group passes <c>heldSince</c>, the instance's successful calls when its hold began: a timeout after
-    /// others got through since is this group's fault (see <see cref="TryDeliverAsync"/>).
+    /// others got through since is this group's fault (see <see cref="AtFaultIfHung"/>).
     /// </summary>
     /// <returns>False when the group is to be held for an outage (on_outage: pause) instead: nothing was settled.</returns>
     private async Task<bool> DeliverGroupAsync(PayloadGroup group, Exception? firstFailure, bool admitted = false, CircuitAdmission? given = null,
@@ -215,8 +219,11 @@ internal sealed partial class InstanceDelivery
             for (var attempt = 1; ; attempt++)
             {
                 var started = Stopwatch.GetTimestamp();
-                var failure = attempt == 1 && firstFailure is not null ? firstFailure : await TryDeliverAsync(batch, stop.Token, heldSince).ConfigureAwait(false);
+                var deliveriesBefore = heldSince ?? Volatile.Read(ref _deliveries);
+                var failure = attempt == 1 && firstFailure is not null ? firstFailure : await TryDeliverAsync(batch, stop.Token).ConfigureAwait(false);
                 if (failure is null && batch.HasFailures) failure = FirstFailure(batch);
+                // firstFailure was judged by the batch attempt that made it.
+                if (failure is not null && !(attempt == 1 && firstFailure is not null)) failure = AtFaultIfHung(failure, deliveriesBefore);
                 if (failure is null)
                 {
                     _slot.Breaker.RecordSuccess();
@@ -259,9 +266,9 @@ internal sealed partial class InstanceDelivery
                     return true;
                 }
                 verdict = true;
-                // A call that never answered while the instance delivered other payloads is this group's fault (a
-                // payload that makes the sink hang), not an outage: holding it would keep its partition forever.
-                var refused = !TransientErrors.IsTransient(failure) || failure is AttemptTimeoutException { OthersDelivered: true };
+                // A call that never answered while the instance delivered other payloads arrives here as a refusal
+                // (AtFaultIfHung): this group's fault, not an outage, and holding it would keep its partition forever.
+                var refused = !TransientErrors.IsTransient(failure);
                 if (_holdOnOutage && !refused)
                 {
                     // The destination is unreachable, not the payload at fault: hold it (see HoldAsync).
@@ -391,16 +398,11 @@ internal sealed partial class InstanceDelivery
     /// </summary>
     /// <param name="batch">The payloads.</param>
     /// <param name="stop">Fires when the sinks close or every payload's partition gave its work up.</param>
-    /// <param name="upSince">
-    /// The count of successful calls to compare with when a call times out (default: the count as the call starts): a
-    /// change means the destination answered other calls meanwhile, so the timeout is these payloads' fault.
-    /// </param>
-    private async Task<Exception?> TryDeliverAsync(SinkBatch batch, CancellationToken stop, long? upSince = null)
+    private async Task<Exception?> TryDeliverAsync(SinkBatch batch, CancellationToken stop)
     {
         var fastRetries = 0;
         while (true)
         {
-            var deliveriesBefore = upSince ?? Volatile.Read(ref _deliveries);
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stop);
             deadline.CancelAfter(_attemptTimeout);
             Task? call = null;
@@ -421,12 +423,9 @@ internal sealed partial class InstanceDelivery
                 // whatever it ends with later is observed here so it cannot surface as an unobserved task exception.
                 _ = call?.ContinueWith(static ended => ended.Exception, CancellationToken.None,
                     TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-                var othersDelivered = Volatile.Read(ref _deliveries) != deliveriesBefore;
-                return new AttemptTimeoutException(
+                return new TimeoutException(
                     $"no answer within {_attemptTimeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}s " +
-                    "(attempt_timeout_seconds); the call was abandoned" +
-                    (othersDelivered ? " while other deliveries to this instance succeeded, so these payloads are at fault, not an outage" : ""),
-                    othersDelivered);
+                    "(attempt_timeout_seconds); the call was abandoned");
             }
             catch (SinkBackpressureException backpressure)
             {
@@ -477,10 +476,23 @@ internal sealed partial class InstanceDelivery
         group.Settle();
     }
 
-    /// <summary>A sink call abandoned at <c>attempt_timeout_seconds</c>; <see cref="OthersDelivered"/>: other calls of the instance succeeded meanwhile.</summary>
-    private sealed class AttemptTimeoutException(string message, bool othersDelivered) : TimeoutException(message)
+    /// <summary>
+    /// A timeout (the engine's <c>attempt_timeout_seconds</c>, or the sink's own: an HTTP request's <c>timeout_seconds</c>,
+    /// a client's command timeout) after other calls of the instance succeeded since <paramref name="deliveriesBefore"/>
+    /// (the attempt's start, or a held group's hold) is these payloads' fault, not an outage: the destination answers,
+    /// so they are what makes it hang. Returned as a refusal, which goes down the failure path (<c>OnDeliveryError</c>,
+    /// the DLQ by default) instead of being held, which would keep its partition forever. Any other failure is returned as it is.
+    /// </summary>
+    private Exception AtFaultIfHung(Exception failure, long deliveriesBefore)
     {
-        public bool OthersDelivered { get; } = othersDelivered;
+        if (Volatile.Read(ref _deliveries) == deliveriesBefore || !TransientErrors.IsTransient(failure)) return failure;
+        for (var cause = failure; cause is not null; cause = cause.InnerException)
+        {
+            if (cause is TimeoutException)
+                return new SinkDeliveryException(
+                    $"{Describe(failure)}; other deliveries to this instance succeeded meanwhile, so these payloads are at fault, not an outage", failure);
+        }
+        return failure;
     }
 
     /// <summary>Cancelled when the sinks close, or when every group of a batch was abandoned by its partition.</summary>

@@ -36,6 +36,8 @@ public sealed class HttpReceiver : IDisposable
     private int _serving;
     private int _mostServing;
     private volatile string? _errorBody;
+    private volatile string? _hangOn;
+    private readonly CancellationTokenSource _closing = new();
 
     public HttpReceiver()
     {
@@ -75,6 +77,13 @@ public sealed class HttpReceiver : IDisposable
         set => _cut = value;
     }
 
+    /// <summary>While set, a request whose body contains this text is read and never answered (until the receiver is disposed).</summary>
+    public string? HangOn
+    {
+        get => _hangOn;
+        set => _hangOn = value;
+    }
+
     /// <summary>The most requests the receiver was serving at the same time.</summary>
     public int MostServing => Volatile.Read(ref _mostServing);
 
@@ -85,8 +94,10 @@ public sealed class HttpReceiver : IDisposable
         // Close alone: after Stop, Close removes the listener's prefixes a second time, and the managed HttpListener
         // then binds the port again just to release it, failing with "Address already in use" when another socket has
         // taken the port meanwhile (two CI runs failed so).
+        _closing.Cancel();
         _listener.Close();
         try { _loop.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
+        _closing.Dispose();
     }
 
     private async Task ServeAsync()
@@ -114,6 +125,11 @@ public sealed class HttpReceiver : IDisposable
             var bytes = content.ToArray();
             var headers = context.Request.Headers.AllKeys.Where(k => k is not null)
                 .ToDictionary(k => k!, k => context.Request.Headers[k] ?? "", StringComparer.OrdinalIgnoreCase);
+            if (_hangOn is { } marker && Encoding.UTF8.GetString(bytes).Contains(marker, StringComparison.Ordinal))
+            {
+                try { await Task.Delay(Timeout.Infinite, _closing.Token); } catch (OperationCanceledException) { }
+                return;
+            }
             if (Delay is { Ticks: > 0 } delay) await Task.Delay(delay);
             var status = _status;
             var cut = _cut;

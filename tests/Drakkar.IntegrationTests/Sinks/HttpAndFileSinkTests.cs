@@ -123,6 +123,43 @@ public sealed class HttpSinkTests(HttpReceiver receiver)
         await manager.CloseAsync();
     }
 
+    [Fact]
+    public async Task A_payload_that_makes_the_endpoint_hang_while_others_are_answered_is_dead_lettered_not_held_forever()
+    {
+        // The endpoint answers everything but a request carrying r-13; the sink's own timeout_seconds (1 s) fires
+        // long before attempt_timeout_seconds would. It used to count as an outage, held with no end.
+        receiver.HangOn = "\"r-13\"";
+        var masker = new SinkSecretMasker();
+        var dlq = new RecordingDlq();
+        var manager = new SinkManager([new HttpSink("hook", new HttpSinkConfig { Url = receiver.Url + "hang", TimeoutSeconds = 1, MaxRetries = 0 }, masker)],
+            dlq, new SinkManagerOptions { Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause } },
+            new DrakkarMetrics(), NullLoggerFactory.Instance, masker);
+        await manager.StartAsync(default);
+        try
+        {
+            // Alone, the hanging request looks like an outage: held.
+            var poison = manager.DeliverAsync(new CollectResult { Http = { HttpPayload.Of(Reading.Sample(13)) } }, Origin(offsets: 13), default).AsTask();
+            await Eventually.True(() => manager.StatsOf("http", "hook").Errors >= 1, TimeSpan.FromSeconds(10), "the first timeout");
+            Assert.False(poison.IsCompleted);
+
+            // Others are answered meanwhile, so the next time r-13 times out it is its own fault.
+            var healthy = manager.DeliverAsync(new CollectResult { Http = { HttpPayload.Of(Reading.Sample(1)) } }, Origin(offsets: 1), default).AsTask();
+            await Task.WhenAll(poison, healthy).WaitAsync(TimeSpan.FromSeconds(30));
+
+            var letter = Assert.Single(dlq.Letters);
+            Assert.Equal(13, letter.Messages.Single().Offset);
+            Assert.Contains("timed out after 1s (timeout_seconds)", letter.Error, StringComparison.Ordinal);
+            Assert.Contains("other deliveries to this instance succeeded meanwhile, so these payloads are at fault", letter.Error, StringComparison.Ordinal);
+            Assert.Equal(1, manager.StatsOf("http", "hook").Delivered);
+            Assert.Contains(receiver.Requests, r => r.Path == "/hang" && r.Body.Contains("\"r-1\"", StringComparison.Ordinal));
+        }
+        finally
+        {
+            receiver.HangOn = null;
+            await manager.CloseAsync();
+        }
+    }
+
     [Theory]
     [InlineData("http://169.254.169.254/latest/meta-data/")]
     [InlineData("http://metadata.google.internal/computeMetadata/v1/")]
