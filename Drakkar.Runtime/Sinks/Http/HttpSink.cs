@@ -100,8 +100,9 @@ internal sealed partial class HttpSink : ISink
     /// <summary>
     /// Sends the batch's requests, at most <c>max_connections</c> at once across every delivery of the instance. Each
     /// payload's outcome is its own: failed ones are reported with <see cref="SinkBatch.Fail"/>, so only their hook
-    /// calls take the failure path and nothing delivered is sent again. When every request failed the batch fails as a
-    /// whole (the first error is thrown, so the retry contract sees what kind of failure it was).
+    /// calls take the failure path and nothing is sent again beyond this sink's own retries. That holds when every
+    /// request failed too: thrown, the batch's failure made the engine deliver each hook call's payloads again on their
+    /// own, so requests that may have reached the receiver (a timeout) were sent twice, without an Idempotency-Key.
     /// </summary>
     public async ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
@@ -117,7 +118,6 @@ internal sealed partial class HttpSink : ISink
         var senders = Math.Min(_maxConnections, batch.Count);
         await (senders == 1 ? SendAllAsync() : Task.WhenAll(Enumerable.Range(0, senders).Select(_ => SendAllAsync()))).ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
-        if (failures.All(f => f is not null)) throw failures[0]!;
         for (var i = 0; i < failures.Length; i++)
             if (failures[i] is { } failure) batch.Fail(i, failure);
     }
@@ -221,11 +221,12 @@ internal sealed partial class HttpSink : ISink
         {
             throw;
         }
-        catch (OperationCanceledException e)
+        catch (OperationCanceledException)
         {
             // Not the caller's cancellation: the request's own deadline passed (it surfaced as "The operation was canceled").
+            // Without the cancellation as its cause: "The operation was canceled" only blurred the line it ended up in.
             return (new TimeoutException($"{Where(payload)} timed out after " +
-                $"{_timeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}s (timeout_seconds)", e), true);
+                $"{_timeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}s (timeout_seconds)"), true);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

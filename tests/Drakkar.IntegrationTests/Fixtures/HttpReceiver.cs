@@ -77,7 +77,7 @@ public sealed class HttpReceiver : IDisposable
         set => _cut = value;
     }
 
-    /// <summary>While set, a request whose body contains this text is read and never answered (until the receiver is disposed).</summary>
+    /// <summary>While set, a request whose body contains this text is read, recorded with status 0 and never answered (until the receiver is disposed).</summary>
     public string? HangOn
     {
         get => _hangOn;
@@ -127,6 +127,12 @@ public sealed class HttpReceiver : IDisposable
                 .ToDictionary(k => k!, k => context.Request.Headers[k] ?? "", StringComparer.OrdinalIgnoreCase);
             if (_hangOn is { } marker && Encoding.UTF8.GetString(bytes).Contains(marker, StringComparison.Ordinal))
             {
+                // Recorded with status 0: read in full, never answered.
+                _requests.Enqueue(new ReceivedRequest(context.Request.HttpMethod, context.Request.Url?.AbsolutePath ?? "/", headers, Encoding.UTF8.GetString(bytes), 0)
+                {
+                    Bytes = bytes,
+                    ArrivedAt = arrivedAt,
+                });
                 try { await Task.Delay(Timeout.Infinite, _closing.Token); } catch (OperationCanceledException) { }
                 return;
             }

@@ -160,6 +160,37 @@ public sealed class HttpSinkTests(HttpReceiver receiver)
         }
     }
 
+    [Fact]
+    public async Task A_batch_whose_every_request_timed_out_is_not_sent_again_hook_call_by_hook_call()
+    {
+        // Each request reaches the receiver, which never answers: without an Idempotency-Key none may be sent twice.
+        receiver.HangOn = "\"x-batch-";
+        var masker = new SinkSecretMasker();
+        var dlq = new RecordingDlq();
+        var manager = new SinkManager([new HttpSink("hook", new HttpSinkConfig { Url = receiver.Url + "batch", TimeoutSeconds = 1 }, masker)], dlq,
+            new SinkManagerOptions { Batching = (_, _) => SinkBatching.Default with { Linger = TimeSpan.FromMilliseconds(300) } },
+            new DrakkarMetrics(), NullLoggerFactory.Instance, masker);
+        await manager.StartAsync(default);
+        try
+        {
+            // Three hook calls, taken together into one batch by the linger.
+            await Task.WhenAll(Enumerable.Range(1, 3).Select(i => manager.DeliverAsync(
+                new CollectResult { Http = { HttpPayload.Of(Reading.Sample(i) with { Id = $"x-batch-{i}" }) } }, Origin(offsets: i), default).AsTask()))
+                .WaitAsync(TimeSpan.FromSeconds(30));
+
+            Assert.Equal(3, dlq.Letters.Count);
+            var sent = receiver.Requests.Where(r => r.Path == "/batch").Select(r => r.Body).ToList();
+            // The engine used to deliver each hook call again on its own when the whole batch failed: six requests.
+            Assert.Equal(3, sent.Count);
+            Assert.Equal(3, sent.Distinct().Count());
+        }
+        finally
+        {
+            receiver.HangOn = null;
+            await manager.CloseAsync();
+        }
+    }
+
     [Theory]
     [InlineData("http://169.254.169.254/latest/meta-data/")]
     [InlineData("http://metadata.google.internal/computeMetadata/v1/")]

@@ -124,14 +124,17 @@ internal static class SinkTestKit
     public static SinkManager Manager(IEnumerable<ISink> sinks, IDeadLetterQueue dlq, SinkManagerOptions? options = null, DrakkarMetrics? metrics = null) =>
         new(sinks, dlq, options ?? new SinkManagerOptions { Delay = (_, _) => Task.CompletedTask }, metrics ?? new DrakkarMetrics(), NullLoggerFactory.Instance);
 
-    /// <summary>Connects <paramref name="sink"/>, delivers the batches at once, closes it; returns what was thrown, or null.</summary>
+    /// <summary>
+    /// Connects <paramref name="sink"/>, delivers the batches at once, closes it; returns what was thrown, else the first
+    /// payload failure the sink reported (<see cref="SinkBatch.Fail"/>), or null.
+    /// </summary>
     public static async Task<Exception?> DeliverOnceAsync(ISink sink, params SinkBatch[] batches)
     {
         await sink.ConnectAsync(default);
         try
         {
             await Task.WhenAll(batches.Select(b => sink.DeliverAsync(b, default).AsTask()));
-            return null;
+            return batches.SelectMany(b => Enumerable.Range(0, b.Count).Select(b.FailureOf)).FirstOrDefault(f => f is not null);
         }
         catch (Exception e)
         {
