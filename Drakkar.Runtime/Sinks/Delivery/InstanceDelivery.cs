@@ -239,6 +239,16 @@ internal sealed partial class InstanceDelivery
                 LogDeliveryFailed(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, attempt, error);
                 _metrics.Events.DeliveryFailed(_slot.Key.KindName, _slot.Key.Name, group.Count, error);
 
+                if (heldSince is not null && TransientErrors.IsTransient(failure))
+                {
+                    // A held group's probe is one attempt, and the outage goes on: it stays held. OnDeliveryError is not
+                    // asked again (it was when the group was first held); asked per probe, a Retry answer ran a whole
+                    // retry cycle each time, hitting the destination several times a second instead of backing off.
+                    verdict = true;
+                    if (_slot.Breaker.Open()) LogCircuitOpened(_logger, _slot.Key.KindName, _slot.Key.Name, 1, error);
+                    return false;
+                }
+
                 var action = await DecideAsync(group, error, attempt).ConfigureAwait(false);
                 if (action == DeliveryAction.Retry && attempt <= _options.MaxRetries)
                 {

@@ -307,6 +307,40 @@ public sealed class DeliveryDecisionTests
     }
 
     [Fact]
+    public async Task A_held_group_probes_one_attempt_at_a_time_without_asking_OnDeliveryError_again()
+    {
+        var down = true;
+        var sink = new ScriptedSink("http", "hook")
+        {
+            Behavior = (_, _) => Volatile.Read(ref down) ? throw new SinkTransientException("connection refused") : ValueTask.CompletedTask,
+        };
+        var dlq = new RecordingDlq();
+        var attempts = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        var manager = Manager([sink], dlq, new SinkManagerOptions
+        {
+            MaxRetries = 2,
+            OnDeliveryError = e => { attempts.Enqueue(e.Attempt); return ValueTask.FromResult(DeliveryAction.Retry); },
+            Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause },
+            // The retry backoff and the probes' back-off, shortened; the breaker still lets a held group probe every 0.5 s.
+            Delay = (_, token) => Task.Delay(20, token),
+        });
+
+        var delivery = manager.DeliverAsync(Http(1), Origin(), default).AsTask();
+        // The first failure's Retry cycle (attempts 1-3), then held; then several probes.
+        await Eventually.True(() => sink.Calls >= 7, TimeSpan.FromSeconds(20), "probes of the held group");
+        Assert.False(delivery.IsCompleted);
+        // Asked per probe, each probe ran a Retry cycle of its own: three calls and three decisions every time.
+        Assert.Equal([1, 2, 3], attempts);
+
+        Volatile.Write(ref down, false);
+        await delivery.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal([1, 2, 3], attempts);
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(1, manager.StatsOf("http", "hook").Delivered);
+        await manager.CloseAsync();
+    }
+
+    [Fact]
     public async Task Skip_drops_the_payloads_counts_them_and_tells_the_breaker_nothing()
     {
         var sink = new ScriptedSink("http", "hook") { Behavior = (_, _) => throw new InvalidOperationException("nope") };
