@@ -32,6 +32,24 @@ internal static unsafe class BeneathFile
         return new SafeFileHandle(fd, ownsHandle: true);
     }
 
+    /// <summary>
+    /// Whether <paramref name="configuredBase"/> still names the directory <paramref name="baseDirectory"/> was opened on
+    /// (same device and inode, symlinks in the configured path followed as when it was opened). False when it was
+    /// renamed away or replaced (a rotated output directory), or when nothing is at the path any more.
+    /// </summary>
+    public static bool StillAt(SafeFileHandle baseDirectory, string configuredBase)
+    {
+        StatX opened, named;
+        var empty = (byte)0;
+        var path = NullTerminated(Path.GetFullPath(configuredBase));
+        fixed (byte* p = path)
+        {
+            return Statx((int)baseDirectory.DangerousGetHandle(), &empty, AT_EMPTY_PATH, STATX_INO, &opened) == 0
+                && Statx(-100 /* AT_FDCWD */, p, 0, STATX_INO, &named) == 0
+                && opened.Ino == named.Ino && opened.DevMajor == named.DevMajor && opened.DevMinor == named.DevMinor;
+        }
+    }
+
     /// <summary>Opens <paramref name="relative"/> under the base for appending, creating it if needed; refusals name the path.</summary>
     public static SafeFileHandle OpenForAppend(SafeFileHandle baseDirectory, string relative, string configuredBase, bool componentWalk = false) =>
         OpenBeneath(baseDirectory, relative, configuredBase, componentWalk, create: true)!;

@@ -45,6 +45,7 @@ internal static unsafe partial class FileNative
     public const int AT_EMPTY_PATH = 0x1000;
     public const uint STATX_TYPE = 0x1;
     public const uint STATX_NLINK = 0x4;
+    public const uint STATX_INO = 0x100;
     public const int S_IFMT = 0xF000;
     public const int S_IFREG = 0x8000;
     public const int S_IFLNK = 0xA000;
@@ -66,6 +67,9 @@ internal static unsafe partial class FileNative
         [FieldOffset(0)] public uint Mask;
         [FieldOffset(16)] public uint Nlink;
         [FieldOffset(28)] public ushort Mode;
+        [FieldOffset(32)] public ulong Ino;
+        [FieldOffset(136)] public uint DevMajor;
+        [FieldOffset(140)] public uint DevMinor;
     }
 
     [LibraryImport(Library, EntryPoint = "syscall", SetLastError = true)]

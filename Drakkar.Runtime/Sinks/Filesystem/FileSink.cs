@@ -50,6 +50,15 @@ internal sealed class FileSink : ISink
         using var writer = new Utf8JsonWriter(Stream.Null, Serialization.JsonOutput.Compact);
         try
         {
+            // base_path renamed or replaced while the worker runs (an output directory rotated): the files go to what the
+            // configured path names now, not on into the directory the sink opened at start. Nothing there: an outage.
+            if (!BeneathFile.StillAt(baseDirectory, _configuredBase))
+            {
+                var current = OpenConfiguredBase() ?? throw new DirectoryNotFoundException(
+                    $"base_path '{_configuredBase}' no longer exists (removed or renamed while the worker runs); nothing can be written until it is back.");
+                Interlocked.Exchange(ref _base, current)?.Dispose();
+                baseDirectory = current;
+            }
             for (var i = 0; i < batch.Count; i++)
             {
                 var payload = batch.Payloads[i];
@@ -105,14 +114,7 @@ internal sealed class FileSink : ISink
         {
             // base_path was removed while the worker ran (BeneathFile: its handle has no link left). The batch is held as
             // an outage; the directory is opened again by its path for the next attempt, so recreating it ends the outage.
-            try
-            {
-                Interlocked.Exchange(ref _base, BeneathFile.OpenBase(_configuredBase, $"sinks.filesystem.{Name}.base_path"))?.Dispose();
-            }
-            catch (SinkDeliveryException)
-            {
-                // Still missing: the next attempt tries again.
-            }
+            if (OpenConfiguredBase() is { } reopened) Interlocked.Exchange(ref _base, reopened)?.Dispose();
             throw;
         }
         finally
@@ -120,6 +122,19 @@ internal sealed class FileSink : ISink
             foreach (var (file, _, _) in files.Values) file?.Dispose();
         }
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>A handle of the directory the configured base_path names now, or null when nothing is there.</summary>
+    private SafeFileHandle? OpenConfiguredBase()
+    {
+        try
+        {
+            return BeneathFile.OpenBase(_configuredBase, $"sinks.filesystem.{Name}.base_path");
+        }
+        catch (SinkDeliveryException)
+        {
+            return null;
+        }
     }
 
     private static ArrayBufferWriter<byte> Truncated(ArrayBufferWriter<byte> lines, int length)

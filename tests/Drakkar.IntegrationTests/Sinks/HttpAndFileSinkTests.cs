@@ -449,6 +449,31 @@ public sealed partial class FileSinkTests : IDisposable
         await manager.CloseAsync();
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_base_path_renamed_and_made_again_receives_the_next_lines_not_the_renamed_directory(bool componentWalk)
+    {
+        var sink = await Connected(componentWalk);
+        await sink.DeliverAsync(Lines("out.jsonl"), default);
+
+        // An operator rotates the output directory: the old one moves aside, a new one takes the configured path.
+        var rotated = _base + ".1";
+        Directory.Move(_base, rotated);
+        Directory.CreateDirectory(_base);
+        await sink.DeliverAsync(Lines("out.jsonl", 2), default);
+
+        // The sink used to write on into the moved directory through the handle it opened at start.
+        Assert.Single(await File.ReadAllLinesAsync(Path.Combine(rotated, "out.jsonl")));
+        Assert.Equal(2, (await File.ReadAllLinesAsync(Path.Combine(_base, "out.jsonl"))).Length);
+
+        // Moved away with nothing made in its place: an outage (held under on_outage: pause), not writes into the moved directory.
+        Directory.Move(_base, _base + ".2");
+        await Assert.ThrowsAsync<DirectoryNotFoundException>(() => sink.DeliverAsync(Lines("out.jsonl"), default).AsTask());
+        Assert.Equal(2, (await File.ReadAllLinesAsync(Path.Combine(_base + ".2", "out.jsonl"))).Length);
+        await sink.CloseAsync(default);
+    }
+
     [Fact]
     public async Task A_sibling_directory_sharing_the_prefix_is_outside()
     {
