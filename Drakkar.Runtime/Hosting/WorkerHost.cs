@@ -276,7 +276,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Worker {WorkerId} is ready: consuming {Topic}")]
     private partial void LogReady(string workerId, string topic);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Stopping: draining partitions (up to {Seconds}s)")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Stopping: draining partitions (the whole stop takes up to {Seconds}s, drain_timeout_seconds; the drains get it less a reserve for the commit)")]
     private partial void LogStopping(int seconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Stopped after {Seconds:0.0}s with parts still closing (sinks or executors did not finish within the drain bound)")]
