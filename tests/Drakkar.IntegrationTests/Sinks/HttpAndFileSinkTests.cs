@@ -13,7 +13,8 @@ namespace Drakkar.IntegrationTests.Sinks;
 [Collection(SinksCollection.Name)]
 public sealed class HttpSinkTests(HttpReceiver receiver)
 {
-    private (SinkManager Manager, RecordingDlq Dlq, List<DeliveryError> Errors) Start(HttpSinkConfig config, Func<string, string?>? environment = null)
+    private (SinkManager Manager, RecordingDlq Dlq, List<DeliveryError> Errors) Start(HttpSinkConfig config, Func<string, string?>? environment = null,
+        SinkBatching? batching = null)
     {
         var masker = new SinkSecretMasker();
         var dlq = new RecordingDlq();
@@ -21,6 +22,7 @@ public sealed class HttpSinkTests(HttpReceiver receiver)
         var manager = new SinkManager([new HttpSink("hook", config, masker, environment)], dlq, new SinkManagerOptions
         {
             OnDeliveryError = e => { errors.Add(e); return ValueTask.FromResult(DeliveryAction.Dlq); },
+            Batching = (_, _) => batching ?? SinkBatching.Default,
         }, new DrakkarMetrics(), NullLoggerFactory.Instance, masker);
         manager.StartAsync(default).GetAwaiter().GetResult();
         return (manager, dlq, errors);
@@ -129,12 +131,8 @@ public sealed class HttpSinkTests(HttpReceiver receiver)
         // The endpoint answers everything but a request carrying r-13; the sink's own timeout_seconds (1 s) fires
         // long before attempt_timeout_seconds would. It used to count as an outage, held with no end.
         receiver.HangOn = "\"r-13\"";
-        var masker = new SinkSecretMasker();
-        var dlq = new RecordingDlq();
-        var manager = new SinkManager([new HttpSink("hook", new HttpSinkConfig { Url = receiver.Url + "hang", TimeoutSeconds = 1, MaxRetries = 0 }, masker)],
-            dlq, new SinkManagerOptions { Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause } },
-            new DrakkarMetrics(), NullLoggerFactory.Instance, masker);
-        await manager.StartAsync(default);
+        var (manager, dlq, _) = Start(new HttpSinkConfig { Url = receiver.Url + "hang", TimeoutSeconds = 1, MaxRetries = 0 },
+            batching: SinkBatching.Default with { OnOutage = OutagePolicy.Pause });
         try
         {
             // Alone, the hanging request looks like an outage: held.
@@ -165,12 +163,8 @@ public sealed class HttpSinkTests(HttpReceiver receiver)
     {
         // Each request reaches the receiver, which never answers: without an Idempotency-Key none may be sent twice.
         receiver.HangOn = "\"x-batch-";
-        var masker = new SinkSecretMasker();
-        var dlq = new RecordingDlq();
-        var manager = new SinkManager([new HttpSink("hook", new HttpSinkConfig { Url = receiver.Url + "batch", TimeoutSeconds = 1 }, masker)], dlq,
-            new SinkManagerOptions { Batching = (_, _) => SinkBatching.Default with { Linger = TimeSpan.FromMilliseconds(300) } },
-            new DrakkarMetrics(), NullLoggerFactory.Instance, masker);
-        await manager.StartAsync(default);
+        var (manager, dlq, _) = Start(new HttpSinkConfig { Url = receiver.Url + "batch", TimeoutSeconds = 1 },
+            batching: SinkBatching.Default with { Linger = TimeSpan.FromMilliseconds(300) });
         try
         {
             // Three hook calls, taken together into one batch by the linger.
