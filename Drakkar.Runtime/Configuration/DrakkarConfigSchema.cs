@@ -656,7 +656,7 @@ internal static class DrakkarConfigSchema
             AtLeast(1)),
         Int<DebugConfig>("max_buffer", c => c.MaxBuffer, (c, v) => c.MaxBuffer = v, "the most events waiting for the writer; beyond it, and when a recording thread's lane " +
                 "wraps before the writer reaches its events, the oldest waiting are dropped and counted in " +
-                "`drakkar_recorder_events_dropped_total{reason=\"buffer_full\"}` (the pipeline never waits)", AtLeast(1000)),
+                "`drakkar_recorder_dropped_events_total{reason=\"buffer_full\"}` (the pipeline never waits)", AtLeast(1000)),
         Int<DebugConfig>("max_flush_retries", c => c.MaxFlushRetries, (c, v) => c.MaxFlushRetries = v, "attempts to store one batch before it is dropped (`reason=\"write_failed\"`)", AtLeast(1)),
         Int<DebugConfig>("max_ui_rows", c => c.MaxUiRows, (c, v) => c.MaxUiRows = v, "recent tasks and dead letters kept in memory for the UI, and the most rows one UI list returns", AtLeast(100)),
         Int<DebugConfig>("log_min_duration_ms", c => c.LogMinDurationMs, (c, v) => c.LogMinDurationMs = v,

@@ -679,6 +679,7 @@ internal sealed partial class PartitionPipeline
         }
         catch (Exception e)
         {
+            _metrics.PriorityErrors.Increment();
             LogHookFailed(e, "task_priority", Topic, Partition, task.TaskId);
             return long.MaxValue;
         }

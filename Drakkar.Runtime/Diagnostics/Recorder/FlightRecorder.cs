@@ -12,7 +12,7 @@ namespace Drakkar.Diagnostics.Recorder;
 /// <see cref="EventLane"/>, from which the debug UI reads the newest tasks and a background writer stores them. The
 /// pipeline never waits: a lane is a ring, and events the writer has not reached when it is overwritten, or beyond
 /// <c>debug.max_buffer</c> waiting, are dropped, oldest first, and counted
-/// (<c>drakkar_recorder_events_dropped_total{reason="buffer_full"}</c>). The writer stores what it finds every
+/// (<c>drakkar_recorder_dropped_events_total{reason="buffer_full"}</c>). The writer stores what it finds every
 /// <c>debug.flush_interval_seconds</c>, and as soon as a lane holds <see cref="LaneWakeEvents"/> waiting events (a
 /// quarter of <c>debug.max_buffer</c> if smaller), in one transaction per batch: events leave memory within tens of
 /// milliseconds on a busy worker, and a transaction holds several packs (SQLite rewrites a table page and its

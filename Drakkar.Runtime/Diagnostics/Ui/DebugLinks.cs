@@ -46,7 +46,7 @@ internal static class DebugLinks
             Graph(debug, "Task duration p95", $"histogram_quantile(0.95, sum by (le) (rate(drakkar_executor_duration_seconds_bucket{{{worker}}}[{rate}])))"),
             Graph(debug, "Offset lag by partition", $"sum by (partition) (drakkar_offset_lag{{{worker}}})"),
             Graph(debug, "Payloads delivered per second by sink", $"sum by (sink_type, sink_name) (rate(drakkar_sink_payloads_delivered_total{{{worker}}}[{rate}]))"),
-            Graph(debug, "Recorder events dropped", $"sum by (reason) (rate(drakkar_recorder_events_dropped_total{{{worker}}}[{rate}]))"),
+            Graph(debug, "Recorder events dropped", $"sum by (reason) (rate(drakkar_recorder_dropped_events_total{{{worker}}}[{rate}]))"),
         };
         if (debug.PrometheusClusterLabel.Length > 0)
         {

@@ -12,13 +12,15 @@ internal sealed class DrakkarMetrics : IDisposable
     public DrakkarMetrics()
     {
         var r = Registry;
-        Worker = r.Gauge("drakkar_worker", "Worker identity (value is always 1)", "worker_id", "version", "consumer_group");
+        // Python Drakkar's Info metric 'drakkar_worker', exposed by prometheus_client as drakkar_worker_info.
+        Worker = r.Gauge("drakkar_worker_info", "Worker instance identity and version (value is always 1)", "worker_id", "version", "consumer_group");
         MessagesConsumed = r.Counter("drakkar_messages_consumed_total", "Messages consumed from the source topic", "partition");
         DecodeErrors = r.Counter("drakkar_message_decode_errors_total", "Message values that failed to decode as the handler's input type");
         ExecutorTasks = r.Counter("drakkar_executor_tasks_total", "Executor task attempts by outcome", "status");
         ExecutorDuration = r.Histogram("drakkar_executor_duration_seconds", "Executor task duration in seconds", DurationBuckets);
         PoolActive = r.Gauge("drakkar_executor_pool_active", "Executor slots running a process");
         Timeouts = r.Counter("drakkar_executor_timeouts_total", "Executor tasks killed for running past the timeout");
+        PriorityErrors = r.Counter("drakkar_executor_priority_fn_errors_total", "TaskPriority calls that threw (the task was queued with the lowest priority)");
         TaskRetries = r.Counter("drakkar_task_retries_total", "Task retries requested by OnError");
         TasksPrecomputed = r.Counter("drakkar_tasks_precomputed_total", "Tasks completed without running a process");
         BatchDuration = r.Histogram("drakkar_batch_duration_seconds", "Window duration from arrange to the last task final", DurationBuckets);
@@ -47,7 +49,7 @@ internal sealed class DrakkarMetrics : IDisposable
         HandlerDuration = r.Histogram("drakkar_handler_duration_seconds", "Handler hook duration", FastBuckets, "hook");
         PeriodicRuns = r.Counter("drakkar_periodic_task_runs_total", "Periodic method runs", "name", "status");
         PeriodicDuration = r.Histogram("drakkar_periodic_task_duration_seconds", "Periodic method duration", FastBuckets, "name");
-        RecorderEventsDropped = r.Counter("drakkar_recorder_events_dropped_total",
+        RecorderEventsDropped = r.Counter("drakkar_recorder_dropped_events_total",
             "Flight-recorder events not stored: buffer_full (the pipeline never waits for the recorder) or write_failed (a batch failed debug.max_flush_retries times)", "reason");
     }
 
@@ -66,6 +68,7 @@ internal sealed class DrakkarMetrics : IDisposable
     public Histogram ExecutorDuration { get; }
     public Gauge PoolActive { get; }
     public Counter Timeouts { get; }
+    public Counter PriorityErrors { get; }
     public Counter TaskRetries { get; }
     public Counter TasksPrecomputed { get; }
     public Histogram BatchDuration { get; }

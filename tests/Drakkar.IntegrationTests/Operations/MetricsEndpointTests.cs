@@ -141,7 +141,7 @@ public sealed class MetricsEndpointTests(KafkaBroker kafka) : IDisposable
         var exported = await metrics.Content.ReadAsStringAsync();
         Assert.NotEmpty(Parse(exported));
         // The released version (the project's <Version>), not the four-part assembly version.
-        Assert.Matches("""drakkar_worker\{worker_id="[^"]*",version="\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?",""", exported);
+        Assert.Matches("""drakkar_worker_info\{worker_id="[^"]*",version="\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?",""", exported);
 
         using var missing = await _http.GetAsync($"http://127.0.0.1:{port}/nope");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);

@@ -48,7 +48,7 @@ public sealed class TaskPriorityTests(KafkaBroker kafka) : IDisposable
     /// Blocks the single slot with p0@0, queues p0@1–4 and then p1@0–3 behind it, releases the slot and returns the
     /// order in which the queued tasks started.
     /// </summary>
-    private async Task<string[]> StartOrderAsync(DrakkarHandler handler)
+    private async Task<string[]> StartOrderAsync(DrakkarHandler handler, Action<WorkerHost>? stopped = null)
     {
         var topic = kafka.CreateTopic("priority", partitions: 2);
         using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }).Build();
@@ -81,6 +81,7 @@ public sealed class TaskPriorityTests(KafkaBroker kafka) : IDisposable
         var order = Path.Combine(_dir, "order.log");
         await Eventually.True(() => File.Exists(order) && File.ReadAllLines(order).Length == 8, TimeSpan.FromSeconds(30), "every queued task run");
         await worker.StopAsync();
+        stopped?.Invoke(worker);
         return File.ReadAllLines(order);
     }
 
@@ -95,8 +96,11 @@ public sealed class TaskPriorityTests(KafkaBroker kafka) : IDisposable
     [Fact]
     public async Task An_overridden_TaskPriority_decides_the_order_and_a_task_whose_hook_throws_starts_last()
     {
-        var order = await StartOrderAsync(new ReversedHandler(_dir));
+        double priorityErrors = -1;
+        var order = await StartOrderAsync(new ReversedHandler(_dir), worker => priorityErrors = worker.Metrics.PriorityErrors.Value());
 
         Assert.Equal(["p0@4", "p0@3", "p1@3", "p1@2", "p0@1", "p1@1", "p1@0", "p0@2"], order);
+        // Counted as Python Drakkar counts it, once per throwing call.
+        Assert.True(priorityErrors >= 1, $"drakkar_executor_priority_fn_errors_total = {priorityErrors}");
     }
 }

@@ -63,7 +63,7 @@ public sealed class SampleSmokeTests : IDisposable
             // The endpoint is built into every worker binary, including the trimmed Native AOT one.
             await Eventually.True(() => http.GetAsync($"http://127.0.0.1:{metricsPort}/readyz").GetAwaiter().GetResult().IsSuccessStatusCode,
                 TimeSpan.FromSeconds(10), "/readyz 200");
-            Assert.Contains("drakkar_worker{", await http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics"));
+            Assert.Contains("drakkar_worker_info{", await http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics"));
         }
 
         // Nothing is in flight, so the stop is quick; the bound is generous because other tests load the machine.

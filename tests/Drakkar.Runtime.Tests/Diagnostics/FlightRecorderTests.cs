@@ -32,7 +32,7 @@ public sealed class FlightRecorderTests : IDisposable
         await recorder.DisposeAsync();
         Assert.Equal(500, _metrics.RecorderEventsDropped.Value("buffer_full"));
         Assert.Equal(500, recorder.Dropped);
-        Assert.Contains("drakkar_recorder_events_dropped_total{reason=\"buffer_full\"} 500", _metrics.Registry.Export());
+        Assert.Contains("drakkar_recorder_dropped_events_total{reason=\"buffer_full\"} 500", _metrics.Registry.Export());
         Assert.Equal([(1000L, 500L, 1499L)], Query(database, "SELECT count(*), min(offset), max(offset) FROM events WHERE kind = 'task_finished'"));
     }
 

@@ -87,9 +87,9 @@ public sealed class PrometheusExportTests
     }
 
     private const string Expected = """
-# HELP drakkar_worker Worker identity (value is always 1)
-# TYPE drakkar_worker gauge
-drakkar_worker{worker_id="w\"1\\x",version="1.2.3",consumer_group="group\nA"} 1
+# HELP drakkar_worker_info Worker instance identity and version (value is always 1)
+# TYPE drakkar_worker_info gauge
+drakkar_worker_info{worker_id="w\"1\\x",version="1.2.3",consumer_group="group\nA"} 1
 # HELP drakkar_messages_consumed_total Messages consumed from the source topic
 # TYPE drakkar_messages_consumed_total counter
 drakkar_messages_consumed_total{partition="0"} 1
@@ -122,6 +122,9 @@ drakkar_executor_pool_active 2
 # HELP drakkar_executor_timeouts_total Executor tasks killed for running past the timeout
 # TYPE drakkar_executor_timeouts_total counter
 drakkar_executor_timeouts_total 0
+# HELP drakkar_executor_priority_fn_errors_total TaskPriority calls that threw (the task was queued with the lowest priority)
+# TYPE drakkar_executor_priority_fn_errors_total counter
+drakkar_executor_priority_fn_errors_total 0
 # HELP drakkar_task_retries_total Task retries requested by OnError
 # TYPE drakkar_task_retries_total counter
 drakkar_task_retries_total 0
@@ -227,8 +230,8 @@ drakkar_handler_duration_seconds_count{hook="arrange"} 1
 # TYPE drakkar_periodic_task_runs_total counter
 # HELP drakkar_periodic_task_duration_seconds Periodic method duration
 # TYPE drakkar_periodic_task_duration_seconds histogram
-# HELP drakkar_recorder_events_dropped_total Flight-recorder events not stored: buffer_full (the pipeline never waits for the recorder) or write_failed (a batch failed debug.max_flush_retries times)
-# TYPE drakkar_recorder_events_dropped_total counter
+# HELP drakkar_recorder_dropped_events_total Flight-recorder events not stored: buffer_full (the pipeline never waits for the recorder) or write_failed (a batch failed debug.max_flush_retries times)
+# TYPE drakkar_recorder_dropped_events_total counter
 
 """;
 }
