@@ -49,6 +49,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
     private readonly ILogger _logger;
     private SourceConsumer? _consumer;
     private PeriodicRunner? _periodic;
+    private IdleMeter? _idle;
     private ITaskExecutor? _executor;
     private IPayloadDelivery? _delivery;
     private DrakkarCache? _cache;
@@ -180,6 +181,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
         _periodic.Start();
         _consumer = new SourceConsumer(Config, WorkerId, _handler, _executor, _delivery, Metrics, _loggers);
         _consumer.Start();
+        _idle = IdleMeter.Start(Metrics, _consumer.Load, Config.Executor.MaxExecutors);
         _debug?.StartUi(DebugView(), parts.ProbeHandler is { } probeHandler
             ? new Probe.ProbeRunner(probeHandler, Config, parts.Executor, _loggers)
             : null);
@@ -209,6 +211,8 @@ public sealed partial class WorkerHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopPeriodicAsync().ConfigureAwait(false);
+        if (_idle is not null) await _idle.DisposeAsync().ConfigureAwait(false);
+        _idle = null;
         if (_consumer is not null) await _consumer.DisposeAsync().ConfigureAwait(false);
         _consumer = null;
         await DisposePartAsync(_executor).ConfigureAwait(false);

@@ -20,6 +20,10 @@ internal sealed class DrakkarMetrics : IDisposable
         ExecutorDuration = r.Histogram("drakkar_executor_duration_seconds", "Executor task duration in seconds", DurationBuckets);
         PoolActive = r.Gauge("drakkar_executor_pool_active", "Executor slots running a process");
         Timeouts = r.Counter("drakkar_executor_timeouts_total", "Executor tasks killed for running past the timeout");
+        ExecutorIdleSlotSeconds = r.Counter("drakkar_executor_idle_slot_seconds_total",
+            "Slot-seconds of executor idle time while messages or tasks wait (2 slots idle for 3 s add 6); sampled every 100 ms");
+        ConsumerIdleSeconds = r.Counter("drakkar_consumer_idle_seconds_total",
+            "Seconds with nothing queued or running and consumption not paused for backpressure; sampled every 100 ms");
         PriorityErrors = r.Counter("drakkar_executor_priority_fn_errors_total", "TaskPriority calls that threw (the task was queued with the lowest priority)");
         TaskRetries = r.Counter("drakkar_task_retries_total", "Task retries requested by OnError");
         TasksPrecomputed = r.Counter("drakkar_tasks_precomputed_total", "Tasks completed without running a process");
@@ -68,6 +72,8 @@ internal sealed class DrakkarMetrics : IDisposable
     public Histogram ExecutorDuration { get; }
     public Gauge PoolActive { get; }
     public Counter Timeouts { get; }
+    public Counter ExecutorIdleSlotSeconds { get; }
+    public Counter ConsumerIdleSeconds { get; }
     public Counter PriorityErrors { get; }
     public Counter TaskRetries { get; }
     public Counter TasksPrecomputed { get; }

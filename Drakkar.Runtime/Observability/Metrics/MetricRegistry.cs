@@ -160,6 +160,9 @@ internal sealed class Gauge : Counter
     /// </summary>
     public void SampleWith(Func<double> sample) => _sample = sample;
 
+    /// <summary>The (unlabelled) value now: sampled when <see cref="SampleWith"/> gave a source, else the last one set.</summary>
+    public double Current => _sample is { } sample ? sample() : Value();
+
     private protected override void BeforeObserve()
     {
         if (_sample is { } sample) WithLabels().Set(sample());

@@ -143,6 +143,10 @@ public sealed class MetricsEndpointTests(KafkaBroker kafka) : IDisposable
         // The released version (the project's <Version>), not the four-part assembly version.
         Assert.Matches("""drakkar_worker_info\{worker_id="[^"]*",version="\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?",""", exported);
 
+        // A worker with nothing to consume idles, and Python Drakkar's counter says so (sampled every 100 ms).
+        await Eventually.True(() => worker.Metrics.ConsumerIdleSeconds.Value() >= 0.3, TimeSpan.FromSeconds(10), "idle seconds counted");
+        Assert.Matches(@"drakkar_consumer_idle_seconds_total \d", await _http.GetStringAsync($"http://127.0.0.1:{port}/metrics"));
+
         using var missing = await _http.GetAsync($"http://127.0.0.1:{port}/nope");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         using var post = await _http.PostAsync($"http://127.0.0.1:{port}/metrics", new StringContent("x"));

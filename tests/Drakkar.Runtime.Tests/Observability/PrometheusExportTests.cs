@@ -122,6 +122,12 @@ drakkar_executor_pool_active 2
 # HELP drakkar_executor_timeouts_total Executor tasks killed for running past the timeout
 # TYPE drakkar_executor_timeouts_total counter
 drakkar_executor_timeouts_total 0
+# HELP drakkar_executor_idle_slot_seconds_total Slot-seconds of executor idle time while messages or tasks wait (2 slots idle for 3 s add 6); sampled every 100 ms
+# TYPE drakkar_executor_idle_slot_seconds_total counter
+drakkar_executor_idle_slot_seconds_total 0
+# HELP drakkar_consumer_idle_seconds_total Seconds with nothing queued or running and consumption not paused for backpressure; sampled every 100 ms
+# TYPE drakkar_consumer_idle_seconds_total counter
+drakkar_consumer_idle_seconds_total 0
 # HELP drakkar_executor_priority_fn_errors_total TaskPriority calls that threw (the task was queued with the lowest priority)
 # TYPE drakkar_executor_priority_fn_errors_total counter
 drakkar_executor_priority_fn_errors_total 0
