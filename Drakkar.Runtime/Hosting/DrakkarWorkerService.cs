@@ -33,9 +33,17 @@ internal sealed class DrakkarWorkerService : IHostedService
     /// <summary>The running worker once the host has started.</summary>
     public WorkerHost? Worker { get; private set; }
 
-    public async Task StartAsync(CancellationToken cancellationToken) =>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        // A sink the handler declares that the configuration does not serve (or a configured kind with no
+        // implementation) is a configuration mistake: DrakkarApp reports it before anything starts, with exit 2. On a host
+        // of your own it is caught here, as a ConfigException, before any port opens or anything connects.
+        var problems = SinkRegistry.DeclarationProblems(_config, _handler.DeclaredSinks).Concat(_sinks.RegistrationProblems(_config))
+            .Select(problem => new ConfigProblem("", problem)).ToList();
+        if (problems.Count > 0) throw new ConfigException(problems);
         Worker = await WorkerHost.StartAsync(_handler, _config, _identity.WorkerId, DrakkarApp.DefaultParts(_sinks, _loggers, _probeHandler), cancellationToken)
             .ConfigureAwait(false);
+    }
 
     // The stop is bounded by executor.drain_timeout_seconds inside WorkerHost, not by the host's shutdown timeout.
     public Task StopAsync(CancellationToken cancellationToken) => Worker?.StopAsync() ?? Task.CompletedTask;

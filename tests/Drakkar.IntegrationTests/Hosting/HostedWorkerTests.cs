@@ -11,7 +11,7 @@ namespace Drakkar.IntegrationTests.Hosting;
 
 /// <summary>The worker on a .NET Generic Host built by the application: DI-resolved handler, IOptions from the YAML, the host's logging, the host's stop.</summary>
 [Collection(KafkaCollection.Name)]
-public sealed class HostedWorkerTests(KafkaBroker kafka) : IDisposable
+public sealed partial class HostedWorkerTests(KafkaBroker kafka) : IDisposable
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("drakkar-hosted-");
@@ -72,6 +72,36 @@ public sealed class HostedWorkerTests(KafkaBroker kafka) : IDisposable
                                        && line.Contains("Greeted", StringComparison.Ordinal));
         // The host's stop is the worker's graceful stop: it drained and said so in the same log.
         Assert.Contains(lines, line => line.Contains("\"message\":\"Stopped\"", StringComparison.Ordinal));
+    }
+
+    /// <summary>Declares a file sink <c>results</c>; the configuration in the test below leaves it out.</summary>
+    [Sink(SinkKind.Filesystem, "results")]
+    public sealed partial class ResultsHandler : DrakkarHandler
+    {
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) => Tasks([]);
+    }
+
+    [Fact]
+    public async Task A_declared_sink_missing_from_the_configuration_is_a_ConfigException_before_any_port_opens()
+    {
+        var port = FreePort.Next();
+        var yaml = Path.Combine(_dir.FullName, "drakkar.yaml");
+        File.WriteAllText(yaml, $"""
+            kafka:
+              brokers: {kafka.BootstrapServers}
+              source_topic: missing-sink
+            metrics:
+              port: {port}
+            """);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = _dir.FullName });
+        builder.Services.AddDrakkar<ResultsHandler>(builder.Configuration, new DrakkarAppOptions(), yaml);
+        using var host = builder.Build();
+
+        // It was a SinkConfigurationException from deep in the start, after the metrics port had opened: exit 1, not 2.
+        var error = await Assert.ThrowsAsync<ConfigException>(() => host.StartAsync());
+        Assert.Contains("sinks.filesystem.results: the handler declares this sink but it is not configured", error.Message, StringComparison.Ordinal);
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Any, port);
+        probe.Start();
     }
 
     public void Dispose() => _dir.Delete(recursive: true);
