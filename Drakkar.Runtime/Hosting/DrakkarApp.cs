@@ -216,6 +216,8 @@ public static partial class DrakkarApp
         var config = LoadConfig(line, options, Console.Error, declared);
         if (config is null) return ExitUsage;
         var file = ConfigLoader.ResolvePath(line.Value("--config"), ConfigLoader.ReadProcessEnvironment());
+        // Said even when the sinks do not match, so that one run lists everything to fix.
+        WarnAboutThisMachine(config);
         if (ReportSinkProblems(config, declared, options.Sinks))
         {
             // Otherwise a check run from the wrong directory reads as a complaint about the file the operator meant.
@@ -228,8 +230,17 @@ public static partial class DrakkarApp
         Console.Out.WriteLine($"# configuration is valid (source: {source}); effective values, secrets masked:");
         Console.Out.Write(SecretMasker.ToMaskedYaml(config));
         if (Diagnostics.Ui.DebugServer.ExposureWarning(config.Debug) is { } exposed) Console.Error.WriteLine($"warning: {exposed}");
-        // Valid configuration, but `run` would stop at its start-up check on this machine: said, not an error (the
-        // configuration may be checked where the executor binary is not installed).
+        return 0;
+    }
+
+    /// <summary>
+    /// What depends on the machine rather than the file, said as warnings: <c>run</c> checks each at start and would not
+    /// start on this machine.
+    /// </summary>
+    private static void WarnAboutThisMachine(DrakkarConfig config)
+    {
+        // `run` would stop at its start-up check on this machine: said, not an error (the configuration may be checked
+        // where the executor binary is not installed).
         try
         {
             BinaryCheck.Require(config.Executor.BinaryPath);
@@ -257,7 +268,6 @@ public static partial class DrakkarApp
             if (Storage.PrivateFiles.UnusableDirectory(directory) is { } problem)
                 Console.Error.WriteLine($"warning: {key} '{directory}' cannot hold the worker's files: {problem}; `run` checks this at start and would not start on this machine");
         }
-        return 0;
     }
 
     /// <summary>The directories the worker keeps files in with this configuration, each with the key that names it.</summary>

@@ -284,12 +284,14 @@ public sealed class SampleSmokeTests : IDisposable
     public void Check_config_refuses_a_configuration_without_a_sink_the_handler_declares_as_run_would()
     {
         var config = Path.Combine(_dir, "no-results.yaml");
-        File.WriteAllText(config, "sinks:\n  filesystem:\n    result:\n      base_path: /tmp\n");
+        File.WriteAllText(config, "executor:\n  binary_path: /opt/not-installed-here/tool\nsinks:\n  filesystem:\n    result:\n      base_path: /tmp\n");
 
         using var check = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", config], _dir);
         Assert.True(check.WaitForExit(TimeSpan.FromSeconds(20)));
         Assert.Equal(2, check.ExitCode);
         Assert.Contains("error: sinks.filesystem.results: the handler declares this sink but it is not configured", check.Stderr, StringComparison.Ordinal);
+        // What this machine lacks is said in the same run, not only once the sinks match.
+        Assert.Contains("warning: executor.binary_path '/opt/not-installed-here/tool'", check.Stderr, StringComparison.Ordinal);
         Assert.Contains("The configuration has 'result' of this kind instead, which the handler does not declare: a misspelling?", check.Stderr,
             StringComparison.Ordinal);
         Assert.DoesNotContain("configuration is valid", check.Stdout, StringComparison.Ordinal);
