@@ -219,11 +219,19 @@ internal sealed partial class InstanceDelivery
             for (var attempt = 1; ; attempt++)
             {
                 var started = Stopwatch.GetTimestamp();
-                var deliveriesBefore = heldSince ?? Volatile.Read(ref _deliveries);
-                var failure = attempt == 1 && firstFailure is not null ? firstFailure : await TryDeliverAsync(batch, stop.Token).ConfigureAwait(false);
-                if (failure is null && batch.HasFailures) failure = FirstFailure(batch);
-                // firstFailure was judged by the batch attempt that made it.
-                if (failure is not null && !(attempt == 1 && firstFailure is not null)) failure = AtFaultIfHung(failure, deliveriesBefore);
+                Exception? failure;
+                if (attempt == 1 && firstFailure is not null)
+                {
+                    // Judged already by the batch attempt that made it.
+                    failure = firstFailure;
+                }
+                else
+                {
+                    var deliveriesBefore = heldSince ?? Volatile.Read(ref _deliveries);
+                    failure = await TryDeliverAsync(batch, stop.Token).ConfigureAwait(false);
+                    if (failure is null && batch.HasFailures) failure = FirstFailure(batch);
+                    if (failure is not null) failure = AtFaultIfHung(failure, deliveriesBefore);
+                }
                 if (failure is null)
                 {
                     _slot.Breaker.RecordSuccess();
