@@ -494,10 +494,10 @@ internal static class DrakkarConfigSchema
     private static readonly ObjectSpec<CircuitBreakerConfig> CircuitBreaker = new(
     [
         Int<CircuitBreakerConfig>("failure_threshold", c => c.FailureThreshold, (c, v) => c.FailureThreshold = v,
-            "consecutive terminal failures of the kind a retry could fix (connection, timeout, 5xx) that open the circuit; a refused payload does not count and resets the count",
+            "consecutive terminal failures of the kind a retry could fix (connection, timeout, 5xx) that open the circuit; a refused payload does not count and resets the count. Used with `on_outage: dlq`; under `pause` (the default) the first such failure holds the payloads and opens the circuit",
             AtLeast(1)),
         Num<CircuitBreakerConfig>("cooldown_seconds", c => c.CooldownSeconds, (c, v) => c.CooldownSeconds = v,
-            "how long the circuit stays open before one probe",
+            "how long the circuit stays open before one probe (`on_outage: dlq`; under `pause` held payloads are probed after 0.5 s, backing off to 5 s)",
             AtLeast(0.0)),
     ]);
 

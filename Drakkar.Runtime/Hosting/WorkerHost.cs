@@ -245,7 +245,8 @@ public sealed partial class WorkerHost : IAsyncDisposable
             var pool = _executor as Execution.ExecutorPool;
             var load = _consumer?.Load;
             return new Diagnostics.Ui.ExecutorView(pool?.MaxExecutors ?? Config.Executor.MaxExecutors, pool?.ActiveCount ?? 0, pool?.WaitingCount ?? 0,
-                load?.Current ?? 0, load?.High ?? 0, load?.Paused ?? false, _delivery?.InFlightPayloads ?? 0);
+                load?.Current ?? 0, load?.High ?? 0, load?.Paused ?? false,
+                _delivery?.InFlightPayloads ?? 0, _delivery?.HoldingForOutage ?? false);
         },
         () => (_delivery as SinkManager)?.Stats ?? [],
         () => Readiness);

@@ -27,6 +27,7 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
     private static readonly TimeSpan FinalCommitBackoff = TimeSpan.FromMilliseconds(100);
 
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly System.Collections.Concurrent.ConcurrentQueue<int> _forgotten = new();
     private readonly ConcurrentQueue<(int Partition, TimeSpan Delay)> _rewinds = new();
 
     /// <summary>Commits every <paramref name="interval"/> until <paramref name="stop"/>.</summary>
@@ -55,6 +56,26 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
     }
 
     /// <summary>
+    /// Takes partitions this worker no longer owns out of <c>drakkar_offset_lag</c> at the start of the next commit
+    /// round (their lag stayed at its last value, so a sum over the group's workers counted them twice). Call after
+    /// their pipelines left the set the commit loop reads: a round that began before may still set their lag, one
+    /// that begins after cannot (and sets it again for a partition assigned back meanwhile); waiting for the round
+    /// here could hold a rebalance behind a slow flush.
+    /// </summary>
+    public void Forget(IEnumerable<int> partitions)
+    {
+        foreach (var partition in partitions) _forgotten.Enqueue(partition);
+    }
+
+    private void RemoveForgottenSeries()
+    {
+        while (_forgotten.TryDequeue(out var partition))
+        {
+            metrics.OffsetLag.Remove(partition.ToString(CultureInfo.InvariantCulture));
+        }
+    }
+
+    /// <summary>
     /// Commits every pipeline whose watermark moved. Returns false when the commit call itself failed (the
     /// watermarks are kept, so the next call tries again).
     /// </summary>
@@ -63,6 +84,7 @@ internal sealed partial class OffsetCommitter(IConsumer<byte[]?, byte[]?> consum
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
+            RemoveForgottenSeries();
             var offsets = new List<(PartitionPipeline Pipeline, TopicPartitionOffset Offset)>();
             foreach (var pipeline in pipelines)
             {

@@ -52,6 +52,11 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     // Poll thread only: undecodable messages, and each client error code, are logged at most once per 10 s.
     private LogThrottle _undecodableLog;
     private readonly Dictionary<ErrorCode, LogThrottle> _kafkaErrorLogs = [];
+    // High watermarks asked of the broker for Partitions (see AskBrokerForWatermarks), by partition.
+    private readonly ConcurrentDictionary<int, long> _brokerHighs = new();
+    private long _brokerHighsAskedAt;
+    private Task _brokerHighsQuery = Task.CompletedTask;
+    private int _askingBroker;
 
     public SourceConsumer(DrakkarConfig config, string clientId, DrakkarHandlerBase handler, ITaskExecutor executor,
         IPayloadDelivery delivery, DrakkarMetrics metrics, ILoggerFactory loggers)
@@ -123,13 +128,14 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     public WorkerLoad Load => _load;
 
     /// <summary>
-    /// Each assigned partition's progress with the broker's high watermark as last fetched (-1 when not known yet),
-    /// for the debug UI. Safe from any thread.
+    /// Each assigned partition's progress with the broker's high watermark (-1 when not known yet), for the debug UI
+    /// and the recorder's state rows. Safe from any thread.
     /// </summary>
     public IReadOnlyList<PartitionProgress> Partitions
     {
         get
         {
+            AskBrokerForWatermarks();
             var views = new List<PartitionProgress>();
             foreach (var pipeline in _pipelines.Values)
             {
@@ -143,11 +149,50 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
                 {
                     // Not fetched yet, or the consumer is closing: shown as unknown.
                 }
+                if (_brokerHighs.TryGetValue(pipeline.Partition, out var asked)) high = Math.Max(high, asked);
                 views.Add(new PartitionProgress(pipeline.Topic, pipeline.Partition, committed, consumed, high, open));
             }
             views.Sort((a, b) => a.Partition.CompareTo(b.Partition));
             return views;
         }
+    }
+
+    /// <summary>How often <see cref="Partitions"/> asks the broker for the high watermarks, at most.</summary>
+    internal static readonly TimeSpan BrokerWatermarkInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// librdkafka's own high watermark moves only with fetches, and a paused partition (backpressure, a sink's
+    /// outage) is not fetched: its lag stayed frozen while the backlog grew, just when an operator looks. So the
+    /// broker is asked in the background, one partition after the other, at most every
+    /// <see cref="BrokerWatermarkInterval"/> and only while something reads <see cref="Partitions"/>; the higher of
+    /// the two is shown.
+    /// </summary>
+    private void AskBrokerForWatermarks()
+    {
+        if (_stopPolling.IsCancellationRequested
+            || Stopwatch.GetElapsedTime(Interlocked.Read(ref _brokerHighsAskedAt)) < BrokerWatermarkInterval
+            || Interlocked.CompareExchange(ref _askingBroker, 1, 0) != 0) return;
+        Interlocked.Exchange(ref _brokerHighsAskedAt, Stopwatch.GetTimestamp());
+        _brokerHighsQuery = Task.Run(() =>
+        {
+            try
+            {
+                foreach (var pipeline in _pipelines.Values)
+                {
+                    if (_stopPolling.IsCancellationRequested) return;
+                    _brokerHighs[pipeline.Partition] = _consumer.QueryWatermarkOffsets(
+                        new TopicPartition(pipeline.Topic, pipeline.Partition), TimeSpan.FromSeconds(1)).High.Value;
+                }
+            }
+            catch (Exception e) when (e is KafkaException or ObjectDisposedException)
+            {
+                // The broker did not answer in time, or the consumer is closing: the next read asks again.
+            }
+            finally
+            {
+                Volatile.Write(ref _askingBroker, 0);
+            }
+        });
     }
 
     public void Start()
@@ -180,6 +225,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         CountHandover(pipelines, "stop");
         await _stopPolling.CancelAsync().ConfigureAwait(false);
         if (_pollThread is not null) await _pollStopped.Task.ConfigureAwait(false);
+        // A broker query still under way must end before the handle is destroyed under it.
+        await _brokerHighsQuery.ConfigureAwait(false);
         if (_commitLoop is not null) await Within(_commitLoop, Left()).ConfigureAwait(false);
         _pipelines.Clear();
         // Leaving the group runs the revoke handler, which finds nothing left to drain. A leave that does not finish
@@ -387,7 +434,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             if (_paused)
             {
                 _pausedSince = System.Diagnostics.Stopwatch.GetTimestamp();
-                LogPaused(_load.Current, _load.High, _load.InFlightPayloads, _load.MaxInFlightPayloads);
+                LogPaused(_load.Current, _load.High, _delivery.InFlightPayloads, _load.MaxInFlightPayloads, _delivery.HoldingForOutage);
             }
             else
             {
@@ -397,7 +444,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
                     ResumeAtPosition([.. _consumer.Assignment.Where(tp => !_resumeAt.ContainsKey(tp.Partition.Value) && !_blocked.Contains(tp.Partition.Value))]);
                     _pausedInKafka = false;
                 }
-                LogResumed(_load.Current, _load.Low, _load.InFlightPayloads, _load.MaxInFlightPayloads / 2);
+                LogResumed(_load.Current, _load.Low, _delivery.InFlightPayloads, _load.MaxInFlightPayloads / 2);
             }
         }
         if (_paused && !_pausedInKafka && System.Diagnostics.Stopwatch.GetElapsedTime(_pausedSince) >= SoftPauseLimit)
@@ -563,9 +610,21 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             _rewoundTo.Remove(p.Partition.Value);
             _delivery.Discard(p.Topic, p.Partition.Value);
         }
+        ForgetSeries(partitions);
         _metrics.AssignedPartitions.Set(_pipelines.Count);
         RunHook(_handler.OnRevoke([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_revoke");
         _metrics.RebalanceDuration.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, "revoke");
+    }
+
+    /// <summary>
+    /// Partitions that went elsewhere leave the per-partition gauges (they kept their last values). The queue's series
+    /// goes now (its old pipeline keeps a detached cell; a new one for the partition makes a new series), the lag's at
+    /// the next commit round.
+    /// </summary>
+    private void ForgetSeries(List<TopicPartitionOffset> partitions)
+    {
+        foreach (var p in partitions) _metrics.PartitionQueueSize.Remove(p.Partition.Value.ToString(CultureInfo.InvariantCulture));
+        _committer.Forget(partitions.Select(p => p.Partition.Value));
     }
 
     /// <summary>
@@ -600,6 +659,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             lost.Add(pipeline);
         }
         CountHandover(lost, "lost");
+        ForgetSeries(partitions);
         _metrics.AssignedPartitions.Set(_pipelines.Count);
         LogLost(string.Join(", ", partitions.Select(p => p.Partition.Value)));
         RunHook(_handler.OnRevoke([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_revoke");
@@ -660,8 +720,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     // Either bound pauses: the executor load, or payloads in flight to the sinks (a sink holding an outage's payloads
     // counts as a full window), so the line gives both. Debug: a busy worker pauses and resumes several times a
     // second by design (the gauge drakkar_backpressure_active shows it).
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Backpressure: pausing consumption at load {Load} (high {High}), payloads in flight {InFlight} (max {MaxInFlight})")]
-    private partial void LogPaused(long load, long high, long inFlight, long maxInFlight);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Backpressure: pausing consumption at load {Load} (high {High}), payloads in flight {InFlight} (max {MaxInFlight}), a sink holding payloads for an outage: {Holding}")]
+    private partial void LogPaused(long load, long high, long inFlight, long maxInFlight, bool holding);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Backpressure released: resuming consumption at load {Load} (low {Low}), payloads in flight {InFlight} (resume at {ResumeInFlight})")]
     private partial void LogResumed(long load, long low, long inFlight, long resumeInFlight);

@@ -49,6 +49,12 @@ internal interface IPayloadDelivery
     /// <summary>Payloads handed over and not yet settled.</summary>
     long InFlightPayloads { get; }
 
+    /// <summary>
+    /// True while a sink instance holds payloads for an outage (<c>on_outage: pause</c>): consumption stays paused
+    /// until it is back, however few payloads are in flight.
+    /// </summary>
+    bool HoldingForOutage { get; }
+
     /// <summary>At this many payloads in flight the worker stops consuming until half of them are settled.</summary>
     long MaxInFlightPayloads { get; }
 

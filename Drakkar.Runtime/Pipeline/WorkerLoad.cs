@@ -5,7 +5,8 @@ namespace Drakkar.Pipeline;
 /// all partitions (a task is finished once its hooks returned); consumption pauses when it reaches
 /// <c>max_executors × backpressure_high_multiplier</c> and may resume at <c>max_executors × backpressure_low_multiplier</c>.
 /// The delivery load: payloads handed to sinks and not yet settled; consumption pauses at
-/// <c>sinks.max_inflight_payloads</c> and may resume at half of it. Consumption resumes only when both allow it.
+/// <c>sinks.max_inflight_payloads</c> and may resume at half of it; a sink holding payloads for an outage counts as
+/// that limit reached, whatever the count. Consumption resumes only when both allow it.
 /// </summary>
 internal sealed class WorkerLoad(long high, long low, Func<long>? inFlightPayloads = null, long maxInFlightPayloads = long.MaxValue)
 {
@@ -19,7 +20,10 @@ internal sealed class WorkerLoad(long high, long low, Func<long>? inFlightPayloa
     public long Low { get; } = low;
     public long Current => Interlocked.Read(ref _load);
 
-    /// <summary>Payloads in flight to the sinks.</summary>
+    /// <summary>
+    /// The delivery load: payloads in flight to the sinks, or <see cref="MaxInFlightPayloads"/> when that is more and
+    /// a sink holds payloads for an outage.
+    /// </summary>
     public long InFlightPayloads => _inFlight();
 
     public long MaxInFlightPayloads { get; } = maxInFlightPayloads;
@@ -77,5 +81,6 @@ internal sealed class WorkerLoad(long high, long low, Func<long>? inFlightPayloa
     public static WorkerLoad From(ExecutorConfig executor, IPayloadDelivery delivery) => new(
         (long)executor.MaxExecutors * executor.BackpressureHighMultiplier,
         (long)executor.MaxExecutors * executor.BackpressureLowMultiplier,
-        () => delivery.InFlightPayloads, delivery.MaxInFlightPayloads);
+        () => delivery.HoldingForOutage ? Math.Max(delivery.InFlightPayloads, delivery.MaxInFlightPayloads) : delivery.InFlightPayloads,
+        delivery.MaxInFlightPayloads);
 }

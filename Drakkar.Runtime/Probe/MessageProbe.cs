@@ -11,12 +11,16 @@ internal sealed record ProbeInput(string Topic, int Partition, long Offset, byte
     IReadOnlyList<KeyValuePair<string, byte[]>> Headers);
 
 /// <summary>
-/// What a probe saw: every payload by sink instance, the payloads no instance takes, the would-be dead letters, and why
-/// a message could not be decoded as the handler's input type (by topic, partition and offset).
+/// What a probe saw: every payload by sink instance, the payloads no instance takes, the would-be dead letters, why
+/// a message could not be decoded as the handler's input type (by topic, partition and offset), and the task attempts
+/// that failed.
 /// </summary>
 internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDelivery Captured, int Unfinished,
-    IReadOnlyDictionary<(string Topic, int Partition, long Offset), string> DecodeErrors)
+    IReadOnlyDictionary<(string Topic, int Partition, long Offset), string> DecodeErrors, IReadOnlyList<ProbeTaskFailures.Failure> TaskFailures)
 {
+    /// <summary>How much of a failed attempt's stderr the report shows (the flight recorder keeps as much).</summary>
+    internal const int StderrChars = 4096;
+
     /// <summary>Writes the report as indented JSON (the format docs/operations.md describes).</summary>
     public void WriteJson(Stream output, SinksConfig sinks)
     {
@@ -35,6 +39,23 @@ internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDeli
         }
         json.WriteEndArray();
         json.WriteNumber("unfinished", Unfinished);
+        json.WriteStartArray("task_failures");
+        foreach (var (partition, error) in TaskFailures.OrderBy(f => f.Partition).ThenBy(f => f.Error.Task.SourceOffsets.Count > 0 ? f.Error.Task.SourceOffsets[0] : -1)
+                     .ThenBy(f => f.Error.Attempt))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("partition", partition);
+            WriteOffsets(json, error.Task.SourceOffsets);
+            json.WriteString("task_id", error.Task.TaskId);
+            json.WriteNumber("attempt", error.Attempt);
+            json.WriteString("error", SecretMasker.Mask(error.Message));
+            if (error.ExitCode is { } exitCode) json.WriteNumber("exit_code", exitCode);
+            else json.WriteNull("exit_code");
+            var stderr = SecretMasker.Mask(error.Stderr);
+            json.WriteString("stderr", stderr.Length > StderrChars ? stderr[..StderrChars] : stderr);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
         json.WriteStartArray("sinks");
         foreach (var instance in Captured.Routed.GroupBy(r => (r.Kind, r.Instance)).OrderBy(g => g.Key.Kind, StringComparer.Ordinal)
                      .ThenBy(g => g.Key.Instance, StringComparer.Ordinal))
@@ -146,7 +167,8 @@ internal static partial class MessageProbe
     {
         handler.Cache = DrakkarCache.Disabled;
         var captured = new ProbeDelivery(new ProbeRouting(config.Sinks));
-        using var metrics = new DrakkarMetrics();
+        var failures = new ProbeTaskFailures();
+        using var metrics = new DrakkarMetrics { Events = failures };
         var load = WorkerLoad.From(config.Executor, captured);
         var settings = PipelineSettings.From(config.Executor);
         var pipelines = new List<PartitionPipeline>();
@@ -184,7 +206,7 @@ internal static partial class MessageProbe
         }
         var unfinished = pipelines.Sum(p => p.OpenMessages);
         await Task.WhenAll(pipelines.Select(p => p.DrainAsync(TimeSpan.FromSeconds(1)))).ConfigureAwait(false);
-        return new ProbeReport(inputs, captured, unfinished, decodeErrors);
+        return new ProbeReport(inputs, captured, unfinished, decodeErrors, failures.All);
     }
 
     /// <summary>
@@ -228,4 +250,21 @@ internal static partial class MessageProbe
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Undecodable message {Topic}[{Partition}]@{Offset} ({Bytes} bytes): {Error}; it reaches Arrange with a null payload")]
     private static partial void LogUndecodable(ILogger logger, string topic, int partition, long offset, int bytes, string error);
+}
+
+/// <summary>The task attempts of a probe that failed, as the pipeline reports every attempt (through <see cref="Diagnostics.IWorkerEvents"/>).</summary>
+internal sealed class ProbeTaskFailures : Diagnostics.IWorkerEvents
+{
+    internal readonly record struct Failure(int Partition, ExecutorError Error);
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Failure> _failures = new();
+
+    public IReadOnlyList<Failure> All => [.. _failures];
+
+    public bool IsOn => true;
+
+    public void TaskFinished(ExecutorTask task, int partition, int attempt, in Execution.ExecutorOutcome outcome)
+    {
+        if (outcome.Error is { } error) _failures.Enqueue(new Failure(partition, error));
+    }
 }

@@ -73,6 +73,8 @@ internal sealed class ProbeDelivery(ProbeRouting routing) : IPayloadDelivery
 
     public long InFlightPayloads => 0;
 
+    public bool HoldingForOutage => false;
+
     public long MaxInFlightPayloads => long.MaxValue;
 
     public ValueTask DeadLetterAsync(DeliveryOrigin origin, string error, CancellationToken cancellationToken)

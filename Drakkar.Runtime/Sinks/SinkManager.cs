@@ -320,15 +320,16 @@ internal sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     public IReadOnlyDictionary<(string Topic, int Partition), string> BlockedPartitions => _dlq.BlockedPartitions;
 
     /// <summary>Payloads handed over and not yet settled, across every sink instance.</summary>
-    public long InFlightPayloads
+    public long InFlightPayloads => Interlocked.Read(ref _inFlight);
+
+    /// <inheritdoc cref="IPayloadDelivery.HoldingForOutage"/>
+    public bool HoldingForOutage
     {
         get
         {
-            var inFlight = Interlocked.Read(ref _inFlight);
-            // An instance holding payloads for an outage (on_outage: pause) pauses consumption until it is back.
             foreach (var instance in _instances)
-                if (instance.Holding) return Math.Max(inFlight, _options.MaxInFlightPayloads);
-            return inFlight;
+                if (instance.Holding) return true;
+            return false;
         }
     }
 

@@ -33,10 +33,13 @@ internal readonly struct FlightEvent
     public const string Assigned = "assigned";
     public const string Revoked = "revoked";
     public const string Lost = "lost";
+    public const string OutageStarted = "outage_started";
+    public const string OutageEnded = "outage_ended";
 
     /// <summary>The kinds with a code, at their code (the <c>events</c> view names them from this list); 0 is "another kind".</summary>
     internal static readonly string?[] KindsByCode =
-        [null, Consumed, TaskFinished, TaskFailed, Delivered, DeliveryFailed, DeadLettered, Committed, Assigned, Revoked, Lost];
+        [null, Consumed, TaskFinished, TaskFailed, Delivered, DeliveryFailed, DeadLettered, Committed, Assigned, Revoked, Lost,
+            OutageStarted, OutageEnded];
 
     [Flags]
     private enum Present : byte

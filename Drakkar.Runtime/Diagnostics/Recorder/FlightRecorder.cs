@@ -214,6 +214,21 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     public void Committed(string topic, int partition, long offset) =>
         Record(new FlightEvent(NextSeq(), _time.GetUtcNow(), FlightEvent.Committed) { Topic = topic, Partition = partition, Offset = offset });
 
+    public void OutageStarted(string sinkKind, string sinkName) =>
+        Record(new FlightEvent(NextSeq(), _time.GetUtcNow(), FlightEvent.OutageStarted)
+        {
+            Sink = SinkName(sinkKind, sinkName),
+            Detail = "holding payloads (on_outage: pause); consumption paused",
+        });
+
+    public void OutageEnded(string sinkKind, string sinkName, TimeSpan held, bool back, string reason) =>
+        Record(new FlightEvent(NextSeq(), _time.GetUtcNow(), FlightEvent.OutageEnded)
+        {
+            Sink = SinkName(sinkKind, sinkName),
+            DurationMs = held.TotalMilliseconds,
+            Detail = back ? "back: every held payload delivered" : "held payloads let go uncommitted: " + reason,
+        });
+
     public async ValueTask DisposeAsync()
     {
         if (_stop.IsCancellationRequested) return;

@@ -14,7 +14,7 @@ internal sealed record WorkerView(
     Func<Readiness> Readiness);
 
 /// <summary>Executor slots and the queue in front of them.</summary>
-internal readonly record struct ExecutorView(int Slots, int Active, int Waiting, long Load, long LoadHigh, bool Paused, long InFlightPayloads);
+internal readonly record struct ExecutorView(int Slots, int Active, int Waiting, long Load, long LoadHigh, bool Paused, long InFlightPayloads, bool HoldingForOutage);
 
 /// <summary>The JSON documents behind the debug page (hand-written with <see cref="Utf8JsonWriter"/>: no reflection, AOT-clean).</summary>
 internal sealed class DebugJson(DrakkarConfig config, string workerId, WorkerView worker, FlightRecorder recorder, DateTimeOffset startedAt)
@@ -73,6 +73,7 @@ internal sealed class DebugJson(DrakkarConfig config, string workerId, WorkerVie
         w.WriteNumber("load_high", executor.LoadHigh);
         w.WriteBoolean("paused", executor.Paused);
         w.WriteNumber("in_flight_payloads", executor.InFlightPayloads);
+        w.WriteBoolean("holding_for_outage", executor.HoldingForOutage);
         w.WriteEndObject();
         w.WriteStartArray("sinks");
         foreach (var s in worker.Sinks())

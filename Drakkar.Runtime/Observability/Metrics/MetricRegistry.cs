@@ -117,6 +117,11 @@ internal class Counter : Metric
     /// <summary>The current value; 0 for a label set never recorded (without adding it to the exposition).</summary>
     public double Value(params ReadOnlySpan<string> labelValues) => _series.TryGetValue(Key(labelValues), out var series) ? series.Cell.Value : 0;
 
+    /// <summary>True when the label set is in the exposition.</summary>
+    public bool Has(params ReadOnlySpan<string> labelValues) => _series.ContainsKey(Key(labelValues));
+
+    private protected void RemoveSeries(ReadOnlySpan<string> labelValues) => _series.TryRemove(Key(labelValues), out _);
+
     private string Key(ReadOnlySpan<string> labelValues)
     {
         CheckLabels(labelValues);
@@ -153,6 +158,12 @@ internal sealed class Gauge : Counter
         meter.CreateObservableGauge(name, Observe, unit: null, description: help);
 
     public void Set(double value, params ReadOnlySpan<string> labelValues) => WithLabels(labelValues).Set(value);
+
+    /// <summary>
+    /// Takes the label set out of the exposition: for a value about something this worker no longer has (a partition
+    /// that went to another worker), which would otherwise stay at its last value. A cell kept from before is detached.
+    /// </summary>
+    public void Remove(params ReadOnlySpan<string> labelValues) => RemoveSeries(labelValues);
 
     /// <summary>
     /// Reads the (unlabelled) value from <paramref name="sample"/> whenever a listener collects: for values cheaper to

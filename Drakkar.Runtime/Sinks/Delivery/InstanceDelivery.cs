@@ -28,6 +28,8 @@ internal sealed partial class InstanceDelivery
     private readonly TimeSpan _attemptTimeout;
     // Groups held back while the destination is unreachable (on_outage: pause).
     private int _holding;
+    // When _holding last went from 0 to 1 (Stopwatch ticks).
+    private long _holdingSince;
     /// <summary>Successful sink calls so far: an attempt that timed out while this moved was not facing an outage.</summary>
     private long _deliveries;
     // Completed (and replaced) when anything is delivered while groups are held (a held group's probe, or a fresh batch
@@ -325,7 +327,12 @@ internal sealed partial class InstanceDelivery
     /// </summary>
     private async Task HoldAsync(PayloadGroup group)
     {
-        if (Interlocked.Increment(ref _holding) == 1) LogHolding(_logger, _slot.Key.KindName, _slot.Key.Name);
+        if (Interlocked.Increment(ref _holding) == 1)
+        {
+            Volatile.Write(ref _holdingSince, Stopwatch.GetTimestamp());
+            LogHolding(_logger, _slot.Key.KindName, _slot.Key.Name);
+            _metrics.Events.OutageStarted(_slot.Key.KindName, _slot.Key.Name);
+        }
         var heldSince = Volatile.Read(ref _deliveries);
         var delivered = false;
         try
@@ -359,9 +366,10 @@ internal sealed partial class InstanceDelivery
             // partition went elsewhere says so (its payloads stay uncommitted for the next owner).
             if (Interlocked.Decrement(ref _holding) == 0)
             {
+                var reason = delivered ? "" : _closing.IsCancellationRequested ? "the worker is stopping" : "their partitions were given up";
                 if (delivered) LogHoldOver(_logger, _slot.Key.KindName, _slot.Key.Name);
-                else LogHoldGivenUp(_logger, _slot.Key.KindName, _slot.Key.Name,
-                    _closing.IsCancellationRequested ? "the worker is stopping" : "their partitions were given up");
+                else LogHoldGivenUp(_logger, _slot.Key.KindName, _slot.Key.Name, reason);
+                _metrics.Events.OutageEnded(_slot.Key.KindName, _slot.Key.Name, Stopwatch.GetElapsedTime(Volatile.Read(ref _holdingSince)), delivered, reason);
             }
         }
     }

@@ -291,6 +291,43 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
         Assert.Equal((5L, -1L, 0L), ((long)partition!["committed"]!, (long)partition["last_consumed"]!, (long)partition["lag"]!));
     }
 
+    /// <summary>
+    /// librdkafka's high watermark moves only with fetches, so a partition paused by backpressure (or a sink's outage)
+    /// showed the lag it had when it paused while its backlog grew.
+    /// </summary>
+    [Fact]
+    public async Task A_paused_partition_shows_the_backlog_that_arrives_while_it_is_paused()
+    {
+        var topic = kafka.CreateTopic("debug-paused-lag", partitions: 1);
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, 40);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handler = new RecordingHandler(realProcesses: false) { BeforeArrange = () => gate.Task };
+        var port = FreePort.Next();
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, "debug-paused-lag", c =>
+        {
+            c.Executor.MaxExecutors = 1;
+            c.Executor.WindowSize = 5;
+            c.Debug.Enabled = true;
+            c.Debug.Port = port;
+            c.Debug.DbDir = "";
+        });
+        await using var worker = await TestWorker.StartAsync(handler, config);
+        JsonNode State() => JsonNode.Parse(_http.GetStringAsync($"http://127.0.0.1:{port}/api/state").GetAwaiter().GetResult())!;
+        JsonNode? Partition() => State()["partitions"]!.AsArray().FirstOrDefault();
+        await Eventually.Get(Partition, p => p is not null && (long)p["high_watermark"]! == 40, Deadline, "the partition assigned, its first 40 messages seen");
+        await Eventually.True(() => (bool)State()["executor"]!["paused"]!, Deadline, "consumption paused behind the held Arrange");
+        await Task.Delay(500); // the soft pause has become a librdkafka pause: the partition is no longer fetched
+
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, 60);
+
+        var paused = await Eventually.Get(Partition, p => (long)p!["high_watermark"]! == 100,
+            Drakkar.Kafka.SourceConsumer.BrokerWatermarkInterval * 4, "the 60 messages that arrived during the pause counted");
+        Assert.Equal(100L, (long)paused!["lag"]!);
+        Assert.True((bool)State()["executor"]!["paused"]!);
+        gate.SetResult();
+        await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, "debug-paused-lag", 1)[0] == 100, Deadline, "all 100 committed once released");
+    }
+
     [Fact]
     public async Task Connections_held_open_without_a_request_do_not_lock_an_operator_out()
     {

@@ -25,7 +25,7 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
 
     /// <summary>
     /// One real <c>/bin/echo</c> task per message; its output goes to Redis and to a file; "boom" makes Arrange throw,
-    /// "bad" returns payloads the sinks refuse.
+    /// "bad" returns payloads the sinks refuse, "fail" runs a task that writes to stderr and exits 3.
     /// </summary>
     [Sink(SinkKind.Redis, "cache")]
     [Sink(SinkKind.Filesystem, "files")]
@@ -34,10 +34,12 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
         public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending)
         {
             if (messages.Any(m => m.Value.AsSpan().SequenceEqual("boom"u8))) throw new InvalidOperationException("boom in arrange");
-            return ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([.. messages.Select(m => new ExecutorTask(TaskId.New("echo"))
-            {
-                BinaryPath = "/bin/echo", Args = [System.Text.Encoding.UTF8.GetString(m.Value)], SourceOffsets = [m.Offset],
-            })]);
+            return ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([.. messages.Select(m => m.Value.AsSpan().SequenceEqual("fail"u8)
+                ? new ExecutorTask(TaskId.New("fail")) { BinaryPath = "/bin/sh", Args = ["-c", "echo 'it broke' >&2; exit 3"], SourceOffsets = [m.Offset] }
+                : new ExecutorTask(TaskId.New("echo"))
+                {
+                    BinaryPath = "/bin/echo", Args = [System.Text.Encoding.UTF8.GetString(m.Value)], SourceOffsets = [m.Offset],
+                })]);
         }
 
         public override ValueTask<CollectResult?> OnTaskComplete(ExecutorResult result)
@@ -138,6 +140,52 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
         {
             File.Delete(input);
         }
+    }
+
+    /// <summary>A failed task used to leave its message with no payloads and nothing in the report to say why.</summary>
+    [Fact]
+    public async Task A_task_that_fails_is_reported_with_each_attempts_exit_code_and_stderr()
+    {
+        var input = Path.Combine(Path.GetTempPath(), $"drakkar-probe-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(input, """[ { "value": "fine", "offset": 4 }, { "value": "fail", "offset": 5 } ]""");
+        try
+        {
+            var config = Config("unused", "probe-failures");
+            config.Executor.MaxRetries = 1;
+            var (exit, report, errors) = await Probe(new RetryingEchoHandler(), config, "--input", input);
+
+            Assert.True(exit == ProbeCommand.ExitOk, errors);
+            var failures = report.GetProperty("task_failures").EnumerateArray().ToList();
+            Assert.Equal([1, 2], failures.Select(f => f.GetProperty("attempt").GetInt32()));
+            Assert.All(failures, f =>
+            {
+                Assert.Equal([5L], f.GetProperty("offsets").EnumerateArray().Select(o => o.GetInt64()));
+                Assert.Equal(3, f.GetProperty("exit_code").GetInt32());
+                Assert.Contains("exited with code 3", f.GetProperty("error").GetString(), StringComparison.Ordinal);
+                Assert.Equal("it broke", f.GetProperty("stderr").GetString()!.Trim());
+            });
+            var redis = report.GetProperty("sinks").EnumerateArray().Single(s => s.GetProperty("kind").GetString() == "redis");
+            Assert.Equal("pfx:echo:fine", Assert.Single(redis.GetProperty("payloads").EnumerateArray()).GetProperty("key").GetString());
+        }
+        finally
+        {
+            File.Delete(input);
+        }
+    }
+
+    /// <summary><see cref="EchoHandler"/>'s tasks, with every failed attempt retried (up to <c>max_retries</c>).</summary>
+    [Sink(SinkKind.Redis, "cache")]
+    [Sink(SinkKind.Filesystem, "files")]
+    private sealed partial class RetryingEchoHandler : DrakkarHandler
+    {
+        private readonly EchoHandler _echo = new();
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            _echo.Arrange(messages, pending);
+
+        public override ValueTask<CollectResult?> OnTaskComplete(ExecutorResult result) => _echo.OnTaskComplete(result);
+
+        public override ValueTask<ErrorDecision> OnError(ExecutorTask task, ExecutorError error) => Decide(ErrorDecision.Retry);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using Drakkar.IntegrationTests.Fixtures;
 using Drakkar.IntegrationTests.Support;
 
@@ -91,6 +92,7 @@ public sealed class RebalanceHookTests(KafkaBroker kafka) : IDisposable
         await Eventually.True(() => first.Arranged.ContainsKey((0, 0)) && first.Arranged.ContainsKey((1, 0)), Patience, "A arranging both partitions");
         Assert.Equal([0, 1], first.Assigned);
         Assert.Empty(first.Revokes);
+        await Eventually.True(() => workerA.Metrics.OffsetLag.Has("0") && workerA.Metrics.OffsetLag.Has("1"), Patience, "A's lag series for both partitions");
 
         await using var workerB = await TestWorker.StartAsync(second, config, "worker-b");
         await Eventually.True(() => first.Revokes.Length > 0, Patience, "A revoking a partition to B");
@@ -112,6 +114,11 @@ public sealed class RebalanceHookTests(KafkaBroker kafka) : IDisposable
         Assert.True(second.Settled.ContainsKey((moved, 0)), "B redid the message A gave up");
         Assert.False(first.Settled.ContainsKey((moved, 0)));
         Assert.Equal([1 - moved], workerA.AssignedPartitions);
+        // A's per-partition gauges no longer report the partition it gave up (a sum over workers counted it twice).
+        var (movedLabel, keptLabel) = (moved.ToString(CultureInfo.InvariantCulture), (1 - moved).ToString(CultureInfo.InvariantCulture));
+        await Eventually.True(() => !workerA.Metrics.OffsetLag.Has(movedLabel), Patience, "the moved partition's lag series gone from A");
+        Assert.False(workerA.Metrics.PartitionQueueSize.Has(movedLabel));
+        Assert.True(workerA.Metrics.OffsetLag.Has(keptLabel) && workerA.Metrics.PartitionQueueSize.Has(keptLabel));
         await watcher.StopAsync();
         Assert.Empty(watcher.Violations);
         await Task.WhenAll(workerA.StopAsync(), workerB.StopAsync());

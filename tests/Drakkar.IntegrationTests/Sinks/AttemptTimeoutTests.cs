@@ -119,7 +119,8 @@ public sealed class AttemptTimeoutTests
         var stats = manager.StatsOf("line", "main");
         Assert.Contains("no answer within 0.5s (attempt_timeout_seconds)", stats.LastError);
         Assert.False(delivery.IsCompleted);
-        Assert.Equal(manager.MaxInFlightPayloads, manager.InFlightPayloads);
+        Assert.True(manager.HoldingForOutage);
+        Assert.Equal(result.Count, manager.InFlightPayloads);
 
         server.Answer();
         await delivery.WaitAsync(TimeSpan.FromSeconds(30));

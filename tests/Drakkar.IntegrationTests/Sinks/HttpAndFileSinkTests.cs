@@ -342,14 +342,14 @@ public sealed partial class FileSinkTests : IDisposable
     }
 
     /// <summary>The worker's default: a sink that cannot be reached holds its payloads (on_outage: pause); retries every 20 ms here.</summary>
-    private (SinkManager Manager, RecordingDlq Dlq) StartPausing()
+    private (SinkManager Manager, RecordingDlq Dlq) StartPausing(DrakkarMetrics? metrics = null)
     {
         var dlq = new RecordingDlq();
         var manager = Manager([new FileSink("files", new FileSinkConfig { BasePath = _base })], dlq, new SinkManagerOptions
         {
             Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause },
             Delay = (_, token) => Task.Delay(20, token),
-        });
+        }, metrics);
         manager.StartAsync(default).GetAwaiter().GetResult();
         return (manager, dlq);
     }
@@ -427,13 +427,19 @@ public sealed partial class FileSinkTests : IDisposable
     [Fact]
     public async Task A_base_path_removed_while_running_is_an_outage_that_ends_when_it_is_back()
     {
-        var (manager, dlq) = StartPausing();
+        var metrics = new DrakkarMetrics();
+        var recorder = new Drakkar.Diagnostics.Recorder.FlightRecorder(new DebugConfig { Enabled = true, DbDir = Path.Combine(_root, "recorder") },
+            ("w1", "", "", "{}", ""), null, metrics, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        recorder.Start();
+        metrics.Events = recorder;
+        var (manager, dlq) = StartPausing(metrics);
         Directory.Delete(_base, recursive: true);
         var delivery = manager.DeliverAsync(Files("x.jsonl", 3), Origin(offsets: 1), default).AsTask();
 
-        // Holding for an outage reports the in-flight limit reached, which pauses consumption.
-        await Eventually.True(() => manager.InFlightPayloads >= manager.MaxInFlightPayloads, TimeSpan.FromSeconds(10),
+        // Holding for an outage pauses consumption; the count stays the payloads really held.
+        await Eventually.True(() => manager.HoldingForOutage, TimeSpan.FromSeconds(10),
             "the sink holding its payloads while base_path is gone");
+        Assert.Equal(3, manager.InFlightPayloads);
         Assert.False(delivery.IsCompleted);
         Directory.CreateDirectory(_base);
         await delivery.WaitAsync(TimeSpan.FromSeconds(10));
@@ -441,6 +447,21 @@ public sealed partial class FileSinkTests : IDisposable
         Assert.Empty(dlq.Letters);
         Assert.Equal(3, File.ReadAllLines(Path.Combine(_base, "x.jsonl")).Length);
         await manager.CloseAsync();
+
+        // The flight recorder tells an operator when the outage began and how long it lasted.
+        var database = recorder.DatabasePath!;
+        await recorder.DisposeAsync();
+        using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database};Mode=ReadOnly");
+        db.Open();
+        using var query = db.CreateCommand();
+        query.CommandText = "SELECT kind, sink, duration_ms FROM events WHERE kind LIKE 'outage%' ORDER BY seq";
+        using var rows = query.ExecuteReader();
+        Assert.True(rows.Read());
+        Assert.Equal(("outage_started", "filesystem/files"), (rows.GetString(0), rows.GetString(1)));
+        Assert.True(rows.Read());
+        Assert.Equal(("outage_ended", "filesystem/files"), (rows.GetString(0), rows.GetString(1)));
+        Assert.True(rows.GetDouble(2) > 0);
+        Assert.False(rows.Read());
     }
 
     [Theory]

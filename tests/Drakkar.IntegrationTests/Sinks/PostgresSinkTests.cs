@@ -118,7 +118,8 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
             await Eventually.True(() => logs.Containing("turned away by the circuit").Any(l => l.Level == Microsoft.Extensions.Logging.LogLevel.Debug),
                 TimeSpan.FromSeconds(10), () => $"a held group turned away while another probes, logged\n{logs.Text()}");
             Assert.All(deliveries, d => Assert.False(d.IsCompleted));
-            Assert.Equal(manager.MaxInFlightPayloads, manager.InFlightPayloads);
+            Assert.True(manager.HoldingForOutage);
+            Assert.Equal(6, manager.InFlightPayloads);
         }
 
         await Task.WhenAll(deliveries).WaitAsync(TimeSpan.FromSeconds(30));

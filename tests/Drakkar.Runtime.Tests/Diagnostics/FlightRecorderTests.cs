@@ -308,12 +308,18 @@ public sealed class FlightRecorderTests : IDisposable
         recorder.Rebalanced("paused", [2]);
         recorder.MessageConsumed(Message(5));
         recorder.DeadLettered(new global::Drakkar.Sinks.Dlq.DeadLetter("http", "api", "refused", [], 1, "t", 0, [], DateTimeOffset.UtcNow));
+        recorder.OutageStarted("redis", "cache");
+        recorder.OutageEnded("redis", "cache", TimeSpan.FromSeconds(30), back: true, "");
+        recorder.OutageEnded("http", "api", TimeSpan.FromSeconds(2), back: false, "the worker is stopping");
         var after = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var database = recorder.DatabasePath!;
         await recorder.DisposeAsync();
 
-        Assert.Equal(["1 assigned 0,1", "2 revoked 1", "3 lost 0", "4 paused 2", "5 dlq refused", "6 consumed "],
-            QueryText(database, "SELECT seq || ' ' || kind || ' ' || coalesce(detail, '') FROM events ORDER BY seq"));
+        Assert.Equal(["1 assigned|||0,1", "2 revoked|||1", "3 lost|||0", "4 paused|||2", "5 dlq|http/api||refused",
+                "6 outage_started|redis/cache||holding payloads (on_outage: pause); consumption paused",
+                "7 outage_ended|redis/cache|30000.0|back: every held payload delivered",
+                "8 outage_ended|http/api|2000.0|held payloads let go uncommitted: the worker is stopping", "9 consumed|||"],
+            QueryText(database, "SELECT seq || ' ' || concat_ws('|', kind, coalesce(sink, ''), coalesce(duration_ms, ''), coalesce(detail, '')) FROM events ORDER BY seq"));
         var times = Query(database, "SELECT min(at_ms), max(at_ms), count(*) FROM events");
         Assert.InRange(times[0].Item1, before, after);
         Assert.InRange(times[0].Item2, before, after);

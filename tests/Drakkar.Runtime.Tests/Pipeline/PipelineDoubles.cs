@@ -68,6 +68,8 @@ internal sealed class RecordingDelivery : IPayloadDelivery
 
     public long InFlightPayloads => 0;
 
+    public bool HoldingForOutage { get; set; }
+
     public long MaxInFlightPayloads => long.MaxValue;
 
     public Task FlushAsync(string topic, int partition, CancellationToken cancellationToken) => Task.CompletedTask;

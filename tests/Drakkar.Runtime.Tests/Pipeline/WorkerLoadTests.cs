@@ -82,6 +82,22 @@ public sealed class WorkerLoadTests
     }
 
     [Fact]
+    public void A_sink_holding_payloads_for_an_outage_pauses_consumption_however_few_are_in_flight_until_it_is_back()
+    {
+        var delivery = new RecordingDelivery();
+        var load = WorkerLoad.From(new ExecutorConfig { MaxExecutors = 2 }, delivery);
+        Assert.False(load.Update());
+
+        delivery.HoldingForOutage = true;
+        Assert.True(load.Update());
+        Assert.True(load.Paused);
+
+        delivery.HoldingForOutage = false;
+        Assert.True(load.Update());
+        Assert.False(load.Paused);
+    }
+
+    [Fact]
     public void Waiting_for_room_returns_false_after_the_timeout_when_the_executor_load_stays_high()
     {
         var load = new WorkerLoad(high: 10, low: 2);

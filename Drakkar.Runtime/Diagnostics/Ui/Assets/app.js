@@ -38,7 +38,8 @@ function renderState(s) {
 
   const x = s.executor;
   fill('#executor', [el('span', { id: 'executor-slots' }, `slots ${x.active}/${x.slots} busy, ${x.waiting} waiting; ` +
-    `load ${x.load} (pause at ${x.load_high})${x.paused ? ', consumption paused' : ''}; payloads in flight ${x.in_flight_payloads}`)]);
+    `load ${x.load} (pause at ${x.load_high})${x.paused ? ', consumption paused' : ''}; payloads in flight ${x.in_flight_payloads}` +
+    (x.holding_for_outage ? '; a sink is holding payloads for an outage (consumption paused until it is back)' : ''))]);
 
   fill('#sinks tbody', s.sinks.map(k => el('tr', { 'data-sink': k.kind + '/' + k.name },
     el('td', {}, k.ui_url ? link({ name: k.kind + '/' + k.name, url: k.ui_url }) : k.kind + '/' + k.name),
