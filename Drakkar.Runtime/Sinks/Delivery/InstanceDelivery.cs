@@ -332,6 +332,7 @@ internal sealed partial class InstanceDelivery
             Volatile.Write(ref _holdingSince, Stopwatch.GetTimestamp());
             LogHolding(_logger, _slot.Key.KindName, _slot.Key.Name);
             _metrics.Events.OutageStarted(_slot.Key.KindName, _slot.Key.Name);
+            _ = WatchForReconnectAsync();
         }
         var heldSince = Volatile.Read(ref _deliveries);
         var delivered = false;
@@ -371,6 +372,34 @@ internal sealed partial class InstanceDelivery
                 else LogHoldGivenUp(_logger, _slot.Key.KindName, _slot.Key.Name, reason);
                 _metrics.Events.OutageEnded(_slot.Key.KindName, _slot.Key.Name, Stopwatch.GetElapsedTime(Volatile.Read(ref _holdingSince)), delivered, reason);
             }
+        }
+    }
+
+    /// <summary>How often a holding instance looks at its sink's connection (<see cref="WatchForReconnectAsync"/>).</summary>
+    internal static readonly TimeSpan ReconnectPoll = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// While the instance holds payloads: a sink that keeps a connection of its own (Redis, Kafka, MongoDB) reports
+    /// when it is connected again, and the held groups are woken then instead of at their next probe (up to 5 s later).
+    /// Sinks without a standing connection (PostgreSQL's pool, HTTP) always read connected and change nothing here.
+    /// </summary>
+    private async Task WatchForReconnectAsync()
+    {
+        var wasDown = !_slot.Sink.IsConnected;
+        try
+        {
+            while (Volatile.Read(ref _holding) > 0)
+            {
+                await _options.Delay(ReconnectPoll, _closing).ConfigureAwait(false);
+                var up = _slot.Sink.IsConnected;
+                if (wasDown && up)
+                    Interlocked.Exchange(ref _heldRelease, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+                wasDown = !up;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The worker is stopping: the held groups end on their own.
         }
     }
 

@@ -340,6 +340,38 @@ public sealed class DeliveryDecisionTests
         await manager.CloseAsync();
     }
 
+    /// <summary>
+    /// A Redis, Kafka or MongoDB client reports its connection back before the held payloads' next probe, which could be
+    /// 5 s later: the held groups go as soon as the sink reads connected again.
+    /// </summary>
+    [Fact]
+    public async Task A_held_instance_whose_sink_reports_its_connection_back_delivers_then_not_at_its_next_probe()
+    {
+        var down = true;
+        var sink = new ScriptedSink("http", "hook")
+        {
+            Behavior = (_, _) => Volatile.Read(ref down) ? throw new SinkTransientException("connection refused") : ValueTask.CompletedTask,
+        };
+        var dlq = new RecordingDlq();
+        var manager = Manager([sink], dlq, new SinkManagerOptions
+        {
+            Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause },
+            // The probes' waits never end by themselves: only a wake brings the held group back.
+            Delay = (span, token) => span <= Drakkar.Sinks.Delivery.InstanceDelivery.ReconnectPoll ? Task.Delay(span, token) : Task.Delay(Timeout.Infinite, token),
+        });
+
+        var delivery = manager.DeliverAsync(Http(2), Origin(offsets: 3), default).AsTask();
+        await Eventually.True(() => manager.HoldingForOutage, TimeSpan.FromSeconds(10), "the group held");
+        await Task.Delay(700);   // past the breaker's 0.5 s before a held group may probe
+        Volatile.Write(ref down, false);
+        sink.IsConnected = true;
+
+        await delivery.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(2, manager.StatsOf("http", "hook").Delivered);
+        await manager.CloseAsync();
+    }
+
     [Fact]
     public async Task Skip_drops_the_payloads_counts_them_and_tells_the_breaker_nothing()
     {

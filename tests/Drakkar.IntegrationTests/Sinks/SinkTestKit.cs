@@ -30,7 +30,7 @@ internal sealed class ScriptedSink(string kind, string name, bool idempotent = f
     public string Kind { get; } = kind;
     public string Name { get; } = name;
     public bool IsIdempotent { get; } = idempotent;
-    public bool IsConnected { get; private set; }
+    public bool IsConnected { get; set; }
     public bool Closed { get; private set; }
 
     /// <summary>Runs on each delivery with the 1-based call number; throw to fail it.</summary>
