@@ -268,6 +268,22 @@ public static partial class DrakkarApp
             if (Storage.PrivateFiles.UnusableDirectory(directory) is { } problem)
                 Console.Error.WriteLine($"warning: {key} '{directory}' cannot hold the worker's files: {problem}; `run` checks this at start and would not start on this machine");
         }
+        // And the ports `run` listens on (taken by another program, or by a worker already running here).
+        var ports = new List<Func<System.Net.Sockets.TcpListener>>();
+        if (config.Metrics.Enabled && config.Metrics.Port > 0)
+            ports.Add(() => Observability.Http.SocketServer.Listen(config.Metrics.Host, config.Metrics.Port, "the metrics endpoint", "metrics"));
+        if (config.Debug.Enabled && config.Debug.Port > 0) ports.Add(() => Diagnostics.Ui.DebugServer.Listen(config.Debug));
+        foreach (var listen in ports)
+        {
+            try
+            {
+                listen().Dispose();
+            }
+            catch (WorkerStartupException e)
+            {
+                Console.Error.WriteLine($"warning: {e.Message}; `run` checks this at start and would not start on this machine");
+            }
+        }
     }
 
     /// <summary>The directories the worker keeps files in with this configuration, each with the key that names it.</summary>

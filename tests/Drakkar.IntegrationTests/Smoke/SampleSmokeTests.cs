@@ -277,6 +277,23 @@ public sealed class SampleSmokeTests : IDisposable
             "`run` checks this at start and would not start on this machine", check.Stderr, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Check_config_warns_of_a_port_in_use_that_run_could_not_listen_on()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var config = Path.Combine(_dir, "port-taken.yaml");
+        File.WriteAllText(config, ResultsSink + $"metrics:\n  host: 127.0.0.1\n  port: {port}\n");
+
+        using var check = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", config], _dir);
+        Assert.True(check.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.True(check.ExitCode == 0, check.Stderr);
+        Assert.Contains($"warning: the metrics endpoint cannot listen on 127.0.0.1:{port}", check.Stderr, StringComparison.Ordinal);
+        Assert.Contains("set metrics.port to a free port, or metrics.enabled: false; `run` checks this at start and would not start on this machine",
+            check.Stderr, StringComparison.Ordinal);
+    }
+
     /// <summary>The sink the sample's handler declares ([Sink(Filesystem, "results")]): a configuration it can run needs it.</summary>
     private const string ResultsSink = "sinks:\n  filesystem:\n    results:\n      base_path: /tmp\n";
 
