@@ -199,11 +199,16 @@ public static partial class DrakkarApp
     /// implementation for; true when there is any. Configuration mistakes like the others: <c>check-config</c> and
     /// <c>run</c> both exit 2 on them, before anything starts.
     /// </summary>
-    private static bool ReportSinkProblems(DrakkarConfig config, IReadOnlyList<SinkDeclaration> declared, SinkRegistry registry)
+    private static bool ReportSinkProblems(DrakkarConfig config, IReadOnlyList<SinkDeclaration> declared, SinkRegistry registry, CommandLine line)
     {
         var problems = SinkRegistry.DeclarationProblems(config, declared).Concat(registry.RegistrationProblems(config)).ToList();
-        foreach (var problem in problems) Console.Error.WriteLine($"error: {problem}");
-        if (problems.Count > 0) return true;
+        if (problems.Count > 0)
+        {
+            // Worded as every other mistake in the configuration ("Invalid configuration in FILE (N problems): …").
+            var file = ConfigLoader.ResolvePath(line.Value("--config"), ConfigLoader.ReadProcessEnvironment());
+            Console.Error.WriteLine(new ConfigException([.. problems.Select(problem => new ConfigProblem("", problem))], file).Message);
+            return true;
+        }
         foreach (var warning in SinkRegistry.UndeclaredWarnings(config, declared)) Console.Error.WriteLine($"warning: {warning}");
         return false;
     }
@@ -218,7 +223,7 @@ public static partial class DrakkarApp
         var file = ConfigLoader.ResolvePath(line.Value("--config"), ConfigLoader.ReadProcessEnvironment());
         // Said even when the sinks do not match, so that one run lists everything to fix.
         WarnAboutThisMachine(config);
-        if (ReportSinkProblems(config, declared, options.Sinks))
+        if (ReportSinkProblems(config, declared, options.Sinks, line))
         {
             // Otherwise a check run from the wrong directory reads as a complaint about the file the operator meant.
             if (file is null)
@@ -350,7 +355,7 @@ public static partial class DrakkarApp
             Console.Error.WriteLine(WithSinkProblems(e, declared, options.Sinks).Message);
             return null;
         }
-        if (ReportSinkProblems(config, declared, options.Sinks))
+        if (ReportSinkProblems(config, declared, options.Sinks, line))
         {
             host.Dispose();
             return null;

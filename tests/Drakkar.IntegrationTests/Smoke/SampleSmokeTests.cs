@@ -186,7 +186,7 @@ public sealed class SampleSmokeTests : IDisposable
         File.WriteAllText(config, "kafka:\n  brokers: embedded\nexecutor:\n  binary_path: /bin/cat\n");
         var messages = Path.Combine(_dir, "one-message.json");
         File.WriteAllText(messages, """[{"partition": 0, "offset": 0, "value": "{}"}]""");
-        const string Reason = "error: sinks.filesystem.results: the handler declares this sink but it is not configured";
+        const string Reason = "  sinks.filesystem.results: the handler declares this sink but it is not configured";
 
         foreach (var args in new[] { new[] { "probe", "--config", config, "--input", messages }, ["run", "--config", config] })
         {
@@ -306,7 +306,7 @@ public sealed class SampleSmokeTests : IDisposable
         using var check = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", config], _dir);
         Assert.True(check.WaitForExit(TimeSpan.FromSeconds(20)));
         Assert.Equal(2, check.ExitCode);
-        Assert.Contains("error: sinks.filesystem.results: the handler declares this sink but it is not configured", check.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"Invalid configuration in {config} (1 problem):\n  sinks.filesystem.results: the handler declares this sink but it is not configured", check.Stderr, StringComparison.Ordinal);
         // What this machine lacks is said in the same run, not only once the sinks match.
         Assert.Contains("warning: executor.binary_path '/opt/not-installed-here/tool'", check.Stderr, StringComparison.Ordinal);
         Assert.Contains("The configuration has 'result' of this kind instead, which the handler does not declare: a misspelling?", check.Stderr,
@@ -326,7 +326,7 @@ public sealed class SampleSmokeTests : IDisposable
         using var run = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["--config", config], _dir);
         Assert.True(run.WaitForExit(TimeSpan.FromSeconds(30)));
         Assert.Equal(2, run.ExitCode);
-        Assert.Contains("error: sinks.filesystem.results: the handler declares this sink but it is not configured", run.Stderr, StringComparison.Ordinal);
+        Assert.Contains("  sinks.filesystem.results: the handler declares this sink but it is not configured", run.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
