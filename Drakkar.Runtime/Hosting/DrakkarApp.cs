@@ -53,7 +53,7 @@ public sealed class DrakkarAppOptions
 public static partial class DrakkarApp
 {
     private const int ExitUsage = 2;
-    private const int ExitFailure = 1;
+    internal const int ExitFailure = 1;
 
     // What trimming keeps of the handler type: its public constructors (the container builds it for run and probe) and
     // its non-public ones too, which check-config's instance made without construction needs (CheckConfig).
@@ -417,7 +417,8 @@ public static partial class DrakkarApp
                 await stopped.ConfigureAwait(false);
             }
             await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            return exitCode;
+            // Consumption ended on its own (the log says why): exit 1 so that the worker is restarted.
+            return host.Services.GetRequiredService<DrakkarWorkerService>().Worker is { Failed.IsCompleted: true } ? ExitFailure : exitCode;
         }
     }
 

@@ -57,7 +57,7 @@ public static class DrakkarServiceCollectionExtensions
             provider.GetRequiredService<DrakkarConfig>(), provider.GetRequiredService<WorkerIdentity>(),
             provider.GetRequiredService<ILoggerFactory>(), options.Sinks,
             // The debug UI's probe runs a handler of its own, made from the container as the worker's was.
-            () => ActivatorUtilities.CreateInstance<THandler>(provider)));
+            () => ActivatorUtilities.CreateInstance<THandler>(provider), provider.GetService<IHostApplicationLifetime>()));
         services.AddHostedService(provider => provider.GetRequiredService<DrakkarWorkerService>());
 
         services.RemoveAll<ILoggerProvider>();

@@ -18,10 +18,12 @@ internal sealed class DrakkarWorkerService : IHostedService
     private readonly ILoggerFactory _loggers;
     private readonly SinkRegistry _sinks;
     private readonly Func<DrakkarHandlerBase> _probeHandler;
+    private readonly IHostApplicationLifetime? _lifetime;
 
     public DrakkarWorkerService(DrakkarHandlerBase handler, DrakkarConfig config, WorkerIdentity identity, ILoggerFactory loggers, SinkRegistry sinks,
-        Func<DrakkarHandlerBase> probeHandler)
+        Func<DrakkarHandlerBase> probeHandler, IHostApplicationLifetime? lifetime = null)
     {
+        _lifetime = lifetime;
         _probeHandler = probeHandler;
         _handler = handler;
         _config = config;
@@ -43,6 +45,13 @@ internal sealed class DrakkarWorkerService : IHostedService
         if (problems.Count > 0) throw new ConfigException(problems);
         Worker = await WorkerHost.StartAsync(_handler, _config, _identity.WorkerId, DrakkarApp.DefaultParts(_sinks, _loggers, _probeHandler), cancellationToken)
             .ConfigureAwait(false);
+        // A worker whose consumption ended on its own does nothing more: the host stops, with exit code 1, so that an
+        // orchestrator restarts it rather than keep a process that looks alive.
+        _ = Worker.Failed.ContinueWith(static (_, state) =>
+        {
+            Environment.ExitCode = DrakkarApp.ExitFailure;
+            ((IHostApplicationLifetime?)state)?.StopApplication();
+        }, _lifetime, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     // The stop is bounded by executor.drain_timeout_seconds inside WorkerHost, not by the host's shutdown timeout.

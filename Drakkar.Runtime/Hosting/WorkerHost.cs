@@ -81,6 +81,17 @@ public sealed partial class WorkerHost : IAsyncDisposable
     public IReadOnlyCollection<int> AssignedPartitions => _consumer?.AssignedPartitions ?? [];
 
     /// <summary>
+    /// Completes with the error when consumption ended on its own (not by <see cref="StopAsync"/>): the worker does
+    /// nothing more and should be stopped and restarted (<c>run</c> and <c>AddDrakkar</c> do: exit 1).
+    /// </summary>
+    public Task<Exception> Failed => _consumer?.Failed ?? NeverFailed.Task;
+
+    private static readonly TaskCompletionSource<Exception> NeverFailed = new();
+
+    /// <summary>The running consumer, for tests.</summary>
+    internal SourceConsumer? Consumer => _consumer;
+
+    /// <summary>
     /// What <c>/readyz</c> answers (SPEC X2): ready once the consumer has polled, while every sink holds its
     /// connection, and until shutdown begins (so traffic moves elsewhere while this worker drains).
     /// </summary>
@@ -91,6 +102,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
             var reasons = new List<string>();
             if (Volatile.Read(ref _stopped) == 1) reasons.Add("the worker is shutting down");
             if (_consumer is not { FirstPoll.IsCompletedSuccessfully: true }) reasons.Add("the consumer has not polled the source topic yet");
+            if (_consumer?.Failed is { IsCompleted: true } failed) reasons.Add($"the consumer stopped after an unexpected error: {SecretMasker.Mask(failed.Result.Message)}");
             if (_delivery is SinkManager sinks)
                 reasons.AddRange(sinks.NotReadyReasons);
             if (_delivery is { } delivery)

@@ -33,6 +33,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private Thread? _pollThread;
     private Task? _commitLoop;
     private readonly TaskCompletionSource _pollStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<Exception> _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly OffsetCommitter _committer;
     private bool _paused;
     // Set by StopAsync: the poll thread pauses everything and dispatches nothing more, but keeps polling.
@@ -118,6 +119,15 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             .Build();
         _committer = new OffsetCommitter(_consumer, delivery, metrics, loggers.CreateLogger("Drakkar.Kafka.OffsetCommitter"));
     }
+
+    /// <summary>
+    /// Completes with the error when the poll loop ended on its own (a defect, not a stop): the worker consumes nothing
+    /// more, so it must not stay up looking healthy.
+    /// </summary>
+    public Task<Exception> Failed => _failed.Task;
+
+    /// <summary>Runs at the start of every round of the poll loop, on its thread: lets a test make the loop fail.</summary>
+    internal Action? BeforeEachPoll { get; set; }
 
     /// <summary>Completes after the first poll returned (the worker is consuming).</summary>
     public Task FirstPoll => _firstPoll.Task;
@@ -284,6 +294,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         {
             while (!stop.IsCancellationRequested)
             {
+                BeforeEachPoll?.Invoke();
                 if (_stopping)
                 {
                     ServeStopping();
@@ -340,6 +351,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         catch (Exception e)
         {
             LogPollLoopFailed(e);
+            _failed.TrySetResult(e);
         }
         finally
         {
@@ -557,7 +569,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         LogAssigned(partitions.Count == 0 ? "none new" : string.Join(", ", partitions.Select(p => p.Partition.Value)));
         // Newly assigned partitions must respect a pause already in force.
         if (_pausedInKafka || _stopping) _consumer.Pause(partitions);
-        RunHook(_handler.OnAssign([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_assign");
+        RunHook(static (handler, ids) => handler.OnAssign(ids), [.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))], "on_assign");
         _metrics.RebalanceDuration.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, "assign");
     }
 
@@ -612,7 +624,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         }
         ForgetSeries(partitions);
         _metrics.AssignedPartitions.Set(_pipelines.Count);
-        RunHook(_handler.OnRevoke([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_revoke");
+        RunHook(static (handler, ids) => handler.OnRevoke(ids), [.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))], "on_revoke");
         _metrics.RebalanceDuration.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, "revoke");
     }
 
@@ -662,7 +674,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         ForgetSeries(partitions);
         _metrics.AssignedPartitions.Set(_pipelines.Count);
         LogLost(string.Join(", ", partitions.Select(p => p.Partition.Value)));
-        RunHook(_handler.OnRevoke([.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))]), "on_revoke");
+        RunHook(static (handler, ids) => handler.OnRevoke(ids), [.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))], "on_revoke");
         _metrics.RebalanceDuration.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, "lost");
     }
 
@@ -678,11 +690,16 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         if (throttle.Allow(out var notLogged, always: error.IsFatal)) LogKafkaError(error.Code.ToString(), error.Reason, error.IsFatal, notLogged);
     }
 
-    private void RunHook(ValueTask hook, string name)
+    /// <summary>
+    /// Runs a rebalance hook on the poll thread; whatever it throws is logged and the rebalance proceeds. The hook is
+    /// called inside the try: one written without <c>async</c> throws from the call itself, before any task exists,
+    /// and that escaped into the poll loop and stopped consumption.
+    /// </summary>
+    private void RunHook(Func<DrakkarHandlerBase, IReadOnlyList<PartitionId>, ValueTask> hook, IReadOnlyList<PartitionId> partitions, string name)
     {
         try
         {
-            hook.AsTask().GetAwaiter().GetResult();
+            hook(_handler, partitions).AsTask().GetAwaiter().GetResult();
         }
         catch (Exception e)
         {
@@ -734,7 +751,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Error, Message = "Dispatching {Partition}@{Offset} failed; the record goes to the DLQ")]
     private partial void LogDispatchFailed(Exception error, int partition, long offset);
 
-    [LoggerMessage(Level = LogLevel.Critical, Message = "The poll loop stopped unexpectedly")]
+    [LoggerMessage(Level = LogLevel.Critical, Message = "The poll loop stopped unexpectedly: this worker consumes nothing more, so it stops (exit 1) to be restarted; what it finished and did not commit is redone")]
     private partial void LogPollLoopFailed(Exception error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka error {Code}: {Reason} (fatal: {Fatal}; {NotLogged} more of this code since the last such line, see drakkar_consumer_errors_total)")]

@@ -104,5 +104,50 @@ public sealed partial class HostedWorkerTests(KafkaBroker kafka) : IDisposable
         probe.Start();
     }
 
+    /// <summary>
+    /// A poll loop that ended on its own (a defect) left a process that consumed nothing, answered ready and exited 0
+    /// when stopped: now the host stops, with exit code 1, and readiness says why meanwhile.
+    /// </summary>
+    [Fact]
+    public async Task A_poll_loop_that_fails_stops_the_host_with_exit_code_1()
+    {
+        var topic = kafka.CreateTopic("poll-fails");
+        var yaml = Path.Combine(_dir.FullName, "drakkar.yaml");
+        File.WriteAllText(yaml, $"""
+            kafka:
+              brokers: {kafka.BootstrapServers}
+              source_topic: {topic}
+              consumer_group: {topic}-g
+            metrics:
+              enabled: false
+            greeter:
+              file: {Path.Combine(_dir.FullName, "greetings.txt")}
+            """);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = _dir.FullName });
+        builder.Services.AddDrakkar<GreeterHandler>(builder.Configuration, new DrakkarAppOptions { ApplicationSections = ["greeter"] }, yaml);
+        builder.Services.Configure<GreeterOptions>(builder.Configuration.GetSection("greeter"));
+        using var host = builder.Build();
+        await host.StartAsync();
+        var worker = host.Services.GetRequiredService<Drakkar.Hosting.DrakkarWorkerService>().Worker!;
+        await Eventually.True(() => worker.Readiness.IsReady, Patience, "the worker ready");
+        var exitCode = Environment.ExitCode;
+        try
+        {
+            var stopping = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+            worker.Consumer!.BeforeEachPoll = () => throw new InvalidOperationException("a defect in the poll loop");
+
+            var failure = await worker.Failed.WaitAsync(Patience);
+            Assert.Equal("a defect in the poll loop", failure.Message);
+            await Eventually.True(() => stopping.IsCancellationRequested, Patience, "the host stopping");
+            Assert.Equal(1, Environment.ExitCode);
+            Assert.Contains("the consumer stopped after an unexpected error: a defect in the poll loop", worker.Readiness.Reasons);
+            await host.StopAsync();
+        }
+        finally
+        {
+            Environment.ExitCode = exitCode;
+        }
+    }
+
     public void Dispose() => _dir.Delete(recursive: true);
 }

@@ -124,6 +124,35 @@ public sealed class RebalanceHookTests(KafkaBroker kafka) : IDisposable
         await Task.WhenAll(workerA.StopAsync(), workerB.StopAsync());
     }
 
+    /// <summary>An <c>OnAssign</c> written without <c>async</c>, throwing from the call itself.</summary>
+    private sealed class ThrowingAssignHandler : DrakkarHandler
+    {
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) => Tasks([]);
+
+        public override ValueTask OnAssign(IReadOnlyList<PartitionId> partitions) => throw new InvalidOperationException("boom in OnAssign");
+    }
+
+    /// <summary>
+    /// The hook's exception escaped into the poll loop, which stopped: the worker consumed nothing more and still
+    /// answered ready.
+    /// </summary>
+    [Fact]
+    public async Task An_OnAssign_that_throws_without_async_is_logged_and_consumption_goes_on()
+    {
+        var topic = kafka.CreateTopic("assign-throws", 2);
+        var group = $"{topic}-g";
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 2, 10);
+        using var logs = new LogCapture();
+
+        await using var worker = await TestWorker.StartAsync(new ThrowingAssignHandler(), TestWorker.Config(kafka.BootstrapServers, topic, group), loggers: logs);
+
+        await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, group, 2).Sum() == 10, Patience, () => $"all 10 committed\n{logs.Text()}");
+        Assert.Contains(logs.Containing("on_assign"), line => line.Exception?.Message == "boom in OnAssign");
+        Assert.False(worker.Failed.IsCompleted);
+        Assert.True(worker.Readiness.IsReady, string.Join("; ", worker.Readiness.Reasons));
+        await worker.StopAsync();
+    }
+
     [Fact]
     public async Task Lost_partitions_are_abandoned_uncommitted_OnRevoke_is_called_and_the_work_is_redone_after_rejoining()
     {
