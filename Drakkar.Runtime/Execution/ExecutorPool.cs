@@ -111,6 +111,25 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
     }
 
     /// <summary>
+    /// Kills every running process group and ends the persistent processes at once, without their grace: for a stop
+    /// whose bound (<c>drain_timeout_seconds</c>) ran out before <see cref="DisposeAsync"/> finished, so that no
+    /// process outlives the worker.
+    /// </summary>
+    internal Task EndNowAsync()
+    {
+        try
+        {
+            _shutdown.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed already: every running process was reaped.
+        }
+
+        return _persistent?.EndNowAsync() ?? Task.CompletedTask;
+    }
+
+    /// <summary>
     /// Cancels every waiting attempt, kills every running process group, and returns once all of them are reaped;
     /// in persistent mode idle processes then get end-of-file on stdin and a grace period to exit.
     /// </summary>

@@ -210,10 +210,15 @@ public sealed partial class WorkerHost : IAsyncDisposable
         var clock = System.Diagnostics.Stopwatch.StartNew();
         await StopPeriodicAsync().ConfigureAwait(false);
         if (_consumer is not null) await _consumer.StopAsync(bound - clock.Elapsed).ConfigureAwait(false);
+        // Taken before DisposeAsync lets go of it.
+        var executor = _executor as Execution.ExecutorPool;
         var closing = DisposeAsync().AsTask();
         var left = bound - clock.Elapsed;
         if (await Task.WhenAny(closing, Task.Delay(left > TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1))).ConfigureAwait(false) != closing)
         {
+            // Out of time: the executor's processes (a persistent one waiting out its exit grace, say) are killed now
+            // rather than outlive the worker; a kill and its reaping take milliseconds.
+            if (executor is not null) await Task.WhenAny(executor.EndNowAsync(), Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
             LogStopOverran(clock.Elapsed.TotalSeconds);
             return;
         }

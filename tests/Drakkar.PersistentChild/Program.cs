@@ -46,6 +46,12 @@ while (reader.ReadLine() is { } line)
     Child.Answer(output, request, stdinText);
 }
 
+// A child that does not leave when asked: only the worker's kill after the exit grace ends it.
+if (args.Contains("--ignore-eof"))
+{
+    Thread.Sleep(Timeout.Infinite);
+}
+
 // End-of-file on stdin is the worker asking this process to exit; the file lets a test see it left on its own.
 if (Environment.GetEnvironmentVariable("CHILD_GOODBYE_FILE") is { Length: > 0 } goodbye)
 {

@@ -252,7 +252,7 @@ internal sealed class PersistentChild
     /// Ends the process politely: its stdin is closed (the protocol's "exit now"), and after <paramref name="grace"/>
     /// whatever is left of its group is killed. Returns once it is reaped.
     /// </summary>
-    public async Task EndAsync(TimeSpan grace)
+    public async Task EndAsync(TimeSpan grace, CancellationToken hurry = default)
     {
         if (_reaped)
         {
@@ -270,11 +270,12 @@ internal sealed class PersistentChild
 
         try
         {
-            await _exited.WaitAsync(grace).ConfigureAwait(false);
+            await _exited.WaitAsync(grace, hurry).ConfigureAwait(false);
         }
-        catch (TimeoutException)
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
-            // It did not leave in time; the kill below ends it.
+            // It did not leave in time, or there is no time left (the worker's stop ran out of its bound): the kill
+            // below ends it.
         }
 
         await KillAsync().ConfigureAwait(false);

@@ -32,6 +32,10 @@ internal sealed class PersistentProcesses : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Stack<PersistentChild>> _idle = new(StringComparer.Ordinal);
+    // Cancelled by EndNowAsync: processes being ended lose the rest of their grace, and none goes back to idle.
+    private readonly CancellationTokenSource _hurry = new();
+    // The ends of idle processes started by DisposeAsync and EndNowAsync, under _lock.
+    private readonly List<Task> _ending = [];
     private int _live;
     private int _failuresInARow;
 
@@ -78,7 +82,7 @@ internal sealed class PersistentProcesses : IAsyncDisposable
         if (evicted is not null)
         {
             // Every slot's process belongs to other binaries: the idle one makes room for this binary's.
-            await evicted.EndAsync(ExitGrace).ConfigureAwait(false);
+            await evicted.EndAsync(ExitGrace, _hurry.Token).ConfigureAwait(false);
         }
 
         if (child is { HasExited: true })
@@ -140,27 +144,47 @@ internal sealed class PersistentProcesses : IAsyncDisposable
         if (RecycleReason(child) is { } reason)
         {
             ExecutorLog.ProcessRecycled(_logger, child.Binary, child.Pid, child.TasksAnswered, reason);
-            await child.EndAsync(ExitGrace).ConfigureAwait(false);
+            await child.EndAsync(ExitGrace, _hurry.Token).ConfigureAwait(false);
             Forget();
         }
         else
         {
+            bool kept;
             lock (_lock)
             {
-                if (!_idle.TryGetValue(binary, out var idle))
+                // Not once the worker's stop ran out of time (EndNowAsync): then it is ended now.
+                kept = !_hurry.IsCancellationRequested;
+                if (kept)
                 {
-                    _idle[binary] = idle = new Stack<PersistentChild>();
-                }
+                    if (!_idle.TryGetValue(binary, out var idle))
+                    {
+                        _idle[binary] = idle = new Stack<PersistentChild>();
+                    }
 
-                idle.Push(child);
+                    idle.Push(child);
+                }
             }
+
+            if (!kept) await EndAndForgetAsync(child).ConfigureAwait(false);
         }
 
         return run;
     }
 
     /// <summary>Ends every idle process (stdin closed, then killed after the grace). Call once no task runs.</summary>
-    public async ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync() => await EndIdleAsync().ConfigureAwait(false);
+
+    /// <summary>
+    /// Ends every process that is idle or being ended at once, without the rest of its grace, and any that finishes
+    /// its task from now on: for a stop whose bound ran out, so that no process outlives the worker.
+    /// </summary>
+    public Task EndNowAsync()
+    {
+        _hurry.Cancel();
+        return EndIdleAsync();
+    }
+
+    private Task EndIdleAsync()
     {
         List<PersistentChild> idle;
         lock (_lock)
@@ -169,11 +193,18 @@ internal sealed class PersistentProcesses : IAsyncDisposable
             _idle.Clear();
         }
 
-        await Task.WhenAll(idle.Select(child => child.EndAsync(ExitGrace))).ConfigureAwait(false);
-        foreach (var _ in idle)
+        var ends = idle.Select(EndAndForgetAsync).ToList();
+        lock (_lock)
         {
-            Forget();
+            _ending.AddRange(ends);
+            return Task.WhenAll(_ending);
         }
+    }
+
+    private async Task EndAndForgetAsync(PersistentChild child)
+    {
+        await child.EndAsync(ExitGrace, _hurry.Token).ConfigureAwait(false);
+        Forget();
     }
 
     /// <summary>

@@ -57,15 +57,16 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
     {
         var message = formatter(state, exception);
         var line = _format == LogFormat.Json
-            ? JsonLine(category, level, message, state, exception)
+            ? JsonLine(category, level, eventId, message, state, exception)
             : ConsoleLine(category, level, message, state, exception);
         _sink.WriteLine(line);
     }
 
-    private string JsonLine<TState>(string category, LogLevel level, string message, TState state, Exception? exception)
+    private string JsonLine<TState>(string category, LogLevel level, EventId eventId, string message, TState state, Exception? exception)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
-        using (var json = new Utf8JsonWriter(buffer))
+        // As the sinks write JSON: a quote or an apostrophe in a message stays as it is (grep finds it), not \u0027.
+        using (var json = new Utf8JsonWriter(buffer, Serialization.JsonOutput.Compact))
         {
             json.WriteStartObject();
             json.WriteString("timestamp", DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
@@ -74,7 +75,9 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
             json.WriteString("logger", category);
             json.WriteString("worker_id", _context.WorkerId);
             json.WriteString("consumer_group", _context.ConsumerGroup);
-            var written = new HashSet<string>(StringComparer.Ordinal) { "timestamp", "level", "message", "logger", "worker_id", "consumer_group" };
+            // The event ids operations.md lists (the executor's 3001-3010, …), for filtering by event rather than text.
+            if (eventId.Id != 0) json.WriteNumber("event_id", eventId.Id);
+            var written = new HashSet<string>(StringComparer.Ordinal) { "timestamp", "level", "message", "logger", "worker_id", "consumer_group", "event_id" };
             ForEachField(state, (key, value) =>
             {
                 if (!written.Add(key)) return;

@@ -112,4 +112,35 @@ public sealed class PersistentExecutorPipelineTests(KafkaBroker kafka) : IDispos
         if (mode == ExecutorMode.Spawn) Assert.Equal(Messages, processes);
         else Assert.InRange(processes, 1, config.Executor.MaxExecutors + 3);
     }
+
+    /// <summary>
+    /// A stop that runs out of drain_timeout_seconds while a persistent process waits out its 5 s exit grace (it ignores
+    /// end-of-file) left that process running after the worker had stopped.
+    /// </summary>
+    [Fact]
+    public async Task A_stop_out_of_time_leaves_no_persistent_process_behind()
+    {
+        var topic = kafka.CreateTopic("persistent-stop-bound");
+        var child = SampleBinary.PathOf("tests/Drakkar.PersistentChild", "Drakkar.PersistentChild", "", aot: false)!;
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, $"{topic}-g", c =>
+        {
+            c.Executor.BinaryPath = child;
+            c.Executor.Mode = ExecutorMode.Persistent;
+            c.Executor.ProcessArgs = ["--ignore-eof"];
+            c.Executor.DrainTimeoutSeconds = 1;
+        });
+        var handler = new ModeBlindHandler(_dir);
+        var worker = await TestWorker.StartAsync(handler, config);
+        await using (worker)
+        {
+            await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, 3);
+            await Eventually.True(() => handler.Settled.Count == 3, TimeSpan.FromSeconds(60), "three messages done");
+            var pids = handler.Pids.Distinct().ToArray();
+            Assert.All(pids, pid => Assert.True(Directory.Exists($"/proc/{pid}"), $"process {pid} alive before the stop"));
+
+            await worker.StopAsync();
+
+            Assert.All(pids, pid => Assert.False(Directory.Exists($"/proc/{pid}"), $"process {pid} outlived the worker's stop"));
+        }
+    }
 }

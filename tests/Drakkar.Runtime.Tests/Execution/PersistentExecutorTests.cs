@@ -358,6 +358,23 @@ public sealed class PersistentExecutorTests
         Assert.Equal(0, pool.PersistentProcessCount);
     }
 
+    /// <summary>A stop out of time ends the processes at once (it waited out their 5 s grace, past the worker's exit).</summary>
+    [Fact]
+    public async Task Ending_now_kills_an_idle_process_that_ignores_end_of_file_without_waiting_out_its_grace()
+    {
+        var pool = new ExecutorPool(Persistent("csharp", flags: "--ignore-eof"));
+        var pid = await PidOf(pool);
+        var disposing = pool.DisposeAsync().AsTask();
+        await System.Threading.Tasks.Task.Delay(500);
+        Assert.True(Exists(pid), "the process waits out its exit grace");
+
+        await pool.EndNowAsync().WaitAsync(TimeSpan.FromSeconds(3));
+
+        Assert.False(Exists(pid), "the process outlived EndNowAsync");
+        await disposing.WaitAsync(TimeSpan.FromSeconds(3));
+        Assert.Equal(0, pool.PersistentProcessCount);
+    }
+
     [Fact]
     public async Task Slots_bound_the_processes_and_run_tasks_side_by_side()
     {

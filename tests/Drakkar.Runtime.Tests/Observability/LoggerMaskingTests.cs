@@ -62,4 +62,21 @@ public sealed class LoggerMaskingTests
         Assert.Equal("t-1", line.GetProperty("task_id").GetString());
         Assert.False(line.TryGetProperty("SpanId", out _));
     }
+
+    [Fact]
+    public void A_json_line_carries_the_event_id_and_keeps_quotes_and_apostrophes_as_they_are()
+    {
+        using var output = new StringWriter();
+        using (var provider = new DrakkarLoggerProvider(new LogSink(output, ownsWriter: false), new LogContext("w-1", "g"), LogFormat.Json, LogLevel.Information))
+        {
+            var logger = provider.CreateLogger("test");
+            logger.LogWarning(new EventId(3002, "TaskFailed"), "Task {TaskId} exited: it's 'done' <now>", "t-1");
+            logger.LogInformation("no event id");
+        }
+
+        var lines = output.ToString().Trim().Split('\n');
+        Assert.Contains("it's 'done' <now>", lines[0], StringComparison.Ordinal);
+        Assert.Equal(3002, System.Text.Json.JsonDocument.Parse(lines[0]).RootElement.GetProperty("event_id").GetInt32());
+        Assert.False(System.Text.Json.JsonDocument.Parse(lines[1]).RootElement.TryGetProperty("event_id", out _));
+    }
 }
