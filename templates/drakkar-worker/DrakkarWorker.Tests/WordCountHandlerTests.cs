@@ -33,12 +33,14 @@ public sealed class WordCountHandlerTests : IDisposable
             for (var i = 0; i < texts.Length; i++)
             {
                 var document = new Document($"doc-{i}", texts[i]);
-                producer.Produce(config.Kafka.SourceTopic, new Message<byte[], byte[]>
+                producer.Produce(new TopicPartition(config.Kafka.SourceTopic, 0), new Message<byte[], byte[]>
                 {
                     Key = Encoding.UTF8.GetBytes(document.Id),
                     Value = PayloadData.Of(document).ToJsonBytes(),
                 });
             }
+            // Not a document: kept in undecodable.jsonl with the reason, not dropped.
+            producer.Produce(new TopicPartition(config.Kafka.SourceTopic, 0), new Message<byte[], byte[]> { Value = "not json"u8.ToArray() });
             producer.Flush(TimeSpan.FromSeconds(10));
         }
 
@@ -51,6 +53,10 @@ public sealed class WordCountHandlerTests : IDisposable
             ["{\"id\":\"doc-0\",\"words\":1}", "{\"id\":\"doc-1\",\"words\":2}", "{\"id\":\"doc-2\",\"words\":4}",
              "{\"id\":\"doc-3\",\"words\":0}", "{\"id\":\"doc-4\",\"words\":5}"],
             lines);
+        var undecodable = Path.Combine(_results, WordCountHandler.UndecodableFile);
+        while (LineCount(undecodable) < 1 && DateTime.UtcNow < deadline) await Task.Delay(100);
+        var kept = Assert.Single(File.ReadAllLines(undecodable));
+        Assert.StartsWith("{\"topic\":\"documents\",\"partition\":0,\"offset\":5,\"error\":", kept, StringComparison.Ordinal);
     }
 
     private static int LineCount(string path) => File.Exists(path) ? File.ReadAllLines(path).Length : 0;
