@@ -15,7 +15,11 @@ internal static class PayloadDecoder
         {
             var reader = new Utf8JsonReader(utf8Json);
             if (!reader.Read()) throw new JsonException("no JSON value");
-            return (T.ReadJson(ref reader), null);
+            var payload = T.ReadJson(ref reader);
+            // One JSON value and nothing after it but whitespace: reading on makes the reader refuse "{…} garbage"
+            // ("… is invalid after a single JSON value"), which the generated reader, stopping at the value's end, did not.
+            reader.Read();
+            return (payload, null);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

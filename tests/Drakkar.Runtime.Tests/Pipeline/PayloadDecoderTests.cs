@@ -25,6 +25,19 @@ public sealed class PayloadDecoderTests
         Assert.Contains("amount -5 is negative", error);
         Assert.Equal(5, PayloadDecoder.Decode<Checked>("{\"amount\":5}"u8).Payload!.Amount);
     }
+
+    [Theory]
+    [InlineData("{\"amount\":5} garbage", "'g' is invalid after a single JSON value")]
+    [InlineData("{\"amount\":5}{\"amount\":6}", "'{' is invalid after a single JSON value")]
+    [InlineData("{\"amount\":5} 7", "'7' is invalid after a single JSON value")]
+    public void Anything_after_the_value_but_whitespace_is_a_decode_error(string value, string expected)
+    {
+        var (payload, error) = PayloadDecoder.Decode<Checked>(System.Text.Encoding.UTF8.GetBytes(value));
+
+        Assert.Null(payload);
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+        Assert.Equal(5, PayloadDecoder.Decode<Checked>("{\"amount\":5} \r\n\t"u8).Payload!.Amount);
+    }
 }
 
 public sealed class StdoutAsTests
