@@ -36,6 +36,30 @@ public sealed class DeadLetterEnvelopeTests
         Assert.Empty(messages[1].Headers);
     }
 
+    /// <summary>The data alone did not say where a payload was going: a Redis payload could not be set again by hand.</summary>
+    [Fact]
+    public void Each_payload_keeps_where_it_was_going_beside_its_data()
+    {
+        var note = new Note("n1");
+        SinkPayload[] payloads =
+        [
+            RedisPayload.Of("note:n1", note, ttl: TimeSpan.FromMinutes(2)), RedisPayload.Of("", note), FilePayload.Of("out/notes.jsonl", note),
+            PostgresPayload.Of("notes", note), MongoPayload.Of("archive", note), KafkaPayload.Of(note, key: [0xff, 0x01]),
+            KafkaPayload.Of(note, key: "k1"u8.ToArray()), HttpPayload.Of(note),
+        ];
+        var letter = new DeadLetter("redis", "cache", "refused", payloads, 1, "source", 3, [Message(1, "a", "{}")], DateTimeOffset.UnixEpoch);
+
+        using var record = System.Text.Json.JsonDocument.Parse(letter.ToJsonBytes());
+
+        Assert.Equal(
+            ["{\"key\":\"note:n1\",\"ttl_seconds\":120}", "{\"key\":\"\",\"ttl_seconds\":null}", "{\"path\":\"out/notes.jsonl\"}",
+             "{\"table\":\"notes\"}", "{\"collection\":\"archive\"}", "{\"key_base64\":\"/wE=\"}", "{\"key\":\"k1\"}", "{}"],
+            record.RootElement.GetProperty("payload_targets").EnumerateArray().Select(t => t.GetRawText()));
+        Assert.Equal(payloads.Length, record.RootElement.GetProperty("original_payloads").GetArrayLength());
+        // Replay still republishes the data.
+        Assert.All(RoundTrip(letter), m => Assert.Equal("{\"text\":\"n1\"}", Text(m.Value)));
+    }
+
     [Fact]
     public void Payloads_from_messages_with_different_keys_get_no_key_and_no_headers()
     {
