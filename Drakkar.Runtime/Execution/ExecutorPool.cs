@@ -236,7 +236,7 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
             default:
                 ExecutorLog.TaskSpawnFailed(_logger, task.TaskId, run.Error ?? "", attempt);
                 return ExecutorOutcome.Failure(
-                    new ExecutorError(task, ExecutorFailure.SpawnFailed, null, "", run.Error, null)
+                    new ExecutorError(task, ExecutorFailure.SpawnFailed, null, run.Stderr, run.Error, run.Pid)
                     { Attempt = attempt, Duration = run.Duration });
         }
     }

@@ -117,7 +117,7 @@ internal sealed class PersistentChild
         var stderr = child._lastStderrLine;
         throw new ProcessSpawnException(
             $"{child.Name} {problem}" + (stderr.Length > 0 ? $"; its last stderr line: '{stderr}'" : "") +
-            "; see docs/executor-protocol.md");
+            "; see docs/executor-protocol.md", child.Pid, stderr);
     }
 
     /// <summary>
@@ -275,7 +275,10 @@ internal sealed class PersistentChild
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
             // It did not leave in time, or there is no time left (the worker's stop ran out of its bound): the kill
-            // below ends it.
+            // below ends it, and the log says so (a child that ignores end-of-file loses whatever it meant to save).
+            ExecutorLog.ProcessKilledAtEnd(_logger, Binary, Pid, e is TimeoutException
+                ? $"within {grace.TotalSeconds:0.###}s"
+                : "before the worker's stop ran out of drain_timeout_seconds");
         }
 
         await KillAsync().ConfigureAwait(false);

@@ -105,7 +105,7 @@ internal sealed class PersistentProcesses : IAsyncDisposable
             {
                 Forget();
                 Failed();
-                return new ProcessRun(ProcessRunStatus.SpawnFailed, null, null, "", "", TimeSpan.Zero, e.Message);
+                return new ProcessRun(ProcessRunStatus.SpawnFailed, e.Pid, null, "", e.Stderr, TimeSpan.Zero, e.Message);
             }
             catch (OperationCanceledException)
             {

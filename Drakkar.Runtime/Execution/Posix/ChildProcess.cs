@@ -324,4 +324,11 @@ internal sealed class ChildProcess
 }
 
 /// <summary>A child process could not be started; the message names the binary and the reason.</summary>
-internal sealed class ProcessSpawnException(string message) : Exception(message);
+internal sealed class ProcessSpawnException(string message, int? pid = null, string stderr = "") : Exception(message)
+{
+    /// <summary>The process id, when a process was started (a persistent child that failed before its ready line).</summary>
+    public int? Pid { get; } = pid;
+
+    /// <summary>What is known of the process's stderr (its last line), or empty.</summary>
+    public string Stderr { get; } = stderr;
+}

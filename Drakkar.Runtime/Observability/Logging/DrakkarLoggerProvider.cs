@@ -75,7 +75,7 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
             json.WriteString("logger", category);
             json.WriteString("worker_id", _context.WorkerId);
             json.WriteString("consumer_group", _context.ConsumerGroup);
-            // The event ids operations.md lists (the executor's 3001-3010, …), for filtering by event rather than text.
+            // The event ids operations.md lists (the executor's 3001-3011, …), for filtering by event rather than text.
             if (eventId.Id != 0) json.WriteNumber("event_id", eventId.Id);
             var written = new HashSet<string>(StringComparer.Ordinal) { "timestamp", "level", "message", "logger", "worker_id", "consumer_group", "event_id" };
             ForEachField(state, (key, value) =>

@@ -270,6 +270,9 @@ public sealed class PersistentExecutorTests
         Assert.Equal(ExecutorFailure.SpawnFailed, error.Failure);
         Assert.Contains("exited before printing its ready line (exit code 4); its last stderr line: 'cannot load the model: /models/missing.bin not found'",
             error.Exception, StringComparison.Ordinal);
+        // What is known is in the fields too, not only in the text (they were null and empty).
+        Assert.Equal("cannot load the model: /models/missing.bin not found", error.Stderr);
+        Assert.True(error.Pid > 0, $"pid {error.Pid}");
     }
 
     [Fact]
@@ -362,7 +365,9 @@ public sealed class PersistentExecutorTests
     [Fact]
     public async Task Ending_now_kills_an_idle_process_that_ignores_end_of_file_without_waiting_out_its_grace()
     {
-        var pool = new ExecutorPool(Persistent("csharp", flags: "--ignore-eof"));
+        var logger = new ListLogger();
+        var config = Persistent("csharp", flags: "--ignore-eof");
+        var pool = new ExecutorPool(config, logger: logger);
         var pid = await PidOf(pool);
         var disposing = pool.DisposeAsync().AsTask();
         await System.Threading.Tasks.Task.Delay(500);
@@ -373,6 +378,8 @@ public sealed class PersistentExecutorTests
         Assert.False(Exists(pid), "the process outlived EndNowAsync");
         await disposing.WaitAsync(TimeSpan.FromSeconds(3));
         Assert.Equal(0, pool.PersistentProcessCount);
+        Assert.Contains($"Executor process {config.BinaryPath} (pid {pid}) did not exit on end-of-file before the worker's stop ran out of " +
+            "drain_timeout_seconds; it was killed with its group (a persistent child should exit when its stdin ends)", logger.Lines);
     }
 
     [Fact]
