@@ -275,6 +275,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     {
         await _stopPolling.CancelAsync().ConfigureAwait(false);
         if (_pollThread is not null) await _pollStopped.Task.ConfigureAwait(false);
+        await _brokerHighsQuery.ConfigureAwait(false);
         if (_commitLoop is not null) await _commitLoop.ConfigureAwait(false);
         foreach (var pipeline in _pipelines.Values) pipeline.Abort();
         _pipelines.Clear();

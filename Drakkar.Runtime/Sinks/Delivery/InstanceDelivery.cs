@@ -332,7 +332,7 @@ internal sealed partial class InstanceDelivery
             Volatile.Write(ref _holdingSince, Stopwatch.GetTimestamp());
             LogHolding(_logger, _slot.Key.KindName, _slot.Key.Name);
             _metrics.Events.OutageStarted(_slot.Key.KindName, _slot.Key.Name);
-            _ = WatchForReconnectAsync();
+            _ = Task.Run(WatchForReconnectAsync);
         }
         var heldSince = Volatile.Read(ref _deliveries);
         var delivered = false;
@@ -390,7 +390,9 @@ internal sealed partial class InstanceDelivery
         {
             while (Volatile.Read(ref _holding) > 0)
             {
-                await _options.Delay(ReconnectPoll, _closing).ConfigureAwait(false);
+                // Real time, not the engine's injectable delay: a test that makes the probes' waits instant must not
+                // make this loop spin.
+                await Task.Delay(ReconnectPoll, _closing).ConfigureAwait(false);
                 var up = _slot.Sink.IsConnected;
                 if (wasDown && up)
                     Interlocked.Exchange(ref _heldRelease, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();

@@ -357,7 +357,7 @@ public sealed class DeliveryDecisionTests
         {
             Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause },
             // The probes' waits never end by themselves: only a wake brings the held group back.
-            Delay = (span, token) => span <= Drakkar.Sinks.Delivery.InstanceDelivery.ReconnectPoll ? Task.Delay(span, token) : Task.Delay(Timeout.Infinite, token),
+            Delay = (_, token) => Task.Delay(Timeout.Infinite, token),
         });
 
         var delivery = manager.DeliverAsync(Http(2), Origin(offsets: 3), default).AsTask();
