@@ -105,7 +105,7 @@ internal sealed class KafkaSink : ISink
         if (first is not null && failed == batch.Count)
         {
             var text = failed == 1
-                ? $"record to {_config.Topic} failed: {first.Reason} ({first.Code})"
+                ? DeliveryTally.RecordFailure(_config.Topic, first, batch, 0)
                 : $"{failed} of {batch.Count} records to {_config.Topic} failed: {first.Reason} ({first.Code})";
             throw new KafkaSinkException(text, first);
         }
@@ -251,8 +251,29 @@ internal sealed class DeliveryTally
         for (var i = 0; i < _errors.Length; i++)
         {
             if (Volatile.Read(ref _errors[i]) is { } error)
-                batch.Fail(i, new KafkaSinkException($"record to {topic} failed: {error.Reason} ({error.Code})", error));
+                batch.Fail(i, new KafkaSinkException(RecordFailure(topic, error, batch, i), error));
         }
+    }
+
+    /// <summary>
+    /// Why record <paramref name="index"/> failed; for a record too large, also how large it is and which limits apply
+    /// (librdkafka's and the broker's words name neither).
+    /// </summary>
+    internal static string RecordFailure(string topic, Error error, SinkBatch batch, int index)
+    {
+        var text = $"record to {topic} failed: {error.Reason} ({error.Code})";
+        if (error.Code != ErrorCode.MsgSizeTooLarge || index >= batch.Count) return text;
+        int bytes;
+        try
+        {
+            bytes = batch.Payloads[index].Data.ToJsonBytes().Length;
+        }
+        catch (Exception e) when (PayloadData.IsUnwritable(e))
+        {
+            return text;
+        }
+        return text + $"; its value is {bytes} bytes, over the topic's max.message.bytes on the broker (1 MiB by default) or the producer's " +
+            "message.max.bytes (1,000,000): make the payload smaller, or raise both";
     }
 
     private void Fail(int from, int count, Error error)

@@ -44,6 +44,31 @@ public sealed class KafkaSinkTests(KafkaBroker kafka)
         Assert.Equal(6, manager.StatsOf("kafka", "results").Delivered);
     }
 
+    /// <summary>"Broker: Message size too large (MsgSizeTooLarge)" named neither the record's size nor the limits.</summary>
+    [Fact]
+    public async Task A_record_too_large_is_dead_lettered_with_its_size_and_the_limits_that_apply()
+    {
+        var topic = kafka.CreateTopic("large-results");
+        var source = kafka.CreateTopic("large-src");
+        var config = new DrakkarConfig();
+        config.Kafka.Brokers = kafka.BootstrapServers;
+        config.Sinks.Kafka["results"] = new KafkaSinkConfig { Topic = topic };
+        var manager = SinkManager.Create(config, [new(SinkKind.Kafka, "results")], new SinkManagerOptions(), new DrakkarMetrics(),
+            NullLoggerFactory.Instance, sourceTopic: source);
+        await manager.StartAsync(default);
+        var large = Reading.Sample(1) with { Note = new string('x', 2_000_000) };
+        var result = new CollectResult();
+        result.Kafka.Add(KafkaPayload.Of(large));
+
+        await manager.DeliverAsync(result, Origin(), default);
+        await manager.CloseAsync();
+
+        var letter = Json(Assert.Single(Consume(kafka.BootstrapServers, $"{source}_dlq", 1)).Message.Value);
+        var error = letter.GetProperty("error").GetString()!;
+        Assert.Contains("(MsgSizeTooLarge)", error, StringComparison.Ordinal);
+        Assert.Contains($"its value is {PayloadData.Of(large).ToJsonBytes().Length} bytes, over the topic's max.message.bytes", error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Retry_exhaustion_lands_in_the_dlq_with_the_payload_data_and_source_identity_intact()
     {
