@@ -171,6 +171,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
             EmbeddedBroker.CreateTopic(Config.Kafka.SourceTopic, EmbeddedPartitions);
             Config.Kafka.Brokers = EmbeddedBroker.BootstrapServers;
             LogEmbeddedBroker(EmbeddedBroker.BootstrapServers, Config.Kafka.SourceTopic, EmbeddedPartitions);
+            if (Config.Kafka.ExactlyOnce) LogExactlyOnceOnEmbedded();
         }
         _debug = Diagnostics.DebugConsole.Create(Config, WorkerId, Metrics, _loggers);
         // Both ports are taken before anything connects: a port in use stops the worker before it touches a sink or
@@ -294,6 +295,9 @@ public sealed partial class WorkerHost : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Embedded Kafka broker at {Bootstrap}; topic {Topic} with {Partitions} partitions")]
     private partial void LogEmbeddedBroker(string bootstrap, string topic, int partitions);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "kafka.exactly_once on the embedded broker runs the transactions, but its mock cluster keeps no offsets sent in a transaction and shows aborted records to read_committed readers: a restarted worker starts over and its output has duplicates. Exactly-once holds on a Kafka broker (docs/semantics.md, O12)")]
+    private partial void LogExactlyOnceOnEmbedded();
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Worker {WorkerId} is ready: consuming {Topic}")]
     private partial void LogReady(string workerId, string topic);

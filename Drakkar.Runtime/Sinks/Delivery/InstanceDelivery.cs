@@ -619,7 +619,7 @@ internal sealed partial class InstanceDelivery
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName} failed to take {Count} payload(s) on attempt {Attempt}: {Error}")]
     private static partial void LogDeliveryFailed(ILogger logger, string sinkKind, string sinkName, int count, int attempt, string error);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName} refused a batch of {Groups} hook results ({Count} payloads); delivering each on its own: {Error}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName} failed to take a batch of {Groups} hook results ({Count} payloads); delivering each on its own, so that only the groups at fault fail: {Error}")]
     private static partial void LogIsolating(ILogger logger, string sinkKind, string sinkName, int groups, int count, string error);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Sink {SinkKind}/{SinkName} transient failure, fast retry {Retry} in {BackoffMs} ms: {Error}")]

@@ -34,12 +34,9 @@ public sealed partial class HostedWorkerTests(KafkaBroker kafka) : IDisposable
         }
     }
 
-    [Fact]
-    public async Task A_handler_built_by_the_container_logs_to_the_worker_log_uses_its_yaml_options_and_stops_with_the_host()
+    /// <summary>A Generic Host running <see cref="GreeterHandler"/> on <paramref name="topic"/>, its options from the same YAML file.</summary>
+    private IHost GreeterHost(string topic, string greetings, string moreYaml = "")
     {
-        var topic = kafka.CreateTopic("hosted");
-        var greetings = Path.Combine(_dir.FullName, "greetings.txt");
-        var log = Path.Combine(_dir.FullName, "worker.log");
         var yaml = Path.Combine(_dir.FullName, "drakkar.yaml");
         File.WriteAllText(yaml, $"""
             kafka:
@@ -49,17 +46,27 @@ public sealed partial class HostedWorkerTests(KafkaBroker kafka) : IDisposable
               commit_interval_ms: 50
             metrics:
               enabled: false
-            logging:
-              output: {log}
             greeter:
               greeting: hello from yaml
               file: {greetings}
-            """);
 
+            """ + moreYaml);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = _dir.FullName });
         builder.Services.AddDrakkar<GreeterHandler>(builder.Configuration, new DrakkarAppOptions { ApplicationSections = ["greeter"] }, yaml);
         builder.Services.Configure<GreeterOptions>(builder.Configuration.GetSection("greeter"));
-        using var host = builder.Build();
+        return builder.Build();
+    }
+
+    [Fact]
+    public async Task A_handler_built_by_the_container_logs_to_the_worker_log_uses_its_yaml_options_and_stops_with_the_host()
+    {
+        var topic = kafka.CreateTopic("hosted");
+        var greetings = Path.Combine(_dir.FullName, "greetings.txt");
+        var log = Path.Combine(_dir.FullName, "worker.log");
+        using var host = GreeterHost(topic, greetings, $"""
+            logging:
+              output: {log}
+            """);
         await host.StartAsync();
         await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, 3);
 
@@ -111,22 +118,7 @@ public sealed partial class HostedWorkerTests(KafkaBroker kafka) : IDisposable
     [Fact]
     public async Task A_poll_loop_that_fails_stops_the_host_with_exit_code_1()
     {
-        var topic = kafka.CreateTopic("poll-fails");
-        var yaml = Path.Combine(_dir.FullName, "drakkar.yaml");
-        File.WriteAllText(yaml, $"""
-            kafka:
-              brokers: {kafka.BootstrapServers}
-              source_topic: {topic}
-              consumer_group: {topic}-g
-            metrics:
-              enabled: false
-            greeter:
-              file: {Path.Combine(_dir.FullName, "greetings.txt")}
-            """);
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = _dir.FullName });
-        builder.Services.AddDrakkar<GreeterHandler>(builder.Configuration, new DrakkarAppOptions { ApplicationSections = ["greeter"] }, yaml);
-        builder.Services.Configure<GreeterOptions>(builder.Configuration.GetSection("greeter"));
-        using var host = builder.Build();
+        using var host = GreeterHost(kafka.CreateTopic("poll-fails"), Path.Combine(_dir.FullName, "greetings.txt"));
         await host.StartAsync();
         var worker = host.Services.GetRequiredService<Drakkar.Hosting.DrakkarWorkerService>().Worker!;
         await Eventually.True(() => worker.Readiness.IsReady, Patience, "the worker ready");

@@ -139,6 +139,22 @@ public sealed class ExactlyOnceTests : IDisposable
         return (input, output);
     }
 
+    /// <summary>A newcomer's exactly-once crash test on the embedded broker showed duplicates with no word of why.</summary>
+    [Fact]
+    public async Task On_the_embedded_broker_exactly_once_says_at_start_that_it_cannot_hold_there()
+    {
+        using var logs = new LogCapture();
+        var worker = await TestWorker.StartAsync(new EchoToKafkaHandler(),
+            ExactlyOnceConfig(Drakkar.Hosting.WorkerHost.EmbeddedBrokers, "eos-embedded-in", "eos-embedded-out"), "eos-embedded", loggers: logs);
+        await using (worker)
+        {
+            var warning = Assert.Single(logs.Containing("kafka.exactly_once on the embedded broker"));
+            Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, warning.Level);
+            Assert.Contains("Exactly-once holds on a Kafka broker", warning.Message, StringComparison.Ordinal);
+            await worker.StopAsync();
+        }
+    }
+
     internal static DrakkarConfig ExactlyOnceConfig(string brokers, string input, string output) =>
         TestWorker.Config(brokers, input, $"{input}-g", c =>
         {
