@@ -244,6 +244,7 @@ public static partial class DrakkarApp
     /// </summary>
     private static void WarnAboutThisMachine(DrakkarConfig config)
     {
+        const string RunWouldStop = "`run` checks this at start and would not start on this machine";
         // `run` would stop at its start-up check on this machine: said, not an error (the configuration may be checked
         // where the executor binary is not installed).
         try
@@ -252,7 +253,7 @@ public static partial class DrakkarApp
         }
         catch (WorkerStartupException e)
         {
-            Console.Error.WriteLine($"warning: {e.Message}; `run` checks this at start and would not start on this machine");
+            Console.Error.WriteLine($"warning: {e.Message}; {RunWouldStop}");
         }
         // The same for a file sink's base directory, with the same words as the sink's own start-up check.
         foreach (var (name, sink) in config.Sinks.Filesystem)
@@ -264,21 +265,20 @@ public static partial class DrakkarApp
             }
             catch (Sinks.SinkDeliveryException e)
             {
-                Console.Error.WriteLine($"warning: {e.Message} `run` checks this at start and would not start on this machine");
+                Console.Error.WriteLine($"warning: {e.Message} {RunWouldStop}");
             }
         }
         // And the directories of the worker's own files (the flight recorder's, the cache's).
         foreach (var (key, directory) in FileDirectories(config))
         {
             if (Storage.PrivateFiles.UnusableDirectory(directory) is { } problem)
-                Console.Error.WriteLine($"warning: {key} '{directory}' cannot hold the worker's files: {problem}; `run` checks this at start and would not start on this machine");
+                Console.Error.WriteLine($"warning: {key} '{directory}' cannot hold the worker's files: {problem}; {RunWouldStop}");
         }
         // And the ports `run` listens on (taken by another program, or by a worker already running here).
-        var ports = new List<Func<System.Net.Sockets.TcpListener>>();
-        if (config.Metrics.Enabled && config.Metrics.Port > 0)
-            ports.Add(() => Observability.Http.SocketServer.Listen(config.Metrics.Host, config.Metrics.Port, "the metrics endpoint", "metrics"));
-        if (config.Debug.Enabled && config.Debug.Port > 0) ports.Add(() => Diagnostics.Ui.DebugServer.Listen(config.Debug));
-        foreach (var listen in ports)
+        if (config.Metrics.Enabled) WarnIfTaken(() => Observability.Http.OperationsEndpoint.Listen(config.Metrics.Host, config.Metrics.Port));
+        if (config.Debug.Enabled) WarnIfTaken(() => Diagnostics.Ui.DebugServer.Listen(config.Debug));
+
+        static void WarnIfTaken(Func<System.Net.Sockets.TcpListener> listen)
         {
             try
             {
@@ -286,7 +286,7 @@ public static partial class DrakkarApp
             }
             catch (WorkerStartupException e)
             {
-                Console.Error.WriteLine($"warning: {e.Message}; `run` checks this at start and would not start on this machine");
+                Console.Error.WriteLine($"warning: {e.Message}; {RunWouldStop}");
             }
         }
     }

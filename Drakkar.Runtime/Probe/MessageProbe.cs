@@ -113,28 +113,9 @@ internal sealed record ProbeReport(IReadOnlyList<ProbeInput> Messages, ProbeDeli
         json.WriteNumber("partition", probed.Partition);
         WriteOffsets(json, probed.Offsets);
         json.WriteString("type", probed.Payload.Data.TypeName);
-        switch (probed.Payload)
-        {
-            case KafkaPayload kafka:
-                if (sinks.Kafka.TryGetValue(instance, out var topic)) json.WriteString("topic", topic.Topic);
-                if (kafka.Key is null) json.WriteNull("key");
-                else json.WriteString("key", Encoding.UTF8.GetString(kafka.Key));
-                break;
-            case PostgresPayload postgres:
-                json.WriteString("table", postgres.Table);
-                break;
-            case MongoPayload mongo:
-                json.WriteString("collection", mongo.Collection);
-                break;
-            case RedisPayload redis:
-                json.WriteString("key", (sinks.Redis.TryGetValue(instance, out var options) ? options.KeyPrefix : "") + redis.Key);
-                if (redis.Ttl is { } ttl) json.WriteNumber("ttl_seconds", (long)ttl.TotalSeconds);
-                else json.WriteNull("ttl_seconds");
-                break;
-            case FilePayload file:
-                json.WriteString("path", file.Path);
-                break;
-        }
+        if (probed.Payload is KafkaPayload && sinks.Kafka.TryGetValue(instance, out var topic)) json.WriteString("topic", topic.Topic);
+        PayloadTarget.WriteMembers(json, probed.Payload,
+            probed.Payload is RedisPayload && sinks.Redis.TryGetValue(instance, out var redis) ? redis.KeyPrefix : "");
         // Written only when it has a JSON form: one without would throw halfway through this writer's object and lose
         // the whole report.
         if (probed.JsonProblem is null)

@@ -41,10 +41,13 @@ internal sealed partial class OperationsEndpoint : SocketServer
         StartAccepting();
     }
 
-    /// <summary>Listens on <paramref name="host"/>:<paramref name="port"/>; a port already in use is a startup error.</summary>
+    /// <summary>Listens on <paramref name="host"/>:<paramref name="port"/>; a port already in use is a startup error naming <c>metrics.port</c>.</summary>
+    public static TcpListener Listen(string host, int port) => Listen(host, port, "the metrics endpoint", "metrics");
+
+    /// <summary>Serves on <paramref name="host"/>:<paramref name="port"/> (see <see cref="Listen(string, int)"/>).</summary>
     public static OperationsEndpoint Start(string host, int port, Func<string> metrics, Func<Readiness> readiness, ILogger logger)
     {
-        var listener = Listen(host, port, "the metrics endpoint", "metrics");
+        var listener = Listen(host, port);
         var endpoint = new OperationsEndpoint(listener, metrics, readiness, logger);
         LogListening(logger, endpoint.LocalEndpoint.ToString());
         return endpoint;

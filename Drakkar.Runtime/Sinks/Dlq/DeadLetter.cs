@@ -174,13 +174,9 @@ public sealed record DeadLetter(
         return buffer.WrittenSpan.ToArray();
     }
 
-    /// <summary>Target texts longer than this (a computed key or path) are cut: the record's size is for the payloads.</summary>
-    private const int MaxTargetChars = 1024;
-
     /// <summary>
     /// <c>payload_targets</c>, one object per entry of <c>original_payloads</c>: where the payload was going, which its
-    /// data alone does not say (a Redis key and ttl, a file path, a table, a collection, a Kafka key), so that the payload
-    /// can be traced and delivered again by hand. Empty for HTTP and plugin payloads.
+    /// data alone does not say, so that it can be traced and delivered again by hand.
     /// </summary>
     private void WriteTargets(Utf8JsonWriter json)
     {
@@ -188,33 +184,10 @@ public sealed record DeadLetter(
         foreach (var payload in Payloads)
         {
             json.WriteStartObject();
-            switch (payload)
-            {
-                case KafkaPayload kafka:
-                    if (kafka.Key is null) json.WriteNull("key");
-                    else if (Utf8.IsValid(kafka.Key)) json.WriteString("key", Cut(Encoding.UTF8.GetString(kafka.Key)));
-                    else json.WriteBase64String("key_base64", kafka.Key.AsSpan(0, Math.Min(kafka.Key.Length, MaxTargetChars)));
-                    break;
-                case PostgresPayload postgres:
-                    json.WriteString("table", Cut(postgres.Table));
-                    break;
-                case MongoPayload mongo:
-                    json.WriteString("collection", Cut(mongo.Collection));
-                    break;
-                case RedisPayload redis:
-                    json.WriteString("key", Cut(redis.Key));
-                    if (redis.Ttl is { } ttl) json.WriteNumber("ttl_seconds", ttl.TotalSeconds);
-                    else json.WriteNull("ttl_seconds");
-                    break;
-                case FilePayload file:
-                    json.WriteString("path", Cut(file.Path));
-                    break;
-            }
+            PayloadTarget.WriteMembers(json, payload);
             json.WriteEndObject();
         }
         json.WriteEndArray();
-
-        static string Cut(string text) => text.Length <= MaxTargetChars ? text : text[..MaxTargetChars] + "…";
     }
 
     /// <summary>
