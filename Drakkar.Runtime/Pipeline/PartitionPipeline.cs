@@ -200,12 +200,16 @@ internal sealed partial class PartitionPipeline
         get { lock (_gate) return (_committed >= 0 ? _committed : CommittedAtAssign, _offsets.LastRegistered, _offsets.Outstanding); }
     }
 
-    /// <summary>The consumed-minus-committed distance for the lag metric.</summary>
+    /// <summary>
+    /// The consumed-minus-committed distance for the lag metric. Before this worker's first commit it is measured from
+    /// where consumption started here (the group's committed offset, or the reset position), not from offset 0: a
+    /// partition taken over at offset 5,000 has a lag of the messages read since, not of 5,000 more.
+    /// </summary>
     public long Lag
     {
         get
         {
-            lock (_gate) return _offsets.LastRegistered < 0 ? 0 : _offsets.LastRegistered + 1 - Math.Max(_committed, 0);
+            lock (_gate) return _offsets.LastRegistered < 0 ? 0 : _offsets.LastRegistered + 1 - (_committed >= 0 ? _committed : _firstOffset);
         }
     }
 

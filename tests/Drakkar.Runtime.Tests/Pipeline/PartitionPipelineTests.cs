@@ -43,6 +43,23 @@ public sealed class PartitionPipelineTests
     }
 
     [Fact]
+    public async Task Before_its_first_commit_the_lag_counts_from_where_consumption_started_not_from_offset_zero()
+    {
+        // A partition taken over at offset 5,000 (the group's committed offset): three messages read, none committed.
+        var h = new PipelineHarness(windowSize: 1, firstOffset: 5000);
+        h.Handler.ArrangeWith = (messages, _) => [.. messages.Select(m => new ExecutorTask($"task-{m.Offset}") { SourceOffsets = [m.Offset] })];
+        for (var offset = 5000; offset < 5003; offset++) h.Executor.Hold($"task-{offset}");
+        h.Feed(3);
+        await PipelineHarness.Until(() => h.Executor.Attempts.Count == 3, "three tasks started");
+        Assert.Equal(3, h.Pipeline.Lag);
+
+        for (var offset = 5000; offset < 5003; offset++) h.Executor.Release($"task-{offset}");
+        await h.WaitForWatermark(5003, "every message done");
+        h.Pipeline.ConfirmCommitted(5002);
+        Assert.Equal(1, h.Pipeline.Lag);
+    }
+
+    [Fact]
     public async Task Out_of_order_completion_never_moves_the_watermark_past_an_unfinished_message()
     {
         // One message per window: a window's messages also wait for its window hook, which would hide the order.

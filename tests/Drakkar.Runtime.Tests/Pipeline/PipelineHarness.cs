@@ -9,8 +9,9 @@ internal sealed class PipelineHarness
 {
     private long _nextOffset;
 
-    public PipelineHarness(int windowSize = 100, int maxRetries = 3, long high = 1_000_000, long low = 0)
+    public PipelineHarness(int windowSize = 100, int maxRetries = 3, long high = 1_000_000, long low = 0, long firstOffset = 0)
     {
+        _nextOffset = firstOffset;
         Load = new WorkerLoad(high, low);
         Pipeline = new PartitionPipeline("source", 0, Handler, Executor, Delivery, new PipelineSettings(windowSize, maxRetries), Load,
             Metrics, NullLogger.Instance);
