@@ -1,6 +1,7 @@
 using Drakkar.Pipeline;
 using Drakkar.Execution.Persistent;
 using Drakkar.Execution.Posix;
+using Drakkar.Observability.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -36,11 +37,13 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
     /// <param name="runner">Runs the processes; the real POSIX runner when null.</param>
     /// <param name="logger">Where timeouts and spawn failures are logged.</param>
     /// <param name="parentEnvironment">The environment children may inherit; the worker's own when null.</param>
+    /// <param name="metrics">Where persistent processes' starts, failures and recycling are counted; nowhere when null.</param>
     public ExecutorPool(
         ExecutorConfig config,
         IProcessRunner? runner = null,
         ILogger<ExecutorPool>? logger = null,
-        IReadOnlyDictionary<string, string>? parentEnvironment = null)
+        IReadOnlyDictionary<string, string>? parentEnvironment = null,
+        DrakkarMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         _runner = runner ?? PosixProcessRunner.Instance;
@@ -65,7 +68,7 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
             config.EnvInheritDeny,
             config.Env);
         _persistent = config.Mode == ExecutorMode.Persistent
-            ? new PersistentProcesses(config, _baseEnvironment, _timeout, _logger)
+            ? new PersistentProcesses(config, _baseEnvironment, _timeout, _logger, metrics?.ExecutorProcessEvents)
             : null;
     }
 

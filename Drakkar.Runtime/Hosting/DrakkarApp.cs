@@ -447,8 +447,9 @@ public static partial class DrakkarApp
         ProbeHandler = probeHandler,
         Executor = (config, metrics, loggers) =>
         {
-            var pool = new ExecutorPool(config.Executor, logger: loggers.CreateLogger<ExecutorPool>());
+            var pool = new ExecutorPool(config.Executor, logger: loggers.CreateLogger<ExecutorPool>(), metrics: metrics);
             metrics.PoolActive.SampleWith(() => pool.ActiveCount);
+            metrics.ExecutorProcesses.SampleWith(() => pool.PersistentProcessCount);
             return pool;
         },
         Delivery = (config, handler, workerId, metrics, loggers, cancellationToken) =>

@@ -1,4 +1,5 @@
 using Drakkar.Execution.Posix;
+using Drakkar.Observability.Metrics;
 using Microsoft.Extensions.Logging;
 
 namespace Drakkar.Execution.Persistent;
@@ -30,6 +31,7 @@ internal sealed class PersistentProcesses : IAsyncDisposable
     private readonly TimeSpan _backoff;
     private readonly TimeSpan _backoffMax;
     private readonly ILogger _logger;
+    private readonly Counter? _events;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Stack<PersistentChild>> _idle = new(StringComparer.Ordinal);
     // Cancelled by EndNowAsync: processes being ended lose the rest of their grace, and none goes back to idle.
@@ -39,7 +41,7 @@ internal sealed class PersistentProcesses : IAsyncDisposable
     private int _live;
     private int _failuresInARow;
 
-    public PersistentProcesses(ExecutorConfig config, Dictionary<string, string> baseEnvironment, TimeSpan taskTimeout, ILogger logger)
+    public PersistentProcesses(ExecutorConfig config, Dictionary<string, string> baseEnvironment, TimeSpan taskTimeout, ILogger logger, Counter? events = null)
     {
         _capacity = config.MaxExecutors;
         _processArgs = [.. config.ProcessArgs];
@@ -55,6 +57,7 @@ internal sealed class PersistentProcesses : IAsyncDisposable
         _backoff = TimeSpan.FromMilliseconds(config.RestartBackoffMs);
         _backoffMax = TimeSpan.FromMilliseconds(Math.Max(config.RestartBackoffMs, config.RestartBackoffMaxMs));
         _logger = logger;
+        _events = events;
     }
 
     /// <summary>Processes started and not yet ended (idle or serving a task).</summary>
@@ -91,6 +94,7 @@ internal sealed class PersistentProcesses : IAsyncDisposable
             // takes over its place in the live count.
             await child.KillAsync().ConfigureAwait(false);
             ExecutorLog.ProcessExitedIdle(_logger, child.Binary, child.Pid, child.ExitCode);
+            _events?.Increment("exited");
             Failed();
             child = null;
         }
@@ -103,6 +107,7 @@ internal sealed class PersistentProcesses : IAsyncDisposable
             }
             catch (ProcessSpawnException e)
             {
+                _events?.Increment("start_failed");
                 Forget();
                 Failed();
                 return new ProcessRun(ProcessRunStatus.SpawnFailed, e.Pid, null, "", e.Stderr, TimeSpan.Zero, e.Message);
@@ -130,7 +135,12 @@ internal sealed class PersistentProcesses : IAsyncDisposable
             Forget();
             if (run.Status != ProcessRunStatus.Exited || run.Error is not null)
             {
+                _events?.Increment("failed");
                 Failed();
+            }
+            else
+            {
+                _events?.Increment("exited");
             }
 
             return run;
@@ -144,6 +154,7 @@ internal sealed class PersistentProcesses : IAsyncDisposable
         if (RecycleReason(child) is { } reason)
         {
             ExecutorLog.ProcessRecycled(_logger, child.Binary, child.Pid, child.TasksAnswered, reason);
+            _events?.Increment("recycled");
             await child.EndAsync(ExitGrace, _hurry.Token).ConfigureAwait(false);
             Forget();
         }
@@ -266,6 +277,7 @@ internal sealed class PersistentProcesses : IAsyncDisposable
         }
 
         ExecutorLog.ProcessStarted(_logger, binary, child.Pid);
+        _events?.Increment("started");
         return child;
     }
 

@@ -24,6 +24,9 @@ internal sealed class DrakkarMetrics : IDisposable
             "Slot-seconds of executor idle time while messages or tasks wait (2 slots idle for 3 s add 6); sampled every 100 ms");
         ConsumerIdleSeconds = r.Counter("drakkar_consumer_idle_seconds_total",
             "Seconds with nothing queued or running and consumption not paused for backpressure; sampled every 100 ms");
+        ExecutorProcesses = r.Gauge("drakkar_executor_processes", "Persistent executor processes alive, idle or serving a task");
+        ExecutorProcessEvents = r.Counter("drakkar_executor_process_events_total",
+            "Persistent executor processes started, failed to start, failed during a task, exited on their own, or recycled", "event");
         PriorityErrors = r.Counter("drakkar_executor_priority_fn_errors_total", "TaskPriority calls that threw (the task was queued with the lowest priority)");
         TaskRetries = r.Counter("drakkar_task_retries_total", "Task retries requested by OnError");
         TasksPrecomputed = r.Counter("drakkar_tasks_precomputed_total", "Tasks completed without running a process");
@@ -74,6 +77,8 @@ internal sealed class DrakkarMetrics : IDisposable
     public Counter Timeouts { get; }
     public Counter ExecutorIdleSlotSeconds { get; }
     public Counter ConsumerIdleSeconds { get; }
+    public Gauge ExecutorProcesses { get; }
+    public Counter ExecutorProcessEvents { get; }
     public Counter PriorityErrors { get; }
     public Counter TaskRetries { get; }
     public Counter TasksPrecomputed { get; }

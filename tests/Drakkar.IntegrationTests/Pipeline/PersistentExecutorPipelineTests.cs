@@ -85,11 +85,15 @@ public sealed class PersistentExecutorPipelineTests(KafkaBroker kafka) : IDispos
             c.Executor.RestartBackoffMs = 10;
         });
         var handler = new ModeBlindHandler(_dir);
-        await using (await TestWorker.StartAsync(handler, config))
+        double started, failed, alive;
+        await using (var worker = await TestWorker.StartAsync(handler, config))
         {
             await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 2, Messages, Value);
             await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, $"{topic}-g", 2).Sum() == Messages,
                 TimeSpan.FromSeconds(90), $"all {Messages} messages committed");
+            started = worker.Metrics.ExecutorProcessEvents.Value("started");
+            failed = worker.Metrics.ExecutorProcessEvents.Value("failed");
+            alive = worker.Metrics.ExecutorProcesses.Current;
         }
 
         var expected = Enumerable.Range(0, Messages).ToDictionary(Value, i => Value(i) switch
@@ -109,8 +113,18 @@ public sealed class PersistentExecutorPipelineTests(KafkaBroker kafka) : IDispos
 
         // Spawn mode starts a process per run; persistent mode only replaces the ones that crashed.
         var processes = handler.Pids.Distinct().Count();
-        if (mode == ExecutorMode.Spawn) Assert.Equal(Messages, processes);
-        else Assert.InRange(processes, 1, config.Executor.MaxExecutors + 3);
+        if (mode == ExecutorMode.Spawn)
+        {
+            Assert.Equal(Messages, processes);
+            Assert.Equal((0.0, 0.0, 0.0), (started, failed, alive));
+        }
+        else
+        {
+            Assert.InRange(processes, 1, config.Executor.MaxExecutors + 3);
+            // drakkar_executor_process_events_total and drakkar_executor_processes: the three crashes each cost a process.
+            Assert.Equal(3.0, failed);
+            Assert.Equal(started - failed, alive);
+        }
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text;
 using Drakkar.Execution;
 using Drakkar.Execution.Persistent;
+using Drakkar.Observability.Metrics;
 using Microsoft.Extensions.Logging;
 using static Drakkar.Runtime.Tests.Execution.ProcessTestSupport;
 
@@ -43,6 +44,10 @@ public sealed class PersistentExecutorTests
 
         return config;
     }
+
+    /// <summary>drakkar_executor_process_events_total by event, for the events a test expects.</summary>
+    private static string ProcessEvents(DrakkarMetrics metrics) => string.Join(", ",
+        new[] { "started", "start_failed", "failed", "exited", "recycled" }.Select(e => $"{e}={metrics.ExecutorProcessEvents.Value(e)}"));
 
     private static ExecutorTask Task(params string[] args) => new(Drakkar.TaskId.New("p")) { Args = args };
 
@@ -100,7 +105,8 @@ public sealed class PersistentExecutorTests
     [MemberData(nameof(Children))]
     public async Task A_crash_mid_task_fails_the_task_and_the_next_task_gets_a_new_process(string child)
     {
-        await using var pool = new ExecutorPool(Persistent(child));
+        using var metrics = new DrakkarMetrics();
+        await using var pool = new ExecutorPool(Persistent(child), metrics: metrics);
         var first = await PidOf(pool);
         var crash = new ExecutorTask("t-crash") { Args = ["crash"] };
         var error = await Fails(pool, crash);
@@ -114,6 +120,7 @@ public sealed class PersistentExecutorTests
         Assert.NotEqual(first, second);
         Assert.False(Exists(first), "the crashed process was not reaped");
         Assert.Equal(1, pool.PersistentProcessCount);
+        Assert.Equal("started=2, start_failed=0, failed=1, exited=0, recycled=0", ProcessEvents(metrics));
     }
 
     [Theory]
@@ -138,7 +145,8 @@ public sealed class PersistentExecutorTests
     {
         var config = Persistent(child);
         config.MaxTasksPerProcess = 2;
-        await using var pool = new ExecutorPool(config);
+        using var metrics = new DrakkarMetrics();
+        await using var pool = new ExecutorPool(config, metrics: metrics);
         var pids = new List<int>();
         for (var i = 0; i < 5; i++)
         {
@@ -150,6 +158,7 @@ public sealed class PersistentExecutorTests
         Assert.Equal(3, pids.Distinct().Count());
         Assert.False(Exists(pids[0]), "the recycled process is still there");
         Assert.Equal(1, pool.PersistentProcessCount);
+        Assert.Equal("started=3, start_failed=0, failed=0, exited=0, recycled=2", ProcessEvents(metrics));
     }
 
     [Theory]
@@ -196,7 +205,8 @@ public sealed class PersistentExecutorTests
     [Fact]
     public async Task A_process_that_dies_while_idle_is_replaced_before_the_next_task_is_sent()
     {
-        await using var pool = new ExecutorPool(Persistent("csharp"));
+        using var metrics = new DrakkarMetrics();
+        await using var pool = new ExecutorPool(Persistent("csharp"), metrics: metrics);
         var answered = await Succeeds(pool, Task("answer-then-exit"));
         var first = int.Parse(answered.Stdout, System.Globalization.CultureInfo.InvariantCulture);
         await Until(() => !IsAlive(first), "the process has exited");
@@ -206,6 +216,7 @@ public sealed class PersistentExecutorTests
         Assert.Equal("fresh\n", next.Stdout);
         Assert.NotEqual(first, next.Pid);
         Assert.False(Exists(first), "the dead process was not reaped");
+        Assert.Equal("started=2, start_failed=0, failed=0, exited=1, recycled=0", ProcessEvents(metrics));
     }
 
     [Fact]
@@ -242,13 +253,15 @@ public sealed class PersistentExecutorTests
     {
         var config = Persistent("csharp", 1, 10, "--no-ready");
         config.ReadyTimeoutSeconds = 1;
-        await using var pool = new ExecutorPool(config);
+        using var metrics = new DrakkarMetrics();
+        await using var pool = new ExecutorPool(config, metrics: metrics);
         var error = await Fails(pool, new ExecutorTask("t-wait") { Args = ["echo"] });
 
         Assert.Equal(ExecutorFailure.SpawnFailed, error.Failure);
         Assert.Contains($"executor '{config.BinaryPath}' (pid ", error.Exception, StringComparison.Ordinal);
         Assert.Contains("did not print its ready line within 1s (executor.ready_timeout_seconds)", error.Exception, StringComparison.Ordinal);
         Assert.Equal(0, pool.PersistentProcessCount);
+        Assert.Equal("started=0, start_failed=1, failed=0, exited=0, recycled=0", ProcessEvents(metrics));
     }
 
     [Fact]

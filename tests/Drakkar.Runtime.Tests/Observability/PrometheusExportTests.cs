@@ -128,6 +128,11 @@ drakkar_executor_idle_slot_seconds_total 0
 # HELP drakkar_consumer_idle_seconds_total Seconds with nothing queued or running and consumption not paused for backpressure; sampled every 100 ms
 # TYPE drakkar_consumer_idle_seconds_total counter
 drakkar_consumer_idle_seconds_total 0
+# HELP drakkar_executor_processes Persistent executor processes alive, idle or serving a task
+# TYPE drakkar_executor_processes gauge
+drakkar_executor_processes 0
+# HELP drakkar_executor_process_events_total Persistent executor processes started, failed to start, failed during a task, exited on their own, or recycled
+# TYPE drakkar_executor_process_events_total counter
 # HELP drakkar_executor_priority_fn_errors_total TaskPriority calls that threw (the task was queued with the lowest priority)
 # TYPE drakkar_executor_priority_fn_errors_total counter
 drakkar_executor_priority_fn_errors_total 0
