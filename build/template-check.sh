@@ -43,7 +43,17 @@ create() {
 step new create || finish
 cd "$app" || finish
 
+# A file without `using Drakkar;`, as the documentation's code is written: the package adds it to the implicit usings.
+cat > Acme.Worker/ImplicitUsingCheck.cs <<'CS'
+namespace Acme.Worker;
+
+internal static class ImplicitUsingCheck
+{
+    internal static SinkKind Kind => SinkKind.Http;
+}
+CS
 step build dotnet build --nologo -warnaserror
+rm -f Acme.Worker/ImplicitUsingCheck.cs
 # The generated tests: their own runner summary is printed for the caller to add up.
 if ! dotnet test --no-build --nologo > "$work/test.log" 2>&1; then
   echo "[template] FAILED: the generated tests (log: $work/test.log)" >&2; tail -n 40 "$work/test.log" >&2

@@ -26,6 +26,9 @@ internal sealed partial class HttpSink : ISink
     /// <summary>The pause before the first retry of a request; it doubles for each further one, up to <see cref="MaxBackoff"/>.</summary>
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(100), MaxBackoff = TimeSpan.FromSeconds(2);
 
+    /// <summary>The longest wait a receiver's <c>Retry-After</c> is honoured for; a longer one is cut to this.</summary>
+    internal static readonly TimeSpan MaxRetryAfter = TimeSpan.FromMinutes(5);
+
     /// <summary>The longest a connect may take: half the request's timeout, at most 10 s, so it fails as a connect failure first.</summary>
     private static readonly TimeSpan MaxConnectTimeout = TimeSpan.FromSeconds(10);
 
@@ -43,6 +46,8 @@ internal sealed partial class HttpSink : ISink
     private readonly SinkSecretMasker _masker;
     private readonly ILogger _logger;
     private HttpClient? _client;
+    // A 429 or 503 with Retry-After: no request of the instance goes out before this time (UTC ticks; 0 when none).
+    private long _notBeforeTicks;
 
     internal HttpSink(string name, HttpSinkConfig config, SinkSecretMasker masker, Func<string, string?>? environment = null,
         Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null, string consumerGroup = "", ILogger? logger = null)
@@ -107,6 +112,8 @@ internal sealed partial class HttpSink : ISink
     public async ValueTask DeliverAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
         var client = _client ?? throw new SinkTransientException($"http sink '{Name}' is not connected");
+        // The receiver asked for a pause: nothing is sent before it ends; the engine waits and delivers the batch again.
+        if (Throttled() is { } pause) throw pause;
         var failures = new Exception?[batch.Count];
         var next = -1;
         async Task SendAllAsync()
@@ -118,8 +125,40 @@ internal sealed partial class HttpSink : ISink
         var senders = Math.Min(_maxConnections, batch.Count);
         await (senders == 1 ? SendAllAsync() : Task.WhenAll(Enumerable.Range(0, senders).Select(_ => SendAllAsync()))).ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
+        // Every request throttled (429 or 503 with Retry-After) and none taken: the whole batch waits, as asked, and
+        // nothing is sent twice. Otherwise the throttled payloads fail like any transient failure, and their next
+        // delivery waits out the same pause above.
+        if (Array.TrueForAll(failures, f => f is HttpSinkException { RetryAfter: not null }) && Throttled() is { } throttled) throw throttled;
         for (var i = 0; i < failures.Length; i++)
             if (failures[i] is { } failure) batch.Fail(i, failure);
+    }
+
+    /// <summary>The pause a receiver's Retry-After still imposes, as the engine's "slow down"; null when none is left.</summary>
+    private SinkBackpressureException? Throttled()
+    {
+        var left = new DateTime(Interlocked.Read(ref _notBeforeTicks), DateTimeKind.Utc) - DateTime.UtcNow;
+        return left > TimeSpan.Zero
+            ? new SinkBackpressureException(left, $"HTTP sink '{Name}': the receiver asked for no requests for another " +
+                $"{left.TotalSeconds.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)}s (Retry-After)")
+            : null;
+    }
+
+    /// <summary>Records a receiver's Retry-After (at most <see cref="MaxRetryAfter"/>); a later end replaces an earlier one.</summary>
+    private TimeSpan? HonourRetryAfter(HttpResponseMessage response)
+    {
+        var now = DateTime.UtcNow;
+        var wait = response.Headers.RetryAfter switch
+        {
+            { Delta: { } delta } => delta,
+            { Date: { } date } => date.UtcDateTime - now,
+            _ => (TimeSpan?)null,
+        };
+        if (wait is not { } w) return null;
+        w = w < TimeSpan.Zero ? TimeSpan.Zero : w > MaxRetryAfter ? MaxRetryAfter : w;
+        var until = (now + w).Ticks;
+        for (var seen = Interlocked.Read(ref _notBeforeTicks); until > seen; seen = Interlocked.Read(ref _notBeforeTicks))
+            if (Interlocked.CompareExchange(ref _notBeforeTicks, until, seen) == seen) break;
+        return w;
     }
 
     /// <summary>
@@ -149,6 +188,8 @@ internal sealed partial class HttpSink : ISink
         {
             var (failure, sent) = await SendAsync(client, body, key, (i, batch.Count), cancellationToken).ConfigureAwait(false);
             if (failure is null) return null;
+            // A receiver that said when to come back is not asked again sooner.
+            if (failure is HttpSinkException { RetryAfter: not null }) return failure;
             if (attempt > _maxRetries || (sent && key is null) || !TransientErrors.IsTransient(failure))
                 return attempt == 1 ? failure : new SinkTransientException($"{failure.Message} (after {attempt} attempts, max_retries: {_maxRetries})", failure);
             LogRetry(_logger, Name, i + 1, batch.Count, attempt, backoff.TotalMilliseconds, sent ? "sent, with an Idempotency-Key" : "never sent",
@@ -212,9 +253,12 @@ internal sealed partial class HttpSink : ISink
                 var redirect = status is >= 300 and < 400
                     ? $"redirects are not followed (Location: {SinkSecretMasker.Url(response.Headers.Location?.ToString() ?? "none")}); "
                     : "";
+                // A 429 or 503 may say when to come back (Retry-After): honoured for the whole instance.
+                var retryAfter = status is 429 or 503 ? HonourRetryAfter(response) : null;
+                var after = retryAfter is { } r ? $" (Retry-After: {r.TotalSeconds.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)}s)" : "";
                 // Throttling and server errors may pass; a 3xx or 4xx says the request itself is wrong.
-                return (new HttpSinkException(status, text, $"HTTP {status} {response.ReasonPhrase} from {Where(payload)}: {redirect}{text}",
-                    transient: status is >= 500 or 408 or 429), true);
+                return (new HttpSinkException(status, text, $"HTTP {status} {response.ReasonPhrase}{after} from {Where(payload)}: {redirect}{text}",
+                    transient: status is >= 500 or 408 or 429) { RetryAfter = retryAfter }, true);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -309,4 +353,7 @@ public sealed class HttpSinkException(int status, string bodyExcerpt, string mes
     public int Status { get; } = status;
     public string BodyExcerpt { get; } = bodyExcerpt;
     public bool IsTransient { get; } = transient;
+
+    /// <summary>The wait a 429 or 503 asked for with <c>Retry-After</c> (at most 5 minutes); null when it named none.</summary>
+    public TimeSpan? RetryAfter { get; init; }
 }

@@ -36,6 +36,7 @@ public sealed class HttpReceiver : IDisposable
     private int _serving;
     private int _mostServing;
     private volatile string? _errorBody;
+    private volatile string? _retryAfter;
     private volatile string? _hangOn;
     private readonly CancellationTokenSource _closing = new();
 
@@ -55,11 +56,13 @@ public sealed class HttpReceiver : IDisposable
 
     /// <summary>
     /// The status code every following request is answered with; <paramref name="errorBody"/> replaces the default
-    /// body of an error answer (a receiver that echoes what it refused, for instance).
+    /// body of an error answer (a receiver that echoes what it refused, for instance); <paramref name="retryAfter"/>, when
+    /// given, is sent as the answers' Retry-After header.
     /// </summary>
-    public void RespondWith(int status, string? errorBody = null)
+    public void RespondWith(int status, string? errorBody = null, string? retryAfter = null)
     {
         _errorBody = errorBody;
+        _retryAfter = retryAfter;
         _status = status;
     }
 
@@ -147,6 +150,7 @@ public sealed class HttpReceiver : IDisposable
                 ArrivedAt = arrivedAt,
             });
             context.Response.StatusCode = status;
+            if (_retryAfter is { } retryAfter) context.Response.Headers["Retry-After"] = retryAfter;
             var answer = Encoding.UTF8.GetBytes(status < 300 ? "{\"ok\":true}" : _errorBody ?? "{\"error\":\"receiver told to fail\"}");
             if (cut)
             {

@@ -106,6 +106,36 @@ public sealed class HttpSinkTests(HttpReceiver receiver)
         }
     }
 
+    [Theory]
+    [InlineData(429)]
+    [InlineData(503)]
+    public async Task A_throttling_answer_with_Retry_After_is_waited_out_before_the_next_request(int status)
+    {
+        var path = $"/throttle-{status}-{Guid.NewGuid():N}";
+        receiver.RespondWith(status, retryAfter: "2");
+        try
+        {
+            var (manager, dlq, errors) = Start(new HttpSinkConfig { Url = receiver.Url.TrimEnd('/') + path, MaxRetries = 3 });
+            var delivery = manager.DeliverAsync(Http(1), Origin(), default);
+            await Eventually.True(() => receiver.Requests.Any(r => r.Path == path), TimeSpan.FromSeconds(10), "the first request");
+            receiver.RespondWith(200);
+            await delivery;
+
+            // One throttled request, then nothing until its Retry-After ran out: no fast retries, no failure, no DLQ.
+            var requests = receiver.Requests.Where(r => r.Path == path).ToArray();
+            Assert.Equal([status, 200], requests.Select(r => r.Status));
+            Assert.True(requests[1].ArrivedAt - requests[0].ArrivedAt >= TimeSpan.FromSeconds(1.8),
+                $"the second request came {(requests[1].ArrivedAt - requests[0].ArrivedAt).TotalSeconds:0.00}s after the first");
+            Assert.Empty(errors);
+            Assert.Empty(dlq.Letters);
+            await manager.CloseAsync();
+        }
+        finally
+        {
+            receiver.RespondWith(200);
+        }
+    }
+
     [Fact]
     public async Task A_server_that_never_answers_fails_the_request_after_timeout_seconds()
     {
