@@ -23,6 +23,8 @@ public sealed partial class DrakkarCache : IAsyncDisposable
     private readonly CacheStore? _store;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    // Held while the cache is open, so that no peer's cleanup deletes the file of a running worker (null: not taken).
+    private FileStream? _inUse;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, LinkedListNode<CacheEntry>> _memory = new(StringComparer.Ordinal);
     private readonly LinkedList<CacheEntry> _recency = new();
@@ -78,8 +80,10 @@ public sealed partial class DrakkarCache : IAsyncDisposable
             if (PrivateFiles.NotOwnDatabase(path) is { } refused)
                 throw new IOException($"{refused}: refusing to use it as this worker's cache (another user may have placed it there); " +
                     "remove it, or use a directory of the worker's own");
+            var inUse = PrivateFiles.HoldInUseLock(path);
             var store = await CacheStore.OpenAsync(path, owner, cancellationToken).ConfigureAwait(false);
-            var cache = new DrakkarCache(config.Cache, owner, store, time ?? TimeProvider.System, logger ?? NullLogger.Instance);
+            var cache = new DrakkarCache(config.Cache, owner, store, time ?? TimeProvider.System, logger ?? NullLogger.Instance) { _inUse = inUse };
+            if (inUse is null) cache.LogInUseElsewhere(path);
             // A file reopened after a long stop is alive again before a peer's cleanup can take it for stale.
             cache.MarkAlive();
             return cache;
@@ -282,6 +286,7 @@ public sealed partial class DrakkarCache : IAsyncDisposable
         finally
         {
             await _store.DisposeAsync().ConfigureAwait(false);
+            _inUse?.Dispose();
         }
     }
 
@@ -292,7 +297,19 @@ public sealed partial class DrakkarCache : IAsyncDisposable
     /// worker's file from a gone one's by that time alone. (Not by the write-ahead log's: a worker's flushes change only
     /// its log until a checkpoint, and a peer's read-only sync changes the log's time too.)
     /// </summary>
-    private void MarkAlive() => File.SetLastWriteTimeUtc(_store!.Path, _time.GetUtcNow().UtcDateTime);
+    private void MarkAlive()
+    {
+        try
+        {
+            File.SetLastWriteTimeUtc(_store!.Path, _time.GetUtcNow().UtcDateTime);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new IOException($"this worker's cache file {_store!.Path} was deleted while the worker uses it (by hand, or by a " +
+                "worker of an older version sharing cache.db_dir): entries written from now on reach no peer and are gone at exit; " +
+                "restart the worker to start a new file", e);
+        }
+    }
 
     private void DeleteStaleFiles()
     {
@@ -442,6 +459,9 @@ public sealed partial class DrakkarCache : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cache peer sync skipped {Peer} this cycle")]
     private partial void LogPeerFailed(Exception error, string peer);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The cache file {File} is in use by another running process (a second worker with this WORKER_ID sharing cache.db_dir?): both write to it, and its in-use lock stays theirs")]
+    private partial void LogInUseElsewhere(string file);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cache cleanup deleted {File}: not written for more than {Hours} h (cache.stale_file_hours), its worker is gone")]
     private partial void LogStaleDeleted(string file, double hours);

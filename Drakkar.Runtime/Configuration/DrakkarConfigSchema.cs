@@ -753,8 +753,9 @@ internal static class DrakkarConfigSchema
         new ScalarField<CacheConfig, int?>("max_memory_entries", c => c.MaxMemoryEntries, (c, v) => c.MaxMemoryEntries = v,
             OptionalInteger, AtLeastOrNull(1))
         {
-            Doc = "entries kept in memory (`null`: unbounded); past it the least recently used is dropped from memory (a " +
-                "write not yet flushed is kept) and later reads fall back to the file",
+            Doc = "entries kept in memory (`null`: unbounded); past it the least recently used is dropped from memory and later " +
+                "reads fall back to the file (a write not yet flushed is not lost: `Get…Async` still finds it until the flush " +
+                "stores it, while `Peek` and `Contains`, memory only, may miss it)",
         },
         new ScalarField<CacheConfig, double?>("stale_file_hours", c => c.StaleFileHours, (c, v) => c.StaleFileHours = v,
             OptionalNumber, AtLeastOrNull(0.01))
@@ -764,8 +765,10 @@ internal static class DrakkarConfigSchema
                 "deletes it, with its SQLite companions, if it is a regular file of this user and a cache database (it has the " +
                 "`cache_owner` table; another program's file with such a name is left alone). This is what removes the " +
                 "files of earlier runs without `WORKER_ID` (a new id, and file, at each start); peers have already pulled " +
-                "its `cluster` and `global` entries. `null` keeps every file. Workers sharing a directory should use the " +
-                "same value",
+                "its `cluster` and `global` entries. `null` keeps every file. A running worker's file is never deleted, however " +
+                "old its time: each worker holds an advisory lock (`flock`) on `{worker_id}-cache.db.lock` while its cache is " +
+                "open, a cleanup skips a file whose lock is held, and the kernel drops the lock when the process ends (kill -9 " +
+                "included). Workers sharing a directory should still use the same value",
             AllowedNote = "> 2 × `cleanup_interval_seconds`",
         },
         new SectionField<CacheConfig, CachePeerSyncConfig>("peer_sync", c => c.PeerSync, PeerSync),

@@ -60,12 +60,13 @@ internal sealed partial class DebugConsole : IAsyncDisposable
         _server = DebugServer.Start(_listener!, _config.Debug, _json, probe, _logger);
         _listener = null;
         if (DebugServer.ExposureWarning(_config.Debug) is { } exposed) LogExposed(_logger, exposed);
-        // Bound to every address (0.0.0.0, ::): show a name the page can be opened at, not the wildcard.
+        // Bound to every address (0.0.0.0, ::): the page's address names the machine, not the wildcard, while the
+        // parenthesis says where the socket listens.
         var endpoint = _server.LocalEndpoint;
         var local = endpoint.Address.Equals(System.Net.IPAddress.Any) || endpoint.Address.Equals(System.Net.IPAddress.IPv6Any)
             ? $"http://{Environment.MachineName}:{endpoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)}/"
             : $"http://{endpoint}/";
-        LogListening(_logger, _config.Debug.DebugUrl.Length > 0 ? _config.Debug.DebugUrl : local, local,
+        LogListening(_logger, _config.Debug.DebugUrl.Length > 0 ? _config.Debug.DebugUrl : local, endpoint.ToString(),
             _config.Debug.AuthToken.Length > 0 ? "token required" : "no token", Recorder.DatabasePath ?? "none (memory only)");
     }
 

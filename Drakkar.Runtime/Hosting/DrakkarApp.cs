@@ -223,6 +223,7 @@ public static partial class DrakkarApp
         var file = ConfigLoader.ResolvePath(line.Value("--config"), ConfigLoader.ReadProcessEnvironment());
         // Said even when the sinks do not match, so that one run lists everything to fix.
         WarnAboutThisMachine(config);
+        if (Diagnostics.Ui.DebugServer.ExposureWarning(config.Debug) is { } exposed) Console.Error.WriteLine($"warning: {exposed}");
         if (ReportSinkProblems(config, declared, options.Sinks, line))
         {
             // Otherwise a check run from the wrong directory reads as a complaint about the file the operator meant.
@@ -234,7 +235,6 @@ public static partial class DrakkarApp
         var source = file ?? "built-in defaults";
         Console.Out.WriteLine($"# configuration is valid (source: {source}); effective values, secrets masked:");
         Console.Out.Write(SecretMasker.ToMaskedYaml(config));
-        if (Diagnostics.Ui.DebugServer.ExposureWarning(config.Debug) is { } exposed) Console.Error.WriteLine($"warning: {exposed}");
         return 0;
     }
 

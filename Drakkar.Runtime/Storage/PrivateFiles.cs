@@ -20,6 +20,9 @@ internal static class PrivateFiles
     /// <summary>Every file SQLite may keep next to a database (the rollback journal too).</summary>
     private static readonly string[] SqliteCompanions = [.. WalCompanions, "-journal"];
 
+    /// <summary>The file a running worker holds locked for as long as it uses a database (<see cref="HoldInUseLock"/>).</summary>
+    private const string InUseSuffix = ".lock";
+
     /// <summary>A worker id as part of a file name: letters, digits, <c>-</c>, <c>_</c> and <c>.</c> kept, anything else <c>_</c>.</summary>
     public static string SafeName(string workerId) =>
         string.Concat(workerId.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
@@ -107,13 +110,62 @@ internal static class PrivateFiles
     }
 
     /// <summary>
-    /// Deletes a database and its SQLite companions; false when one could not be deleted (the rest are deleted still).
-    /// Only for a database <see cref="NotOwnDatabase"/> found to be this user's.
+    /// Takes the exclusive advisory lock (<c>flock</c>) of <paramref name="database"/>'s <c>.lock</c> file (created 0600
+    /// when absent) and returns the open file that holds it: keep it open while the database is in use, and a peer's
+    /// sweep (<see cref="DeleteDatabasesWrittenBefore"/>) leaves the database alone however old its time (a worker whose
+    /// cleanup runs less often than a peer's stale limit, or a stopped process). The kernel drops the lock when the
+    /// process ends, kill -9 included. Null when it cannot be taken (another process holds it, the file is not this
+    /// user's): the database is then used without that protection.
+    /// </summary>
+    public static FileStream? HoldInUseLock(string database)
+    {
+        var path = database + InUseSuffix;
+        TryCreate(path);
+        if (NotOwnFile(path) is not null) return null;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                // FileShare.None is an exclusive flock on Unix.
+                return new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (attempt < 40)
+            {
+                // A peer's sweep holds it for a moment while it looks.
+                Thread.Sleep(50);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+    }
+
+    /// <summary>Whether a running process holds <paramref name="database"/>'s in-use lock (<see cref="HoldInUseLock"/>).</summary>
+    public static bool InUse(string database)
+    {
+        var path = database + InUseSuffix;
+        if (!File.Exists(path)) return false;
+        try
+        {
+            // A shared flock: refused while the owner holds its exclusive one.
+            using var probe = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            return false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Deletes a database, its SQLite companions and its in-use lock file; false when one could not be deleted (the rest
+    /// are deleted still). Only for a database <see cref="NotOwnDatabase"/> found to be this user's.
     /// </summary>
     public static bool DeleteDatabase(string path)
     {
         var all = true;
-        foreach (var file in SqliteCompanions.Select(suffix => path + suffix).Prepend(path))
+        foreach (var file in SqliteCompanions.Append(InUseSuffix).Select(suffix => path + suffix).Prepend(path))
         {
             try
             {
@@ -154,7 +206,7 @@ internal static class PrivateFiles
         var kept = keep is null ? null : Path.GetFullPath(keep);
         foreach (var file in Directory.EnumerateFiles(directory, pattern))
         {
-            if (Path.GetFullPath(file) == kept || lastWritten(file) >= oldest || NotOwnDatabase(file) is not null || !recognised(file)) continue;
+            if (Path.GetFullPath(file) == kept || lastWritten(file) >= oldest || NotOwnDatabase(file) is not null || InUse(file) || !recognised(file)) continue;
             if (DeleteDatabase(file)) deleted.Add(file);
         }
         return deleted;

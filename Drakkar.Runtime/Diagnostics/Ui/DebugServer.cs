@@ -153,11 +153,12 @@ internal sealed partial class DebugServer : SocketServer
     /// <summary>Answers every request but an authorized, allowed <c>/api/stream</c> and <c>POST /api/probe</c>.</summary>
     internal Response Route(DebugRequest request)
     {
+        // The token first: without it, every request gets the 401, whatever its method (even which methods exist is not said).
+        if (Refuse(request, out var setCookie) is { } refused) return refused;
         if (request.Path == "/api/probe" && request.Method != "POST")
             return new Response(405, "Method Not Allowed", TextType, "POST /api/probe?partition=P&offset=O[&count=N][&topic=T]\n", "Allow: POST\r\n");
         if (request.Method is not ("GET" or "HEAD"))
             return new Response(405, "Method Not Allowed", TextType, "only GET is served\n", "Allow: GET, HEAD\r\n");
-        if (Refuse(request, out var setCookie) is { } refused) return refused;
         if (request.Path == "/api/stream") return new Response(403, "Forbidden", TextType, "origin not allowed; see debug.allowed_ws_origins\n");
         return request.Path switch
         {

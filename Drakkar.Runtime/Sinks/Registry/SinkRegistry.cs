@@ -179,7 +179,7 @@ public sealed class SinkRegistry
                 var closest = Configuration.KeySuggester.Closest(name, declaredNames);
                 yield return $"{SinkKey.ConfigPathOf(kind, customKind, name)} is configured but the handler declares no such sink " +
                     (declaredNames.Count == 0 ? "of this kind" : $"(it declares {string.Join(", ", declaredNames.Select(n => $"'{n}'"))})") +
-                    (closest is null ? "" : $"; did you mean '{closest}'?") + " It is connected at start all the same.";
+                    (closest is null ? "." : $"; did you mean '{closest}'?") + " It is connected at start all the same.";
             }
         }
     }

@@ -242,12 +242,35 @@ public sealed class DrakkarCacheTests : IDisposable
 
         await live.CleanupAsync();
 
-        Assert.Equal(["gone-recently-cache.db", "gone-recently-cache.db-shm", "gone-recently-cache.db-wal",
-            "live-cache.db", "live-cache.db-shm", "live-cache.db-wal", "myapp-cache.db", "notes.db"],
+        Assert.Equal(["gone-recently-cache.db", "gone-recently-cache.db-shm", "gone-recently-cache.db-wal", "gone-recently-cache.db.lock",
+            "live-cache.db", "live-cache.db-shm", "live-cache.db-wal", "live-cache.db.lock", "myapp-cache.db", "notes.db"],
             Directory.GetFiles(_dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.True(File.GetLastWriteTimeUtc(Path.Combine(_dir, "live-cache.db")) >= _clock.GetUtcNow().UtcDateTime.AddMinutes(-1));
         Assert.Equal("from gone-long", await live.GetStringAsync("gone-long-key"));
         Assert.Equal(0, await live.SyncWithPeersAsync());
+    }
+
+    [Fact]
+    public async Task A_running_workers_file_is_never_deleted_by_a_peers_cleanup_however_old_its_time()
+    {
+        // A worker whose cleanup runs less often than a peer's stale_file_hours (or a stopped process): its file's time
+        // is old, but it is still using it. Deleted, its entries would reach no peer and be gone at its exit.
+        var running = await Open("running");
+        running.Set("k", "from running", scope: CacheScope.Cluster);
+        await running.FlushAsync();
+        SetLastWritten("running", TimeSpan.FromHours(30));
+        await using var peer = await Open("peer");
+
+        await peer.CleanupAsync();
+
+        Assert.True(File.Exists(Path.Combine(_dir, "running-cache.db")), "the running worker's file was deleted");
+        Assert.Equal(1, await peer.SyncWithPeersAsync());
+        // Once it is gone (its lock is released with the process, kill -9 included), the next cleanup deletes its files.
+        await running.DisposeAsync();
+        SetLastWritten("running", TimeSpan.FromHours(30));
+        await peer.CleanupAsync();
+        Assert.Empty(Directory.GetFiles(_dir, "running-cache.db*"));
+        Assert.Equal("from running", await peer.GetStringAsync("k"));
     }
 
     [Fact]

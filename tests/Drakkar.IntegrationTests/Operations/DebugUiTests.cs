@@ -143,6 +143,11 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
         foreach (var path in new[] { "/", "/api/state", "/api/tasks", "/api/config", "/api/stream" })
             Assert.Equal(HttpStatusCode.Unauthorized, (await _http.GetAsync(baseUrl + path)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await _http.GetAsync(baseUrl + "/api/state?token=wrong")).StatusCode);
+        // Whatever the method: without the token not even which methods exist is answered (405 only with it).
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _http.GetAsync(baseUrl + "/api/probe")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _http.DeleteAsync(baseUrl + "/api/state")).StatusCode);
+        using var probeWithToken = new HttpRequestMessage(HttpMethod.Get, baseUrl + "/api/probe") { Headers = { { "Authorization", "Bearer s3cret-token" } } };
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, (await _http.SendAsync(probeWithToken)).StatusCode);
 
         using var bearer = new HttpRequestMessage(HttpMethod.Get, baseUrl + "/api/state") { Headers = { { "Authorization", "Bearer s3cret-token" } } };
         var state = await _http.SendAsync(bearer);
