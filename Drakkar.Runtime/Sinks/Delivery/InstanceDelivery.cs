@@ -203,7 +203,7 @@ internal sealed partial class InstanceDelivery
     /// </summary>
     /// <returns>False when the group is to be held for an outage (on_outage: pause) instead: nothing was settled.</returns>
     private async Task<bool> DeliverGroupAsync(PayloadGroup group, Exception? firstFailure, bool admitted = false, CircuitAdmission? given = null,
-        long? heldSince = null)
+        long? heldSince = null, int probe = 0)
     {
         var admission = given ?? (firstFailure is null && !admitted ? _slot.Breaker.Admit() : CircuitAdmission.Deliver);
         if (admission == CircuitAdmission.Reject)
@@ -246,7 +246,9 @@ internal sealed partial class InstanceDelivery
                 var error = _masker.Apply(Describe(failure));
                 _slot.Counters.Failed(error, _options.Time.GetUtcNow());
                 _slot.Errors.Increment();
-                LogDeliveryFailed(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, attempt, error);
+                // A held group's probes are counted on their own: each is the first attempt of its delivery.
+                if (probe > 0) LogProbeFailed(_logger, _slot.Key.KindName, _slot.Key.Name, probe, group.Count, error);
+                else LogDeliveryFailed(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, attempt, error);
                 _metrics.Events.DeliveryFailed(_slot.Key.KindName, _slot.Key.Name, group.Count, error);
 
                 if (heldSince is not null && TransientErrors.IsTransient(failure))
@@ -336,6 +338,7 @@ internal sealed partial class InstanceDelivery
         }
         var heldSince = Volatile.Read(ref _deliveries);
         var delivered = false;
+        var probes = 0;
         try
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(group.Abandoned, _closing);
@@ -354,7 +357,7 @@ internal sealed partial class InstanceDelivery
                     LogHeldBack(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, _slot.Breaker.State, wait.TotalMilliseconds);
                     continue;
                 }
-                if (await DeliverGroupAsync(group, null, given: admission, heldSince: heldSince).ConfigureAwait(false))
+                if (await DeliverGroupAsync(group, null, given: admission, heldSince: heldSince, probe: ++probes).ConfigureAwait(false))
                 {
                     delivered = true;
                     return;
@@ -368,7 +371,9 @@ internal sealed partial class InstanceDelivery
             if (Interlocked.Decrement(ref _holding) == 0)
             {
                 var reason = delivered ? "" : _closing.IsCancellationRequested ? "the worker is stopping" : "their partitions were given up";
-                if (delivered) LogHoldOver(_logger, _slot.Key.KindName, _slot.Key.Name);
+                // The last held group may also have ended refused (dead-lettered) or skipped, which says nothing of the sink being back.
+                if (delivered && group.SettledAs is { } ending) LogHoldEndedWithout(_logger, _slot.Key.KindName, _slot.Key.Name, ending.Replace('_', '-'));
+                else if (delivered) LogHoldOver(_logger, _slot.Key.KindName, _slot.Key.Name);
                 else LogHoldGivenUp(_logger, _slot.Key.KindName, _slot.Key.Name, reason);
                 _metrics.Events.OutageEnded(_slot.Key.KindName, _slot.Key.Name, Stopwatch.GetElapsedTime(Volatile.Read(ref _holdingSince)), delivered, reason);
             }
@@ -642,6 +647,12 @@ internal sealed partial class InstanceDelivery
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sink {SinkKind}/{SinkName} is back: no payload held any more")]
     private static partial void LogHoldOver(ILogger logger, string sinkKind, string sinkName);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: no payload held any more, but the last held payloads were {Ending}, not delivered: the sink refused them (see the line before), which does not show that it is back")]
+    private static partial void LogHoldEndedWithout(ILogger logger, string sinkKind, string sinkName, string ending);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName} is still unreachable: probe {Probe} with {Count} held payload(s) failed: {Error}")]
+    private static partial void LogProbeFailed(ILogger logger, string sinkKind, string sinkName, int probe, int count, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName} was not reached again: its held payloads were let go because {Reason}; their offsets stay uncommitted, so they are delivered after the restart or by the partitions' next owner")]
     private static partial void LogHoldGivenUp(ILogger logger, string sinkKind, string sinkName, string reason);

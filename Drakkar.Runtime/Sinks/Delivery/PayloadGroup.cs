@@ -38,9 +38,13 @@ internal sealed class PayloadGroup(List<SinkPayload> payloads, DeliveryOrigin or
         settlement.GroupSettled();
     }
 
+    /// <summary>How the group ended when it was not simply delivered (<c>dead_lettered</c>, <c>skipped</c>, <c>dropped</c>); null otherwise.</summary>
+    public string? SettledAs { get; private set; }
+
     /// <summary>Records on the group's span how it was settled when it was not simply delivered (dead-lettered, skipped).</summary>
     public void Outcome(string outcome, string error)
     {
+        SettledAs = outcome;
         if (Span is not { } span) return;
         span.SetTag("drakkar.delivery.outcome", outcome);
         PipelineTracing.Fail(span, error);

@@ -137,6 +137,39 @@ public sealed class HttpSinkTests(HttpReceiver receiver)
     }
 
     [Fact]
+    public async Task A_hold_whose_last_payloads_are_refused_at_a_probe_ends_without_saying_the_sink_is_back()
+    {
+        var path = $"/refused-{Guid.NewGuid():N}";
+        receiver.RespondWith(500);
+        try
+        {
+            using var logs = new LogCapture();
+            var masker = new SinkSecretMasker();
+            var dlq = new RecordingDlq();
+            var manager = new SinkManager([new HttpSink("hook", new HttpSinkConfig { Url = receiver.Url.TrimEnd('/') + path, MaxRetries = 0 }, masker)], dlq,
+                new SinkManagerOptions { Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause } }, new DrakkarMetrics(), logs, masker);
+            await manager.StartAsync(default);
+            var delivery = manager.DeliverAsync(Http(1), Origin(), default).AsTask();
+            await Eventually.True(() => logs.Containing("probe 2 with 1 held payload(s) failed").Length > 0, TimeSpan.FromSeconds(10), logs.Text);
+
+            // The receiver now refuses the payload itself: the next probe dead-letters it, and the hold ends.
+            receiver.RespondWith(400);
+            await delivery.WaitAsync(TimeSpan.FromSeconds(15));
+
+            Assert.Single(dlq.Letters);
+            Assert.Empty(logs.Containing("is back:"));
+            Assert.Single(logs.Containing("no payload held any more, but the last held payloads were dead-lettered, not delivered"));
+            // Each probe says which it is, instead of an "attempt 1" that never moves.
+            Assert.Empty(logs.Containing("on attempt 1:").Skip(1));
+            await manager.CloseAsync();
+        }
+        finally
+        {
+            receiver.RespondWith(200);
+        }
+    }
+
+    [Fact]
     public async Task A_server_that_never_answers_fails_the_request_after_timeout_seconds()
     {
         // Accepts connections and reads nothing, answers nothing.
