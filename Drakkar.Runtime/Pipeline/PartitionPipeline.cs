@@ -441,6 +441,9 @@ internal sealed partial class PartitionPipeline
                         return;
                     default:
                         PipelineTracing.Fail(span, error.Failure.ToString());
+                        // Attempts log at information level (one may be retried); the final failure is a warning, with
+                        // the end of stderr, so that a worker logging at WARNING still shows its failing tasks.
+                        LogTaskFailedForGood(_logger, task.TaskId, Topic, Partition, attempt, error.Failure, error.ExitCode, StderrTail(error.Stderr));
                         Finish(task, window, null, error);
                         return;
                 }
@@ -756,6 +759,18 @@ internal sealed partial class PartitionPipeline
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Task {TaskId} lists offset {Offset}, which is not an open message of {Topic}[{Partition}]; ignored")]
     private partial void LogUnknownOffset(string topic, int partition, string taskId, long offset);
+
+    /// <summary>The last <see cref="StderrTailChars"/> characters of a task's stderr, trimmed, for a log line.</summary>
+    private static string StderrTail(string stderr)
+    {
+        var text = stderr.TrimEnd();
+        return text.Length == 0 ? "(empty)" : text.Length <= StderrTailChars ? text : "…" + text[^StderrTailChars..];
+    }
+
+    private const int StderrTailChars = 500;
+
+    [LoggerMessage(EventId = 3012, Level = LogLevel.Warning, Message = "Task {TaskId} of {Topic}[{Partition}] failed for good after {Attempts} attempt(s): {Failure}, exit code {ExitCode}; stderr: {Stderr}")]
+    private static partial void LogTaskFailedForGood(ILogger logger, string taskId, string topic, int partition, int attempts, ExecutorFailure failure, int? exitCode, string stderr);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Task {TaskId} of {Topic}[{Partition}] failed in the pipeline; it is final")]
     private partial void LogTaskPipelineFailed(Exception error, string topic, int partition, string taskId);

@@ -56,4 +56,43 @@ public sealed class HookFailureTests(KafkaBroker kafka)
         Assert.Single(logs.Containing("Hook on_window_complete failed"));
         await worker.StopAsync();
     }
+
+    /// <summary>Every message's task writes to stderr and exits 3; <c>OnError</c> asks for a retry each time.</summary>
+    private sealed class AlwaysFailingHandler : DrakkarHandler
+    {
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([.. messages.Select(m => new ExecutorTask(TaskId.New("doomed"))
+            {
+                Args = ["-c", $"echo 'input {m.Offset} is malformed at line 7' >&2; exit 3"],
+                SourceOffsets = [m.Offset],
+            })]);
+
+        public override ValueTask<ErrorDecision> OnError(ExecutorTask task, ExecutorError error) => Decide(ErrorDecision.Retry);
+    }
+
+    [Fact]
+    public async Task A_task_that_fails_for_good_is_a_warning_with_its_attempts_and_the_end_of_its_stderr()
+    {
+        var topic = kafka.CreateTopic("failed-for-good");
+        var group = $"{topic}-g";
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, 1);
+        var logs = new LogCapture();
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, group, c =>
+        {
+            c.Executor.BinaryPath = "/bin/sh";
+            c.Executor.MaxRetries = 2;
+            c.Executor.RetryBackoffMs = 0;
+        });
+
+        await using var worker = await TestWorker.StartAsync(new AlwaysFailingHandler(), config, loggers: logs);
+        await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, group, 1)[0] == 1, TimeSpan.FromSeconds(30),
+            "the message committed after its task's final failure");
+
+        // Each attempt is information (it may be retried); the final failure is one warning a WARNING-level log keeps.
+        Assert.Equal(3, logs.Containing("exited with code 3 on attempt").Length);
+        var final = Assert.Single(logs.Containing("failed for good"));
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, final.Level);
+        Assert.Contains($"[0] failed for good after 3 attempt(s): NonZeroExit, exit code 3; stderr: input 0 is malformed at line 7", final.Message, StringComparison.Ordinal);
+        await worker.StopAsync();
+    }
 }

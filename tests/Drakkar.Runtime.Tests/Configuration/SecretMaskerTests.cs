@@ -95,6 +95,7 @@ public sealed class SecretMaskerTests
                 cache: { url: "redis://:redispass@redis:6379/0" }
               custom:
                 s3: { archive: { bucket: b, secret_access_key: s3secret } }
+                audit: { events: { path: /tmp/newcomer60/out/audit.jsonl } }
             debug: { auth_token: debugtoken }
             """, Env());
 
@@ -110,6 +111,7 @@ public sealed class SecretMaskerTests
         Assert.Contains("X-Team: \"search\"", yaml, StringComparison.Ordinal);
         Assert.Contains("LANG: \"C\"", yaml, StringComparison.Ordinal);
         Assert.Contains("bucket: \"b\"", yaml, StringComparison.Ordinal);
+        Assert.Contains("path: \"/tmp/newcomer60/out/audit.jsonl\"", yaml, StringComparison.Ordinal);
     }
 
     [Fact]
