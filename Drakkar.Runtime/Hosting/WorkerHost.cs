@@ -163,7 +163,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
     private async Task StartPartsAsync(WorkerParts parts, CancellationToken cancellationToken)
     {
         Metrics.Worker.Set(1, WorkerId, DrakkarVersion.Text, Config.Kafka.ConsumerGroup);
-        _traces = OtlpTraceExport.Start(Config.Telemetry, WorkerId, Config.ClusterName);
+        _traces = OtlpTraceExport.Start(Config.Telemetry, WorkerId, Config.ClusterName, _loggers.CreateLogger("Drakkar.Tracing"));
         Execution.BinaryCheck.Require(Config.Executor.BinaryPath);
         if (string.Equals(Config.Kafka.Brokers, EmbeddedBrokers, StringComparison.OrdinalIgnoreCase))
         {

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using OpenTelemetry;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Resources;
@@ -12,8 +13,8 @@ namespace Drakkar.Observability.Tracing;
 /// </summary>
 internal static class OtlpTraceExport
 {
-    /// <summary>The running exporter, or null when <c>telemetry.traces</c> is off.</summary>
-    public static TracerProvider? Start(TelemetryConfig telemetry, string workerId, string clusterName)
+    /// <summary>The running exporter, or null when <c>telemetry.traces</c> is off. Failed exports are said on <paramref name="logger"/> (<see cref="OtlpExportWatch"/>).</summary>
+    public static TracerProvider? Start(TelemetryConfig telemetry, string workerId, string clusterName, ILogger logger)
     {
         if (!telemetry.Traces) return null;
         var serviceName = telemetry.ServiceName.Trim().Length > 0 ? telemetry.ServiceName.Trim() : workerId;
@@ -29,6 +30,11 @@ internal static class OtlpTraceExport
                 options.Protocol = OtlpExportProtocol.HttpProtobuf;
                 // Set in code, the endpoint is used as given: the signal's path is ours to add.
                 options.Endpoint = new Uri(telemetry.OtlpEndpoint.TrimEnd('/') + "/v1/traces");
+                // The exporter's own client, but watched: a batch it cannot send is dropped silently otherwise.
+                options.HttpClientFactory = () => new HttpClient(new OtlpExportWatch(logger, TimeProvider.System))
+                {
+                    Timeout = TimeSpan.FromMilliseconds(options.TimeoutMilliseconds),
+                };
             })
             .Build();
     }

@@ -23,6 +23,9 @@ public sealed class OtlpReceiver : IDisposable
     /// <summary>Every request as <c>METHOD path content-type</c>.</summary>
     public IReadOnlyList<string> Requests => [.. _http.Requests.Select(r => $"{r.Method} {r.Path} {r.Headers.GetValueOrDefault("Content-Type")}")];
 
+    /// <summary>The status every following export is answered with (a collector that is overloaded, or back).</summary>
+    public void RespondWith(int status) => _http.RespondWith(status);
+
     public void Dispose() => _http.Dispose();
 
     /// <summary>ExportTraceServiceRequest: 1 resource_spans → (1 resource → 1 attributes; 2 scope_spans → 2 spans).</summary>

@@ -88,6 +88,34 @@ public sealed class TracingTests(KafkaBroker kafka)
         Assert.Equal("3", task.Attributes["process.exit.code"]);
     }
 
+    [Fact]
+    public async Task A_collector_that_refuses_spans_is_said_once_as_a_warning_and_its_return_too()
+    {
+        using var collector = new OtlpReceiver();
+        collector.RespondWith(503);
+        var (source, _) = Topics("trace-down");
+        var config = TracedConfig(source, "trace-down-group", collector, c =>
+        {
+            c.Executor.BinaryPath = "/bin/sh";
+            c.Executor.MaxRetries = 0;
+        });
+        var logs = new LogCapture();
+        await using var worker = await TestWorker.StartAsync(new ExitingHandler(), config, loggers: logs);
+        await ProduceAsync(source, traceParent: null);
+        await Eventually.True(() => logs.Containing("Spans cannot be exported to").Length > 0, Deadline, () => $"requests: {string.Join(", ", collector.Requests)}; {logs.Text()}");
+
+        collector.RespondWith(200);
+        await ProduceAsync(source, traceParent: null);
+        await Eventually.True(() => logs.Containing("Spans reach").Length > 0, Deadline, logs.Text);
+        await worker.StopAsync();
+
+        // Without this, the exporter dropped its batches without a word: a collector that is down looked like tracing off.
+        var warning = Assert.Single(logs.Containing("Spans cannot be exported to"));
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, warning.Level);
+        Assert.Contains($"{collector.Endpoint}/v1/traces (telemetry.otlp_endpoint): HTTP 503", warning.Message, StringComparison.Ordinal);
+        Assert.Contains(collector.Spans, s => s.Name == "task");
+    }
+
     /// <summary>One task per message whose process exits 3.</summary>
     private sealed class ExitingHandler : DrakkarHandler
     {
