@@ -284,20 +284,29 @@ internal sealed partial class RedisSink : ISink
     private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
     {
         if (e.ConnectionType != ConnectionType.Interactive) return;
+        Volatile.Write(ref _lostConnection, true);
         LogConnectionLost(_logger, Name, RedisOptions.Describe(e.EndPoint), e.FailureType, _masker.Apply(Brief(e.Exception?.Message)));
     }
 
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
     {
         if (e.ConnectionType != ConnectionType.Interactive) return;
-        LogConnectionRestored(_logger, Name, RedisOptions.Describe(e.EndPoint));
+        // "Again" only after a loss this sink logged: the client also reports its first connection this way.
+        if (Volatile.Read(ref _lostConnection)) LogConnectionRestored(_logger, Name, RedisOptions.Describe(e.EndPoint));
+        else LogConnected(_logger, Name, RedisOptions.Describe(e.EndPoint));
     }
+
+    // Set once the connection was lost after the sink connected, so that a restored connection says "again".
+    private bool _lostConnection;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Redis sink {Sink} lost its connection to {Endpoint} ({Failure}): {Error}; the worker is not ready until it is back")]
     private static partial void LogConnectionLost(ILogger logger, string sink, string endpoint, ConnectionFailureType failure, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Redis sink {Sink} may not run MSET ({Error}); it writes one SET per payload from now on (grant +mset for fewer, larger commands)")]
     private static partial void LogMsetRefused(ILogger logger, string sink, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Redis sink {Sink} is connected to {Endpoint}")]
+    private static partial void LogConnected(ILogger logger, string sink, string endpoint);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Redis sink {Sink} is connected to {Endpoint} again")]
     private static partial void LogConnectionRestored(ILogger logger, string sink, string endpoint);
