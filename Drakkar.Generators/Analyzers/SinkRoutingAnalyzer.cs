@@ -49,10 +49,13 @@ public sealed class SinkRoutingAnalyzer : DiagnosticAnalyzer
         });
     }
 
-    /// <summary>The rule identifiers follow: <c>^[A-Za-z_][A-Za-z0-9_]*$</c>.</summary>
+    /// <summary>
+    /// The rule identifiers follow, the PostgreSQL sink's at run time: <c>^[A-Za-z_][A-Za-z0-9_]*$</c>, at most 63
+    /// characters (PostgreSQL's identifier length).
+    /// </summary>
     public static bool IsValidSqlIdentifier(string value)
     {
-        if (value.Length == 0 || !(IsAsciiLetter(value[0]) || value[0] == '_')) return false;
+        if (value.Length is 0 or > 63 || !(IsAsciiLetter(value[0]) || value[0] == '_')) return false;
         foreach (var c in value)
         {
             if (!(IsAsciiLetter(c) || c == '_' || c is >= '0' and <= '9')) return false;

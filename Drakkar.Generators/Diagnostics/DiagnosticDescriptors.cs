@@ -23,7 +23,7 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor InvalidSqlIdentifier = Create(
         "DRK0003", "Invalid SQL identifier",
-        "'{0}' is not a valid SQL identifier for {1}; use letters, digits and underscores, not starting with a digit",
+        "'{0}' is not a valid SQL identifier for {1}; use letters, digits and underscores, not starting with a digit, at most 63 characters",
         RoutingCategory);
 
     public static readonly DiagnosticDescriptor PayloadNotPartial = Create(

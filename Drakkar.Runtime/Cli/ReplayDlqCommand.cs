@@ -354,7 +354,7 @@ internal sealed class ReplayDlqCommand
         {
             if (sources is null)
             {
-                messages = DeadLetterEnvelope.Parse(record.Message.Value, record.Message.Key, SourceRecordReader.HeadersOf(record.Message.Headers));
+                messages = DeadLetterEnvelope.Parse(record.Message.Value, record.Message.Key, Kafka.KafkaHeaders.Of(record.Message.Headers));
             }
             else
             {

@@ -143,7 +143,7 @@ internal sealed class SourceRecordReader : IDisposable
         {
             if (!chunk.Records.TryGetValue(offset, out var record))
                 throw new InvalidDataException($"source message {source.Topic}[{source.Partition}]@{offset} is no longer in the topic (or could not be read)");
-            messages.Add(new ReplayMessage(record.Message.Key, record.Message.Value ?? [], HeadersOf(record.Message.Headers)));
+            messages.Add(new ReplayMessage(record.Message.Key, record.Message.Value ?? [], Kafka.KafkaHeaders.Of(record.Message.Headers)));
         }
         return messages;
     }
@@ -179,8 +179,6 @@ internal sealed class SourceRecordReader : IDisposable
         _consumer.Dispose();
     }
 
-    internal static IReadOnlyList<KeyValuePair<string, byte[]>> HeadersOf(Headers? headers) =>
-        headers is null ? [] : [.. headers.Select(h => new KeyValuePair<string, byte[]>(h.Key, h.GetValueBytes()))];
 }
 
 /// <summary>

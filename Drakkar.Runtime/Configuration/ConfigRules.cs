@@ -110,11 +110,8 @@ internal static partial class ConfigRules
         },
         "`http://` or `https://` URL with a host; not a cloud metadata host");
 
-    public static bool IsSqlIdentifier(string value) => SqlIdentifier().IsMatch(value);
-
-    // The same rule the PostgreSQL sink applies to table and column names (S9), so a bad key fails at load.
-    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*\z", RegexOptions.CultureInvariant)]
-    private static partial Regex SqlIdentifier();
+    // The rule the PostgreSQL sink applies to table and column names (S9), so a bad key fails at load.
+    public static bool IsSqlIdentifier(string value) => Sinks.Postgres.SqlIdentifier.IsValid(value);
 
     private static string Show(double value) => value.ToString(CultureInfo.InvariantCulture);
 }

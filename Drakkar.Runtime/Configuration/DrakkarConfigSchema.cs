@@ -374,7 +374,7 @@ internal static class DrakkarConfigSchema
         if (sink.Mode != PostgresWriteMode.Upsert && sink.OnConflict.Count > 0)
             check.Fail("on_conflict", $"is only used with mode 'upsert' (mode is '{sink.Mode.ToString().ToLowerInvariant()}')");
         foreach (var column in sink.OnConflict.Where(column => !IsSqlIdentifier(column)))
-            check.Fail("on_conflict", $"'{column}' is not a valid column name (letters, digits and '_', not starting with a digit)");
+            check.Fail("on_conflict", $"'{column}' is not a valid column name (letters, digits and '_', not starting with a digit, at most 63 characters)");
     });
 
     private static readonly ObjectSpec<MongoSinkConfig> MongoSink = new(Instance(

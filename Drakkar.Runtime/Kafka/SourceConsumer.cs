@@ -411,8 +411,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         }
     }
 
-    private static IReadOnlyList<KeyValuePair<string, byte[]>> Headers(Message<byte[]?, byte[]?> message) =>
-        message.Headers is { Count: > 0 } h ? [.. h.Select(x => new KeyValuePair<string, byte[]>(x.Key, x.GetValueBytes()))] : [];
+    private static IReadOnlyList<KeyValuePair<string, byte[]>> Headers(Message<byte[]?, byte[]?> message) => KafkaHeaders.Of(message.Headers);
 
     /// <summary>A record's topic: the subscribed one, unless the subscription is a pattern (then the client names it).</summary>
     private string RecordTopic(ConsumeResult<byte[]?, byte[]?> record) => record.Topic ?? _config.Kafka.SourceTopic;

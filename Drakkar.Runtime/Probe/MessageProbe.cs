@@ -226,7 +226,7 @@ internal static partial class MessageProbe
         using var reader = new Cli.SourceRecordReader(config.Kafka.Brokers, config.Kafka);
         return [.. reader.ReadFrom(topic, partition, offset, count, cancellationToken).Select(record => new ProbeInput(record.Topic, record.Partition.Value,
             record.Offset.Value, record.Message.Key, record.Message.Value, record.Message.Timestamp.UtcDateTime,
-            Cli.SourceRecordReader.HeadersOf(record.Message.Headers)))];
+            Kafka.KafkaHeaders.Of(record.Message.Headers)))];
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Undecodable message {Topic}[{Partition}]@{Offset} ({Bytes} bytes): {Error}; it reaches Arrange with a null payload")]

@@ -101,16 +101,21 @@ public sealed class DiagnosticTests
             collect.Postgres.Add(PostgresPayload.Of("search results", summary));
                     collect.Postgres.Add(PostgresPayload.Of("ok_table", new Odd("x")));
                     collect.Postgres.Add(PostgresPayload.Of("1st", summary));
+                    collect.Postgres.Add(PostgresPayload.Of("a_table_name_that_is_sixty_four_characters_long_which_is_too_lon", summary));
+                    collect.Postgres.Add(PostgresPayload.Of("ok_table", new Long(1)));
             """,
             """
             [Payload] public sealed partial record Summary(string Id, int Count);
             [Payload] public sealed partial record Odd([property: JsonPropertyName("match-count")] string MatchCount);
+            [Payload] public sealed partial record Long(int HowManyItemsTheCustomerOrderedAcrossEveryWarehouseInTheLastBillingPeriod);
             """));
 
         AssertDiagnostics(run,
-            "DRK0003 (16:49) `\"search results\"`: 'search results' is not a valid SQL identifier for a PostgreSQL table name; use letters, digits and underscores, not starting with a digit",
-            "DRK0003 (17:61) `new Odd(\"x\")`: 'match-count' is not a valid SQL identifier for the column of member 'MatchCount' of payload 'Odd'; use letters, digits and underscores, not starting with a digit",
-            "DRK0003 (18:49) `\"1st\"`: '1st' is not a valid SQL identifier for a PostgreSQL table name; use letters, digits and underscores, not starting with a digit");
+            "DRK0003 (17:49) `\"search results\"`: 'search results' is not a valid SQL identifier for a PostgreSQL table name; use letters, digits and underscores, not starting with a digit, at most 63 characters",
+            "DRK0003 (18:61) `new Odd(\"x\")`: 'match-count' is not a valid SQL identifier for the column of member 'MatchCount' of payload 'Odd'; use letters, digits and underscores, not starting with a digit, at most 63 characters",
+            "DRK0003 (19:49) `\"1st\"`: '1st' is not a valid SQL identifier for a PostgreSQL table name; use letters, digits and underscores, not starting with a digit, at most 63 characters",
+            "DRK0003 (20:49) `\"a_table_name_that_is_sixty_four_characters_long_which_is_too_lon\"`: 'a_table_name_that_is_sixty_four_characters_long_which_is_too_lon' is not a valid SQL identifier for a PostgreSQL table name; use letters, digits and underscores, not starting with a digit, at most 63 characters",
+            "DRK0003 (21:61) `new Long(1)`: 'how_many_items_the_customer_ordered_across_every_warehouse_in_the_last_billing_period' is not a valid SQL identifier for the column of member 'HowManyItemsTheCustomerOrderedAcrossEveryWarehouseInTheLastBillingPeriod' of payload 'Long'; use letters, digits and underscores, not starting with a digit, at most 63 characters");
     }
 
     [Fact]

@@ -88,13 +88,8 @@ internal sealed class KafkaSink : ISink
                 tally.Unserializable(i, unserializable!);
                 continue;
             }
-            try
+            if (!Produce(producer, record, tally, i, cancellationToken))
             {
-                producer.Produce(_config.Topic, record, tally.ReportFor(i));
-            }
-            catch (ProduceException<byte[]?, byte[]> e)
-            {
-                tally.NotSent(i, batch.Count, e.Error);
                 break;
             }
         }
@@ -110,6 +105,40 @@ internal sealed class KafkaSink : ISink
             throw new KafkaSinkException(text, first);
         }
         tally.FailRefused(batch, _config.Topic);
+    }
+
+    /// <summary>
+    /// Hands record <paramref name="index"/> to librdkafka. A record it refuses for itself (larger than
+    /// <c>message.max.bytes</c>, say) fails alone, and the batch's next records are still produced: failing them all
+    /// with its error sent valid records of other hook calls to the DLQ as "too large". A full local queue is waited
+    /// out (delivery reports served meanwhile). Returns false when the producer itself cannot take records any more
+    /// (a fatal error): the rest of the batch is then failed unsent.
+    /// </summary>
+    private bool Produce(IProducer<byte[]?, byte[]> producer, Message<byte[]?, byte[]> record, DeliveryTally tally, int index,
+        CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                producer.Produce(_config.Topic, record, tally.ReportFor(index));
+                return true;
+            }
+            catch (ProduceException<byte[]?, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull && !cancellationToken.IsCancellationRequested)
+            {
+                producer.Poll(TimeSpan.FromMilliseconds(100));
+            }
+            catch (ProduceException<byte[]?, byte[]> e) when (!e.Error.IsFatal)
+            {
+                tally.NotSent(index, index + 1, e.Error);
+                return true;
+            }
+            catch (ProduceException<byte[]?, byte[]> e)
+            {
+                tally.NotSent(index, tally.Count, e.Error);
+                return false;
+            }
+        }
     }
 
     /// <summary>
@@ -218,6 +247,9 @@ internal sealed class DeliveryTally
 
     public Task<(int Failed, Error? First)> Completion => _completion.Task;
 
+    /// <summary>The records of the batch.</summary>
+    public int Count => _errors.Length;
+
     /// <summary>True when some payload was never produced because it could not be serialized.</summary>
     public bool AnyUnserializable => _unserializable is not null;
 
@@ -228,7 +260,7 @@ internal sealed class DeliveryTally
         Done(1);
     };
 
-    /// <summary>Records <paramref name="from"/>..<paramref name="count"/> were never handed to librdkafka (it refused the produce call).</summary>
+    /// <summary>Records <paramref name="from"/> up to (not including) <paramref name="count"/> were never handed to librdkafka (it refused the produce call).</summary>
     public void NotSent(int from, int count, Error error)
     {
         Fail(from, count - from, error);
@@ -272,9 +304,17 @@ internal sealed class DeliveryTally
         {
             return text;
         }
-        return text + $"; its value is {bytes} bytes, over the topic's max.message.bytes on the broker (1 MiB by default) or the producer's " +
-            "message.max.bytes (1,000,000): make the payload smaller, or raise both";
+        return bytes >= ProducerMessageMaxBytes
+            ? text + $"; its value is {bytes} bytes, over the topic's max.message.bytes on the broker (1 MiB by default) or the producer's " +
+                "message.max.bytes (1,000,000): make the payload smaller, or raise both"
+            // Under the producer's limit: over the topic's own, or refused with the batch it was packed in.
+            : text + $"; its value is {bytes} bytes: over the topic's max.message.bytes, or the broker refused the whole batch of " +
+                "records it was sent in (librdkafka packs up to 1,000,000 bytes per partition), larger than that limit; raise the " +
+                "topic's max.message.bytes to 1,000,000 or more, or make the payload smaller";
     }
+
+    /// <summary>librdkafka's <c>message.max.bytes</c>, which the sink's producer keeps.</summary>
+    private const int ProducerMessageMaxBytes = 1_000_000;
 
     private void Fail(int from, int count, Error error)
     {

@@ -4,7 +4,8 @@ namespace Drakkar.Sinks.Postgres;
 
 /// <summary>
 /// SQL identifiers come from payloads and config, so they are never trusted: only <c>^[A-Za-z_][A-Za-z0-9_]*\z</c>
-/// passes (no quotes, semicolons, dots, spaces or non-ASCII), and what passes is double-quoted.
+/// of at most 63 characters passes (no quotes, semicolons, dots, spaces or non-ASCII; PostgreSQL would cut a longer
+/// name to 63 bytes and address another column), and what passes is double-quoted.
 /// </summary>
 internal static partial class SqlIdentifier
 {

@@ -69,6 +69,29 @@ public sealed class KafkaSinkTests(KafkaBroker kafka)
         Assert.Contains($"its value is {PayloadData.Of(large).ToJsonBytes().Length} bytes, over the topic's max.message.bytes", error, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// librdkafka refuses a record over message.max.bytes at the produce call; that refusal failed every later record of
+    /// the batch too, with its error, so valid records of other hook calls went to the DLQ as "too large".
+    /// </summary>
+    [Fact]
+    public async Task A_record_the_producer_refuses_fails_alone_and_the_records_after_it_in_the_batch_are_delivered()
+    {
+        var topic = kafka.CreateTopic("large-neighbours");
+        var sink = new Drakkar.Sinks.Kafka.KafkaSink("results", new KafkaSinkConfig { Topic = topic }, new KafkaConfig { Brokers = kafka.BootstrapServers },
+            NullLogger.Instance, new SinkSecretMasker());
+        await sink.ConnectAsync(default);
+        var large = Reading.Sample(1) with { Note = new string('x', 2_000_000) };
+        var batch = new SinkBatch("src", 0, [KafkaPayload.Of(Reading.Sample(0)), KafkaPayload.Of(large), KafkaPayload.Of(Reading.Sample(2)), KafkaPayload.Of(Reading.Sample(3))]);
+
+        await sink.DeliverAsync(batch, default);
+        await sink.CloseAsync(default);
+
+        Assert.Equal([false, true, false, false], Enumerable.Range(0, batch.Count).Select(i => batch.FailureOf(i) is not null));
+        Assert.Contains($"its value is {PayloadData.Of(large).ToJsonBytes().Length} bytes", batch.FailureOf(1)!.Message, StringComparison.Ordinal);
+        Assert.Equal([PayloadData.Of(Reading.Sample(0)).ToJson(), PayloadData.Of(Reading.Sample(2)).ToJson(), PayloadData.Of(Reading.Sample(3)).ToJson()],
+            Consume(kafka.BootstrapServers, topic, 3).Select(r => Encoding.UTF8.GetString(r.Message.Value)));
+    }
+
     [Fact]
     public async Task Retry_exhaustion_lands_in_the_dlq_with_the_payload_data_and_source_identity_intact()
     {
