@@ -88,10 +88,11 @@ internal sealed class KafkaSink : ISink
                 tally.Unserializable(i, unserializable!);
                 continue;
             }
-            if (!Produce(producer, record, tally, i, cancellationToken))
-            {
-                break;
-            }
+            Produced produced;
+            // A full local queue (librdkafka's queue.buffering.max.messages) drains as reports come in: wait, then again.
+            while ((produced = Produce(producer, record, tally, i)) == Produced.QueueFull)
+                await Task.Delay(QueueFullWait, cancellationToken).ConfigureAwait(false);
+            if (produced == Produced.ProducerFailed) break;
         }
         var (failed, first) = await tally.Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
         if (first is null && !tally.AnyUnserializable) return;
@@ -107,37 +108,42 @@ internal sealed class KafkaSink : ISink
         tally.FailRefused(batch, _config.Topic);
     }
 
+    private enum Produced
+    {
+        // Handed over, or refused alone: go on with the next record.
+        Next,
+        QueueFull,
+        ProducerFailed,
+    }
+
+    private static readonly TimeSpan QueueFullWait = TimeSpan.FromMilliseconds(20);
+
     /// <summary>
     /// Hands record <paramref name="index"/> to librdkafka. A record it refuses for itself (larger than
     /// <c>message.max.bytes</c>, say) fails alone, and the batch's next records are still produced: failing them all
-    /// with its error sent valid records of other hook calls to the DLQ as "too large". A full local queue is waited
-    /// out (delivery reports served meanwhile). Returns false when the producer itself cannot take records any more
-    /// (a fatal error): the rest of the batch is then failed unsent.
+    /// with its error sent valid records of other hook calls to the DLQ as "too large". When the producer itself cannot
+    /// take records any more (a fatal error), the rest of the batch is failed unsent.
     /// </summary>
-    private bool Produce(IProducer<byte[]?, byte[]> producer, Message<byte[]?, byte[]> record, DeliveryTally tally, int index,
-        CancellationToken cancellationToken)
+    private Produced Produce(IProducer<byte[]?, byte[]> producer, Message<byte[]?, byte[]> record, DeliveryTally tally, int index)
     {
-        while (true)
+        try
         {
-            try
-            {
-                producer.Produce(_config.Topic, record, tally.ReportFor(index));
-                return true;
-            }
-            catch (ProduceException<byte[]?, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull && !cancellationToken.IsCancellationRequested)
-            {
-                producer.Poll(TimeSpan.FromMilliseconds(100));
-            }
-            catch (ProduceException<byte[]?, byte[]> e) when (!e.Error.IsFatal)
-            {
-                tally.NotSent(index, index + 1, e.Error);
-                return true;
-            }
-            catch (ProduceException<byte[]?, byte[]> e)
-            {
-                tally.NotSent(index, tally.Count, e.Error);
-                return false;
-            }
+            producer.Produce(_config.Topic, record, tally.ReportFor(index));
+            return Produced.Next;
+        }
+        catch (ProduceException<byte[]?, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+        {
+            return Produced.QueueFull;
+        }
+        catch (ProduceException<byte[]?, byte[]> e) when (!e.Error.IsFatal)
+        {
+            tally.NotSent(index, index + 1, e.Error);
+            return Produced.Next;
+        }
+        catch (ProduceException<byte[]?, byte[]> e)
+        {
+            tally.NotSent(index, tally.Count, e.Error);
+            return Produced.ProducerFailed;
         }
     }
 
