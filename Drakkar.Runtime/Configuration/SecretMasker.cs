@@ -119,8 +119,9 @@ internal static partial class SecretMasker
     [GeneratedRegex(@"(?<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?<userinfo>[^/?#\s]*)@", RegexOptions.CultureInvariant)]
     private static partial Regex UrlUserInfo();
 
-    // Npgsql/ADO.NET style "Key=value;": an unquoted value runs to the next ';' (it may contain spaces).
-    [GeneratedRegex(@"(?<head>(?:^|;)\s*(?<key>[A-Za-z][A-Za-z0-9 _]*?)\s*=\s*)(?<value>'(?:[^']|'')*'|""(?:[^""]|"""")*""|[^;]*)",
+    // Npgsql/ADO.NET style "Key=value;": an unquoted value runs to the next ';' or the end of the line (it may contain
+    // spaces; a connection string has no line breaks, and a task's output masked to its next ';' lost whole lines).
+    [GeneratedRegex(@"(?<head>(?:^|;)\s*(?<key>[A-Za-z][A-Za-z0-9 _]*?)\s*=\s*)(?<value>'(?:[^']|'')*'|""(?:[^""]|"""")*""|[^;\r\n]*)",
         RegexOptions.CultureInvariant)]
     private static partial Regex SemicolonPair();
 

@@ -70,6 +70,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         _loggers = loggers;
         _logger = loggers.CreateLogger("Drakkar.Kafka.SourceConsumer");
         _load = WorkerLoad.From(config.Executor, delivery);
+        metrics.SinkPayloadsInFlight.SampleWith(() => delivery.InFlightPayloads);
         _settings = PipelineSettings.From(config.Executor);
         KafkaNativeLibrary.EnsureLoaded();
         var kafka = config.Kafka;

@@ -35,6 +35,8 @@ internal sealed class DrakkarMetrics : IDisposable
         OffsetLag = r.Gauge("drakkar_offset_lag", "Consumed offset minus committed offset", "partition");
         BackpressureActive = r.Gauge("drakkar_backpressure_active", "1 while consumption is paused for backpressure");
         TotalQueued = r.Gauge("drakkar_total_queued", "Queued messages plus unfinished tasks across partitions");
+        SinkPayloadsInFlight = r.Gauge("drakkar_sink_payloads_in_flight",
+            "Payloads handed to the sinks and not yet settled (delivered, dead-lettered or skipped), all instances");
         AssignedPartitions = r.Gauge("drakkar_assigned_partitions", "Partitions assigned to this worker");
         ConsumerErrors = r.Counter("drakkar_consumer_errors_total", "Errors reported by the Kafka consumer");
         OffsetsCommitted = r.Counter("drakkar_offsets_committed_total", "Offset commits", "partition");
@@ -87,6 +89,7 @@ internal sealed class DrakkarMetrics : IDisposable
     public Gauge OffsetLag { get; }
     public Gauge BackpressureActive { get; }
     public Gauge TotalQueued { get; }
+    public Gauge SinkPayloadsInFlight { get; }
     public Gauge AssignedPartitions { get; }
     public Counter ConsumerErrors { get; }
     public Counter OffsetsCommitted { get; }

@@ -257,8 +257,14 @@ internal static unsafe class BeneathFile
         ENOTDIR => new SinkDeliveryException($"A directory in '{relative}' under base_path '{configuredBase}' is not a directory."),
         EISDIR => new SinkDeliveryException($"'{relative}' under base_path '{configuredBase}' is a directory, not a file."),
         EACCES or EPERM or EROFS => new SinkDeliveryException($"Cannot open '{relative}' under base_path '{configuredBase}' for appending: {Marshal.GetPInvokeErrorMessage(errno)}."),
+        // The payload's path, not the destination, is at fault: refused, so one such payload never holds the sink.
+        ENAMETOOLONG => new SinkDeliveryException($"'{Shortened(relative)}' under base_path '{configuredBase}' is too long: a name may have " +
+            "255 bytes and a path 4,095; refused."),
         _ => new IOException($"Cannot open '{relative}' under base_path '{configuredBase}' for appending: {Marshal.GetPInvokeErrorMessage(errno)}."),
     };
+
+    /// <summary>The start of a path too long to quote whole in an error.</summary>
+    private static string Shortened(string relative) => relative.Length <= 120 ? relative : relative[..120] + $"… ({relative.Length} characters)";
 
     /// <summary>
     /// The names on the way from base_path to the file (<c>.</c> and empty ones dropped); throws when the path is empty,

@@ -21,6 +21,7 @@ internal static unsafe partial class FileNative
     public const int ENOTDIR = 20;
     public const int EISDIR = 21;
     public const int EROFS = 30;
+    public const int ENAMETOOLONG = 36;
     public const int ELOOP = 40;
     public const int ENOSYS = 38;
     public const int EAGAIN = 11;

@@ -104,9 +104,13 @@ public sealed class MetricsEndpointTests(KafkaBroker kafka) : IDisposable
             "/readyz 503 while the HTTP destination answers 503");
         Assert.Contains("sink http:hook is unreachable: its circuit is", outage!.Value.Body, StringComparison.Ordinal);
         Assert.Equal((HttpStatusCode.OK, "ok"), Trimmed(TryGet($"{baseUrl}/healthz")));
+        // The held payload is in flight, and the gauge says so (before, only the debug UI's /api/state did).
+        Assert.Equal(1, Sum(Parse(await Scrape(baseUrl)), "drakkar_sink_payloads_in_flight"));
 
         receiver.RespondWith(200);
         await Eventually.True(() => TryGet($"{baseUrl}/readyz")?.Status == HttpStatusCode.OK, Deadline, "/readyz 200 once the destination answers");
+        await Eventually.True(() => Sum(Parse(Scrape(baseUrl).GetAwaiter().GetResult()), "drakkar_sink_payloads_in_flight") == 0, Deadline,
+            "nothing in flight once delivered");
         Assert.Contains(receiver.Requests, request => request.Status == 200 && request.Path == "/hook");
     }
 

@@ -457,6 +457,25 @@ public sealed partial class FileSinkTests : IDisposable
     }
 
     [Theory]
+    [InlineData(300)]
+    [InlineData(5000)]
+    public async Task A_payload_naming_a_path_too_long_goes_to_the_DLQ_without_holding_the_sink(int length)
+    {
+        // A name over 255 bytes (or a path over 4,095) from a message: "File name too long" was taken for an outage, so
+        // under on_outage: pause one such message held the sink, and consumption, for good.
+        var (manager, dlq) = StartPausing();
+        var path = length < 4096 ? "logs/" + new string('n', length) + ".jsonl" : string.Join('/', Enumerable.Repeat(new string('d', 200), length / 201)) + "/x.jsonl";
+        await manager.DeliverAsync(Files(path, 1), Origin(offsets: 1), default).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        await manager.DeliverAsync(Files("logs/ok.jsonl", 2), Origin(offsets: 2), default).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Contains("is too long: a name may have 255 bytes and a path 4,095; refused", letter.Error);
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(_base, "logs", "ok.jsonl")).Length);
+        Assert.Equal(CircuitState.Closed, manager.StatsOf("filesystem", "files").Circuit);
+        await manager.CloseAsync();
+    }
+
+    [Theory]
     [InlineData(OutagePolicy.Pause)]
     [InlineData(OutagePolicy.Dlq)]
     public async Task A_run_of_refused_payloads_longer_than_the_threshold_leaves_the_circuit_closed_and_the_good_ones_flowing(OutagePolicy policy)

@@ -55,6 +55,9 @@ public sealed class SecretMaskerTests
     [InlineData("Host=db;SSL Password=abc", "Host=db;SSL Password=***")]
     [InlineData("host=db user=app password=s3cret dbname=app", "host=db user=app password=*** dbname=app")]
     [InlineData("Host=db;Username=app;Database=app", "Host=db;Username=app;Database=app")]
+    // Task output that prints a connection string: the value ends at the line, not at the next ';' lines later.
+    [InlineData("Password=s3cret\nstep 1 done\nstep 2 done; exit 0", "Password=***\nstep 1 done\nstep 2 done; exit 0")]
+    [InlineData("x;Password=s3cret\r\nnext line", "x;Password=***\r\nnext line")]
     public void Dsn_passwords_are_masked(string input, string expected) =>
         Assert.Equal(expected, SecretMasker.Mask(input));
 

@@ -155,6 +155,9 @@ drakkar_backpressure_active 0
 # HELP drakkar_total_queued Queued messages plus unfinished tasks across partitions
 # TYPE drakkar_total_queued gauge
 drakkar_total_queued 0
+# HELP drakkar_sink_payloads_in_flight Payloads handed to the sinks and not yet settled (delivered, dead-lettered or skipped), all instances
+# TYPE drakkar_sink_payloads_in_flight gauge
+drakkar_sink_payloads_in_flight 0
 # HELP drakkar_assigned_partitions Partitions assigned to this worker
 # TYPE drakkar_assigned_partitions gauge
 drakkar_assigned_partitions 0
