@@ -18,6 +18,8 @@ namespace Drakkar.Execution.Posix;
 /// </remarks>
 internal sealed class ChildProcess
 {
+    private const int E2BIG = 7;
+
     /// <summary>The process groups of children started and not yet reaped.</summary>
     private static readonly ConcurrentDictionary<int, byte> s_unreaped = new();
 
@@ -112,8 +114,11 @@ internal sealed class ChildProcess
             if (error != 0)
             {
                 throw new ProcessSpawnException(
-                    $"cannot start '{file}': {Marshal.GetPInvokeErrorMessage(error)} (errno {error}); " +
-                    "check that the path exists and is an executable file");
+                    $"cannot start '{file}': {Marshal.GetPInvokeErrorMessage(error)} (errno {error}); " + (error == E2BIG
+                        // The task's own arguments and environment are over the kernel's limit (a single argument over
+                        // 128 KiB, or all of them over about a quarter of the stack limit): the binary is not at fault.
+                        ? "the task's arguments and environment are too large for the kernel (one argument at most 128 KiB); pass large input through Stdin"
+                        : "check that the path exists and is an executable file"));
             }
 
             started = true;

@@ -202,6 +202,18 @@ public sealed class ExecutorProcessTests
     }
 
     [Fact]
+    public async Task Arguments_too_large_for_the_kernel_fail_to_spawn_naming_the_arguments_not_the_binary()
+    {
+        await using var pool = Pool(Config());
+        var error = await Fails(pool, new ExecutorTask("huge-args") { BinaryPath = "/bin/true", Args = [new string('a', 300_000)] });
+
+        Assert.Equal(ExecutorFailure.SpawnFailed, error.Failure);
+        Assert.Contains("Argument list too long", error.Message);
+        Assert.Contains("the task's arguments and environment are too large for the kernel", error.Message);
+        Assert.DoesNotContain("check that the path exists", error.Message);
+    }
+
+    [Fact]
     public async Task Non_executable_file_fails_to_spawn_with_a_message_naming_it()
     {
         using var scratch = new ScratchDirectory();
