@@ -138,7 +138,9 @@ public sealed partial class WorkerLifecycleTests(KafkaBroker kafka)
         var second = new MembershipHandler();
         var firstWorker = await TestWorker.StartAsync(first, TestWorker.Config(kafka.BootstrapServers, topic, group), workerId: "first");
         var secondWorker = await TestWorker.StartAsync(second, TestWorker.Config(kafka.BootstrapServers, topic, group), workerId: "second");
-        await Eventually.True(() => first.Assigned > 0 && second.Assigned > 0, Patience, "each member owns a partition");
+        // A cooperative rebalance on the embedded broker takes rounds of about 5 s (20 s alone here); under a full
+        // test run's load 30 s was once not enough, so this wait allows what the other two-member tests allow.
+        await Eventually.True(() => first.Assigned > 0 && second.Assigned > 0, TimeSpan.FromSeconds(120), "each member owns a partition");
 
         // Disposing the second hands its partition to the first (a rebalance), then the first leaves while it owns both.
         var secondLeft = secondWorker.DisposeAsync().AsTask();
