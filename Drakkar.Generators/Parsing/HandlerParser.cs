@@ -115,7 +115,8 @@ internal static class HandlerParser
     {
         if (sink.CustomKind is { } kind && string.IsNullOrWhiteSpace(kind))
             return "its plugin kind is empty; give the kind the plugin registers with SinkRegistry.Register";
-        if (sink.CustomKind is { } builtIn && BuiltInSections.Contains(builtIn))
+        // In any case: "Kafka" is meant as the built-in sink, and the registry refuses it as it refuses "kafka".
+        if (sink.CustomKind is { } builtIn && BuiltInSections.Contains(builtIn, System.StringComparer.OrdinalIgnoreCase))
             return $"its plugin kind '{builtIn}' is a built-in kind's name, which no plugin can register; use SinkKind for the built-in sink, or the plugin's own kind";
         if (string.IsNullOrWhiteSpace(sink.Name))
             return "its name is empty; give it the name of its instance in the configuration (sinks.<kind>.<name>)";

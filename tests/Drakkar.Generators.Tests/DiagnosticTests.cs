@@ -196,13 +196,14 @@ public sealed class DiagnosticTests
     public void DRK0011_sinks_no_configuration_can_serve_are_reported_at_the_attribute()
     {
         var run = GeneratorHarness.Run(Handler(
-            """[Sink(SinkKind.Kafka, "results")] [Sink(SinkKind.Kafka, "")] [Sink("", "y")] [Sink("kafka", "x")]""",
+            """[Sink(SinkKind.Kafka, "results")] [Sink(SinkKind.Kafka, "")] [Sink("", "y")] [Sink("kafka", "x")] [Sink("Redis", "z")]""",
             """collect.Kafka.Add(KafkaPayload.Of(summary, sink: "results"));"""));
 
         AssertDiagnostics(run,
             "DRK0011 (5:36) `Sink(SinkKind.Kafka, \"\")`: Handler 'SearchHandler' declares a sink no configuration can serve: its name is empty; give it the name of its instance in the configuration (sinks.<kind>.<name>)",
             "DRK0011 (5:63) `Sink(\"\", \"y\")`: Handler 'SearchHandler' declares a sink no configuration can serve: its plugin kind is empty; give the kind the plugin registers with SinkRegistry.Register",
-            "DRK0011 (5:79) `Sink(\"kafka\", \"x\")`: Handler 'SearchHandler' declares a sink no configuration can serve: its plugin kind 'kafka' is a built-in kind's name, which no plugin can register; use SinkKind for the built-in sink, or the plugin's own kind");
+            "DRK0011 (5:79) `Sink(\"kafka\", \"x\")`: Handler 'SearchHandler' declares a sink no configuration can serve: its plugin kind 'kafka' is a built-in kind's name, which no plugin can register; use SinkKind for the built-in sink, or the plugin's own kind",
+            "DRK0011 (5:100) `Sink(\"Redis\", \"z\")`: Handler 'SearchHandler' declares a sink no configuration can serve: its plugin kind 'Redis' is a built-in kind's name, which no plugin can register; use SinkKind for the built-in sink, or the plugin's own kind");
     }
 
     [Fact]

@@ -53,7 +53,9 @@ public sealed class SinkRegistry
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(kind);
         ArgumentNullException.ThrowIfNull(factory);
-        if (SinkKinds.Named(kind) is not null || kind == SinkKinds.PluginSection)
+        // Refused in any case ("Kafka" too): a plugin whose kind differs from a built-in one only by case is a mistake.
+        if (SinkKinds.BuiltIn.Any(d => string.Equals(d.Name, kind, StringComparison.OrdinalIgnoreCase))
+            || string.Equals(kind, SinkKinds.PluginSection, StringComparison.OrdinalIgnoreCase))
             throw new InvalidOperationException($"Plugin sink kind '{kind}' is a built-in kind's name; give the plugin kind its own name.");
         if (!_plugins.TryAdd(kind, factory))
             throw new InvalidOperationException($"Plugin sink kind '{kind}' is registered twice; each kind needs exactly one factory.");

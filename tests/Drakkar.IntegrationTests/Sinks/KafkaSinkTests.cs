@@ -92,6 +92,41 @@ public sealed class KafkaSinkTests(KafkaBroker kafka)
             Consume(kafka.BootstrapServers, topic, 3).Select(r => Encoding.UTF8.GetString(r.Message.Value)));
     }
 
+    /// <summary>
+    /// librdkafka holds at most 100,000 records in its local queue (queue.buffering.max.messages); a batch larger than
+    /// what is free fails the produce call with Local_QueueFull. That refusal failed the rest of the batch unsent; the
+    /// sink now waits for reports to free the queue and goes on. The broker is down while the batch is handed over, so
+    /// nothing drains and the queue surely fills.
+    /// </summary>
+    [Fact]
+    public async Task A_batch_larger_than_the_producers_local_queue_waits_for_room_and_every_record_is_delivered()
+    {
+        using var broker = Drakkar.Kafka.Embedded.EmbeddedKafkaBroker.Start();
+        const string topic = "queue-full";
+        broker.CreateTopic(topic);
+        var sink = new Drakkar.Sinks.Kafka.KafkaSink("results", new KafkaSinkConfig { Topic = topic }, new KafkaConfig { Brokers = broker.BootstrapServers },
+            NullLogger.Instance, new SinkSecretMasker());
+        await sink.ConnectAsync(default);
+        await sink.DeliverAsync(new SinkBatch("src", 0, [KafkaPayload.Of(Reading.Sample(0))]), default);
+
+        const int records = 100_050;
+        var batch = new SinkBatch("src", 0, [.. Enumerable.Range(0, records).Select(i => KafkaPayload.Of(Reading.Sample(i)))]);
+        broker.SetBrokerDown();
+        var delivering = sink.DeliverAsync(batch, default).AsTask();
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.False(delivering.IsCompleted);
+        broker.SetBrokerUp();
+        await delivering.WaitAsync(TimeSpan.FromSeconds(60));
+        await sink.CloseAsync(default);
+
+        Assert.Equal(0, Enumerable.Range(0, batch.Count).Count(i => batch.FailureOf(i) is not null));
+        // The high watermark: the mock broker keeps only the latest 50,000 or so records of a partition (its low
+        // watermark moves), so the records present are not all that were written.
+        using var reader = new Confluent.Kafka.ConsumerBuilder<Confluent.Kafka.Ignore, Confluent.Kafka.Ignore>(
+            new Confluent.Kafka.ConsumerConfig { BootstrapServers = broker.BootstrapServers, GroupId = "queue-full-count" }).Build();
+        Assert.Equal(1 + records, reader.QueryWatermarkOffsets(new Confluent.Kafka.TopicPartition(topic, 0), TimeSpan.FromSeconds(10)).High.Value);
+    }
+
     [Fact]
     public async Task Retry_exhaustion_lands_in_the_dlq_with_the_payload_data_and_source_identity_intact()
     {

@@ -73,6 +73,8 @@ public sealed class PluginSinkTests : IDisposable
     public void A_plugin_kind_cannot_take_a_built_in_name_or_register_twice()
     {
         Assert.Throws<InvalidOperationException>(() => new SinkRegistry().Register("kafka", c => new LedgerSink(c)));
+        Assert.Throws<InvalidOperationException>(() => new SinkRegistry().Register("Kafka", c => new LedgerSink(c)));
+        Assert.Throws<InvalidOperationException>(() => new SinkRegistry().Register("CUSTOM", c => new LedgerSink(c)));
         Assert.Throws<InvalidOperationException>(() => new SinkRegistry().AddLedgerSink().AddLedgerSink());
     }
 
