@@ -247,7 +247,7 @@ internal sealed partial class InstanceDelivery
                 _slot.Counters.Failed(error, _options.Time.GetUtcNow());
                 _slot.Errors.Increment();
                 // A held group's probes are counted on their own: each is the first attempt of its delivery.
-                if (probe > 0) LogProbeFailed(_logger, _slot.Key.KindName, _slot.Key.Name, probe, group.Count, error);
+                if (probe > 0) LogProbeFailed(_logger, _slot.Key.KindName, _slot.Key.Name, probe, group.Count, Volatile.Read(ref _holding), error);
                 else LogDeliveryFailed(_logger, _slot.Key.KindName, _slot.Key.Name, group.Count, attempt, error);
                 _metrics.Events.DeliveryFailed(_slot.Key.KindName, _slot.Key.Name, group.Count, error);
 
@@ -651,8 +651,10 @@ internal sealed partial class InstanceDelivery
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: no payload held any more, but the last held payloads were {Ending}, not delivered: the sink refused them (see the line before), which does not show that it is back")]
     private static partial void LogHoldEndedWithout(ILogger logger, string sinkKind, string sinkName, string ending);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName} is still unreachable: probe {Probe} with {Count} held payload(s) failed: {Error}")]
-    private static partial void LogProbeFailed(ILogger logger, string sinkKind, string sinkName, int probe, int count, string error);
+    // Each held group (one hook call's payloads) probes on its own schedule: the numbers are that group's, and the
+    // groups held say how much waits behind it.
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName} is still unreachable: probe {Probe} of a held group of {Count} payload(s) failed ({HeldGroups} group(s) held): {Error}")]
+    private static partial void LogProbeFailed(ILogger logger, string sinkKind, string sinkName, int probe, int count, int heldGroups, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName} was not reached again: its held payloads were let go because {Reason}; their offsets stay uncommitted, so they are delivered after the restart or by the partitions' next owner")]
     private static partial void LogHoldGivenUp(ILogger logger, string sinkKind, string sinkName, string reason);

@@ -85,16 +85,38 @@ internal sealed class PostgresSink : ISink
     {
         var dataSource = _dataSource ?? throw new SinkTransientException($"postgres sink '{Name}' is not connected");
         var groups = Group(batch.Payloads);
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
             await WriteGroupsAsync(connection, groups, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (IsTerminatedSession(e))
+        {
+            // The pool's connections outlived their server sessions (a restart, a failover, pg_terminate_backend): the
+            // server ends a session by rolling back its open transaction, so nothing of this attempt was written. Drop
+            // the idle connections, which are as stale, and write once more on a new one; a server that is really
+            // down fails that open, which is the outage to report. Without this, every routine restart of an idle
+            // worker's database counted as a failure and opened the circuit of a non-idempotent sink.
+            dataSource.Clear();
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await WriteGroupsAsync(connection, groups, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException again) when (!again.IsTransient)
+            {
+                throw Refused(again, groups);
+            }
         }
         catch (PostgresException e) when (!e.IsTransient)
         {
             throw Refused(e, groups);
         }
     }
+
+    /// <summary>The server ended the session: administrator command or shutdown (57P01), crash of another backend (57P02).</summary>
+    private static bool IsTerminatedSession(PostgresException error) =>
+        error.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown;
 
     private async Task WriteGroupsAsync(NpgsqlConnection connection, List<TableGroup> groups, CancellationToken cancellationToken)
     {

@@ -137,7 +137,7 @@ internal sealed partial class RedisSink : ISink
 
         Volatile.Write(ref _jsonBytesPerPayload, json.WrittenCount / payloads.Count + JsonSizeSlack);
         var refused = await WriteAsync(database, batch, json.WrittenMemory, ranges, 0, Volatile.Read(ref _multiKeySet), cancellationToken).ConfigureAwait(false);
-        // A refused MSET does not say which of its keys the server objects to (an ACL key pattern, a WRONGTYPE…), so its
+        // A refused MSET does not say which of its keys the server objects to (an ACL key pattern, an OOM…), so its
         // payloads are written again one SET each: every payload gets its own outcome, and only a refused one fails.
         // Everything after it is written again too (write-replace), so a key set twice in the batch still ends with
         // its later value.

@@ -92,6 +92,29 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
     }
 
     /// <summary>
+    /// A restart of the database while the worker is idle left the pool's connections without their sessions; the next
+    /// batch failed on one with 57P01 ("terminating connection due to administrator command"), which counted as a
+    /// failure and opened the circuit of this non-idempotent (insert) sink though the server was up. The server rolls
+    /// back a session it ends, so the batch is written again at once on a new connection.
+    /// </summary>
+    [Fact]
+    public async Task Pooled_connections_whose_sessions_the_server_ended_are_replaced_without_a_failure()
+    {
+        var (manager, dlq, db) = await StartAsync();
+        await manager.DeliverAsync(Readings("search_results", 1), Origin(offsets: 1), default);
+        var ended = await Rows(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
+        Assert.NotEmpty(ended);
+
+        await manager.DeliverAsync(Readings("search_results", 3, start: 1), Origin(offsets: 1), default);
+
+        var stats = manager.StatsOf("postgres", "main");
+        await manager.CloseAsync();
+        Assert.Equal((0L, 0L, CircuitState.Closed), (stats.Errors, stats.Retries, stats.Circuit));
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(4L, (await Rows(db, "SELECT count(*) FROM search_results"))[0][0]);
+    }
+
+    /// <summary>
     /// The intermittent outage-test hang: a held instance's single probe waited on a server that took its connection
     /// and never answered (Npgsql alone gives up only after 30 s of command timeout plus 15 s to open its cancel
     /// request), and every other held group was turned away in silence meanwhile. Each attempt is now bounded by
