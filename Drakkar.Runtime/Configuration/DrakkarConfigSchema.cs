@@ -109,7 +109,7 @@ internal static class DrakkarConfigSchema
             Doc = "consumer group protocol. `classic`: join/sync rounds with cooperative-sticky assignment, every " +
                 "broker. `consumer` (KIP-848, Kafka 4.0+): the broker assigns and moves partitions one at a time, no " +
                 "group-wide pause; `session_timeout_ms` and `heartbeat_interval_ms` are then the broker's " +
-                "(`group.consumer.*`) and ignored here. See " +
+                "(`group.consumer.*`) and ignored here (a value other than the default is warned about at start and by `check-config`). See " +
                 "[operations.md](operations.md#scaling-and-rolling-restarts)",
         },
         Str<KafkaConfig>("group_instance_id", c => c.GroupInstanceId, (c, v) => c.GroupInstanceId = v,

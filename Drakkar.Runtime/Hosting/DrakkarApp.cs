@@ -224,6 +224,7 @@ public static partial class DrakkarApp
         // Said even when the sinks do not match, so that one run lists everything to fix.
         WarnAboutThisMachine(config);
         if (Diagnostics.Ui.DebugServer.ExposureWarning(config.Debug) is { } exposed) Console.Error.WriteLine($"warning: {exposed}");
+        foreach (var advice in Configuration.ConfigAdvisories.Of(config)) Console.Error.WriteLine($"warning: {advice}");
         if (ReportSinkProblems(config, declared, options.Sinks, line))
         {
             // Otherwise a check run from the wrong directory reads as a complaint about the file the operator meant.

@@ -164,6 +164,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
     {
         Metrics.Worker.Set(1, WorkerId, DrakkarVersion.Text, Config.Kafka.ConsumerGroup);
         _traces = OtlpTraceExport.Start(Config.Telemetry, WorkerId, Config.ClusterName, _loggers.CreateLogger("Drakkar.Tracing"));
+        foreach (var advice in Configuration.ConfigAdvisories.Of(Config)) LogConfigAdvisory(advice);
         Execution.BinaryCheck.Require(Config.Executor.BinaryPath);
         if (string.Equals(Config.Kafka.Brokers, EmbeddedBrokers, StringComparison.OrdinalIgnoreCase))
         {
@@ -298,6 +299,9 @@ public sealed partial class WorkerHost : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "kafka.exactly_once on the embedded broker runs the transactions, but its mock cluster keeps no offsets sent in a transaction and shows aborted records to read_committed readers: a restarted worker starts over and its output has duplicates. Exactly-once holds on a Kafka broker (docs/semantics.md, O12)")]
     private partial void LogExactlyOnceOnEmbedded();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Configuration: {Advice}")]
+    private partial void LogConfigAdvisory(string advice);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Worker {WorkerId} is ready: consuming {Topic}")]
     private partial void LogReady(string workerId, string topic);

@@ -294,6 +294,22 @@ public sealed class SampleSmokeTests : IDisposable
             check.Stderr, StringComparison.Ordinal);
     }
 
+    /// <summary>Under the consumer protocol the broker owns the session and the heartbeat: the keys were accepted in silence.</summary>
+    [Fact]
+    public void Check_config_warns_of_session_settings_the_consumer_protocol_ignores()
+    {
+        var config = Path.Combine(_dir, "consumer-session.yaml");
+        File.WriteAllText(config, ResultsSink + "kafka:\n  group_protocol: consumer\n  session_timeout_ms: 10000\n  heartbeat_interval_ms: 3000\n");
+
+        using var check = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", config], _dir);
+        Assert.True(check.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.True(check.ExitCode == 0, check.Stderr);
+        Assert.Contains("warning: kafka.session_timeout_ms (10000) has no effect under group_protocol: consumer; the broker's " +
+            "group.consumer.session.timeout.ms applies", check.Stderr, StringComparison.Ordinal);
+        // The heartbeat is at its default: not said.
+        Assert.DoesNotContain("heartbeat_interval_ms", check.Stderr, StringComparison.Ordinal);
+    }
+
     /// <summary>The sink the sample's handler declares ([Sink(Filesystem, "results")]): a configuration it can run needs it.</summary>
     private const string ResultsSink = "sinks:\n  filesystem:\n    results:\n      base_path: /tmp\n";
 
