@@ -14,12 +14,29 @@ internal sealed partial class PeriodicRunner(IReadOnlyList<PeriodicRegistration>
     private readonly CancellationTokenSource _stop = new();
     private Task[] _loops = [];
 
+    /// <summary>How long a stop waits for the running methods after cancelling them, at most.</summary>
+    public static readonly TimeSpan StopPatience = TimeSpan.FromSeconds(5);
+
     public void Start() => _loops = [.. registrations.Select(r => Task.Run(() => LoopAsync(r, _stop.Token)))];
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => StopAsync(StopPatience);
+
+    /// <summary>
+    /// Cancels every method and waits for the running ones up to <paramref name="patience"/>. A method that does not
+    /// watch its token would otherwise hold the stop for good (no drain, no commit, until the process is killed); it
+    /// is named in a warning and left running, and the stop goes on.
+    /// </summary>
+    public async ValueTask StopAsync(TimeSpan patience)
     {
+        if (_stop.IsCancellationRequested) return;
         await _stop.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(_loops).ConfigureAwait(false);
+        var all = Task.WhenAll(_loops);
+        if (await Task.WhenAny(all, Task.Delay(patience < TimeSpan.Zero ? TimeSpan.Zero : patience)).ConfigureAwait(false) != all)
+        {
+            var running = registrations.Where((_, i) => !_loops[i].IsCompleted).Select(r => r.Name);
+            LogPeriodicDidNotStop(string.Join(", ", running), patience.TotalSeconds);
+            return;
+        }
         _stop.Dispose();
     }
 
@@ -58,6 +75,9 @@ internal sealed partial class PeriodicRunner(IReadOnlyList<PeriodicRegistration>
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Periodic method(s) {Names} did not return within {Seconds} s of the stop cancelling their CancellationToken; the stop goes on without them (a periodic method should pass its token on or check it)")]
+    private partial void LogPeriodicDidNotStop(string names, double seconds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Periodic method {Name} failed; its schedule {Outcome}")]
     private partial void LogPeriodicFailed(Exception error, string name, string outcome);

@@ -210,7 +210,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
         // drain_timeout_seconds bounds the whole stop: periodic methods, drain, commit, leave, and closing the parts.
         var bound = TimeSpan.FromSeconds(Config.Executor.DrainTimeoutSeconds);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        await StopPeriodicAsync().ConfigureAwait(false);
+        await StopPeriodicAsync(bound < PeriodicRunner.StopPatience ? bound : PeriodicRunner.StopPatience).ConfigureAwait(false);
         if (_consumer is not null) await _consumer.StopAsync(bound - clock.Elapsed).ConfigureAwait(false);
         // Taken before DisposeAsync lets go of it.
         var executor = _executor as Execution.ExecutorPool;
@@ -229,7 +229,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await StopPeriodicAsync().ConfigureAwait(false);
+        await StopPeriodicAsync(PeriodicRunner.StopPatience).ConfigureAwait(false);
         if (_idle is not null) await _idle.DisposeAsync().ConfigureAwait(false);
         _idle = null;
         if (_consumer is not null) await _consumer.DisposeAsync().ConfigureAwait(false);
@@ -270,10 +270,10 @@ public sealed partial class WorkerHost : IAsyncDisposable
         () => (_delivery as SinkManager)?.Stats ?? [],
         () => Readiness);
 
-    private async ValueTask StopPeriodicAsync()
+    private async ValueTask StopPeriodicAsync(TimeSpan patience)
     {
         if (_periodic is null) return;
-        await _periodic.DisposeAsync().ConfigureAwait(false);
+        await _periodic.StopAsync(patience).ConfigureAwait(false);
         _periodic = null;
     }
 

@@ -104,6 +104,52 @@ public sealed partial class WorkerLifecycleTests(KafkaBroker kafka)
         Assert.Equal(1, TestWorker.Committed(kafka.BootstrapServers, topic, group, 1)[0]);
     }
 
+    /// <summary>A periodic method that never looks at its token, and a handler whose tasks complete at once.</summary>
+    private sealed partial class DeafPeriodicHandler : DrakkarHandler
+    {
+        public TaskCompletionSource PeriodicRunning { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _never = new();
+
+        [Periodic(0.05)]
+        private async ValueTask Hang(CancellationToken cancellationToken)
+        {
+            PeriodicRunning.TrySetResult();
+            await _never.Task;
+        }
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([.. messages.Select(m => new ExecutorTask(TaskId.New("quick"))
+            {
+                Precomputed = new PrecomputedResult(),
+                SourceOffsets = [m.Offset],
+            })]);
+    }
+
+    /// <summary>
+    /// The stop waited for periodic methods without a bound: one that ignored its token held the worker for good (no
+    /// drain, no commit, "Stopped" never logged) until it was killed.
+    /// </summary>
+    [Fact]
+    public async Task A_periodic_method_that_ignores_its_token_is_named_and_left_behind_and_the_stop_drains_and_commits()
+    {
+        var topic = kafka.CreateTopic("deaf-periodic");
+        var group = $"{topic}-g";
+        await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, 3);
+        var handler = new DeafPeriodicHandler();
+        using var logs = new LogCapture();
+        var worker = await TestWorker.StartAsync(handler, TestWorker.Config(kafka.BootstrapServers, topic, group), loggers: logs);
+        await handler.PeriodicRunning.Task.WaitAsync(Patience);
+        await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, group, 1)[0] == 3, Patience, "the three messages were committed");
+
+        var stopping = worker.StopAsync();
+        Assert.Same(stopping, await Task.WhenAny(stopping, Task.Delay(Patience)));
+
+        Assert.Single(logs.Containing("Periodic method(s) Hang did not return within 5 s"));
+        // The rest of the stop ran: the consumer drained and left, and the parts closed.
+        Assert.Contains(logs.Containing("Stopped"), l => l.Message == "Stopped");
+        await worker.DisposeAsync();
+    }
+
     /// <summary>Records which partitions the rebalance hooks named; arranges no task.</summary>
     private sealed class MembershipHandler : DrakkarHandler
     {
