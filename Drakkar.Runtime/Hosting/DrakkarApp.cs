@@ -396,6 +396,13 @@ public static partial class DrakkarApp
             {
                 await host.StartAsync().ConfigureAwait(false);
             }
+            catch (OperationCanceledException) when (host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested)
+            {
+                // SIGTERM/SIGINT before the worker was ready (OnStartup or OnReady had not returned): nothing was consumed,
+                // what had started is closed, and the stop is an ordinary one.
+                LogStoppedDuringStart(host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Drakkar.Worker"));
+                return 0;
+            }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 ReportStartFailure(e, host.Services.GetRequiredService<ILoggerFactory>());
@@ -439,6 +446,9 @@ public static partial class DrakkarApp
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The worker could not start: {Reason}")]
     private static partial void LogStartFailed(ILogger logger, Exception? error, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Stopped during start-up: the stop was asked before the worker was ready (OnStartup or OnReady had not returned, and is no longer waited for); nothing was consumed")]
+    private static partial void LogStoppedDuringStart(ILogger logger);
 
     /// <summary>The production parts: the process pool and the configured sinks, logging to <paramref name="loggers"/> (else to a factory built from <c>logging</c>).</summary>
     internal static WorkerParts DefaultParts(Sinks.SinkRegistry? registry = null, ILoggerFactory? loggers = null,

@@ -141,7 +141,9 @@ public sealed partial class WorkerHost : IAsyncDisposable
     internal static async Task<WorkerHost> StartAsync(DrakkarHandlerBase handler, DrakkarConfig config, string workerId,
         WorkerParts parts, CancellationToken cancellationToken)
     {
-        config = await handler.OnStartup(config).ConfigureAwait(false);
+        // The hooks take no token: a stop asked while one has not returned (a hung migration, say) stops waiting for it
+        // rather than wait for good; nothing has been consumed yet, so nothing is lost.
+        config = await handler.OnStartup(config).AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
         var ownsLoggers = parts.Loggers is null;
         var loggers = parts.Loggers ?? DrakkarLoggerProvider.CreateFactory(config.Logging, new LogContext(workerId, config.Kafka.ConsumerGroup, config.ClusterName));
         var host = new WorkerHost(handler, config, workerId, loggers, ownsLoggers);
@@ -189,7 +191,7 @@ public sealed partial class WorkerHost : IAsyncDisposable
         _delivery = delivery;
         _executor = parts.Executor(Config, Metrics, _loggers);
         _handler.Cache = _cache;
-        await _handler.OnReady(Config, postgres).ConfigureAwait(false);
+        await _handler.OnReady(Config, postgres).AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
         _periodic = new PeriodicRunner([.. _handler.PeriodicMethods, .. _cache.BackgroundTasks], Metrics, _loggers.CreateLogger("Drakkar.Periodic"),
             TimeProvider.System);
         _periodic.Start();

@@ -97,7 +97,11 @@ public sealed class ExecutorTask
     {
         _parentTaskId ??= parent.TaskId;
         _state ??= parent._state;
+        Generation = parent.Generation + 1;
     }
+
+    /// <summary>How many replacements separate this task from the one <c>Arrange</c> returned (0 for that one).</summary>
+    internal int Generation { get; private set; }
 
     public override string ToString() => TaskId;
 }

@@ -436,9 +436,18 @@ internal sealed partial class PartitionPipeline
                             await Task.Delay(wait, _abort.Token).ConfigureAwait(false);
                         attempt++;
                         continue;
-                    case ErrorDecisionKind.Replace:
+                    case ErrorDecisionKind.Replace when task.Generation < MaxReplacementGenerations || decision.Replacements.Count == 0:
+                        // Replacements of a failed task are a retry in another form: they wait the retry backoff,
+                        // growing with each generation, so an OnError that always replaces is not a hot loop.
+                        if (decision.Replacements.Count > 0 && _settings.RetryBackoff?.Before(task.Generation + 1, Random.Shared) is { Ticks: > 0 } pause)
+                            await Task.Delay(pause, _abort.Token).ConfigureAwait(false);
                         Replace(task, decision.Replacements, window);
                         return;
+                    case ErrorDecisionKind.Replace:
+                        // A chain this long is an OnError that replaces whatever fails: without an end the message
+                        // would never complete and its partition never commit past it.
+                        LogReplacementChainEnded(_logger, task.TaskId, Topic, Partition, MaxReplacementGenerations);
+                        goto default;
                     default:
                         PipelineTracing.Fail(span, error.Failure.ToString());
                         // Attempts log at information level (one may be retried); the final failure is a warning, with
@@ -759,6 +768,12 @@ internal sealed partial class PartitionPipeline
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Task {TaskId} lists offset {Offset}, which is not an open message of {Topic}[{Partition}]; ignored")]
     private partial void LogUnknownOffset(string topic, int partition, string taskId, long offset);
+
+    /// <summary>The most replacements a task of <c>Arrange</c> goes through: enough to halve a batch task down 16 times.</summary>
+    internal const int MaxReplacementGenerations = 16;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Task {TaskId} of {Topic}[{Partition}] is the end of a chain of {Generations} replacements: OnError's replacements for it are not run, and its failure is final")]
+    private static partial void LogReplacementChainEnded(ILogger logger, string taskId, string topic, int partition, int generations);
 
     /// <summary>The last <see cref="StderrTailChars"/> characters of a task's stderr, trimmed, for a log line.</summary>
     private static string StderrTail(string stderr)

@@ -150,6 +150,53 @@ public sealed partial class WorkerLifecycleTests(KafkaBroker kafka)
         await worker.DisposeAsync();
     }
 
+    /// <summary>An OnReady that never returns (a migration waiting on a lock, say).</summary>
+    private sealed class HangingOnReadyHandler : DrakkarHandler
+    {
+        public TaskCompletionSource Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _never = new();
+
+        public override async ValueTask OnReady(DrakkarConfig config, Npgsql.NpgsqlDataSource? postgres)
+        {
+            Reached.TrySetResult();
+            await _never.Task;
+        }
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+    }
+
+    /// <summary>
+    /// The start-up hooks take no token, and the start waited for them for good: SIGTERM while OnReady hung did nothing
+    /// until the process was killed. A stop asked meanwhile now ends the start and closes what had opened.
+    /// </summary>
+    [Fact]
+    public async Task A_stop_asked_while_OnReady_hangs_ends_the_start_and_closes_what_had_opened()
+    {
+        var topic = kafka.CreateTopic("hung-ready");
+        var port = FreePort.Next();
+        var config = TestWorker.Config(kafka.BootstrapServers, topic, $"{topic}-g", c =>
+        {
+            c.Metrics.Enabled = true;
+            c.Metrics.Host = "127.0.0.1";
+            c.Metrics.Port = port;
+        });
+        var handler = new HangingOnReadyHandler();
+        using var stop = new CancellationTokenSource();
+        var starting = TestWorker.StartAsync(handler, config, cancellationToken: stop.Token);
+        await handler.Reached.Task.WaitAsync(Patience);
+        using (var client = new System.Net.Sockets.TcpClient())
+            await client.ConnectAsync(System.Net.IPAddress.Loopback, port); // the endpoint is up while OnReady runs
+
+        await stop.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => starting.WaitAsync(TimeSpan.FromSeconds(20)));
+        // What had opened is closed: the metrics port is free again.
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+        listener.Start();
+        listener.Stop();
+    }
+
     /// <summary>Records which partitions the rebalance hooks named; arranges no task.</summary>
     private sealed class MembershipHandler : DrakkarHandler
     {

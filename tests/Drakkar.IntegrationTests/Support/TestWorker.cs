@@ -23,7 +23,7 @@ internal static class TestWorker
     /// <param name="probeHandler">Makes the handler the debug UI's probe action runs; without it the UI offers no probe.</param>
     public static Task<WorkerHost> StartAsync(DrakkarHandlerBase handler, DrakkarConfig config, string workerId = "test-worker",
         Drakkar.Sinks.SinkRegistry? plugins = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null,
-        Func<DrakkarHandlerBase>? probeHandler = null)
+        Func<DrakkarHandlerBase>? probeHandler = null, CancellationToken cancellationToken = default)
     {
         var parts = DrakkarApp.DefaultParts(plugins);
         // DRAKKAR_TEST_LOGS=1 shows the workers' own logs (console format, debug level) when a test needs explaining.
@@ -32,7 +32,7 @@ internal static class TestWorker
                 new Drakkar.Observability.Logging.LogContext(workerId, config.Kafka.ConsumerGroup, config.ClusterName))
             : NullLoggerFactory.Instance;
         return WorkerHost.StartAsync(handler, config, workerId,
-            new WorkerParts { Executor = parts.Executor, Delivery = parts.Delivery, Loggers = loggers, ProbeHandler = probeHandler }, CancellationToken.None);
+            new WorkerParts { Executor = parts.Executor, Delivery = parts.Delivery, Loggers = loggers, ProbeHandler = probeHandler }, cancellationToken);
     }
 
     /// <summary>

@@ -168,6 +168,47 @@ public sealed class PartitionPipelineTests
         Assert.All(first.Tasks.Where(t => t.TaskId != "parent"), t => Assert.Equal("parent", t.ParentTaskId));
     }
 
+    /// <summary>
+    /// An OnError that replaced whatever failed looped without end (1,840 OnError calls in 8 s in a newcomer's run): the
+    /// message never completed and its partition never committed past it. A chain ends after 16 generations.
+    /// </summary>
+    [Fact]
+    public async Task A_chain_of_replacements_ends_after_16_generations_with_a_final_failure()
+    {
+        var h = new PipelineHarness();
+        h.Handler.ArrangeWith = (_, _) => [new ExecutorTask("gen-0") { SourceOffsets = [0] }];
+        h.Executor.Script = (task, _) => Failed(task);
+        var made = 0;
+        h.Handler.OnErrorWith = (_, _) => ErrorDecision.Replace([new ExecutorTask($"gen-{Interlocked.Increment(ref made)}") { SourceOffsets = [0] }]);
+        h.Feed(1);
+        await h.WaitForWatermark(1, "the chain ends and the message settles");
+        Assert.Equal(PartitionPipeline.MaxReplacementGenerations + 1, h.Executor.Attempts.Count);
+        var group = Assert.Single(h.Handler.Groups);
+        Assert.Equal("gen-16", Assert.Single(group.Errors).Task.TaskId);
+        Assert.Equal(16, group.ReplacedTaskIds.Count);
+    }
+
+    [Fact]
+    public async Task Replacements_wait_the_retry_backoff_that_grows_with_each_generation()
+    {
+        var h = new PipelineHarness(retryBackoff: RetryBackoff.FromMilliseconds(200, 10_000));
+        h.Handler.ArrangeWith = (_, _) => [new ExecutorTask("gen-0") { SourceOffsets = [0] }];
+        var started = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
+        h.Executor.Script = (task, _) =>
+        {
+            started[task.TaskId] = System.Diagnostics.Stopwatch.GetTimestamp();
+            return task.TaskId == "gen-2" ? null : Failed(task);
+        };
+        var made = 0;
+        h.Handler.OnErrorWith = (_, _) => ErrorDecision.Replace([new ExecutorTask($"gen-{Interlocked.Increment(ref made)}") { SourceOffsets = [0] }]);
+        h.Feed(1);
+        await h.WaitForWatermark(1, "gen-2 succeeds");
+
+        // Generation n waits between half and all of 200 ms × 2^(n-1), as retry n does.
+        Assert.InRange(System.Diagnostics.Stopwatch.GetElapsedTime(started["gen-0"], started["gen-1"]).TotalMilliseconds, 95, 5_000);
+        Assert.InRange(System.Diagnostics.Stopwatch.GetElapsedTime(started["gen-1"], started["gen-2"]).TotalMilliseconds, 195, 5_000);
+    }
+
     [Fact]
     public async Task An_empty_replacement_list_drops_the_task_and_settles_its_messages()
     {

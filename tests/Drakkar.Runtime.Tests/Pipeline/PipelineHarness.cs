@@ -9,11 +9,12 @@ internal sealed class PipelineHarness
 {
     private long _nextOffset;
 
-    public PipelineHarness(int windowSize = 100, int maxRetries = 3, long high = 1_000_000, long low = 0, long firstOffset = 0)
+    public PipelineHarness(int windowSize = 100, int maxRetries = 3, long high = 1_000_000, long low = 0, long firstOffset = 0,
+        RetryBackoff? retryBackoff = null)
     {
         _nextOffset = firstOffset;
         Load = new WorkerLoad(high, low);
-        Pipeline = new PartitionPipeline("source", 0, Handler, Executor, Delivery, new PipelineSettings(windowSize, maxRetries), Load,
+        Pipeline = new PartitionPipeline("source", 0, Handler, Executor, Delivery, new PipelineSettings(windowSize, maxRetries, retryBackoff), Load,
             Metrics, NullLogger.Instance);
         Pipeline.Start();
     }
