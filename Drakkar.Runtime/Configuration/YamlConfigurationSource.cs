@@ -52,14 +52,25 @@ internal sealed class YamlConfigurationProvider : ConfigurationProvider
         Data = data;
     }
 
+    /// <summary>The text of configuration files that cannot be read twice (pipes), by path.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> ReadOnce = new(StringComparer.Ordinal);
+
     private string ReadFile(string file)
     {
         // The runtime says "Access to the path is denied" for a directory, even to root.
         if (System.IO.Directory.Exists(file))
             throw new ConfigException([new ConfigProblem("", $"configuration file '{file}' ({Source.ChosenBy}) is a directory; name the YAML file in it")], file);
+        if (ReadOnce.TryGetValue(file, out var kept)) return kept;
         try
         {
-            return System.IO.File.ReadAllText(file);
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            var text = reader.ReadToEnd();
+            // A pipe (`--config <(…)`, /dev/stdin) gives its text once, and a start loads the configuration more than
+            // once (the check of the handler's sinks, then the host): read again, it was empty, and the error blamed a
+            // sink "not configured" in a file that configures it.
+            if (!stream.CanSeek) ReadOnce[file] = text;
+            return text;
         }
         catch (Exception exception) when (exception is FileNotFoundException or DirectoryNotFoundException)
         {

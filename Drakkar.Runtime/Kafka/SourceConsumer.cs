@@ -244,7 +244,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         // in time (broker unreachable) is abandoned: the handle is then never destroyed under it (see DisposeAsync).
         var closed = await Within(Task.Run(CloseConsumer), Left()).ConfigureAwait(false);
         _closed = closed;
-        if (!closed) LogStopStepOverran("leaving the group");
+        // Leaving runs OnRevoke: when that is what hangs, the line says so rather than point at the broker.
+        if (!closed) LogStopStepOverran(Volatile.Read(ref _hookRunning) is { } hook ? $"leaving the group (the handler's {hook} has not returned)" : "leaving the group");
     }
 
     /// <summary>How long a consumer disposed without <see cref="StopAsync"/> waits to leave its group.</summary>
@@ -698,6 +699,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     /// </summary>
     private void RunHook(Func<DrakkarHandlerBase, IReadOnlyList<PartitionId>, ValueTask> hook, IReadOnlyList<PartitionId> partitions, string name)
     {
+        Volatile.Write(ref _hookRunning, name == "on_revoke" ? "OnRevoke" : "OnAssign");
         try
         {
             hook(_handler, partitions).AsTask().GetAwaiter().GetResult();
@@ -706,7 +708,14 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         {
             LogHookFailed(e, name);
         }
+        finally
+        {
+            Volatile.Write(ref _hookRunning, null);
+        }
     }
+
+    // The rebalance hook running now (OnAssign, OnRevoke), or null.
+    private string? _hookRunning;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sink backpressure: {Topic}[{Partition}] rewound to offset {Offset}, paused for {Seconds}s")]
     private partial void LogRewound(string topic, int partition, long offset, double seconds);

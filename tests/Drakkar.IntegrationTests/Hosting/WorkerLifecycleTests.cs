@@ -197,6 +197,48 @@ public sealed partial class WorkerLifecycleTests(KafkaBroker kafka)
         listener.Stop();
     }
 
+    /// <summary>An OnRevoke that waits until the test lets it go.</summary>
+    private sealed class HangingOnRevokeHandler : DrakkarHandler
+    {
+        public TaskCompletionSource Assigned { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override ValueTask OnAssign(IReadOnlyList<PartitionId> partitions)
+        {
+            Assigned.TrySetResult();
+            return ValueTask.CompletedTask;
+        }
+
+        public override async ValueTask OnRevoke(IReadOnlyList<PartitionId> partitions) => await Release.Task;
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+    }
+
+    /// <summary>A stop held by OnRevoke said that leaving the group did not finish, which points at the broker.</summary>
+    [Fact]
+    public async Task A_stop_held_by_a_hanging_OnRevoke_ends_at_the_drain_bound_and_names_the_hook()
+    {
+        var topic = kafka.CreateTopic("hung-revoke");
+        var handler = new HangingOnRevokeHandler();
+        using var logs = new LogCapture();
+        var worker = await TestWorker.StartAsync(handler, TestWorker.Config(kafka.BootstrapServers, topic, $"{topic}-g", c => c.Executor.DrainTimeoutSeconds = 3),
+            loggers: logs);
+        try
+        {
+            await handler.Assigned.Task.WaitAsync(Patience);
+
+            var stopping = worker.StopAsync();
+            Assert.Same(stopping, await Task.WhenAny(stopping, Task.Delay(Patience)));
+
+            Assert.Single(logs.Containing("Stopping: leaving the group (the handler's OnRevoke has not returned) did not finish within the drain bound"));
+        }
+        finally
+        {
+            handler.Release.TrySetResult();
+        }
+    }
+
     /// <summary>Records which partitions the rebalance hooks named; arranges no task.</summary>
     private sealed class MembershipHandler : DrakkarHandler
     {

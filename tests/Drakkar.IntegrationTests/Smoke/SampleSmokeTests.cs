@@ -294,6 +294,25 @@ public sealed class SampleSmokeTests : IDisposable
             check.Stderr, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A configuration given through a pipe (<c>--config &lt;(…)</c>) was read once per load, and the second read was
+    /// empty: the check then said the handler's sink was not configured.
+    /// </summary>
+    [Fact]
+    public async Task Check_config_reads_a_configuration_given_through_a_pipe()
+    {
+        var fifo = Path.Combine(_dir, "config.fifo");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [fifo])) await mkfifo.WaitForExitAsync();
+        // The writer's open waits for the worker's: the text goes through the pipe once.
+        var writing = Task.Run(() => File.WriteAllText(fifo, ResultsSink + "executor:\n  window_size: 7\n"));
+
+        using var check = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["check-config", "--config", fifo], _dir);
+        Assert.True(check.WaitForExit(TimeSpan.FromSeconds(20)), check.Stderr);
+        await writing.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(check.ExitCode == 0, check.Stderr);
+        Assert.Contains("window_size: 7", check.Stdout, StringComparison.Ordinal);
+    }
+
     /// <summary>Under the consumer protocol the broker owns the session and the heartbeat: the keys were accepted in silence.</summary>
     [Fact]
     public void Check_config_warns_of_session_settings_the_consumer_protocol_ignores()
