@@ -10,7 +10,7 @@ internal static class ConfigAdvisories
     public static IEnumerable<string> Of(DrakkarConfig config)
     {
         var kafka = config.Kafka;
-        if (kafka.GroupProtocol != "consumer") yield break;
+        if (!kafka.UsesConsumerProtocol) yield break;
         // Under KIP-848 the broker owns the session and the heartbeat (group.consumer.*); the client is not given them.
         var defaults = new KafkaConfig();
         if (kafka.SessionTimeoutMs != defaults.SessionTimeoutMs)

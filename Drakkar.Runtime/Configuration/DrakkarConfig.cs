@@ -35,6 +35,9 @@ public sealed class KafkaConfig
     /// <c>consumer</c> (KIP-848: the broker assigns, partitions move one by one without a group-wide pause; Kafka 4.0+).
     /// </summary>
     public string GroupProtocol { get; set; } = "classic";
+
+    /// <summary>True under <c>group_protocol: consumer</c>, written in any case, as the configuration accepts it.</summary>
+    internal bool UsesConsumerProtocol => string.Equals(GroupProtocol.Trim(), "consumer", StringComparison.OrdinalIgnoreCase);
     /// <summary>Static membership (librdkafka <c>group.instance.id</c>); empty: dynamic membership.</summary>
     public string GroupInstanceId { get; set; } = "";
     /// <summary>plaintext, ssl, sasl_plaintext or sasl_ssl (librdkafka <c>security.protocol</c>), for every Kafka client of the worker.</summary>

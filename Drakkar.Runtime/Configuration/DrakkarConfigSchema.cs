@@ -198,7 +198,7 @@ internal static class DrakkarConfigSchema
         // Under the classic protocol a member whose heartbeats are not well inside its session is evicted between two of
         // them: with session 3000 and the default heartbeat 3000 a lone worker lost its partitions every few seconds,
         // redoing their work each time. Kafka's Java client refuses the same; librdkafka does not.
-        if (kafka.GroupProtocol == "classic" && kafka.HeartbeatIntervalMs >= kafka.SessionTimeoutMs)
+        if (!kafka.UsesConsumerProtocol && kafka.HeartbeatIntervalMs >= kafka.SessionTimeoutMs)
         {
             var (key, other) = check.Has("heartbeat_interval_ms") ? ("heartbeat_interval_ms", "session_timeout_ms") : ("session_timeout_ms", "heartbeat_interval_ms");
             check.Fail(key, $"heartbeat_interval_ms ({kafka.HeartbeatIntervalMs}) must be below session_timeout_ms ({kafka.SessionTimeoutMs}), " +
@@ -243,8 +243,8 @@ internal static class DrakkarConfigSchema
             AtLeast(0)),
         Int<ExecutorConfig>("retry_backoff_ms", c => c.RetryBackoffMs, (c, v) => c.RetryBackoffMs = v,
             "the wait before an `ErrorDecision.Retry` runs the task again: retry *n* waits a random time between half " +
-                "and all of `retry_backoff_ms × 2^(n−1)` (capped exponential backoff with jitter); `0` retries at once. " +
-                "The wait is cut short, leaving the message uncommitted, when the partition is lost or its drain times out",
+                "and all of `retry_backoff_ms × 2^(n−1)` (capped exponential backoff with jitter); `0` retries at once. The *n*-th " +
+                "generation of `ErrorDecision.Replace` tasks waits the same before it runs. The wait is cut short, leaving the message uncommitted, when the partition is lost or its drain times out",
             Between(0, 600_000)),
         new ScalarField<ExecutorConfig, int>("retry_backoff_max_ms", c => c.RetryBackoffMaxMs, (c, v) => c.RetryBackoffMaxMs = v,
             Integer, Between(0, 600_000))

@@ -398,9 +398,9 @@ public static partial class DrakkarApp
             }
             catch (OperationCanceledException) when (host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested)
             {
-                // SIGTERM/SIGINT before the worker was ready (OnStartup or OnReady had not returned): nothing was consumed,
-                // what had started is closed, and the stop is an ordinary one.
-                LogStoppedDuringStart(host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Drakkar.Worker"));
+                // A stop signal while a hosted service of the application's own was still starting: the worker may be
+                // running already, so it is stopped as usual (drain, commit, leave).
+                await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
                 return 0;
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -414,9 +414,10 @@ public static partial class DrakkarApp
             var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
             var exitCode = 0;
             var stopped = Task.Delay(Timeout.Infinite, lifetime.ApplicationStopping).ContinueWith(_ => 0, TaskScheduler.Default);
-            if (options.Companion is { } companion && host.Services.GetRequiredService<DrakkarWorkerSetup>().OnDefaultConfig)
+            // No worker: a stop signal ended the start (the service logged it); the host stops at once.
+            if (options.Companion is { } companion && host.Services.GetRequiredService<DrakkarWorkerSetup>().OnDefaultConfig
+                && host.Services.GetRequiredService<DrakkarWorkerService>().Worker is { } worker)
             {
-                var worker = host.Services.GetRequiredService<DrakkarWorkerService>().Worker!;
                 var finished = await Task.WhenAny(companion(worker, lifetime.ApplicationStopping), stopped).ConfigureAwait(false);
                 exitCode = finished.IsCompletedSuccessfully ? finished.Result : ExitFailure;
             }
@@ -446,9 +447,6 @@ public static partial class DrakkarApp
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The worker could not start: {Reason}")]
     private static partial void LogStartFailed(ILogger logger, Exception? error, string reason);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Stopped during start-up: the stop was asked before the worker was ready (OnStartup or OnReady had not returned, and is no longer waited for); nothing was consumed")]
-    private static partial void LogStoppedDuringStart(ILogger logger);
 
     /// <summary>The production parts: the process pool and the configured sinks, logging to <paramref name="loggers"/> (else to a factory built from <c>logging</c>).</summary>
     internal static WorkerParts DefaultParts(Sinks.SinkRegistry? registry = null, ILoggerFactory? loggers = null,

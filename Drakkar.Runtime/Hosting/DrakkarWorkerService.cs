@@ -10,7 +10,7 @@ namespace Drakkar.Hosting;
 internal sealed record DrakkarWorkerSetup(DrakkarAppOptions Options, bool OnDefaultConfig);
 
 /// <summary>The worker as a hosted service: starts with the host, drains when the host stops (SPEC O8).</summary>
-internal sealed class DrakkarWorkerService : IHostedService
+internal sealed partial class DrakkarWorkerService : IHostedService
 {
     private readonly DrakkarHandlerBase _handler;
     private readonly DrakkarConfig _config;
@@ -43,8 +43,19 @@ internal sealed class DrakkarWorkerService : IHostedService
         var problems = SinkRegistry.DeclarationProblems(_config, _handler.DeclaredSinks).Concat(_sinks.RegistrationProblems(_config))
             .Select(problem => new ConfigProblem("", problem)).ToList();
         if (problems.Count > 0) throw new ConfigException(problems);
-        Worker = await WorkerHost.StartAsync(_handler, _config, _identity.WorkerId, DrakkarApp.DefaultParts(_sinks, _loggers, _probeHandler), cancellationToken)
-            .ConfigureAwait(false);
+        try
+        {
+            Worker = await WorkerHost.StartAsync(_handler, _config, _identity.WorkerId, DrakkarApp.DefaultParts(_sinks, _loggers, _probeHandler), cancellationToken)
+                .ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_lifetime?.ApplicationStopping.IsCancellationRequested == true)
+        {
+            // A stop signal before the worker was ready (OnStartup or OnReady had not returned; they take no token):
+            // what had started is closed and nothing was consumed. The start ends normally, so the host goes on to its
+            // ordinary stop (exit 0), on DrakkarApp and on a host of the application's own alike.
+            LogStoppedDuringStart(_loggers.CreateLogger("Drakkar.Worker"));
+            return;
+        }
         // A worker whose consumption ended on its own does nothing more: the host stops, with exit code 1, so that an
         // orchestrator restarts it rather than keep a process that looks alive.
         _ = Worker.Failed.ContinueWith(static (_, state) =>
@@ -53,6 +64,9 @@ internal sealed class DrakkarWorkerService : IHostedService
             ((IHostApplicationLifetime?)state)?.StopApplication();
         }, _lifetime, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Stopped during start-up: the stop was asked before the worker was ready (OnStartup or OnReady had not returned, and is no longer waited for); nothing was consumed")]
+    private static partial void LogStoppedDuringStart(ILogger logger);
 
     // The stop is bounded by executor.drain_timeout_seconds inside WorkerHost, not by the host's shutdown timeout.
     public Task StopAsync(CancellationToken cancellationToken) => Worker?.StopAsync() ?? Task.CompletedTask;

@@ -26,18 +26,25 @@ internal sealed partial class PeriodicRunner(IReadOnlyList<PeriodicRegistration>
     /// watch its token would otherwise hold the stop for good (no drain, no commit, until the process is killed); it
     /// is named in a warning and left running, and the stop goes on.
     /// </summary>
-    public async ValueTask StopAsync(TimeSpan patience)
+    public ValueTask StopAsync(TimeSpan patience)
     {
-        if (_stop.IsCancellationRequested) return;
+        // One stop, which every caller awaits: a second caller (a dispose during the stop) must not go on before it.
+        lock (_stop) _stopping ??= StopOnceAsync(patience);
+        return new ValueTask(_stopping);
+    }
+
+    private Task? _stopping;
+
+    private async Task StopOnceAsync(TimeSpan patience)
+    {
         await _stop.CancelAsync().ConfigureAwait(false);
         var all = Task.WhenAll(_loops);
         if (await Task.WhenAny(all, Task.Delay(patience < TimeSpan.Zero ? TimeSpan.Zero : patience)).ConfigureAwait(false) != all)
         {
             var running = registrations.Where((_, i) => !_loops[i].IsCompleted).Select(r => r.Name);
             LogPeriodicDidNotStop(string.Join(", ", running), patience.TotalSeconds);
-            return;
         }
-        _stop.Dispose();
+        // Not disposed: a method left running may still read its token.
     }
 
     private async Task LoopAsync(PeriodicRegistration registration, CancellationToken stop)

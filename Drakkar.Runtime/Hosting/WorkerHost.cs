@@ -212,7 +212,9 @@ public sealed partial class WorkerHost : IAsyncDisposable
         // drain_timeout_seconds bounds the whole stop: periodic methods, drain, commit, leave, and closing the parts.
         var bound = TimeSpan.FromSeconds(Config.Executor.DrainTimeoutSeconds);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        await StopPeriodicAsync(bound < PeriodicRunner.StopPatience ? bound : PeriodicRunner.StopPatience).ConfigureAwait(false);
+        // Periodic methods get at most a quarter of the bound, so one that ignores its token leaves the drain its share.
+        var periodicShare = bound / 4;
+        await StopPeriodicAsync(periodicShare < PeriodicRunner.StopPatience ? periodicShare : PeriodicRunner.StopPatience).ConfigureAwait(false);
         if (_consumer is not null) await _consumer.StopAsync(bound - clock.Elapsed).ConfigureAwait(false);
         // Taken before DisposeAsync lets go of it.
         var executor = _executor as Execution.ExecutorPool;

@@ -99,7 +99,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             ConsumeResultFields = kafka.SourceTopic.StartsWith('^') ? "all" : "timestamp,headers",
         };
         if (kafka.GroupInstanceId.Length > 0) consumerConfig.GroupInstanceId = kafka.GroupInstanceId;
-        if (kafka.GroupProtocol == "consumer")
+        if (kafka.UsesConsumerProtocol)
         {
             // KIP-848: the broker owns the session timeout, the heartbeat interval and the assignor.
             consumerConfig.GroupProtocol = GroupProtocol.Consumer;
@@ -222,6 +222,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     /// </summary>
     public async Task StopAsync(TimeSpan bound)
     {
+        if (bound < TimeSpan.Zero) bound = TimeSpan.Zero;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         TimeSpan Left() => bound - clock.Elapsed > MinimumStep ? bound - clock.Elapsed : MinimumStep;
         // Keep polling while the partitions drain, so this member still answers the group protocol (a rebalance that

@@ -223,7 +223,8 @@ internal sealed partial class PartitionPipeline
     {
         lock (_gate) _draining = true;
         _queue.Writer.TryComplete();
-        var finished = await Task.WhenAny(_drained.Task, Task.Delay(timeout)).ConfigureAwait(false) == _drained.Task;
+        // A spent bound (negative) drains nothing more rather than throw or wait for good (Task.Delay's -1 ms).
+        var finished = await Task.WhenAny(_drained.Task, Task.Delay(timeout > TimeSpan.Zero ? timeout : TimeSpan.Zero)).ConfigureAwait(false) == _drained.Task;
         if (!finished)
         {
             LogDrainTimedOut(Topic, Partition, timeout.TotalSeconds, OpenMessages);

@@ -88,6 +88,49 @@ public sealed partial class HostedWorkerTests(KafkaBroker kafka) : IDisposable
         public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) => Tasks([]);
     }
 
+    /// <summary>An OnReady that never returns; <see cref="Reached"/> says it was called.</summary>
+    public sealed class HangingReadyHandler : DrakkarHandler
+    {
+        public static readonly TaskCompletionSource Reached = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override async ValueTask OnReady(DrakkarConfig config, Npgsql.NpgsqlDataSource? postgres)
+        {
+            Reached.TrySetResult();
+            await new TaskCompletionSource().Task;
+        }
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) => Tasks([]);
+    }
+
+    /// <summary>
+    /// A stop while OnReady hung was never seen (the hooks take no token): the host waited for good. The start now ends
+    /// without a worker and the host stops as usual, with no exception to catch.
+    /// </summary>
+    [Fact]
+    public async Task A_stop_while_OnReady_hangs_ends_the_start_and_the_host_stops_normally()
+    {
+        var yaml = Path.Combine(_dir.FullName, "drakkar.yaml");
+        File.WriteAllText(yaml, $"""
+            kafka:
+              brokers: {kafka.BootstrapServers}
+              source_topic: {kafka.CreateTopic("hosted-hang")}
+            metrics:
+              enabled: false
+            """);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = _dir.FullName });
+        builder.Services.AddDrakkar<HangingReadyHandler>(builder.Configuration, new DrakkarAppOptions(), yaml);
+        using var host = builder.Build();
+        var service = host.Services.GetRequiredService<Drakkar.Hosting.DrakkarWorkerService>();
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        var running = host.RunAsync();
+        await HangingReadyHandler.Reached.Task.WaitAsync(Patience);
+
+        lifetime.StopApplication();
+
+        await running.WaitAsync(Patience);
+        Assert.Null(service.Worker);
+    }
+
     [Fact]
     public async Task A_declared_sink_missing_from_the_configuration_is_a_ConfigException_before_any_port_opens()
     {

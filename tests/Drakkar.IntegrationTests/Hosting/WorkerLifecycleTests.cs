@@ -129,22 +129,27 @@ public sealed partial class WorkerLifecycleTests(KafkaBroker kafka)
     /// The stop waited for periodic methods without a bound: one that ignored its token held the worker for good (no
     /// drain, no commit, "Stopped" never logged) until it was killed.
     /// </summary>
-    [Fact]
-    public async Task A_periodic_method_that_ignores_its_token_is_named_and_left_behind_and_the_stop_drains_and_commits()
+    [Theory]
+    [InlineData(20, "5")]
+    // A short bound: the periodic methods get a quarter of it, and the drain and commit the rest (all of it once went
+    // to them, and the drain was then given a negative time).
+    [InlineData(2, "0.5")]
+    public async Task A_periodic_method_that_ignores_its_token_is_named_and_left_behind_and_the_stop_drains_and_commits(int drainSeconds, string waited)
     {
         var topic = kafka.CreateTopic("deaf-periodic");
         var group = $"{topic}-g";
         await TestWorker.ProduceAsync(kafka.BootstrapServers, topic, 1, 3);
         var handler = new DeafPeriodicHandler();
         using var logs = new LogCapture();
-        var worker = await TestWorker.StartAsync(handler, TestWorker.Config(kafka.BootstrapServers, topic, group), loggers: logs);
+        var worker = await TestWorker.StartAsync(handler, TestWorker.Config(kafka.BootstrapServers, topic, group, c => c.Executor.DrainTimeoutSeconds = drainSeconds),
+            loggers: logs);
         await handler.PeriodicRunning.Task.WaitAsync(Patience);
         await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, group, 1)[0] == 3, Patience, "the three messages were committed");
 
         var stopping = worker.StopAsync();
         Assert.Same(stopping, await Task.WhenAny(stopping, Task.Delay(Patience)));
 
-        Assert.Single(logs.Containing("Periodic method(s) Hang did not return within 5 s"));
+        Assert.Single(logs.Containing($"Periodic method(s) Hang did not return within {waited} s"));
         // The rest of the stop ran: the consumer drained and left, and the parts closed.
         Assert.Contains(logs.Containing("Stopped"), l => l.Message == "Stopped");
         await worker.DisposeAsync();
@@ -236,6 +241,7 @@ public sealed partial class WorkerLifecycleTests(KafkaBroker kafka)
         finally
         {
             handler.Release.TrySetResult();
+            await worker.DisposeAsync();
         }
     }
 

@@ -517,6 +517,23 @@ public sealed class ConfigValidationTests
         Assert.Equal(3000, ConfigLoader.LoadFromYaml("kafka: { group_protocol: consumer, session_timeout_ms: 3000 }", Env()).Kafka.SessionTimeoutMs);
     }
 
+    /// <summary>
+    /// group_protocol is accepted in any case, but only "consumer" in lower case ran KIP-848: "Consumer" passed the
+    /// checks and then ran the classic protocol (and got the classic heartbeat check).
+    /// </summary>
+    [Theory]
+    [InlineData("Consumer")]
+    [InlineData("CONSUMER")]
+    [InlineData(" consumer ")]
+    public void The_consumer_protocol_is_the_consumer_protocol_in_any_case(string written)
+    {
+        var config = ConfigLoader.LoadFromYaml($"kafka: {{ group_protocol: '{written}', session_timeout_ms: 3000 }}", Env());
+
+        Assert.True(config.Kafka.UsesConsumerProtocol);
+        Assert.Equal(["kafka.session_timeout_ms (3000) has no effect under group_protocol: consumer; the broker's group.consumer.session.timeout.ms applies"],
+            Drakkar.Configuration.ConfigAdvisories.Of(config));
+    }
+
     [Fact]
     public void Kafka_security_keys_are_checked_and_reach_every_client_configuration()
     {
