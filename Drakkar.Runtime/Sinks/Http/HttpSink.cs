@@ -88,19 +88,49 @@ internal sealed partial class HttpSink : ISink
 
     public ValueTask ConnectAsync(CancellationToken cancellationToken)
     {
-        _client = new HttpClient(new SocketsHttpHandler
-        {
-            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            // As many connections as requests in flight: a request that holds a slot never queues for a connection.
-            MaxConnectionsPerServer = _maxConnections,
-            AllowAutoRedirect = false,
-            ConnectCallback = _egress.ConnectAsync,
-        })
-        {
-            Timeout = _timeout,
-        };
+        _client = NewClient(reuseConnections: Volatile.Read(ref _oneRequestPerConnection) == 0);
         return ValueTask.CompletedTask;
     }
+
+    private HttpClient NewClient(bool reuseConnections) => new(new SocketsHttpHandler
+    {
+        // Zero: every connection is closed after its request (a receiver that closes each connection itself).
+        PooledConnectionLifetime = reuseConnections ? TimeSpan.FromMinutes(5) : TimeSpan.Zero,
+        // As many connections as requests in flight: a request that holds a slot never queues for a connection.
+        MaxConnectionsPerServer = _maxConnections,
+        AllowAutoRedirect = false,
+        ConnectCallback = _egress.ConnectAsync,
+    })
+    {
+        Timeout = _timeout,
+    };
+
+    // 1 once the receiver showed it closes each connection after its answer (see StopReusingConnections).
+    private int _oneRequestPerConnection;
+    // Clients replaced while requests may still be in flight on them: disposed at close.
+    private readonly System.Collections.Concurrent.ConcurrentBag<HttpClient> _retired = [];
+
+    /// <summary>
+    /// An HTTP/1.0 answer without <c>Connection: keep-alive</c> (Python's <c>http.server</c>, many small webhooks) means
+    /// the receiver closes the connection after it. HttpClient keeps such a connection for the next request anyway,
+    /// which then fails with "The response ended prematurely" once the close arrives, without having reached the
+    /// receiver: against such a receiver about one request in three failed, and the sink kept opening its circuit. From
+    /// the first such answer on, the instance opens a connection per request.
+    /// </summary>
+    private void StopReusingConnections()
+    {
+        if (Interlocked.Exchange(ref _oneRequestPerConnection, 1) == 1) return;
+        LogNoKeepAlive(_logger, Name, _url.GetLeftPart(UriPartial.Authority));
+        // Not after a close (no client then): the next ConnectAsync builds the client without reuse.
+        if (Volatile.Read(ref _client) is not { } current) return;
+        var replacement = NewClient(reuseConnections: false);
+        if (Interlocked.CompareExchange(ref _client, replacement, current) == current) _retired.Add(current);
+        else replacement.Dispose();
+    }
+
+    private static bool ClosesAfterAnswer(HttpResponseMessage response) =>
+        response.Version < System.Net.HttpVersion.Version11
+            && !response.Headers.Connection.Contains("keep-alive", StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
     /// Sends the batch's requests, at most <c>max_connections</c> at once across every delivery of the instance. Each
@@ -213,6 +243,8 @@ internal sealed partial class HttpSink : ISink
         CancellationToken cancellationToken)
     {
         await _inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // The instance's client now: replaced (StopReusingConnections) while this batch ran, the new one is used.
+        client = Volatile.Read(ref _client) ?? client;
         try
         {
             using var request = new HttpRequestMessage(_method, _url);
@@ -242,6 +274,7 @@ internal sealed partial class HttpSink : ISink
             }
             using (response)
             {
+                if (ClosesAfterAnswer(response)) StopReusingConnections();
                 var status = (int)response.StatusCode;
                 if (response.IsSuccessStatusCode)
                 {
@@ -316,6 +349,7 @@ internal sealed partial class HttpSink : ISink
     public ValueTask CloseAsync(CancellationToken cancellationToken)
     {
         Interlocked.Exchange(ref _client, null)?.Dispose();
+        while (_retired.TryTake(out var retired)) retired.Dispose();
         return ValueTask.CompletedTask;
     }
 
@@ -342,6 +376,9 @@ internal sealed partial class HttpSink : ISink
 
     [GeneratedRegex(@"\$\{(?<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?<default>[^}]*))?\}")]
     private static partial Regex Variable();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "HTTP sink {SinkName}: {Receiver} answers HTTP/1.0 and closes the connection after each answer; one connection per request from now on")]
+    private static partial void LogNoKeepAlive(ILogger logger, string sinkName, string receiver);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "HTTP sink {SinkName}: payload {Payload} of {Count} failed on attempt {Attempt} ({Sent}); trying again in {BackoffMs} ms: {Error}")]
     private static partial void LogRetry(ILogger logger, string sinkName, int payload, int count, int attempt, double backoffMs, string sent, string error);
