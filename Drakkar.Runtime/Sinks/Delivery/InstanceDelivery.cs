@@ -39,6 +39,10 @@ internal sealed partial class InstanceDelivery
 
     /// <summary>How soon a held group first probes the destination, and the longest pause between probes.</summary>
     private static readonly TimeSpan FirstHoldProbe = TimeSpan.FromMilliseconds(500), MaxHoldProbe = TimeSpan.FromSeconds(5);
+    // The instance's gap between two probes of held groups: doubled by each failed probe up to MaxHoldProbe, back to
+    // FirstHoldProbe when a hold starts. Each group also backs off on its own, but with many groups held, one of them
+    // was always due: the instance probed (and logged a failure) every 0.5 s for the whole outage.
+    private long _holdProbeGapTicks = FirstHoldProbe.Ticks;
 
     public InstanceDelivery(SinkSlot slot, IDeadLetterQueue dlq, SinkManagerOptions options, DrakkarMetrics metrics, SinkSecretMasker masker,
         ILogger logger, CancellationToken closing)
@@ -331,6 +335,7 @@ internal sealed partial class InstanceDelivery
     {
         if (Interlocked.Increment(ref _holding) == 1)
         {
+            Volatile.Write(ref _holdProbeGapTicks, FirstHoldProbe.Ticks);
             Volatile.Write(ref _holdingSince, Stopwatch.GetTimestamp());
             LogHolding(_logger, _slot.Key.KindName, _slot.Key.Name);
             _metrics.Events.OutageStarted(_slot.Key.KindName, _slot.Key.Name);
@@ -349,7 +354,7 @@ internal sealed partial class InstanceDelivery
                 await Task.WhenAny(_options.Delay(wait, stop.Token), released).ConfigureAwait(false);
                 stop.Token.ThrowIfCancellationRequested();
                 wait = wait * 2 < MaxHoldProbe ? wait * 2 : MaxHoldProbe;
-                var admission = _slot.Breaker.Admit(FirstHoldProbe);
+                var admission = _slot.Breaker.Admit(TimeSpan.FromTicks(Volatile.Read(ref _holdProbeGapTicks)));
                 if (admission == CircuitAdmission.Reject)
                 {
                     // Another group's probe is in flight (bounded by attempt_timeout_seconds, and the breaker hands
@@ -362,6 +367,8 @@ internal sealed partial class InstanceDelivery
                     delivered = true;
                     return;
                 }
+                var gap = Volatile.Read(ref _holdProbeGapTicks);
+                Interlocked.CompareExchange(ref _holdProbeGapTicks, Math.Min(gap * 2, MaxHoldProbe.Ticks), gap);
             }
         }
         finally

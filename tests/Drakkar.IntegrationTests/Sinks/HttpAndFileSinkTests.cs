@@ -136,6 +136,47 @@ public sealed class HttpSinkTests(HttpReceiver receiver)
         }
     }
 
+    /// <summary>
+    /// Each held group backs off its probes on its own, but with many groups held one was always due: the instance
+    /// probed, re-opened its circuit and logged a failure every 0.5 s for the whole outage (96 trips a minute with 60
+    /// groups). The instance's probes now back off together: 0.5 s, 1, 2, 4, then every 5 s.
+    /// </summary>
+    [Fact]
+    public async Task Many_held_groups_probe_an_unreachable_receiver_no_more_often_than_one_group_would()
+    {
+        var path = $"/many-held-{Guid.NewGuid():N}";
+        receiver.RespondWith(503);
+        try
+        {
+            using var logs = new LogCapture();
+            var masker = new SinkSecretMasker();
+            var manager = new SinkManager([new HttpSink("hook", new HttpSinkConfig { Url = receiver.Url.TrimEnd('/') + path, MaxRetries = 0 }, masker)],
+                new RecordingDlq(), new SinkManagerOptions { Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause } },
+                new DrakkarMetrics(), logs, masker);
+            await manager.StartAsync(default);
+            // Groups arrive one every 0.2 s, as a stream does before consumption pauses, so their own schedules differ.
+            var deliveries = new List<Task>();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            for (var i = 0; i < 40; i++)
+            {
+                deliveries.Add(manager.DeliverAsync(Http(1), Origin(offsets: i + 1), default).AsTask());
+                await Task.Delay(TimeSpan.FromMilliseconds(200));
+            }
+            await Task.Delay(TimeSpan.FromSeconds(10) - clock.Elapsed);
+            var probes = logs.Containing("is still unreachable: probe").Length;
+            receiver.RespondWith(200);
+            await Task.WhenAll(deliveries).WaitAsync(TimeSpan.FromSeconds(30));
+            await manager.CloseAsync();
+
+            // 0.5 + 1 + 2 + 4 s, then every 5 s: about 5 failed probes in 10 s (one per 0.5 s or so was about 18).
+            Assert.InRange(probes, 1, 8);
+        }
+        finally
+        {
+            receiver.RespondWith(200);
+        }
+    }
+
     [Fact]
     public async Task A_hold_whose_last_payloads_are_refused_at_a_probe_ends_without_saying_the_sink_is_back()
     {
