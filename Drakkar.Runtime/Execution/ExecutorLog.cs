@@ -29,7 +29,7 @@ internal static partial class ExecutorLog
     public static partial void ChildStderr(ILogger logger, string binary, int pid, string line);
 
     [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Executor process {Binary} (pid {Pid}) exited with code {ExitCode} while idle; a new one is started")]
-    public static partial void ProcessExitedIdle(ILogger logger, string binary, int pid, int? exitCode);
+    public static partial void ProcessExitedIdle(ILogger logger, string binary, int pid, string exitCode);
 
     [LoggerMessage(EventId = 3011, Level = LogLevel.Warning, Message = "Executor process {Binary} (pid {Pid}) did not exit on end-of-file {Within}; it was killed with its group (a persistent child should exit when its stdin ends)")]
     public static partial void ProcessKilledAtEnd(ILogger logger, string binary, int pid, string within);

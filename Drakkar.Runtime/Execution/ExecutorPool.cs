@@ -166,11 +166,16 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
             var token = linked?.Token ?? _shutdown.Token;
             await _gate.WaitAsync(priority, token).ConfigureAwait(false);
             ProcessRun run;
+            Task? slotFreed = null;
             try
             {
-                run = _persistent is not null
-                    ? await _persistent.RunAsync(task, binary, token).ConfigureAwait(false)
-                    : await _runner.RunAsync(
+                if (_persistent is not null)
+                {
+                    (run, slotFreed) = await _persistent.RunAsync(task, binary, token).ConfigureAwait(false);
+                }
+                else
+                {
+                    run = await _runner.RunAsync(
                         new ProcessSpec(
                             binary,
                             task.Args,
@@ -179,10 +184,19 @@ internal sealed class ExecutorPool : ITaskExecutor, IAsyncDisposable
                             _timeout,
                             _maxOutputBytes),
                         token).ConfigureAwait(false);
+                }
             }
             finally
             {
-                _gate.Release();
+                if (slotFreed is null || slotFreed.IsCompleted)
+                {
+                    _gate.Release();
+                }
+                else
+                {
+                    _ = slotFreed.ContinueWith(static (_, gate) => ((PriorityGate)gate!).Release(), _gate, CancellationToken.None,
+                        TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
             }
 
             return ToOutcome(task, run, attempt);

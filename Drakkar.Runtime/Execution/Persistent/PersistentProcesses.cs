@@ -1,3 +1,4 @@
+using System.Globalization;
 using Drakkar.Execution.Posix;
 using Drakkar.Observability.Metrics;
 using Microsoft.Extensions.Logging;
@@ -78,8 +79,13 @@ internal sealed class PersistentProcesses : IAsyncDisposable
         return TimeSpan.FromMilliseconds(Math.Min(initial.TotalMilliseconds * factor, max.TotalMilliseconds));
     }
 
-    /// <summary>Runs one task on a process of <paramref name="binary"/>. The caller holds a gate slot throughout.</summary>
-    public async Task<ProcessRun> RunAsync(ExecutorTask task, string binary, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs one task on a process of <paramref name="binary"/>. The caller holds a gate slot throughout, and past the
+    /// return until <see cref="PersistentRun.SlotFreed"/> completes: a process recycled after this task is still
+    /// exiting then (up to <see cref="ExitGrace"/>), and the task's result need not wait for it, but no process may
+    /// start in its slot before it is gone.
+    /// </summary>
+    public async Task<PersistentRun> RunAsync(ExecutorTask task, string binary, CancellationToken cancellationToken)
     {
         var child = Take(binary, out var evicted);
         if (evicted is not null)
@@ -93,7 +99,7 @@ internal sealed class PersistentProcesses : IAsyncDisposable
             // It died while idle: the task has not been sent, so it is not the task's failure. The replacement
             // takes over its place in the live count.
             await child.KillAsync().ConfigureAwait(false);
-            ExecutorLog.ProcessExitedIdle(_logger, child.Binary, child.Pid, child.ExitCode);
+            ExecutorLog.ProcessExitedIdle(_logger, child.Binary, child.Pid, child.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "unknown");
             _events?.Increment("exited");
             Failed();
             child = null;
@@ -110,7 +116,7 @@ internal sealed class PersistentProcesses : IAsyncDisposable
                 _events?.Increment("start_failed");
                 Forget();
                 Failed();
-                return new ProcessRun(ProcessRunStatus.SpawnFailed, e.Pid, null, "", e.Stderr, TimeSpan.Zero, e.Message);
+                return new PersistentRun(new ProcessRun(ProcessRunStatus.SpawnFailed, e.Pid, null, "", e.Stderr, TimeSpan.Zero, e.Message));
             }
             catch (OperationCanceledException)
             {
@@ -143,7 +149,7 @@ internal sealed class PersistentProcesses : IAsyncDisposable
                 _events?.Increment("exited");
             }
 
-            return run;
+            return new PersistentRun(run);
         }
 
         lock (_lock)
@@ -155,8 +161,16 @@ internal sealed class PersistentProcesses : IAsyncDisposable
         {
             ExecutorLog.ProcessRecycled(_logger, child.Binary, child.Pid, child.TasksAnswered, reason);
             _events?.Increment("recycled");
-            await child.EndAsync(ExitGrace, _hurry.Token).ConfigureAwait(false);
-            Forget();
+            // The task's result goes back now; the slot stays taken until the process has exited (it is counted
+            // live until then), so max_executors still bounds the processes alive.
+            var ending = EndAndForgetAsync(child);
+            lock (_lock)
+            {
+                _ending.RemoveAll(static end => end.IsCompleted);
+                _ending.Add(ending);
+            }
+
+            return new PersistentRun(run, ending);
         }
         else
         {
@@ -179,7 +193,7 @@ internal sealed class PersistentProcesses : IAsyncDisposable
             if (!kept) await EndAndForgetAsync(child).ConfigureAwait(false);
         }
 
-        return run;
+        return new PersistentRun(run);
     }
 
     /// <summary>Ends every idle process (stdin closed, then killed after the grace). Call once no task runs.</summary>
@@ -312,3 +326,7 @@ internal sealed class PersistentProcesses : IAsyncDisposable
         }
     }
 }
+
+/// <summary>A task's run on a persistent process, and when the slot it ran in is free again (already, unless the
+/// process is being recycled).</summary>
+internal readonly record struct PersistentRun(ProcessRun Run, Task? SlotFreed = null);

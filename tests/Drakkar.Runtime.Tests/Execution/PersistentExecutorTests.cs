@@ -161,6 +161,31 @@ public sealed class PersistentExecutorTests
         Assert.Equal("started=3, start_failed=0, failed=0, exited=0, recycled=2", ProcessEvents(metrics));
     }
 
+    /// <summary>
+    /// The task that triggers a recycle gets its result at once, not after the old process has exited (up to the
+    /// 5 s exit grace for a child that ignores end-of-file); its slot stays taken until then, so max_executors still
+    /// bounds the processes alive.
+    /// </summary>
+    [Fact]
+    public async Task A_recycle_returns_the_tasks_result_at_once_and_frees_the_slot_when_the_old_process_is_gone()
+    {
+        var config = Persistent("csharp", maxExecutors: 1, flags: "--ignore-eof");
+        config.MaxTasksPerProcess = 1;
+        var logger = new ListLogger();
+        await using var pool = new ExecutorPool(config, logger: logger);
+        var first = await PidOf(pool);
+
+        // Returned while the recycled process still lives (it ignores end-of-file and is killed after its grace).
+        Assert.True(Exists(first), "the task's result waited for the recycled process to exit");
+        Assert.Equal(1, pool.ActiveCount);
+        Assert.Equal(1, pool.PersistentProcessCount);
+
+        var second = await PidOf(pool);
+        Assert.NotEqual(first, second);
+        Assert.Contains(logger.Lines, line => line.Contains($"(pid {first}) did not exit on end-of-file within 5s", StringComparison.Ordinal));
+        Assert.False(Exists(first), "the recycled process outlived its grace");
+    }
+
     [Theory]
     [MemberData(nameof(Children))]
     public async Task A_bad_frame_is_a_protocol_error_naming_the_executor_and_the_task(string child)
