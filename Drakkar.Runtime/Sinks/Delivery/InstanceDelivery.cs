@@ -74,8 +74,24 @@ internal sealed partial class InstanceDelivery
             throw new ObjectDisposedException(nameof(SinkManager), $"sink {_slot.Key} is closed and takes no more payloads");
     }
 
-    /// <summary>Delivers what is queued, then stops.</summary>
-    public Task CompleteAsync() => _queue.CompleteAsync();
+    /// <summary>Delivers what is queued, then stops; says once how much was left undelivered at close.</summary>
+    public async Task CompleteAsync()
+    {
+        try
+        {
+            await _queue.CompleteAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            if (Volatile.Read(ref _abandonedGroups) is > 0 and var groups)
+                LogBatchAbandoned(_logger, _slot.Key.KindName, _slot.Key.Name, groups, Volatile.Read(ref _abandonedBatches), _abandonedReason ?? "");
+        }
+    }
+
+    // What close cut off, said in one line when the queue is done rather than a line per batch (a stop during an
+    // outage holds hundreds of batches).
+    private int _abandonedGroups, _abandonedBatches;
+    private string? _abandonedReason;
 
     /// <summary>One batch from the queue: every group in it is settled or dropped when this returns.</summary>
     private async Task DeliverBatchAsync(List<PayloadGroup> groups)
@@ -95,7 +111,9 @@ internal sealed partial class InstanceDelivery
         {
             // Only cancellation at close can get here (every failure path settles its groups); what is left is dropped
             // uncommitted and redone by whoever consumes the partition next.
-            LogBatchAbandoned(_logger, _slot.Key.KindName, _slot.Key.Name, groups.Count, e.GetType().Name);
+            Interlocked.Add(ref _abandonedGroups, groups.Count);
+            Interlocked.Increment(ref _abandonedBatches);
+            Interlocked.CompareExchange(ref _abandonedReason, e.GetType().Name, null);
         }
         finally
         {
@@ -678,6 +696,6 @@ internal sealed partial class InstanceDelivery
     [LoggerMessage(Level = LogLevel.Error, Message = "OnDeliveryError threw for sink {SinkKind}/{SinkName}; the payloads go to the DLQ")]
     private static partial void LogHookFailed(ILogger logger, Exception error, string sinkKind, string sinkName);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: {Groups} hook result(s) left undelivered at close ({Reason}); their offsets stay uncommitted")]
-    private static partial void LogBatchAbandoned(ILogger logger, string sinkKind, string sinkName, int groups, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sink {SinkKind}/{SinkName}: {Groups} hook result(s) in {Batches} batch(es) left undelivered at close ({Reason}); their offsets stay uncommitted")]
+    private static partial void LogBatchAbandoned(ILogger logger, string sinkKind, string sinkName, int groups, int batches, string reason);
 }

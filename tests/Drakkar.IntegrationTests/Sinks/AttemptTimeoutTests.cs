@@ -190,4 +190,29 @@ public sealed class AttemptTimeoutTests
         var given = Assert.Single(logs.Containing("was not reached again"));
         Assert.Contains("because the worker is stopping; their offsets stay uncommitted", given.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>A stop during an outage used to log a warning per held batch (hundreds on a busy worker); now one line says how many.</summary>
+    [Fact]
+    public async Task Many_batches_held_at_close_are_reported_in_one_line()
+    {
+        using var server = new HangingLineServer();
+        using var logs = new LogCapture();
+        var manager = new SinkManager([new LineSink(server.Port)], new RecordingDlq(), new SinkManagerOptions
+        {
+            Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause, AttemptTimeout = TimeSpan.FromSeconds(0.5), BatchSize = 1 },
+        }, new DrakkarMetrics(), logs);
+        await manager.StartAsync(default);
+        for (var offset = 1; offset <= 12; offset++)
+        {
+            var result = new CollectResult();
+            result.Custom.Add(CustomPayload.Of("line", Reading.Sample(offset), "main"));
+            _ = manager.DeliverAsync(result, Origin(offsets: offset), default).AsTask();
+        }
+        await Eventually.True(() => logs.Containing("is unreachable: holding its payloads").Length > 0, TimeSpan.FromSeconds(10), () => logs.Text());
+
+        await manager.CloseAsync();
+
+        var abandoned = Assert.Single(logs.Containing("left undelivered at close"));
+        Assert.Matches(@"Sink line/main: \d+ hook result\(s\) in \d+ batch\(es\) left undelivered at close \(\w+\); their offsets stay uncommitted", abandoned.Message);
+    }
 }
