@@ -61,8 +61,29 @@ internal sealed class PersistentProcesses : IAsyncDisposable
         _events = events;
     }
 
-    /// <summary>Processes started and not yet ended (idle or serving a task).</summary>
-    public int LiveCount => Volatile.Read(ref _live);
+    /// <summary>
+    /// Processes alive, idle or serving a task. An idle process that exited on its own is not counted, though it is
+    /// reaped and replaced only when the next task of its binary comes.
+    /// </summary>
+    public int LiveCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                var live = _live;
+                foreach (var stack in _idle.Values)
+                {
+                    foreach (var child in stack)
+                    {
+                        if (child.HasExited) live--;
+                    }
+                }
+
+                return live;
+            }
+        }
+    }
 
     /// <summary>
     /// The wait before the next start after <paramref name="failuresInARow"/> failures: none for zero, then

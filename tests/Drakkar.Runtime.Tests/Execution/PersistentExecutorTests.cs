@@ -235,7 +235,7 @@ public sealed class PersistentExecutorTests
         var answered = await Succeeds(pool, Task("answer-then-exit"));
         var first = int.Parse(answered.Stdout, System.Globalization.CultureInfo.InvariantCulture);
         await Until(() => !IsAlive(first), "the process has exited");
-        await System.Threading.Tasks.Task.Delay(200);
+        await Until(() => pool.PersistentProcessCount == 0, "drakkar_executor_processes to stop counting the exited process");
         var next = await Succeeds(pool, Task("echo", "fresh"));
 
         Assert.Equal("fresh\n", next.Stdout);
