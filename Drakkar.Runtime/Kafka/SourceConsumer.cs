@@ -43,6 +43,13 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private bool? _closed;
     // True once a backpressure pause reached librdkafka (see ApplyBackpressure); poll thread only.
     private bool _pausedInKafka;
+    // Poll thread only: the partitions a record was taken from since the last resume from a librdkafka pause (the last
+    // one apart, so that a run of one partition's records costs a comparison each), and the partitions whose resume
+    // waits until the ones that got nothing last time were served (see ResumeFairly).
+    private readonly HashSet<int> _servedSinceResume = [];
+    private int _lastServed = -1;
+    private List<TopicPartition>? _resumeLater;
+    private long _resumeLaterBy;
     private long _pausedSince;
     // Poll thread only: partitions a sink paused, and when they may resume.
     private readonly Dictionary<int, DateTime> _resumeAt = [];
@@ -378,6 +385,11 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             message.Timestamp.UtcDateTime, Headers(message));
         // Refused while the partition drains (a record fetched just before a stop or a revoke): it stays uncommitted.
         if (!pipeline.Enqueue(source)) return;
+        if (partition != _lastServed)
+        {
+            _servedSinceResume.Add(partition);
+            _lastServed = partition;
+        }
         _metrics.Events.MessageConsumed(source);
         if (source.DecodeError is not null) ReportUndecodable(source);
     }
@@ -455,8 +467,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             {
                 if (_pausedInKafka)
                 {
-                    // Partitions a sink or the DLQ paused stay paused until their own reason is over.
-                    ResumeAtPosition([.. _consumer.Assignment.Where(tp => !_resumeAt.ContainsKey(tp.Partition.Value) && !_blocked.Contains(tp.Partition.Value))]);
+                    ResumeFairly();
                     _pausedInKafka = false;
                 }
                 LogResumed(_load.Current, _load.Low, _delivery.InFlightPayloads, _load.MaxInFlightPayloads / 2);
@@ -466,8 +477,64 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         {
             _consumer.Pause(_consumer.Assignment);
             _pausedInKafka = true;
+            // Still paused, those not resumed yet are the first to go next time (they were served nothing).
+            _resumeLater = null;
+        }
+        else if (_resumeLater is not null && (_servedSinceResume.Count > 0 || System.Diagnostics.Stopwatch.GetTimestamp() >= _resumeLaterBy))
+        {
+            var rest = _resumeLater;
+            _resumeLater = null;
+            ResumeAtPosition([.. rest.Where(Resumable)]);
         }
     }
+
+    /// <summary>
+    /// The longest a partition served last time waits, after a resume, for the ones that were not: a partition with a
+    /// position is sought and fetches at once; one that has not yielded a record since it was assigned has none to
+    /// seek to, and librdkafka's plain resume starts its fetch about half a second later.
+    /// </summary>
+    private static readonly TimeSpan FairResumeLimit = TimeSpan.FromMilliseconds(100), FairResumeLimitUnpositioned = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Resumes from a librdkafka pause. The pause dropped every partition's prefetched records, so each fetches again,
+    /// and the records are taken in the order they arrive: the partition whose fetch came back first filled the load
+    /// up to the next pause, and with a long backlog it did so cycle after cycle while another partition of the worker
+    /// got nothing at all (46 s in a newcomer's run). So the partitions that were served nothing since the last resume
+    /// and may have records (their fetched high watermark is past their position, or not known yet) resume first; the
+    /// others resume as soon as one of those yields a record, or after <see cref="FairResumeLimit"/>. Partitions a
+    /// sink or the DLQ paused stay paused until their own reason is over.
+    /// </summary>
+    private void ResumeFairly()
+    {
+        var resumable = _consumer.Assignment.Where(Resumable).ToList();
+        var first = resumable.Where(tp => !_servedSinceResume.Contains(tp.Partition.Value) && MayHaveRecords(tp)).ToList();
+        _servedSinceResume.Clear();
+        _lastServed = -1;
+        if (first.Count == 0 || first.Count == resumable.Count)
+        {
+            ResumeAtPosition(resumable);
+            return;
+        }
+        ResumeAtPosition(first);
+        _resumeLater = [.. resumable.Except(first)];
+        var limit = first.Exists(tp => PositionOf(tp).Value < 0) ? FairResumeLimitUnpositioned : FairResumeLimit;
+        _resumeLaterBy = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(limit.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+    }
+
+    private bool Resumable(TopicPartition tp) =>
+        _pipelines.ContainsKey(tp.Partition.Value) && !_resumeAt.ContainsKey(tp.Partition.Value) && !_blocked.Contains(tp.Partition.Value);
+
+    /// <summary>Whether the partition may have records to fetch, by librdkafka's last-known high watermark (cached, no request).</summary>
+    private bool MayHaveRecords(TopicPartition tp)
+    {
+        var high = _consumer.GetWatermarkOffsets(tp).High;
+        var position = PositionOf(tp);
+        return high.Value < 0 || position.Value < 0 || position.Value < high.Value;
+    }
+
+    /// <summary>Where the partition's next fetch starts: a rewind's target, else the consumer's position (negative when none).</summary>
+    private Offset PositionOf(TopicPartition tp) =>
+        _rewoundTo.TryGetValue(tp.Partition.Value, out var rewound) ? new Offset(rewound) : _consumer.Position(tp);
 
     private void ServeSinkBackpressure()
     {
@@ -521,7 +588,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         _consumer.Resume(partitions);
         foreach (var tp in partitions)
         {
-            var position = _rewoundTo.TryGetValue(tp.Partition.Value, out var rewound) ? new Offset(rewound) : _consumer.Position(tp);
+            var position = PositionOf(tp);
             if (position.Value >= 0) _consumer.Seek(new TopicPartitionOffset(tp, position));
         }
     }
