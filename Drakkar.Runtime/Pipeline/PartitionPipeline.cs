@@ -453,7 +453,8 @@ internal sealed partial class PartitionPipeline
                         PipelineTracing.Fail(span, error.Failure.ToString());
                         // Attempts log at information level (one may be retried); the final failure is a warning, with
                         // the end of stderr, so that a worker logging at WARNING still shows its failing tasks.
-                        LogTaskFailedForGood(_logger, task.TaskId, Topic, Partition, attempt, error.Failure, error.ExitCode, StderrTail(error.Stderr));
+                        LogTaskFailedForGood(_logger, task.TaskId, Topic, Partition, attempt, error.Failure,
+                            error.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none", StderrTail(error.Stderr));
                         Finish(task, window, null, error);
                         return;
                 }
@@ -786,7 +787,7 @@ internal sealed partial class PartitionPipeline
     private const int StderrTailChars = 500;
 
     [LoggerMessage(EventId = 3012, Level = LogLevel.Warning, Message = "Task {TaskId} of {Topic}[{Partition}] failed for good after {Attempts} attempt(s): {Failure}, exit code {ExitCode}; stderr: {Stderr}")]
-    private static partial void LogTaskFailedForGood(ILogger logger, string taskId, string topic, int partition, int attempts, ExecutorFailure failure, int? exitCode, string stderr);
+    private static partial void LogTaskFailedForGood(ILogger logger, string taskId, string topic, int partition, int attempts, ExecutorFailure failure, string exitCode, string stderr);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Task {TaskId} of {Topic}[{Partition}] failed in the pipeline; it is final")]
     private partial void LogTaskPipelineFailed(Exception error, string topic, int partition, string taskId);

@@ -372,7 +372,10 @@ internal sealed partial class InstanceDelivery
                 await Task.WhenAny(_options.Delay(wait, stop.Token), released).ConfigureAwait(false);
                 stop.Token.ThrowIfCancellationRequested();
                 wait = wait * 2 < MaxHoldProbe ? wait * 2 : MaxHoldProbe;
-                var admission = _slot.Breaker.Admit(TimeSpan.FromTicks(Volatile.Read(ref _holdProbeGapTicks)));
+                // Woken (the client reconnected, or another delivery got through): probe now, not after the
+                // instance's probe gap, which may have grown to 5 s and held a reconnected sink back that long.
+                var gap = released.IsCompleted ? TimeSpan.Zero : TimeSpan.FromTicks(Volatile.Read(ref _holdProbeGapTicks));
+                var admission = _slot.Breaker.Admit(gap);
                 if (admission == CircuitAdmission.Reject)
                 {
                     // Another group's probe is in flight (bounded by attempt_timeout_seconds, and the breaker hands
@@ -385,8 +388,8 @@ internal sealed partial class InstanceDelivery
                     delivered = true;
                     return;
                 }
-                var gap = Volatile.Read(ref _holdProbeGapTicks);
-                Interlocked.CompareExchange(ref _holdProbeGapTicks, Math.Min(gap * 2, MaxHoldProbe.Ticks), gap);
+                var last = Volatile.Read(ref _holdProbeGapTicks);
+                Interlocked.CompareExchange(ref _holdProbeGapTicks, Math.Min(last * 2, MaxHoldProbe.Ticks), last);
             }
         }
         finally
@@ -425,7 +428,10 @@ internal sealed partial class InstanceDelivery
                 await Task.Delay(ReconnectPoll, _closing).ConfigureAwait(false);
                 var up = _slot.Sink.IsConnected;
                 if (wasDown && up)
+                {
+                    Volatile.Write(ref _holdProbeGapTicks, FirstHoldProbe.Ticks);
                     Interlocked.Exchange(ref _heldRelease, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+                }
                 wasDown = !up;
             }
         }

@@ -103,15 +103,34 @@ internal sealed class PostgresSink : ISink
             {
                 await WriteGroupsAsync(connection, groups, cancellationToken).ConfigureAwait(false);
             }
+            catch (PostgresException again) when (again.SqlState == PostgresErrorCodes.ReadOnlySqlTransaction)
+            {
+                throw ReadOnly(dataSource, again);
+            }
             catch (PostgresException again) when (!again.IsTransient)
             {
                 throw Refused(again, groups);
             }
         }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ReadOnlySqlTransaction)
+        {
+            throw ReadOnly(dataSource, e);
+        }
         catch (PostgresException e) when (!e.IsTransient)
         {
             throw Refused(e, groups);
         }
+    }
+
+    /// <summary>
+    /// The server takes no writes (25006): a standby after a failover, or a database set read-only. That says nothing
+    /// of the payloads, so it is an outage, not a refusal (every row of the stream was dead-lettered and committed).
+    /// The pooled sessions are dropped, so the next attempt connects again and can reach the new primary.
+    /// </summary>
+    private SinkTransientException ReadOnly(NpgsqlDataSource dataSource, PostgresException error)
+    {
+        dataSource.Clear();
+        return new SinkTransientException($"postgres sink '{Name}': the server takes no writes (25006: {error.MessageText}): a standby, or a read-only database", error);
     }
 
     /// <summary>The server ended the session: administrator command or shutdown (57P01), crash of another backend (57P02).</summary>

@@ -272,9 +272,14 @@ internal sealed partial class RedisSink : ISink
         }
     }
 
-    /// <summary>Replies that say "not now" rather than "never": loading, busy script, failover or resharding under way.</summary>
+    /// <summary>
+    /// Replies that say "not now" rather than "never": loading, busy script, failover or resharding under way, or the
+    /// server at its <c>maxmemory</c> with nothing to evict (<c>OOM</c>: it refuses every write, whatever the payload,
+    /// until memory is freed or the limit raised; treated as bad data, a full Redis dead-lettered the whole stream).
+    /// </summary>
     private static bool IsTransient(RedisServerException refused) =>
         refused.Message.StartsWith("LOADING", StringComparison.Ordinal)
+        || refused.Message.StartsWith("OOM", StringComparison.Ordinal)
         || refused.Message.StartsWith("BUSY", StringComparison.Ordinal)
         || refused.Message.StartsWith("TRYAGAIN", StringComparison.Ordinal)
         || refused.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal)

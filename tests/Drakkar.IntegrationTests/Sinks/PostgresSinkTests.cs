@@ -115,6 +115,37 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
     }
 
     /// <summary>
+    /// A server that takes no writes (25006: a standby after a failover, a read-only database) refused each batch as if
+    /// its rows were bad: a newcomer's worker dead-lettered and committed every row while its database was read-only.
+    /// It is an outage now: held under on_outage: pause, and written once the server takes writes again.
+    /// </summary>
+    [Fact]
+    public async Task A_server_that_takes_no_writes_holds_the_rows_as_an_outage_and_writes_them_once_it_does()
+    {
+        var (manager, dlq, db) = await StartAsync(options: new SinkManagerOptions
+        {
+            Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause, AttemptTimeout = TimeSpan.FromSeconds(5) },
+        });
+        var database = new NpgsqlConnectionStringBuilder(db).Database;
+        await manager.DeliverAsync(Readings("search_results", 1), Origin(offsets: 1), default);
+        await Execute(db, $"ALTER DATABASE \"{database}\" SET default_transaction_read_only = on");
+        await Rows(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
+
+        var held = manager.DeliverAsync(Readings("search_results", 3, start: 1), Origin(offsets: 2), default).AsTask();
+        await Eventually.True(() => manager.StatsOf("postgres", "main").Errors >= 1, TimeSpan.FromSeconds(30), "the read-only server refused a write");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.False(held.IsCompleted, "the rows were settled while the server took no writes");
+        Assert.Empty(dlq.Letters);
+
+        await Execute(db, $"ALTER DATABASE \"{database}\" RESET default_transaction_read_only");
+        await held.WaitAsync(TimeSpan.FromSeconds(30));
+        await manager.CloseAsync();
+
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(4L, (await Rows(db, "SELECT count(*) FROM search_results"))[0][0]);
+    }
+
+    /// <summary>
     /// The intermittent outage-test hang: a held instance's single probe waited on a server that took its connection
     /// and never answered (Npgsql alone gives up only after 30 s of command timeout plus 15 s to open its cancel
     /// request), and every other held group was turned away in silence meanwhile. Each attempt is now bounded by

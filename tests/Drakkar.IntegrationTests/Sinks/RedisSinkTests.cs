@@ -209,6 +209,36 @@ public sealed class RedisSinkTests(RedisServer redis, KafkaBroker kafka)
         Assert.Equal((3, 0), CommandStats(client, "setex")); // the client spells SET … EX as SETEX
     }
 
+    /// <summary>
+    /// A Redis at its maxmemory with nothing to evict answers every write with OOM, whatever the payload; that was
+    /// treated as bad data, and a newcomer's worker dead-lettered and committed its whole stream while Redis was full.
+    /// It is an outage now: held under on_outage: pause, and written once the server has room.
+    /// </summary>
+    [Fact]
+    public async Task A_server_out_of_memory_holds_the_payloads_as_an_outage_and_writes_them_once_it_has_room()
+    {
+        using var server = new RedisServer();
+        using var admin = new Resp(server.Port);
+        var dlq = new RecordingDlq();
+        var manager = Manager(server.Url, dlq, new SinkManagerOptions { Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause } });
+        await manager.StartAsync(default);
+        admin.Call("CONFIG", "SET", "maxmemory-policy", "noeviction");
+        admin.Call("CONFIG", "SET", "maxmemory", "1");
+
+        var held = manager.DeliverAsync(Batch(1, 3), Origin(), default).AsTask();
+        await Eventually.True(() => manager.StatsOf("redis", "cache").Errors >= 1, TimeSpan.FromSeconds(30), "the full server refused a write");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.False(held.IsCompleted, "the payloads were settled while the server had no room");
+        Assert.Empty(dlq.Letters);
+
+        admin.Call("CONFIG", "SET", "maxmemory", "0");
+        await held.WaitAsync(TimeSpan.FromSeconds(30));
+        await manager.CloseAsync();
+
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(PayloadData.Of(Reading.Sample(3)).ToJson(), admin.Call("GET", "drk:reading:3"));
+    }
+
     [Fact]
     public Task A_SET_the_server_refuses_dead_letters_only_the_group_it_came_from() =>
         WithLimitedUserAsync("limited", "allowed:*", ["+set"], async (manager, dlq, admin) =>

@@ -372,6 +372,39 @@ public sealed class DeliveryDecisionTests
         await manager.CloseAsync();
     }
 
+    /// <summary>
+    /// The instance's probes back off to every 5 s during a long outage; a reconnect wakes the held groups, and their
+    /// probe must go then, not wait out that gap (it did: a newcomer saw Redis's held payloads go 5 s after the
+    /// client reconnected, once in five restarts).
+    /// </summary>
+    [Fact]
+    public async Task A_reconnect_after_probes_backed_off_delivers_at_once()
+    {
+        var down = true;
+        var sink = new ScriptedSink("http", "hook")
+        {
+            Behavior = (_, _) => Volatile.Read(ref down) ? throw new SinkTransientException("connection refused") : ValueTask.CompletedTask,
+        };
+        var dlq = new RecordingDlq();
+        var manager = Manager([sink], dlq, new SinkManagerOptions { Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause } });
+        sink.IsConnected = false;
+
+        var delivery = manager.DeliverAsync(Http(2), Origin(offsets: 3), default).AsTask();
+        await Eventually.True(() => manager.HoldingForOutage, TimeSpan.FromSeconds(10), "the group held");
+        // Probes (one attempt each) after 0.5, 1 and 2 s: the next would be 4 s after the last.
+        var atHold = sink.Calls;
+        await Eventually.True(() => sink.Calls >= atHold + 3, TimeSpan.FromSeconds(20), "three probes failed");
+        var reconnected = System.Diagnostics.Stopwatch.StartNew();
+        Volatile.Write(ref down, false);
+        sink.IsConnected = true;
+
+        await delivery.WaitAsync(TimeSpan.FromSeconds(20));
+        var after = reconnected.Elapsed;
+        await manager.CloseAsync();
+        Assert.Empty(dlq.Letters);
+        Assert.True(after < TimeSpan.FromSeconds(2), $"delivered {after.TotalSeconds:F1} s after the reconnect (the probe gap was 4 s)");
+    }
+
     [Fact]
     public async Task Skip_drops_the_payloads_counts_them_and_tells_the_breaker_nothing()
     {
