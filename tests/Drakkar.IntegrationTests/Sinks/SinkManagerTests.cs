@@ -592,7 +592,8 @@ public sealed class HeldDeliveryTests
         await Eventually.True(() => Volatile.Read(ref longWaits) >= 3, TimeSpan.FromSeconds(20), "all three groups waiting for their next probe");
         receiver.Delay = TimeSpan.FromMilliseconds(300);   // the probe is in flight while the other groups wake
         receiver.RespondWith(200);
-        await Task.Delay(600);   // past the breaker's 0.5 s before a held group may probe again
+        // Past the instance's probe gap: 0.5 s, doubled by the one failed probe to 1 s (the probes back off together).
+        await Task.Delay(1100);
         // One "5 s" wait ends for everyone: one group probes (300 ms), the others are turned away and wait again.
         Interlocked.Exchange(ref gate, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).SetResult();
 
