@@ -50,6 +50,10 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private int _lastServed = -1;
     private List<TopicPartition>? _resumeLater;
     private long _resumeLaterBy;
+    // Poll thread only: partitions without a position that went first at the last resume, and those of them that
+    // yielded nothing then (empty or caught up), which do not go first again until they yield a record.
+    private readonly List<TopicPartition> _firstUnpositioned = [];
+    private readonly HashSet<int> _emptyUnpositioned = [];
     private long _pausedSince;
     // Poll thread only: partitions a sink paused, and when they may resume.
     private readonly Dictionary<int, DateTime> _resumeAt = [];
@@ -482,9 +486,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         }
         else if (_resumeLater is not null && (_servedSinceResume.Count > 0 || System.Diagnostics.Stopwatch.GetTimestamp() >= _resumeLaterBy))
         {
-            var rest = _resumeLater;
+            ResumeAtPosition([.. _resumeLater.Where(Resumable)]);
             _resumeLater = null;
-            ResumeAtPosition([.. rest.Where(Resumable)]);
         }
     }
 
@@ -507,7 +510,13 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private void ResumeFairly()
     {
         var resumable = _consumer.Assignment.Where(Resumable).ToList();
-        var first = resumable.Where(tp => !_servedSinceResume.Contains(tp.Partition.Value) && MayHaveRecords(tp)).ToList();
+        // A partition with no position that went first and yielded nothing is empty or caught up, not starved: it does
+        // not go first again (its 1 s would stall the others every cycle) until it has yielded a record.
+        foreach (var tp in _firstUnpositioned)
+            if (!_servedSinceResume.Contains(tp.Partition.Value)) _emptyUnpositioned.Add(tp.Partition.Value);
+        _firstUnpositioned.Clear();
+        foreach (var partition in _servedSinceResume) _emptyUnpositioned.Remove(partition);
+        var first = resumable.Where(tp => !_servedSinceResume.Contains(tp.Partition.Value) && !_emptyUnpositioned.Contains(tp.Partition.Value) && MayHaveRecords(tp)).ToList();
         _servedSinceResume.Clear();
         _lastServed = -1;
         if (first.Count == 0 || first.Count == resumable.Count)
@@ -517,7 +526,8 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         }
         ResumeAtPosition(first);
         _resumeLater = [.. resumable.Except(first)];
-        var limit = first.Exists(tp => PositionOf(tp).Value < 0) ? FairResumeLimitUnpositioned : FairResumeLimit;
+        _firstUnpositioned.AddRange(first.Where(tp => PositionOf(tp).Value < 0));
+        var limit = _firstUnpositioned.Count > 0 ? FairResumeLimitUnpositioned : FairResumeLimit;
         _resumeLaterBy = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(limit.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
     }
 
@@ -667,6 +677,26 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
 
     private static readonly TimeSpan CommittedFetchTimeout = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Lifts this worker's pause from partitions it lets go: librdkafka keeps an application's pause on a partition
+    /// across a revoke and a later assignment (it cannot be lifted in the assignment's callback, before the partitions
+    /// are assigned), so a partition let go while paused (backpressure, a sink's pause, a dead letter, a resume still
+    /// deferred) could come back paused, and nothing here would resume it. A partition no longer assigned (lost) is
+    /// left as it is.
+    /// </summary>
+    private void LetGoUnpaused(List<TopicPartitionOffset> partitions)
+    {
+        if (partitions.Count == 0) return;
+        try
+        {
+            _consumer.Resume(partitions.Select(p => p.TopicPartition));
+        }
+        catch (KafkaException e)
+        {
+            LogResumeAtRevokeFailed(e.Error.Reason);
+        }
+    }
+
     /// <summary>Drains each revoked partition, commits its watermark, then lets it go (SPEC O7).</summary>
     private void OnRevoked(List<TopicPartitionOffset> partitions)
     {
@@ -690,8 +720,10 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
             _resumeAt.Remove(p.Partition.Value);
             _blocked.Remove(p.Partition.Value);
             _rewoundTo.Remove(p.Partition.Value);
+            _emptyUnpositioned.Remove(p.Partition.Value);
             _delivery.Discard(p.Topic, p.Partition.Value);
         }
+        LetGoUnpaused(partitions);
         ForgetSeries(partitions);
         _metrics.AssignedPartitions.Set(_pipelines.Count);
         RunHook(static (handler, ids) => handler.OnRevoke(ids), [.. partitions.Select(p => new PartitionId(p.Topic, p.Partition.Value))], "on_revoke");
@@ -734,12 +766,18 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         var lost = new List<PartitionPipeline>();
         foreach (var p in partitions)
         {
+            // As at a revoke: a later assignment of the partition must not find its old sink pause, block or rewind.
+            _resumeAt.Remove(p.Partition.Value);
+            _blocked.Remove(p.Partition.Value);
+            _rewoundTo.Remove(p.Partition.Value);
+            _emptyUnpositioned.Remove(p.Partition.Value);
             if (!_pipelines.TryRemove(p.Partition.Value, out var pipeline)) continue;
             pipeline.Abort();
             // What batching sinks or the exactly-once transaction hold for it belongs to the new owner's redo.
             _delivery.Discard(p.Topic, p.Partition.Value);
             lost.Add(pipeline);
         }
+        LetGoUnpaused(partitions);
         CountHandover(lost, "lost");
         ForgetSeries(partitions);
         _metrics.AssignedPartitions.Set(_pipelines.Count);
@@ -790,6 +828,9 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "The group's committed offsets of the assigned partitions could not be read for the debug UI ({Reason}); it shows them once this worker commits")]
     private partial void LogCommittedUnknown(string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Partitions let go could not be unpaused ({Reason}); a later assignment of one may need a backpressure cycle to resume it")]
+    private partial void LogResumeAtRevokeFailed(string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sink backpressure over: partition {Partition} resumes")]
     private partial void LogSinkPauseOver(int partition);

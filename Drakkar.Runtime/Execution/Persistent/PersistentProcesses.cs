@@ -249,8 +249,14 @@ internal sealed class PersistentProcesses : IAsyncDisposable
 
     private async Task EndAndForgetAsync(PersistentChild child)
     {
-        await child.EndAsync(ExitGrace, _hurry.Token).ConfigureAwait(false);
-        Forget();
+        try
+        {
+            await child.EndAsync(ExitGrace, _hurry.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            Forget();
+        }
     }
 
     /// <summary>

@@ -111,9 +111,13 @@ internal sealed partial class InstanceDelivery
         {
             // Only cancellation at close can get here (every failure path settles its groups); what is left is dropped
             // uncommitted and redone by whoever consumes the partition next.
-            Interlocked.Add(ref _abandonedGroups, groups.Count);
-            Interlocked.Increment(ref _abandonedBatches);
-            Interlocked.CompareExchange(ref _abandonedReason, e.GetType().Name, null);
+            // A partition given up meanwhile (revoked or lost) is said by the hold's own end; only the close is counted.
+            if (_closing.IsCancellationRequested)
+            {
+                Interlocked.Add(ref _abandonedGroups, groups.Count(g => !g.IsFinished));
+                Interlocked.Increment(ref _abandonedBatches);
+                Interlocked.CompareExchange(ref _abandonedReason, e.GetType().Name, null);
+            }
         }
         finally
         {

@@ -30,6 +30,9 @@ internal sealed class PayloadGroup(List<SinkPayload> payloads, DeliveryOrigin or
 
     public int Count => Payloads.Count;
 
+    /// <summary>Settled or dropped already.</summary>
+    public bool IsFinished => Volatile.Read(ref _finished) != 0;
+
     /// <summary>Every payload is delivered, dead-lettered or skipped.</summary>
     public void Settle()
     {

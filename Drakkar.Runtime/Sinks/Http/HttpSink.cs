@@ -92,7 +92,20 @@ internal sealed partial class HttpSink : ISink
         return ValueTask.CompletedTask;
     }
 
-    private HttpClient NewClient(bool reuseConnections) => new(new SocketsHttpHandler
+    /// <summary>Whether <paramref name="client"/> keeps connections for the next request (every client but the one made by <see cref="StopReusingConnections"/>).</summary>
+    private bool ReusesConnections(HttpClient client) => !ReferenceEquals(client, Volatile.Read(ref _perRequestClient));
+
+    // The client that opens a connection per request, once the receiver showed it closes each one (null before).
+    private HttpClient? _perRequestClient;
+
+    private HttpClient NewClient(bool reuseConnections)
+    {
+        var client = NewClientCore(reuseConnections);
+        if (!reuseConnections) Volatile.Write(ref _perRequestClient, client);
+        return client;
+    }
+
+    private HttpClient NewClientCore(bool reuseConnections) => new(new SocketsHttpHandler
     {
         // Zero: every connection is closed after its request (a receiver that closes each connection itself).
         PooledConnectionLifetime = reuseConnections ? TimeSpan.FromMinutes(5) : TimeSpan.Zero,
@@ -271,6 +284,16 @@ internal sealed partial class HttpSink : ISink
             catch (HttpRequestException e) when (e.InnerException is HttpConnectException)
             {
                 return (e, false);
+            }
+            catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.ResponseEnded && ReusesConnections(client))
+            {
+                // A kept connection that ended without a byte of answer. Against a receiver that closes each connection
+                // after its answer (HTTP/1.0) the request went out on a connection the receiver had already closed, so
+                // it never read it: it may be sent again. That receiver is flagged by another request's answer, whose
+                // handling can run just after this failure (the connection went back to the pool first): wait briefly.
+                for (var wait = 0; wait < 20 && Volatile.Read(ref _oneRequestPerConnection) == 0; wait++)
+                    await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+                return (e, Volatile.Read(ref _oneRequestPerConnection) == 0);
             }
             using (response)
             {
