@@ -27,7 +27,7 @@ public sealed class ProbeStarvationTests
 
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
             var failures = new List<string>();
-            var slowest = TimeSpan.Zero;
+            var durations = new List<TimeSpan>();
             for (var probe = 0; probe < 12; probe++)
             {
                 var clock = Stopwatch.StartNew();
@@ -40,11 +40,15 @@ public sealed class ProbeStarvationTests
                 {
                     failures.Add($"probe {probe}: {e.GetType().Name} {e.Message}");
                 }
-                if (clock.Elapsed > slowest) slowest = clock.Elapsed;
+                durations.Add(clock.Elapsed);
             }
 
             Assert.True(failures.Count == 0, $"{failures.Count}/12 probes failed with 48 idle sockets open:\n{string.Join("\n", failures)}");
-            Assert.True(slowest < TimeSpan.FromSeconds(1), $"the slowest probe took {slowest.TotalMilliseconds:0} ms");
+            // Starved, every probe would wait for an idle connection's 1 s head timeout; one slow probe on a loaded
+            // machine (1,089 ms once in CI, beside a Native AOT publish) is not that.
+            durations.Sort();
+            Assert.True(durations[durations.Count / 2] < TimeSpan.FromSeconds(1),
+                $"the median probe took {durations[durations.Count / 2].TotalMilliseconds:0} ms ({string.Join(", ", durations.Select(d => d.TotalMilliseconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture)))} ms)");
         }
         finally
         {
