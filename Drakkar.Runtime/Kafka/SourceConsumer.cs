@@ -678,11 +678,23 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
     private static readonly TimeSpan CommittedFetchTimeout = TimeSpan.FromSeconds(2);
 
     /// <summary>
+    /// What a partition let go (revoked or lost) leaves behind here: a later assignment of it must not find its old
+    /// sink pause, DLQ block, rewind or empty mark.
+    /// </summary>
+    private void ForgetPauses(int partition)
+    {
+        _resumeAt.Remove(partition);
+        _blocked.Remove(partition);
+        _rewoundTo.Remove(partition);
+        _emptyUnpositioned.Remove(partition);
+    }
+
+    /// <summary>
     /// Lifts this worker's pause from partitions it lets go: librdkafka keeps an application's pause on a partition
     /// across a revoke and a later assignment (it cannot be lifted in the assignment's callback, before the partitions
     /// are assigned), so a partition let go while paused (backpressure, a sink's pause, a dead letter, a resume still
-    /// deferred) could come back paused, and nothing here would resume it. A partition no longer assigned (lost) is
-    /// left as it is.
+    /// deferred) could come back paused, and nothing here would resume it. A lost partition may no longer be assigned
+    /// by then; the refusal is logged at debug level.
     /// </summary>
     private void LetGoUnpaused(List<TopicPartitionOffset> partitions)
     {
@@ -717,10 +729,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         foreach (var p in partitions)
         {
             _pipelines.TryRemove(p.Partition.Value, out _);
-            _resumeAt.Remove(p.Partition.Value);
-            _blocked.Remove(p.Partition.Value);
-            _rewoundTo.Remove(p.Partition.Value);
-            _emptyUnpositioned.Remove(p.Partition.Value);
+            ForgetPauses(p.Partition.Value);
             _delivery.Discard(p.Topic, p.Partition.Value);
         }
         LetGoUnpaused(partitions);
@@ -766,11 +775,7 @@ internal sealed partial class SourceConsumer : IAsyncDisposable
         var lost = new List<PartitionPipeline>();
         foreach (var p in partitions)
         {
-            // As at a revoke: a later assignment of the partition must not find its old sink pause, block or rewind.
-            _resumeAt.Remove(p.Partition.Value);
-            _blocked.Remove(p.Partition.Value);
-            _rewoundTo.Remove(p.Partition.Value);
-            _emptyUnpositioned.Remove(p.Partition.Value);
+            ForgetPauses(p.Partition.Value);
             if (!_pipelines.TryRemove(p.Partition.Value, out var pipeline)) continue;
             pipeline.Abort();
             // What batching sinks or the exactly-once transaction hold for it belongs to the new owner's redo.
