@@ -23,6 +23,9 @@ internal sealed class ChildProcess
     /// <summary>The process groups of children started and not yet reaped.</summary>
     private static readonly ConcurrentDictionary<int, byte> s_unreaped = new();
 
+    /// <summary>Set by <see cref="KillAllGroups"/>: the worker is exiting, and no child starts after its sweep.</summary>
+    private static volatile bool s_exiting;
+
     private ChildProcess(int pid, Stream? stdin, Stream stdout, Stream stderr)
     {
         Pid = pid;
@@ -108,9 +111,20 @@ internal sealed class ChildProcess
 
             argv = NativeStrings.Arguments(file, args);
             envp = NativeStrings.Environment(environment);
-            int pid;
+            var pid = 0;
             int error;
-            using (SpawnGate.Spawning()) error = LibC.PosixSpawnP(&pid, argv[0], fileActions, attributes, argv, envp);
+            bool exiting;
+            using (SpawnGate.Spawning())
+            {
+                // Registered before the gate is let go: KillAllGroups sweeps under the exclusive side, so a child is
+                // either in its sweep or never started.
+                exiting = s_exiting;
+                error = exiting ? 0 : LibC.PosixSpawnP(&pid, argv[0], fileActions, attributes, argv, envp);
+                if (!exiting && error == 0) s_unreaped[pid] = 0;
+            }
+            // The worker is exiting without draining (a second signal): start nothing, and settle nothing either (a
+            // failed start would run the task's error path, up to a dead letter and a commit); the exit ends this thread.
+            if (exiting) Thread.Sleep(Timeout.Infinite);
             if (error != 0)
             {
                 throw new ProcessSpawnException(
@@ -122,7 +136,6 @@ internal sealed class ChildProcess
             }
 
             started = true;
-            s_unreaped[pid] = 0;
             return new ChildProcess(
                 pid,
                 pipeStdin ? OpenPipe(stdinPipe[1], PipeDirection.Out) : null,
@@ -157,12 +170,18 @@ internal sealed class ChildProcess
     }
 
     /// <summary>
-    /// SIGKILLs the process group of every child not yet reaped: for an exit that cannot wait for the pool to stop
-    /// them (a second signal), so no task process outlives the worker.
+    /// SIGKILLs the process group of every child not yet reaped, and keeps any other from starting: for an exit that
+    /// cannot wait for the pool to stop them (a second signal), so no task process outlives the worker. A task the drain
+    /// was starting meanwhile used to start after the sweep and outlive the worker.
     /// </summary>
     public static void KillAllGroups()
     {
-        foreach (var pid in s_unreaped.Keys) LibC.Kill(-pid, LibC.SIGKILL);
+        // Exclusive: waits for the starts in progress (each registers its child before letting go), and none starts after.
+        using (SpawnGate.Exclusive())
+        {
+            s_exiting = true;
+            foreach (var pid in s_unreaped.Keys) LibC.Kill(-pid, LibC.SIGKILL);
+        }
     }
 
     /// <summary>SIGKILLs the child's whole process group. Only valid until <see cref="Reap"/> has run.</summary>

@@ -43,7 +43,7 @@ public sealed class SampleUnderLoadTests(KafkaBroker kafka) : IDisposable
     /// Produces <paramref name="total"/> requests whose pattern is their own id (<c>r-{partition}-{offset}</c>), and
     /// writes a config whose "grep" logs each search's start and end around a sleep of <paramref name="seconds"/>.
     /// </summary>
-    private async Task<(string Config, string Group, string Topic)> PrepareAsync(int total, double seconds)
+    private async Task<(string Config, string Group, string Topic)> PrepareAsync(int total, double seconds, int maxExecutors = 2)
     {
         var topic = kafka.CreateTopic("sample-load", Partitions);
         var group = $"{topic}-g";
@@ -58,7 +58,7 @@ public sealed class SampleUnderLoadTests(KafkaBroker kafka) : IDisposable
         var config = Path.Combine(_dir, "load.yaml");
         await File.WriteAllTextAsync(config, $$"""
             kafka: { brokers: "{{kafka.BootstrapServers}}", source_topic: {{topic}}, consumer_group: {{group}}, commit_interval_ms: 100 }
-            executor: { binary_path: "{{slowGrep}}", max_executors: 2, window_size: 4, drain_timeout_seconds: 30,
+            executor: { binary_path: "{{slowGrep}}", max_executors: {{maxExecutors}}, window_size: 4, drain_timeout_seconds: 30,
                         backpressure_high_multiplier: 6, backpressure_low_multiplier: 2 }
             sinks: { filesystem: { results: { base_path: "{{_dir}}" } } }
             metrics: { enabled: false }
@@ -127,5 +127,28 @@ public sealed class SampleUnderLoadTests(KafkaBroker kafka) : IDisposable
         var searches = File.ReadAllLines(PidsLog);
         Assert.NotEmpty(searches);
         await Eventually.True(() => !searches.Any(Alive), TimeSpan.FromSeconds(5), "every search process gone");
+    }
+
+    [Fact]
+    public async Task A_second_signal_while_searches_are_starting_leaves_none_running_after_the_exit()
+    {
+        // Short searches on many executors: one starts about every few milliseconds, so some start while the worker is
+        // killing the running ones and exiting.
+        var (config, _, _) = await PrepareAsync(total: 4000, seconds: 0.05, maxExecutors: 16);
+
+        using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["--config", config], _dir);
+        await Eventually.True(() => Tasks().Ended.Count >= 50, TimeSpan.FromSeconds(60), () => $"searches running (stderr: {sample.Stderr})");
+        sample.Signal(Posix.SigTerm);
+        await Eventually.True(() => sample.Stderr.Contains("Stopping: draining partitions", StringComparison.Ordinal), TimeSpan.FromSeconds(10),
+            "the drain beginning");
+        sample.Signal(Posix.SigTerm);
+        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(10)), $"still running 10 s after the second signal; stderr:\n{sample.Stderr}");
+        Assert.Equal(130, sample.ExitCode);
+
+        // A search that outlived the worker ends its 50 ms sleep and logs its end after the exit.
+        var endedAtExit = Tasks().Ended;
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.Empty(Tasks().Ended.Except(endedAtExit));
+        Assert.DoesNotContain(File.ReadAllLines(PidsLog), Alive);
     }
 }
