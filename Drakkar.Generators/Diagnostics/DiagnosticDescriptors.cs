@@ -41,9 +41,9 @@ internal static class DiagnosticDescriptors
         "Handler '{0}' declares the {1} sink '{2}' more than once; remove the duplicate [Sink]",
         HandlerCategory);
 
-    public static readonly DiagnosticDescriptor NonPositiveInterval = Create(
-        "DRK0007", "Periodic interval must be positive",
-        "Periodic method '{0}' has an interval of {1} seconds; use a positive number of seconds",
+    public static readonly DiagnosticDescriptor IntervalOutOfRange = Create(
+        "DRK0007", "Periodic interval out of range",
+        "Periodic method '{0}' has an interval of {1} seconds; use between 0.001 and 4294967 seconds (about 49.7 days)",
         HandlerCategory);
 
     public static readonly DiagnosticDescriptor InvalidPeriodicSignature = Create(
@@ -74,7 +74,7 @@ internal static class DiagnosticDescriptors
         "DRK0004" => PayloadNotPartial,
         "DRK0005" => UnsupportedMemberType,
         "DRK0006" => DuplicateSink,
-        "DRK0007" => NonPositiveInterval,
+        "DRK0007" => IntervalOutOfRange,
         "DRK0008" => InvalidPeriodicSignature,
         "DRK0009" => HandlerNotPartial,
         "DRK0010" => DuplicateJsonName,

@@ -69,9 +69,11 @@ internal static class HandlerParser
             var constant = attribute.ConstructorArguments.Length == 1 && attribute.ConstructorArguments[0].Value is double;
             var seconds = constant ? (double)attribute.ConstructorArguments[0].Value! : 0;
             if (!constant) valid = false;
-            else if (!(seconds > 0) || double.IsInfinity(seconds))
+            // At least 1 ms (a shorter interval is zero to the timers, and the loop spins) and at most the longest delay a
+            // .NET timer takes (2^32 - 2 ms, about 49.7 days; beyond it the delay throws and the method never runs).
+            else if (!(seconds >= 0.001) || !(seconds <= 4_294_967))
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NonPositiveInterval, AttributeLocation(attribute, cancellationToken),
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.IntervalOutOfRange, AttributeLocation(attribute, cancellationToken),
                     method.Name, seconds.ToString("R", CultureInfo.InvariantCulture)));
                 valid = false;
             }

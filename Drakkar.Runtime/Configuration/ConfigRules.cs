@@ -34,6 +34,27 @@ internal static partial class ConfigRules
     public static ConfigRule<double> AtMost(double maximum) =>
         new(value => value <= maximum ? null : $"must be ≤ {Show(maximum)} (got {Show(value)})", $"≤ {Show(maximum)}");
 
+    /// <summary>
+    /// The longest delay, in seconds, that .NET's timers, <c>Task.Delay</c> and <c>CancelAfter</c> take (2³² − 2 ms, about
+    /// 49.7 days); they throw beyond it.
+    /// </summary>
+    public const double MaxTimerSeconds = 4_294_967;
+
+    /// <summary>At most <see cref="MaxTimerSeconds"/>: for every key that is a duration in seconds.</summary>
+    public static readonly ConfigRule<double> TimerSeconds = new(
+        value => value <= MaxTimerSeconds ? null : $"must be ≤ {Show(MaxTimerSeconds)} (about 49.7 days, the longest delay a timer takes) (got {Show(value)})",
+        $"≤ {Show(MaxTimerSeconds)}");
+
+    /// <summary><see cref="TimerSeconds"/> for a key in whole seconds.</summary>
+    public static readonly ConfigRule<int> WholeTimerSeconds = new(value => TimerSeconds.Check(value), TimerSeconds.Text);
+
+    /// <summary>At most 100 years, for a key in hours: a time that far back is still a date (retention_hours of a few billion threw).</summary>
+    public static readonly ConfigRule<int> CenturyOfHours = new(
+        value => value <= 876_000 ? null : $"must be ≤ 876000 (100 years) (got {value})", "≤ 876000 (100 years)");
+
+    /// <summary>The shortest interval of a loop that waits between runs: shorter ones are zero to the timers, and the loop spins.</summary>
+    public const double MinIntervalSeconds = 0.001;
+
     public static ConfigRule<double?> AtLeastOrNull(double minimum) =>
         new(value => value is not { } number || number >= minimum ? null : $"must be ≥ {Show(minimum)} or null (got {Show(number)})",
             $"≥ {Show(minimum)}, or `null`");

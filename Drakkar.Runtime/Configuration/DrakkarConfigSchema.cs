@@ -30,11 +30,17 @@ internal static class DrakkarConfigSchema
             value.Length > 0 && !value.Any(c => char.IsWhiteSpace(c) || c == '=') ? null : $"must be a variable name: not empty, no spaces or '=' (got '{value}')",
         "a variable name");
 
+    // A key named for a duration in seconds also gets the longest delay .NET timers take (ConfigRules.TimerSeconds): beyond
+    // it every timer built from the key threw (a task timeout of a year threw after each task's process had started);
+    // one in hours, 100 years (a date that far back).
     private static ScalarField<T, int> Int<T>(string key, Func<T, int> get, Action<T, int> set, string doc, params ConfigRule<int>[] rules)
-        where T : class => new(key, get, set, Integer, rules) { Doc = doc };
+        where T : class => new(key, get, set, Integer,
+            key.EndsWith("_seconds", StringComparison.Ordinal) ? [.. rules, WholeTimerSeconds]
+            : key.EndsWith("_hours", StringComparison.Ordinal) ? [.. rules, CenturyOfHours]
+            : rules) { Doc = doc };
 
     private static ScalarField<T, double> Num<T>(string key, Func<T, double> get, Action<T, double> set, string doc, params ConfigRule<double>[] rules)
-        where T : class => new(key, get, set, Number, rules) { Doc = doc };
+        where T : class => new(key, get, set, Number, key.EndsWith("_seconds", StringComparison.Ordinal) ? [.. rules, TimerSeconds] : rules) { Doc = doc };
 
     private static ScalarField<T, bool> Bool<T>(string key, Func<T, bool> get, Action<T, bool> set, string doc)
         where T : class => new(key, get, set, TrueFalse) { Doc = doc };
@@ -711,7 +717,7 @@ internal static class DrakkarConfigSchema
         Num<CachePeerSyncConfig>("interval_seconds", c => c.IntervalSeconds, (c, v) => c.IntervalSeconds = v,
             "how often to pull. A value set on one worker reaches another within about `flush_interval_seconds + " +
                 "interval_seconds`",
-            Above(0.0)),
+            AtLeast(MinIntervalSeconds)),
         Int<CachePeerSyncConfig>("batch_size", c => c.BatchSize, (c, v) => c.BatchSize = v,
             "entries read from a peer's file per query; a cycle reads pages until the peer has nothing newer",
             AtLeast(1)),
@@ -745,11 +751,11 @@ internal static class DrakkarConfigSchema
         Num<CacheConfig>("flush_interval_seconds", c => c.FlushIntervalSeconds, (c, v) => c.FlushIntervalSeconds = v,
             "how often pending sets and deletes are written to the file (one transaction); also written at shutdown. " +
                 "A crash loses at most this much",
-            Above(0.0)),
+            AtLeast(MinIntervalSeconds)),
         Num<CacheConfig>("cleanup_interval_seconds", c => c.CleanupIntervalSeconds, (c, v) => c.CleanupIntervalSeconds = v,
             "how often expired entries are removed from memory and the file (reads never return an expired entry in " +
                 "between)",
-            Above(0.0)),
+            AtLeast(MinIntervalSeconds)),
         new ScalarField<CacheConfig, int?>("max_memory_entries", c => c.MaxMemoryEntries, (c, v) => c.MaxMemoryEntries = v,
             OptionalInteger, AtLeastOrNull(1))
         {

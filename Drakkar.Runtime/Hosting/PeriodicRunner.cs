@@ -17,7 +17,20 @@ internal sealed partial class PeriodicRunner(IReadOnlyList<PeriodicRegistration>
     /// <summary>How long a stop waits for the running methods after cancelling them, at most.</summary>
     public static readonly TimeSpan StopPatience = TimeSpan.FromSeconds(5);
 
-    public void Start() => _loops = [.. registrations.Select(r => Task.Run(() => LoopAsync(r, _stop.Token)))];
+    /// <summary>
+    /// Starts a loop per method. An interval a timer cannot wait (under 1 ms, which spins; over about 49.7 days, which
+    /// throws and never runs the method) is a start-up error naming the method: the source generator refuses such
+    /// <c>[Periodic]</c> intervals and the configuration such keys, so only a registration made by hand gets here.
+    /// </summary>
+    public void Start()
+    {
+        foreach (var r in registrations)
+        {
+            if (r.Interval < TimeSpan.FromSeconds(Configuration.ConfigRules.MinIntervalSeconds) || r.Interval > TimeSpan.FromSeconds(Configuration.ConfigRules.MaxTimerSeconds))
+                throw new WorkerStartupException($"periodic method '{r.Name}' has an interval of {r.Interval.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} s; use between 0.001 s and 4294967 s (about 49.7 days)");
+        }
+        _loops = [.. registrations.Select(r => Task.Run(() => LoopAsync(r, _stop.Token)))];
+    }
 
     public ValueTask DisposeAsync() => StopAsync(StopPatience);
 

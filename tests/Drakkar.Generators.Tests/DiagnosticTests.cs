@@ -251,6 +251,8 @@ public sealed class DiagnosticTests
 
                 [Periodic(0)] private ValueTask Zero(CancellationToken cancellationToken) => ValueTask.CompletedTask;
                 [Periodic(seconds: -1.5)] private ValueTask Negative(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+                [Periodic(1e-9)] private ValueTask Spinning(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+                [Periodic(60 * 86400)] private ValueTask TooLong(CancellationToken cancellationToken) => ValueTask.CompletedTask;
                 [Periodic(5)] private void NotAsync(CancellationToken cancellationToken) { }
                 [Periodic(5)] private static Task Static(CancellationToken cancellationToken) => Task.CompletedTask;
                 [Periodic(5)] private Task<int> Generic() => Task.FromResult(1);
@@ -261,11 +263,13 @@ public sealed class DiagnosticTests
         var run = GeneratorHarness.Run(source);
 
         AssertDiagnostics(run,
-            "DRK0007 (8:6) `Periodic(0)`: Periodic method 'Zero' has an interval of 0 seconds; use a positive number of seconds",
-            "DRK0007 (9:6) `Periodic(seconds: -1.5)`: Periodic method 'Negative' has an interval of -1.5 seconds; use a positive number of seconds",
-            "DRK0008 (10:32) `NotAsync`: Periodic method 'NotAsync' must be a non-generic instance method 'ValueTask NotAsync(CancellationToken)' or 'Task NotAsync(CancellationToken)'",
-            "DRK0008 (11:39) `Static`: Periodic method 'Static' must be a non-generic instance method 'ValueTask Static(CancellationToken)' or 'Task Static(CancellationToken)'",
-            "DRK0008 (12:37) `Generic`: Periodic method 'Generic' must be a non-generic instance method 'ValueTask Generic(CancellationToken)' or 'Task Generic(CancellationToken)'");
+            "DRK0007 (8:6) `Periodic(0)`: Periodic method 'Zero' has an interval of 0 seconds; use between 0.001 and 4294967 seconds (about 49.7 days)",
+            "DRK0007 (9:6) `Periodic(seconds: -1.5)`: Periodic method 'Negative' has an interval of -1.5 seconds; use between 0.001 and 4294967 seconds (about 49.7 days)",
+            "DRK0007 (10:6) `Periodic(1e-9)`: Periodic method 'Spinning' has an interval of 1E-09 seconds; use between 0.001 and 4294967 seconds (about 49.7 days)",
+            "DRK0007 (11:6) `Periodic(60 * 86400)`: Periodic method 'TooLong' has an interval of 5184000 seconds; use between 0.001 and 4294967 seconds (about 49.7 days)",
+            "DRK0008 (12:32) `NotAsync`: Periodic method 'NotAsync' must be a non-generic instance method 'ValueTask NotAsync(CancellationToken)' or 'Task NotAsync(CancellationToken)'",
+            "DRK0008 (13:39) `Static`: Periodic method 'Static' must be a non-generic instance method 'ValueTask Static(CancellationToken)' or 'Task Static(CancellationToken)'",
+            "DRK0008 (14:37) `Generic`: Periodic method 'Generic' must be a non-generic instance method 'ValueTask Generic(CancellationToken)' or 'Task Generic(CancellationToken)'");
         Assert.Contains("\"Fine\"", run.GeneratedSources["App.Ticker.Handler.g.cs"]);
         Assert.DoesNotContain("\"Zero\"", run.GeneratedSources["App.Ticker.Handler.g.cs"]);
     }

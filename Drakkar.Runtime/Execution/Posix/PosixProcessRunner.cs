@@ -13,6 +13,8 @@ internal sealed class PosixProcessRunner(TimeProvider timeProvider) : IProcessRu
     public async Task<ProcessRun> RunAsync(ProcessSpec spec, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        // Made before the child starts: a timer that cannot be made must not leave a process behind.
+        using var timeout = new CancellationTokenSource(spec.Timeout, timeProvider);
         var started = timeProvider.GetTimestamp();
         ChildProcess child;
         try
@@ -25,7 +27,6 @@ internal sealed class PosixProcessRunner(TimeProvider timeProvider) : IProcessRu
                 ProcessRunStatus.SpawnFailed, null, null, "", "", timeProvider.GetElapsedTime(started), e.Message);
         }
 
-        using var timeout = new CancellationTokenSource(spec.Timeout, timeProvider);
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
         var exit = child.WaitForExitAsync();
         var stdin = child.Stdin is { } input ? WriteStdinAsync(input, spec.Stdin!, abort.Token) : Task.CompletedTask;

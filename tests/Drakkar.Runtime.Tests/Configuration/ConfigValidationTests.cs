@@ -71,6 +71,28 @@ public sealed class ConfigValidationTests
     }
 
     [Theory]
+    // A task timeout of a year: .NET's timers take at most about 49.7 days, and the timer built after each task's
+    // process had started threw.
+    [InlineData("executor: { task_timeout_seconds: 31536000 }", "executor.task_timeout_seconds",
+        "must be ≤ 4294967 (about 49.7 days, the longest delay a timer takes) (got 31536000)")]
+    [InlineData("sinks: { http: { hook: { url: \"http://h/\", timeout_seconds: 5000000 } } }", "sinks.http.hook.timeout_seconds",
+        "must be ≤ 4294967 (about 49.7 days, the longest delay a timer takes) (got 5000000)")]
+    [InlineData("cache: { enabled: true, db_dir: /tmp, flush_interval_seconds: 1e7 }", "cache.flush_interval_seconds",
+        "must be ≤ 4294967 (about 49.7 days, the longest delay a timer takes) (got 10000000)")]
+    // An interval a timer reads as zero: the cache's flush loop spun.
+    [InlineData("cache: { enabled: true, db_dir: /tmp, flush_interval_seconds: 1e-9 }", "cache.flush_interval_seconds", "must be ≥ 0.001 (got 1E-09)")]
+    [InlineData("cache: { enabled: true, db_dir: /tmp, peer_sync: { enabled: true, interval_seconds: 0.0001 } }", "cache.peer_sync.interval_seconds",
+        "must be ≥ 0.001 (got 0.0001)")]
+    // A retention of a few billion hours is before the first date.
+    [InlineData("debug: { retention_hours: 2000000000 }", "debug.retention_hours", "must be ≤ 876000 (100 years) (got 2000000000)")]
+    public void Durations_a_timer_or_a_date_cannot_hold_are_errors_naming_the_key(string yaml, string path, string message)
+    {
+        var problem = ProblemAt(LoadFails(yaml), path);
+
+        Assert.Equal(message, problem.Message);
+    }
+
+    [Theory]
     [InlineData("http://169.254.169.254/latest/meta-data", "169.254.169.254")]
     [InlineData("http://100.100.100.200/", "100.100.100.200")]
     [InlineData("https://192.0.0.192/opc/v2", "192.0.0.192")]
@@ -198,7 +220,7 @@ public sealed class ConfigValidationTests
     [InlineData("debug: { retention_max_events: 99 }", "debug.retention_max_events", "must be ≥ 100 (got 99)")]
     [InlineData("debug: { max_buffer: 999 }", "debug.max_buffer", "must be ≥ 1000 (got 999)")]
     [InlineData("debug: { auth_token: '   ' }", "debug.auth_token", "is only whitespace, which would turn authentication off: give a token, or leave it empty for none")]
-    [InlineData("cache: { flush_interval_seconds: 0 }", "cache.flush_interval_seconds", "must be > 0 (got 0)")]
+    [InlineData("cache: { flush_interval_seconds: 0 }", "cache.flush_interval_seconds", "must be ≥ 0.001 (got 0)")]
     [InlineData("cache: { max_memory_entries: 0 }", "cache.max_memory_entries", "must be ≥ 1 or null (got 0)")]
     [InlineData("cache: { cleanup_interval_seconds: 1800, stale_file_hours: 1 }", "cache.stale_file_hours",
         "must be > 2 × cleanup_interval_seconds (1800 s), or a running worker's file could be deleted (got 1 h)")]

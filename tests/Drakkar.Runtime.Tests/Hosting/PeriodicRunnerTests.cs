@@ -39,6 +39,23 @@ public sealed class PeriodicRunnerTests
         Assert.True(metrics.PeriodicRuns.Value("tick", "ok") >= 4);
     }
 
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(1e-9)]
+    [InlineData(60 * 86400.0)]
+    public void An_interval_a_timer_cannot_wait_is_a_startup_error_naming_the_method(double seconds)
+    {
+        // Made by hand (the generator refuses such [Periodic] intervals): zero spun, 60 days threw in Task.Delay and the
+        // method never ran, without a word.
+        var runner = new PeriodicRunner([new PeriodicRegistration("hand-made", TimeSpan.FromSeconds(seconds), PeriodicOnError.Continue, _ => ValueTask.CompletedTask)],
+            new DrakkarMetrics(), NullLogger.Instance, TimeProvider.System);
+
+        var error = Assert.Throws<WorkerStartupException>(runner.Start);
+
+        Assert.StartsWith("periodic method 'hand-made' has an interval of ", error.Message, StringComparison.Ordinal);
+        Assert.EndsWith("use between 0.001 s and 4294967 s (about 49.7 days)", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task On_error_continue_keeps_the_schedule_and_stop_ends_it()
     {
