@@ -109,7 +109,7 @@ internal sealed class PostgresSink : ISink
             }
             catch (PostgresException again) when (!again.IsTransient)
             {
-                throw Refused(again, groups);
+                throw await RefusedAsync(dataSource, again, groups, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ReadOnlySqlTransaction)
@@ -118,7 +118,7 @@ internal sealed class PostgresSink : ISink
         }
         catch (PostgresException e) when (!e.IsTransient)
         {
-            throw Refused(e, groups);
+            throw await RefusedAsync(dataSource, e, groups, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -185,24 +185,103 @@ internal sealed class PostgresSink : ISink
     }
 
     /// <summary>
-    /// The server's refusal as one line that names the table (and the column when the server names it): which table
+    /// The server's refusal as one line that names the table and the column (the server names the column for most refusals;
+    /// for a value too long, 22001, it is found from the declared lengths): which table
     /// is not in most PostgreSQL errors (a value too long, a type mismatch), and one sink writes many tables. Npgsql's
     /// note that details were redacted and the statement position are left out: they are the same in every error.
     /// </summary>
-    private static SinkDeliveryException Refused(PostgresException error, List<TableGroup> groups)
+    private static async Task<SinkDeliveryException> RefusedAsync(NpgsqlDataSource dataSource, PostgresException error, List<TableGroup> groups,
+        CancellationToken cancellationToken)
     {
-        var table = error.TableName is { Length: > 0 } named ? $"\"{named}\""
+        var table = RefusedTable(error, groups);
+        var tooLong = error.SqlState == PostgresErrorCodes.StringDataRightTruncation && error.ColumnName is not { Length: > 0 }
+            ? await TooLongValueAsync(dataSource, table is null ? groups : [.. groups.Where(g => g.QuotedTable == table)], cancellationToken).ConfigureAwait(false)
+            : null;
+        return Refused(error, groups, table, tooLong);
+    }
+
+    /// <summary>The quoted table the server refused a row of, when it can be told (the error, the statement, the COPY, the only table).</summary>
+    private static string? RefusedTable(PostgresException error, List<TableGroup> groups) =>
+        error.TableName is { Length: > 0 } named ? $"\"{named}\""
             : error.BatchCommand?.CommandText is { } statement
                 ? groups.FirstOrDefault(g => statement.StartsWith($"INSERT INTO {g.QuotedTable} ", StringComparison.Ordinal))?.QuotedTable
             : error.Data[CopyTableKey] as string ?? (groups.Count == 1 ? groups[0].QuotedTable : null);
+
+    /// <summary>
+    /// For a value too long (22001), whose error names no column: the first value of <paramref name="groups"/>' rows that
+    /// is longer than its column's declared length (<c>varchar(n)</c>, <c>char(n)</c>), found by reading the lengths from
+    /// the catalog, as (column, its length, the value's). Null when it cannot be told (the lookup failed, or no value is
+    /// over: a length the server counts differently).
+    /// </summary>
+    private static async Task<(string Column, int Limit, int Length)?> TooLongValueAsync(NpgsqlDataSource dataSource, List<TableGroup> groups,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var group in groups)
+            {
+                var limits = new Dictionary<string, int>(StringComparer.Ordinal);
+                await using (var lookup = new NpgsqlCommand(
+                    "SELECT column_name, character_maximum_length FROM information_schema.columns " +
+                    "WHERE table_name = $1 AND character_maximum_length IS NOT NULL AND table_schema = ANY (current_schemas(false))", connection))
+                {
+                    lookup.Parameters.Add(new NpgsqlParameter<string> { TypedValue = group.Table });
+                    await using var reader = await lookup.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) limits.TryAdd(reader.GetString(0), reader.GetInt32(1));
+                }
+                var lengths = new TextLengths(group.Columns.Count);
+                foreach (var row in group.Rows)
+                {
+                    lengths.NextRow();
+                    row.Data.WriteRow(lengths);
+                    for (var i = 0; i < group.Columns.Count; i++)
+                        if (limits.TryGetValue(group.Columns[i].Name, out var limit) && lengths.Of(i) > limit) return (group.Columns[i].Name, limit, lengths.Of(i));
+                }
+            }
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or OperationCanceledException)
+        {
+            // The refusal is reported either way; the column is a help, not a need.
+        }
+        return null;
+    }
+
+    /// <summary>The length in characters (as PostgreSQL counts them: code points) of each text value of a row.</summary>
+    private sealed class TextLengths(int columns) : IRowWriter
+    {
+        private readonly int[] _lengths = new int[columns];
+        private int _column;
+
+        public void NextRow()
+        {
+            Array.Clear(_lengths);
+            _column = 0;
+        }
+
+        public int Of(int column) => _lengths[column];
+
+        public void Write<T>(T? value)
+        {
+            if (value is string text && _column < _lengths.Length) _lengths[_column] = text.EnumerateRunes().Count();
+            _column++;
+        }
+
+        public void WriteJson<TState>(TState state, Action<System.Text.Json.Utf8JsonWriter, TState> write) => _column++;
+    }
+
+    private static SinkDeliveryException Refused(PostgresException error, List<TableGroup> groups, string? table, (string Column, int Limit, int Length)? tooLong)
+    {
         var text = new StringBuilder();
         text.Append(table is null ? $"tables {string.Join(", ", groups.Select(g => g.QuotedTable).Distinct())}" : $"table {table}");
         if (error.ColumnName is { Length: > 0 } column) text.Append(", column \"").Append(column).Append('"');
+        else if (tooLong is { } found) text.Append(", column \"").Append(found.Column).Append('"');
         if (error.ConstraintName is { Length: > 0 } constraint) text.Append(", constraint \"").Append(constraint).Append('"');
         text.Append(": ").Append(error.SqlState).Append(": ").Append(error.MessageText);
         if (error.Detail is { Length: > 0 } detail && !detail.StartsWith("Detail redacted", StringComparison.Ordinal))
             text.Append(" (").Append(detail.ReplaceLineEndings(" ")).Append(')');
         if (error.Hint is { Length: > 0 } hint) text.Append("; hint: ").Append(hint.ReplaceLineEndings(" "));
+        if (tooLong is { } over) text.Append(" (a value of ").Append(over.Length).Append(" characters; the column holds ").Append(over.Limit).Append(')');
         // Without the PostgresException as its inner exception: its message, redaction note included, would be added
         // to every DLQ record and log line again.
         return new SinkDeliveryException(text.ToString());

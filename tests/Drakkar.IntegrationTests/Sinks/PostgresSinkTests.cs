@@ -209,14 +209,16 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
     {
         var (manager, dlq, db) = await StartAsync();
         await Execute(db, "CREATE TABLE narrow (id text, count integer, score double precision, note varchar(3), tags jsonb)");
-        // Two tables in one hook call; PostgreSQL's error for a value too long names neither table nor column.
+        // Two tables in one hook call; PostgreSQL's error for a value too long names neither table nor column: the sink
+        // finds both (the column from the catalog's declared lengths).
         var result = Readings("search_results", 1);
         result.Postgres.Add(PostgresPayload.Of("narrow", Reading.Sample(1) with { Note = "far too long" }));
 
         await manager.DeliverAsync(result, Origin(), default);
 
         var error = Assert.Single(dlq.Letters).Error;
-        Assert.Contains("table \"narrow\": 22001: value too long for type character varying(3)", error, StringComparison.Ordinal);
+        Assert.Contains("table \"narrow\", column \"note\": 22001: value too long for type character varying(3) (a value of 12 characters; the column holds 3)",
+            error, StringComparison.Ordinal);
         Assert.DoesNotContain("Include Error Detail", error, StringComparison.Ordinal);
         Assert.DoesNotContain("\n", error, StringComparison.Ordinal);
         await manager.CloseAsync();
