@@ -112,13 +112,8 @@ public sealed class SampleUnderLoadTests(KafkaBroker kafka) : IDisposable
 
         using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["--config", config], _dir);
         await Eventually.True(() => Tasks().Started.Count > 0, TimeSpan.FromSeconds(60), () => $"a search running (stderr: {sample.Stderr})");
-        sample.Signal(Posix.SigTerm);
-        await Eventually.True(() => sample.Stderr.Contains("Stopping: draining partitions", StringComparison.Ordinal), TimeSpan.FromSeconds(10),
-            "the drain beginning");
-        sample.Signal(Posix.SigTerm);
+        await SignalTwiceAsync(sample);
 
-        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(10)), $"still running 10 s after the second signal; stderr:\n{sample.Stderr}");
-        Assert.Equal(130, sample.ExitCode);
         Assert.Contains("second signal: exiting without draining", sample.Stderr);
         Assert.DoesNotContain("\"Stopped\"", sample.Stderr);
         Assert.Empty(Tasks().Ended);
@@ -138,17 +133,23 @@ public sealed class SampleUnderLoadTests(KafkaBroker kafka) : IDisposable
 
         using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["--config", config], _dir);
         await Eventually.True(() => Tasks().Ended.Count >= 50, TimeSpan.FromSeconds(60), () => $"searches running (stderr: {sample.Stderr})");
-        sample.Signal(Posix.SigTerm);
-        await Eventually.True(() => sample.Stderr.Contains("Stopping: draining partitions", StringComparison.Ordinal), TimeSpan.FromSeconds(10),
-            "the drain beginning");
-        sample.Signal(Posix.SigTerm);
-        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(10)), $"still running 10 s after the second signal; stderr:\n{sample.Stderr}");
-        Assert.Equal(130, sample.ExitCode);
+        await SignalTwiceAsync(sample);
 
         // A search that outlived the worker ends its 50 ms sleep and logs its end after the exit.
         var endedAtExit = Tasks().Ended;
         await Task.Delay(TimeSpan.FromSeconds(1));
         Assert.Empty(Tasks().Ended.Except(endedAtExit));
         Assert.DoesNotContain(File.ReadAllLines(PidsLog), Alive);
+    }
+
+    /// <summary>SIGTERM, and once the drain has begun a second SIGTERM: the sample exits 130 within 10 s.</summary>
+    private static async Task SignalTwiceAsync(SampleBinary sample)
+    {
+        sample.Signal(Posix.SigTerm);
+        await Eventually.True(() => sample.Stderr.Contains("Stopping: draining partitions", StringComparison.Ordinal), TimeSpan.FromSeconds(10),
+            "the drain beginning");
+        sample.Signal(Posix.SigTerm);
+        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(10)), $"still running 10 s after the second signal; stderr:\n{sample.Stderr}");
+        Assert.Equal(130, sample.ExitCode);
     }
 }
