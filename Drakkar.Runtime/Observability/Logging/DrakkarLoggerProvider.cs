@@ -55,7 +55,9 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
     private void Write<TState>(string category, LogLevel level, EventId eventId, TState state, Exception? exception,
         Func<TState, Exception?, string> formatter)
     {
-        var message = formatter(state, exception);
+        // Masked here, for every line: a value a call site forgot to mask (a task's stderr quoting the DSN it failed on)
+        // must not reach the log with its password.
+        var message = SecretMasker.Mask(formatter(state, exception));
         var line = _format == LogFormat.Json
             ? JsonLine(category, level, eventId, message, state, exception)
             : ConsoleLine(category, level, message, state, exception);
@@ -97,7 +99,7 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
             .Append(message);
         // The message already shows its own values (a long reason would otherwise be printed twice): only the scopes'
         // fields are added, as key=value. JSON lines carry every field.
-        ForEachField(state, (key, value) => text.Append(' ').Append(key).Append('=').Append(Convert.ToString(value, CultureInfo.InvariantCulture)),
+        ForEachField(state, (key, value) => text.Append(' ').Append(key).Append('=').Append(SecretMasker.Mask(Convert.ToString(value, CultureInfo.InvariantCulture))),
             includeMessageFields: false);
         if (exception is not null) text.AppendLine().Append(SecretMasker.Mask(exception.ToString()));
         return text.ToString();
@@ -131,7 +133,7 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
             case int i: json.WriteNumber(key, i); break;
             case long l: json.WriteNumber(key, l); break;
             case double d: json.WriteNumber(key, d); break;
-            default: json.WriteString(key, Convert.ToString(value, CultureInfo.InvariantCulture)); break;
+            default: json.WriteString(key, SecretMasker.Mask(Convert.ToString(value, CultureInfo.InvariantCulture))); break;
         }
     }
 

@@ -142,6 +142,25 @@ public sealed class SampleUnderLoadTests(KafkaBroker kafka) : IDisposable
         Assert.DoesNotContain(File.ReadAllLines(PidsLog), Alive);
     }
 
+    [Fact]
+    public async Task A_failed_searchs_stderr_reaches_the_log_with_its_credentials_masked()
+    {
+        var (config, group, topic) = await PrepareAsync(total: 1, seconds: 0);
+        // The "grep" fails quoting the DSN it could not reach, as a real tool would.
+        await File.WriteAllTextAsync(Path.Combine(_dir, "slow-grep"),
+            "#!/bin/sh\necho 'connecting to postgres://admin:s3cretpw@db:5432/x failed' >&2\nexit 3\n");
+
+        using var sample = SampleBinary.Start(SampleBinary.PathOf(aot: false)!, ["--config", config], _dir);
+        await Eventually.True(() => TestWorker.Committed(kafka.BootstrapServers, topic, group, Partitions)[0] == 1, TimeSpan.FromSeconds(60),
+            () => $"the failed search committed (stderr: {sample.Stderr})");
+        sample.Signal(Posix.SigTerm);
+        Assert.True(sample.WaitForExit(TimeSpan.FromSeconds(30)), $"no exit after SIGTERM; stderr:\n{sample.Stderr}");
+
+        var failed = Assert.Single(sample.Stderr.Split('\n'), line => line.Contains("failed for good", StringComparison.Ordinal));
+        Assert.Contains("postgres://admin:***@db:5432/x", failed, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cretpw", sample.Stderr, StringComparison.Ordinal);
+    }
+
     /// <summary>SIGTERM, and once the drain has begun a second SIGTERM: the sample exits 130 within 10 s.</summary>
     private static async Task SignalTwiceAsync(SampleBinary sample)
     {

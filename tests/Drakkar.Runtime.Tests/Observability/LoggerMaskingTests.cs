@@ -26,6 +26,26 @@ public sealed class LoggerMaskingTests
             Assert.DoesNotContain(secret, text, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(LogFormat.Json)]
+    [InlineData(LogFormat.Console)]
+    public void A_message_value_and_a_scope_field_are_logged_with_their_credentials_masked(LogFormat format)
+    {
+        using var output = new StringWriter();
+        using (var provider = new DrakkarLoggerProvider(new LogSink(output, ownsWriter: false), new LogContext("w-1", "g"), format, LogLevel.Information))
+        {
+            var logger = provider.CreateLogger("test");
+            // A task's stderr quoting the DSN it failed on, as the "failed for good" line carries it.
+            using (logger.BeginScope(new Dictionary<string, object?> { ["upstream"] = "redis://:hunter2pw@cache:6379/0" }))
+                logger.LogWarning("Task {TaskId} failed; stderr: {Stderr}", "t-1", "connecting to postgres://admin:s3cretpw@db:5432/x failed");
+        }
+
+        var text = output.ToString();
+        Assert.Contains("postgres://admin:***@db:5432/x", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cretpw", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2pw", text, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_console_line_shows_the_messages_values_once_and_adds_the_scopes_fields()
     {
