@@ -81,7 +81,17 @@ public sealed partial class DrakkarCache : IAsyncDisposable
                 throw new IOException($"{refused}: refusing to use it as this worker's cache (another user may have placed it there); " +
                     "remove it, or use a directory of the worker's own");
             var inUse = PrivateFiles.HoldInUseLock(path);
-            var store = await CacheStore.OpenAsync(path, owner, cancellationToken).ConfigureAwait(false);
+            CacheStore store;
+            try
+            {
+                store = await CacheStore.OpenAsync(path, owner, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                // A file that cannot be opened (not a database, unreadable) leaves this worker's in-use lock free again.
+                inUse?.Dispose();
+                throw;
+            }
             var cache = new DrakkarCache(config.Cache, owner, store, time ?? TimeProvider.System, logger ?? NullLogger.Instance) { _inUse = inUse };
             if (inUse is null) cache.LogInUseElsewhere(path);
             // A file reopened after a long stop is alive again before a peer's cleanup can take it for stale.

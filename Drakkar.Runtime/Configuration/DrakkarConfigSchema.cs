@@ -655,7 +655,8 @@ internal static class DrakkarConfigSchema
         Int<DebugConfig>("retention_max_events", c => c.RetentionMaxEvents, (c, v) => c.RetentionMaxEvents = v,
             "the current file keeps at most this many events (the newest)",
             AtLeast(100)),
-        Bool<DebugConfig>("store_output", c => c.StoreOutput, (c, v) => c.StoreOutput = v, "store the start of each task's stdout/stderr (4,096 characters each) with its finish event"),
+        Bool<DebugConfig>("store_output", c => c.StoreOutput, (c, v) => c.StoreOutput = v, "store the start of each task's stdout/stderr (4,096 characters each) with its finish event; the page shows it either way " +
+            "(kept in memory), per `output_min_duration_ms`"),
         Int<DebugConfig>("flush_interval_seconds", c => c.FlushIntervalSeconds, (c, v) => c.FlushIntervalSeconds = v,
             "the writer stores waiting events this often, and as soon as one recording thread has 4,000 waiting (a quarter of " +
                 "`max_buffer` if that is smaller), one transaction per batch",
@@ -670,7 +671,7 @@ internal static class DrakkarConfigSchema
             AtLeast(0)),
         Int<DebugConfig>("ws_min_duration_ms", c => c.WsMinDurationMs, (c, v) => c.WsMinDurationMs = v, "a finished task at least this long (or failed) is pushed to the page's live feed", AtLeast(0)),
         Int<DebugConfig>("event_min_duration_ms", c => c.EventMinDurationMs, (c, v) => c.EventMinDurationMs = v,
-            "task attempts shorter than this are not stored; they still show in the UI",
+            "task attempts shorter than this are not stored, failed ones included (as in Drakkar); they still show in the UI",
             AtLeast(0)),
         Int<DebugConfig>("output_min_duration_ms", c => c.OutputMinDurationMs, (c, v) => c.OutputMinDurationMs = v,
             "stdout/stderr are stored only for attempts at least this long (failed attempts always keep " +

@@ -84,10 +84,16 @@ internal sealed class EventStore : IDisposable
     private bool _packsStale;
     private readonly PackJson _json = new(128 * 1024);
 
-    public EventStore(string directory, string workerId)
+    private readonly bool _storeOutput;
+
+    /// <param name="directory"><c>debug.db_dir</c>.</param>
+    /// <param name="workerId">The worker's id, in the file names.</param>
+    /// <param name="storeOutput"><c>debug.store_output</c>: false leaves the task events' stdout and stderr out of the file.</param>
+    public EventStore(string directory, string workerId, bool storeOutput = true)
     {
         _directory = directory;
         _prefix = $"{FilePrefix}{PrivateFiles.SafeName(workerId)}-";
+        _storeOutput = storeOutput;
     }
 
     /// <summary>The file being written; null before <see cref="Open"/>.</summary>
@@ -211,7 +217,8 @@ internal sealed class EventStore : IDisposable
             w.Number(at - baseAt);
             if (e.KindCode > 0) w.Number(e.KindCode);
             else w.String(e.Kind);
-            var columns = e.Stderr is not null ? 15 : e.Stdout is not null ? 14 : e.Detail is not null ? 13 : e.Sink is not null ? 12
+            var (stdout, stderr) = _storeOutput ? (e.Stdout, e.Stderr) : (null, null);
+            var columns = stderr is not null ? 15 : stdout is not null ? 14 : e.Detail is not null ? 13 : e.Sink is not null ? 12
                 : e.Topic is not null ? 11 : e.Partition is not null ? 10 : e.Count is not null ? 9 : e.DurationMs is not null ? 8
                 : e.ExitCode is not null ? 7 : e.Offset is not null ? 6 : e.Attempt is not null ? 5 : e.HasInlineTaskId || e.TaskId is not null ? 4 : 3;
             if (columns > 3)
@@ -229,8 +236,8 @@ internal sealed class EventStore : IDisposable
             if (columns > 10) w.String(e.Topic);
             if (columns > 11) w.String(e.Sink);
             if (columns > 12) w.String(e.Detail);
-            if (columns > 13) w.String(e.Stdout);
-            if (columns > 14) w.String(e.Stderr);
+            if (columns > 13) w.String(stdout);
+            if (columns > 14) w.String(stderr);
             w.EndArray();
         }
         w.EndArray();

@@ -75,7 +75,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         _droppedFailed = metrics.RecorderEventsDropped.WithLabels("write_failed");
         _deadLetters = new RecentRing<FlightEvent>(config.MaxUiRows);
         if (config.DbDir.Length > 0 && (config.StoreEvents || config.StoreConfig || config.StoreState))
-            _store = new EventStore(config.DbDir, identity.WorkerId);
+            _store = new EventStore(config.DbDir, identity.WorkerId, storeOutput: config.StoreOutput);
         // A lane holds the UI's recent tasks of a thread that runs them all, and four times the events that wake the
         // writer, so that it is not overwritten before the writer reaches it: 16,384 slots (about 2 MB) by default,
         // made as the thread fills them.
@@ -152,7 +152,8 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         var error = outcome.Error;
         var duration = result?.Duration ?? error!.Duration;
         var failed = result is null;
-        var keepOutput = _config.StoreOutput && (failed || duration.TotalMilliseconds >= _config.OutputMinDurationMs);
+        // Kept for the page either way; stored only with debug.store_output (the store leaves it out otherwise).
+        var keepOutput = failed || duration.TotalMilliseconds >= _config.OutputMinDurationMs;
         var finished = new FlightEvent(NextSeq(), _time.GetUtcNow(), failed ? FlightEvent.TaskFailed : FlightEvent.TaskFinished)
         {
             TaskId = task.TaskId,
@@ -195,7 +196,8 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
             Topic = letter.SourceTopic,
             Partition = letter.Partition,
             Offset = letter.Messages.Count > 0 ? letter.Messages[0].Offset : null,
-            Sink = SinkName(letter.SinkKind, letter.SinkName),
+            // None for the source messages' own failure (Arrange, a hook, a task): no sink was involved ("/" before).
+            Sink = letter.SinkKind.Length == 0 && letter.SinkName.Length == 0 ? null : SinkName(letter.SinkKind, letter.SinkName),
             Count = Math.Max(letter.Payloads.Count, letter.Messages.Count),
             Attempt = letter.AttemptCount,
             Detail = letter.Error,

@@ -158,7 +158,7 @@ internal sealed partial class DebugServer : SocketServer
         if (request.Path == "/api/probe" && request.Method != "POST")
             return new Response(405, "Method Not Allowed", TextType, "POST /api/probe?partition=P&offset=O[&count=N][&topic=T]\n", "Allow: POST\r\n");
         if (request.Method is not ("GET" or "HEAD"))
-            return new Response(405, "Method Not Allowed", TextType, "only GET is served\n", "Allow: GET, HEAD\r\n");
+            return new Response(405, "Method Not Allowed", TextType, "only GET and HEAD are served here (and POST on /api/probe)\n", "Allow: GET, HEAD\r\n");
         if (request.Path == "/api/stream") return new Response(403, "Forbidden", TextType, "origin not allowed; see debug.allowed_ws_origins\n");
         return request.Path switch
         {

@@ -1,4 +1,5 @@
 using Drakkar.IntegrationTests.Sinks;
+using Drakkar.IntegrationTests.Support;
 
 namespace Drakkar.IntegrationTests.Cache;
 
@@ -19,6 +20,24 @@ public sealed class DrakkarCacheTests : IDisposable
 
     private Task<DrakkarCache> Open(string workerId = "w1", int? maxMemoryEntries = 10_000, string group = "cache-group") =>
         DrakkarCache.OpenAsync(Config(maxMemoryEntries, group), workerId, _clock);
+
+    [Fact]
+    public async Task A_cache_file_that_is_not_a_database_is_a_startup_error_and_leaves_the_in_use_lock_free()
+    {
+        var file = Path.Combine(_dir, "w1-cache.db");
+        await File.WriteAllBytesAsync(file, [.. Enumerable.Range(0, 8192).Select(i => (byte)(i * 7919 % 251))]);
+        File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+        var error = await Assert.ThrowsAsync<Drakkar.Hosting.WorkerStartupException>(() => Open());
+        Assert.Contains("file is not a database", error.Message, StringComparison.Ordinal);
+
+        // Fixed by hand (the file removed), the worker starts again in this process: its lock was let go, so it is not
+        // taken for a second worker with this id (the lock stayed held by the failed open before).
+        File.Delete(file);
+        var logs = new LogCapture();
+        await using var cache = await DrakkarCache.OpenAsync(Config(), "w1", _clock, logs.CreateLogger("cache"));
+        Assert.Empty(logs.Containing("is in use by another running process"));
+    }
 
     [Fact]
     public async Task An_entry_expires_after_its_ttl_in_memory_and_in_the_database()

@@ -148,6 +148,11 @@ public sealed class DebugUiTests(KafkaBroker kafka) : IDisposable
         Assert.Equal(HttpStatusCode.Unauthorized, (await _http.DeleteAsync(baseUrl + "/api/state")).StatusCode);
         using var probeWithToken = new HttpRequestMessage(HttpMethod.Get, baseUrl + "/api/probe") { Headers = { { "Authorization", "Bearer s3cret-token" } } };
         Assert.Equal(HttpStatusCode.MethodNotAllowed, (await _http.SendAsync(probeWithToken)).StatusCode);
+        using var deleteWithToken = new HttpRequestMessage(HttpMethod.Delete, baseUrl + "/api/state") { Headers = { { "Authorization", "Bearer s3cret-token" } } };
+        var deleted = await _http.SendAsync(deleteWithToken);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, deleted.StatusCode);
+        // It names every method served (it said "only GET", though HEAD and the probe's POST are served too).
+        Assert.Equal("only GET and HEAD are served here (and POST on /api/probe)\n", await deleted.Content.ReadAsStringAsync());
 
         using var bearer = new HttpRequestMessage(HttpMethod.Get, baseUrl + "/api/state") { Headers = { { "Authorization", "Bearer s3cret-token" } } };
         var state = await _http.SendAsync(bearer);

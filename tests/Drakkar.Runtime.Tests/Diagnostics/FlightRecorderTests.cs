@@ -186,6 +186,27 @@ public sealed class FlightRecorderTests : IDisposable
     }
 
     [Fact]
+    public async Task Store_output_false_keeps_output_off_the_disk_and_on_the_page()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, StoreOutput = false });
+        recorder.Start();
+        Finish(recorder, "slow", TimeSpan.FromMilliseconds(600));
+        var failing = new ExecutorTask("failing") { SourceOffsets = [2] };
+        recorder.TaskFinished(failing, 0, 1, ExecutorOutcome.Failure(new ExecutorError(failing, ExecutorFailure.NonZeroExit, 3,
+            "cannot open input.csv", null, 43) { Duration = TimeSpan.FromMilliseconds(30) }));
+        var database = recorder.DatabasePath!;
+        var recent = recorder.RecentTasks(10);
+        await recorder.DisposeAsync();
+
+        // The page: the slow task's output and the failure's stderr, as debug-ui.md promises (before, neither was shown).
+        Assert.Equal([("failing", (string?)"cannot open input.csv"), ("slow", "")], recent.Select(t => (t.TaskId!, t.Stderr)));
+        Assert.Equal("out of slow\n", recent[1].Stdout);
+        // The database: the events without their output.
+        var rows = QueryText(database, "SELECT kind || ' ' || task_id || ' ' || coalesce(stdout, '-') || ' ' || coalesce(stderr, '-') FROM events ORDER BY seq");
+        Assert.Equal(["task_finished slow - -", "task_failed failing - -"], rows);
+    }
+
+    [Fact]
     public async Task Credentials_in_task_output_and_failures_are_masked_on_the_page_and_in_the_database()
     {
         var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, OutputMinDurationMs = 0 });
@@ -267,6 +288,21 @@ public sealed class FlightRecorderTests : IDisposable
         Assert.Equal(FlightRecorder.LaneWakeEvents, Stored());
         await recorder.DisposeAsync();
         Assert.Equal(FlightRecorder.LaneWakeEvents + 10, Stored());
+    }
+
+    [Fact]
+    public async Task A_dead_letter_of_the_source_messages_own_failure_has_no_sink()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir });
+        recorder.Start();
+        // What an Arrange that threw dead-letters: the messages, no sink (its sink read "/" on the page and in the file).
+        recorder.DeadLettered(new global::Drakkar.Sinks.Dlq.DeadLetter("", "", "Arrange failed", [], 1, "t", 0, [Message(7)], DateTimeOffset.UtcNow));
+        var shown = Assert.Single(recorder.RecentDeadLetters(10));
+        var database = recorder.DatabasePath!;
+        await recorder.DisposeAsync();
+
+        Assert.Null(shown.Sink);
+        Assert.Equal(["dlq - Arrange failed"], QueryText(database, "SELECT kind || ' ' || coalesce(sink, '-') || ' ' || detail FROM events"));
     }
 
     [Fact]
