@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves the packages from outside the repository, the way a user meets them: packs Drakkar, Drakkar.Sinks.MongoDB
 # and Drakkar.Templates into a local feed, runs `dotnet new drakkar-worker` in an empty temporary directory, then
-# builds it, runs its generated tests, publishes it with Native AOT (no warnings from the worker's code), checks its
+# builds it (and a second one named my-worker, which is not a C# identifier), runs its generated tests, publishes it
+# with Native AOT (no warnings from the worker's code), checks its
 # configuration with the binary, and runs the binary on the embedded broker until it has processed a message.
 # No ProjectReference to this repository is involved.
 # Prints the generated tests' runner summary and ends with "template-check: N passed, N failed".
@@ -41,6 +42,14 @@ create() {
   ! grep -rq "ProjectReference.*Drakkar\.\(Runtime\|Generators\)" "$app"
 }
 step new create || finish
+
+# A name that is not a C# identifier (as the docs' my-worker): its files, folders and the paths inside them must agree.
+hyphenated() {
+  local dir="$work/my-worker"
+  dotnet new drakkar-worker -n my-worker -o "$dir" --debug:custom-hive "$hive" &&
+  cp "$app/nuget.config" "$dir/" && (cd "$dir" && dotnet build --nologo -warnaserror)
+}
+step new-hyphenated hyphenated
 cd "$app" || finish
 
 # A file without `using Drakkar;`, as the documentation's code is written: the package adds it to the implicit usings.

@@ -322,7 +322,7 @@ public static partial class DrakkarApp
         CommandLine line, DrakkarAppOptions options, Action<IServiceCollection, IConfiguration>? configureServices)
         where THandler : DrakkarHandlerBase
     {
-        if (CheckedHost<THandler>(line, options, configureServices) is not (var host, var config)) return ExitUsage;
+        if (CheckedHost<THandler>(line, options, configureServices, out var refused) is not (var host, var config)) return refused;
         using (host)
         {
             var handler = host.Services.GetRequiredService<THandler>();
@@ -335,17 +335,18 @@ public static partial class DrakkarApp
     }
 
     /// <summary>
-    /// The worker's host and its bound configuration, or null (the reasons printed) when the configuration is invalid
-    /// or does not serve the sinks the handler declares: <c>run</c> and <c>probe</c> refuse the same mistakes, before
-    /// anything starts.
+    /// The worker's host and its bound configuration, or null (the reasons printed, <paramref name="refused"/> the exit
+    /// code) when the configuration is invalid or does not serve the sinks the handler declares (2), or the host cannot
+    /// be built (1): <c>run</c> and <c>probe</c> refuse the same mistakes, before anything starts.
     /// </summary>
     private static (IHost Host, DrakkarConfig Config)? CheckedHost<[DynamicallyAccessedMembers(HandlerConstructors)] THandler>(
-        CommandLine line, DrakkarAppOptions options, Action<IServiceCollection, IConfiguration>? configureServices)
+        CommandLine line, DrakkarAppOptions options, Action<IServiceCollection, IConfiguration>? configureServices, out int refused)
         where THandler : DrakkarHandlerBase
     {
         var declared = DeclaredSinks<THandler>();
         IHost host;
         DrakkarConfig config;
+        refused = ExitUsage;
         try
         {
             host = BuildHost<THandler>(line, options, configureServices);
@@ -354,6 +355,16 @@ public static partial class DrakkarApp
         catch (ConfigException e)
         {
             Console.Error.WriteLine(WithSinkProblems(e, declared, options.Sinks).Message);
+            return null;
+        }
+        catch (Exception e) when (e is AggregateException or InvalidOperationException)
+        {
+            // The host's own checks of the services (on in the Development environment: a service the handler needs
+            // is not registered, a scoped one is injected into it): the same failure a Production start reports when
+            // it builds the handler, and reported the same way (it was an unhandled exception, exit 134).
+            var reason = SecretMasker.Mask(e is AggregateException { InnerExceptions: [var only] } ? only.Message : e.Message);
+            Console.Error.WriteLine($"error: the worker could not start: {reason}");
+            refused = ExitFailure;
             return null;
         }
         if (ReportSinkProblems(config, declared, options.Sinks, line))
@@ -382,7 +393,7 @@ public static partial class DrakkarApp
         // Every worker creates a Kafka consumer; its native binding runs meanwhile on another core.
         Kafka.KafkaNativeLibrary.BindInBackground();
         // Bound before anything starts, so configuration mistakes exit 2 with every problem listed.
-        if (CheckedHost<THandler>(line, options, configureServices) is not (var host, _)) return ExitUsage;
+        if (CheckedHost<THandler>(line, options, configureServices, out var refused) is not (var host, _)) return refused;
         if (host.Services.GetRequiredService<DrakkarWorkerSetup>().OnDefaultConfig
             && IgnoredOnDefaultConfig(host.Services.GetRequiredService<IConfiguration>()) is { Count: > 0 } ignored)
         {

@@ -38,7 +38,43 @@ public sealed class StartupFailureTests : IDisposable
             ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
     }
 
-    private async Task<(int ExitCode, string Stderr)> RunAsync<THandler>(string extraYaml = "") where THandler : DrakkarHandlerBase, new()
+    /// <summary>A handler that needs a service nobody registered.</summary>
+    public sealed class NeedsAService(NeedsAService.Lookup lookup) : DrakkarHandler
+    {
+        public sealed class Lookup;
+
+        public Lookup Source => lookup;
+
+        public override ValueTask<IReadOnlyList<ExecutorTask>> Arrange(IReadOnlyList<SourceMessage> messages, PendingContext pending) =>
+            ValueTask.FromResult<IReadOnlyList<ExecutorTask>>([]);
+    }
+
+    [Theory]
+    [InlineData("Production")]
+    // The host checks every service when it is built in Development, and that threw out of RunAsync: an unhandled
+    // exception, exit 134.
+    [InlineData("Development")]
+    public async Task A_service_the_handler_needs_and_nobody_registered_exits_1_with_the_reason_in_any_environment(string environment)
+    {
+        var before = Environment.GetEnvironmentVariable("DOTNET_ENVIRONMENT");
+        Environment.SetEnvironmentVariable("DOTNET_ENVIRONMENT", environment);
+        try
+        {
+            var (exitCode, stderr) = await RunAsync<NeedsAService>();
+
+            Assert.Equal(1, exitCode);
+            Assert.Contains("error: the worker could not start: ", stderr, StringComparison.Ordinal);
+            Assert.Contains("Unable to resolve service for type", stderr, StringComparison.Ordinal);
+            Assert.Contains("Lookup", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("DOTNET_ENVIRONMENT", before);
+        }
+    }
+
+    private async Task<(int ExitCode, string Stderr)> RunAsync<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(
+        System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>(string extraYaml = "") where THandler : DrakkarHandlerBase
     {
         var config = Path.Combine(_dir, "drakkar.yaml");
         // Nothing listens on the brokers' port: a worker that got as far as consuming would never be ready.
