@@ -309,11 +309,8 @@ public sealed class DeliveryDecisionTests
     [Fact]
     public async Task A_held_group_probes_one_attempt_at_a_time_without_asking_OnDeliveryError_again()
     {
-        var down = true;
-        var sink = new ScriptedSink("http", "hook")
-        {
-            Behavior = (_, _) => Volatile.Read(ref down) ? throw new SinkTransientException("connection refused") : ValueTask.CompletedTask,
-        };
+        var outage = new Outage();
+        var sink = outage.Sink;
         var dlq = new RecordingDlq();
         var attempts = new System.Collections.Concurrent.ConcurrentQueue<int>();
         var manager = Manager([sink], dlq, new SinkManagerOptions
@@ -332,7 +329,7 @@ public sealed class DeliveryDecisionTests
         // Asked per probe, each probe ran a Retry cycle of its own: three calls and three decisions every time.
         Assert.Equal([1, 2, 3], attempts);
 
-        Volatile.Write(ref down, false);
+        outage.End();
         await delivery.WaitAsync(TimeSpan.FromSeconds(20));
         Assert.Equal([1, 2, 3], attempts);
         Assert.Empty(dlq.Letters);
@@ -347,11 +344,8 @@ public sealed class DeliveryDecisionTests
     [Fact]
     public async Task A_held_instance_whose_sink_reports_its_connection_back_delivers_then_not_at_its_next_probe()
     {
-        var down = true;
-        var sink = new ScriptedSink("http", "hook")
-        {
-            Behavior = (_, _) => Volatile.Read(ref down) ? throw new SinkTransientException("connection refused") : ValueTask.CompletedTask,
-        };
+        var outage = new Outage();
+        var sink = outage.Sink;
         var dlq = new RecordingDlq();
         var manager = Manager([sink], dlq, new SinkManagerOptions
         {
@@ -363,7 +357,7 @@ public sealed class DeliveryDecisionTests
         var delivery = manager.DeliverAsync(Http(2), Origin(offsets: 3), default).AsTask();
         await Eventually.True(() => manager.HoldingForOutage, TimeSpan.FromSeconds(10), "the group held");
         await Task.Delay(700);   // past the breaker's 0.5 s before a held group may probe
-        Volatile.Write(ref down, false);
+        outage.End();
         sink.IsConnected = true;
 
         await delivery.WaitAsync(TimeSpan.FromSeconds(10));
@@ -380,11 +374,8 @@ public sealed class DeliveryDecisionTests
     [Fact]
     public async Task A_reconnect_after_probes_backed_off_delivers_at_once()
     {
-        var down = true;
-        var sink = new ScriptedSink("http", "hook")
-        {
-            Behavior = (_, _) => Volatile.Read(ref down) ? throw new SinkTransientException("connection refused") : ValueTask.CompletedTask,
-        };
+        var outage = new Outage();
+        var sink = outage.Sink;
         var dlq = new RecordingDlq();
         var manager = Manager([sink], dlq, new SinkManagerOptions { Batching = (_, _) => SinkBatching.Default with { OnOutage = OutagePolicy.Pause } });
         sink.IsConnected = false;
@@ -395,7 +386,7 @@ public sealed class DeliveryDecisionTests
         var atHold = sink.Calls;
         await Eventually.True(() => sink.Calls >= atHold + 3, TimeSpan.FromSeconds(20), "three probes failed");
         var reconnected = System.Diagnostics.Stopwatch.StartNew();
-        Volatile.Write(ref down, false);
+        outage.End();
         sink.IsConnected = true;
 
         await delivery.WaitAsync(TimeSpan.FromSeconds(20));
@@ -548,6 +539,22 @@ internal sealed class BufferingSink : IBatchingSink
     {
         lock (_buffers) _buffers.Remove((topic, partition));
     }
+}
+
+/// <summary>An HTTP sink that refuses every call as a transient failure ("connection refused") until <see cref="End"/>.</summary>
+internal sealed class Outage
+{
+    private int _over;
+
+    public Outage() =>
+        Sink = new ScriptedSink("http", "hook")
+        {
+            Behavior = (_, _) => Volatile.Read(ref _over) == 0 ? throw new SinkTransientException("connection refused") : ValueTask.CompletedTask,
+        };
+
+    public ScriptedSink Sink { get; }
+
+    public void End() => Volatile.Write(ref _over, 1);
 }
 
 internal static class CollectResultTestExtensions
