@@ -21,6 +21,9 @@ internal static partial class ConfigRules
                 : null,
             $"{minimum}–{maximum}");
 
+    public static ConfigRule<int> AtMost(int maximum) =>
+        new(value => value <= maximum ? null : $"must be ≤ {maximum} (got {value})", $"≤ {maximum}");
+
     public static ConfigRule<int?> AtLeastOrNull(int minimum) =>
         new(value => value is not { } number || number >= minimum ? null : $"must be ≥ {minimum} or null (got {number})",
             $"≥ {minimum}, or `null`");
@@ -49,8 +52,20 @@ internal static partial class ConfigRules
     public static readonly ConfigRule<int> WholeTimerSeconds = new(value => TimerSeconds.Check(value), TimerSeconds.Text);
 
     /// <summary>At most 100 years, for a key in hours: a time that far back is still a date (retention_hours of a few billion threw).</summary>
-    public static readonly ConfigRule<int> CenturyOfHours = new(
-        value => value <= 876_000 ? null : $"must be ≤ 876000 (100 years) (got {value})", "≤ 876000 (100 years)");
+    public static readonly ConfigRule<int> CenturyOfHours = new(value => CenturyCheck(value), CenturyText);
+
+    /// <summary><see cref="CenturyOfHours"/> for a key in hours that may be null (null passes).</summary>
+    public static readonly ConfigRule<double?> CenturyOfHoursOrNull = new(value => value is { } hours ? CenturyCheck(hours) : null, CenturyText);
+
+    private const string CenturyText = "≤ 876000 (100 years)";
+
+    private static string? CenturyCheck(double hours) => hours <= 876_000 ? null : $"must be ≤ 876000 (100 years) (got {Show(hours)})";
+
+    /// <summary>
+    /// The longest timeout, in seconds, that <c>HttpClient.Timeout</c> takes (<c>int.MaxValue</c> milliseconds, about 24.8
+    /// days): shorter than <see cref="MaxTimerSeconds"/>.
+    /// </summary>
+    public const int MaxHttpClientSeconds = 2_147_483;
 
     /// <summary>The shortest interval of a loop that waits between runs: shorter ones are zero to the timers, and the loop spins.</summary>
     public const double MinIntervalSeconds = 0.001;

@@ -76,7 +76,7 @@ internal static class DrakkarConfigSchema
                 "outage), so a destination that accepts and never answers cannot stall the instance. Kafka and " +
                 "MongoDB default above their clients' own 30 s timeouts; `http` above a batch's requests queueing " +
                 "for `max_connections`. See [sinks.md](sinks.md#outages)",
-            Above(0.0), AtMost(86_400)),
+            Above(0.0), AtMost(86_400.0)),
         UiUrl<T>(c => c.UiUrl, (c, v) => c.UiUrl = v),
     ];
 
@@ -417,8 +417,8 @@ internal static class DrakkarConfigSchema
             Normalize = method => method.Trim().ToUpperInvariant(),
         },
         Int<HttpSinkConfig>("timeout_seconds", c => c.TimeoutSeconds, (c, v) => c.TimeoutSeconds = v,
-            "per-request timeout",
-            AtLeast(1)),
+            "per-request timeout (at most about 24.8 days, the longest `HttpClient` takes)",
+            AtLeast(1), AtMost(MaxHttpClientSeconds)),
         new StringMapField<HttpSinkConfig>("headers", c => c.Headers)
         {
             Doc = "extra headers; values may use `${VAR}`",
@@ -765,7 +765,7 @@ internal static class DrakkarConfigSchema
                 "stores it, while `Peek` and `Contains`, memory only, may miss it)",
         },
         new ScalarField<CacheConfig, double?>("stale_file_hours", c => c.StaleFileHours, (c, v) => c.StaleFileHours = v,
-            OptionalNumber, AtLeastOrNull(0.01))
+            OptionalNumber, AtLeastOrNull(0.01), CenturyOfHoursOrNull)
         {
             Doc = "a cache file in the directory whose modification time is older than this belongs to a worker that is gone " +
                 "(a running worker sets its file's time at start and at every cleanup): the next cleanup of any worker using the directory " +

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Drakkar.Configuration;
 using Drakkar.Observability.Metrics;
 using Drakkar.Pipeline;
 using Microsoft.Extensions.Logging;
@@ -192,7 +193,8 @@ internal static partial class MessageProbe
 
     /// <summary>
     /// <see cref="RunAsync"/> with an executor of the probe's own (made by <paramref name="newExecutor"/> with metrics
-    /// nobody exports, disposed after), bounded by the time every task could take with all its retries, plus 10 s.
+    /// nobody exports, disposed after), bounded by the time every task could take with all its retries, plus 10 s (at
+    /// most the longest delay a timer takes, about 49.7 days).
     /// </summary>
     public static async Task<ProbeReport> RunWithOwnExecutorAsync(DrakkarHandlerBase handler, DrakkarConfig config, IReadOnlyList<ProbeInput> inputs,
         Func<DrakkarConfig, DrakkarMetrics, ILoggerFactory, ITaskExecutor> newExecutor, ILoggerFactory loggers, CancellationToken cancellationToken)
@@ -201,7 +203,8 @@ internal static partial class MessageProbe
         var executor = newExecutor(config, metrics, loggers);
         try
         {
-            var bound = TimeSpan.FromSeconds(config.Executor.TaskTimeoutSeconds * (config.Executor.MaxRetries + 1) + 10);
+            // In double: each key fits a timer, their product may not (max_retries has no upper bound), and an int wraps.
+            var bound = TimeSpan.FromSeconds(Math.Min((double)config.Executor.TaskTimeoutSeconds * (config.Executor.MaxRetries + 1.0) + 10, ConfigRules.MaxTimerSeconds));
             return await RunAsync(handler, config, inputs, executor, loggers, bound, cancellationToken).ConfigureAwait(false);
         }
         finally

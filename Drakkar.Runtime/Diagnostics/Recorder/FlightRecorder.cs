@@ -245,8 +245,14 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     private long NextSeq() => Interlocked.Increment(ref _seq);
 
     // Masked as the logs are (credentials in URLs and DSNs, bearer tokens): a task that prints the connection string it
-    // failed on must not show its password on the page or in the database.
-    private static string Excerpt(string text) => SecretMasker.Mask(text.Length <= OutputExcerptChars ? text : text[..OutputExcerptChars]);
+    // failed on must not show its password on the page or in the database. Masked before it is cut: a DSN cut inside its
+    // password no longer matches the patterns, and the password's start would show. So the excerpt and what follows it
+    // up to as much again are masked (output can be megabytes), then cut.
+    private static string Excerpt(string text)
+    {
+        var masked = SecretMasker.Mask(text.Length <= 2 * OutputExcerptChars ? text : text[..(2 * OutputExcerptChars)]);
+        return masked.Length <= OutputExcerptChars ? masked : masked[..OutputExcerptChars];
+    }
 
     /// <summary>False when nothing is stored (then events only feed the UI's memory).</summary>
     private bool Storing => _config.StoreEvents && _store is not null && !_stop.IsCancellationRequested;

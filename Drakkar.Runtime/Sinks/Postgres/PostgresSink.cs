@@ -98,19 +98,25 @@ internal sealed class PostgresSink : ISink
             // down fails that open, which is the outage to report. Without this, every routine restart of an idle
             // worker's database counted as a failure and opened the circuit of a non-idempotent sink.
             dataSource.Clear();
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            try
+            PostgresException? refused = null;
+            await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false))
             {
-                await WriteGroupsAsync(connection, groups, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await WriteGroupsAsync(connection, groups, cancellationToken).ConfigureAwait(false);
+                }
+                catch (PostgresException again) when (again.SqlState == PostgresErrorCodes.ReadOnlySqlTransaction)
+                {
+                    throw ReadOnly(dataSource, again);
+                }
+                catch (PostgresException again) when (!again.IsTransient)
+                {
+                    refused = again;
+                }
             }
-            catch (PostgresException again) when (again.SqlState == PostgresErrorCodes.ReadOnlySqlTransaction)
-            {
-                throw ReadOnly(dataSource, again);
-            }
-            catch (PostgresException again) when (!again.IsTransient)
-            {
-                throw await RefusedAsync(dataSource, again, groups, cancellationToken).ConfigureAwait(false);
-            }
+            // Reported once the connection is back in the pool: a 22001's column lookup takes one of its own, and with
+            // pool_max 1 it would wait out the pool's timeout for this one.
+            if (refused is not null) throw await RefusedAsync(dataSource, refused, groups, cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ReadOnlySqlTransaction)
         {
@@ -222,11 +228,13 @@ internal sealed class PostgresSink : ISink
             foreach (var group in groups)
             {
                 var limits = new Dictionary<string, int>(StringComparer.Ordinal);
+                // The table the INSERT wrote to, resolved by the server as the statement's name was (search_path, a
+                // temporary table first), and its varchar(n) and char(n) columns' n (typmod n + 4).
                 await using (var lookup = new NpgsqlCommand(
-                    "SELECT column_name, character_maximum_length FROM information_schema.columns " +
-                    "WHERE table_name = $1 AND character_maximum_length IS NOT NULL AND table_schema = ANY (current_schemas(false))", connection))
+                    "SELECT attname, atttypmod - 4 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 " +
+                    "AND NOT attisdropped AND atttypmod > 4 AND atttypid IN ('varchar'::regtype, 'bpchar'::regtype)", connection))
                 {
-                    lookup.Parameters.Add(new NpgsqlParameter<string> { TypedValue = group.Table });
+                    lookup.Parameters.Add(new NpgsqlParameter<string> { TypedValue = group.QuotedTable });
                     await using var reader = await lookup.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                     while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) limits.TryAdd(reader.GetString(0), reader.GetInt32(1));
                 }
@@ -247,7 +255,10 @@ internal sealed class PostgresSink : ISink
         return null;
     }
 
-    /// <summary>The length in characters (as PostgreSQL counts them: code points) of each text value of a row.</summary>
+    /// <summary>
+    /// The length in characters (as PostgreSQL counts them: code points) of each text value of a row, without its trailing
+    /// spaces: PostgreSQL cuts a value whose excess is all spaces to the column's length instead of refusing it.
+    /// </summary>
     private sealed class TextLengths(int columns) : IRowWriter
     {
         private readonly int[] _lengths = new int[columns];
@@ -263,7 +274,12 @@ internal sealed class PostgresSink : ISink
 
         public void Write<T>(T? value)
         {
-            if (value is string text && _column < _lengths.Length) _lengths[_column] = text.EnumerateRunes().Count();
+            if (value is string text && _column < _lengths.Length)
+            {
+                var runes = 0;
+                foreach (var _ in text.AsSpan().TrimEnd(' ').EnumerateRunes()) runes++;
+                _lengths[_column] = runes;
+            }
             _column++;
         }
 

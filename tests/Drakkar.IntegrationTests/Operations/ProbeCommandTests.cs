@@ -142,6 +142,35 @@ public sealed partial class ProbeCommandTests(KafkaBroker kafka) : IDisposable
         }
     }
 
+    /// <summary>
+    /// The probe's own time limit is every attempt's timeout plus 10 s: each key fits a timer, their product did not, and the
+    /// probe died with an unhandled exception (exit 134) after its tasks had started.
+    /// </summary>
+    [Theory]
+    [InlineData(4_294_967, 3)]
+    [InlineData(4_300, 1000)]
+    public async Task A_task_timeout_times_its_retries_beyond_what_a_timer_holds_still_probes(int timeoutSeconds, int retries)
+    {
+        var input = Path.Combine(Path.GetTempPath(), $"drakkar-probe-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(input, """[{ "value": "first", "partition": 0, "offset": 1 }]""");
+        try
+        {
+            var config = Config("unused", "probe-long-timeout");
+            config.Executor.TaskTimeoutSeconds = timeoutSeconds;
+            config.Executor.MaxRetries = retries;
+
+            var (exit, report, errors) = await Probe(config, "--input", input);
+
+            Assert.True(exit == ProbeCommand.ExitOk, errors);
+            var redis = report.GetProperty("sinks").EnumerateArray().Single(s => s.GetProperty("kind").GetString() == "redis");
+            Assert.Equal("pfx:echo:first", Assert.Single(redis.GetProperty("payloads").EnumerateArray()).GetProperty("key").GetString());
+        }
+        finally
+        {
+            File.Delete(input);
+        }
+    }
+
     /// <summary>A failed task used to leave its message with no payloads and nothing in the report to say why.</summary>
     [Fact]
     public async Task A_task_that_fails_is_reported_with_each_attempts_exit_code_and_stderr()

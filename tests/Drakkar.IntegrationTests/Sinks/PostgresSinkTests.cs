@@ -15,7 +15,7 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
 
     private async Task<(SinkManager Manager, RecordingDlq Dlq, string ConnectionString)> StartAsync(PostgresWriteMode mode = PostgresWriteMode.Insert,
         List<string>? onConflict = null, SinkManagerOptions? options = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null,
-        bool asOrdinaryRole = false)
+        bool asOrdinaryRole = false, Action<PostgresSinkConfig>? configure = null)
     {
         Oddly.ColumnName = "value";
         var connectionString = postgres.CreateDatabase($"sinks_{Interlocked.Increment(ref _databases)}_{Environment.ProcessId}");
@@ -35,6 +35,7 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
         }
         var config = new DrakkarConfig();
         config.Sinks.Postgres["main"] = new PostgresSinkConfig { Dsn = sinkDsn, Mode = mode, OnConflict = onConflict ?? [] };
+        configure?.Invoke(config.Sinks.Postgres["main"]);
         var dlq = new RecordingDlq();
         var masker = new SinkSecretMasker();
         var manager = new SinkManager([new Drakkar.Sinks.Postgres.PostgresSink("main", config.Sinks.Postgres["main"], masker)], dlq,
@@ -221,6 +222,41 @@ public sealed class PostgresSinkTests(PostgresServer postgres)
             error, StringComparison.Ordinal);
         Assert.DoesNotContain("Include Error Detail", error, StringComparison.Ordinal);
         Assert.DoesNotContain("\n", error, StringComparison.Ordinal);
+        await manager.CloseAsync();
+    }
+
+    /// <summary>
+    /// The write that replaced connections whose sessions the server had ended held its connection while the refusal's
+    /// column was looked up on another: with pool_max 1 the lookup waited out the pool and the column went unnamed.
+    /// </summary>
+    [Fact]
+    public async Task A_value_too_long_right_after_the_servers_sessions_ended_is_named_with_a_pool_of_one()
+    {
+        var (manager, dlq, db) = await StartAsync(configure: c => (c.PoolMin, c.PoolMax) = (1, 1));
+        await Execute(db, "CREATE TABLE narrow (id text, count integer, score double precision, note varchar(3), tags jsonb)");
+        await manager.DeliverAsync(Readings("search_results", 1), Origin(offsets: 1), default);
+        Assert.NotEmpty(await Rows(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"));
+        var result = new CollectResult();
+        result.Postgres.Add(PostgresPayload.Of("narrow", Reading.Sample(2) with { Note = "far too long" }));
+
+        await manager.DeliverAsync(result, Origin(offsets: 2), default);
+
+        Assert.Contains("table \"narrow\", column \"note\": 22001", Assert.Single(dlq.Letters).Error, StringComparison.Ordinal);
+        await manager.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_value_too_long_is_named_past_an_earlier_value_whose_excess_is_only_trailing_spaces()
+    {
+        var (manager, dlq, db) = await StartAsync();
+        await Execute(db, "CREATE TABLE padded (id varchar(3), count integer, score double precision, note varchar(3), tags jsonb)");
+        // PostgreSQL cuts "r-1" and its trailing spaces to varchar(3) without complaint; "far too long" is what it refuses.
+        var result = new CollectResult();
+        result.Postgres.Add(PostgresPayload.Of("padded", Reading.Sample(1) with { Id = "r-1      ", Note = "far too long" }));
+
+        await manager.DeliverAsync(result, Origin(), default);
+
+        Assert.Contains("table \"padded\", column \"note\": 22001", Assert.Single(dlq.Letters).Error, StringComparison.Ordinal);
         await manager.CloseAsync();
     }
 

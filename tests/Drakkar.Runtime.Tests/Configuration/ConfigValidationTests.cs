@@ -76,7 +76,10 @@ public sealed class ConfigValidationTests
     [InlineData("executor: { task_timeout_seconds: 31536000 }", "executor.task_timeout_seconds",
         "must be ≤ 4294967 (about 49.7 days, the longest delay a timer takes) (got 31536000)")]
     [InlineData("sinks: { http: { hook: { url: \"http://h/\", timeout_seconds: 5000000 } } }", "sinks.http.hook.timeout_seconds",
-        "must be ≤ 4294967 (about 49.7 days, the longest delay a timer takes) (got 5000000)")]
+        "must be ≤ 2147483 (got 5000000)")]
+    // Within the timers' limit, but HttpClient takes at most int.MaxValue ms: the sink failed when it connected.
+    [InlineData("sinks: { http: { hook: { url: \"http://h/\", timeout_seconds: 3000000 } } }", "sinks.http.hook.timeout_seconds",
+        "must be ≤ 2147483 (got 3000000)")]
     [InlineData("cache: { enabled: true, db_dir: /tmp, flush_interval_seconds: 1e7 }", "cache.flush_interval_seconds",
         "must be ≤ 4294967 (about 49.7 days, the longest delay a timer takes) (got 10000000)")]
     // An interval a timer reads as zero: the cache's flush loop spun.
@@ -85,6 +88,8 @@ public sealed class ConfigValidationTests
         "must be ≥ 0.001 (got 0.0001)")]
     // A retention of a few billion hours is before the first date.
     [InlineData("debug: { retention_hours: 2000000000 }", "debug.retention_hours", "must be ≤ 876000 (100 years) (got 2000000000)")]
+    // A number of hours, not built as the other *_hours keys are: every cache cleanup threw before it purged anything.
+    [InlineData("cache: { enabled: true, db_dir: /tmp, stale_file_hours: 1e8 }", "cache.stale_file_hours", "must be ≤ 876000 (100 years) (got 100000000)")]
     public void Durations_a_timer_or_a_date_cannot_hold_are_errors_naming_the_key(string yaml, string path, string message)
     {
         var problem = ProblemAt(LoadFails(yaml), path);

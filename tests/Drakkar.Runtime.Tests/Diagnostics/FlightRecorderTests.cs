@@ -207,6 +207,29 @@ public sealed class FlightRecorderTests : IDisposable
     }
 
     [Fact]
+    public async Task A_credential_the_output_excerpt_cuts_in_half_is_masked_before_the_cut()
+    {
+        var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, OutputMinDurationMs = 0 });
+        recorder.Start();
+        // The password starts 4 characters before the excerpt's end: cut first, the rest no longer looked like a DSN.
+        var stderr = new string('.', FlightRecorder.OutputExcerptChars - "postgresql://app:".Length - 4) + "postgresql://app:hunter2pw@db/app failed";
+        var task = new ExecutorTask("cut") { SourceOffsets = [1] };
+        recorder.TaskFinished(task, 0, 1, ExecutorOutcome.Failure(new ExecutorError(task, ExecutorFailure.NonZeroExit, 1,
+            stderr, null, 7) { Duration = TimeSpan.FromMilliseconds(1) }));
+        var shown = recorder.RecentTasks(1).Single().Stderr!;
+        var database = recorder.DatabasePath!;
+        await recorder.DisposeAsync();
+
+        var stored = QueryText(database, "SELECT stderr FROM events WHERE kind = 'task_failed'").Single();
+        foreach (var text in new[] { shown, stored })
+        {
+            Assert.True(text.Length <= FlightRecorder.OutputExcerptChars, $"{text.Length} characters");
+            Assert.DoesNotContain("hunt", text, StringComparison.Ordinal);
+            Assert.Contains("postgresql://app:*", text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Credentials_in_task_output_and_failures_are_masked_on_the_page_and_in_the_database()
     {
         var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, OutputMinDurationMs = 0 });
