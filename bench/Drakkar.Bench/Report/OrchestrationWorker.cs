@@ -42,6 +42,30 @@ internal static class OrchestrationWorker
         if (recorderDir is not null) config.Debug = new DebugConfig { Enabled = true, Port = debugPort, DbDir = recorderDir };
         return config;
     }
+
+    /// <summary>
+    /// CPU time the flight recorder's writer thread has used so far (ms), read from <c>/proc</c>: the thread named
+    /// <c>drakkar-recorder</c> (<c>comm</c> keeps its first 15 characters); 0 when there is none. Of a process
+    /// with one worker; a recorder of an earlier worker in the process has ended with its worker.
+    /// </summary>
+    public static double RecorderThreadCpuMs()
+    {
+        foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            try
+            {
+                if (File.ReadAllText(Path.Combine(task, "comm")).TrimEnd() != "drakkar-recorde") continue;
+                // schedstat: nanoseconds on a CPU, then waiting, then time slices.
+                var onCpuNs = File.ReadAllText(Path.Combine(task, "schedstat")).Split(' ')[0];
+                return long.Parse(onCpuNs, System.Globalization.CultureInfo.InvariantCulture) / 1e6;
+            }
+            catch (IOException)
+            {
+                // The thread ended meanwhile.
+            }
+        }
+        return 0;
+    }
 }
 
 /// <summary>One precomputed task per message; each completed task sends one record to the Kafka sink.</summary>

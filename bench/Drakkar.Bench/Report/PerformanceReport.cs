@@ -25,6 +25,15 @@ internal static class PerformanceReport
         /// <summary>The Native AOT orchestration worker (<c>drakkar-bench-worker</c>) for the AOT debug row; null skips that row.</summary>
         public string? AotWorker { get; init; }
 
+        /// <summary>
+        /// The debug rows' tasks per run and rounds: longer and more than the other rows, because the difference they
+        /// judge (5 %) is smaller than a single short run's noise (a run of 100,000 tasks lasts under a second, the first
+        /// half of it still warming up, and moves ±15 %).
+        /// </summary>
+        public int DebugMessages { get; init; } = 400_000;
+
+        public int DebugRounds { get; init; } = 12;
+
         /// <summary>pipeline-exec: tasks (real /bin/true processes) per run.</summary>
         public int ExecTasks { get; init; } = 2000;
 
@@ -110,7 +119,8 @@ internal static class PerformanceReport
     /// </summary>
     private static async Task<Samples> PipelineDebugAsync(Options options, string? aotWorker)
     {
-        var row = new Samples($"Orchestration with the flight recorder and debug UI on ({options.Messages:N0} precomputed tasks, one page streaming" +
+        var (messages, rounds) = (options.DebugMessages, options.DebugRounds);
+        var row = new Samples($"Orchestration with the flight recorder and debug UI on ({messages:N0} precomputed tasks, one page streaming" +
             (aotWorker is null ? ")" : "; Native AOT worker in its own process)"),
             "tasks/s", "the same worker with debug.enabled: false", "≥ 0.95");
         using var broker = EmbeddedKafkaBroker.Start();
@@ -119,20 +129,21 @@ internal static class PerformanceReport
             : PipelineOverhead.RunAotAsync(broker, aotWorker, messages, round, debug);
         var firstNote = PipelineOverhead.Diagnostics.Count;
         // A discarded warm-up of each side first: the first worker of the process pays for JIT and native loading.
-        await Run(options.Messages / 4, -1, debug: true);
-        await Run(options.Messages / 4, -1);
-        for (var round = 0; round < options.Rounds; round++)
+        await Run(messages / 8, -1, debug: true);
+        await Run(messages / 8, -1);
+        PipelineOverhead.RecorderCpuShares.Clear();
+        for (var round = 0; round < rounds; round++)
         {
             double on, off;
             if (round % 2 == 0)
             {
-                on = await Run(options.Messages, round, debug: true);
-                off = await Run(options.Messages, round);
+                on = await Run(messages, round, debug: true);
+                off = await Run(messages, round);
             }
             else
             {
-                off = await Run(options.Messages, round);
-                on = await Run(options.Messages, round, debug: true);
+                off = await Run(messages, round);
+                on = await Run(messages, round, debug: true);
             }
             row.Drakkar.Add(on);
             row.Reference.Add(off);
@@ -150,9 +161,17 @@ internal static class PerformanceReport
         row.Note = string.Create(CultureInfo.InvariantCulture,
             $"per-round ratios {string.Join(", ", perRound.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))} (median {Samples.Median(perRound):F2}{interval}; " +
             $"the target is judged on that interval: met when all of it is at or above the target, missed when all of it is below, " +
-            $"undecided (?) when it straddles the target, as the rounds cannot tell then). " +
+            $"undecided (?) when it straddles the target, as the rounds cannot tell then). ") + RecorderShare() + string.Create(CultureInfo.InvariantCulture,
             $"{1e6 / Samples.Median(row.Drakkar):F1} µs/task with debug on vs {1e6 / Samples.Median(row.Reference):F1} µs/task off. Debug runs: {string.Join("; ", debugRuns)}. Debug-off runs: {string.Join("; ", plainRuns)}");
         return row;
+    }
+
+    /// <summary>The recorder writer thread's share of the debug runs' process CPU, measured directly (thread CPU time).</summary>
+    private static string RecorderShare()
+    {
+        var shares = PipelineOverhead.RecorderCpuShares;
+        return shares.Count == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
+            $"The recorder's writer thread used {100 * Samples.Median(shares):F1} % of the debug runs' process CPU (median; {100 * shares.Min():F1}–{100 * shares.Max():F1} %). ");
     }
 
     /// <summary>Real subprocesses through the whole worker (one /bin/true per message, Kafka sink) against xargs -P running as many.</summary>
@@ -482,7 +501,8 @@ internal static class PerformanceReport
         int rounds = 3, messages = 100_000, sinkPayloads = 50_000;
         var only = new HashSet<string>(StringComparer.Ordinal);
         string? aot = null, jit = null, aotWorker = null;
-        int execTasks = 2000, lagMessages = 1_000_000;
+        int execTasks = 2000, lagMessages = 1_000_000, debugMessages = 400_000;
+        int? debugRounds = null;
         double lagSeconds = 30;
         for (var i = 0; i < args.Length; i++)
         {
@@ -509,6 +529,8 @@ internal static class PerformanceReport
                     PipelineOverhead.HandLoopWithWorkerFetchSettings = value == "worker";
                     break;
                 case "--jit": jit = Path.GetFullPath(value); break;
+                case "--debug-messages": debugMessages = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "--debug-rounds": debugRounds = int.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--exec-tasks": execTasks = int.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--lag-messages": lagMessages = int.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--lag-seconds": lagSeconds = double.Parse(value, CultureInfo.InvariantCulture); break;
@@ -519,6 +541,7 @@ internal static class PerformanceReport
         return new Options(output, rounds, messages, sinkPayloads, only, aot, jit)
         {
             ExecTasks = execTasks, LagMessages = lagMessages, LagSeconds = lagSeconds, AotWorker = aotWorker,
+            DebugMessages = debugMessages, DebugRounds = debugRounds ?? Math.Max(12, rounds),
         };
     }
 }

@@ -30,6 +30,13 @@ internal static class PipelineOverhead
     /// <summary>Where the worker's time went in each run: pause/resume cycles, paused share, Kafka sink calls.</summary>
     public static List<string> Diagnostics { get; } = [];
 
+    /// <summary>
+    /// Each debug run's share of the worker's process CPU (from its first window to the end) that the recorder's writer
+    /// thread used, in the order the runs ended: the part of the recorder's cost that is measured directly rather than
+    /// read from the throughput of two runs.
+    /// </summary>
+    public static List<double> RecorderCpuShares { get; } = [];
+
     /// <summary>Produces the input (not timed): small values, spread evenly so the mock cluster keeps every record.</summary>
     private static string PrepareInput(EmbeddedKafkaBroker broker, string name, int messages)
     {
@@ -65,6 +72,7 @@ internal static class PipelineOverhead
         using var watching = new CancellationTokenSource();
         var watcher = host.Debug is { Endpoint: { } ui } ? FollowStreamAsync($"http://{ui}/api/stream", watching.Token) : Task.FromResult(0L);
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var recorderBefore = OrchestrationWorker.RecorderThreadCpuMs();
         var (allocatedBefore, gen0Before, gen1Before, gen2Before, pauseBefore) =
             (GC.GetTotalAllocatedBytes(), GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
         Allocations?.Start();
@@ -73,6 +81,7 @@ internal static class PipelineOverhead
         var ended = await WaitForCommittedEndAsync(broker.BootstrapServers, topic, group, messages);
         var seconds = (ended - handler.FirstArrange) / (double)Stopwatch.Frequency;
         var cpuEnd = Process.GetCurrentProcess().TotalProcessorTime;
+        var recorderSeconds = (OrchestrationWorker.RecorderThreadCpuMs() - recorderBefore) / 1000;
         var cpu = (cpuEnd - cpuBefore).TotalSeconds;
         var allocated = GC.GetTotalAllocatedBytes() - allocatedBefore;
         var collections = (GC.CollectionCount(0) - gen0Before, GC.CollectionCount(1) - gen1Before, GC.CollectionCount(2) - gen2Before);
@@ -103,7 +112,9 @@ internal static class PipelineOverhead
         if (host.Debug is { } console)
         {
             Diagnostics[^1] += string.Create(CultureInfo.InvariantCulture,
-                $", recorder dropped {console.Recorder.Dropped} events, the page received {streamed / 1024} KiB of server-sent events");
+                $", recorder dropped {console.Recorder.Dropped} events, the page received {streamed / 1024} KiB of server-sent events, " +
+                $"recorder thread {recorderSeconds:F2} s of CPU ({100 * recorderSeconds / cpu:F1} % of the process's)");
+            RecorderCpuShares.Add(recorderSeconds / cpu);
         }
         await host.StopAsync();
         if (recorderDir is not null)
@@ -165,8 +176,11 @@ internal static class PipelineOverhead
         if (recorderDir is not null)
         {
             var stored = Directory.EnumerateFiles(recorderDir).Sum(f => new FileInfo(f).Length);
+            var recorderSeconds = (double.Parse(end["recorder_ms"], CultureInfo.InvariantCulture) - double.Parse(first["recorder_ms"], CultureInfo.InvariantCulture)) / 1000;
+            RecorderCpuShares.Add(recorderSeconds / cpu);
             note += string.Create(CultureInfo.InvariantCulture,
-                $", recorder dropped {end["dropped"]} events, the page received {streamed / 1024} KiB of server-sent events, recorder files {stored / 1024 / 1024.0:F1} MiB");
+                $", recorder dropped {end["dropped"]} events, the page received {streamed / 1024} KiB of server-sent events, recorder files {stored / 1024 / 1024.0:F1} MiB, " +
+                $"recorder thread {recorderSeconds:F2} s of CPU ({100 * recorderSeconds / cpu:F1} % of the process's)");
             Directory.Delete(recorderDir, recursive: true);
         }
         Diagnostics.Add(note);
