@@ -31,7 +31,7 @@ internal sealed partial class DebugConsole : IAsyncDisposable
         var debug = config.Debug;
         var identity = (workerId, config.ClusterName, SecretMasker.Mask(debug.DebugUrl), DebugJson.EnvironmentJson(debug), SecretMasker.ToMaskedYaml(config));
         _listener = DebugServer.Listen(debug);
-        Recorder = new FlightRecorder(debug, identity, () => _json?.State() ?? "{}", metrics, _logger);
+        Recorder = new FlightRecorder(debug, identity, () => _json?.State() ?? "{}", metrics, _logger, secrets: Sinks.SinkSecretMasker.For(config));
         try
         {
             Recorder.Start();

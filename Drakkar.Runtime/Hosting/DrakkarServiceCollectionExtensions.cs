@@ -66,7 +66,7 @@ public static class DrakkarServiceCollectionExtensions
             var config = provider.GetRequiredService<DrakkarConfig>();
             var identity = provider.GetRequiredService<WorkerIdentity>();
             return DrakkarLoggerProvider.Create(config.Logging, new LogContext(identity.WorkerId, config.Kafka.ConsumerGroup, config.ClusterName),
-                omitHostStartFailure: reportsStartFailure);
+                omitHostStartFailure: reportsStartFailure, secrets: Sinks.SinkSecretMasker.For(config));
         });
         // logging.level is the floor for every category; Logging:LogLevel rules from appsettings.json still apply on top.
         services.AddSingleton<IConfigureOptions<LoggerFilterOptions>>(provider => new ConfigureOptions<LoggerFilterOptions>(filters =>

@@ -143,9 +143,14 @@ public sealed partial class WorkerHost : IAsyncDisposable
     {
         // The hooks take no token: a stop asked while one has not returned (a hung migration, say) stops waiting for it
         // rather than wait for good; nothing has been consumed yet, so nothing is lost.
+        var given = config;
         config = await handler.OnStartup(config).AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
+        // A logger made from the given configuration (a host's, before this) masks with its secrets: the sinks built from
+        // the one OnStartup returned add theirs to the same masker.
+        if (!ReferenceEquals(given, config)) Sinks.SinkSecretMasker.Share(given, config);
         var ownsLoggers = parts.Loggers is null;
-        var loggers = parts.Loggers ?? DrakkarLoggerProvider.CreateFactory(config.Logging, new LogContext(workerId, config.Kafka.ConsumerGroup, config.ClusterName));
+        var loggers = parts.Loggers ?? DrakkarLoggerProvider.CreateFactory(config.Logging, new LogContext(workerId, config.Kafka.ConsumerGroup, config.ClusterName),
+            Sinks.SinkSecretMasker.For(config));
         var host = new WorkerHost(handler, config, workerId, loggers, ownsLoggers);
         try
         {

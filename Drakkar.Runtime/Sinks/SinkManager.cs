@@ -74,7 +74,7 @@ internal sealed partial class SinkManager : IPayloadDelivery, IAsyncDisposable
     public static SinkManager Create(DrakkarConfig config, IReadOnlyList<SinkDeclaration> declared, SinkManagerOptions options,
         DrakkarMetrics metrics, ILoggerFactory loggers, SinkRegistry? registry = null, string? sourceTopic = null)
     {
-        var masker = new SinkSecretMasker();
+        var masker = SinkSecretMasker.For(config);
         var sinks = (registry ?? new SinkRegistry()).Build(config, declared, masker, loggers);
         var dlq = new KafkaDeadLetterQueue(
             KafkaDeadLetterQueue.TopicFor(config.Dlq, sourceTopic ?? config.Kafka.SourceTopic),

@@ -47,6 +47,18 @@ internal sealed partial class SinkSecretMasker
         return masked;
     }
 
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<DrakkarConfig, SinkSecretMasker> ByConfig = new();
+
+    /// <summary>
+    /// The masker of the worker that runs <paramref name="config"/>: the sink manager fills it as it builds the sinks, and
+    /// the worker's logger masks every line with it, so a configured secret is masked wherever it appears verbatim
+    /// (a task's stderr echoing a token), not only where a call site masks.
+    /// </summary>
+    public static SinkSecretMasker For(DrakkarConfig config) => ByConfig.GetValue(config, static _ => new SinkSecretMasker());
+
+    /// <summary>Makes <paramref name="to"/> use the masker of <paramref name="from"/> (a configuration a hook returned in place of another).</summary>
+    public static void Share(DrakkarConfig from, DrakkarConfig to) => ByConfig.AddOrUpdate(to, For(from));
+
     /// <summary>Masks credentials in a URL or DSN by shape only (for one-off log fields).</summary>
     public static string Url(string? urlOrDsn) => SecretMasker.Mask(urlOrDsn);
 

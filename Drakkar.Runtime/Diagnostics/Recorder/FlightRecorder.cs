@@ -38,6 +38,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     private static (FlightRecorder? Recorder, EventLane? Lane) t_lane;
 
     private readonly DebugConfig _config;
+    private readonly Sinks.SinkSecretMasker? _secrets;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<int, ConsumedRange> _consumed = new();
@@ -62,9 +63,12 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
 
     // config: the debug section. identity: what worker_config rows hold (debug.store_config). state: the worker's
     // state as JSON, stored every debug.state_sync_interval_seconds (debug.store_state).
+    // secrets: the worker's configured secrets (masked in task output and errors wherever they appear verbatim); null
+    // masks by shape only.
     public FlightRecorder(DebugConfig config, (string WorkerId, string ClusterName, string DebugUrl, string EnvJson, string ConfigYaml) identity,
-        Func<string>? state, DrakkarMetrics metrics, ILogger logger, TimeProvider? time = null)
+        Func<string>? state, DrakkarMetrics metrics, ILogger logger, TimeProvider? time = null, Sinks.SinkSecretMasker? secrets = null)
     {
+        _secrets = secrets;
         _config = config;
         _identity = identity;
         _state = state;
@@ -162,7 +166,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
             Offset = task.SourceOffsets.Count > 0 ? task.SourceOffsets[0] : null,
             ExitCode = result?.ExitCode ?? error!.ExitCode,
             DurationMs = duration.TotalMilliseconds,
-            Detail = failed ? SecretMasker.Mask(error!.Message) : null,
+            Detail = failed ? Mask(error!.Message) : null,
             Stdout = keepOutput && result is not null ? Excerpt(result.Stdout) : null,
             Stderr = keepOutput ? Excerpt(result?.Stderr ?? error!.Stderr) : null,
             // Shown in the UI either way; stored when storing and at least debug.event_min_duration_ms.
@@ -248,11 +252,13 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     // failed on must not show its password on the page or in the database. Masked before it is cut: a DSN cut inside its
     // password no longer matches the patterns, and the password's start would show. So the excerpt and what follows it
     // up to as much again are masked (output can be megabytes), then cut.
-    private static string Excerpt(string text)
+    private string Excerpt(string text)
     {
-        var masked = SecretMasker.Mask(text.Length <= 2 * OutputExcerptChars ? text : text[..(2 * OutputExcerptChars)]);
+        var masked = Mask(text.Length <= 2 * OutputExcerptChars ? text : text[..(2 * OutputExcerptChars)]);
         return masked.Length <= OutputExcerptChars ? masked : masked[..OutputExcerptChars];
     }
+
+    private string Mask(string text) => _secrets is { } secrets ? secrets.Apply(text) : SecretMasker.Mask(text);
 
     /// <summary>False when nothing is stored (then events only feed the UI's memory).</summary>
     private bool Storing => _config.StoreEvents && _store is not null && !_stop.IsCancellationRequested;

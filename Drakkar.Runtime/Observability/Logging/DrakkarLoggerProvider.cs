@@ -16,10 +16,13 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
     private readonly LogContext _context;
     private readonly LogFormat _format;
     private readonly LogLevel _minimum;
+    private readonly Sinks.SinkSecretMasker? _secrets;
     private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
 
-    internal DrakkarLoggerProvider(LogSink sink, LogContext context, LogFormat format, LogLevel minimum)
+    // secrets: the worker's configured secrets, masked wherever they appear verbatim; null masks by shape only.
+    internal DrakkarLoggerProvider(LogSink sink, LogContext context, LogFormat format, LogLevel minimum, Sinks.SinkSecretMasker? secrets = null)
     {
+        _secrets = secrets;
         _sink = sink;
         _context = context;
         _format = format;
@@ -27,15 +30,15 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
     }
 
     /// <summary>Creates a logger factory writing where <paramref name="config"/> says.</summary>
-    public static ILoggerFactory CreateFactory(LoggingConfig config, LogContext context)
+    public static ILoggerFactory CreateFactory(LoggingConfig config, LogContext context, Sinks.SinkSecretMasker? secrets = null)
     {
         // Built directly: LoggerFactory.Create would assemble a dependency-injection container for the same result.
-        return new LoggerFactory([Create(config, context)], new LoggerFilterOptions { MinLevel = LogSink.ParseLevel(config.Level) });
+        return new LoggerFactory([Create(config, context, secrets: secrets)], new LoggerFilterOptions { MinLevel = LogSink.ParseLevel(config.Level) });
     }
 
     /// <summary>A provider writing where <paramref name="config"/> says, at <c>logging.level</c> and above.</summary>
-    public static DrakkarLoggerProvider Create(LoggingConfig config, LogContext context, bool omitHostStartFailure = false) =>
-        new(LogSink.Open(config.Output, context), context, config.Format, LogSink.ParseLevel(config.Level)) { OmitHostStartFailure = omitHostStartFailure };
+    public static DrakkarLoggerProvider Create(LoggingConfig config, LogContext context, bool omitHostStartFailure = false, Sinks.SinkSecretMasker? secrets = null) =>
+        new(LogSink.Open(config.Output, context), context, config.Format, LogSink.ParseLevel(config.Level), secrets) { OmitHostStartFailure = omitHostStartFailure };
 
     /// <summary>
     /// Leaves out the host's own "Hosting failed to start" line (with the exception's stack trace): set when
@@ -57,7 +60,7 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
     {
         // Masked here, for every line: a value a call site forgot to mask (a task's stderr quoting the DSN it failed on)
         // must not reach the log with its password.
-        var message = SecretMasker.Mask(formatter(state, exception));
+        var message = Mask(formatter(state, exception));
         var line = _format == LogFormat.Json
             ? JsonLine(category, level, eventId, message, state, exception)
             : ConsoleLine(category, level, message, state, exception);
@@ -85,7 +88,7 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
                 if (!written.Add(key)) return;
                 WriteValue(json, key, value);
             });
-            if (exception is not null) json.WriteString("exception", SecretMasker.Mask(exception.ToString()));
+            if (exception is not null) json.WriteString("exception", Mask(exception.ToString()));
             json.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
@@ -99,9 +102,9 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
             .Append(message);
         // The message already shows its own values (a long reason would otherwise be printed twice): only the scopes'
         // fields are added, as key=value. JSON lines carry every field.
-        ForEachField(state, (key, value) => text.Append(' ').Append(key).Append('=').Append(SecretMasker.Mask(Convert.ToString(value, CultureInfo.InvariantCulture))),
+        ForEachField(state, (key, value) => text.Append(' ').Append(key).Append('=').Append(Mask(Convert.ToString(value, CultureInfo.InvariantCulture))),
             includeMessageFields: false);
-        if (exception is not null) text.AppendLine().Append(SecretMasker.Mask(exception.ToString()));
+        if (exception is not null) text.AppendLine().Append(Mask(exception.ToString()));
         return text.ToString();
     }
 
@@ -124,7 +127,10 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
         }
     }
 
-    private static void WriteValue(Utf8JsonWriter json, string key, object? value)
+    /// <summary>Credentials by their shape, and the worker's configured secrets wherever they appear.</summary>
+    private string Mask(string? text) => _secrets is { } secrets ? secrets.Apply(text) : SecretMasker.Mask(text);
+
+    private void WriteValue(Utf8JsonWriter json, string key, object? value)
     {
         switch (value)
         {
@@ -133,7 +139,7 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
             case int i: json.WriteNumber(key, i); break;
             case long l: json.WriteNumber(key, l); break;
             case double d: json.WriteNumber(key, d); break;
-            default: json.WriteString(key, SecretMasker.Mask(Convert.ToString(value, CultureInfo.InvariantCulture))); break;
+            default: json.WriteString(key, Mask(Convert.ToString(value, CultureInfo.InvariantCulture))); break;
         }
     }
 

@@ -207,6 +207,25 @@ public sealed class FlightRecorderTests : IDisposable
     }
 
     [Fact]
+    public async Task A_configured_secret_a_task_echoes_verbatim_is_masked_on_the_page_and_in_the_database()
+    {
+        var secrets = new Drakkar.Sinks.SinkSecretMasker();
+        secrets.Add("zq7Bare0Token");
+        var recorder = new FlightRecorder(new DebugConfig { Enabled = true, DbDir = _dir, OutputMinDurationMs = 0 }, ("w1", "c1", "", "{}", "debug: {}"),
+            () => "{}", _metrics, NullLogger.Instance, secrets: secrets);
+        recorder.Start();
+        var task = new ExecutorTask("echoes") { SourceOffsets = [1] };
+        recorder.TaskFinished(task, 0, 1, ExecutorOutcome.Failure(new ExecutorError(task, ExecutorFailure.NonZeroExit, 1,
+            "the receiver refused zq7Bare0Token", null, 7) { Duration = TimeSpan.FromMilliseconds(1) }));
+        var shown = recorder.RecentTasks(1).Single().Stderr!;
+        var database = recorder.DatabasePath!;
+        await recorder.DisposeAsync();
+
+        var stored = QueryText(database, "SELECT stderr FROM events WHERE kind = 'task_failed'").Single();
+        Assert.Equal(["the receiver refused ***", "the receiver refused ***"], new[] { shown, stored });
+    }
+
+    [Fact]
     public async Task A_credential_the_output_excerpt_cuts_in_half_is_masked_before_the_cut()
     {
         var recorder = NewRecorder(new DebugConfig { Enabled = true, DbDir = _dir, OutputMinDurationMs = 0 });

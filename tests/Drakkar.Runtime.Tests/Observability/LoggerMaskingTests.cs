@@ -99,4 +99,32 @@ public sealed class LoggerMaskingTests
         Assert.Equal(3002, System.Text.Json.JsonDocument.Parse(lines[0]).RootElement.GetProperty("event_id").GetInt32());
         Assert.False(System.Text.Json.JsonDocument.Parse(lines[1]).RootElement.TryGetProperty("event_id", out _));
     }
+
+    /// <summary>
+    /// A configured secret with no shape the patterns know (an HTTP header's bare token) reached the log when a task's
+    /// stderr echoed it: the logger masked by shape only, and only call sites knew the sinks' secrets.
+    /// </summary>
+    [Theory]
+    [InlineData(LogFormat.Json)]
+    [InlineData(LogFormat.Console)]
+    public async Task A_configured_sink_secret_is_masked_wherever_a_line_carries_it_verbatim(LogFormat format)
+    {
+        var config = new DrakkarConfig();
+        config.Sinks.Http["hook"] = new HttpSinkConfig { Url = "http://receiver.invalid/hook", Headers = { ["X-Api-Key"] = "zq7Bare0Token" } };
+        using var output = new StringWriter();
+        using (var provider = new DrakkarLoggerProvider(new LogSink(output, ownsWriter: false), new LogContext("w-1", "g"), format, LogLevel.Information,
+            Drakkar.Sinks.SinkSecretMasker.For(config)))
+        {
+            // The worker's sinks are built from the same configuration after its logger exists (as WorkerHost does).
+            await using var manager = Drakkar.Sinks.SinkManager.Create(config, [new SinkDeclaration(SinkKind.Http, "hook")], new Drakkar.Sinks.SinkManagerOptions(),
+                new Drakkar.Observability.Metrics.DrakkarMetrics(), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+            var logger = provider.CreateLogger("test");
+            using (logger.BeginScope(new Dictionary<string, object?> { ["echo"] = "upstream answered zq7Bare0Token" }))
+                logger.LogWarning("Task {TaskId} failed; stderr: {Stderr}", "t-1", "401 for key zq7Bare0Token");
+        }
+
+        var text = output.ToString();
+        Assert.Contains("401 for key ***", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("zq7Bare0Token", text, StringComparison.Ordinal);
+    }
 }
