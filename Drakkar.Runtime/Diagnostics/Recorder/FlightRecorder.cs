@@ -38,7 +38,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     private static (FlightRecorder? Recorder, EventLane? Lane) t_lane;
 
     private readonly DebugConfig _config;
-    private readonly Sinks.SinkSecretMasker? _secrets;
+    private readonly Sinks.SinkSecretMasker _secrets;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<int, ConsumedRange> _consumed = new();
@@ -68,7 +68,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
     public FlightRecorder(DebugConfig config, (string WorkerId, string ClusterName, string DebugUrl, string EnvJson, string ConfigYaml) identity,
         Func<string>? state, DrakkarMetrics metrics, ILogger logger, TimeProvider? time = null, Sinks.SinkSecretMasker? secrets = null)
     {
-        _secrets = secrets;
+        _secrets = secrets ?? new Sinks.SinkSecretMasker();
         _config = config;
         _identity = identity;
         _state = state;
@@ -258,7 +258,7 @@ internal sealed partial class FlightRecorder : IWorkerEvents, IAsyncDisposable
         return masked.Length <= OutputExcerptChars ? masked : masked[..OutputExcerptChars];
     }
 
-    private string Mask(string text) => _secrets is { } secrets ? secrets.Apply(text) : SecretMasker.Mask(text);
+    private string Mask(string text) => _secrets.Apply(text);
 
     /// <summary>False when nothing is stored (then events only feed the UI's memory).</summary>
     private bool Storing => _config.StoreEvents && _store is not null && !_stop.IsCancellationRequested;

@@ -16,13 +16,13 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
     private readonly LogContext _context;
     private readonly LogFormat _format;
     private readonly LogLevel _minimum;
-    private readonly Sinks.SinkSecretMasker? _secrets;
+    private readonly Sinks.SinkSecretMasker _secrets;
     private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
 
     // secrets: the worker's configured secrets, masked wherever they appear verbatim; null masks by shape only.
     internal DrakkarLoggerProvider(LogSink sink, LogContext context, LogFormat format, LogLevel minimum, Sinks.SinkSecretMasker? secrets = null)
     {
-        _secrets = secrets;
+        _secrets = secrets ?? new Sinks.SinkSecretMasker();
         _sink = sink;
         _context = context;
         _format = format;
@@ -128,7 +128,7 @@ internal sealed class DrakkarLoggerProvider : ILoggerProvider, ISupportExternalS
     }
 
     /// <summary>Credentials by their shape, and the worker's configured secrets wherever they appear.</summary>
-    private string Mask(string? text) => _secrets is { } secrets ? secrets.Apply(text) : SecretMasker.Mask(text);
+    private string Mask(string? text) => _secrets.Apply(text);
 
     private void WriteValue(Utf8JsonWriter json, string key, object? value)
     {
